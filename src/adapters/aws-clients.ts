@@ -1,0 +1,43 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import type { Config } from "../config.ts";
+import { type CallCounter, countCalls } from "./call-counter.ts";
+
+export interface AwsClients {
+  readonly dynamodb: DynamoDBClient;
+  readonly doc: DynamoDBDocumentClient;
+  readonly sqs: SQSClient;
+}
+
+export interface AwsClientOptions {
+  /** Counts every API call by service and operation (benchmarks, tests). */
+  readonly counter?: CallCounter;
+}
+
+/**
+ * Endpoints are passed explicitly: the SQS emulator's queue URLs carry their own
+ * host, and the same code must reach DynamoDB Local, LocalStack or AWS.
+ */
+export function createAwsClients(config: Config, options: AwsClientOptions = {}): AwsClients {
+  const common = { region: config.region, maxAttempts: 4 };
+  const dynamodb = new DynamoDBClient({
+    ...common,
+    ...(config.endpoints.dynamodb ? { endpoint: config.endpoints.dynamodb } : {}),
+  });
+  const sqs = new SQSClient({ ...common, ...(config.endpoints.sqs ? { endpoint: config.endpoints.sqs } : {}) });
+  if (options.counter) {
+    countCalls(dynamodb, "dynamodb", options.counter);
+    countCalls(sqs, "sqs", options.counter);
+  }
+  const doc = DynamoDBDocumentClient.from(dynamodb, {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+  });
+  return { dynamodb, doc, sqs };
+}
+
+export function destroyAwsClients(clients: AwsClients): void {
+  clients.doc.destroy();
+  clients.dynamodb.destroy();
+  clients.sqs.destroy();
+}

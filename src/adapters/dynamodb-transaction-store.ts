@@ -1,0 +1,113 @@
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { unmarshall } from "@aws-sdk/util-dynamodb";
+import { DUE_INDEX } from "../../infra/topology.ts";
+import type { TxRecord } from "../core/transaction.ts";
+import { isFinal } from "../core/transaction.ts";
+import { DuplicateTransactionError, StaleRecordError } from "./errors.ts";
+
+/** Durable home of transaction records. Every write is conditional. */
+export interface TransactionStore {
+  get(id: string): Promise<TxRecord | undefined>;
+  /** Writes a new record; throws DuplicateTransactionError carrying the existing one. */
+  create(tx: TxRecord): Promise<void>;
+  /** Replaces the record if it is still at `expectedVersion`; throws StaleRecordError otherwise. */
+  save(tx: TxRecord, expectedVersion: number): Promise<void>;
+  /** Ids of transactions in one shard of the due index whose due time is at or before `now`. */
+  due(shard: number, now: number, limit: number): Promise<string[]>;
+  readonly shards: number;
+}
+
+export interface DynamoDbTransactionStoreOptions {
+  readonly doc: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly shards: number;
+  /** How long a finished record is kept before DynamoDB's TTL removes it. */
+  readonly retentionSeconds: number;
+}
+
+/** FNV-1a: a stable, cheap spread of ids over the due index's shards. */
+export function shardOf(id: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    hash ^= id.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % shards;
+}
+
+type Item = TxRecord & { dueShard?: string; expiresAt?: number };
+
+export function createDynamoDbTransactionStore(options: DynamoDbTransactionStoreOptions): TransactionStore {
+  const { doc, tableName, shards, retentionSeconds } = options;
+
+  const toItem = (tx: TxRecord): Item => {
+    const item: Item = { ...tx };
+    // Only records the sweeper must look at carry the index keys: the index stays sparse.
+    if (tx.dueAt !== undefined) item.dueShard = String(shardOf(tx.id, shards));
+    if (isFinal(tx.state)) item.expiresAt = Math.floor((tx.completedAt ?? Date.now()) / 1000) + retentionSeconds;
+    return item;
+  };
+
+  const fromItem = (item: Record<string, unknown>): TxRecord => {
+    const { dueShard: _s, expiresAt: _e, ...tx } = item as unknown as Item;
+    return tx;
+  };
+
+  return {
+    shards,
+
+    async get(id) {
+      const out = await doc.send(new GetCommand({ TableName: tableName, Key: { id }, ConsistentRead: true }));
+      return out.Item ? fromItem(out.Item) : undefined;
+    },
+
+    async create(tx) {
+      try {
+        await doc.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: toItem(tx),
+            ConditionExpression: "attribute_not_exists(id)",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        );
+      } catch (err) {
+        if (err instanceof ConditionalCheckFailedException && err.Item) {
+          throw new DuplicateTransactionError(fromItem(unmarshall(err.Item)), { cause: err });
+        }
+        throw err;
+      }
+    },
+
+    async save(tx, expectedVersion) {
+      try {
+        await doc.send(
+          new PutCommand({
+            TableName: tableName,
+            Item: toItem(tx),
+            ConditionExpression: "version = :expected",
+            ExpressionAttributeValues: { ":expected": expectedVersion },
+          }),
+        );
+      } catch (err) {
+        if (err instanceof ConditionalCheckFailedException) throw new StaleRecordError(tx.id, { cause: err });
+        throw err;
+      }
+    },
+
+    async due(shard, now, limit) {
+      const out = await doc.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: DUE_INDEX,
+          KeyConditionExpression: "dueShard = :shard AND dueAt <= :now",
+          ExpressionAttributeValues: { ":shard": String(shard), ":now": now },
+          ProjectionExpression: "id",
+          Limit: limit,
+        }),
+      );
+      return (out.Items ?? []).map((item) => String(item.id));
+    },
+  };
+}

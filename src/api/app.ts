@@ -1,0 +1,56 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { BankStore } from "../participants/bank/bank-store.ts";
+import type { Log } from "../log.ts";
+import { type ApiKeys, apiKeyAuth, type Role } from "./auth.ts";
+import { ApiError } from "./errors.ts";
+import { bankRoutes } from "./routes/bank.ts";
+import { type TransactionRoutesDeps, transactionRoutes } from "./routes/transactions.ts";
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface ApiDeps extends TransactionRoutesDeps {
+  readonly bank: BankStore;
+  readonly bankServers: readonly string[];
+  readonly keys: ApiKeys;
+  readonly log: Log;
+}
+
+/** The HTTP API (design §3) as a Hono app: served locally, or wrapped as a Lambda function URL handler. */
+export function createApp(deps: ApiDeps) {
+  const app = new Hono<{ Variables: { role: Role } }>();
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+
+  const v1 = new Hono<{ Variables: { role: Role } }>();
+  v1.use(apiKeyAuth(deps.keys));
+  v1.use(
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError(413, "payload_too_large", `the body exceeds ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+  v1.route("/", transactionRoutes(deps));
+  v1.route("/bank", bankRoutes({ bank: deps.bank, servers: deps.bankServers }));
+  app.route("/v1", v1);
+
+  app.notFound((c) => c.json(new ApiError(404, "not_found", `no route ${c.req.method} ${c.req.path}`).toBody(), 404));
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return c.json(err.toBody(), err.status);
+    if (err instanceof HTTPException) {
+      const status = err.status;
+      const code = status === 413 ? "payload_too_large" : status === 401 ? "unauthorized" : "invalid_request";
+      return c.json(new ApiError(status, code, err.message || "bad request").toBody(), status);
+    }
+    deps.log.error("unhandled API error", { method: c.req.method, path: c.req.path, error: String(err) });
+    return c.json(new ApiError(500, "internal", "internal error").toBody(), 500);
+  });
+
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

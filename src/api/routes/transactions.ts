@@ -1,0 +1,138 @@
+import { type Context, Hono } from "hono";
+import type { TransactionStore } from "../../adapters/dynamodb-transaction-store.ts";
+import type { BranchSpec } from "../../core/transaction.ts";
+import type { Policy } from "../../core/two-phase-commit.ts";
+import { statusOf, toView } from "../../core/view.ts";
+import type { CoordinatorDeps } from "../../coordinator/advance.ts";
+import { beginTransaction, IdempotencyConflictError } from "../../coordinator/begin-transaction.ts";
+import type { Catalog } from "../../participants/catalog.ts";
+import type { Role } from "../auth.ts";
+import { parseBody } from "../body.ts";
+import { ApiError, badRequest, notFound } from "../errors.ts";
+import { issuesOf, TX_ID, transactionRequest, transferRequest, txId, waitParam } from "../schemas.ts";
+import { waitForOutcome } from "../wait.ts";
+
+export interface TransactionRoutesDeps extends CoordinatorDeps {
+  readonly store: TransactionStore;
+  readonly policy: Policy;
+  readonly catalog: Catalog;
+  readonly defaultTimeoutMs: number;
+  readonly maxTimeoutMs: number;
+}
+
+/** A transaction must fit one DynamoDB item (400 KB) with room for its timeline. */
+export const MAX_BRANCHES_BYTES = 256 * 1024;
+
+type Env = { Variables: { role: Role } };
+
+/** Checks every branch against what its participant accepts; all problems at once. */
+function checkBranches(catalog: Catalog, branches: readonly BranchSpec[]): void {
+  const issues: { path: string; message: string }[] = [];
+  const groups = new Map<string, { action: string; input: unknown }[]>();
+  branches.forEach((b, i) => {
+    const kind = catalog.get(b.participant);
+    if (!kind) {
+      issues.push({ path: `branches.${i}.participant`, message: `unknown participant "${b.participant}"` });
+      return;
+    }
+    const schema = kind.actions[b.action];
+    if (!schema || !Object.hasOwn(kind.actions, b.action)) {
+      const known = Object.keys(kind.actions).join(", ");
+      issues.push({ path: `branches.${i}.action`, message: `"${b.participant}" has no action "${b.action}" (${known})` });
+      return;
+    }
+    const parsed = schema.safeParse(b.input);
+    if (!parsed.success) {
+      for (const issue of issuesOf(parsed.error)) {
+        issues.push({ path: `branches.${i}.input${issue.path ? `.${issue.path}` : ""}`, message: issue.message });
+      }
+    }
+    const group = groups.get(b.participant) ?? [];
+    group.push({ action: b.action, input: b.input });
+    groups.set(b.participant, group);
+  });
+  for (const [name, group] of groups) {
+    const problem = catalog.get(name)?.checkGroup?.(group);
+    if (problem) issues.push({ path: "branches", message: `${name}: ${problem}` });
+  }
+  if (issues.length > 0) throw badRequest("some branches are not valid", issues);
+  if (JSON.stringify(branches).length > MAX_BRANCHES_BYTES) {
+    throw new ApiError(413, "payload_too_large", `branches exceed ${MAX_BRANCHES_BYTES} bytes of JSON`);
+  }
+}
+
+function readWait(raw: string | undefined): number {
+  if (raw === undefined) return 0;
+  const parsed = waitParam.safeParse(raw);
+  if (!parsed.success || raw.trim() === "") throw badRequest("wait must be an integer number of ms from 0 to 30000");
+  return parsed.data;
+}
+
+function readIdempotencyKey(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const parsed = txId.safeParse(raw);
+  if (!parsed.success) throw badRequest("Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 _ . : -");
+  return parsed.data;
+}
+
+export function transactionRoutes(deps: TransactionRoutesDeps) {
+  const app = new Hono<Env>();
+
+  async function start(
+    c: Context<Env>,
+    request: { id?: string; timeoutMs: number; branches: BranchSpec[] },
+    wait: number,
+  ) {
+    checkBranches(deps.catalog, request.branches);
+    try {
+      const { tx, created } = await beginTransaction(deps, { ...request, protocol: "2pc" });
+      const final = await waitForOutcome(deps.store, tx, wait);
+      if (!created) c.header("Idempotent-Replayed", "true");
+      c.header("Location", `/v1/transactions/${encodeURIComponent(final.id)}`);
+      return c.json(toView(final), statusOf(final.state) === "pending" ? 202 : 201);
+    } catch (err) {
+      if (err instanceof IdempotencyConflictError) throw new ApiError(409, "idempotency_conflict", err.message);
+      throw err;
+    }
+  }
+
+  app.post("/transactions", async (c) => {
+    const wait = readWait(c.req.query("wait"));
+    const header = readIdempotencyKey(c.req.header("idempotency-key"));
+    const body = await parseBody(c, transactionRequest);
+    if (header !== undefined && body.id !== undefined && header !== body.id) {
+      throw badRequest("the Idempotency-Key header and the body's id differ");
+    }
+    const timeoutMs = body.timeoutMs ?? deps.defaultTimeoutMs;
+    if (timeoutMs > deps.maxTimeoutMs) throw badRequest(`timeoutMs must be at most ${deps.maxTimeoutMs}`);
+    const id = body.id ?? header;
+    const branches = body.branches.map((b) => ({ participant: b.participant, action: b.action, input: b.input }));
+    return start(c, { ...(id !== undefined ? { id } : {}), timeoutMs, branches }, wait);
+  });
+
+  app.post("/transfers", async (c) => {
+    const wait = readWait(c.req.query("wait"));
+    const id = readIdempotencyKey(c.req.header("idempotency-key"));
+    const operations = await parseBody(c, transferRequest);
+    const branches = operations.map((op) => ({
+      participant: op.server_id,
+      action: op.operation,
+      input: {
+        account: op.account_id,
+        amount: op.amount,
+        ...(op.to_account_id !== undefined ? { to_account: op.to_account_id } : {}),
+      },
+    }));
+    return start(c, { ...(id !== undefined ? { id } : {}), timeoutMs: deps.defaultTimeoutMs, branches }, wait);
+  });
+
+  app.get("/transactions/:id", async (c) => {
+    const id = c.req.param("id");
+    if (!TX_ID.test(id)) throw notFound(`transaction`);
+    const tx = await deps.store.get(id);
+    if (!tx) throw notFound(`transaction ${id}`);
+    return c.json(toView(tx));
+  });
+
+  return app;
+}

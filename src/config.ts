@@ -1,0 +1,85 @@
+import { buildTopology, type Topology } from "../infra/topology.ts";
+
+/** Everything a handler needs to know about where it runs, read once per process. */
+export interface Config {
+  readonly region: string;
+  readonly endpoints: { readonly dynamodb?: string; readonly sqs?: string };
+  readonly topology: Topology;
+  readonly bankServers: readonly string[];
+  readonly apiKeys: readonly string[];
+  readonly adminKeys: readonly string[];
+  readonly timing: Timing;
+}
+
+/** Protocol timing, in milliseconds unless named otherwise. */
+export interface Timing {
+  readonly defaultTimeoutMs: number;
+  readonly maxTimeoutMs: number;
+  /** A participant that has not voted this long after PREPARE gets it again. */
+  readonly prepareRetryMs: number;
+  /** A participant that has not acknowledged a decision this long gets it again. */
+  readonly decisionRetryMs: number;
+  /** Cap of the exponential backoff between re-sends. */
+  readonly backoffCapMs: number;
+  /** Re-sends after which a stalled decision is logged as a warning. */
+  readonly stalledAfterAttempts: number;
+  /** Finished records (and participant barriers) live this long before TTL removes them. */
+  readonly retentionSeconds: number;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const list = (value: string | undefined): string[] =>
+  (value ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+
+function int(env: NodeJS.ProcessEnv, key: string, fallback: number, min = 0): number {
+  const raw = env[key];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(`${key} must be an integer >= ${min}, got "${raw}"`);
+  return n;
+}
+
+const PARTICIPANT_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const prefix = env.CONCORD_PREFIX ?? "concord";
+  if (!/^[A-Za-z0-9_-]{1,40}$/.test(prefix)) throw new ConfigError(`CONCORD_PREFIX "${prefix}" is not a valid name`);
+  const serverCount = int(env, "CONCORD_BANK_SERVER_COUNT", 3, 1);
+  const bankServers = env.CONCORD_BANK_SERVERS
+    ? list(env.CONCORD_BANK_SERVERS)
+    : Array.from({ length: serverCount }, (_, i) => `bank-${i + 1}`);
+  for (const s of bankServers) {
+    if (!PARTICIPANT_NAME.test(s)) throw new ConfigError(`bank server name "${s}" must match ${PARTICIPANT_NAME}`);
+  }
+  const sweepIntervalSeconds = int(env, "CONCORD_SWEEP_INTERVAL_SECONDS", 60, 1);
+  const dynamodb = env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL;
+  const sqs = env.AWS_ENDPOINT_URL_SQS ?? env.AWS_ENDPOINT_URL;
+  return {
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
+    endpoints: { ...(dynamodb ? { dynamodb } : {}), ...(sqs ? { sqs } : {}) },
+    topology: buildTopology({
+      prefix,
+      bankServers,
+      dueShards: int(env, "CONCORD_DUE_SHARDS", 4, 1),
+      sweepIntervalSeconds,
+    }),
+    bankServers,
+    apiKeys: list(env.CONCORD_API_KEYS),
+    adminKeys: list(env.CONCORD_ADMIN_KEYS),
+    timing: {
+      defaultTimeoutMs: int(env, "CONCORD_DEFAULT_TIMEOUT_MS", 60_000, 1),
+      maxTimeoutMs: int(env, "CONCORD_MAX_TIMEOUT_MS", 24 * 3_600_000, 1),
+      prepareRetryMs: int(env, "CONCORD_PREPARE_RETRY_MS", 5_000, 1),
+      decisionRetryMs: int(env, "CONCORD_DECISION_RETRY_MS", 5_000, 1),
+      backoffCapMs: int(env, "CONCORD_BACKOFF_CAP_MS", 30_000, 1),
+      stalledAfterAttempts: int(env, "CONCORD_STALLED_AFTER_ATTEMPTS", 10, 1),
+      retentionSeconds: int(env, "CONCORD_RETENTION_SECONDS", 14 * 86_400, 60),
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import { StaleRecordError } from "../adapters/errors.ts";
+import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
+import type { MessageBus } from "../adapters/sqs-bus.ts";
+import type { TxRecord } from "../core/transaction.ts";
+import type { Step } from "../core/two-phase-commit.ts";
+import type { Log } from "../log.ts";
+import { dispatch } from "./dispatch.ts";
+
+export interface CoordinatorDeps {
+  readonly store: TransactionStore;
+  readonly bus: MessageBus;
+  readonly clock: () => number;
+  readonly log: Log;
+}
+
+// Writers of one record are its votes, acks, the sweeper and operators: a few at
+// most, so a few reloads settle any race. A message that still loses is redelivered.
+const MAX_RACES = 10;
+
+export class ContentionError extends Error {
+  override name = "ContentionError";
+}
+
+/**
+ * The one way a record changes: load, decide, write conditionally, then send.
+ * A lost race reloads and decides again; nothing is sent on a stale record.
+ * Returns undefined when the transaction does not exist.
+ */
+export async function advance(
+  deps: CoordinatorDeps,
+  id: string,
+  transition: (tx: TxRecord, now: number) => Step,
+): Promise<TxRecord | undefined> {
+  for (let attempt = 0; attempt < MAX_RACES; attempt++) {
+    const tx = await deps.store.get(id);
+    if (!tx) return undefined;
+    const step = transition(tx, deps.clock());
+    if (!step.changed) {
+      await dispatch(tx, step.effects, deps.bus, deps.log);
+      return tx;
+    }
+    const next: TxRecord = { ...step.next, version: tx.version + 1 };
+    try {
+      await deps.store.save(next, tx.version);
+    } catch (err) {
+      if (!(err instanceof StaleRecordError)) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 4 * 2 ** attempt));
+      continue;
+    }
+    await dispatch(next, step.effects, deps.bus, deps.log);
+    return next;
+  }
+  throw new ContentionError(`transaction ${id} kept changing under ${MAX_RACES} attempts`);
+}

@@ -1,0 +1,75 @@
+/**
+ * The sweeper: finds transactions whose due time has passed in the sparse due
+ * index and moves them on (re-send PREPARE, abort at the deadline, re-send the
+ * decision with capped backoff). The conditional write in `advance` is its claim:
+ * of two sweepers that find the same transaction, one writes and sends, the other
+ * reloads and finds it no longer due.
+ */
+import { onSweep, type Policy } from "../core/two-phase-commit.ts";
+import { advance, type CoordinatorDeps } from "./advance.ts";
+
+export interface SweepReport {
+  readonly examined: number;
+  readonly advanced: number;
+  readonly failed: number;
+}
+
+export interface SweeperOptions {
+  readonly policy: Policy;
+  /** Due transactions taken from each shard per run. */
+  readonly batchPerShard?: number;
+  /** Transactions advanced at once. */
+  readonly concurrency?: number;
+}
+
+export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
+  const { store, clock, log, policy } = deps;
+  const batch = deps.batchPerShard ?? 100;
+  const concurrency = deps.concurrency ?? 8;
+
+  async function sweepOne(id: string): Promise<boolean> {
+    let moved = false;
+    const tx = await advance(deps, id, (tx, now) => {
+      const step = onSweep(tx, now, policy);
+      moved = step.changed;
+      return step;
+    });
+    if (tx && moved && tx.attempts >= policy.stalledAfterAttempts && tx.state !== "preparing") {
+      log.warn("decision not yet acknowledged", {
+        txId: tx.id,
+        state: tx.state,
+        attempts: tx.attempts,
+        waitingFor: tx.participants.filter((p) => !p.acked).map((p) => p.name),
+        metric: "DecisionStalled",
+      });
+    }
+    return moved;
+  }
+
+  return {
+    async sweep(): Promise<SweepReport> {
+      const now = clock();
+      const shards = Array.from({ length: store.shards }, (_, i) => i);
+      const ids = (await Promise.all(shards.map((s) => store.due(s, now, batch)))).flat();
+      let advanced = 0;
+      let failed = 0;
+      for (let i = 0; i < ids.length; i += concurrency) {
+        const results = await Promise.allSettled(ids.slice(i, i + concurrency).map(sweepOne));
+        for (const [j, r] of results.entries()) {
+          if (r.status === "fulfilled") advanced += r.value ? 1 : 0;
+          else {
+            failed++;
+            log.error("sweep of a transaction failed; next run tries again", {
+              txId: ids[i + j],
+              error: String(r.reason),
+            });
+          }
+        }
+      }
+      if (advanced > 0 || failed > 0) log.info("sweep", { examined: ids.length, advanced, failed });
+      return { examined: ids.length, advanced, failed };
+    },
+  };
+}
+
+export type Sweeper = ReturnType<typeof createSweeper>;

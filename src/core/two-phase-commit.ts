@@ -1,0 +1,266 @@
+/**
+ * Two-phase commit with presumed abort, as pure transitions. Each function takes
+ * the current record and an event and returns the next record plus the messages
+ * to send once that record is durable. Nothing here does I/O.
+ */
+import { backoffMs } from "./backoff.ts";
+import type {
+  BranchSpec,
+  Decision,
+  ParticipantState,
+  TxEvent,
+  TxRecord,
+  TxState,
+  Vote,
+} from "./transaction.ts";
+
+export interface Policy {
+  readonly prepareRetryMs: number;
+  readonly decisionRetryMs: number;
+  readonly backoffCapMs: number;
+  readonly stalledAfterAttempts: number;
+  /** Upper bound on the timeline kept in the record. */
+  readonly maxEvents: number;
+}
+
+export type Effect =
+  | { readonly kind: "prepare"; readonly participant: string }
+  | { readonly kind: "decision"; readonly participant: string; readonly decision: Decision };
+
+export interface Step {
+  readonly next: TxRecord;
+  readonly effects: readonly Effect[];
+  /** False when the record is unchanged and must not be written. */
+  readonly changed: boolean;
+}
+
+export interface BeginInput {
+  readonly id: string;
+  readonly branches: readonly BranchSpec[];
+  readonly timeoutMs: number;
+  readonly requestHash: string;
+}
+
+export interface VoteInput {
+  readonly participant: string;
+  readonly vote: Vote;
+  readonly reason?: string;
+  readonly failedBranch?: number;
+}
+
+export interface AckInput {
+  readonly participant: string;
+  readonly decision: Decision;
+}
+
+export const decisionOf = (state: TxState): Decision | undefined =>
+  state === "committing" || state === "committed"
+    ? "commit"
+    : state === "aborting" || state === "aborted"
+      ? "abort"
+      : undefined;
+
+const unchanged = (tx: TxRecord, effects: readonly Effect[] = []): Step => ({ next: tx, effects, changed: false });
+
+/** Keeps the first events (how it started) and the latest ones (where it is now). */
+export function appendEvents(tx: TxRecord, events: readonly TxEvent[], maxEvents: number): TxRecord {
+  const all = [...tx.events, ...events];
+  if (all.length <= maxEvents) return { ...tx, events: all };
+  const head = Math.min(10, Math.floor(maxEvents / 4));
+  const drop = all.length - maxEvents;
+  return {
+    ...tx,
+    events: [...all.slice(0, head), ...all.slice(head + drop)],
+    eventsDropped: tx.eventsDropped + drop,
+  };
+}
+
+function groupByParticipant(branches: readonly BranchSpec[]): ParticipantState[] {
+  const byName = new Map<string, number[]>();
+  branches.forEach((b, i) => {
+    const list = byName.get(b.participant);
+    if (list) list.push(i);
+    else byName.set(b.participant, [i]);
+  });
+  return [...byName].map(([name, indexes]) => ({ name, branches: indexes }));
+}
+
+export function begin(input: BeginInput, now: number, policy: Policy): Step {
+  const participants = groupByParticipant(input.branches);
+  const deadline = now + input.timeoutMs;
+  const tx: TxRecord = {
+    id: input.id,
+    protocol: "2pc",
+    state: "preparing",
+    createdAt: now,
+    timeoutMs: input.timeoutMs,
+    deadline,
+    branches: input.branches,
+    participants,
+    events: [],
+    eventsDropped: 0,
+    attempts: 0,
+    dueAt: Math.min(deadline, now + policy.prepareRetryMs),
+    requestHash: input.requestHash,
+    version: 1,
+  };
+  const names = participants.map((p) => p.name);
+  return {
+    next: appendEvents(
+      tx,
+      [
+        { at: now, type: "created" },
+        { at: now, type: "prepare_sent", participants: names },
+      ],
+      policy.maxEvents,
+    ),
+    effects: names.map((participant) => ({ kind: "prepare", participant })),
+    changed: true,
+  };
+}
+
+/** Participants that may hold locks for this transaction and so must hear the decision. */
+function decisionTargets(tx: TxRecord): ParticipantState[] {
+  return tx.participants.filter((p) => !p.acked);
+}
+
+function decide(tx: TxRecord, decision: Decision, reason: string | undefined, now: number, policy: Policy): Step {
+  // A participant that voted no holds nothing and has nothing to hear.
+  const participants = tx.participants.map((p) =>
+    decision === "abort" && p.vote === "no" ? { ...p, acked: true } : p,
+  );
+  const decided: TxRecord = {
+    ...tx,
+    state: decision === "commit" ? "committing" : "aborting",
+    decidedAt: now,
+    participants,
+    attempts: 0,
+    dueAt: now + policy.decisionRetryMs,
+    ...(reason !== undefined ? { reason } : {}),
+  };
+  const targets = decisionTargets(decided).map((p) => p.name);
+  const events: TxEvent[] = [
+    { at: now, type: "decision", decision, ...(reason !== undefined ? { reason } : {}) },
+  ];
+  if (targets.length === 0) {
+    return { next: complete(appendEvents(decided, events, policy.maxEvents), now, policy), effects: [], changed: true };
+  }
+  events.push({ at: now, type: "decision_sent", decision, participants: targets });
+  return {
+    next: appendEvents(decided, events, policy.maxEvents),
+    effects: targets.map((participant) => ({ kind: "decision", participant, decision })),
+    changed: true,
+  };
+}
+
+function complete(tx: TxRecord, now: number, policy: Policy): TxRecord {
+  const { dueAt: _dueAt, ...rest } = tx;
+  const finished: TxRecord = {
+    ...rest,
+    state: tx.state === "committing" ? "committed" : "aborted",
+    completedAt: now,
+  };
+  return appendEvents(finished, [{ at: now, type: "completed" }], policy.maxEvents);
+}
+
+export function onVote(tx: TxRecord, vote: VoteInput, now: number, policy: Policy): Step {
+  const index = tx.participants.findIndex((p) => p.name === vote.participant);
+  const participant = tx.participants[index];
+  if (!participant) return unchanged(tx);
+
+  const decision = decisionOf(tx.state);
+  if (decision !== undefined) {
+    // Decided already: whoever may still hold locks is told again, at once.
+    if (vote.vote === "yes" && !participant.acked) {
+      return unchanged(tx, [{ kind: "decision", participant: participant.name, decision }]);
+    }
+    return unchanged(tx);
+  }
+  if (participant.vote !== undefined) return unchanged(tx);
+
+  const participants = tx.participants.with(index, {
+    ...participant,
+    vote: vote.vote,
+    ...(vote.reason !== undefined ? { reason: vote.reason } : {}),
+    ...(vote.failedBranch !== undefined ? { failedBranch: vote.failedBranch } : {}),
+  });
+  const voted = appendEvents(
+    { ...tx, participants },
+    [
+      {
+        at: now,
+        type: "vote",
+        participant: participant.name,
+        vote: vote.vote,
+        ...(vote.reason !== undefined ? { reason: vote.reason } : {}),
+      },
+    ],
+    policy.maxEvents,
+  );
+  if (vote.vote === "no") return decide(voted, "abort", vote.reason ?? "vote_no", now, policy);
+  if (participants.every((p) => p.vote === "yes")) return decide(voted, "commit", undefined, now, policy);
+  return { next: voted, effects: [], changed: true };
+}
+
+export function onAck(tx: TxRecord, ack: AckInput, now: number, policy: Policy): Step {
+  if (tx.state !== "committing" && tx.state !== "aborting") return unchanged(tx);
+  if (decisionOf(tx.state) !== ack.decision) return unchanged(tx);
+  const index = tx.participants.findIndex((p) => p.name === ack.participant);
+  const participant = tx.participants[index];
+  if (!participant || participant.acked) return unchanged(tx);
+
+  const participants = tx.participants.with(index, { ...participant, acked: true });
+  const acked = appendEvents(
+    { ...tx, participants },
+    [{ at: now, type: "ack", participant: participant.name, decision: ack.decision }],
+    policy.maxEvents,
+  );
+  if (participants.every((p) => p.acked)) return { next: complete(acked, now, policy), effects: [], changed: true };
+  return { next: acked, effects: [], changed: true };
+}
+
+/** What the sweeper does with a transaction whose due time has come. */
+export function onSweep(tx: TxRecord, now: number, policy: Policy): Step {
+  if (tx.dueAt === undefined || tx.dueAt > now) return unchanged(tx);
+
+  if (tx.state === "preparing") {
+    if (now >= tx.deadline) return decide(tx, "abort", "timeout", now, policy);
+    const silent = tx.participants.filter((p) => p.vote === undefined).map((p) => p.name);
+    const attempts = tx.attempts + 1;
+    const next = appendEvents(
+      {
+        ...tx,
+        attempts,
+        dueAt: Math.min(tx.deadline, now + backoffMs(policy.prepareRetryMs, attempts, policy.backoffCapMs)),
+      },
+      [{ at: now, type: "prepare_resent", participants: silent, attempt: attempts }],
+      policy.maxEvents,
+    );
+    return { next, effects: silent.map((participant) => ({ kind: "prepare", participant })), changed: true };
+  }
+
+  const decision = decisionOf(tx.state);
+  if (decision === undefined || tx.state === "committed" || tx.state === "aborted") return unchanged(tx);
+  const targets = decisionTargets(tx).map((p) => p.name);
+  const attempts = tx.attempts + 1;
+  const events: TxEvent[] = [
+    { at: now, type: "decision_resent", decision, participants: targets, attempt: attempts },
+  ];
+  if (attempts === policy.stalledAfterAttempts) {
+    events.push({ at: now, type: "decision_stalled", decision, participants: targets, attempt: attempts });
+  }
+  const next = appendEvents(
+    { ...tx, attempts, dueAt: now + backoffMs(policy.decisionRetryMs, attempts, policy.backoffCapMs) },
+    events,
+    policy.maxEvents,
+  );
+  return { next, effects: targets.map((participant) => ({ kind: "decision", participant, decision })), changed: true };
+}
+
+export type AbortRequest = Step | { readonly rejected: "already_decided"; readonly state: TxState };
+
+/** An operator's abort: only an undecided transaction can still be aborted. */
+export function requestAbort(tx: TxRecord, reason: string, now: number, policy: Policy): AbortRequest {
+  if (tx.state !== "preparing") return { rejected: "already_decided", state: tx.state };
+  return decide(tx, "abort", reason, now, policy);
+}

@@ -1,0 +1,56 @@
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
+import type { z } from "zod";
+import type { Log } from "../log.ts";
+
+export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
+
+/**
+ * An SQS-triggered handler: parse each record, handle it, report the failures
+ * (batchItemFailures) so only they come back. Records are handled in parallel.
+ * A body that can never parse is logged with its content and dropped: retrying
+ * it could not succeed.
+ */
+export function sqsBatchHandler<T extends z.ZodType>(
+  schema: T,
+  handle: (message: z.infer<T>) => Promise<void>,
+  log: Log,
+): SqsHandler {
+  return async (event) => {
+    // One processor per invocation: it holds the state of the batch it is processing.
+    const processor = new BatchProcessor(EventType.SQS);
+    return processPartialResponse(
+      event,
+      async (record: SQSRecord) => {
+        let json: unknown;
+        try {
+          json = JSON.parse(record.body);
+        } catch {
+          log.error("dropped a message that is not JSON", { messageId: record.messageId, body: record.body.slice(0, 500) });
+          return;
+        }
+        const parsed = schema.safeParse(json);
+        if (!parsed.success) {
+          log.error("dropped a message of unknown shape", {
+            messageId: record.messageId,
+            body: record.body.slice(0, 500),
+            issues: parsed.error.issues.slice(0, 5),
+          });
+          return;
+        }
+        try {
+          await handle(parsed.data);
+        } catch (err) {
+          log.warn("message failed; it returns after its visibility timeout", {
+            messageId: record.messageId,
+            receiveCount: record.attributes.ApproximateReceiveCount,
+            error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+          });
+          throw err;
+        }
+      },
+      processor,
+      { throwOnFullBatchFailure: false },
+    );
+  };
+}
