@@ -1,0 +1,288 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { TxRecord } from "../../src/core/transaction.ts";
+import {
+  type AckInput,
+  begin,
+  onAck,
+  onSweep,
+  onVote,
+  type Policy,
+  requestAbort,
+  type Step,
+  type VoteInput,
+} from "../../src/core/two-phase-commit.ts";
+
+const policy: Policy = {
+  prepareRetryMs: 1_000,
+  decisionRetryMs: 1_000,
+  backoffCapMs: 8_000,
+  stalledAfterAttempts: 3,
+  maxEvents: 40,
+};
+
+const T0 = 1_000_000;
+
+function started(participants = ["bank-1", "bank-2"], timeoutMs = 60_000): TxRecord {
+  return begin(
+    {
+      id: "t1",
+      requestHash: "h",
+      timeoutMs,
+      branches: participants.map((p) => ({ participant: p, action: "deposit", input: { account: "a", amount: 1 } })),
+    },
+    T0,
+    policy,
+  ).next;
+}
+
+const yes = (participant: string): VoteInput => ({ participant, vote: "yes" });
+const no = (participant: string, reason = "insufficient_funds"): VoteInput => ({ participant, vote: "no", reason });
+
+function run(tx: TxRecord, ...events: ((tx: TxRecord) => Step)[]): TxRecord {
+  return events.reduce((t, e) => e(t).next, tx);
+}
+
+describe("begin", () => {
+  it("groups branches by participant and sends one PREPARE to each", () => {
+    const step = begin(
+      {
+        id: "t1",
+        requestHash: "h",
+        timeoutMs: 5_000,
+        branches: [
+          { participant: "bank-1", action: "withdraw", input: {} },
+          { participant: "bank-2", action: "deposit", input: {} },
+          { participant: "bank-1", action: "deposit", input: {} },
+        ],
+      },
+      T0,
+      policy,
+    );
+    expect(step.next.state).toBe("preparing");
+    expect(step.next.participants).toEqual([
+      { name: "bank-1", branches: [0, 2] },
+      { name: "bank-2", branches: [1] },
+    ]);
+    expect(step.effects).toEqual([
+      { kind: "prepare", participant: "bank-1" },
+      { kind: "prepare", participant: "bank-2" },
+    ]);
+    expect(step.next.deadline).toBe(T0 + 5_000);
+    expect(step.next.dueAt).toBe(T0 + policy.prepareRetryMs);
+    expect(step.next.events.map((e) => e.type)).toEqual(["created", "prepare_sent"]);
+  });
+
+  it("is never due after its deadline", () => {
+    expect(started(["bank-1"], 300).dueAt).toBe(T0 + 300);
+  });
+});
+
+describe("onVote", () => {
+  it.each([
+    {
+      name: "first yes of two waits for the other",
+      votes: [yes("bank-1")],
+      state: "preparing",
+      effects: [],
+    },
+    {
+      name: "all yes commits and tells everyone",
+      votes: [yes("bank-1"), yes("bank-2")],
+      state: "committing",
+      effects: [
+        { kind: "decision", participant: "bank-1", decision: "commit" },
+        { kind: "decision", participant: "bank-2", decision: "commit" },
+      ],
+    },
+    {
+      name: "a no aborts and rolls back only those who may hold locks",
+      votes: [yes("bank-1"), no("bank-2")],
+      state: "aborting",
+      effects: [{ kind: "decision", participant: "bank-1", decision: "abort" }],
+    },
+    {
+      name: "a no before any yes rolls back the silent participant too",
+      votes: [no("bank-1")],
+      state: "aborting",
+      effects: [{ kind: "decision", participant: "bank-2", decision: "abort" }],
+    },
+  ])("$name", ({ votes, state, effects }) => {
+    let tx = started();
+    let last: Step | undefined;
+    for (const v of votes) {
+      last = onVote(tx, v, T0 + 10, policy);
+      tx = last.next;
+    }
+    expect(tx.state).toBe(state);
+    expect(last?.effects).toEqual(effects);
+  });
+
+  it("aborts at once when every participant voted no: nothing to roll back", () => {
+    const tx = run(started(["bank-1"]), (t) => onVote(t, no("bank-1"), T0 + 5, policy));
+    expect(tx.state).toBe("aborted");
+    expect(tx.reason).toBe("insufficient_funds");
+    expect(tx.dueAt).toBeUndefined();
+    expect(tx.completedAt).toBe(T0 + 5);
+  });
+
+  it("records the reason and the blamed branch", () => {
+    const step = onVote(started(), { participant: "bank-2", vote: "no", reason: "unknown_account", failedBranch: 1 }, T0, policy);
+    expect(step.next.reason).toBe("unknown_account");
+    expect(step.next.participants[1]).toMatchObject({ vote: "no", reason: "unknown_account", failedBranch: 1 });
+  });
+
+  it("ignores a duplicate vote", () => {
+    const once = onVote(started(), yes("bank-1"), T0, policy).next;
+    const twice = onVote(once, yes("bank-1"), T0 + 1, policy);
+    expect(twice.changed).toBe(false);
+    expect(twice.effects).toEqual([]);
+  });
+
+  it("ignores a vote from a stranger", () => {
+    const step = onVote(started(), yes("bank-9"), T0, policy);
+    expect(step.changed).toBe(false);
+  });
+
+  it("answers a yes that arrives after the decision by re-sending the decision to that participant", () => {
+    const decided = run(started(), (t) => onVote(t, yes("bank-1"), T0, policy), (t) => onVote(t, yes("bank-2"), T0, policy));
+    const late = onVote(decided, yes("bank-1"), T0 + 50, policy);
+    expect(late.changed).toBe(false);
+    expect(late.effects).toEqual([{ kind: "decision", participant: "bank-1", decision: "commit" }]);
+  });
+
+  it("answers a late yes after a timeout abort with a rollback", () => {
+    const aborted = onSweep(started(["bank-1"], 100), T0 + 100, policy).next;
+    expect(aborted.state).toBe("aborting");
+    const late = onVote(aborted, yes("bank-1"), T0 + 150, policy);
+    expect(late.effects).toEqual([{ kind: "decision", participant: "bank-1", decision: "abort" }]);
+  });
+});
+
+describe("onAck", () => {
+  const committing = () =>
+    run(started(), (t) => onVote(t, yes("bank-1"), T0, policy), (t) => onVote(t, yes("bank-2"), T0, policy));
+  const ack = (participant: string, decision: AckInput["decision"] = "commit"): AckInput => ({ participant, decision });
+
+  it("completes when every participant acknowledged", () => {
+    const one = onAck(committing(), ack("bank-1"), T0 + 20, policy).next;
+    expect(one.state).toBe("committing");
+    const both = onAck(one, ack("bank-2"), T0 + 30, policy).next;
+    expect(both.state).toBe("committed");
+    expect(both.completedAt).toBe(T0 + 30);
+    expect(both.dueAt).toBeUndefined();
+  });
+
+  it.each([
+    ["a duplicate ack", (tx: TxRecord) => onAck(onAck(tx, ack("bank-1"), T0, policy).next, ack("bank-1"), T0, policy)],
+    ["an ack for the other decision", (tx: TxRecord) => onAck(tx, ack("bank-1", "abort"), T0, policy)],
+    ["an ack from a stranger", (tx: TxRecord) => onAck(tx, ack("bank-7"), T0, policy)],
+  ])("ignores %s", (_name, apply) => {
+    expect(apply(committing()).changed).toBe(false);
+  });
+
+  it("ignores acks while still preparing", () => {
+    expect(onAck(started(), ack("bank-1"), T0, policy).changed).toBe(false);
+  });
+});
+
+describe("onSweep", () => {
+  it("does nothing before the due time", () => {
+    expect(onSweep(started(), T0 + 10, policy).changed).toBe(false);
+  });
+
+  it("re-sends PREPARE to the silent participants with growing backoff", () => {
+    const voted = onVote(started(), yes("bank-1"), T0, policy).next;
+    const first = onSweep(voted, T0 + 1_000, policy);
+    expect(first.effects).toEqual([{ kind: "prepare", participant: "bank-2" }]);
+    expect(first.next.attempts).toBe(1);
+    expect(first.next.dueAt).toBe(T0 + 1_000 + 2_000);
+    const second = onSweep(first.next, T0 + 3_000, policy);
+    expect(second.next.dueAt).toBe(T0 + 3_000 + 4_000);
+  });
+
+  it("aborts at the deadline with reason timeout", () => {
+    const step = onSweep(started(["bank-1", "bank-2"], 500), T0 + 500, policy);
+    expect(step.next.state).toBe("aborting");
+    expect(step.next.reason).toBe("timeout");
+    expect(step.effects.map((e) => e.kind)).toEqual(["decision", "decision"]);
+  });
+
+  it("re-sends the decision to those who have not acknowledged, capped, and flags a stall", () => {
+    let tx = run(
+      started(),
+      (t) => onVote(t, yes("bank-1"), T0, policy),
+      (t) => onVote(t, yes("bank-2"), T0, policy),
+      (t) => onAck(t, { participant: "bank-1", decision: "commit" }, T0, policy),
+    );
+    const gaps: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const now = tx.dueAt ?? 0;
+      const step = onSweep(tx, now, policy);
+      expect(step.effects).toEqual([{ kind: "decision", participant: "bank-2", decision: "commit" }]);
+      tx = step.next;
+      gaps.push((tx.dueAt ?? 0) - now);
+    }
+    expect(gaps).toEqual([2_000, 4_000, 8_000, 8_000, 8_000, 8_000]);
+    expect(tx.state).toBe("committing");
+    expect(tx.events.filter((e) => e.type === "decision_stalled")).toHaveLength(1);
+  });
+});
+
+describe("requestAbort", () => {
+  it("aborts an undecided transaction", () => {
+    const step = requestAbort(started(), "aborted_by_operator", T0, policy);
+    expect("next" in step && step.next.state).toBe("aborting");
+  });
+
+  it("refuses once decided", () => {
+    const committing = run(started(["bank-1"]), (t) => onVote(t, yes("bank-1"), T0, policy));
+    expect(requestAbort(committing, "x", T0, policy)).toEqual({ rejected: "already_decided", state: "committing" });
+  });
+});
+
+describe("bounded timeline", () => {
+  it("keeps the first events and the latest, and counts what it dropped", () => {
+    let tx = started(["bank-1"]);
+    for (let i = 0; i < 60; i++) tx = onSweep(tx, tx.dueAt ?? 0, { ...policy, prepareRetryMs: 1 }).next;
+    expect(tx.events.length).toBeLessThanOrEqual(policy.maxEvents);
+    expect(tx.events[0]?.type).toBe("created");
+    expect(tx.eventsDropped).toBeGreaterThan(0);
+  });
+});
+
+describe("any order, any duplication", () => {
+  type Msg = { kind: "vote"; v: VoteInput } | { kind: "ack"; a: AckInput };
+  const names = ["bank-1", "bank-2", "bank-3"];
+
+  it("reaches one outcome, never both, and a commit only with every vote yes", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+        fc.array(fc.nat(20), { minLength: 1, maxLength: 40 }),
+        (votesYes, order) => {
+          const votes: Msg[] = names.map((p, i) => ({ kind: "vote", v: votesYes[i] ? yes(p) : no(p) }));
+          const acks: Msg[] = names.flatMap((p) => [
+            { kind: "ack", a: { participant: p, decision: "commit" } } as Msg,
+            { kind: "ack", a: { participant: p, decision: "abort" } } as Msg,
+          ]);
+          const pool = [...votes, ...acks];
+          let tx = started(names);
+          const decisions = new Set<string>();
+          // Deliver in the generated order (with repeats), then everything once more.
+          const sequence = [...order.map((i) => pool[i % pool.length] as Msg), ...pool];
+          for (const m of sequence) {
+            const step = m.kind === "vote" ? onVote(tx, m.v, T0, policy) : onAck(tx, m.a, T0, policy);
+            for (const e of step.effects) if (e.kind === "decision") decisions.add(e.decision);
+            tx = step.next;
+          }
+          expect(decisions.size).toBeLessThanOrEqual(1);
+          const allYes = votesYes.every(Boolean);
+          expect(tx.state).toBe(allYes ? "committed" : "aborted");
+          if (tx.state === "committed") expect(tx.participants.every((p) => p.vote === "yes")).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
