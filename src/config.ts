@@ -41,7 +41,8 @@ function int(env: NodeJS.ProcessEnv, key: string, fallback: number, min = 0): nu
   const raw = env[key];
   if (raw === undefined || raw === "") return fallback;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(`${key} must be an integer >= ${min}, got "${raw}"`);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new ConfigError(`${key} must be an integer >= ${min}, got "${raw}"`);
   return n;
 }
 
@@ -49,13 +50,15 @@ const PARTICIPANT_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const prefix = env.CONCORD_PREFIX ?? "concord";
-  if (!/^[A-Za-z0-9_-]{1,40}$/.test(prefix)) throw new ConfigError(`CONCORD_PREFIX "${prefix}" is not a valid name`);
+  if (!/^[A-Za-z0-9_-]{1,40}$/.test(prefix))
+    throw new ConfigError(`CONCORD_PREFIX "${prefix}" is not a valid name`);
   const serverCount = int(env, "CONCORD_BANK_SERVER_COUNT", 3, 1);
   const bankServers = env.CONCORD_BANK_SERVERS
     ? list(env.CONCORD_BANK_SERVERS)
     : Array.from({ length: serverCount }, (_, i) => `bank-${i + 1}`);
   for (const s of bankServers) {
-    if (!PARTICIPANT_NAME.test(s)) throw new ConfigError(`bank server name "${s}" must match ${PARTICIPANT_NAME}`);
+    if (!PARTICIPANT_NAME.test(s))
+      throw new ConfigError(`bank server name "${s}" must match ${PARTICIPANT_NAME}`);
   }
   const sweepIntervalSeconds = int(env, "CONCORD_SWEEP_INTERVAL_SECONDS", 60, 1);
   const dynamodb = env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL;

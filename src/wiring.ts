@@ -4,16 +4,16 @@
  * so the same code runs everywhere.
  */
 import { physicalName } from "../infra/topology.ts";
-import { type App, createApp } from "./api/app.ts";
 import type { AwsClients } from "./adapters/aws-clients.ts";
 import { createDynamoDbBankStore } from "./adapters/dynamodb-bank-store.ts";
 import { createDynamoDbTransactionStore } from "./adapters/dynamodb-transaction-store.ts";
 import { createSqsBus, type MessageBus } from "./adapters/sqs-bus.ts";
+import { type App, createApp } from "./api/app.ts";
 import type { Config } from "./config.ts";
-import { coordinatorMessage, participantMessage } from "./core/messages.ts";
-import type { Policy } from "./core/two-phase-commit.ts";
 import { createCoordinator } from "./coordinator/coordinator.ts";
 import { createSweeper, type SweepReport } from "./coordinator/sweeper.ts";
+import { coordinatorMessage, participantMessage } from "./core/messages.ts";
+import type { Policy } from "./core/two-phase-commit.ts";
 import { type SqsHandler, sqsBatchHandler } from "./handlers/sqs-batch.ts";
 import { createLog, type Log } from "./log.ts";
 import { createBankParticipant } from "./participants/bank/bank-participant.ts";
@@ -23,8 +23,8 @@ export interface RoleOptions {
   readonly log?: (service: string) => Log;
   readonly clock?: () => number;
   readonly queueUrls?: ReadonlyMap<string, string>;
-  /** Replaces the SQS bus (tests that drop, duplicate or reorder messages). */
-  readonly bus?: MessageBus;
+  /** Wraps the SQS bus: fault tests drop, duplicate or reorder messages here. */
+  readonly wrapBus?: (bus: MessageBus) => MessageBus;
 }
 
 export interface Roles {
@@ -46,9 +46,12 @@ export function createRoles(config: Config, clients: AwsClients, options: RoleOp
   const logFor = options.log ?? ((service: string) => createLog(service));
   const clock = options.clock ?? Date.now;
   const { topology } = config;
-  const bus =
-    options.bus ??
-    createSqsBus({ sqs: clients.sqs, topology, ...(options.queueUrls ? { queueUrls: options.queueUrls } : {}) });
+  const sqsBus = createSqsBus({
+    sqs: clients.sqs,
+    topology,
+    ...(options.queueUrls ? { queueUrls: options.queueUrls } : {}),
+  });
+  const bus = options.wrapBus ? options.wrapBus(sqsBus) : sqsBus;
   const store = createDynamoDbTransactionStore({
     doc: clients.doc,
     tableName: physicalName(topology, topology.tables.transactions.name),

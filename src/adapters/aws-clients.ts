@@ -1,6 +1,6 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Config } from "../config.ts";
 import { type CallCounter, countCalls } from "./call-counter.ts";
 
@@ -25,7 +25,10 @@ export function createAwsClients(config: Config, options: AwsClientOptions = {})
     ...common,
     ...(config.endpoints.dynamodb ? { endpoint: config.endpoints.dynamodb } : {}),
   });
-  const sqs = new SQSClient({ ...common, ...(config.endpoints.sqs ? { endpoint: config.endpoints.sqs } : {}) });
+  const sqs = new SQSClient({
+    ...common,
+    ...(config.endpoints.sqs ? { endpoint: config.endpoints.sqs } : {}),
+  });
   if (options.counter) {
     countCalls(dynamodb, "dynamodb", options.counter);
     countCalls(sqs, "sqs", options.counter);

@@ -24,7 +24,11 @@ export class CallCounter {
 }
 
 /** Counts each API call once: the initialize step runs before, and outside, the SDK's own retries. */
-export function countCalls(client: { middlewareStack: unknown }, service: string, counter: CallCounter): void {
+export function countCalls(
+  client: { middlewareStack: unknown },
+  service: string,
+  counter: CallCounter,
+): void {
   (client.middlewareStack as InitializeStack).add(
     (next, context) => async (args) => {
       counter.add(`${service}:${context.commandName?.replace(/Command$/, "") ?? "unknown"}`);

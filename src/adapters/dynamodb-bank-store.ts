@@ -1,7 +1,4 @@
-import {
-  ConditionalCheckFailedException,
-  TransactionCanceledException,
-} from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
@@ -13,9 +10,9 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import {
   AccountLockedError,
+  type BankStore,
   type Barrier,
   BarrierConflictError,
-  type BankStore,
   type StoredAccount,
 } from "../participants/bank/bank-store.ts";
 import { StaleRecordError } from "./errors.ts";
@@ -92,7 +89,8 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
         // BatchGetItem may return part of the keys unprocessed; ask again for those, backing off.
         for (let attempt = 0; keys && keys.length > 0; attempt++) {
           if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
-          if (attempt > 10) throw new Error(`BatchGetItem left ${keys.length} keys unprocessed after ${attempt} tries`);
+          if (attempt > 10)
+            throw new Error(`BatchGetItem left ${keys.length} keys unprocessed after ${attempt} tries`);
           const out: BatchGetCommandOutput = await doc.send(
             new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
           );
@@ -170,7 +168,8 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
           Update: {
             TableName: tableName,
             Key: { pk: accountKey(barrier.server, e.account) },
-            UpdateExpression: "SET balance = balance + :delta, version = version + :one REMOVE lockedBy, lockedAt",
+            UpdateExpression:
+              "SET balance = balance + :delta, version = version + :one REMOVE lockedBy, lockedAt",
             ConditionExpression: "lockedBy = :tx",
             ExpressionAttributeValues: { ":delta": e.delta, ":one": 1, ":tx": barrier.txId },
           },
@@ -208,7 +207,14 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
     },
 
     async rollbackUnprepared(server, txId, now) {
-      const barrier: Barrier = { server, txId, state: "rolled_back", effects: [], createdAt: now, decidedAt: now };
+      const barrier: Barrier = {
+        server,
+        txId,
+        state: "rolled_back",
+        effects: [],
+        createdAt: now,
+        decidedAt: now,
+      };
       try {
         await doc.send(
           new PutCommand({
@@ -218,7 +224,8 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
           }),
         );
       } catch (err) {
-        if (err instanceof ConditionalCheckFailedException) throw new BarrierConflictError(txId, true, { cause: err });
+        if (err instanceof ConditionalCheckFailedException)
+          throw new BarrierConflictError(txId, true, { cause: err });
         throw err;
       }
     },

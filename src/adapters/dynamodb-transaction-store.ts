@@ -45,7 +45,8 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
     const item: Item = { ...tx };
     // Only records the sweeper must look at carry the index keys: the index stays sparse.
     if (tx.dueAt !== undefined) item.dueShard = String(shardOf(tx.id, shards));
-    if (isFinal(tx.state)) item.expiresAt = Math.floor((tx.completedAt ?? Date.now()) / 1000) + retentionSeconds;
+    if (isFinal(tx.state))
+      item.expiresAt = Math.floor((tx.completedAt ?? Date.now()) / 1000) + retentionSeconds;
     return item;
   };
 

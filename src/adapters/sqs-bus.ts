@@ -35,7 +35,9 @@ export function createSqsBus(options: SqsBusOptions): MessageBus {
   }
 
   async function send(queue: string, body: unknown): Promise<void> {
-    await sqs.send(new SendMessageCommand({ QueueUrl: await urlOf(queue), MessageBody: JSON.stringify(body) }));
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: await urlOf(queue), MessageBody: JSON.stringify(body) }),
+    );
   }
 
   return {

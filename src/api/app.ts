@@ -1,8 +1,8 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import type { BankStore } from "../participants/bank/bank-store.ts";
 import type { Log } from "../log.ts";
+import type { BankStore } from "../participants/bank/bank-store.ts";
 import { type ApiKeys, apiKeyAuth, type Role } from "./auth.ts";
 import { ApiError } from "./errors.ts";
 import { bankRoutes } from "./routes/bank.ts";
@@ -37,7 +37,9 @@ export function createApp(deps: ApiDeps) {
   v1.route("/bank", bankRoutes({ bank: deps.bank, servers: deps.bankServers }));
   app.route("/v1", v1);
 
-  app.notFound((c) => c.json(new ApiError(404, "not_found", `no route ${c.req.method} ${c.req.path}`).toBody(), 404));
+  app.notFound((c) =>
+    c.json(new ApiError(404, "not_found", `no route ${c.req.method} ${c.req.path}`).toBody(), 404),
+  );
 
   app.onError((err, c) => {
     if (err instanceof ApiError) return c.json(err.toBody(), err.status);

@@ -1,7 +1,6 @@
 /** Request shapes of the v1 HTTP contract (design §3). */
 import { z } from "zod";
-import { ACCOUNT_ID } from "../participants/bank/bank-rules.ts";
-import { amount } from "../participants/bank/bank-rules.ts";
+import { ACCOUNT_ID, amount } from "../participants/bank/bank-rules.ts";
 
 export const MAX_BRANCHES = 100;
 export const MAX_WAIT_MS = 30_000;
@@ -37,10 +36,18 @@ const transferOperation = z
       ctx.addIssue({ code: "custom", path: ["to_account_id"], message: "a transfer needs to_account_id" });
     }
     if (op.operation !== "transfer" && op.to_account_id !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["to_account_id"], message: `a ${op.operation} takes no to_account_id` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["to_account_id"],
+        message: `a ${op.operation} takes no to_account_id`,
+      });
     }
     if (op.to_account_id !== undefined && op.to_account_id === op.account_id) {
-      ctx.addIssue({ code: "custom", path: ["to_account_id"], message: "to_account_id must differ from account_id" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["to_account_id"],
+        message: "to_account_id must differ from account_id",
+      });
     }
   });
 

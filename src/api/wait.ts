@@ -6,7 +6,11 @@ import { statusOf } from "../core/view.ts";
  * Polls the record until its outcome is known or `waitMs` has passed. Polling
  * keeps the API stateless: it works the same in one process and on Lambda.
  */
-export async function waitForOutcome(store: TransactionStore, tx: TxRecord, waitMs: number): Promise<TxRecord> {
+export async function waitForOutcome(
+  store: TransactionStore,
+  tx: TxRecord,
+  waitMs: number,
+): Promise<TxRecord> {
   const until = Date.now() + waitMs;
   let current = tx;
   let pause = 5;

@@ -1,5 +1,5 @@
-import { StaleRecordError } from "../adapters/errors.ts";
 import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
+import { StaleRecordError } from "../adapters/errors.ts";
 import type { MessageBus } from "../adapters/sqs-bus.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import type { Step } from "../core/two-phase-commit.ts";

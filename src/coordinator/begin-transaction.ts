@@ -34,7 +34,9 @@ function canonical(value: unknown): string {
 
 export const requestHash = (request: BeginRequest): string =>
   createHash("sha256")
-    .update(canonical({ protocol: request.protocol, timeoutMs: request.timeoutMs, branches: request.branches }))
+    .update(
+      canonical({ protocol: request.protocol, timeoutMs: request.timeoutMs, branches: request.branches }),
+    )
     .digest("base64url");
 
 /**

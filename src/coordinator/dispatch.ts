@@ -6,7 +6,8 @@ import type { Log } from "../log.ts";
 
 export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
   const base = { txId: tx.id, participant: effect.participant };
-  if (effect.kind === "decision") return { ...base, type: effect.decision === "commit" ? "commit" : "rollback" };
+  if (effect.kind === "decision")
+    return { ...base, type: effect.decision === "commit" ? "commit" : "rollback" };
   const participant = tx.participants.find((p) => p.name === effect.participant);
   return {
     ...base,
@@ -24,7 +25,12 @@ export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
  * own retries is logged and left to the sweeper: the record is still due, so
  * the message goes out again at its due time.
  */
-export async function dispatch(tx: TxRecord, effects: readonly Effect[], bus: MessageBus, log: Log): Promise<void> {
+export async function dispatch(
+  tx: TxRecord,
+  effects: readonly Effect[],
+  bus: MessageBus,
+  log: Log,
+): Promise<void> {
   await Promise.all(
     effects.map(async (effect) => {
       try {

@@ -60,7 +60,11 @@ export const decisionOf = (state: TxState): Decision | undefined =>
       ? "abort"
       : undefined;
 
-const unchanged = (tx: TxRecord, effects: readonly Effect[] = []): Step => ({ next: tx, effects, changed: false });
+const unchanged = (tx: TxRecord, effects: readonly Effect[] = []): Step => ({
+  next: tx,
+  effects,
+  changed: false,
+});
 
 /** Keeps the first events (how it started) and the latest ones (where it is now). */
 export function appendEvents(tx: TxRecord, events: readonly TxEvent[], maxEvents: number): TxRecord {
@@ -124,7 +128,13 @@ function decisionTargets(tx: TxRecord): ParticipantState[] {
   return tx.participants.filter((p) => !p.acked);
 }
 
-function decide(tx: TxRecord, decision: Decision, reason: string | undefined, now: number, policy: Policy): Step {
+function decide(
+  tx: TxRecord,
+  decision: Decision,
+  reason: string | undefined,
+  now: number,
+  policy: Policy,
+): Step {
   // A participant that voted no holds nothing and has nothing to hear.
   const participants = tx.participants.map((p) =>
     decision === "abort" && p.vote === "no" ? { ...p, acked: true } : p,
@@ -143,7 +153,11 @@ function decide(tx: TxRecord, decision: Decision, reason: string | undefined, no
     { at: now, type: "decision", decision, ...(reason !== undefined ? { reason } : {}) },
   ];
   if (targets.length === 0) {
-    return { next: complete(appendEvents(decided, events, policy.maxEvents), now, policy), effects: [], changed: true };
+    return {
+      next: complete(appendEvents(decided, events, policy.maxEvents), now, policy),
+      effects: [],
+      changed: true,
+    };
   }
   events.push({ at: now, type: "decision_sent", decision, participants: targets });
   return {
@@ -215,7 +229,8 @@ export function onAck(tx: TxRecord, ack: AckInput, now: number, policy: Policy):
     [{ at: now, type: "ack", participant: participant.name, decision: ack.decision }],
     policy.maxEvents,
   );
-  if (participants.every((p) => p.acked)) return { next: complete(acked, now, policy), effects: [], changed: true };
+  if (participants.every((p) => p.acked))
+    return { next: complete(acked, now, policy), effects: [], changed: true };
   return { next: acked, effects: [], changed: true };
 }
 
@@ -254,7 +269,11 @@ export function onSweep(tx: TxRecord, now: number, policy: Policy): Step {
     events,
     policy.maxEvents,
   );
-  return { next, effects: targets.map((participant) => ({ kind: "decision", participant, decision })), changed: true };
+  return {
+    next,
+    effects: targets.map((participant) => ({ kind: "decision", participant, decision })),
+    changed: true,
+  };
 }
 
 export type AbortRequest = Step | { readonly rejected: "already_decided"; readonly state: TxState };

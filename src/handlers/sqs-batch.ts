@@ -26,7 +26,10 @@ export function sqsBatchHandler<T extends z.ZodType>(
         try {
           json = JSON.parse(record.body);
         } catch {
-          log.error("dropped a message that is not JSON", { messageId: record.messageId, body: record.body.slice(0, 500) });
+          log.error("dropped a message that is not JSON", {
+            messageId: record.messageId,
+            body: record.body.slice(0, 500),
+          });
           return;
         }
         const parsed = schema.safeParse(json);

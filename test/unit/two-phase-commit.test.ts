@@ -29,7 +29,11 @@ function started(participants = ["bank-1", "bank-2"], timeoutMs = 60_000): TxRec
       id: "t1",
       requestHash: "h",
       timeoutMs,
-      branches: participants.map((p) => ({ participant: p, action: "deposit", input: { account: "a", amount: 1 } })),
+      branches: participants.map((p) => ({
+        participant: p,
+        action: "deposit",
+        input: { account: "a", amount: 1 },
+      })),
     },
     T0,
     policy,
@@ -37,7 +41,11 @@ function started(participants = ["bank-1", "bank-2"], timeoutMs = 60_000): TxRec
 }
 
 const yes = (participant: string): VoteInput => ({ participant, vote: "yes" });
-const no = (participant: string, reason = "insufficient_funds"): VoteInput => ({ participant, vote: "no", reason });
+const no = (participant: string, reason = "insufficient_funds"): VoteInput => ({
+  participant,
+  vote: "no",
+  reason,
+});
 
 function run(tx: TxRecord, ...events: ((tx: TxRecord) => Step)[]): TxRecord {
   return events.reduce((t, e) => e(t).next, tx);
@@ -127,9 +135,18 @@ describe("onVote", () => {
   });
 
   it("records the reason and the blamed branch", () => {
-    const step = onVote(started(), { participant: "bank-2", vote: "no", reason: "unknown_account", failedBranch: 1 }, T0, policy);
+    const step = onVote(
+      started(),
+      { participant: "bank-2", vote: "no", reason: "unknown_account", failedBranch: 1 },
+      T0,
+      policy,
+    );
     expect(step.next.reason).toBe("unknown_account");
-    expect(step.next.participants[1]).toMatchObject({ vote: "no", reason: "unknown_account", failedBranch: 1 });
+    expect(step.next.participants[1]).toMatchObject({
+      vote: "no",
+      reason: "unknown_account",
+      failedBranch: 1,
+    });
   });
 
   it("ignores a duplicate vote", () => {
@@ -145,7 +162,11 @@ describe("onVote", () => {
   });
 
   it("answers a yes that arrives after the decision by re-sending the decision to that participant", () => {
-    const decided = run(started(), (t) => onVote(t, yes("bank-1"), T0, policy), (t) => onVote(t, yes("bank-2"), T0, policy));
+    const decided = run(
+      started(),
+      (t) => onVote(t, yes("bank-1"), T0, policy),
+      (t) => onVote(t, yes("bank-2"), T0, policy),
+    );
     const late = onVote(decided, yes("bank-1"), T0 + 50, policy);
     expect(late.changed).toBe(false);
     expect(late.effects).toEqual([{ kind: "decision", participant: "bank-1", decision: "commit" }]);
@@ -161,8 +182,15 @@ describe("onVote", () => {
 
 describe("onAck", () => {
   const committing = () =>
-    run(started(), (t) => onVote(t, yes("bank-1"), T0, policy), (t) => onVote(t, yes("bank-2"), T0, policy));
-  const ack = (participant: string, decision: AckInput["decision"] = "commit"): AckInput => ({ participant, decision });
+    run(
+      started(),
+      (t) => onVote(t, yes("bank-1"), T0, policy),
+      (t) => onVote(t, yes("bank-2"), T0, policy),
+    );
+  const ack = (participant: string, decision: AckInput["decision"] = "commit"): AckInput => ({
+    participant,
+    decision,
+  });
 
   it("completes when every participant acknowledged", () => {
     const one = onAck(committing(), ack("bank-1"), T0 + 20, policy).next;
@@ -174,7 +202,10 @@ describe("onAck", () => {
   });
 
   it.each([
-    ["a duplicate ack", (tx: TxRecord) => onAck(onAck(tx, ack("bank-1"), T0, policy).next, ack("bank-1"), T0, policy)],
+    [
+      "a duplicate ack",
+      (tx: TxRecord) => onAck(onAck(tx, ack("bank-1"), T0, policy).next, ack("bank-1"), T0, policy),
+    ],
     ["an ack for the other decision", (tx: TxRecord) => onAck(tx, ack("bank-1", "abort"), T0, policy)],
     ["an ack from a stranger", (tx: TxRecord) => onAck(tx, ack("bank-7"), T0, policy)],
   ])("ignores %s", (_name, apply) => {
@@ -237,7 +268,10 @@ describe("requestAbort", () => {
 
   it("refuses once decided", () => {
     const committing = run(started(["bank-1"]), (t) => onVote(t, yes("bank-1"), T0, policy));
-    expect(requestAbort(committing, "x", T0, policy)).toEqual({ rejected: "already_decided", state: "committing" });
+    expect(requestAbort(committing, "x", T0, policy)).toEqual({
+      rejected: "already_decided",
+      state: "committing",
+    });
   });
 });
 

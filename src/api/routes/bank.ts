@@ -1,7 +1,11 @@
 import { Hono } from "hono";
 import { StaleRecordError } from "../../adapters/errors.ts";
 import { ACCOUNT_ID } from "../../participants/bank/bank-rules.ts";
-import { AccountLockedError, type BankStore, type StoredAccount } from "../../participants/bank/bank-store.ts";
+import {
+  AccountLockedError,
+  type BankStore,
+  type StoredAccount,
+} from "../../participants/bank/bank-store.ts";
 import { type Role, requireAdmin } from "../auth.ts";
 import { parseBody } from "../body.ts";
 import { ApiError, notFound } from "../errors.ts";
@@ -41,11 +45,17 @@ export function bankRoutes(deps: { readonly bank: BankStore; readonly servers: r
       return c.json(accountView(await deps.bank.putAccount(server, account, balance)));
     } catch (err) {
       if (err instanceof AccountLockedError) {
-        throw new ApiError(409, "account_locked", `account ${account} is locked by transaction ${err.lockedBy}`, {
-          lockedBy: err.lockedBy,
-        });
+        throw new ApiError(
+          409,
+          "account_locked",
+          `account ${account} is locked by transaction ${err.lockedBy}`,
+          {
+            lockedBy: err.lockedBy,
+          },
+        );
       }
-      if (err instanceof StaleRecordError) throw new ApiError(409, "conflict", "the account changed; try again");
+      if (err instanceof StaleRecordError)
+        throw new ApiError(409, "conflict", "the account changed; try again");
       throw err;
     }
   });

@@ -1,10 +1,10 @@
 import { type Context, Hono } from "hono";
 import type { TransactionStore } from "../../adapters/dynamodb-transaction-store.ts";
+import type { CoordinatorDeps } from "../../coordinator/advance.ts";
+import { beginTransaction, IdempotencyConflictError } from "../../coordinator/begin-transaction.ts";
 import type { BranchSpec } from "../../core/transaction.ts";
 import type { Policy } from "../../core/two-phase-commit.ts";
 import { statusOf, toView } from "../../core/view.ts";
-import type { CoordinatorDeps } from "../../coordinator/advance.ts";
-import { beginTransaction, IdempotencyConflictError } from "../../coordinator/begin-transaction.ts";
 import type { Catalog } from "../../participants/catalog.ts";
 import type { Role } from "../auth.ts";
 import { parseBody } from "../body.ts";
@@ -38,13 +38,19 @@ function checkBranches(catalog: Catalog, branches: readonly BranchSpec[]): void 
     const schema = kind.actions[b.action];
     if (!schema || !Object.hasOwn(kind.actions, b.action)) {
       const known = Object.keys(kind.actions).join(", ");
-      issues.push({ path: `branches.${i}.action`, message: `"${b.participant}" has no action "${b.action}" (${known})` });
+      issues.push({
+        path: `branches.${i}.action`,
+        message: `"${b.participant}" has no action "${b.action}" (${known})`,
+      });
       return;
     }
     const parsed = schema.safeParse(b.input);
     if (!parsed.success) {
       for (const issue of issuesOf(parsed.error)) {
-        issues.push({ path: `branches.${i}.input${issue.path ? `.${issue.path}` : ""}`, message: issue.message });
+        issues.push({
+          path: `branches.${i}.input${issue.path ? `.${issue.path}` : ""}`,
+          message: issue.message,
+        });
       }
     }
     const group = groups.get(b.participant) ?? [];
@@ -64,7 +70,8 @@ function checkBranches(catalog: Catalog, branches: readonly BranchSpec[]): void 
 function readWait(raw: string | undefined): number {
   if (raw === undefined) return 0;
   const parsed = waitParam.safeParse(raw);
-  if (!parsed.success || raw.trim() === "") throw badRequest("wait must be an integer number of ms from 0 to 30000");
+  if (!parsed.success || raw.trim() === "")
+    throw badRequest("wait must be an integer number of ms from 0 to 30000");
   return parsed.data;
 }
 
@@ -91,7 +98,8 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
       c.header("Location", `/v1/transactions/${encodeURIComponent(final.id)}`);
       return c.json(toView(final), statusOf(final.state) === "pending" ? 202 : 201);
     } catch (err) {
-      if (err instanceof IdempotencyConflictError) throw new ApiError(409, "idempotency_conflict", err.message);
+      if (err instanceof IdempotencyConflictError)
+        throw new ApiError(409, "idempotency_conflict", err.message);
       throw err;
     }
   }
@@ -106,7 +114,11 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
     const timeoutMs = body.timeoutMs ?? deps.defaultTimeoutMs;
     if (timeoutMs > deps.maxTimeoutMs) throw badRequest(`timeoutMs must be at most ${deps.maxTimeoutMs}`);
     const id = body.id ?? header;
-    const branches = body.branches.map((b) => ({ participant: b.participant, action: b.action, input: b.input }));
+    const branches = body.branches.map((b) => ({
+      participant: b.participant,
+      action: b.action,
+      input: b.input,
+    }));
     return start(c, { ...(id !== undefined ? { id } : {}), timeoutMs, branches }, wait);
   });
 
@@ -123,7 +135,11 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
         ...(op.to_account_id !== undefined ? { to_account: op.to_account_id } : {}),
       },
     }));
-    return start(c, { ...(id !== undefined ? { id } : {}), timeoutMs: deps.defaultTimeoutMs, branches }, wait);
+    return start(
+      c,
+      { ...(id !== undefined ? { id } : {}), timeoutMs: deps.defaultTimeoutMs, branches },
+      wait,
+    );
   });
 
   app.get("/transactions/:id", async (c) => {

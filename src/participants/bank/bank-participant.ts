@@ -4,10 +4,15 @@
  * any number of times in any order, has the effect of one delivery.
  */
 import type { MessageBus } from "../../adapters/sqs-bus.ts";
-import type { DecisionMessage, ParticipantMessage, PrepareMessage, VoteMessage } from "../../core/messages.ts";
+import type {
+  DecisionMessage,
+  ParticipantMessage,
+  PrepareMessage,
+  VoteMessage,
+} from "../../core/messages.ts";
 import type { Log } from "../../log.ts";
 import { accountsTouched, planPrepare } from "./bank-rules.ts";
-import { type Barrier, BarrierConflictError, type BankStore } from "./bank-store.ts";
+import { type BankStore, type Barrier, BarrierConflictError } from "./bank-store.ts";
 
 export interface BankParticipantDeps {
   readonly server: string;
@@ -114,7 +119,12 @@ export function createBankParticipant(deps: BankParticipantDeps) {
         await pause(attempt);
       }
     }
-    await bus.toCoordinator({ type: "ack", txId, participant: server, decision: commit ? "commit" : "abort" });
+    await bus.toCoordinator({
+      type: "ack",
+      txId,
+      participant: server,
+      decision: commit ? "commit" : "abort",
+    });
   }
 
   return {

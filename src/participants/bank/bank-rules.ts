@@ -5,7 +5,9 @@
 import { z } from "zod";
 
 export const ACCOUNT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
-export const accountId = z.string().regex(ACCOUNT_ID, "account ids are 1-128 characters of A-Z a-z 0-9 _ . : -");
+export const accountId = z
+  .string()
+  .regex(ACCOUNT_ID, "account ids are 1-128 characters of A-Z a-z 0-9 _ . : -");
 export const amount = z
   .number()
   .int("amount must be an integer (minor units)")
@@ -140,9 +142,14 @@ export function planPrepare(
     for (const { account: id, delta } of parsed.movements) {
       const account = accounts.get(id);
       if (!account) return no("unknown_account");
-      if (account.lockedBy !== undefined && account.lockedBy !== txId) return no("lock_conflict", account.lockedBy);
+      if (account.lockedBy !== undefined && account.lockedBy !== txId)
+        return no("lock_conflict", account.lockedBy);
       // expectedVersion pins the first account a branch names (the one it debits or credits).
-      if (parsed.expected !== undefined && id === parsed.movements[0]?.account && account.version !== parsed.expected) {
+      if (
+        parsed.expected !== undefined &&
+        id === parsed.movements[0]?.account &&
+        account.version !== parsed.expected
+      ) {
         return no("version_conflict");
       }
       if (!balances.has(id)) {

@@ -1,0 +1,210 @@
+/**
+ * `concord`: run concord on this machine. `start` runs everything in one process
+ * on emulators it starts itself; the other commands run pieces separately.
+ */
+import { resolve } from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
+import { authEnabled } from "../api/auth.ts";
+import { type Config, loadConfig } from "../config.ts";
+import { type Emulators, startEmulators, stopAllEmulatorsSync } from "./emulators/index.ts";
+import { provision } from "./provision.ts";
+import { ALL_ROLES, type RoleName, type Runtime, startRuntime } from "./runtime.ts";
+
+const DEFAULT_DATA_DIR = ".concord/data";
+/** Local queues retry a failed message within seconds, not Lambda's minute. */
+const LOCAL_VISIBILITY_TIMEOUT_SECONDS = 10;
+
+const port = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535)
+    throw new InvalidArgumentError("a port is an integer 0-65535");
+  return n;
+};
+
+/** The emulators need credentials of some kind; they check none. */
+function localEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    AWS_ACCESS_KEY_ID: "local",
+    AWS_SECRET_ACCESS_KEY: "local",
+    AWS_REGION: "us-east-1",
+    CONCORD_SWEEP_INTERVAL_SECONDS: "1",
+    ...process.env,
+    ...extra,
+  };
+}
+
+function applyEnv(env: NodeJS.ProcessEnv): Config {
+  Object.assign(process.env, env);
+  return loadConfig(process.env);
+}
+
+function announceAuth(config: Config): void {
+  if (!authEnabled({ client: config.apiKeys, admin: config.adminKeys })) {
+    console.warn(
+      [
+        "",
+        "  !!! AUTH IS OFF: no CONCORD_API_KEYS or CONCORD_ADMIN_KEYS are set. !!!",
+        "  !!! Anyone who can reach this port may run and abort transactions.  !!!",
+        "",
+      ].join("\n"),
+    );
+  }
+}
+
+/** Stops what is running on SIGINT/SIGTERM; a second signal kills the emulators at once. */
+function onSignals(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      stopAllEmulatorsSync();
+      process.exit(130);
+    }
+    stopping = true;
+    console.error(`\n${signal}: stopping…`);
+    stop()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        console.error(err);
+        stopAllEmulatorsSync();
+        process.exit(1);
+      });
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+}
+
+const program = new Command("concord")
+  .description("Distributed transactions (2PC) over DynamoDB and SQS, run locally on embedded emulators.")
+  .showHelpAfterError();
+
+program
+  .command("start")
+  .description("start the emulators and every role in this process, and serve the API on 127.0.0.1")
+  .addOption(new Option("-p, --port <port>", "API port").env("PORT").default(3000).argParser(port))
+  .addOption(
+    new Option("-d, --data-dir <dir>", "where DynamoDB keeps its data across restarts")
+      .env("CONCORD_DATA_DIR")
+      .default(DEFAULT_DATA_DIR),
+  )
+  .option("--in-memory", "keep no data on disk")
+  .action(async (opts: { port: number; dataDir: string; inMemory?: boolean }) => {
+    const dataDir = opts.inMemory ? undefined : resolve(opts.dataDir);
+    console.log(
+      `starting DynamoDB Local (${dataDir ? `data in ${dataDir}` : "in memory"}) and the SQS emulator…`,
+    );
+    const emulators = await startEmulators(dataDir ? { dataDir } : {});
+    let runtime: Runtime | undefined;
+    onSignals(async () => {
+      await runtime?.stop();
+      await emulators.stop();
+    });
+    const config = applyEnv(
+      localEnv({
+        AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamodbEndpoint,
+        AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
+      }),
+    );
+    try {
+      runtime = await startRuntime({
+        config,
+        port: opts.port,
+        provision: true,
+        visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+      });
+    } catch (err) {
+      await emulators.stop();
+      throw err;
+    }
+    announceAuth(config);
+    printWelcome(runtime.url ?? "", config, emulators);
+  });
+
+program
+  .command("emulators")
+  .description("start only the emulators and print the environment that points roles at them")
+  .addOption(new Option("-d, --data-dir <dir>", "DynamoDB data directory").env("CONCORD_DATA_DIR"))
+  .option("--in-memory", "keep no data on disk")
+  .option("--dynamodb-port <port>", "fixed DynamoDB port", port)
+  .option("--sqs-port <port>", "fixed SQS port", port)
+  .action(async (opts: { dataDir?: string; inMemory?: boolean; dynamodbPort?: number; sqsPort?: number }) => {
+    const dataDir = opts.inMemory ? undefined : resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
+    const emulators = await startEmulators({
+      ...(dataDir ? { dataDir } : {}),
+      ...(opts.dynamodbPort !== undefined ? { dynamodbPort: opts.dynamodbPort } : {}),
+      ...(opts.sqsPort !== undefined ? { sqsPort: opts.sqsPort } : {}),
+    });
+    onSignals(() => emulators.stop());
+    console.log(`AWS_ENDPOINT_URL_DYNAMODB=${emulators.dynamodbEndpoint}`);
+    console.log(`AWS_ENDPOINT_URL_SQS=${emulators.sqsEndpoint}`);
+    console.log("emulators running; Ctrl-C stops them");
+  });
+
+program
+  .command("provision")
+  .description("create the tables and queues of the topology (idempotent) at AWS_ENDPOINT_URL_*")
+  .action(async () => {
+    const config = applyEnv(localEnv());
+    const clients = createAwsClients(config);
+    try {
+      const urls = await provision(config.topology, clients, {
+        visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+      });
+      for (const [name, url] of urls) console.log(`${name}\t${url}`);
+    } finally {
+      destroyAwsClients(clients);
+    }
+  });
+
+program
+  .command("role")
+  .description("run some roles in this process against AWS_ENDPOINT_URL_* (crash tests run each role alone)")
+  .argument("<roles...>", `any of ${ALL_ROLES.join(", ")}`)
+  .option("--participant <servers...>", "bank servers to serve (default: all)")
+  .addOption(
+    new Option("-p, --port <port>", "API port, when running the api role").env("PORT").argParser(port),
+  )
+  .option("--provision", "create tables and queues first")
+  .action(async (names: string[], opts: { participant?: string[]; port?: number; provision?: boolean }) => {
+    for (const n of names) {
+      if (!(ALL_ROLES as readonly string[]).includes(n)) throw new InvalidArgumentError(`unknown role ${n}`);
+    }
+    const config = applyEnv(localEnv());
+    const roles = names as RoleName[];
+    const runtime = await startRuntime({
+      config,
+      roles,
+      provision: opts.provision ?? false,
+      visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+      ...(opts.participant ? { participants: opts.participant } : {}),
+      ...(roles.includes("api") ? { port: opts.port ?? 3000 } : {}),
+    });
+    onSignals(() => runtime.stop());
+    if (roles.includes("api")) announceAuth(config);
+    console.log(`running ${roles.join(", ")}${runtime.url ? ` (API at ${runtime.url})` : ""}`);
+  });
+
+function printWelcome(url: string, config: Config, emulators: Emulators): void {
+  const [b1 = "bank-1", b2 = "bank-2"] = config.bankServers;
+  console.log(`
+concord is running.
+  API          ${url}
+  DynamoDB     ${emulators.dynamodbEndpoint}
+  SQS          ${emulators.sqsEndpoint}
+  bank servers ${config.bankServers.join(", ")}
+
+Try it:
+  curl -X PUT ${url}/v1/bank/${b1}/accounts/alice -d '{"balance":1000}'
+  curl -X PUT ${url}/v1/bank/${b2}/accounts/bob   -d '{"balance":0}'
+  curl -X POST '${url}/v1/transfers?wait=5000' -d '[
+    {"server_id":"${b1}","account_id":"alice","operation":"withdraw","amount":100},
+    {"server_id":"${b2}","account_id":"bob","operation":"deposit","amount":100}]'
+
+Ctrl-C stops concord and its emulators.`);
+}
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  stopAllEmulatorsSync();
+  process.exit(1);
+});

@@ -1,0 +1,47 @@
+/** Message faults for tests: wrap the real bus to drop, duplicate or record what passes. */
+import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
+import type { CoordinatorMessage, ParticipantMessage } from "../../src/core/messages.ts";
+
+export type Sent =
+  | { to: "coordinator"; message: CoordinatorMessage }
+  | { to: string; message: ParticipantMessage };
+
+/** Sends every message twice: once now, once again a little later. */
+export function duplicating(bus: MessageBus, laterMs = 30): MessageBus {
+  const again = (send: () => Promise<void>) => {
+    setTimeout(() => void send().catch(() => {}), laterMs);
+  };
+  return {
+    async toCoordinator(m) {
+      await bus.toCoordinator(m);
+      again(() => bus.toCoordinator(m));
+    },
+    async toParticipant(p, m) {
+      await bus.toParticipant(p, m);
+      again(() => bus.toParticipant(p, m));
+    },
+  };
+}
+
+/** Drops the messages `drop` picks; the sender believes they were sent. */
+export function dropping(bus: MessageBus, drop: (sent: Sent) => boolean): MessageBus {
+  return {
+    toCoordinator: (m) =>
+      drop({ to: "coordinator", message: m }) ? Promise.resolve() : bus.toCoordinator(m),
+    toParticipant: (p, m) => (drop({ to: p, message: m }) ? Promise.resolve() : bus.toParticipant(p, m)),
+  };
+}
+
+/** Records messages instead of sending them. */
+export function recording(): MessageBus & { readonly sent: Sent[] } {
+  const sent: Sent[] = [];
+  return {
+    sent,
+    async toCoordinator(message) {
+      sent.push({ to: "coordinator", message });
+    },
+    async toParticipant(to, message) {
+      sent.push({ to, message });
+    },
+  };
+}

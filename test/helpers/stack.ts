@@ -1,0 +1,127 @@
+/**
+ * A whole concord in this test process, on the shared emulators, with its own
+ * tables and queues (a unique prefix) so test files can run side by side.
+ */
+import { randomUUID } from "node:crypto";
+import { ScanCommand } from "@aws-sdk/lib-dynamodb";
+import { inject } from "vitest";
+import { physicalName } from "../../infra/topology.ts";
+import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
+import { type Config, loadConfig } from "../../src/config.ts";
+import type { TransactionView } from "../../src/core/view.ts";
+import { type RoleName, type Runtime, startRuntime } from "../../src/local/runtime.ts";
+import { silentLog } from "../../src/log.ts";
+
+export interface StackOptions {
+  readonly bankServers?: readonly string[];
+  readonly env?: Record<string, string>;
+  readonly roles?: readonly RoleName[];
+  readonly wrapBus?: (bus: MessageBus) => MessageBus;
+  readonly sweepIntervalMs?: number;
+}
+
+export interface Stack {
+  readonly config: Config;
+  readonly runtime: Runtime;
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
+  seed(server: string, account: string, balance: number): Promise<void>;
+  account(server: string, account: string): Promise<{ balance: number; version: number; lockedBy?: string }>;
+  transfer(ops: unknown[], wait?: number, headers?: Record<string, string>): Promise<TransactionView>;
+  scan(table: "transactions" | "bank"): Promise<Record<string, unknown>[]>;
+  stop(): Promise<void>;
+}
+
+export function testEnv(prefix: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_REGION: "us-east-1",
+    AWS_ENDPOINT_URL_DYNAMODB: inject("dynamodbEndpoint"),
+    AWS_ENDPOINT_URL_SQS: inject("sqsEndpoint"),
+    CONCORD_PREFIX: prefix,
+    CONCORD_PREPARE_RETRY_MS: "1000",
+    CONCORD_DECISION_RETRY_MS: "1000",
+    CONCORD_BACKOFF_CAP_MS: "4000",
+    ...extra,
+  };
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const prefix = `t${randomUUID().slice(0, 12)}`;
+  const config = loadConfig(
+    testEnv(prefix, {
+      ...(options.bankServers ? { CONCORD_BANK_SERVERS: options.bankServers.join(",") } : {}),
+      ...options.env,
+    }),
+  );
+  const runtime = await startRuntime({
+    config,
+    provision: true,
+    visibilityTimeoutSeconds: 2,
+    sweepIntervalMs: options.sweepIntervalMs ?? 250,
+    pollersPerQueue: 2,
+    log: () => silentLog,
+    ...(options.roles ? { roles: options.roles } : {}),
+    ...(options.wrapBus ? { roleOptions: { wrapBus: options.wrapBus } } : {}),
+  });
+  const app = runtime.roles.api;
+
+  const request: Stack["request"] = (method, path, body, headers = {}) =>
+    Promise.resolve(
+      app.request(path, {
+        method,
+        headers: { "content-type": "application/json", ...headers },
+        ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+      }),
+    );
+
+  return {
+    config,
+    runtime,
+    request,
+    async seed(server, account, balance) {
+      const res = await request("PUT", `/v1/bank/${server}/accounts/${account}`, { balance });
+      if (res.status !== 200) throw new Error(`seed ${server}/${account}: ${res.status} ${await res.text()}`);
+    },
+    async account(server, account) {
+      const res = await request("GET", `/v1/bank/${server}/accounts/${account}`);
+      if (res.status !== 200) throw new Error(`account ${server}/${account}: ${res.status}`);
+      return (await res.json()) as { balance: number; version: number; lockedBy?: string };
+    },
+    async transfer(ops, wait = 10_000, headers = {}) {
+      const res = await request("POST", `/v1/transfers?wait=${wait}`, ops, headers);
+      if (res.status !== 201 && res.status !== 202)
+        throw new Error(`transfer: ${res.status} ${await res.text()}`);
+      return (await res.json()) as TransactionView;
+    },
+    async scan(table) {
+      const name = physicalName(config.topology, config.topology.tables[table].name);
+      const items: Record<string, unknown>[] = [];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const out = await runtime.clients.doc.send(
+          new ScanCommand({ TableName: name, ConsistentRead: true, ExclusiveStartKey: start }),
+        );
+        items.push(...(out.Items ?? []));
+        start = out.LastEvaluatedKey;
+      } while (start);
+      return items;
+    },
+    stop: () => runtime.stop(),
+  };
+}
+
+/** Polls until `check` returns a value, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 15_000,
+  what = "condition",
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,163 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { physicalName } from "../../infra/topology.ts";
+import { createDynamoDbBankStore } from "../../src/adapters/dynamodb-bank-store.ts";
+import { silentLog } from "../../src/log.ts";
+import { createBankParticipant } from "../../src/participants/bank/bank-participant.ts";
+import type { BankStore } from "../../src/participants/bank/bank-store.ts";
+import { duplicating, recording } from "../helpers/buses.ts";
+import { eventually, type Stack, startStack } from "../helpers/stack.ts";
+
+const transfer = (from: [string, string], to: [string, string], amount: number) => [
+  { server_id: from[0], account_id: from[1], operation: "withdraw", amount },
+  { server_id: to[0], account_id: to[1], operation: "deposit", amount },
+];
+
+async function settled(stack: Stack, id: string) {
+  return eventually(
+    async () => {
+      const view = (await (await stack.request("GET", `/v1/transactions/${id}`)).json()) as { phase: string };
+      return view.phase === "committed" || view.phase === "aborted" ? view : undefined;
+    },
+    20_000,
+    `transaction ${id} to finish`,
+  );
+}
+
+describe("every message delivered twice", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ wrapBus: (bus) => duplicating(bus) });
+  });
+  afterAll(() => stack?.stop());
+
+  it("commits and aborts exactly as a single delivery would", async () => {
+    await stack.seed("bank-1", "d1", 1_000);
+    await stack.seed("bank-2", "d2", 0);
+    await stack.seed("bank-3", "d3", 5);
+    const ok = await stack.transfer(transfer(["bank-1", "d1"], ["bank-2", "d2"], 400));
+    const refused = await stack.transfer(transfer(["bank-3", "d3"], ["bank-1", "d1"], 6));
+    const ok2 = await stack.transfer(transfer(["bank-1", "d1"], ["bank-3", "d3"], 100));
+    expect([ok.status, refused.status, ok2.status]).toEqual(["committed", "aborted", "committed"]);
+    for (const v of [ok, refused, ok2]) await settled(stack, v.id);
+    // Give the late duplicates time to arrive and be handled.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await stack.account("bank-1", "d1")).balance).toBe(500);
+    expect((await stack.account("bank-2", "d2")).balance).toBe(400);
+    expect((await stack.account("bank-3", "d3")).balance).toBe(105);
+    const versions = await Promise.all([
+      stack.account("bank-1", "d1"),
+      stack.account("bank-2", "d2"),
+      stack.account("bank-3", "d3"),
+    ]);
+    // Seeded at version 1; each committed change bumps it once, duplicates never.
+    expect(versions.map((a) => a.version)).toEqual([3, 2, 2]);
+    const bank = await stack.scan("bank");
+    expect(bank.filter((i) => i.lockedBy !== undefined)).toEqual([]);
+    expect(bank.filter((i) => i.state === "prepared")).toEqual([]);
+  });
+});
+
+describe("a participant's barrier", () => {
+  let stack: Stack;
+  let store: BankStore;
+  beforeAll(async () => {
+    stack = await startStack({ roles: [] });
+    const { topology } = stack.config;
+    store = createDynamoDbBankStore({
+      doc: stack.runtime.clients.doc,
+      tableName: physicalName(topology, topology.tables.bank.name),
+      retentionSeconds: 3600,
+    });
+  });
+  afterAll(() => stack?.stop());
+
+  const participant = () => {
+    const bus = recording();
+    const p = createBankParticipant({ server: "bank-1", store, bus, clock: Date.now, log: silentLog });
+    return { bus, handle: p.handle };
+  };
+  const prepare = (txId: string, amount: number) => ({
+    type: "prepare" as const,
+    txId,
+    participant: "bank-1",
+    deadline: Date.now() + 60_000,
+    branches: [{ index: 0, action: "withdraw", input: { account: "p1", amount } }],
+  });
+
+  it("makes a PREPARE that arrives after its ROLLBACK vote no and lock nothing", async () => {
+    await stack.seed("bank-1", "p1", 100);
+    const { bus, handle } = participant();
+    await handle({ type: "rollback", txId: "late-1", participant: "bank-1" });
+    await handle(prepare("late-1", 10));
+    expect(bus.sent.map((s) => s.message)).toEqual([
+      { type: "ack", txId: "late-1", participant: "bank-1", decision: "abort" },
+      { type: "vote", txId: "late-1", participant: "bank-1", vote: "no", reason: "rolled_back" },
+    ]);
+    expect(await stack.account("bank-1", "p1")).toEqual({
+      server: "bank-1",
+      account: "p1",
+      balance: 100,
+      version: 1,
+    });
+  });
+
+  it("gives the same vote to a repeated PREPARE and applies a repeated COMMIT once", async () => {
+    await stack.seed("bank-1", "p1", 100);
+    const { bus, handle } = participant();
+    await handle(prepare("dup-1", 30));
+    await handle(prepare("dup-1", 30));
+    expect((await stack.account("bank-1", "p1")).lockedBy).toBe("dup-1");
+    await handle({ type: "commit", txId: "dup-1", participant: "bank-1" });
+    await handle({ type: "commit", txId: "dup-1", participant: "bank-1" });
+    await handle(prepare("dup-1", 30));
+    expect(bus.sent.map((s) => s.message.type)).toEqual(["vote", "vote", "ack", "ack", "vote"]);
+    expect(
+      bus.sent
+        .filter((s) => s.message.type === "vote")
+        .every((s) => "vote" in s.message && s.message.vote === "yes"),
+    ).toBe(true);
+    expect(await stack.account("bank-1", "p1")).toMatchObject({ balance: 70, version: 3 });
+    expect((await stack.account("bank-1", "p1")).lockedBy).toBeUndefined();
+  });
+
+  it("releases on a repeated ROLLBACK once and refuses a repeated PREPARE the same way", async () => {
+    await stack.seed("bank-1", "p1", 100);
+    const { bus, handle } = participant();
+    await handle(prepare("rb-1", 500));
+    await handle(prepare("rb-1", 5));
+    await handle(prepare("rb-2", 5));
+    await handle({ type: "rollback", txId: "rb-2", participant: "bank-1" });
+    await handle({ type: "rollback", txId: "rb-2", participant: "bank-1" });
+    const messages = bus.sent.map((s) => s.message);
+    expect(messages).toEqual([
+      {
+        type: "vote",
+        txId: "rb-1",
+        participant: "bank-1",
+        vote: "no",
+        reason: "insufficient_funds",
+        failedBranch: 0,
+      },
+      {
+        type: "vote",
+        txId: "rb-1",
+        participant: "bank-1",
+        vote: "no",
+        reason: "insufficient_funds",
+        failedBranch: 0,
+      },
+      { type: "vote", txId: "rb-2", participant: "bank-1", vote: "yes" },
+      { type: "ack", txId: "rb-2", participant: "bank-1", decision: "abort" },
+      { type: "ack", txId: "rb-2", participant: "bank-1", decision: "abort" },
+    ]);
+    expect(await stack.account("bank-1", "p1")).toMatchObject({ balance: 100 });
+    expect((await stack.account("bank-1", "p1")).lockedBy).toBeUndefined();
+  });
+
+  it("refuses a COMMIT it never prepared instead of inventing money", async () => {
+    const { handle } = participant();
+    await expect(handle({ type: "commit", txId: "never-1", participant: "bank-1" })).rejects.toThrow(
+      /never prepared/,
+    );
+  });
+});
