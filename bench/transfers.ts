@@ -79,13 +79,14 @@ try {
     const latencies: number[] = [];
     let committed = 0;
     let aborted = 0;
+    const reasons = new Map<string, number>();
     let next = 0;
     const started = performance.now();
-    // Each worker takes its own accounts (a stripe), so transfers do not collide on locks.
+    // Each transfer takes the next account, so transfers in flight never collide on a lock.
     await Promise.all(
-      Array.from({ length: concurrency }, async (_, worker) => {
+      Array.from({ length: concurrency }, async () => {
         for (let n = next++; n < perLevel; n = next++) {
-          const account = `a${(worker + concurrency * n) % accountsPerServer}`;
+          const account = `a${n % accountsPerServer}`;
           const t0 = performance.now();
           const res = await fetch(`${url}/v1/transfers?wait=30000`, {
             method: "POST",
@@ -94,10 +95,13 @@ try {
               { server_id: "bank-2", account_id: account, operation: "deposit", amount: 1 },
             ]),
           });
-          const view = (await res.json()) as { status: string };
+          const view = (await res.json()) as { status: string; reason?: string };
           latencies.push(performance.now() - t0);
           if (view.status === "committed") committed++;
-          else aborted++;
+          else {
+            aborted++;
+            reasons.set(view.reason ?? view.status, (reasons.get(view.reason ?? view.status) ?? 0) + 1);
+          }
         }
       }),
     );
@@ -112,7 +116,7 @@ try {
     rows.push(
       `concurrency ${String(concurrency).padStart(2)}: ${(committed / seconds).toFixed(1).padStart(6)} committed/s  ` +
         `p50 ${pct(latencies, 0.5).toFixed(0)} ms  p95 ${pct(latencies, 0.95).toFixed(0)} ms  p99 ${pct(latencies, 0.99).toFixed(0)} ms  ` +
-        `(${committed} committed, ${aborted} aborted in ${seconds.toFixed(1)} s)\n    calls per committed tx: ${perTx}`,
+        `(${committed} committed, ${aborted} not committed${reasons.size ? ` ${JSON.stringify(Object.fromEntries(reasons))}` : ""} in ${seconds.toFixed(1)} s)\n    calls per committed tx: ${perTx}`,
     );
     console.log(rows.at(-1));
   }

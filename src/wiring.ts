@@ -11,8 +11,10 @@ import { createSqsBus, type MessageBus } from "./adapters/sqs-bus.ts";
 import { type App, createApp } from "./api/app.ts";
 import type { Config } from "./config.ts";
 import { createCoordinator } from "./coordinator/coordinator.ts";
+import { DecisionSignal } from "./coordinator/decision-signal.ts";
 import { createSweeper, type SweepReport } from "./coordinator/sweeper.ts";
 import { coordinatorMessage, participantMessage } from "./core/messages.ts";
+import type { TxRecord } from "./core/transaction.ts";
 import type { Policy } from "./core/two-phase-commit.ts";
 import { type SqsHandler, sqsBatchHandler } from "./handlers/sqs-batch.ts";
 import { createLog, type Log } from "./log.ts";
@@ -64,6 +66,8 @@ export function createRoles(config: Config, clients: AwsClients, options: RoleOp
     retentionSeconds: config.timing.retentionSeconds,
   });
   const policy = policyOf(config);
+  const decisions = new DecisionSignal();
+  const onWrite = (tx: TxRecord) => decisions.changed(tx);
 
   let api: App | undefined;
   let coordinator: SqsHandler | undefined;
@@ -84,13 +88,15 @@ export function createRoles(config: Config, clients: AwsClients, options: RoleOp
         keys: { client: config.apiKeys, admin: config.adminKeys },
         defaultTimeoutMs: config.timing.defaultTimeoutMs,
         maxTimeoutMs: config.timing.maxTimeoutMs,
+        decisions,
       });
       return api;
     },
     get coordinator() {
       if (!coordinator) {
         const log = logFor("coordinator");
-        const c = createCoordinator({ store, bus, clock, log, policy });
+        const c = createCoordinator({ store, bus, clock, log, policy, onWrite });
+        decisions.active = true;
         coordinator = sqsBatchHandler(coordinatorMessage, c.handle, log);
       }
       return coordinator;
@@ -108,7 +114,7 @@ export function createRoles(config: Config, clients: AwsClients, options: RoleOp
     },
     get sweeper() {
       if (!sweeper) {
-        const s = createSweeper({ store, bus, clock, log: logFor("sweeper"), policy });
+        const s = createSweeper({ store, bus, clock, log: logFor("sweeper"), policy, onWrite });
         sweeper = s.sweep;
       }
       return sweeper;

@@ -50,6 +50,27 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
   const { doc, tableName, retentionSeconds } = options;
   const expiry = (now: number) => Math.floor(now / 1000) + retentionSeconds;
 
+  /** Strongly consistent reads of many keys, in chunks, asking again for what comes back unprocessed. */
+  async function batchGet(pks: readonly string[]): Promise<Record<string, unknown>[]> {
+    const found: Record<string, unknown>[] = [];
+    for (let i = 0; i < pks.length; i += BATCH_GET_LIMIT) {
+      let keys: Record<string, unknown>[] | undefined = pks
+        .slice(i, i + BATCH_GET_LIMIT)
+        .map((pk) => ({ pk }));
+      for (let attempt = 0; keys && keys.length > 0; attempt++) {
+        if (attempt > 10)
+          throw new Error(`BatchGetItem left ${keys.length} keys unprocessed after ${attempt} tries`);
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
+        const out: BatchGetCommandOutput = await doc.send(
+          new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
+        );
+        found.push(...(out.Responses?.[tableName] ?? []));
+        keys = out.UnprocessedKeys?.[tableName]?.Keys;
+      }
+    }
+    return found;
+  }
+
   /** Runs one TransactWriteItems whose first item is the barrier, mapping cancellations. */
   async function transact(txId: string, items: NonNullable<TransactWriteCommand["input"]["TransactItems"]>) {
     try {
@@ -81,27 +102,19 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
     },
 
     async getAccounts(server, ids) {
-      const found = new Map<string, StoredAccount>();
-      for (let i = 0; i < ids.length; i += BATCH_GET_LIMIT) {
-        let keys: Record<string, unknown>[] | undefined = ids
-          .slice(i, i + BATCH_GET_LIMIT)
-          .map((id) => ({ pk: accountKey(server, id) }));
-        // BatchGetItem may return part of the keys unprocessed; ask again for those, backing off.
-        for (let attempt = 0; keys && keys.length > 0; attempt++) {
-          if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
-          if (attempt > 10)
-            throw new Error(`BatchGetItem left ${keys.length} keys unprocessed after ${attempt} tries`);
-          const out: BatchGetCommandOutput = await doc.send(
-            new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
-          );
-          for (const item of out.Responses?.[tableName] ?? []) {
-            const account = toAccount(item);
-            found.set(account.account, account);
-          }
-          keys = out.UnprocessedKeys?.[tableName]?.Keys;
-        }
-      }
-      return found;
+      const items = await batchGet(ids.map((id) => accountKey(server, id)));
+      return new Map(items.map((item) => [String(item.account), toAccount(item)]));
+    },
+
+    async loadForPrepare(server, txId, ids) {
+      // One round trip: the barrier and the accounts live in the same table.
+      const items = await batchGet([barrierKey(server, txId), ...ids.map((id) => accountKey(server, id))]);
+      const barrier = items.find((i) => i.kind === "barrier");
+      const accounts = items.filter((i) => i.kind === "account").map(toAccount);
+      return {
+        ...(barrier ? { barrier: toBarrier(barrier) } : {}),
+        accounts: new Map(accounts.map((a) => [a.account, a])),
+      };
     },
 
     async prepare(barrier, now) {

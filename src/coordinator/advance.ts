@@ -11,6 +11,8 @@ export interface CoordinatorDeps {
   readonly bus: MessageBus;
   readonly clock: () => number;
   readonly log: Log;
+  /** Sees every record written, once durable (the in-process decision signal). */
+  readonly onWrite?: (tx: TxRecord) => void;
 }
 
 // Writers of one record are its votes, acks, the sweeper and operators: a few at
@@ -47,6 +49,7 @@ export async function advance(
       await new Promise((r) => setTimeout(r, Math.random() * 4 * 2 ** attempt));
       continue;
     }
+    deps.onWrite?.(next);
     await dispatch(next, step.effects, deps.bus, deps.log);
     return next;
   }

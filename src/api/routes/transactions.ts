@@ -2,6 +2,7 @@ import { type Context, Hono } from "hono";
 import type { TransactionStore } from "../../adapters/dynamodb-transaction-store.ts";
 import type { CoordinatorDeps } from "../../coordinator/advance.ts";
 import { beginTransaction, IdempotencyConflictError } from "../../coordinator/begin-transaction.ts";
+import type { DecisionSignal } from "../../coordinator/decision-signal.ts";
 import type { BranchSpec } from "../../core/transaction.ts";
 import type { Policy } from "../../core/two-phase-commit.ts";
 import { statusOf, toView } from "../../core/view.ts";
@@ -18,6 +19,8 @@ export interface TransactionRoutesDeps extends CoordinatorDeps {
   readonly catalog: Catalog;
   readonly defaultTimeoutMs: number;
   readonly maxTimeoutMs: number;
+  /** Wakes `?wait=` early when a coordinator runs in this process. */
+  readonly decisions?: DecisionSignal;
 }
 
 /** A transaction must fit one DynamoDB item (400 KB) with room for its timeline. */
@@ -93,7 +96,7 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
     checkBranches(deps.catalog, request.branches);
     try {
       const { tx, created } = await beginTransaction(deps, { ...request, protocol: "2pc" });
-      const final = await waitForOutcome(deps.store, tx, wait);
+      const final = await waitForOutcome(deps.store, tx, wait, deps.decisions);
       if (!created) c.header("Idempotent-Replayed", "true");
       c.header("Location", `/v1/transactions/${encodeURIComponent(final.id)}`);
       return c.json(toView(final), statusOf(final.state) === "pending" ? 202 : 201);

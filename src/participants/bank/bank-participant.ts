@@ -56,7 +56,11 @@ export function createBankParticipant(deps: BankParticipantDeps) {
 
   async function settleBarrier(message: PrepareMessage): Promise<Barrier> {
     for (let attempt = 0; ; attempt++) {
-      const existing = await store.getBarrier(server, message.txId);
+      const { barrier: existing, accounts } = await store.loadForPrepare(
+        server,
+        message.txId,
+        accountsTouched(message.branches),
+      );
       if (existing) return existing;
       const now = clock();
       const base = { server, txId: message.txId, createdAt: now };
@@ -67,7 +71,6 @@ export function createBankParticipant(deps: BankParticipantDeps) {
           await store.refuse(barrier);
           return barrier;
         }
-        const accounts = await store.getAccounts(server, accountsTouched(message.branches));
         const plan = planPrepare(message.branches, accounts, message.txId);
         if (plan.vote === "yes") {
           const barrier: Barrier = { ...base, state: "prepared", effects: plan.effects };

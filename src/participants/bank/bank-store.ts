@@ -56,6 +56,12 @@ export interface BankStore {
   getBarrier(server: string, txId: string): Promise<Barrier | undefined>;
   getAccounts(server: string, ids: readonly string[]): Promise<Map<string, StoredAccount>>;
   getAccount(server: string, id: string): Promise<StoredAccount | undefined>;
+  /** The barrier (if any) and the accounts a PREPARE needs, read together. */
+  loadForPrepare(
+    server: string,
+    txId: string,
+    ids: readonly string[],
+  ): Promise<{ barrier?: Barrier; accounts: Map<string, StoredAccount> }>;
   /** Barrier `prepared` + every account locked; requires no barrier and every account unlocked at its read version. */
   prepare(barrier: Barrier, now: number): Promise<void>;
   /** Barrier `refused`; requires no barrier. */

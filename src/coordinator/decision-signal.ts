@@ -1,0 +1,33 @@
+import { EventEmitter } from "node:events";
+import type { TxRecord } from "../core/transaction.ts";
+import { statusOf } from "../core/view.ts";
+
+/**
+ * Tells waiters in the same process that a transaction's outcome is known, so
+ * an API waiting on `?wait=` need not poll DynamoDB when the coordinator runs
+ * beside it. Across processes (Lambda, separate roles) nothing fires and the
+ * waiter's polling does the work; the signal is only ever a shortcut.
+ */
+export class DecisionSignal {
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+  /** True once a coordinator in this process reports to it. */
+  active = false;
+
+  /** Called with every record the coordinator writes. */
+  changed(tx: TxRecord): void {
+    if (statusOf(tx.state) !== "pending") this.emitter.emit(tx.id, tx);
+  }
+
+  /** Resolves with the decided record, or undefined after `ms`. */
+  next(id: string, ms: number): Promise<TxRecord | undefined> {
+    return new Promise((resolve) => {
+      const done = (tx?: TxRecord) => {
+        clearTimeout(timer);
+        this.emitter.off(id, done);
+        resolve(tx);
+      };
+      const timer = setTimeout(done, ms);
+      this.emitter.once(id, done);
+    });
+  }
+}
