@@ -23,7 +23,9 @@ for (const file of entries) {
     sourcemap: "linked",
     legalComments: "none",
     // Some CommonJS dependencies call require(); give the ESM bundle one.
-    banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+    },
   });
   console.log(`${outfile.padEnd(36)} ${(statSync(outfile).size / 1024).toFixed(0).padStart(6)} KiB`);
 }

@@ -101,11 +101,6 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
       return out.Item ? toAccount(out.Item) : undefined;
     },
 
-    async getAccounts(server, ids) {
-      const items = await batchGet(ids.map((id) => accountKey(server, id)));
-      return new Map(items.map((item) => [String(item.account), toAccount(item)]));
-    },
-
     async loadForPrepare(server, txId, ids) {
       // One round trip: the barrier and the accounts live in the same table.
       const items = await batchGet([barrierKey(server, txId), ...ids.map((id) => accountKey(server, id))]);

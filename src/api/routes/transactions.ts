@@ -10,7 +10,15 @@ import type { Catalog } from "../../participants/catalog.ts";
 import type { Role } from "../auth.ts";
 import { parseBody } from "../body.ts";
 import { ApiError, badRequest, notFound } from "../errors.ts";
-import { issuesOf, TX_ID, transactionRequest, transferRequest, txId, waitParam } from "../schemas.ts";
+import {
+  issuesOf,
+  MAX_WAIT_MS,
+  TX_ID,
+  transactionRequest,
+  transferRequest,
+  txId,
+  waitParam,
+} from "../schemas.ts";
 import { waitForOutcome } from "../wait.ts";
 
 export interface TransactionRoutesDeps extends CoordinatorDeps {
@@ -28,8 +36,25 @@ export const MAX_BRANCHES_BYTES = 256 * 1024;
 
 type Env = { Variables: { role: Role } };
 
+/**
+ * UTF-8 size of a value's JSON (DynamoDB counts bytes). Input nested too deeply
+ * to serialise (a RangeError, not a 500) counts as too large.
+ */
+function jsonBytes(value: unknown): number {
+  try {
+    return Buffer.byteLength(JSON.stringify(value));
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
 /** Checks every branch against what its participant accepts; all problems at once. */
 function checkBranches(catalog: Catalog, branches: readonly BranchSpec[]): void {
+  // Size first: too large is too large whatever else is wrong, and it keeps huge
+  // bodies from being validated and echoed back in the details.
+  if (jsonBytes(branches) > MAX_BRANCHES_BYTES) {
+    throw new ApiError(413, "payload_too_large", `branches exceed ${MAX_BRANCHES_BYTES} bytes of JSON`);
+  }
   const issues: { path: string; message: string }[] = [];
   const groups = new Map<string, { action: string; input: unknown }[]>();
   branches.forEach((b, i) => {
@@ -65,16 +90,13 @@ function checkBranches(catalog: Catalog, branches: readonly BranchSpec[]): void 
     if (problem) issues.push({ path: "branches", message: `${name}: ${problem}` });
   }
   if (issues.length > 0) throw badRequest("some branches are not valid", issues);
-  if (JSON.stringify(branches).length > MAX_BRANCHES_BYTES) {
-    throw new ApiError(413, "payload_too_large", `branches exceed ${MAX_BRANCHES_BYTES} bytes of JSON`);
-  }
 }
 
 function readWait(raw: string | undefined): number {
   if (raw === undefined) return 0;
-  const parsed = waitParam.safeParse(raw);
-  if (!parsed.success || raw.trim() === "")
-    throw badRequest("wait must be an integer number of ms from 0 to 30000");
+  // Plain decimal digits only: Number() would also take "0x10", "1e3" and " 5".
+  const parsed = /^\d{1,5}$/.test(raw) ? waitParam.safeParse(raw) : undefined;
+  if (!parsed?.success) throw badRequest(`wait must be an integer number of ms from 0 to ${MAX_WAIT_MS}`);
   return parsed.data;
 }
 

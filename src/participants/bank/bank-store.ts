@@ -54,7 +54,6 @@ export class AccountLockedError extends Error {
  */
 export interface BankStore {
   getBarrier(server: string, txId: string): Promise<Barrier | undefined>;
-  getAccounts(server: string, ids: readonly string[]): Promise<Map<string, StoredAccount>>;
   getAccount(server: string, id: string): Promise<StoredAccount | undefined>;
   /** The barrier (if any) and the accounts a PREPARE needs, read together. */
   loadForPrepare(
