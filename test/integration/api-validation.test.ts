@@ -416,7 +416,22 @@ describe("?wait=, Idempotency-Key and body size", () => {
     { endpoint: "/v1/transfers", body: j(validTransfer) },
     { endpoint: "/v1/transactions", body: j(validTransaction) },
   ];
-  const waits = ["-1", "30001", "abc", "1.5", "", "%20", "NaN", "Infinity", "1e5", "0x7FFFFFFF", "0x10", "1e3", "%205", "%ZZ"];
+  const waits = [
+    "-1",
+    "30001",
+    "abc",
+    "1.5",
+    "",
+    "%20",
+    "NaN",
+    "Infinity",
+    "1e5",
+    "0x7FFFFFFF",
+    "0x10",
+    "1e3",
+    "%205",
+    "%ZZ",
+  ];
 
   it.each(endpoints.flatMap((e) => waits.map((wait) => ({ ...e, wait }))))(
     "$endpoint?wait=$wait → 400",
