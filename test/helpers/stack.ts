@@ -28,6 +28,8 @@ export interface Stack {
   account(server: string, account: string): Promise<{ balance: number; version: number; lockedBy?: string }>;
   transfer(ops: unknown[], wait?: number, headers?: Record<string, string>): Promise<TransactionView>;
   scan(table: "transactions" | "bank"): Promise<Record<string, unknown>[]>;
+  /** Waits until every participant has acknowledged the outcome (phase committed or aborted). */
+  settle(id: string, timeoutMs?: number): Promise<TransactionView>;
   stop(): Promise<void>;
 }
 
@@ -106,6 +108,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         start = out.LastEvaluatedKey;
       } while (start);
       return items;
+    },
+    settle(id, timeoutMs = 20_000) {
+      return eventually(
+        async () => {
+          const view = (await (await request("GET", `/v1/transactions/${id}`)).json()) as TransactionView;
+          return view.phase === "committed" || view.phase === "aborted" ? view : undefined;
+        },
+        timeoutMs,
+        `transaction ${id} to finish`,
+      );
     },
     stop: () => runtime.stop(),
   };

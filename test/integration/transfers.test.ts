@@ -25,7 +25,7 @@ describe("transfers", () => {
     ]);
     expect(view.status).toBe("committed");
     expect(view.branches.map((b) => b.vote)).toEqual(["yes", "yes"]);
-    await eventually(async () => ((await stack.account("bank-1", "x1")).balance === 700 ? true : undefined));
+    await stack.settle(view.id);
     expect(await stack.account("bank-1", "x1")).toMatchObject({ balance: 700, version: 2 });
     expect(await stack.account("bank-2", "y1")).toMatchObject({ balance: 350, version: 2 });
     const done = await eventually(async () => {
@@ -57,7 +57,7 @@ describe("transfers", () => {
     expect(view.status).toBe("aborted");
     expect(view.reason).toBe("insufficient_funds");
     expect(view.branches[0]).toMatchObject({ vote: "no", reason: "insufficient_funds", state: "refused" });
-    await eventually(async () => ((await stack.account("bank-2", "y2")).lockedBy ? undefined : true));
+    await stack.settle(view.id);
     expect(await stack.account("bank-1", "x2")).toMatchObject({ balance: 100, version: 1 });
     expect(await stack.account("bank-2", "y2")).toMatchObject({ balance: 0, version: 1 });
   });
@@ -69,7 +69,7 @@ describe("transfers", () => {
       op("bank-2", "nobody", "deposit", 10),
     ]);
     expect(view).toMatchObject({ status: "aborted", reason: "unknown_account" });
-    await eventually(async () => ((await stack.account("bank-1", "x3")).lockedBy ? undefined : true));
+    await stack.settle(view.id);
     expect((await stack.account("bank-1", "x3")).balance).toBe(100);
   });
 
@@ -86,7 +86,7 @@ describe("transfers", () => {
       op("bank-2", "c", "deposit", 0 + 1),
     ]);
     expect(view.status).toBe("committed");
-    await eventually(async () => ((await stack.account("bank-3", "d")).balance === 250 ? true : undefined));
+    await stack.settle(view.id);
     const balances = await Promise.all(
       [
         ["bank-1", "a"],
@@ -112,10 +112,7 @@ describe("transfers", () => {
     ]);
     expect(view).toMatchObject({ status: "aborted", reason: "insufficient_funds" });
     expect(view.branches[3]).toMatchObject({ reason: "insufficient_funds" });
-    await eventually(async () => {
-      const all = await Promise.all([stack.account("bank-1", "e"), stack.account("bank-3", "g")]);
-      return all.every((a) => !a.lockedBy) ? true : undefined;
-    });
+    await stack.settle(view.id);
     expect((await stack.account("bank-1", "e")).balance).toBe(500);
     expect((await stack.account("bank-2", "f")).balance).toBe(10);
     expect((await stack.account("bank-3", "g")).balance).toBe(0);
@@ -134,7 +131,7 @@ describe("transfers", () => {
     expect(results.filter((r) => r.headers.get("idempotent-replayed") === "true")).toHaveLength(3);
     const again = await stack.transfer(ops, 5000, key);
     expect(again).toMatchObject({ id: "idem-key-1", status: "committed" });
-    await eventually(async () => ((await stack.account("bank-2", "i2")).balance === 10 ? true : undefined));
+    await stack.settle("idem-key-1");
     await new Promise((r) => setTimeout(r, 500));
     expect((await stack.account("bank-1", "i1")).balance).toBe(90);
     expect((await stack.account("bank-2", "i2")).balance).toBe(10);
@@ -145,7 +142,7 @@ describe("transfers", () => {
     await stack.seed("bank-2", "k2", 0);
     const key = { "Idempotency-Key": "idem-key-2" };
     await stack.transfer([op("bank-1", "k1", "withdraw", 10), op("bank-2", "k2", "deposit", 10)], 5000, key);
-    await eventually(async () => ((await stack.account("bank-1", "k1")).balance === 90 ? true : undefined));
+    await stack.settle("idem-key-2");
     const res = await stack.request(
       "POST",
       "/v1/transfers",
