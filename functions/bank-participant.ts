@@ -1,8 +1,19 @@
-import type { SQSEvent } from "aws-lambda";
-import { lambdaRoles } from "../src/lambda.ts";
+import type { ScheduledEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { lambdaWiring } from "../src/lambda.ts";
+import { participantInquiryRole, participantRole } from "../src/wiring.ts";
 
 const server = process.env.CONCORD_PARTICIPANT;
 if (!server) throw new Error("CONCORD_PARTICIPANT must name the bank server this function serves");
+const wiring = lambdaWiring();
+const participant = participantRole(wiring, server);
+const inquire = participantInquiryRole(wiring, server);
 
-/** Triggered by one bank server's queue: PREPARE, COMMIT, ROLLBACK. */
-export const handler = (event: SQSEvent) => lambdaRoles().participant(server)(event);
+/**
+ * Triggered by one bank server's queue (PREPARE, COMMIT, ROLLBACK) and, by an
+ * EventBridge rule, to ask the coordinator about barriers it is in doubt about.
+ */
+export const handler = async (event: SQSEvent | ScheduledEvent): Promise<SQSBatchResponse | undefined> => {
+  if ("Records" in event) return participant(event);
+  await inquire();
+  return undefined;
+};

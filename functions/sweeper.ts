@@ -1,6 +1,9 @@
-import { lambdaRoles } from "../src/lambda.ts";
+import { lambdaWiring } from "../src/lambda.ts";
+import { sweeperRole } from "../src/wiring.ts";
 
-/** Fired by the schedule: timeouts, re-sends, in-doubt resolution. */
+const sweep = sweeperRole(lambdaWiring());
+
+/** Fired by the schedule (an EventBridge rule): timeouts, re-sends, in-doubt resolution. */
 export const handler = async (): Promise<void> => {
-  await lambdaRoles().sweeper();
+  await sweep();
 };

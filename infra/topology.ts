@@ -15,6 +15,8 @@ export interface IndexSpec {
   readonly name: string;
   readonly partitionKey: { readonly name: string; readonly type: "S" | "N" };
   readonly sortKey: { readonly name: string; readonly type: "S" | "N" };
+  /** Attributes copied into the index; ALL when absent. */
+  readonly projection?: "ALL" | "KEYS_ONLY";
 }
 
 export interface QueueSpec {
@@ -25,6 +27,17 @@ export interface QueueSpec {
 
 export type FunctionRole = "api" | "coordinator" | "participant" | "sweeper";
 
+/**
+ * What a function touches besides the queue that triggers it: the deployment grants
+ * exactly this (least privilege) and nothing else.
+ */
+export interface FunctionAccess {
+  /** Tables it reads and writes, by logical name. */
+  readonly tables: readonly string[];
+  /** Queues it sends to, by logical name. */
+  readonly sendsTo: readonly string[];
+}
+
 export interface FunctionSpec {
   readonly name: string;
   readonly role: FunctionRole;
@@ -33,6 +46,9 @@ export interface FunctionSpec {
   readonly timeoutSeconds: number;
   readonly memoryMb: number;
   readonly environment: Readonly<Record<string, string>>;
+  readonly access: FunctionAccess;
+  /** Served over HTTP: a Lambda function URL on AWS and LocalStack, a local HTTP server otherwise. */
+  readonly http?: true;
   readonly trigger?: SqsTriggerSpec;
   readonly schedule?: { readonly rateSeconds: number };
 }
@@ -63,6 +79,12 @@ export interface TopologyOptions {
 
 export const COORDINATOR_QUEUE = "coordinator";
 export const DUE_INDEX = "due";
+/** Transactions by client-facing status (sharded), newest first: the listing endpoint. */
+export const STATUS_INDEX = "status";
+/** Sparse index of preparing transactions that wait for a lock: the wait-for graph's edges. */
+export const WAITING_INDEX = "waiting";
+/** Sparse index of a participant's prepared barriers, by age: who may be in doubt. */
+export const PREPARED_INDEX = "prepared";
 
 /** Each participant has its own queue, named after it. */
 export const participantQueue = (participant: string): string => `participant-${participant}`;
@@ -86,6 +108,7 @@ function sqsTrigger(queueName: string): SqsTriggerSpec {
 
 export function buildTopology(options: TopologyOptions): Topology {
   const { prefix, bankServers } = options;
+  const participantQueues = bankServers.map(participantQueue);
   return {
     prefix,
     dueShards: options.dueShards,
@@ -101,9 +124,33 @@ export function buildTopology(options: TopologyOptions): Topology {
             partitionKey: { name: "dueShard", type: "S" },
             sortKey: { name: "dueAt", type: "N" },
           },
+          {
+            name: WAITING_INDEX,
+            partitionKey: { name: "waitShard", type: "S" },
+            sortKey: { name: "id", type: "S" },
+          },
+          // `<status>#<shard>`: spread over shards so no status is one hot partition;
+          // keys only, so the index is written only when the status changes.
+          {
+            name: STATUS_INDEX,
+            partitionKey: { name: "statusShard", type: "S" },
+            sortKey: { name: "createdAt", type: "N" },
+            projection: "KEYS_ONLY",
+          },
         ],
       },
-      bank: { name: "bank", partitionKey: "pk", ttlAttribute: "expiresAt", indexes: [] },
+      bank: {
+        name: "bank",
+        partitionKey: "pk",
+        ttlAttribute: "expiresAt",
+        indexes: [
+          {
+            name: PREPARED_INDEX,
+            partitionKey: { name: "preparedShard", type: "S" },
+            sortKey: { name: "preparedAt", type: "N" },
+          },
+        ],
+      },
     },
     queues: [queue(COORDINATOR_QUEUE), ...bankServers.map((s) => queue(participantQueue(s)))],
     functions: [
@@ -114,6 +161,9 @@ export function buildTopology(options: TopologyOptions): Topology {
         timeoutSeconds: 35,
         memoryMb: 512,
         environment: {},
+        // Starts transactions (PREPARE to participants), seeds and reads accounts, admin aborts.
+        access: { tables: ["transactions", "bank"], sendsTo: participantQueues },
+        http: true,
       },
       {
         name: "coordinator",
@@ -122,6 +172,7 @@ export function buildTopology(options: TopologyOptions): Topology {
         timeoutSeconds: FUNCTION_TIMEOUT_SECONDS,
         memoryMb: 512,
         environment: {},
+        access: { tables: ["transactions"], sendsTo: participantQueues },
         trigger: sqsTrigger(COORDINATOR_QUEUE),
       },
       ...bankServers.map(
@@ -132,7 +183,11 @@ export function buildTopology(options: TopologyOptions): Topology {
           timeoutSeconds: FUNCTION_TIMEOUT_SECONDS,
           memoryMb: 512,
           environment: { CONCORD_PARTICIPANT: server },
+          // Its own queue too: a PREPARE waiting for a lock puts itself back, delayed.
+          access: { tables: ["bank"], sendsTo: [COORDINATOR_QUEUE, participantQueue(server)] },
           trigger: sqsTrigger(participantQueue(server)),
+          // The same function, on a schedule, asks about barriers it is in doubt about.
+          schedule: { rateSeconds: options.sweepIntervalSeconds },
         }),
       ),
       {
@@ -142,6 +197,7 @@ export function buildTopology(options: TopologyOptions): Topology {
         timeoutSeconds: 60,
         memoryMb: 512,
         environment: {},
+        access: { tables: ["transactions"], sendsTo: participantQueues },
         schedule: { rateSeconds: options.sweepIntervalSeconds },
       },
     ],

@@ -1,31 +1,20 @@
 /**
- * Bundles each function in functions/ into dist/<name>/index.mjs: one small ESM
- * file per Lambda, tree-shaken, for the Node.js 22 runtime. Prints the sizes.
+ * `npm run build`: bundles each function in functions/ into dist/<name>/index.mjs
+ * (see bundle.ts) and prints the sizes. `-- --analyze` also lists what fills each bundle.
  */
-import { readdirSync, rmSync, statSync } from "node:fs";
-import { basename, join } from "node:path";
-import { build } from "esbuild";
+import { rmSync } from "node:fs";
+import { relative } from "node:path";
+import { bundleContents, bundleFunctions } from "./bundle.ts";
 
-const entries = readdirSync("functions").filter((f) => f.endsWith(".ts"));
+const analyze = process.argv.includes("--analyze");
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(0).padStart(6)} KiB`;
+
 rmSync("dist", { recursive: true, force: true });
-
-for (const file of entries) {
-  const name = basename(file, ".ts");
-  const outfile = join("dist", name, "index.mjs");
-  await build({
-    entryPoints: [join("functions", file)],
-    outfile,
-    bundle: true,
-    platform: "node",
-    target: "node22",
-    format: "esm",
-    minify: true,
-    sourcemap: "linked",
-    legalComments: "none",
-    // Some CommonJS dependencies call require(); give the ESM bundle one.
-    banner: {
-      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-    },
-  });
-  console.log(`${outfile.padEnd(36)} ${(statSync(outfile).size / 1024).toFixed(0).padStart(6)} KiB`);
+const bundles = await bundleFunctions();
+for (const bundle of bundles) {
+  console.log(`${relative(process.cwd(), bundle.outfile).padEnd(36)} ${kib(bundle.bytes)}`);
+  if (analyze) {
+    for (const [what, bytes] of bundleContents(bundle).slice(0, 15))
+      console.log(`    ${what.padEnd(44)} ${kib(bytes)}`);
+  }
 }

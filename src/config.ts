@@ -1,4 +1,5 @@
 import { buildTopology, type Topology } from "../infra/topology.ts";
+import { isLockPolicy, type LockPolicy } from "./core/lock-policy.ts";
 
 /** Everything a handler needs to know about where it runs, read once per process. */
 export interface Config {
@@ -9,6 +10,16 @@ export interface Config {
   readonly apiKeys: readonly string[];
   readonly adminKeys: readonly string[];
   readonly timing: Timing;
+  readonly participants: ParticipantSettings;
+}
+
+export interface ParticipantSettings {
+  /** What a participant does on a lock conflict. */
+  readonly lockPolicy: LockPolicy;
+  /** How long one delivery of a PREPARE waits in process for a lock before re-queueing itself. */
+  readonly lockWaitBudgetMs: number;
+  /** A prepared barrier older than this asks the coordinator for the decision. */
+  readonly inDoubtAfterMs: number;
 }
 
 /** Protocol timing, in milliseconds unless named otherwise. */
@@ -61,6 +72,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       throw new ConfigError(`bank server name "${s}" must match ${PARTICIPANT_NAME}`);
   }
   const sweepIntervalSeconds = int(env, "CONCORD_SWEEP_INTERVAL_SECONDS", 60, 1);
+  const lockPolicy = env.CONCORD_LOCK_POLICY ?? "wait-die";
+  if (!isLockPolicy(lockPolicy)) {
+    throw new ConfigError(`CONCORD_LOCK_POLICY must be wait-die, no-wait or detect, got "${lockPolicy}"`);
+  }
   const dynamodb = env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL;
   const sqs = env.AWS_ENDPOINT_URL_SQS ?? env.AWS_ENDPOINT_URL;
   return {
@@ -83,6 +98,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       backoffCapMs: int(env, "CONCORD_BACKOFF_CAP_MS", 30_000, 1),
       stalledAfterAttempts: int(env, "CONCORD_STALLED_AFTER_ATTEMPTS", 10, 1),
       retentionSeconds: int(env, "CONCORD_RETENTION_SECONDS", 14 * 86_400, 60),
+    },
+    participants: {
+      lockPolicy,
+      lockWaitBudgetMs: int(env, "CONCORD_LOCK_WAIT_BUDGET_MS", 2_000, 0),
+      inDoubtAfterMs: int(env, "CONCORD_IN_DOUBT_AFTER_MS", 30_000, 1),
     },
   };
 }

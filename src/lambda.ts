@@ -1,14 +1,63 @@
+/**
+ * The Lambda side of the wiring. A handler does not know where it runs: table
+ * and queue names come from the environment the stack sets (CONCORD_PREFIX,
+ * CONCORD_BANK_SERVERS, ...), endpoints from the standard AWS_ENDPOINT_URL*
+ * variables (set by LocalStack, unset on AWS).
+ */
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { API_KEYS_SECRET_VARIABLE } from "../infra/cdk/function-environment.ts";
 import { createAwsClients } from "./adapters/aws-clients.ts";
-import { loadConfig } from "./config.ts";
-import { createRoles, type Roles } from "./wiring.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import { createWiring, type Wiring } from "./wiring.ts";
 
-let roles: Roles | undefined;
+let wiring: Wiring | undefined;
 
-/** The roles of this warm Lambda process, built on first use from the environment the stack sets. */
-export function lambdaRoles(): Roles {
-  if (!roles) {
-    const config = loadConfig();
-    roles = createRoles(config, createAwsClients(config));
+/** The wiring of this warm Lambda process, built on first use. */
+export function lambdaWiring(env: NodeJS.ProcessEnv = process.env): Wiring {
+  if (!wiring) {
+    const config = loadConfig(env);
+    wiring = createWiring(config, createAwsClients(config));
   }
-  return roles;
+  return wiring;
+}
+
+/**
+ * On AWS the API keys live in a Secrets Manager secret (design §3), read once at
+ * cold start: `{"adminKeys":"k1,k2","apiKeys":"k3"}`, each a comma-separated list
+ * like CONCORD_ADMIN_KEYS / CONCORD_API_KEYS, which they replace. Without the
+ * variable the environment is returned unchanged.
+ *
+ * Fails closed: a secret that cannot be read or holds no key stops the function
+ * from starting, because an API without keys would run with auth off.
+ */
+export async function withApiKeysFromSecret(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<NodeJS.ProcessEnv> {
+  const secretId = env[API_KEYS_SECRET_VARIABLE];
+  if (!secretId) return env;
+  const endpoint = env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? env.AWS_ENDPOINT_URL;
+  const client = new SecretsManagerClient({
+    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
+    ...(endpoint ? { endpoint } : {}),
+  });
+  let text: string | undefined;
+  try {
+    ({ SecretString: text } = await client.send(new GetSecretValueCommand({ SecretId: secretId })));
+  } finally {
+    client.destroy();
+  }
+  let keys: { apiKeys?: unknown; adminKeys?: unknown };
+  try {
+    keys = JSON.parse(text ?? "");
+  } catch (err) {
+    throw new ConfigError(`secret ${secretId} is not JSON of the form {"adminKeys":"...","apiKeys":"..."}`, {
+      cause: err,
+    });
+  }
+  const list = (value: unknown) => (typeof value === "string" ? value : undefined);
+  const apiKeys = list(keys.apiKeys) ?? "";
+  const adminKeys = list(keys.adminKeys) ?? "";
+  if (`${apiKeys}${adminKeys}`.replaceAll(",", "").trim() === "")
+    throw new ConfigError(`secret ${secretId} holds no API key; refusing to start with auth off`);
+  return { ...env, CONCORD_API_KEYS: apiKeys, CONCORD_ADMIN_KEYS: adminKeys };
 }

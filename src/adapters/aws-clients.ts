@@ -1,8 +1,10 @@
+import { Agent } from "node:http";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Config } from "../config.ts";
 import { type CallCounter, countCalls } from "./call-counter.ts";
+import type { FaultInjector } from "./fault-injection.ts";
 
 export interface AwsClients {
   readonly dynamodb: DynamoDBClient;
@@ -13,6 +15,8 @@ export interface AwsClients {
 export interface AwsClientOptions {
   /** Counts every API call by service and operation (benchmarks, tests). */
   readonly counter?: CallCounter;
+  /** Answers chosen requests with AWS error responses (tests: throttling, 5xx, conflicts). */
+  readonly faults?: FaultInjector;
 }
 
 /**
@@ -33,10 +37,31 @@ export function createAwsClients(config: Config, options: AwsClientOptions = {})
     countCalls(dynamodb, "dynamodb", options.counter);
     countCalls(sqs, "sqs", options.counter);
   }
+  if (options.faults) {
+    options.faults.install(dynamodb, "dynamodb");
+    options.faults.install(sqs, "sqs");
+  }
   const doc = DynamoDBDocumentClient.from(dynamodb, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });
   return { dynamodb, doc, sqs };
+}
+
+/**
+ * An SQS client for the local runtime's pollers. Each long poll holds a socket
+ * for up to 20 s; on the shared client they would exhaust its connection pool
+ * and queue every send behind them.
+ */
+export function createPollingSqsClient(config: Config, options: AwsClientOptions = {}): SQSClient {
+  const sqs = new SQSClient({
+    region: config.region,
+    maxAttempts: 4,
+    ...(config.endpoints.sqs ? { endpoint: config.endpoints.sqs } : {}),
+    requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY }) },
+  });
+  if (options.counter) countCalls(sqs, "sqs", options.counter);
+  if (options.faults) options.faults.install(sqs, "sqs");
+  return sqs;
 }
 
 export function destroyAwsClients(clients: AwsClients): void {

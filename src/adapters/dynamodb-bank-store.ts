@@ -5,9 +5,11 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  QueryCommand,
   TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
+import { PREPARED_INDEX } from "../../infra/topology.ts";
 import {
   AccountLockedError,
   type BankStore,
@@ -16,6 +18,7 @@ import {
   type StoredAccount,
 } from "../participants/bank/bank-store.ts";
 import { StaleRecordError } from "./errors.ts";
+import { retryTransientCancellations } from "./transient-errors.ts";
 
 export interface DynamoDbBankStoreOptions {
   readonly doc: DynamoDBDocumentClient;
@@ -38,11 +41,12 @@ function toAccount(item: Record<string, unknown>): StoredAccount {
     version: Number(item.version),
     ...(typeof item.lockedBy === "string" ? { lockedBy: item.lockedBy } : {}),
     ...(typeof item.lockedAt === "number" ? { lockedAt: item.lockedAt } : {}),
+    ...(typeof item.lockedByStartedAt === "number" ? { lockedByStartedAt: item.lockedByStartedAt } : {}),
   };
 }
 
 function toBarrier(item: Record<string, unknown>): Barrier {
-  const { pk: _pk, kind: _kind, expiresAt: _e, ...barrier } = item;
+  const { pk: _pk, kind: _kind, expiresAt: _e, preparedShard: _s, preparedAt: _p, ...barrier } = item;
   return barrier as unknown as Barrier;
 }
 
@@ -71,19 +75,29 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
     return found;
   }
 
-  /** Runs one TransactWriteItems whose first item is the barrier, mapping cancellations. */
+  /**
+   * Runs one TransactWriteItems whose first item is the barrier, mapping cancellations.
+   * A cancellation only for TransactionConflict or throttling applied nothing and the
+   * SDK does not retry it, so it is sent again here (jittered backoff, bounded); every
+   * caller's items are conditional on the barrier, so a repeat can never apply twice.
+   * Still refused after the last attempt: TransientStoreError, and the message returns.
+   */
   async function transact(txId: string, items: NonNullable<TransactWriteCommand["input"]["TransactItems"]>) {
-    try {
-      await doc.send(new TransactWriteCommand({ TransactItems: items }));
-    } catch (err) {
-      if (err instanceof TransactionCanceledException) {
-        const reasons = err.CancellationReasons ?? [];
-        if (reasons.some((r) => r.Code === "ConditionalCheckFailed")) {
-          throw new BarrierConflictError(txId, reasons[0]?.Code === "ConditionalCheckFailed", { cause: err });
+    await retryTransientCancellations(async () => {
+      try {
+        await doc.send(new TransactWriteCommand({ TransactItems: items }));
+      } catch (err) {
+        if (err instanceof TransactionCanceledException) {
+          const reasons = err.CancellationReasons ?? [];
+          if (reasons.some((r) => r.Code === "ConditionalCheckFailed")) {
+            throw new BarrierConflictError(txId, reasons[0]?.Code === "ConditionalCheckFailed", {
+              cause: err,
+            });
+          }
         }
+        throw err;
       }
-      throw err;
-    }
+    });
   }
 
   return {
@@ -117,7 +131,14 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
         {
           Put: {
             TableName: tableName,
-            Item: { pk: barrierKey(barrier.server, barrier.txId), kind: "barrier", ...barrier },
+            // preparedShard/preparedAt put it in the sparse index of barriers that may be in doubt.
+            Item: {
+              pk: barrierKey(barrier.server, barrier.txId),
+              kind: "barrier",
+              ...barrier,
+              preparedShard: barrier.server,
+              preparedAt: now,
+            },
             ConditionExpression: "attribute_not_exists(pk)",
           },
         },
@@ -125,9 +146,14 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
           Update: {
             TableName: tableName,
             Key: { pk: accountKey(barrier.server, e.account) },
-            UpdateExpression: "SET lockedBy = :tx, lockedAt = :now",
+            UpdateExpression: "SET lockedBy = :tx, lockedAt = :now, lockedByStartedAt = :started",
             ConditionExpression: "attribute_exists(pk) AND version = :v AND attribute_not_exists(lockedBy)",
-            ExpressionAttributeValues: { ":tx": barrier.txId, ":now": now, ":v": e.version },
+            ExpressionAttributeValues: {
+              ":tx": barrier.txId,
+              ":now": now,
+              ":v": e.version,
+              ":started": barrier.txStartedAt ?? now,
+            },
           },
         })),
       ]);
@@ -161,7 +187,8 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
           Update: {
             TableName: tableName,
             Key: { pk: barrierKey(barrier.server, barrier.txId) },
-            UpdateExpression: "SET #state = :committed, decidedAt = :now, expiresAt = :exp",
+            UpdateExpression:
+              "SET #state = :committed, decidedAt = :now, expiresAt = :exp REMOVE preparedShard",
             ConditionExpression: "#state = :prepared",
             ExpressionAttributeNames: { "#state": "state" },
             ExpressionAttributeValues: {
@@ -177,7 +204,7 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
             TableName: tableName,
             Key: { pk: accountKey(barrier.server, e.account) },
             UpdateExpression:
-              "SET balance = balance + :delta, version = version + :one REMOVE lockedBy, lockedAt",
+              "SET balance = balance + :delta, version = version + :one REMOVE lockedBy, lockedAt, lockedByStartedAt",
             ConditionExpression: "lockedBy = :tx",
             ExpressionAttributeValues: { ":delta": e.delta, ":one": 1, ":tx": barrier.txId },
           },
@@ -191,7 +218,8 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
           Update: {
             TableName: tableName,
             Key: { pk: barrierKey(barrier.server, barrier.txId) },
-            UpdateExpression: "SET #state = :rolledBack, decidedAt = :now, expiresAt = :exp",
+            UpdateExpression:
+              "SET #state = :rolledBack, decidedAt = :now, expiresAt = :exp REMOVE preparedShard",
             ConditionExpression: "#state = :prepared",
             ExpressionAttributeNames: { "#state": "state" },
             ExpressionAttributeValues: {
@@ -206,7 +234,7 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
           Update: {
             TableName: tableName,
             Key: { pk: accountKey(barrier.server, e.account) },
-            UpdateExpression: "REMOVE lockedBy, lockedAt",
+            UpdateExpression: "REMOVE lockedBy, lockedAt, lockedByStartedAt",
             ConditionExpression: "lockedBy = :tx",
             ExpressionAttributeValues: { ":tx": barrier.txId },
           },
@@ -236,6 +264,19 @@ export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): Bank
           throw new BarrierConflictError(txId, true, { cause: err });
         throw err;
       }
+    },
+
+    async preparedBefore(server, before, limit) {
+      const out = await doc.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: PREPARED_INDEX,
+          KeyConditionExpression: "preparedShard = :server AND preparedAt < :before",
+          ExpressionAttributeValues: { ":server": server, ":before": before },
+          Limit: limit,
+        }),
+      );
+      return (out.Items ?? []).map(toBarrier);
     },
 
     async putAccount(server, id, balance) {

@@ -1,9 +1,17 @@
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandOutput,
+} from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
-import { DUE_INDEX } from "../../infra/topology.ts";
+import { DUE_INDEX, WAITING_INDEX } from "../../infra/topology.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { isFinal } from "../core/transaction.ts";
+import { type Status, statusOf } from "../core/view.ts";
+import { listTransactions, statusShardOf } from "./dynamodb-transaction-listing.ts";
 import { DuplicateTransactionError, StaleRecordError } from "./errors.ts";
 
 /** Durable home of transaction records. Every write is conditional. */
@@ -15,7 +23,33 @@ export interface TransactionStore {
   save(tx: TxRecord, expectedVersion: number): Promise<void>;
   /** Ids of transactions in one shard of the due index whose due time is at or before `now`. */
   due(shard: number, now: number, limit: number): Promise<string[]>;
+  /** Preparing transactions in one shard that wait for another's lock, with their edges. */
+  waiting(shard: number): Promise<WaitingTx[]>;
+  /**
+   * One page of transactions: with a status, newest first; without, in storage
+   * order. Throws InvalidCursorError for a cursor this listing did not make.
+   */
+  list(query: ListQuery): Promise<ListPage>;
   readonly shards: number;
+}
+
+export interface ListQuery {
+  readonly status?: Status;
+  readonly limit: number;
+  /** `nextCursor` of the previous page. */
+  readonly cursor?: string;
+}
+
+export interface ListPage {
+  readonly items: readonly TxRecord[];
+  /** Absent on the last page. */
+  readonly nextCursor?: string;
+}
+
+export interface WaitingTx {
+  readonly id: string;
+  readonly createdAt: number;
+  readonly waits: Readonly<Record<string, string>>;
 }
 
 export interface DynamoDbTransactionStoreOptions {
@@ -36,7 +70,7 @@ export function shardOf(id: string, shards: number): number {
   return (hash >>> 0) % shards;
 }
 
-type Item = TxRecord & { dueShard?: string; expiresAt?: number };
+type Item = TxRecord & { dueShard?: string; waitShard?: string; statusShard?: string; expiresAt?: number };
 
 export function createDynamoDbTransactionStore(options: DynamoDbTransactionStoreOptions): TransactionStore {
   const { doc, tableName, shards, retentionSeconds } = options;
@@ -45,13 +79,17 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
     const item: Item = { ...tx };
     // Only records the sweeper must look at carry the index keys: the index stays sparse.
     if (tx.dueAt !== undefined) item.dueShard = String(shardOf(tx.id, shards));
+    item.statusShard = statusShardOf(statusOf(tx.state), shardOf(tx.id, shards));
+    if (tx.state === "preparing" && tx.waits && Object.keys(tx.waits).length > 0) {
+      item.waitShard = String(shardOf(tx.id, shards));
+    }
     if (isFinal(tx.state))
       item.expiresAt = Math.floor((tx.completedAt ?? Date.now()) / 1000) + retentionSeconds;
     return item;
   };
 
   const fromItem = (item: Record<string, unknown>): TxRecord => {
-    const { dueShard: _s, expiresAt: _e, ...tx } = item as unknown as Item;
+    const { dueShard: _s, waitShard: _w, statusShard: _t, expiresAt: _e, ...tx } = item as unknown as Item;
     return tx;
   };
 
@@ -109,6 +147,34 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
         }),
       );
       return (out.Items ?? []).map((item) => String(item.id));
+    },
+
+    list: (query) => listTransactions({ doc, tableName, shards, fromItem }, query),
+
+    async waiting(shard) {
+      const found: WaitingTx[] = [];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const out: QueryCommandOutput = await doc.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: WAITING_INDEX,
+            KeyConditionExpression: "waitShard = :shard",
+            ExpressionAttributeValues: { ":shard": String(shard) },
+            ProjectionExpression: "id, createdAt, waits",
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of out.Items ?? []) {
+          found.push({
+            id: String(item.id),
+            createdAt: Number(item.createdAt),
+            waits: (item.waits ?? {}) as Record<string, string>,
+          });
+        }
+        start = out.LastEvaluatedKey;
+      } while (start);
+      return found;
     },
   };
 }

@@ -5,7 +5,12 @@ import type { CoordinatorMessage, ParticipantMessage } from "../core/messages.ts
 /** Where messages go. The protocol only names the recipient; the bus knows the queues. */
 export interface MessageBus {
   toCoordinator(message: CoordinatorMessage): Promise<void>;
-  toParticipant(participant: string, message: ParticipantMessage): Promise<void>;
+  toParticipant(participant: string, message: ParticipantMessage, options?: SendOptions): Promise<void>;
+}
+
+export interface SendOptions {
+  /** Hold the message back this long (SQS DelaySeconds, 0-900). */
+  readonly delaySeconds?: number;
 }
 
 export interface SqsBusOptions {

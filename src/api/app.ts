@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { isUnavailableError } from "../adapters/transient-errors.ts";
 import type { Log } from "../log.ts";
 import type { BankStore } from "../participants/bank/bank-store.ts";
 import { type ApiKeys, apiKeyAuth, type Role } from "./auth.ts";
@@ -9,6 +10,8 @@ import { bankRoutes } from "./routes/bank.ts";
 import { type TransactionRoutesDeps, transactionRoutes } from "./routes/transactions.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** What a 503 asks the client to wait: the SDK has already spent its own backoff. */
+export const RETRY_AFTER_SECONDS = 1;
 
 export interface ApiDeps extends TransactionRoutesDeps {
   readonly bank: BankStore;
@@ -47,6 +50,17 @@ export function createApp(deps: ApiDeps) {
       const status = err.status;
       const code = status === 413 ? "payload_too_large" : status === 401 ? "unauthorized" : "invalid_request";
       return c.json(new ApiError(status, code, err.message || "bad request").toBody(), status);
+    }
+    if (isUnavailableError(err)) {
+      // Throttled or down after the SDK's retries: nothing to fix on either side, so
+      // say when to come back. A write that failed this way may still have landed;
+      // repeating a POST with the same Idempotency-Key can never start it twice.
+      deps.log.warn("AWS unavailable", { method: c.req.method, path: c.req.path, error: String(err) });
+      const message =
+        "storage is throttled or unavailable; try again shortly (repeat a POST with the same Idempotency-Key)";
+      return c.json(new ApiError(503, "unavailable", message).toBody(), 503, {
+        "Retry-After": String(RETRY_AFTER_SECONDS),
+      });
     }
     deps.log.error("unhandled API error", { method: c.req.method, path: c.req.path, error: String(err) });
     return c.json(new ApiError(500, "internal", "internal error").toBody(), 500);

@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   "account_locked",
   "conflict",
   "payload_too_large",
+  "unavailable",
   "internal",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

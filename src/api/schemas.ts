@@ -1,5 +1,5 @@
 /** Request shapes of the v1 HTTP contract (design §3). */
-import { z } from "zod";
+import * as z from "zod";
 import { ACCOUNT_ID, amount } from "../participants/bank/bank-rules.ts";
 
 export const MAX_BRANCHES = 100;

@@ -3,6 +3,7 @@ import { StaleRecordError } from "../adapters/errors.ts";
 import type { MessageBus } from "../adapters/sqs-bus.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import type { Step } from "../core/two-phase-commit.ts";
+import type { Crash, CrashPoint } from "../crash-points.ts";
 import type { Log } from "../log.ts";
 import { dispatch } from "./dispatch.ts";
 
@@ -13,6 +14,18 @@ export interface CoordinatorDeps {
   readonly log: Log;
   /** Sees every record written, once durable (the in-process decision signal). */
   readonly onWrite?: (tx: TxRecord) => void;
+  /** Crash-point injection for fault tests. */
+  readonly crash?: Crash;
+}
+
+/** Crash points a caller names around its write. */
+export interface AdvancePoints {
+  /** Before writing a step that decides the transaction. */
+  readonly beforeDecision?: CrashPoint;
+  /** After a decision is durable, before its messages leave. */
+  readonly afterDecision?: CrashPoint;
+  /** After any write, before its messages leave. */
+  readonly afterWrite?: CrashPoint;
 }
 
 // Writers of one record are its votes, acks, the sweeper and operators: a few at
@@ -32,7 +45,9 @@ export async function advance(
   deps: CoordinatorDeps,
   id: string,
   transition: (tx: TxRecord, now: number) => Step,
+  points: AdvancePoints = {},
 ): Promise<TxRecord | undefined> {
+  const crash = deps.crash ?? (() => {});
   for (let attempt = 0; attempt < MAX_RACES; attempt++) {
     const tx = await deps.store.get(id);
     if (!tx) return undefined;
@@ -42,6 +57,8 @@ export async function advance(
       return tx;
     }
     const next: TxRecord = { ...step.next, version: tx.version + 1 };
+    const decides = tx.state === "preparing" && next.state !== "preparing";
+    if (decides && points.beforeDecision) crash(points.beforeDecision);
     try {
       await deps.store.save(next, tx.version);
     } catch (err) {
@@ -50,6 +67,8 @@ export async function advance(
       continue;
     }
     deps.onWrite?.(next);
+    if (decides && points.afterDecision) crash(points.afterDecision);
+    if (points.afterWrite) crash(points.afterWrite);
     await dispatch(next, step.effects, deps.bus, deps.log);
     return next;
   }

@@ -1,32 +1,87 @@
-/** The coordinator function's use case: record votes and acks, decide, tell participants. */
+/** The coordinator function's use case: record votes, waits and acks, decide, tell participants. */
 import type { CoordinatorMessage } from "../core/messages.ts";
-import { onAck, onVote, type Policy } from "../core/two-phase-commit.ts";
+import type { TxRecord } from "../core/transaction.ts";
+import { type Effect, onAck, onVote, onWaiting, type Policy, type Step } from "../core/two-phase-commit.ts";
 import { advance, type CoordinatorDeps } from "./advance.ts";
+
+function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy: Policy): Step {
+  switch (message.type) {
+    case "ack":
+      return onAck(tx, message, now, policy);
+    case "waiting":
+      return onWaiting(tx, message, now, policy);
+    case "vote":
+      return onVote(
+        tx,
+        {
+          participant: message.participant,
+          vote: message.vote,
+          ...(message.reason !== undefined ? { reason: message.reason } : {}),
+          ...(message.failedBranch !== undefined ? { failedBranch: message.failedBranch } : {}),
+        },
+        now,
+        policy,
+      );
+  }
+}
+
+const effectKey = (e: Effect) =>
+  e.kind === "prepare" ? `p:${e.participant}` : `d:${e.participant}:${e.decision}`;
+
+/** Applies messages for one transaction in order, as one step: one write for the lot. */
+export function foldMessages(
+  tx: TxRecord,
+  messages: readonly CoordinatorMessage[],
+  now: number,
+  policy: Policy,
+): Step {
+  let next = tx;
+  let changed = false;
+  const effects = new Map<string, Effect>();
+  for (const message of messages) {
+    const step = stepFor(next, message, now, policy);
+    next = step.next;
+    changed ||= step.changed;
+    for (const e of step.effects) effects.set(effectKey(e), e);
+  }
+  return { next, effects: [...effects.values()], changed };
+}
 
 export function createCoordinator(deps: CoordinatorDeps & { readonly policy: Policy }) {
   const { policy, bus, log } = deps;
 
-  return {
-    async handle(message: CoordinatorMessage): Promise<void> {
-      const { txId, participant } = message;
-      if (message.type === "ack") {
-        const tx = await advance(deps, txId, (tx, now) => onAck(tx, message, now, policy));
-        if (!tx) log.warn("ack for an unknown transaction", { txId, participant });
-        return;
+  /** Messages that all concern one transaction, in the order they were received. */
+  async function handleGroup(messages: readonly CoordinatorMessage[]): Promise<void> {
+    const txId = messages[0]?.txId;
+    if (txId === undefined) return;
+    const tx = await advance(deps, txId, (tx, now) => foldMessages(tx, messages, now, policy), {
+      beforeDecision: "after-votes-before-decision",
+      afterDecision: "after-decision-before-send",
+    });
+    for (const m of messages) {
+      if (m.type === "vote" && m.inquiry) {
+        log.info("participant in doubt asked for the decision", {
+          txId,
+          participant: m.participant,
+          state: tx?.state,
+        });
       }
-      const vote = {
-        participant,
-        vote: message.vote,
-        ...(message.reason !== undefined ? { reason: message.reason } : {}),
-        ...(message.failedBranch !== undefined ? { failedBranch: message.failedBranch } : {}),
-      };
-      const tx = await advance(deps, txId, (tx, now) => onVote(tx, vote, now, policy));
-      if (!tx && message.vote === "yes") {
+    }
+    if (tx) return;
+    for (const m of messages) {
+      if (m.type === "vote" && m.vote === "yes") {
         // Presumed abort: no record means no commit was ever decided.
-        log.warn("vote for an unknown transaction: presumed abort", { txId, participant });
-        await bus.toParticipant(participant, { type: "rollback", txId, participant });
+        log.warn("vote for an unknown transaction: presumed abort", { txId, participant: m.participant });
+        await bus.toParticipant(m.participant, { type: "rollback", txId, participant: m.participant });
+      } else if (m.type === "ack") {
+        log.warn("ack for an unknown transaction", { txId, participant: m.participant });
       }
-    },
+    }
+  }
+
+  return {
+    handleGroup,
+    handle: (message: CoordinatorMessage) => handleGroup([message]),
   };
 }
 

@@ -13,6 +13,7 @@ export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
     ...base,
     type: "prepare",
     deadline: tx.deadline,
+    startedAt: tx.createdAt,
     branches: (participant?.branches ?? []).map((index) => {
       const branch = tx.branches[index];
       return { index, action: branch?.action ?? "", input: branch?.input };

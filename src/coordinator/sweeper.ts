@@ -5,13 +5,16 @@
  * of two sweepers that find the same transaction, one writes and sends, the other
  * reloads and finds it no longer due.
  */
-import { onSweep, type Policy } from "../core/two-phase-commit.ts";
+import { onSweep, type Policy, requestAbort } from "../core/two-phase-commit.ts";
+import { deadlockVictims } from "../core/wait-for-graph.ts";
 import { advance, type CoordinatorDeps } from "./advance.ts";
 
 export interface SweepReport {
   readonly examined: number;
   readonly advanced: number;
   readonly failed: number;
+  /** Transactions aborted to break a deadlock. */
+  readonly deadlocks: number;
 }
 
 export interface SweeperOptions {
@@ -29,11 +32,16 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
 
   async function sweepOne(id: string): Promise<boolean> {
     let moved = false;
-    const tx = await advance(deps, id, (tx, now) => {
-      const step = onSweep(tx, now, policy);
-      moved = step.changed;
-      return step;
-    });
+    const tx = await advance(
+      deps,
+      id,
+      (tx, now) => {
+        const step = onSweep(tx, now, policy);
+        moved = step.changed;
+        return step;
+      },
+      { afterWrite: "after-claim-before-send" },
+    );
     if (tx && moved && tx.attempts >= policy.stalledAfterAttempts && tx.state !== "preparing") {
       log.warn("decision not yet acknowledged", {
         txId: tx.id,
@@ -44,6 +52,35 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
       });
     }
     return moved;
+  }
+
+  /**
+   * Builds the wait-for graph from every waiting transaction (any participant)
+   * and aborts the youngest of each cycle. Only the detect policy records waits;
+   * under wait-die the graph has no cycles and this finds nothing.
+   */
+  async function breakDeadlocks(): Promise<number> {
+    const shards = Array.from({ length: store.shards }, (_, i) => i);
+    const waiting = (await Promise.all(shards.map((s) => store.waiting(s)))).flat();
+    if (waiting.length === 0) return 0;
+    const victims = deadlockVictims(
+      waiting.map((w) => ({ id: w.id, startedAt: w.createdAt, waitsFor: Object.values(w.waits) })),
+    );
+    let aborted = 0;
+    for (const id of victims) {
+      const tx = await advance(deps, id, (tx, now) => {
+        const step = requestAbort(tx, "deadlock", now, policy);
+        return "rejected" in step ? { next: tx, effects: [], changed: false } : step;
+      });
+      if (tx?.reason === "deadlock") {
+        aborted++;
+        log.warn("deadlock broken: aborted the youngest transaction of a cycle", {
+          txId: id,
+          metric: "Deadlock",
+        });
+      }
+    }
+    return aborted;
   }
 
   return {
@@ -66,8 +103,10 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
           }
         }
       }
-      if (advanced > 0 || failed > 0) log.info("sweep", { examined: ids.length, advanced, failed });
-      return { examined: ids.length, advanced, failed };
+      const deadlocks = await breakDeadlocks();
+      if (advanced > 0 || failed > 0)
+        log.info("sweep", { examined: ids.length, advanced, failed, deadlocks });
+      return { examined: ids.length, advanced, failed, deadlocks };
     },
   };
 }

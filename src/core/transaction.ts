@@ -40,6 +40,9 @@ export const EVENT_TYPES = [
   "decision_stalled",
   "ack",
   "completed",
+  "waiting",
+  "abort_requested",
+  "retry_requested",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -49,6 +52,7 @@ export interface TxEvent {
   readonly participants?: readonly string[];
   readonly participant?: string;
   readonly vote?: Vote;
+  readonly holder?: string;
   readonly decision?: Decision;
   readonly reason?: string;
   readonly attempt?: number;
@@ -67,6 +71,8 @@ export interface TxRecord {
   readonly branches: readonly BranchSpec[];
   readonly participants: readonly ParticipantState[];
   readonly events: readonly TxEvent[];
+  /** Wait-for edges while preparing: participant → the transaction whose lock it waits for. */
+  readonly waits?: Readonly<Record<string, string>>;
   /** Events left out of `events` to bound the record's size. */
   readonly eventsDropped: number;
   /** Re-sends by the sweeper in the current phase; reset when the phase changes. */

@@ -48,6 +48,11 @@ export interface VoteInput {
   readonly failedBranch?: number;
 }
 
+export interface WaitingInput {
+  readonly participant: string;
+  readonly holder: string;
+}
+
 export interface AckInput {
   readonly participant: string;
   readonly decision: Decision;
@@ -139,8 +144,9 @@ function decide(
   const participants = tx.participants.map((p) =>
     decision === "abort" && p.vote === "no" ? { ...p, acked: true } : p,
   );
+  const { waits: _waits, ...rest } = tx;
   const decided: TxRecord = {
-    ...tx,
+    ...rest,
     state: decision === "commit" ? "committing" : "aborting",
     decidedAt: now,
     participants,
@@ -199,7 +205,7 @@ export function onVote(tx: TxRecord, vote: VoteInput, now: number, policy: Polic
     ...(vote.failedBranch !== undefined ? { failedBranch: vote.failedBranch } : {}),
   });
   const voted = appendEvents(
-    { ...tx, participants },
+    { ...withoutWait(tx, participant.name), participants },
     [
       {
         at: now,
@@ -214,6 +220,27 @@ export function onVote(tx: TxRecord, vote: VoteInput, now: number, policy: Polic
   if (vote.vote === "no") return decide(voted, "abort", vote.reason ?? "vote_no", now, policy);
   if (participants.every((p) => p.vote === "yes")) return decide(voted, "commit", undefined, now, policy);
   return { next: voted, effects: [], changed: true };
+}
+
+function withoutWait(tx: TxRecord, participant: string): TxRecord {
+  if (tx.waits?.[participant] === undefined) return tx;
+  const { [participant]: _gone, ...waits } = tx.waits;
+  const { waits: _all, ...rest } = tx;
+  return Object.keys(waits).length > 0 ? { ...rest, waits } : rest;
+}
+
+/** A participant waits for another transaction's lock: an edge of the wait-for graph. */
+export function onWaiting(tx: TxRecord, waiting: WaitingInput, now: number, policy: Policy): Step {
+  if (tx.state !== "preparing") return unchanged(tx);
+  const participant = tx.participants.find((p) => p.name === waiting.participant);
+  if (!participant || participant.vote !== undefined) return unchanged(tx);
+  if (tx.waits?.[waiting.participant] === waiting.holder) return unchanged(tx);
+  const next = appendEvents(
+    { ...tx, waits: { ...tx.waits, [waiting.participant]: waiting.holder } },
+    [{ at: now, type: "waiting", participant: waiting.participant, holder: waiting.holder }],
+    policy.maxEvents,
+  );
+  return { next, effects: [], changed: true };
 }
 
 export function onAck(tx: TxRecord, ack: AckInput, now: number, policy: Policy): Step {
@@ -281,5 +308,56 @@ export type AbortRequest = Step | { readonly rejected: "already_decided"; readon
 /** An operator's abort: only an undecided transaction can still be aborted. */
 export function requestAbort(tx: TxRecord, reason: string, now: number, policy: Policy): AbortRequest {
   if (tx.state !== "preparing") return { rejected: "already_decided", state: tx.state };
-  return decide(tx, "abort", reason, now, policy);
+  const requested = appendEvents(tx, [{ at: now, type: "abort_requested", reason }], policy.maxEvents);
+  return decide(requested, "abort", reason, now, policy);
+}
+
+export type RetryRequest = Step | { readonly rejected: "final"; readonly state: TxState };
+
+/**
+ * An operator's retry: re-deliver now whatever the transaction waits for (PREPARE
+ * to silent participants, or the decision to those that have not acknowledged it)
+ * and start the backoff over. The retry is itself the delivery, so the next due
+ * time is one base interval away, as after a first send: due "now" would only make
+ * the next sweep send the same messages again and count it as attempt 1.
+ */
+export function requestRetry(tx: TxRecord, now: number, policy: Policy): RetryRequest {
+  switch (tx.state) {
+    case "committed":
+    case "aborted":
+      return { rejected: "final", state: tx.state };
+    case "preparing": {
+      const requested: TxEvent = { at: now, type: "retry_requested" };
+      // Past the deadline no vote can count any more: do what the next sweep would, abort.
+      if (now >= tx.deadline) {
+        return decide(appendEvents(tx, [requested], policy.maxEvents), "abort", "timeout", now, policy);
+      }
+      const silent = tx.participants.filter((p) => p.vote === undefined).map((p) => p.name);
+      const next = appendEvents(
+        { ...tx, attempts: 0, dueAt: Math.min(tx.deadline, now + policy.prepareRetryMs) },
+        [{ ...requested, participants: silent }],
+        policy.maxEvents,
+      );
+      return {
+        next,
+        effects: silent.map((participant) => ({ kind: "prepare", participant })),
+        changed: true,
+      };
+    }
+    case "committing":
+    case "aborting": {
+      const decision: Decision = tx.state === "committing" ? "commit" : "abort";
+      const targets = decisionTargets(tx).map((p) => p.name);
+      const next = appendEvents(
+        { ...tx, attempts: 0, dueAt: now + policy.decisionRetryMs },
+        [{ at: now, type: "retry_requested", decision, participants: targets }],
+        policy.maxEvents,
+      );
+      return {
+        next,
+        effects: targets.map((participant) => ({ kind: "decision", participant, decision })),
+        changed: true,
+      };
+    }
+  }
 }

@@ -1,7 +1,8 @@
 /** The client-facing shape of a transaction (design §3), derived from the record. */
 import type { ParticipantState, TxEvent, TxRecord, TxState } from "./transaction.ts";
 
-export type Status = "pending" | "committed" | "aborted";
+export const STATUSES = ["pending", "committed", "aborted"] as const;
+export type Status = (typeof STATUSES)[number];
 
 export type BranchState =
   | "pending"

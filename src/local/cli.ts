@@ -3,7 +3,9 @@
  * on emulators it starts itself; the other commands run pieces separately.
  */
 import { resolve } from "node:path";
+import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
 import { authEnabled } from "../api/auth.ts";
 import { type Config, loadConfig } from "../config.ts";
@@ -16,7 +18,15 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const DEFAULT_DATA_DIR = ".concord/data";
 /** Local queues retry a failed message within seconds, not Lambda's minute. */
-const LOCAL_VISIBILITY_TIMEOUT_SECONDS = 10;
+const LOCAL_VISIBILITY_TIMEOUT_SECONDS = Number(process.env.CONCORD_LOCAL_VISIBILITY_TIMEOUT_SECONDS ?? 10);
+/** Receives before a failing message moves to its dead-letter queue; the topology's value unless set. */
+const LOCAL_MAX_RECEIVE_COUNT = process.env.CONCORD_LOCAL_MAX_RECEIVE_COUNT
+  ? Number(process.env.CONCORD_LOCAL_MAX_RECEIVE_COUNT)
+  : undefined;
+const localQueues = {
+  visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+  ...(LOCAL_MAX_RECEIVE_COUNT !== undefined ? { maxReceiveCount: LOCAL_MAX_RECEIVE_COUNT } : {}),
+};
 
 const port = (value: string) => {
   const n = Number(value);
@@ -113,7 +123,7 @@ program
         config,
         port: opts.port,
         provision: true,
-        visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+        ...localQueues,
       });
     } catch (err) {
       await emulators.stop();
@@ -151,9 +161,50 @@ program
     const clients = createAwsClients(config);
     try {
       const urls = await provision(config.topology, clients, {
-        visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+        ...localQueues,
       });
       for (const [name, url] of urls) console.log(`${name}\t${url}`);
+    } finally {
+      destroyAwsClients(clients);
+    }
+  });
+
+program
+  .command("dlq")
+  .description(
+    "show what waits in each dead-letter queue at AWS_ENDPOINT_URL_SQS (counts, and bodies with --peek)",
+  )
+  .option("--peek <n>", "print up to n message bodies per queue (1-10)", (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 10) throw new InvalidArgumentError("--peek takes 1 to 10");
+    return n;
+  })
+  .action(async (opts: { peek?: number }) => {
+    const config = applyEnv(localEnv());
+    const clients = createAwsClients(config);
+    try {
+      for (const queue of config.topology.queues) {
+        const dlq = physicalName(config.topology, queue.deadLetter.name);
+        const { QueueUrl } = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: dlq }));
+        const { Attributes = {} } = await clients.sqs.send(
+          new GetQueueAttributesCommand({
+            QueueUrl,
+            AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+          }),
+        );
+        // Someone else may be looking at them right now: count those too.
+        const count =
+          Number(Attributes.ApproximateNumberOfMessages ?? 0) +
+          Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
+        console.log(`${dlq}\t${count} messages`);
+        if (opts.peek) {
+          // VisibilityTimeout 0: the messages stay where they are for the next look.
+          const out = await clients.sqs.send(
+            new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: opts.peek, VisibilityTimeout: 0 }),
+          );
+          for (const m of out.Messages ?? []) console.log(`  ${m.MessageId}  ${m.Body}`);
+        }
+      }
     } finally {
       destroyAwsClients(clients);
     }
@@ -178,7 +229,7 @@ program
       config,
       roles,
       provision: opts.provision ?? false,
-      visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+      ...localQueues,
       ...(opts.participant ? { participants: opts.participant } : {}),
       ...(roles.includes("api") ? { port: opts.port ?? 3000 } : {}),
     });

@@ -4,7 +4,9 @@ import {
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
+  type GlobalSecondaryIndex,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
 import {
@@ -15,7 +17,13 @@ import {
   SetQueueAttributesCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { physicalName, type QueueSpec, type TableSpec, type Topology } from "../../infra/topology.ts";
+import {
+  type IndexSpec,
+  physicalName,
+  type QueueSpec,
+  type TableSpec,
+  type Topology,
+} from "../../infra/topology.ts";
 
 type Log = Pick<Console, "info" | "warn">;
 
@@ -55,7 +63,9 @@ const silent: Log = { info: () => {}, warn: () => {} };
  * everything in place and changes nothing (a queue whose attributes differ, e.g. a
  * different visibility timeout override, is updated to the wanted ones).
  *
- * Existing tables are not altered: a missing index is reported, not added.
+ * An existing table that lacks an index of the topology (data kept from an older
+ * version, e.g. `npm start`'s .concord/data) gets it added; other differences of
+ * an existing table are left alone.
  */
 export async function provision(
   topology: Topology,
@@ -96,29 +106,59 @@ async function ensureTable(
         BillingMode: "PAY_PER_REQUEST",
         KeySchema: [{ AttributeName: spec.partitionKey, KeyType: "HASH" }],
         AttributeDefinitions: [...attributes.values()],
-        ...(spec.indexes.length > 0
-          ? {
-              GlobalSecondaryIndexes: spec.indexes.map((index) => ({
-                IndexName: index.name,
-                KeySchema: [
-                  { AttributeName: index.partitionKey.name, KeyType: "HASH" as const },
-                  { AttributeName: index.sortKey.name, KeyType: "RANGE" as const },
-                ],
-                Projection: { ProjectionType: "ALL" as const },
-              })),
-            }
-          : {}),
+        ...(spec.indexes.length > 0 ? { GlobalSecondaryIndexes: spec.indexes.map(indexOf) } : {}),
       }),
     );
     log.info("table created", { table: tableName });
   } catch (err) {
     if (!(err instanceof ResourceInUseException)) throw err;
   }
-  const existingIndexes = await waitUntilActive(dynamodb, tableName, options.tableActiveTimeoutMs ?? 60_000);
-  const missing = spec.indexes.filter((i) => !existingIndexes.includes(i.name)).map((i) => i.name);
-  if (missing.length > 0)
-    log.warn("table exists without indexes from the topology", { table: tableName, missing });
+  const activeTimeoutMs = options.tableActiveTimeoutMs ?? 60_000;
+  const existingIndexes = await waitUntilActive(dynamodb, tableName, activeTimeoutMs);
+  // One at a time: DynamoDB creates at most one index per UpdateTable call.
+  for (const index of spec.indexes.filter((i) => !existingIndexes.includes(i.name))) {
+    await addIndex(dynamodb, tableName, index, attributes);
+    log.info("index added to an existing table", { table: tableName, index: index.name });
+    await waitUntilActive(dynamodb, tableName, activeTimeoutMs);
+  }
   await ensureTimeToLive(dynamodb, tableName, spec.ttlAttribute);
+}
+
+function indexOf(index: IndexSpec): GlobalSecondaryIndex {
+  return {
+    IndexName: index.name,
+    KeySchema: [
+      { AttributeName: index.partitionKey.name, KeyType: "HASH" },
+      { AttributeName: index.sortKey.name, KeyType: "RANGE" },
+    ],
+    Projection: { ProjectionType: index.projection ?? "ALL" },
+  };
+}
+
+/**
+ * Adds a missing index; DynamoDB fills it from the items already there. Another
+ * provision running at the same time may add it first, which is as good.
+ */
+async function addIndex(
+  dynamodb: DynamoDBClient,
+  tableName: string,
+  index: IndexSpec,
+  attributes: ReadonlyMap<string, AttributeDefinition>,
+): Promise<void> {
+  const keys = [index.partitionKey.name, index.sortKey.name];
+  try {
+    await dynamodb.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [...attributes.values()].filter((a) => keys.includes(a.AttributeName ?? "")),
+        GlobalSecondaryIndexUpdates: [{ Create: indexOf(index) }],
+      }),
+    );
+  } catch (err) {
+    const { Table: table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    if (table?.GlobalSecondaryIndexes?.some((i) => i.IndexName === index.name)) return;
+    throw new ProvisionError(`could not add index ${index.name} to table ${tableName}`, { cause: err });
+  }
 }
 
 /** Waits for the table (and its indexes) to be ACTIVE; returns the index names it has. */
@@ -135,7 +175,10 @@ async function waitUntilActive(
       return indexes.flatMap((i) => (i.IndexName ? [i.IndexName] : []));
     }
     if (Date.now() > deadline) {
-      throw new ProvisionError(`table ${tableName} not ACTIVE after ${timeoutMs} ms (${table?.TableStatus})`);
+      const states = indexes.map((i) => `${i.IndexName} ${i.IndexStatus}`).join(", ");
+      throw new ProvisionError(
+        `table ${tableName} not ACTIVE after ${timeoutMs} ms (${table?.TableStatus}; indexes: ${states || "none"})`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, TABLE_POLL_MS));
   }

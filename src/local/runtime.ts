@@ -8,8 +8,14 @@
 import { GetQueueUrlCommand } from "@aws-sdk/client-sqs";
 import { serve } from "@hono/node-server";
 import { participantQueue, physicalName } from "../../infra/topology.ts";
-import { type AwsClients, createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
+import {
+  type AwsClients,
+  createAwsClients,
+  createPollingSqsClient,
+  destroyAwsClients,
+} from "../adapters/aws-clients.ts";
 import type { CallCounter } from "../adapters/call-counter.ts";
+import type { FaultInjector } from "../adapters/fault-injection.ts";
 import type { Config } from "../config.ts";
 import { createLog, type Log } from "../log.ts";
 import { createRoles, type RoleOptions, type Roles } from "../wiring.ts";
@@ -29,13 +35,18 @@ export interface RuntimeOptions {
   readonly port?: number;
   /** Parallel pollers per queue, like Lambda's concurrent invocations. */
   readonly pollersPerQueue?: number;
+  /** The sweeper's schedule; the topology's rate when absent. */
   readonly sweepIntervalMs?: number;
+  /** The participants' in-doubt checks; the topology's rate when absent. */
+  readonly inquiryIntervalMs?: number;
   /** Visibility timeout of the local queues; see provision. */
   readonly visibilityTimeoutSeconds?: number;
   readonly maxReceiveCount?: number;
   /** Create tables and queues first (idempotent). */
   readonly provision?: boolean;
   readonly counter?: CallCounter;
+  /** Transient AWS faults injected into every client of this runtime (tests). */
+  readonly faults?: FaultInjector;
   readonly log?: (service: string) => Log;
   readonly roleOptions?: Omit<RoleOptions, "log" | "queueUrls">;
 }
@@ -54,7 +65,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const logFor = options.log ?? ((service: string) => createLog(service));
   const log = logFor("runtime");
   const wanted = new Set(options.roles ?? ALL_ROLES);
-  const clients = createAwsClients(config, options.counter ? { counter: options.counter } : {});
+  const clientOptions = {
+    ...(options.counter ? { counter: options.counter } : {}),
+    ...(options.faults ? { faults: options.faults } : {}),
+  };
+  const clients = createAwsClients(config, clientOptions);
+  const pollingSqs = createPollingSqsClient(config, clientOptions);
   const queueUrls = options.provision
     ? await provision(config.topology, clients, {
         ...(options.visibilityTimeoutSeconds !== undefined
@@ -81,13 +97,23 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     if (fn.role === "participant" && wanted.has("participants")) {
       const server = fn.environment.CONCORD_PARTICIPANT ?? "";
       const serve = options.participants ?? config.bankServers;
-      if (serve.includes(server) && trigger.queue === participantQueue(server))
+      if (serve.includes(server) && trigger.queue === participantQueue(server)) {
         handler = roles.participant(server);
+        if (fn.schedule) {
+          // The participant's own schedule: ask about barriers it is in doubt about.
+          const inquiry = startSchedule({
+            rateMs: options.inquiryIntervalMs ?? fn.schedule.rateSeconds * 1000,
+            run: roles.participantInquiry(server),
+            log: logFor("schedule"),
+          });
+          stops.push(() => inquiry.stop());
+        }
+      }
     }
     if (!handler) continue;
     const queueUrl = queueUrls?.get(trigger.queue) ?? (await resolveQueueUrl(clients, config, trigger.queue));
     const poller = startSqsPoller({
-      sqs: clients.sqs,
+      sqs: pollingSqs,
       queueUrl,
       handler,
       batchSize: trigger.batchSize,
@@ -138,6 +164,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       // The API stops taking requests first, then pollers finish their batches.
       for (const stop of stops) await stop().catch((err) => log.error("stop failed", { error: String(err) }));
       destroyAwsClients(clients);
+      pollingSqs.destroy();
     },
   };
 }

@@ -16,9 +16,9 @@ export function duplicating(bus: MessageBus, laterMs = 30): MessageBus {
       await bus.toCoordinator(m);
       again(() => bus.toCoordinator(m));
     },
-    async toParticipant(p, m) {
-      await bus.toParticipant(p, m);
-      again(() => bus.toParticipant(p, m));
+    async toParticipant(p, m, o) {
+      await bus.toParticipant(p, m, o);
+      again(() => bus.toParticipant(p, m, o));
     },
   };
 }
@@ -28,7 +28,8 @@ export function dropping(bus: MessageBus, drop: (sent: Sent) => boolean): Messag
   return {
     toCoordinator: (m) =>
       drop({ to: "coordinator", message: m }) ? Promise.resolve() : bus.toCoordinator(m),
-    toParticipant: (p, m) => (drop({ to: p, message: m }) ? Promise.resolve() : bus.toParticipant(p, m)),
+    toParticipant: (p, m, o) =>
+      drop({ to: p, message: m }) ? Promise.resolve() : bus.toParticipant(p, m, o),
   };
 }
 
@@ -42,6 +43,28 @@ export function recording(): MessageBus & { readonly sent: Sent[] } {
     },
     async toParticipant(to, message) {
       sent.push({ to, message });
+    },
+  };
+}
+
+/** Holds back the messages `hold` picks until `release` sends them, one by one, in order. */
+export function holding(bus: MessageBus, hold: (sent: Sent) => boolean) {
+  const held: (() => Promise<void>)[] = [];
+  const wrapped: MessageBus = {
+    toCoordinator: (m) => bus.toCoordinator(m),
+    async toParticipant(p, m, o) {
+      if (hold({ to: p, message: m })) held.push(() => bus.toParticipant(p, m, o));
+      else await bus.toParticipant(p, m, o);
+    },
+  };
+  return {
+    bus: wrapped,
+    held: () => held.length,
+    /** Sends the oldest held message. */
+    async releaseNext(): Promise<void> {
+      const send = held.shift();
+      if (!send) throw new Error("nothing held");
+      await send();
     },
   };
 }

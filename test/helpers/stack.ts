@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { inject } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
+import type { FaultInjector } from "../../src/adapters/fault-injection.ts";
 import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import type { TransactionView } from "../../src/core/view.ts";
@@ -18,6 +19,10 @@ export interface StackOptions {
   readonly roles?: readonly RoleName[];
   readonly wrapBus?: (bus: MessageBus) => MessageBus;
   readonly sweepIntervalMs?: number;
+  readonly inquiryIntervalMs?: number;
+  readonly pollersPerQueue?: number;
+  /** Transient AWS faults for the stack's clients (the API, every role, and these helpers). */
+  readonly faults?: FaultInjector;
 }
 
 export interface Stack {
@@ -61,10 +66,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     provision: true,
     visibilityTimeoutSeconds: 2,
     sweepIntervalMs: options.sweepIntervalMs ?? 250,
-    pollersPerQueue: 2,
+    pollersPerQueue: options.pollersPerQueue ?? 2,
+    ...(options.inquiryIntervalMs ? { inquiryIntervalMs: options.inquiryIntervalMs } : {}),
     log: () => silentLog,
     ...(options.roles ? { roles: options.roles } : {}),
     ...(options.wrapBus ? { roleOptions: { wrapBus: options.wrapBus } } : {}),
+    ...(options.faults ? { faults: options.faults } : {}),
   });
   const app = runtime.roles.api;
 

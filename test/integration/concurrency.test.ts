@@ -56,23 +56,30 @@ describe("200 concurrent random transfers among 10 accounts on 3 servers", () =>
       }),
     );
     const count = (status: string) => outcomes.filter((o) => o.status === status).length;
-    console.log(`seed ${seed}: ${count("committed")} committed, ${count("aborted")} aborted`);
-    expect(count("committed")).toBeGreaterThan(0);
-    expect(count("pending")).toBe(0);
+    const why = new Map<string, number>();
+    for (const o of outcomes) if (o.reason) why.set(o.reason, (why.get(o.reason) ?? 0) + 1);
+    console.log(
+      `seed ${seed}: ${count("committed")} committed, ${count("aborted")} aborted ${JSON.stringify(Object.fromEntries(why))}`,
+    );
+    // Under wait-die an older transfer may still be waiting its turn when the
+    // client stops waiting: it is pending, and finishes below.
+    expect(count("committed") + count("pending")).toBeGreaterThan(0);
     const reasons = new Set(outcomes.filter((o) => o.status === "aborted").map((o) => o.reason));
     expect([...reasons].filter((r) => r !== "lock_conflict" && r !== "insufficient_funds")).toEqual([]);
 
-    await eventually(
+    const finals = await eventually(
       async () => {
         const txs = await stack.scan("transactions");
-        return txs.every((t) => t.state === "committed" || t.state === "aborted") ? true : undefined;
+        return txs.every((t) => t.state === "committed" || t.state === "aborted") ? txs : undefined;
       },
-      30_000,
+      90_000,
       "every transaction to finish",
     );
+    expect(finals).toHaveLength(200);
+    expect(finals.filter((t) => t.state === "committed").length).toBeGreaterThan(0);
 
     const after = await bankState(stack);
     expect(after).toEqual({ total: 10_000, negative: [], locked: [], prepared: [] });
     await expectAgreement(stack);
-  }, 90_000);
+  }, 150_000);
 });

@@ -34,11 +34,15 @@ describe("every message delivered twice", () => {
     await stack.seed("bank-1", "d1", 1_000);
     await stack.seed("bank-2", "d2", 0);
     await stack.seed("bank-3", "d3", 5);
+    // One after another, each settled: a transfer answered "aborted" may still hold
+    // a lock until its ROLLBACK is applied, and the next would find it.
     const ok = await stack.transfer(transfer(["bank-1", "d1"], ["bank-2", "d2"], 400));
+    await settled(stack, ok.id);
     const refused = await stack.transfer(transfer(["bank-3", "d3"], ["bank-1", "d1"], 6));
+    await settled(stack, refused.id);
     const ok2 = await stack.transfer(transfer(["bank-1", "d1"], ["bank-3", "d3"], 100));
+    await settled(stack, ok2.id);
     expect([ok.status, refused.status, ok2.status]).toEqual(["committed", "aborted", "committed"]);
-    for (const v of [ok, refused, ok2]) await settled(stack, v.id);
     // Give the late duplicates time to arrive and be handled.
     await new Promise((r) => setTimeout(r, 1_000));
     expect((await stack.account("bank-1", "d1")).balance).toBe(500);
@@ -73,7 +77,14 @@ describe("a participant's barrier", () => {
 
   const participant = () => {
     const bus = recording();
-    const p = createBankParticipant({ server: "bank-1", store, bus, clock: Date.now, log: silentLog });
+    const p = createBankParticipant({
+      server: "bank-1",
+      store,
+      bus,
+      clock: Date.now,
+      log: silentLog,
+      lockPolicy: "no-wait",
+    });
     return { bus, handle: p.handle };
   };
   const prepare = (txId: string, amount: number) => ({
@@ -81,6 +92,7 @@ describe("a participant's barrier", () => {
     txId,
     participant: "bank-1",
     deadline: Date.now() + 60_000,
+    startedAt: Date.now(),
     branches: [{ index: 0, action: "withdraw", input: { account: "p1", amount } }],
   });
 

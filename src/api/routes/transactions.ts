@@ -1,11 +1,12 @@
 import { type Context, Hono } from "hono";
 import type { TransactionStore } from "../../adapters/dynamodb-transaction-store.ts";
+import { InvalidCursorError } from "../../adapters/errors.ts";
 import type { CoordinatorDeps } from "../../coordinator/advance.ts";
 import { beginTransaction, IdempotencyConflictError } from "../../coordinator/begin-transaction.ts";
 import type { DecisionSignal } from "../../coordinator/decision-signal.ts";
 import type { BranchSpec } from "../../core/transaction.ts";
 import type { Policy } from "../../core/two-phase-commit.ts";
-import { statusOf, toView } from "../../core/view.ts";
+import { STATUSES, type Status, statusOf, toView } from "../../core/view.ts";
 import type { Catalog } from "../../participants/catalog.ts";
 import type { Role } from "../auth.ts";
 import { parseBody } from "../body.ts";
@@ -20,6 +21,7 @@ import {
   waitParam,
 } from "../schemas.ts";
 import { waitForOutcome } from "../wait.ts";
+import { adminRoutes } from "./admin.ts";
 
 export interface TransactionRoutesDeps extends CoordinatorDeps {
   readonly store: TransactionStore;
@@ -100,6 +102,35 @@ function readWait(raw: string | undefined): number {
   return parsed.data;
 }
 
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_PAGE_SIZE = 100;
+
+/** One value per parameter: `?status=a&status=b` is ambiguous, so it is refused. */
+function single(c: Context<Env>, name: string): string | undefined {
+  const values = c.req.queries(name) ?? [];
+  if (values.length > 1) throw badRequest(`${name} may be given once`);
+  return values[0];
+}
+
+const isStatus = (value: string): value is Status => (STATUSES as readonly string[]).includes(value);
+
+function readListQuery(c: Context<Env>): { status?: Status; limit: number; cursor?: string } {
+  const status = single(c, "status");
+  const limit = single(c, "limit");
+  const cursor = single(c, "cursor");
+  if (status !== undefined && !isStatus(status)) {
+    throw badRequest(`status must be one of ${STATUSES.join(", ")}`);
+  }
+  // Plain decimal digits only, as for wait.
+  const n = limit === undefined ? DEFAULT_PAGE_SIZE : /^\d{1,3}$/.test(limit) ? Number(limit) : 0;
+  if (n < 1 || n > MAX_PAGE_SIZE) throw badRequest(`limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+  return {
+    ...(status !== undefined ? { status } : {}),
+    limit: n,
+    ...(cursor !== undefined ? { cursor } : {}),
+  };
+}
+
 function readIdempotencyKey(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
   const parsed = txId.safeParse(raw);
@@ -166,6 +197,21 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
       wait,
     );
   });
+
+  app.get("/transactions", async (c) => {
+    try {
+      const page = await deps.store.list(readListQuery(c));
+      return c.json({
+        transactions: page.items.map(toView),
+        ...(page.nextCursor !== undefined ? { nextCursor: page.nextCursor } : {}),
+      });
+    } catch (err) {
+      if (err instanceof InvalidCursorError) throw badRequest(err.message);
+      throw err;
+    }
+  });
+
+  app.route("/transactions", adminRoutes(deps));
 
   app.get("/transactions/:id", async (c) => {
     const id = c.req.param("id");

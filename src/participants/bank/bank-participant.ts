@@ -4,12 +4,14 @@
  * any number of times in any order, has the effect of one delivery.
  */
 import type { MessageBus } from "../../adapters/sqs-bus.ts";
+import { type LockPolicy, onConflict } from "../../core/lock-policy.ts";
 import type {
   DecisionMessage,
   ParticipantMessage,
   PrepareMessage,
   VoteMessage,
 } from "../../core/messages.ts";
+import { type Crash, noCrash } from "../../crash-points.ts";
 import type { Log } from "../../log.ts";
 import { accountsTouched, planPrepare } from "./bank-rules.ts";
 import { type BankStore, type Barrier, BarrierConflictError } from "./bank-store.ts";
@@ -20,6 +22,15 @@ export interface BankParticipantDeps {
   readonly bus: MessageBus;
   readonly clock: () => number;
   readonly log: Log;
+  readonly lockPolicy: LockPolicy;
+  /**
+   * How long one delivery of a PREPARE waits in process for a lock before it
+   * puts itself back on the queue (delayed) and lets the poller move on.
+   */
+  readonly waitBudgetMs?: number;
+  /** A prepared barrier older than this asks the coordinator for the decision. */
+  readonly inDoubtAfterMs?: number;
+  readonly crash?: Crash;
 }
 
 /** A message that contradicts the barrier: a bug or a corrupted queue, never retried into success. */
@@ -30,11 +41,18 @@ export class ProtocolViolationError extends Error {
 // Each retry follows a lost race with another delivery of the same transaction;
 // a handful settles it, and a message that still loses returns to the queue.
 const MAX_RACES = 8;
+const WAIT_STEP_CAP_MS = 200;
 
-const pause = (attempt: number) => new Promise((r) => setTimeout(r, Math.random() * 5 * 2 ** attempt));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pause = (attempt: number) => sleep(Math.random() * 5 * 2 ** attempt);
+
+type Settled = { readonly barrier: Barrier } | { readonly waitFor: string };
 
 export function createBankParticipant(deps: BankParticipantDeps) {
-  const { server, store, bus, clock, log } = deps;
+  const { server, store, bus, clock, log, lockPolicy } = deps;
+  const crash = deps.crash ?? noCrash;
+  const waitBudgetMs = deps.waitBudgetMs ?? 2_000;
+  const inDoubtAfterMs = deps.inDoubtAfterMs ?? 30_000;
 
   function voteFrom(barrier: Barrier): VoteMessage {
     const base = { type: "vote", txId: barrier.txId, participant: server } as const;
@@ -54,28 +72,38 @@ export function createBankParticipant(deps: BankParticipantDeps) {
     }
   }
 
-  async function settleBarrier(message: PrepareMessage): Promise<Barrier> {
+  /** Writes this PREPARE's barrier (prepared or refused), or says whose lock it must wait for. */
+  async function settleBarrier(message: PrepareMessage): Promise<Settled> {
     for (let attempt = 0; ; attempt++) {
       const { barrier: existing, accounts } = await store.loadForPrepare(
         server,
         message.txId,
         accountsTouched(message.branches),
       );
-      if (existing) return existing;
+      if (existing) return { barrier: existing };
       const now = clock();
-      const base = { server, txId: message.txId, createdAt: now };
+      const base = { server, txId: message.txId, createdAt: now, txStartedAt: message.startedAt };
       try {
         if (now >= message.deadline) {
           // The coordinator aborts at the deadline anyway; locking now would only delay others.
           const barrier: Barrier = { ...base, state: "refused", effects: [], reason: "timeout" };
           await store.refuse(barrier);
-          return barrier;
+          return { barrier };
         }
         const plan = planPrepare(message.branches, accounts, message.txId);
         if (plan.vote === "yes") {
           const barrier: Barrier = { ...base, state: "prepared", effects: plan.effects };
           await store.prepare(barrier, now);
-          return barrier;
+          return { barrier };
+        }
+        if (plan.reason === "lock_conflict" && plan.holder !== undefined) {
+          const holder =
+            plan.holderStartedAt !== undefined
+              ? { id: plan.holder, startedAt: plan.holderStartedAt }
+              : undefined;
+          if (onConflict(lockPolicy, { id: message.txId, startedAt: message.startedAt }, holder) === "wait") {
+            return { waitFor: plan.holder };
+          }
         }
         const barrier: Barrier = {
           ...base,
@@ -86,7 +114,7 @@ export function createBankParticipant(deps: BankParticipantDeps) {
         };
         await store.refuse(barrier);
         log.info("voted no", { txId: message.txId, server, reason: plan.reason, holder: plan.holder });
-        return barrier;
+        return { barrier };
       } catch (err) {
         if (!(err instanceof BarrierConflictError) || attempt + 1 >= MAX_RACES) throw err;
         await pause(attempt);
@@ -95,13 +123,41 @@ export function createBankParticipant(deps: BankParticipantDeps) {
   }
 
   async function prepare(message: PrepareMessage): Promise<void> {
-    const barrier = await settleBarrier(message);
-    await bus.toCoordinator(voteFrom(barrier));
+    crash("before-prepare");
+    const started = clock();
+    let reported: string | undefined;
+    for (let round = 0; ; round++) {
+      const settled = await settleBarrier(message);
+      if ("barrier" in settled) {
+        crash("after-prepare-before-vote");
+        await bus.toCoordinator(voteFrom(settled.barrier));
+        return;
+      }
+      if (lockPolicy === "detect" && settled.waitFor !== reported) {
+        // The sweeper's deadlock detection needs the edge; tell it once per holder.
+        await bus.toCoordinator({
+          type: "waiting",
+          txId: message.txId,
+          participant: server,
+          holder: settled.waitFor,
+        });
+        reported = settled.waitFor;
+      }
+      if (clock() - started >= waitBudgetMs) {
+        // Back on the queue, delayed: the wait goes on without holding this poller
+        // and without counting as a failed receive towards the dead-letter queue.
+        await bus.toParticipant(server, { ...message, waits: (message.waits ?? 0) + 1 }, { delaySeconds: 1 });
+        log.debug("waiting for a lock; PREPARE re-queued", { txId: message.txId, holder: settled.waitFor });
+        return;
+      }
+      await sleep(Math.min(WAIT_STEP_CAP_MS, 10 * 2 ** round) * (0.5 + Math.random() / 2));
+    }
   }
 
   async function decide(message: DecisionMessage): Promise<void> {
     const { txId } = message;
     const commit = message.type === "commit";
+    if (commit) crash("before-commit");
     for (let attempt = 0; ; attempt++) {
       const barrier = await store.getBarrier(server, txId);
       const now = clock();
@@ -122,6 +178,7 @@ export function createBankParticipant(deps: BankParticipantDeps) {
         await pause(attempt);
       }
     }
+    crash(commit ? "after-commit-before-ack" : "after-rollback-before-ack");
     await bus.toCoordinator({
       type: "ack",
       txId,
@@ -136,6 +193,26 @@ export function createBankParticipant(deps: BankParticipantDeps) {
         throw new ProtocolViolationError(`message for ${message.participant} reached ${server}`);
       }
       return message.type === "prepare" ? prepare(message) : decide(message);
+    },
+
+    /**
+     * Cooperative termination: for each barrier prepared longer than the
+     * threshold, ask the coordinator for the decision by sending the yes vote
+     * again. The locks stay held: a participant never decides alone.
+     */
+    async inquire(): Promise<number> {
+      const doubtful = await store.preparedBefore(server, clock() - inDoubtAfterMs, 100);
+      for (const barrier of doubtful) {
+        await bus.toCoordinator({ ...voteFrom(barrier), inquiry: true });
+      }
+      if (doubtful.length > 0) {
+        log.warn("in doubt: asked the coordinator for decisions", {
+          server,
+          transactions: doubtful.map((b) => b.txId),
+          metric: "InDoubt",
+        });
+      }
+      return doubtful.length;
     },
   };
 }

@@ -2,7 +2,7 @@
  * The bank's business rules, pure: given the branches a transaction asks of one
  * bank server and the accounts as they are, decide the vote and the effects.
  */
-import { z } from "zod";
+import * as z from "zod";
 
 export const ACCOUNT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 export const accountId = z
@@ -35,6 +35,8 @@ export interface Account {
   readonly balance: number;
   readonly version: number;
   readonly lockedBy?: string;
+  /** When the lock holder's transaction started: its age for wait-die. */
+  readonly lockedByStartedAt?: number;
 }
 
 export interface BankBranch {
@@ -67,8 +69,9 @@ export type PreparePlan =
       readonly vote: "no";
       readonly reason: BankNoReason;
       readonly failedBranch: number;
-      /** The transaction holding the lock, for lock conflicts. */
+      /** The transaction holding the lock, and when it started, for lock conflicts. */
       readonly holder?: string;
+      readonly holderStartedAt?: number;
     };
 
 interface Movement {
@@ -132,18 +135,18 @@ export function planPrepare(
   const order: string[] = [];
   for (const branch of branches) {
     const parsed = parseBranch(branch);
-    const no = (reason: BankNoReason, holder?: string): PreparePlan => ({
+    const no = (reason: BankNoReason, holder?: Account): PreparePlan => ({
       vote: "no",
       reason,
       failedBranch: branch.index,
-      ...(holder !== undefined ? { holder } : {}),
+      ...(holder?.lockedBy !== undefined ? { holder: holder.lockedBy } : {}),
+      ...(holder?.lockedByStartedAt !== undefined ? { holderStartedAt: holder.lockedByStartedAt } : {}),
     });
     if (!parsed.ok) return no("invalid_input");
     for (const { account: id, delta } of parsed.movements) {
       const account = accounts.get(id);
       if (!account) return no("unknown_account");
-      if (account.lockedBy !== undefined && account.lockedBy !== txId)
-        return no("lock_conflict", account.lockedBy);
+      if (account.lockedBy !== undefined && account.lockedBy !== txId) return no("lock_conflict", account);
       // expectedVersion pins the first account a branch names (the one it debits or credits).
       if (
         parsed.expected !== undefined &&

@@ -16,6 +16,8 @@ export interface Barrier {
   readonly reason?: string;
   readonly failedBranch?: number;
   readonly createdAt: number;
+  /** The transaction's start (from its PREPARE): stored on each lock for wait-die. */
+  readonly txStartedAt?: number;
   readonly decidedAt?: number;
 }
 
@@ -71,6 +73,8 @@ export interface BankStore {
   rollback(barrier: Barrier, now: number): Promise<void>;
   /** Writes a `rolled_back` barrier where none exists, so a late PREPARE refuses. */
   rollbackUnprepared(server: string, txId: string, now: number): Promise<void>;
+  /** Prepared barriers older than `before`: transactions this server may be in doubt about. */
+  preparedBefore(server: string, before: number, limit: number): Promise<Barrier[]>;
   /** Creates or resets an account; requires it unlocked. Bumps the version. */
   putAccount(server: string, id: string, balance: number): Promise<StoredAccount>;
 }

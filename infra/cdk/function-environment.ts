@@ -1,0 +1,47 @@
+import type { Config } from "../../src/config.ts";
+
+/** Names the Secrets Manager secret (ARN or name) the API function reads its API keys from. */
+export const API_KEYS_SECRET_VARIABLE = "CONCORD_API_KEYS_SECRET";
+
+/** Settings that never go into a deployed function's environment. */
+const NOT_DEPLOYED = new Set([
+  // Replaced by CONCORD_BANK_SERVERS below.
+  "CONCORD_BANK_SERVER_COUNT",
+  // Local runtime only.
+  "CONCORD_DATA_DIR",
+  // Fault injection for tests.
+  "CONCORD_CRASH_AT",
+  API_KEYS_SECRET_VARIABLE,
+]);
+/** API keys and anything like them would land in the template in plain text: they come from the secret. */
+const SECRET_LIKE = /KEY|SECRET|TOKEN|PASSWORD/;
+
+/**
+ * The environment every deployed function gets, from the deploying shell's own:
+ *
+ * - the settings that shape the topology (prefix, bank servers, due shards, sweep
+ *   interval), written out from `config`, so every function's `loadConfig()` rebuilds
+ *   exactly the topology the stack was generated from: the same table and queue names;
+ * - every other `CONCORD_*` setting that is set (timing, lock policy, log level, ...),
+ *   as given, so the functions run with what `npm start` would run with. Unset ones
+ *   take the same defaults in the function, read by the same `loadConfig`.
+ *
+ * Never API keys (they come from a secret, see the stack), nor local-only or test settings.
+ */
+export function functionEnvironment(config: Config, env: NodeJS.ProcessEnv): Record<string, string> {
+  const { topology } = config;
+  const settings: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith("CONCORD_") || value === undefined || value === "") continue;
+    if (NOT_DEPLOYED.has(key) || SECRET_LIKE.test(key)) continue;
+    settings[key] = value;
+  }
+  const sweeper = topology.functions.find((f) => f.role === "sweeper");
+  return {
+    ...settings,
+    CONCORD_PREFIX: topology.prefix,
+    CONCORD_BANK_SERVERS: config.bankServers.join(","),
+    CONCORD_DUE_SHARDS: String(topology.dueShards),
+    ...(sweeper?.schedule ? { CONCORD_SWEEP_INTERVAL_SECONDS: String(sweeper.schedule.rateSeconds) } : {}),
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * The transaction listing's page cursor and the merge of its shards.
+ *
+ * A cursor is opaque to clients (base64url of JSON) and checked on the way back
+ * in: only ids and timestamps are taken from it, and the index keys around them
+ * are rebuilt by the store, so a forged cursor can at most move within the
+ * listing it names. Pure: no I/O.
+ */
+import * as z from "zod";
+import { STATUSES, type Status } from "../core/view.ts";
+import { InvalidCursorError } from "./errors.ts";
+
+/** An entry of the status index: which transaction, created when. */
+export interface IndexKey {
+  readonly at: number;
+  readonly id: string;
+}
+
+/** Where one shard's newest-first walk stands: not started (null), after an entry, or done. */
+export type ShardPosition = null | IndexKey | "end";
+
+export type ListPosition =
+  | { readonly by: "id"; readonly after: string }
+  | { readonly by: "status"; readonly status: Status; readonly shards: readonly ShardPosition[] };
+
+// Room for a few hundred shards; anything longer was not made here.
+const MAX_CURSOR_CHARS = 32_768;
+const CURSOR_VERSION = 1;
+
+const id = z.string().min(1).max(128);
+const position = z.union([
+  z.null(),
+  z.literal("end"),
+  z.strictObject({ at: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER), id }),
+]);
+const cursorSchema = z.discriminatedUnion("by", [
+  z.strictObject({ v: z.literal(CURSOR_VERSION), by: z.literal("id"), after: id }),
+  z.strictObject({
+    v: z.literal(CURSOR_VERSION),
+    by: z.literal("status"),
+    status: z.enum(STATUSES),
+    shards: z.array(position).min(1),
+  }),
+]);
+
+export function encodeCursor(position: ListPosition): string {
+  return Buffer.from(JSON.stringify({ v: CURSOR_VERSION, ...position })).toString("base64url");
+}
+
+/**
+ * Reads a cursor made by `encodeCursor` for the same listing: the same status
+ * (or none) and the same number of shards. Anything else is an InvalidCursorError.
+ */
+export function decodeCursor(
+  cursor: string,
+  expected: { readonly status: Status | undefined; readonly shards: number },
+): ListPosition {
+  if (cursor.length === 0 || cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
+    throw new InvalidCursorError("not a cursor from this API");
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch (err) {
+    throw new InvalidCursorError("not a cursor from this API", { cause: err });
+  }
+  const parsed = cursorSchema.safeParse(json);
+  if (!parsed.success) throw new InvalidCursorError("not a cursor from this API", { cause: parsed.error });
+  const { v: _v, ...position } = parsed.data;
+  if (position.by === "id") {
+    if (expected.status !== undefined) throw new InvalidCursorError("it belongs to the unfiltered listing");
+    return position;
+  }
+  if (position.status !== expected.status) {
+    throw new InvalidCursorError(
+      expected.status === undefined
+        ? `it belongs to the listing of status ${position.status}`
+        : `it belongs to the listing of status ${position.status}, not ${expected.status}`,
+    );
+  }
+  // The shard count changed since the cursor was made: its positions mean nothing now.
+  if (position.shards.length !== expected.shards) throw new InvalidCursorError("it has expired; start over");
+  return position;
+}
+
+/** What one shard's query returned: entries newest first, and whether it stopped before the end. */
+export interface ShardRead {
+  readonly from: ShardPosition;
+  readonly keys: readonly IndexKey[];
+  readonly more: boolean;
+}
+
+/**
+ * Merges the shards' newest-first reads into one page of at most `limit` ids,
+ * newest first, and says where each shard stands afterwards. A shard's position
+ * moves only past entries that were taken, so pages never repeat or skip an entry.
+ */
+export function mergeNewestFirst(
+  reads: readonly ShardRead[],
+  limit: number,
+): { readonly ids: string[]; readonly next: ShardPosition[] } {
+  const heads = reads.map(() => 0);
+  const ids: string[] = [];
+  while (ids.length < limit) {
+    let best = -1;
+    let bestAt = Number.NEGATIVE_INFINITY;
+    let blocked = false;
+    reads.forEach((read, i) => {
+      const key = read.keys[heads[i] ?? 0];
+      if (key === undefined) {
+        // Read out but not at its end: its next entry may be the newest; stop rather than guess.
+        if (read.more) blocked = true;
+        return;
+      }
+      if (key.at > bestAt) {
+        best = i;
+        bestAt = key.at;
+      }
+    });
+    const read = reads[best];
+    const key = read?.keys[heads[best] ?? 0];
+    if (blocked || !key) break;
+    ids.push(key.id);
+    heads[best] = (heads[best] ?? 0) + 1;
+  }
+  const next = reads.map((read, i): ShardPosition => {
+    const taken = heads[i] ?? 0;
+    if (read.from === "end" || (taken === read.keys.length && !read.more)) return "end";
+    return taken > 0 ? (read.keys[taken - 1] ?? read.from) : read.from;
+  });
+  return { ids, next };
+}

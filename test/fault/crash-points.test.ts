@@ -1,0 +1,186 @@
+/**
+ * Each role runs as its own process and dies (SIGKILL) at a named crash point,
+ * or stays down for a while; after it comes back, every invariant holds.
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { afterEach, describe, expect, it } from "vitest";
+import { type Cluster, checkInvariants, startCluster } from "../helpers/cluster.ts";
+import { eventually } from "../helpers/stack.ts";
+
+const run = promisify(execFile);
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+const transfer = (amount: number) => [
+  { server_id: "bank-1", account_id: "a", operation: "withdraw", amount },
+  { server_id: "bank-2", account_id: "b", operation: "deposit", amount },
+];
+
+async function seed(c: Cluster) {
+  expect((await c.call("PUT", "/v1/bank/bank-1/accounts/a", { balance: 1_000 })).status).toBe(200);
+  expect((await c.call("PUT", "/v1/bank/bank-2/accounts/b", { balance: 0 })).status).toBe(200);
+}
+
+async function balances(c: Cluster) {
+  const a = (await c.call("GET", "/v1/bank/bank-1/accounts/a")).body;
+  const b = (await c.call("GET", "/v1/bank/bank-2/accounts/b")).body;
+  return [a.balance, b.balance];
+}
+
+const barrierStates = async (c: Cluster, txId: string) =>
+  (await c.scan("bank"))
+    .filter((i) => i.kind === "barrier" && i.txId === txId)
+    .map((i) => `${i.server}:${i.state}`)
+    .sort();
+
+describe("crash points, each role its own process", () => {
+  it("a participant that never answers PREPARE: aborted at the deadline, consistent when it returns", async () => {
+    cluster = await startCluster({ omit: ["bank-2"] });
+    await seed(cluster);
+    const { body } = await cluster.call("POST", "/v1/transactions", {
+      protocol: "2pc",
+      timeoutMs: 2_500,
+      branches: [
+        { participant: "bank-1", action: "withdraw", input: { account: "a", amount: 100 } },
+        { participant: "bank-2", action: "deposit", input: { account: "b", amount: 100 } },
+      ],
+    });
+    // Aborted for the client at the deadline; it completes once bank-2 acknowledges.
+    const decided = await eventually(async () => {
+      const v = (await (cluster as Cluster).call("GET", `/v1/transactions/${body.id}`)).body;
+      return v.status === "aborted" ? v : undefined;
+    }, 10_000);
+    expect(decided).toMatchObject({ reason: "timeout", phase: "aborting" });
+    expect((await cluster.call("GET", "/v1/bank/bank-1/accounts/a")).body.lockedBy).toBeUndefined();
+    await cluster.start("bank-2");
+    // The late PREPAREs meet the ROLLBACK's barrier or the deadline: nothing is locked.
+    expect(await cluster.settle(body.id)).toMatchObject({ phase: "aborted" });
+    expect((await barrierStates(cluster, body.id)).length).toBe(2);
+    expect(await balances(cluster)).toEqual([1_000, 0]);
+    expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+  });
+
+  it("a participant that fails every PREPARE: the message ends in the dead-letter queue, the transaction still ends", async () => {
+    cluster = await startCluster({
+      env: { CONCORD_LOCAL_MAX_RECEIVE_COUNT: "2" },
+      roleEnv: { "bank-2": { CONCORD_CRASH_AT: "before-prepare:throw" } },
+    });
+    await seed(cluster);
+    const { body } = await cluster.call("POST", "/v1/transactions", {
+      protocol: "2pc",
+      timeoutMs: 3_000,
+      branches: [
+        { participant: "bank-1", action: "withdraw", input: { account: "a", amount: 100 } },
+        { participant: "bank-2", action: "deposit", input: { account: "b", amount: 100 } },
+      ],
+    });
+    expect(await cluster.settle(body.id)).toMatchObject({ status: "aborted", reason: "timeout" });
+    const dead = await eventually(async () => {
+      const d = await (cluster as Cluster).deadLetters("participant-bank-2");
+      return d.count > 0 ? d : undefined;
+    }, 20_000);
+    expect(dead.bodies.some((b) => b.includes(body.id) && b.includes('"prepare"'))).toBe(true);
+    // What an operator runs to see it.
+    const { stdout } = await run(
+      process.execPath,
+      ["--import", "tsx", "src/local/cli.ts", "dlq", "--peek", "10"],
+      {
+        env: { ...process.env, ...cluster.env },
+      },
+    );
+    expect(stdout).toMatch(/participant-bank-2-dlq\t[1-9]\d* messages/);
+    expect(stdout).toContain(body.id);
+    expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+  });
+
+  it("the coordinator down after the PREPAREs left, before the votes: the votes wait in the queue", async () => {
+    cluster = await startCluster({ omit: ["coordinator"] });
+    await seed(cluster);
+    const { status, body } = await cluster.call("POST", "/v1/transfers", transfer(100));
+    expect(status).toBe(202);
+    await eventually(async () =>
+      (await barrierStates(cluster as Cluster, body.id)).join() === "bank-1:prepared,bank-2:prepared"
+        ? true
+        : undefined,
+    );
+    await cluster.start("coordinator");
+    expect(await cluster.settle(body.id)).toMatchObject({ status: "committed", phase: "committed" });
+    expect(await balances(cluster)).toEqual([900, 100]);
+    expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+  });
+
+  it.each([["after-votes-before-decision"], ["after-decision-before-send"]])(
+    "the coordinator dies at %s and recovers on restart",
+    async (point) => {
+      cluster = await startCluster({ roleEnv: { coordinator: { CONCORD_CRASH_AT: point } } });
+      await seed(cluster);
+      const { body } = await cluster.call("POST", "/v1/transfers", transfer(250));
+      expect(await cluster.exited("coordinator")).toBe("SIGKILL");
+      await cluster.start("coordinator", { CONCORD_CRASH_AT: "" });
+      expect(await cluster.settle(body.id)).toMatchObject({ status: "committed", phase: "committed" });
+      expect(await balances(cluster)).toEqual([750, 250]);
+      expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+    },
+  );
+
+  it("a participant down at COMMIT: committed for the client, re-sent with backoff, applied once it is back", async () => {
+    cluster = await startCluster({ roleEnv: { "bank-2": { CONCORD_CRASH_AT: "before-commit" } } });
+    await seed(cluster);
+    const { body } = await cluster.call("POST", "/v1/transfers?wait=5000", transfer(300));
+    expect(body.status).toBe("committed");
+    expect(await cluster.exited("bank-2")).toBe("SIGKILL");
+    // Down for a while: the decision stands, the sweeper keeps re-sending it.
+    const waiting = await eventually(async () => {
+      const v = (await (cluster as Cluster).call("GET", `/v1/transactions/${body.id}`)).body;
+      return v.attempts >= 2 ? v : undefined;
+    }, 15_000);
+    expect(waiting).toMatchObject({ status: "committed", phase: "committing" });
+    expect((await cluster.call("GET", "/v1/bank/bank-2/accounts/b")).body).toMatchObject({
+      balance: 0,
+      lockedBy: body.id,
+    });
+    await cluster.start("bank-2", { CONCORD_CRASH_AT: "" });
+    expect(await cluster.settle(body.id)).toMatchObject({ phase: "committed" });
+    expect(await balances(cluster)).toEqual([700, 300]);
+    expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+  });
+
+  it.each([["after-prepare-before-vote"], ["after-commit-before-ack"]])(
+    "a participant dies at %s: redelivery finishes the job exactly once",
+    async (point) => {
+      cluster = await startCluster({ roleEnv: { "bank-1": { CONCORD_CRASH_AT: point } } });
+      await seed(cluster);
+      const { body } = await cluster.call("POST", "/v1/transfers", transfer(10));
+      expect(await cluster.exited("bank-1")).toBe("SIGKILL");
+      await cluster.start("bank-1", { CONCORD_CRASH_AT: "" });
+      expect(await cluster.settle(body.id)).toMatchObject({ status: "committed", phase: "committed" });
+      expect(await balances(cluster)).toEqual([990, 10]);
+      expect((await cluster.call("GET", "/v1/bank/bank-1/accounts/a")).body.version).toBe(2);
+      expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+    },
+  );
+
+  it("the API dies after writing the record, before the PREPAREs: the sweeper sends them", async () => {
+    cluster = await startCluster({ roleEnv: { api: { CONCORD_CRASH_AT: "after-record-before-prepare" } } });
+    await seed(cluster);
+    const failed = await cluster
+      .call("POST", "/v1/transfers", transfer(40), { "Idempotency-Key": "api-crash-1" })
+      .catch((err: unknown) => err);
+    expect(failed).toBeInstanceOf(Error);
+    expect(await cluster.exited("api")).toBe("SIGKILL");
+    await cluster.start("api", { CONCORD_CRASH_AT: "" });
+    // The client retries with the same key and gets the same transaction, run once.
+    const retried = await cluster.call("POST", "/v1/transfers?wait=10000", transfer(40), {
+      "Idempotency-Key": "api-crash-1",
+    });
+    expect(retried.body).toMatchObject({ id: "api-crash-1", status: "committed" });
+    const done = await cluster.settle("api-crash-1");
+    expect(done.events.map((e) => e.type)).toContain("prepare_resent");
+    expect(await balances(cluster)).toEqual([960, 40]);
+    expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+  });
+});

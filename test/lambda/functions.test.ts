@@ -1,0 +1,320 @@
+/**
+ * The deployable bundles (`npm run build`), built once for this file:
+ *
+ * - what each holds: only its role's code, small;
+ * - driven through their Lambda entry points: the API by function-URL events, the
+ *   coordinator and participants by SQS batches answered with batchItemFailures, the
+ *   sweeper by a scheduled event. They run the same wiring and use cases as the local
+ *   runtime, against the same emulators, with nothing but the environment the stack
+ *   sets to tell them where they are.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { COORDINATOR_QUEUE, participantQueue } from "../../infra/topology.ts";
+import { bundleName, functionEntries } from "../../scripts/bundle.ts";
+import { type AwsClients, createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
+import { loadConfig } from "../../src/config.ts";
+import { provision, type QueueUrls } from "../../src/local/provision.ts";
+import { eventually, testEnv } from "../helpers/stack.ts";
+import {
+  type Bundles,
+  buildBundles,
+  coldStart,
+  deliver,
+  type ScheduledEntry,
+  type SqsEntry,
+  scheduledEvent,
+  type UrlEntry,
+  urlEvent,
+} from "./lambda-harness.ts";
+
+const SERVERS = ["bank-1", "bank-2"];
+const prefix = `l${crypto.randomUUID().slice(0, 10)}`;
+// What the stack would set (see infra/cdk/function-environment.ts), pointed at the emulators.
+const env = testEnv(prefix, {
+  CONCORD_BANK_SERVERS: SERVERS.join(","),
+  CONCORD_DEFAULT_TIMEOUT_MS: "1500",
+  CONCORD_IN_DOUBT_AFTER_MS: "200",
+  // The batch test feeds a message that is not JSON on purpose; its error log is expected.
+  CONCORD_LOG_LEVEL: "SILENT",
+});
+
+let bundles: Bundles;
+let clients: AwsClients;
+let queueUrls: QueueUrls;
+let api: UrlEntry;
+let coordinator: SqsEntry;
+const participants = new Map<string, ParticipantEntry>();
+let sweeper: ScheduledEntry;
+type ParticipantEntry = SqsEntry & ScheduledEntry;
+
+const bundle = (name: string) => bundles.get(name);
+const queueUrl = (logical: string): string => {
+  const url = queueUrls.get(logical);
+  if (!url) throw new Error(`no queue ${logical}`);
+  return url;
+};
+
+beforeAll(async () => {
+  const config = loadConfig(env);
+  clients = createAwsClients(config);
+  [bundles, queueUrls] = await Promise.all([
+    buildBundles(),
+    provision(config.topology, clients, { visibilityTimeoutSeconds: 1 }),
+  ]);
+  api = await coldStart<UrlEntry>(bundle("api"), env, "api");
+  coordinator = await coldStart<SqsEntry>(bundle("coordinator"), env, "coordinator");
+  for (const server of SERVERS) {
+    const entry = await coldStart<ParticipantEntry>(
+      bundle("bank-participant"),
+      { ...env, CONCORD_PARTICIPANT: server },
+      server,
+    );
+    participants.set(server, entry);
+  }
+  sweeper = await coldStart<ScheduledEntry>(bundle("sweeper"), env, "sweeper");
+});
+
+afterAll(() => {
+  destroyAwsClients(clients);
+  bundles.remove();
+});
+
+async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const response = await api(urlEvent(method, path, body, headers));
+  return { status: response.statusCode, body: JSON.parse(response.body ?? "null") };
+}
+
+/** Every queue-triggered function gets one batch, as Lambda's pollers would give it. */
+async function deliverRound(): Promise<number> {
+  let received = 0;
+  for (const [server, entry] of participants) {
+    const delivery = await deliver(clients.sqs, queueUrl(participantQueue(server)), entry);
+    expect(delivery.failed).toEqual([]);
+    received += delivery.received;
+  }
+  const delivery = await deliver(clients.sqs, queueUrl(COORDINATOR_QUEUE), coordinator);
+  expect(delivery.failed).toEqual([]);
+  return received + delivery.received;
+}
+
+describe("what each bundle holds", () => {
+  const inputsOf = (name: string): string[] =>
+    Object.values(bundle(name).metafile.outputs).flatMap((o) => Object.keys(o.inputs));
+  const holds = (name: string, fragment: string) => inputsOf(name).some((path) => path.includes(fragment));
+  const names = functionEntries().map(bundleName);
+
+  /** Code that belongs to exactly one role. */
+  const OWN_CODE: Record<string, string[]> = {
+    api: ["src/api/app.ts", "node_modules/hono/", "node_modules/@aws-sdk/client-secrets-manager/"],
+    coordinator: ["src/coordinator/coordinator.ts"],
+    "bank-participant": ["src/participants/bank/bank-participant.ts"],
+    sweeper: ["src/coordinator/sweeper.ts"],
+  };
+
+  it("has one bundle per entry in functions/, one role each", () => {
+    expect(names.sort()).toEqual(Object.keys(OWN_CODE).sort());
+  });
+
+  it.each(Object.entries(OWN_CODE))("only the %s bundle holds that role's own code", (owner, fragments) => {
+    for (const fragment of fragments) {
+      for (const name of names)
+        expect(holds(name, fragment), `${name} bundle, ${fragment}`).toBe(name === owner);
+    }
+  });
+
+  it("keeps every bundle under 700 KiB (each was 1.1 MB when it held every role)", () => {
+    for (const name of names) expect(bundle(name).bytes, name).toBeLessThan(700 * 1024);
+  });
+
+  it("bundles the AWS SDK, and of zod's locales only English", () => {
+    for (const name of names) {
+      expect(holds(name, "node_modules/@aws-sdk/client-dynamodb/"), name).toBe(true);
+      const locales = inputsOf(name).filter((path) => path.includes("zod/v4/locales/"));
+      expect(
+        locales.every((path) => path.endsWith("/en.js")),
+        `${name}: ${locales.join(", ")}`,
+      ).toBe(true);
+    }
+  });
+});
+
+describe("Lambda entry points over the emulators", () => {
+  it("commits a transfer: function URL in, SQS-triggered participants and coordinator, function URL out", async () => {
+    expect((await call("PUT", "/v1/bank/bank-1/accounts/alice", { balance: 1000 })).status).toBe(200);
+    expect((await call("PUT", "/v1/bank/bank-2/accounts/bob", { balance: 0 })).status).toBe(200);
+    const started = await call(
+      "POST",
+      "/v1/transfers?wait=0",
+      [
+        { server_id: "bank-1", account_id: "alice", operation: "withdraw", amount: 100 },
+        { server_id: "bank-2", account_id: "bob", operation: "deposit", amount: 100 },
+      ],
+      { "idempotency-key": `lambda-${prefix}` },
+    );
+    expect(started.status).toBe(202);
+    expect(started.body.status).toBe("pending");
+
+    const done = await eventually(
+      async () => {
+        await deliverRound();
+        const view = await call("GET", `/v1/transactions/lambda-${prefix}`);
+        return view.body.completedAt ? view.body : undefined;
+      },
+      15_000,
+      "the transfer to complete",
+    );
+    expect(done).toMatchObject({ status: "committed", phase: "committed" });
+    expect((await call("GET", "/v1/bank/bank-1/accounts/alice")).body.balance).toBe(900);
+    expect((await call("GET", "/v1/bank/bank-2/accounts/bob")).body.balance).toBe(100);
+  });
+
+  it("answers an SQS batch with only the record that must come back in batchItemFailures", async () => {
+    const participant = participants.get("bank-1") as SqsEntry;
+    const bodies = {
+      // Valid: a ROLLBACK for a transaction it never saw writes a rolled_back barrier.
+      rollback: JSON.stringify({ type: "rollback", txId: `gone-${prefix}`, participant: "bank-1" }),
+      // Contradicts the barrier (never prepared): retried, then dead-lettered, never applied.
+      commit: JSON.stringify({ type: "commit", txId: `never-prepared-${prefix}`, participant: "bank-1" }),
+      // Can never parse: logged and dropped, not retried.
+      garbage: "{not json",
+    };
+    for (const body of Object.values(bodies)) {
+      await clients.sqs.send(
+        new SendMessageCommand({ QueueUrl: queueUrl(participantQueue("bank-1")), MessageBody: body }),
+      );
+    }
+    const ids = new Map<string, string>();
+    const recording: SqsEntry = (event) => {
+      for (const record of event.Records) ids.set(record.body, record.messageId);
+      return participant(event);
+    };
+    const delivery = await deliver(clients.sqs, queueUrl(participantQueue("bank-1")), recording);
+    expect(delivery.received).toBe(3);
+    expect(delivery.failed).toEqual([ids.get(bodies.commit)]);
+  });
+
+  it("lets the scheduled sweeper abort a transaction whose participants never answered", async () => {
+    const started = await call(
+      "POST",
+      "/v1/transfers?wait=0",
+      [
+        { server_id: "bank-1", account_id: "carol", operation: "deposit", amount: 5 },
+        { server_id: "bank-2", account_id: "dave", operation: "deposit", amount: 5 },
+      ],
+      { "idempotency-key": `silent-${prefix}` },
+    );
+    expect(started.status).toBe(202);
+    // Nobody delivers the PREPAREs; past the 1.5 s deadline the schedule fires.
+    const aborted = await eventually(
+      async () => {
+        await sweeper(scheduledEvent());
+        const view = await call("GET", `/v1/transactions/silent-${prefix}`);
+        return view.body.status === "pending" ? undefined : view.body;
+      },
+      10_000,
+      "the sweeper to decide",
+    );
+    expect(aborted).toMatchObject({ status: "aborted", reason: "timeout" });
+  });
+});
+
+describe("a participant's scheduled in-doubt check", () => {
+  it("asks the coordinator again when its votes were lost, and the transfer completes", async () => {
+    await call("PUT", "/v1/bank/bank-1/accounts/frank", { balance: 50 });
+    await call("PUT", "/v1/bank/bank-2/accounts/grace", { balance: 0 });
+    const id = `in-doubt-${prefix}`;
+    const started = await call(
+      "POST",
+      "/v1/transfers?wait=0",
+      [
+        { server_id: "bank-1", account_id: "frank", operation: "withdraw", amount: 50 },
+        { server_id: "bank-2", account_id: "grace", operation: "deposit", amount: 50 },
+      ],
+      { "idempotency-key": id },
+    );
+    expect(started.status).toBe(202);
+    // The participants prepare and vote yes; every vote is lost on the way.
+    for (const [server, entry] of participants)
+      await deliver(clients.sqs, queueUrl(participantQueue(server)), entry);
+    const dropAll: SqsEntry = async () => ({ batchItemFailures: [] });
+    const lost = await deliver(clients.sqs, queueUrl(COORDINATOR_QUEUE), dropAll);
+    expect(lost.received).toBeGreaterThanOrEqual(2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    // The rule fires: each participant finds its barrier still prepared and asks again.
+    for (const entry of participants.values()) expect(await entry(scheduledEvent())).toBeUndefined();
+    const view = await eventually(
+      async () => {
+        await deliverRound();
+        const v = await call("GET", `/v1/transactions/${id}`);
+        return v.body.completedAt ? v.body : undefined;
+      },
+      10_000,
+      "the in-doubt transfer to complete",
+    );
+    expect(view.status).toBe("committed");
+    expect((await call("GET", "/v1/bank/bank-2/accounts/grace")).body.balance).toBe(50);
+  });
+});
+
+describe("API keys from the stack's secret", () => {
+  let server: Server;
+  let secret: string;
+  const requests: { target: string | undefined; body: string }[] = [];
+
+  beforeAll(async () => {
+    // Secrets Manager's JSON protocol, as much of it as GetSecretValue needs.
+    server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk) => {
+        body += chunk;
+      });
+      req.on("end", () => {
+        requests.push({ target: req.headers["x-amz-target"] as string | undefined, body });
+        res.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
+        res.end(
+          JSON.stringify({ ARN: "arn:aws:secretsmanager:us-east-1:1:secret:keys", SecretString: secret }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  });
+
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const withSecret = () => ({
+    ...env,
+    CONCORD_API_KEYS_SECRET: "arn:aws:secretsmanager:us-east-1:1:secret:keys",
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+  });
+
+  it("reads the keys once at cold start and refuses requests without them", async () => {
+    secret = JSON.stringify({ adminKeys: "admin-key-1", apiKeys: "client-key-1" });
+    const handler = await coldStart<UrlEntry>(bundle("api"), withSecret(), "api-with-secret");
+    expect(requests).toEqual([
+      { target: "secretsmanager.GetSecretValue", body: expect.stringContaining('"SecretId":"arn:aws:') },
+    ]);
+    const get = (headers: Record<string, string>) =>
+      handler(urlEvent("GET", "/v1/bank/bank-1/accounts/alice", undefined, headers));
+    expect((await get({})).statusCode).toBe(401);
+    expect((await get({ authorization: "Bearer client-key-1" })).statusCode).toBe(200);
+    const seed = urlEvent(
+      "PUT",
+      "/v1/bank/bank-1/accounts/erin",
+      { balance: 1 },
+      { authorization: "Bearer client-key-1" },
+    );
+    expect((await handler(seed)).statusCode).toBe(403);
+    expect(requests).toHaveLength(1);
+  });
+
+  it("does not start when the secret holds no key: an API without keys would be open", async () => {
+    secret = JSON.stringify({ adminKeys: "", apiKeys: "" });
+    await expect(coldStart<UrlEntry>(bundle("api"), withSecret(), "api-no-keys")).rejects.toThrow(
+      /no API key/,
+    );
+  });
+});
