@@ -2,6 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-p
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { z } from "zod";
 import type { Log } from "../log.ts";
+import { describeError, parseRecord } from "./parse-record.ts";
 
 export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
@@ -22,32 +23,15 @@ export function sqsBatchHandler<T extends z.ZodType>(
     return processPartialResponse(
       event,
       async (record: SQSRecord) => {
-        let json: unknown;
+        const message = parseRecord(schema, record, log);
+        if (message === undefined) return;
         try {
-          json = JSON.parse(record.body);
-        } catch {
-          log.error("dropped a message that is not JSON", {
-            messageId: record.messageId,
-            body: record.body.slice(0, 500),
-          });
-          return;
-        }
-        const parsed = schema.safeParse(json);
-        if (!parsed.success) {
-          log.error("dropped a message of unknown shape", {
-            messageId: record.messageId,
-            body: record.body.slice(0, 500),
-            issues: parsed.error.issues.slice(0, 5),
-          });
-          return;
-        }
-        try {
-          await handle(parsed.data);
+          await handle(message);
         } catch (err) {
           log.warn("message failed; it returns after its visibility timeout", {
             messageId: record.messageId,
             receiveCount: record.attributes.ApproximateReceiveCount,
-            error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+            error: describeError(err),
           });
           throw err;
         }

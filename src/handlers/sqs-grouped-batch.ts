@@ -1,6 +1,7 @@
 import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
 import type { z } from "zod";
 import type { Log } from "../log.ts";
+import { describeError, parseRecord } from "./parse-record.ts";
 import type { SqsHandler } from "./sqs-batch.ts";
 
 /**
@@ -19,28 +20,11 @@ export function sqsGroupedBatchHandler<T extends z.ZodType>(
   return async (event) => {
     const groups = new Map<string, { messages: z.infer<T>[]; records: SQSRecord[] }>();
     for (const record of event.Records) {
-      let json: unknown;
-      try {
-        json = JSON.parse(record.body);
-      } catch {
-        log.error("dropped a message that is not JSON", {
-          messageId: record.messageId,
-          body: record.body.slice(0, 500),
-        });
-        continue;
-      }
-      const parsed = schema.safeParse(json);
-      if (!parsed.success) {
-        log.error("dropped a message of unknown shape", {
-          messageId: record.messageId,
-          body: record.body.slice(0, 500),
-          issues: parsed.error.issues.slice(0, 5),
-        });
-        continue;
-      }
-      const key = keyOf(parsed.data);
+      const message = parseRecord(schema, record, log);
+      if (message === undefined) continue;
+      const key = keyOf(message);
       const group = groups.get(key) ?? { messages: [], records: [] };
-      group.messages.push(parsed.data);
+      group.messages.push(message);
       group.records.push(record);
       groups.set(key, group);
     }
@@ -53,7 +37,7 @@ export function sqsGroupedBatchHandler<T extends z.ZodType>(
           log.warn("messages failed; they return after their visibility timeout", {
             messageIds: records.map((r) => r.messageId),
             receiveCount: records[0]?.attributes.ApproximateReceiveCount,
-            error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+            error: describeError(err),
           });
           for (const r of records) failures.push({ itemIdentifier: r.messageId });
         }
