@@ -4,7 +4,7 @@
  * decision, and DynamoDB/SQS API calls per committed transaction by kind.
  *
  *   npm run bench                       # default: 200 transfers per level
- *   npm run bench -- --transfers 500 --levels 1,8,32
+ *   npm run bench -- --transfers 500 --levels 1,8,32 --pollers 2
  */
 import { parseArgs } from "node:util";
 import { CallCounter } from "../src/adapters/call-counter.ts";
@@ -17,6 +17,7 @@ const { values } = parseArgs({
   options: {
     transfers: { type: "string", default: "200" },
     levels: { type: "string", default: "1,8,32" },
+    pollers: { type: "string", default: "2" },
     accounts: { type: "string", default: "500" },
   },
 });
@@ -48,6 +49,7 @@ const runtime = await startRuntime({
   counter,
   visibilityTimeoutSeconds: 10,
   sweepIntervalMs: 1000,
+  pollersPerQueue: Number(values.pollers),
   log: () => silentLog,
 });
 const url = runtime.url as string;
