@@ -57,6 +57,8 @@ function int(env: NodeJS.ProcessEnv, key: string, fallback: number, min = 0): nu
   return n;
 }
 
+const SQS_MAX_RETENTION_SECONDS = 14 * 86_400;
+
 const PARTICIPANT_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -78,6 +80,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const dynamodb = env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL;
   const sqs = env.AWS_ENDPOINT_URL_SQS ?? env.AWS_ENDPOINT_URL;
+  const retentionSeconds = int(env, "CONCORD_RETENTION_SECONDS", 15 * 86_400, 60);
+  const maxTimeoutMs = int(env, "CONCORD_MAX_TIMEOUT_MS", 24 * 3_600_000, 1);
+  // A settled barrier must outlive every message about its transaction: the
+  // deadline plus the longest an SQS message can wait (14 days).
+  if (retentionSeconds < Math.ceil(maxTimeoutMs / 1000) + SQS_MAX_RETENTION_SECONDS) {
+    throw new ConfigError(
+      `CONCORD_RETENTION_SECONDS (${retentionSeconds}) must be at least CONCORD_MAX_TIMEOUT_MS in seconds plus 14 days (${Math.ceil(maxTimeoutMs / 1000) + SQS_MAX_RETENTION_SECONDS})`,
+    );
+  }
   return {
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
     endpoints: { ...(dynamodb ? { dynamodb } : {}), ...(sqs ? { sqs } : {}) },
@@ -92,12 +103,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminKeys: list(env.CONCORD_ADMIN_KEYS),
     timing: {
       defaultTimeoutMs: int(env, "CONCORD_DEFAULT_TIMEOUT_MS", 60_000, 1),
-      maxTimeoutMs: int(env, "CONCORD_MAX_TIMEOUT_MS", 24 * 3_600_000, 1),
+      maxTimeoutMs,
       prepareRetryMs: int(env, "CONCORD_PREPARE_RETRY_MS", 5_000, 1),
       decisionRetryMs: int(env, "CONCORD_DECISION_RETRY_MS", 5_000, 1),
       backoffCapMs: int(env, "CONCORD_BACKOFF_CAP_MS", 30_000, 1),
       stalledAfterAttempts: int(env, "CONCORD_STALLED_AFTER_ATTEMPTS", 10, 1),
-      retentionSeconds: int(env, "CONCORD_RETENTION_SECONDS", 14 * 86_400, 60),
+      retentionSeconds,
     },
     participants: {
       lockPolicy,

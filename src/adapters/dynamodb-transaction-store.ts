@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import {
   type DynamoDBDocumentClient,
@@ -70,13 +71,20 @@ export function shardOf(id: string, shards: number): number {
   return (hash >>> 0) % shards;
 }
 
-type Item = TxRecord & { dueShard?: string; waitShard?: string; statusShard?: string; expiresAt?: number };
+type Item = TxRecord & {
+  dueShard?: string;
+  waitShard?: string;
+  statusShard?: string;
+  expiresAt?: number;
+  /** Unique per write: tells our own write, retried by the SDK after a lost response, from another's. */
+  writeToken?: string;
+};
 
 export function createDynamoDbTransactionStore(options: DynamoDbTransactionStoreOptions): TransactionStore {
   const { doc, tableName, shards, retentionSeconds } = options;
 
-  const toItem = (tx: TxRecord): Item => {
-    const item: Item = { ...tx };
+  const toItem = (tx: TxRecord, writeToken: string): Item => {
+    const item: Item = { ...tx, writeToken };
     // Only records the sweeper must look at carry the index keys: the index stays sparse.
     if (tx.dueAt !== undefined) item.dueShard = String(shardOf(tx.id, shards));
     item.statusShard = statusShardOf(statusOf(tx.state), shardOf(tx.id, shards));
@@ -89,7 +97,14 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
   };
 
   const fromItem = (item: Record<string, unknown>): TxRecord => {
-    const { dueShard: _s, waitShard: _w, statusShard: _t, expiresAt: _e, ...tx } = item as unknown as Item;
+    const {
+      dueShard: _s,
+      waitShard: _w,
+      statusShard: _t,
+      expiresAt: _e,
+      writeToken: _k,
+      ...tx
+    } = item as unknown as Item;
     return tx;
   };
 
@@ -102,17 +117,20 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
     },
 
     async create(tx) {
+      const token = randomUUID();
       try {
         await doc.send(
           new PutCommand({
             TableName: tableName,
-            Item: toItem(tx),
+            Item: toItem(tx, token),
             ConditionExpression: "attribute_not_exists(id)",
             ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           }),
         );
       } catch (err) {
         if (err instanceof ConditionalCheckFailedException && err.Item) {
+          // The SDK retried a write whose response was lost: it is ours, and done.
+          if (err.Item.writeToken?.S === token) return;
           throw new DuplicateTransactionError(fromItem(unmarshall(err.Item)), { cause: err });
         }
         throw err;
@@ -120,17 +138,22 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
     },
 
     async save(tx, expectedVersion) {
+      const token = randomUUID();
       try {
         await doc.send(
           new PutCommand({
             TableName: tableName,
-            Item: toItem(tx),
+            Item: toItem(tx, token),
             ConditionExpression: "version = :expected",
             ExpressionAttributeValues: { ":expected": expectedVersion },
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           }),
         );
       } catch (err) {
-        if (err instanceof ConditionalCheckFailedException) throw new StaleRecordError(tx.id, { cause: err });
+        if (err instanceof ConditionalCheckFailedException) {
+          if (err.Item?.writeToken?.S === token) return;
+          throw new StaleRecordError(tx.id, { cause: err });
+        }
         throw err;
       }
     },

@@ -39,14 +39,18 @@ export function createSqsBus(options: SqsBusOptions): MessageBus {
     return url;
   }
 
-  async function send(queue: string, body: unknown): Promise<void> {
+  async function send(queue: string, body: unknown, options: SendOptions = {}): Promise<void> {
     await sqs.send(
-      new SendMessageCommand({ QueueUrl: await urlOf(queue), MessageBody: JSON.stringify(body) }),
+      new SendMessageCommand({
+        QueueUrl: await urlOf(queue),
+        MessageBody: JSON.stringify(body),
+        ...(options.delaySeconds ? { DelaySeconds: options.delaySeconds } : {}),
+      }),
     );
   }
 
   return {
     toCoordinator: (message) => send(COORDINATOR_QUEUE, message),
-    toParticipant: (participant, message) => send(participantQueue(participant), message),
+    toParticipant: (participant, message, options) => send(participantQueue(participant), message, options),
   };
 }

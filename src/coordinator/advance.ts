@@ -16,7 +16,15 @@ export interface CoordinatorDeps {
   readonly onWrite?: (tx: TxRecord) => void;
   /** Crash-point injection for fault tests. */
   readonly crash?: Crash;
+  /**
+   * Waits before reloading after a lost race (jittered, growing with the attempt).
+   * Injectable so the deterministic simulation needs no timers.
+   */
+  readonly pause?: (attempt: number) => Promise<void>;
 }
+
+const racePause = (attempt: number): Promise<void> =>
+  new Promise((r) => setTimeout(r, Math.random() * 4 * 2 ** attempt));
 
 /** Crash points a caller names around its write. */
 export interface AdvancePoints {
@@ -48,6 +56,7 @@ export async function advance(
   points: AdvancePoints = {},
 ): Promise<TxRecord | undefined> {
   const crash = deps.crash ?? (() => {});
+  const pause = deps.pause ?? racePause;
   for (let attempt = 0; attempt < MAX_RACES; attempt++) {
     const tx = await deps.store.get(id);
     if (!tx) return undefined;
@@ -63,7 +72,7 @@ export async function advance(
       await deps.store.save(next, tx.version);
     } catch (err) {
       if (!(err instanceof StaleRecordError)) throw err;
-      await new Promise((r) => setTimeout(r, Math.random() * 4 * 2 ** attempt));
+      await pause(attempt);
       continue;
     }
     deps.onWrite?.(next);

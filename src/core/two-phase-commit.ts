@@ -190,8 +190,9 @@ export function onVote(tx: TxRecord, vote: VoteInput, now: number, policy: Polic
 
   const decision = decisionOf(tx.state);
   if (decision !== undefined) {
-    // Decided already: whoever may still hold locks is told again, at once.
-    if (vote.vote === "yes" && !participant.acked) {
+    // Decided already: a yes means it may hold locks, so it is told again, at once
+    // (even if it acknowledged before: a barrier written anew must hear it too).
+    if (vote.vote === "yes") {
       return unchanged(tx, [{ kind: "decision", participant: participant.name, decision }]);
     }
     return unchanged(tx);
@@ -267,7 +268,11 @@ export function onSweep(tx: TxRecord, now: number, policy: Policy): Step {
 
   if (tx.state === "preparing") {
     if (now >= tx.deadline) return decide(tx, "abort", "timeout", now, policy);
-    const silent = tx.participants.filter((p) => p.vote === undefined).map((p) => p.name);
+    // A participant waiting for a lock has its PREPARE in hand (re-queued, delayed):
+    // another copy would only wait beside it.
+    const silent = tx.participants
+      .filter((p) => p.vote === undefined && tx.waits?.[p.name] === undefined)
+      .map((p) => p.name);
     const attempts = tx.attempts + 1;
     const next = appendEvents(
       {
@@ -332,7 +337,11 @@ export function requestRetry(tx: TxRecord, now: number, policy: Policy): RetryRe
       if (now >= tx.deadline) {
         return decide(appendEvents(tx, [requested], policy.maxEvents), "abort", "timeout", now, policy);
       }
-      const silent = tx.participants.filter((p) => p.vote === undefined).map((p) => p.name);
+      // A participant waiting for a lock has its PREPARE in hand (re-queued, delayed):
+      // another copy would only wait beside it.
+      const silent = tx.participants
+        .filter((p) => p.vote === undefined && tx.waits?.[p.name] === undefined)
+        .map((p) => p.name);
       const next = appendEvents(
         { ...tx, attempts: 0, dueAt: Math.min(tx.deadline, now + policy.prepareRetryMs) },
         [{ ...requested, participants: silent }],

@@ -9,6 +9,7 @@ import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
 import { authEnabled } from "../api/auth.ts";
 import { type Config, loadConfig } from "../config.ts";
+import { awsFaultInjector, faultPlanFromEnv, faultyBus } from "../faults/fault-plan.ts";
 import { type Emulators, startEmulators, stopAllEmulatorsSync } from "./emulators/index.ts";
 import { provision } from "./provision.ts";
 import { ALL_ROLES, type RoleName, type Runtime, startRuntime } from "./runtime.ts";
@@ -225,9 +226,14 @@ program
     }
     const config = applyEnv(localEnv());
     const roles = names as RoleName[];
+    // CONCORD_FAULTS: drop, duplicate and delay this process's sends, and fail some AWS calls.
+    const plan = faultPlanFromEnv();
+    const faults = plan && awsFaultInjector(plan);
     const runtime = await startRuntime({
       config,
       roles,
+      ...(plan ? { roleOptions: { wrapBus: (bus) => faultyBus(bus, plan) } } : {}),
+      ...(faults ? { faults } : {}),
       provision: opts.provision ?? false,
       ...localQueues,
       ...(opts.participant ? { participants: opts.participant } : {}),

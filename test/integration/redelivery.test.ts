@@ -92,7 +92,8 @@ describe("a participant's barrier", () => {
     txId,
     participant: "bank-1",
     deadline: Date.now() + 60_000,
-    startedAt: Date.now(),
+    // Every delivery of one transaction's PREPARE carries the same start (from its record).
+    startedAt: 1_000,
     branches: [{ index: 0, action: "withdraw", input: { account: "p1", amount } }],
   });
 
@@ -163,6 +164,25 @@ describe("a participant's barrier", () => {
       { type: "ack", txId: "rb-2", participant: "bank-1", decision: "abort" },
     ]);
     expect(await stack.account("bank-1", "p1")).toMatchObject({ balance: 100 });
+    expect((await stack.account("bank-1", "p1")).lockedBy).toBeUndefined();
+  });
+
+  it("does not take an earlier transaction's barrier under a reused id for its own vote", async () => {
+    await stack.seed("bank-1", "p1", 100);
+    const { bus, handle } = participant();
+    const first = prepare("reused-1", 10);
+    await handle(first);
+    await handle({ type: "commit", txId: "reused-1", participant: "bank-1" });
+    // The id comes back with a new transaction (its record expired), while the old barrier lingers.
+    await handle({ ...prepare("reused-1", 10), startedAt: first.startedAt + 1 });
+    expect(bus.sent.at(-1)?.message).toEqual({
+      type: "vote",
+      txId: "reused-1",
+      participant: "bank-1",
+      vote: "no",
+      reason: "id_reused",
+    });
+    expect(await stack.account("bank-1", "p1")).toMatchObject({ balance: 90 });
     expect((await stack.account("bank-1", "p1")).lockedBy).toBeUndefined();
   });
 

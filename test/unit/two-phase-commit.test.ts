@@ -7,6 +7,7 @@ import {
   onAck,
   onSweep,
   onVote,
+  onWaiting,
   type Policy,
   requestAbort,
   type Step,
@@ -318,5 +319,28 @@ describe("any order, any duplication", () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe("waiting participants", () => {
+  it("records the wait-for edge, drops it on the vote, and sends no PREPARE copies to a waiter", () => {
+    const waiting = onWaiting(started(), { participant: "bank-2", holder: "t0" }, T0, policy).next;
+    expect(waiting.waits).toEqual({ "bank-2": "t0" });
+    const swept = onSweep(waiting, waiting.dueAt ?? 0, policy);
+    expect(swept.effects).toEqual([{ kind: "prepare", participant: "bank-1" }]);
+    const voted = onVote(waiting, yes("bank-2"), T0 + 1, policy).next;
+    expect(voted.waits).toBeUndefined();
+  });
+
+  it("answers a yes from a participant that already acknowledged with the decision again", () => {
+    const done = run(
+      started(["bank-1"]),
+      (t) => onVote(t, yes("bank-1"), T0, policy),
+      (t) => onAck(t, { participant: "bank-1", decision: "commit" }, T0, policy),
+    );
+    expect(done.state).toBe("committed");
+    expect(onVote(done, yes("bank-1"), T0 + 5, policy).effects).toEqual([
+      { kind: "decision", participant: "bank-1", decision: "commit" },
+    ]);
   });
 });

@@ -31,6 +31,12 @@ export interface BankParticipantDeps {
   /** A prepared barrier older than this asks the coordinator for the decision. */
   readonly inDoubtAfterMs?: number;
   readonly crash?: Crash;
+  /**
+   * Waits before re-reading after a lost race on the barrier (jittered, growing
+   * with the attempt), and between lock checks within the wait budget.
+   * Injectable so the deterministic simulation needs no timers.
+   */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** A message that contradicts the barrier: a bug or a corrupted queue, never retried into success. */
@@ -43,14 +49,15 @@ export class ProtocolViolationError extends Error {
 const MAX_RACES = 8;
 const WAIT_STEP_CAP_MS = 200;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const pause = (attempt: number) => sleep(Math.random() * 5 * 2 ** attempt);
+const timerSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 type Settled = { readonly barrier: Barrier } | { readonly waitFor: string };
 
 export function createBankParticipant(deps: BankParticipantDeps) {
   const { server, store, bus, clock, log, lockPolicy } = deps;
   const crash = deps.crash ?? noCrash;
+  const sleep = deps.sleep ?? timerSleep;
+  const pause = (attempt: number) => sleep(Math.random() * 5 * 2 ** attempt);
   const waitBudgetMs = deps.waitBudgetMs ?? 2_000;
   const inDoubtAfterMs = deps.inDoubtAfterMs ?? 30_000;
 
@@ -80,7 +87,14 @@ export function createBankParticipant(deps: BankParticipantDeps) {
         message.txId,
         accountsTouched(message.branches),
       );
-      if (existing) return { barrier: existing };
+      if (existing) {
+        // A barrier of an earlier transaction under the same id (its record expired and
+        // the id was used again): never vote on another transaction's barrier.
+        if (existing.txStartedAt !== undefined && existing.txStartedAt !== message.startedAt) {
+          return { barrier: { ...existing, state: "refused", reason: "id_reused", effects: [] } };
+        }
+        return { barrier: existing };
+      }
       const now = clock();
       const base = { server, txId: message.txId, createdAt: now, txStartedAt: message.startedAt };
       try {
@@ -133,8 +147,9 @@ export function createBankParticipant(deps: BankParticipantDeps) {
         await bus.toCoordinator(voteFrom(settled.barrier));
         return;
       }
-      if (lockPolicy === "detect" && settled.waitFor !== reported) {
-        // The sweeper's deadlock detection needs the edge; tell it once per holder.
+      if (settled.waitFor !== reported) {
+        // Tell the coordinator once per holder: the sweeper then sends no more copies
+        // of this PREPARE, and under detect the edge feeds deadlock detection.
         await bus.toCoordinator({
           type: "waiting",
           txId: message.txId,

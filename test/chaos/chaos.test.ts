@@ -1,0 +1,45 @@
+/**
+ * A short chaos run, as CI runs it: every role its own process, messages
+ * dropped, duplicated and delayed, AWS errors, a random role SIGKILLed every
+ * 2 s (some restarted armed with a crash point), then design §4 checked.
+ * Bounded: the workload stops sending after 120 s whatever it reached.
+ */
+import { spawn } from "node:child_process";
+import { describe, expect, it } from "vitest";
+
+const TRANSFERS = Number(process.env.CONCORD_CHAOS_TRANSFERS ?? 1000);
+const SEED = Number(process.env.CONCORD_CHAOS_SEED ?? 20_240_605);
+
+function runChaos(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/chaos/cli.ts", ...args], {
+      env: { ...process.env, CONCORD_FAULTS: "", CONCORD_CRASH_AT: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.once("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("chaos run", () => {
+  it(`${TRANSFERS} transfers under message, AWS and process faults keep every invariant`, async () => {
+    const { code, stdout, stderr } = await runChaos([
+      ...["--transfers", String(TRANSFERS), "--servers", "4", "--accounts", "32", "--concurrency", "32"],
+      ...["--drop", "0.1", "--dup", "0.1", "--delay", "500", "--aws", "0.01"],
+      ...["--kill-every", "2s", "--crash-points", "--seed", String(SEED)],
+      ...["--max-seconds", "120", "--settle-seconds", "40"],
+    ]);
+    console.log(stdout);
+    if (code !== 0) console.error(stderr.slice(-4000));
+    expect(stdout).toMatch(/violations {4}0\n/);
+    expect(stdout).toMatch(/PASS/);
+    expect(code).toBe(0);
+  }, 200_000);
+});

@@ -1,0 +1,69 @@
+/**
+ * A write that succeeded but whose response was lost is retried by the SDK with
+ * the same request; the retry then fails its own condition. The store must see
+ * its own write there, not a competing one.
+ */
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { physicalName } from "../../infra/topology.ts";
+import { createDynamoDbTransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
+import { DuplicateTransactionError, StaleRecordError } from "../../src/adapters/errors.ts";
+import { begin } from "../../src/core/two-phase-commit.ts";
+import { policyOf } from "../../src/wiring.ts";
+import { type Stack, startStack } from "../helpers/stack.ts";
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({ roles: [] });
+});
+afterAll(() => stack?.stop());
+
+/** A document client that sends every PutItem twice, as an SDK retry after a lost response would. */
+function storeWithRetriedPuts() {
+  const { doc } = stack.runtime.clients;
+  const twice = {
+    send: async (command: unknown) => {
+      if (command instanceof PutCommand) {
+        await doc.send(command);
+      }
+      return doc.send(command as never);
+    },
+  } as unknown as typeof doc;
+  const { topology } = stack.config;
+  return createDynamoDbTransactionStore({
+    doc: twice,
+    tableName: physicalName(topology, topology.tables.transactions.name),
+    shards: topology.dueShards,
+    retentionSeconds: 3600,
+  });
+}
+
+const record = (id: string) =>
+  begin(
+    {
+      id,
+      requestHash: "h",
+      timeoutMs: 60_000,
+      branches: [{ participant: "bank-1", action: "deposit", input: {} }],
+    },
+    Date.now(),
+    policyOf(stack.config),
+  ).next;
+
+describe("a lost response, retried", () => {
+  it("create and save recognise their own write and succeed", async () => {
+    const store = storeWithRetriedPuts();
+    const tx = record("lost-1");
+    await expect(store.create(tx)).resolves.toBeUndefined();
+    await expect(store.save({ ...tx, attempts: 1, version: 2 }, 1)).resolves.toBeUndefined();
+    expect(await store.get("lost-1")).toMatchObject({ version: 2, attempts: 1 });
+  });
+
+  it("a competing writer is still told apart", async () => {
+    const store = storeWithRetriedPuts();
+    const tx = record("lost-2");
+    await store.create(tx);
+    await expect(store.create(tx)).rejects.toBeInstanceOf(DuplicateTransactionError);
+    await expect(store.save({ ...tx, version: 2 }, 7)).rejects.toBeInstanceOf(StaleRecordError);
+  });
+});
