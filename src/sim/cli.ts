@@ -1,0 +1,84 @@
+/**
+ * Runs the deterministic simulation over many seeds, or replays one.
+ *   npm run sim -- --seeds 10000 --start 1
+ *   npm run sim -- --seed 4242 --trace
+ * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
+ */
+import { parseArgs } from "node:util";
+import { MUTANTS, type Mutant, runSimulation, type SimulationResult } from "./simulation.ts";
+
+const { values } = parseArgs({
+  options: {
+    seeds: { type: "string", default: "1000" },
+    start: { type: "string", default: "1" },
+    seed: { type: "string" },
+    trace: { type: "boolean", default: false },
+    mutant: { type: "string" },
+  },
+});
+
+function int(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) {
+    process.stderr.write(`--${name} must be an integer, got ${value}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+if (values.mutant !== undefined && !Object.hasOwn(MUTANTS, values.mutant)) {
+  process.stderr.write(`--mutant must be one of ${Object.keys(MUTANTS).join(", ")}\n`);
+  process.exit(2);
+}
+const mutant = values.mutant as Mutant | undefined;
+
+function report(result: SimulationResult): void {
+  const { violation } = result;
+  if (!violation) return;
+  process.stdout.write(
+    `\nVIOLATION seed=${result.seed}: ${violation.invariant}: ${violation.detail}\n` +
+      `faults: ${JSON.stringify(result.faults)}\n--- trace (${result.trace.length} lines) ---\n` +
+      `${result.trace.join("\n")}\n--- end of trace; replay: npm run sim -- --seed ${result.seed} --trace${mutant ? ` --mutant ${mutant}` : ""}\n`,
+  );
+}
+
+if (values.seed !== undefined) {
+  const seed = int("seed", values.seed);
+  const result = await runSimulation({ seed, trace: values.trace, ...(mutant ? { mutant } : {}) });
+  if (values.trace && !result.violation) process.stdout.write(`${result.trace.join("\n")}\n`);
+  process.stdout.write(
+    `seed ${seed}: ${result.transactions} transactions (${result.committed} committed), ${result.steps} steps, ${result.violation ? "VIOLATION" : "ok"}\n`,
+  );
+  report(result);
+  process.exit(result.violation ? 1 : 0);
+}
+
+const count = int("seeds", values.seeds);
+const start = int("start", values.start);
+const began = performance.now();
+let transactions = 0;
+let lastReport = began;
+for (let seed = start; seed < start + count; seed++) {
+  const result = await runSimulation({ seed, ...(mutant ? { mutant } : {}) });
+  transactions += result.transactions;
+  if (result.violation) {
+    // Replay with the trace on: the same seed gives the same run, so this also shows it reproduces.
+    const replay = await runSimulation({ seed, trace: true, ...(mutant ? { mutant } : {}) });
+    const same = replay.violation?.invariant === result.violation.invariant;
+    report(replay.violation ? replay : result);
+    process.stdout.write(same ? "(reproduced on replay)\n" : "WARNING: the replay did not reproduce it\n");
+    process.exit(1);
+  }
+  const t = performance.now();
+  if (t - lastReport > 2_000 || seed === start + count - 1) {
+    lastReport = t;
+    const seconds = (t - began) / 1_000;
+    const done = seed - start + 1;
+    process.stdout.write(
+      `${done}/${count} seeds, ${(done / seconds).toFixed(0)} seeds/s, ${Math.round((transactions / seconds) * 60)} transactions/minute\n`,
+    );
+  }
+}
+process.stdout.write(
+  `no violations in ${count} seeds (${start}..${start + count - 1}), ${transactions} transactions\n`,
+);

@@ -1,0 +1,81 @@
+/**
+ * An in-memory TransactionStore with the DynamoDB adapter's conditional
+ * semantics (attribute_not_exists on create, version condition on save, the
+ * sparse due and waiting indexes as scans). For the deterministic simulation
+ * and for tests; it passes the same contract suite as the DynamoDB store.
+ */
+
+import { shardOf, type TransactionStore, type WaitingTx } from "../adapters/dynamodb-transaction-store.ts";
+import { DuplicateTransactionError, StaleRecordError } from "../adapters/errors.ts";
+import type { TxRecord } from "../core/transaction.ts";
+
+export class NotSupportedInSimulationError extends Error {
+  override name = "NotSupportedInSimulationError";
+}
+
+export interface MemoryTransactionStore extends TransactionStore {
+  /** Every record, for invariant checks. */
+  all(): TxRecord[];
+}
+
+/**
+ * Records are kept by reference: the use cases treat them as immutable
+ * (every transition returns a new object), and copying each write would cost
+ * the simulation most of its speed.
+ */
+export function createMemoryTransactionStore(options: { shards?: number } = {}): MemoryTransactionStore {
+  const shards = options.shards ?? 4;
+  const records = new Map<string, TxRecord>();
+
+  return {
+    shards,
+
+    async get(id) {
+      return records.get(id);
+    },
+
+    async create(tx) {
+      const existing = records.get(tx.id);
+      if (existing) throw new DuplicateTransactionError(existing);
+      records.set(tx.id, tx);
+    },
+
+    async save(tx, expectedVersion) {
+      const current = records.get(tx.id);
+      // Like `version = :expected` on a missing item: the condition fails.
+      if (!current || current.version !== expectedVersion) throw new StaleRecordError(tx.id);
+      records.set(tx.id, tx);
+    },
+
+    async due(shard, now, limit) {
+      const found: TxRecord[] = [];
+      for (const tx of records.values()) {
+        if (tx.dueAt !== undefined && tx.dueAt <= now && shardOf(tx.id, shards) === shard) found.push(tx);
+      }
+      // The due index is sorted by dueAt, so a limited query returns the most overdue first.
+      found.sort((a, b) => (a.dueAt ?? 0) - (b.dueAt ?? 0));
+      return found.slice(0, limit).map((tx) => tx.id);
+    },
+
+    async waiting(shard) {
+      const found: WaitingTx[] = [];
+      for (const tx of records.values()) {
+        if (
+          tx.state === "preparing" &&
+          tx.waits !== undefined &&
+          Object.keys(tx.waits).length > 0 &&
+          shardOf(tx.id, shards) === shard
+        ) {
+          found.push({ id: tx.id, createdAt: tx.createdAt, waits: tx.waits });
+        }
+      }
+      return found;
+    },
+
+    async list() {
+      throw new NotSupportedInSimulationError("listing transactions is not supported by the in-memory store");
+    },
+
+    all: () => [...records.values()],
+  };
+}

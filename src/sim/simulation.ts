@@ -1,0 +1,651 @@
+/**
+ * Deterministic simulation of concord's 2PC: the real use cases (beginTransaction,
+ * the coordinator, the sweeper, the bank participants) over in-memory stores, an
+ * in-memory message pool standing in for SQS, and a simulated clock, driven one
+ * step at a time by a seeded scheduler that reorders, duplicates and drops
+ * messages, fails sends and crashes handlers at their named crash points.
+ *
+ * Everything runs on one thread and every step is awaited before the next, so
+ * a seed fully determines the run: a failing seed replays exactly, with its trace.
+ * After the faults phase a quiet phase delivers everything and sweeps until every
+ * transaction is final; then design §4's invariants are checked on the state.
+ */
+import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
+import type { MessageBus } from "../adapters/sqs-bus.ts";
+import { type BeginRequest, beginTransaction } from "../coordinator/begin-transaction.ts";
+import { createCoordinator } from "../coordinator/coordinator.ts";
+import { createSweeper } from "../coordinator/sweeper.ts";
+import { LOCK_POLICIES, type LockPolicy } from "../core/lock-policy.ts";
+import {
+  type CoordinatorMessage,
+  coordinatorMessage,
+  type ParticipantMessage,
+  participantMessage,
+} from "../core/messages.ts";
+import { type BranchSpec, isFinal, type TxRecord } from "../core/transaction.ts";
+import { decisionOf, type Policy } from "../core/two-phase-commit.ts";
+import { type Status, statusOf } from "../core/view.ts";
+import type { CrashPoint } from "../crash-points.ts";
+import type { Log, LogFields } from "../log.ts";
+import {
+  type BankParticipant,
+  createBankParticipant,
+  ProtocolViolationError,
+} from "../participants/bank/bank-participant.ts";
+import { parseBranch } from "../participants/bank/bank-rules.ts";
+import type { BankStore } from "../participants/bank/bank-store.ts";
+import { createMemoryBankStore, type MemoryBankStore } from "./memory-bank-store.ts";
+import { createMemoryTransactionStore, type MemoryTransactionStore } from "./memory-transaction-store.ts";
+import { createRandom } from "./random.ts";
+
+/** A process dying at a crash point: whatever the step would have done after it is lost. */
+export class SimulatedCrash extends Error {
+  override name = "SimulatedCrash";
+  constructor(readonly point: SimCrashPoint) {
+    super(`simulated crash at ${point}`);
+  }
+}
+
+/** The named crash points, and right after any durable store write. */
+export type SimCrashPoint = CrashPoint | "after-store-write";
+
+/** A send that failed after the SDK's retries. */
+export class SimulatedSendFailure extends Error {
+  override name = "SimulatedSendFailure";
+}
+
+const isSimulatedFault = (err: unknown) =>
+  err instanceof SimulatedCrash || err instanceof SimulatedSendFailure;
+
+/**
+ * Deliberately broken stores, to show the simulation catches real bugs.
+ * - rollback-applies: a ROLLBACK applies the reservation as a COMMIT would.
+ * - no-rollback-barrier: a ROLLBACK before its PREPARE leaves no barrier, so the late PREPARE hangs.
+ */
+export const MUTANTS = {
+  "rollback-applies": (store: BankStore): BankStore => ({ ...store, rollback: store.commit }),
+  "no-rollback-barrier": (store: BankStore): BankStore => ({ ...store, rollbackUnprepared: async () => {} }),
+} as const satisfies Record<string, (store: BankStore) => BankStore>;
+export type Mutant = keyof typeof MUTANTS;
+
+export interface SimulationOptions {
+  readonly seed: number;
+  /** Record every step (slower); a failing seed is replayed with it on. */
+  readonly trace?: boolean;
+  /** Transfers started during the faults phase; drawn from the seed when absent. */
+  readonly transfers?: number;
+  readonly mutant?: Mutant;
+  /** Wraps the bank store: another way to break it on purpose. */
+  readonly wrapBankStore?: (store: BankStore) => BankStore;
+}
+
+export const INVARIANTS = [
+  "atomicity",
+  "agreement",
+  "conservation",
+  "non-negative",
+  "liveness",
+  "no-lock-left",
+  "no-prepared-left",
+  "decision-stable",
+  "client-outcome-stable",
+  "unexpected-error",
+] as const;
+export type Invariant = (typeof INVARIANTS)[number];
+
+export interface Violation {
+  readonly invariant: Invariant;
+  readonly detail: string;
+}
+
+export interface SimulationResult {
+  readonly seed: number;
+  readonly violation?: Violation;
+  readonly transactions: number;
+  readonly committed: number;
+  readonly steps: number;
+  /** The faults drawn for this seed. */
+  readonly faults: FaultModel;
+  /** Every step, when `trace` was on. */
+  readonly trace: readonly string[];
+}
+
+export interface FaultModel {
+  readonly servers: number;
+  readonly lockPolicy: LockPolicy;
+  readonly dropRate: number;
+  readonly duplicateRate: number;
+  readonly crashRate: number;
+  readonly sendFailRate: number;
+}
+
+interface Envelope {
+  readonly seq: number;
+  /** "coordinator" or a participant's name. */
+  readonly to: string;
+  readonly body: CoordinatorMessage | ParticipantMessage;
+  visibleAt: number;
+}
+
+interface ClientTx {
+  readonly id: string;
+  readonly request: BeginRequest;
+  /** The outcome the client was told last, once it was not pending. */
+  told?: Status;
+  /** The begin call crashed before answering: the client will retry it. */
+  unanswered: boolean;
+}
+
+/** Thrown out of the run when a violation is seen; carries it to the top. */
+class ViolationFound extends Error {
+  constructor(readonly violation: Violation) {
+    super(`${violation.invariant}: ${violation.detail}`);
+  }
+}
+
+const START = 1_700_000_000_000;
+const POLICY: Policy = {
+  prepareRetryMs: 1_000,
+  decisionRetryMs: 1_000,
+  backoffCapMs: 4_000,
+  stalledAfterAttempts: 10,
+  maxEvents: 100,
+};
+const IN_DOUBT_AFTER_MS = 3_000;
+const QUIET_STEP_LIMIT = 50_000;
+
+const WRITES: ReadonlySet<PropertyKey> = new Set([
+  "create",
+  "save",
+  "prepare",
+  "refuse",
+  "commit",
+  "rollback",
+  "rollbackUnprepared",
+]);
+
+/**
+ * The same store, each call first yielding as `yieldSome` decides (as I/O would,
+ * so concurrent handlers interleave), and `afterWrite` run once a write is durable:
+ * it may crash the caller there, at a point between any two steps.
+ */
+function simulatedIo<T extends object>(store: T, yieldSome: () => Promise<void>, afterWrite: () => void): T {
+  return new Proxy(store, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (typeof value !== "function") return value;
+      const isWrite = WRITES.has(key);
+      return async (...args: unknown[]) => {
+        await yieldSome();
+        const result = await value.apply(target, args);
+        if (isWrite) afterWrite();
+        return result;
+      };
+    },
+  });
+}
+
+const describe = (m: CoordinatorMessage | ParticipantMessage): string => {
+  switch (m.type) {
+    case "vote":
+      return `vote(${m.vote}${m.reason ? `:${m.reason}` : ""}${m.inquiry ? ",inquiry" : ""}) ${m.txId} from ${m.participant}`;
+    case "ack":
+      return `ack(${m.decision}) ${m.txId} from ${m.participant}`;
+    case "waiting":
+      return `waiting ${m.txId} at ${m.participant} for ${m.holder}`;
+    case "prepare":
+      return `prepare ${m.txId} to ${m.participant}${m.waits ? ` (wait ${m.waits})` : ""}`;
+    default:
+      return `${m.type} ${m.txId} to ${m.participant}`;
+  }
+};
+
+export async function runSimulation(options: SimulationOptions): Promise<SimulationResult> {
+  const rng = createRandom(options.seed);
+  const tracing = options.trace ?? false;
+  const trace: string[] = [];
+  let now = START;
+  let step = 0;
+  const note = (line: () => string) => {
+    if (tracing) trace.push(`#${step} t+${now - START}ms ${line()}`);
+  };
+
+  const faults: FaultModel = {
+    servers: rng.between(2, 3),
+    lockPolicy: rng.pick(LOCK_POLICIES),
+    dropRate: rng.pick([0, 0.02, 0.08]),
+    duplicateRate: rng.pick([0, 0.05, 0.2]),
+    crashRate: rng.pick([0, 0.03, 0.1]),
+    sendFailRate: rng.pick([0, 0.02, 0.05]),
+  };
+  let faulty = true;
+  const servers = Array.from({ length: faults.servers }, (_, i) => `bank-${i + 1}`);
+  const accountIds = ["a", "b", "c", "d"];
+  const target = options.transfers ?? rng.between(15, 30);
+
+  // --- the world: stores, message pool, clock ---
+  const txStore: MemoryTransactionStore = createMemoryTransactionStore({ shards: 2 });
+  const bank: MemoryBankStore = createMemoryBankStore();
+  const mutate = options.mutant ? MUTANTS[options.mutant] : (s: BankStore) => s;
+  // A store call yields a few microtasks first (as I/O would), so concurrent handlers interleave.
+  const yieldSome = async () => {
+    for (let n = rng.int(3); n > 0; n--) await Promise.resolve();
+  };
+  const bankStore = simulatedIo(
+    (options.wrapBankStore ?? ((s: BankStore) => s))(mutate(bank)),
+    yieldSome,
+    () => crash("after-store-write"),
+  );
+  const transactions = simulatedIo<TransactionStore>(txStore, yieldSome, () => crash("after-store-write"));
+  const pool: Envelope[] = [];
+  let seq = 0;
+  const clock = () => now;
+
+  let violation: Violation | undefined;
+  const violate = (invariant: Invariant, detail: string) => {
+    violation ??= { invariant, detail };
+  };
+
+  const send = async (to: string, body: CoordinatorMessage | ParticipantMessage, delayMs = 0) => {
+    if (faulty && rng.chance(faults.sendFailRate)) {
+      note(() => `  send failed: ${describe(body)}`);
+      throw new SimulatedSendFailure(`send to ${to} failed`);
+    }
+    const envelope: Envelope = { seq: seq++, to, body, visibleAt: now + delayMs };
+    pool.push(envelope);
+    note(() => `  sent m${envelope.seq} ${describe(body)}${delayMs ? ` (delayed ${delayMs}ms)` : ""}`);
+  };
+  const bus: MessageBus = {
+    toCoordinator: (m) => send("coordinator", m),
+    toParticipant: (p, m, o) => send(p, m, (o?.delaySeconds ?? 0) * 1_000),
+  };
+
+  const crash = (point: SimCrashPoint): void => {
+    if (faulty && rng.chance(faults.crashRate)) {
+      note(() => `  CRASH at ${point}`);
+      throw new SimulatedCrash(point);
+    }
+  };
+
+  // Errors the use cases log instead of throwing (the sweeper, dispatch) must be simulated faults too.
+  const checkLogged = (message: string, fields?: LogFields) => {
+    const error = fields && !(fields instanceof Error) ? String(fields.error ?? "") : String(fields ?? "");
+    if (!/^(SimulatedCrash|SimulatedSendFailure)/.test(error))
+      violate("unexpected-error", `${message}: ${error}`);
+  };
+  const log: Log = { debug() {}, info() {}, warn() {}, error: checkLogged };
+
+  // A decision, once written, never changes.
+  const decided = new Map<string, "commit" | "abort">();
+  const onWrite = (tx: TxRecord) => {
+    const before = decided.get(tx.id);
+    const after = decisionOf(tx.state);
+    if (before !== undefined && after !== before) {
+      violate("decision-stable", `${tx.id} was decided ${before}, then written as ${tx.state}`);
+    }
+    if (after !== undefined) decided.set(tx.id, after);
+  };
+
+  // Lost-race pauses yield instead of sleeping: no timers, so the run stays deterministic.
+  const pause = async () => {
+    note(() => "  lost a race: re-read and decide again");
+    await yieldSome();
+  };
+  const deps = { store: transactions, bus, clock, log, policy: POLICY, onWrite, crash, pause };
+  const coordinator = createCoordinator(deps);
+  const sweeper = createSweeper({ ...deps, concurrency: 4 });
+  const participants = new Map<string, BankParticipant>(
+    servers.map((server) => [
+      server,
+      createBankParticipant({
+        server,
+        store: bankStore,
+        bus,
+        clock,
+        log,
+        lockPolicy: faults.lockPolicy,
+        // A PREPARE that meets a lock re-queues itself at once: no in-process waiting.
+        waitBudgetMs: 0,
+        inDoubtAfterMs: IN_DOUBT_AFTER_MS,
+        crash,
+        sleep: pause,
+      }),
+    ]),
+  );
+
+  // --- accounts ---
+  const initial = new Map<string, number>();
+  for (const server of servers) {
+    for (const account of accountIds) {
+      const balance = rng.between(0, 200);
+      await bank.putAccount(server, account, balance);
+      initial.set(`${server}/${account}`, balance);
+    }
+  }
+
+  // --- the client's workload ---
+  const clients: ClientTx[] = [];
+
+  function randomTransfer(): BranchSpec[] {
+    const account = () => (rng.chance(0.04) ? "ghost" : rng.pick(accountIds));
+    const amount = () => (rng.chance(0.02) ? 0 : rng.between(1, 60));
+    const from = { server: rng.pick(servers), account: account() };
+    if (rng.chance(0.25)) {
+      // Within one server: a single transfer action.
+      let to = rng.pick(accountIds);
+      if (to === from.account) to = accountIds[(accountIds.indexOf(to) + 1) % accountIds.length] as string;
+      return [
+        {
+          participant: from.server,
+          action: "transfer",
+          input: { account: from.account, to_account: to, amount: amount() },
+        },
+      ];
+    }
+    const total = amount();
+    const withdraw: Record<string, unknown> = { account: from.account, amount: total };
+    if (rng.chance(0.15)) withdraw.expectedVersion = rng.between(1, 4);
+    const branches: BranchSpec[] = [{ participant: from.server, action: "withdraw", input: withdraw }];
+    // One or two credits, anywhere (another server, or another account of the same one).
+    const split = total > 1 && rng.chance(0.3) ? rng.between(1, total - 1) : total;
+    for (const part of split === total ? [total] : [split, total - split]) {
+      const to = { server: rng.pick(servers), account: account() };
+      if (to.server === from.server && to.account === from.account) {
+        to.account = accountIds[(accountIds.indexOf(to.account) + 1) % accountIds.length] ?? "a";
+      }
+      branches.push({
+        participant: to.server,
+        action: "deposit",
+        input: { account: to.account, amount: part },
+      });
+    }
+    return branches;
+  }
+
+  async function begin(client: ClientTx, retry: boolean) {
+    note(() => `${retry ? "client retries" : "client starts"} ${client.id}`);
+    try {
+      const { tx } = await beginTransaction(deps, client.request);
+      client.unanswered = false;
+      tell(client, tx);
+    } catch (err) {
+      if (!isSimulatedFault(err)) throw err;
+      client.unanswered = true;
+    }
+  }
+
+  /** What the client was told; once an outcome, it may never change. */
+  function tell(client: ClientTx, tx: TxRecord) {
+    const status = statusOf(tx.state);
+    note(() => `  client told ${client.id} is ${status}`);
+    if (status === "pending") return;
+    if (client.told !== undefined && client.told !== status) {
+      violate("client-outcome-stable", `${client.id} was ${client.told} to the client, later ${status}`);
+    }
+    client.told = status;
+  }
+
+  // --- the scheduler's steps ---
+  const visible = () => pool.filter((e) => e.visibleAt <= now);
+  const remove = (envelope: Envelope) => {
+    const i = pool.indexOf(envelope);
+    if (i >= 0) pool.splice(i, 1);
+  };
+
+  /** Runs one handler on a batch; false when it failed (a simulated fault), so the messages stay. */
+  async function handle(batch: readonly Envelope[]): Promise<boolean> {
+    const first = batch[0] as Envelope;
+    try {
+      if (first.to === "coordinator") {
+        await coordinator.handleGroup(batch.map((e) => coordinatorMessage.parse(e.body)));
+      } else {
+        const participant = participants.get(first.to);
+        if (!participant) throw new Error(`no participant ${first.to}`);
+        await participant.handle(participantMessage.parse(first.body));
+      }
+      return true;
+    } catch (err) {
+      if (err instanceof ProtocolViolationError) {
+        // The participant's barrier contradicts the decision it was sent.
+        violate("agreement", `${describe(first.body)}: ${err.message}`);
+      } else if (!isSimulatedFault(err)) {
+        violate("unexpected-error", `${describe(first.body)}: ${String(err)}`);
+      }
+      return false;
+    }
+  }
+
+  /** Like SQS: deleted after a success (unless delivered again), visible again later after a failure. */
+  function settle(batch: readonly Envelope[], ok: boolean) {
+    if (!ok) {
+      for (const e of batch) e.visibleAt = now + rng.between(0, 2_000);
+    } else if (faulty && rng.chance(faults.duplicateRate)) {
+      note(() => `  m${batch.map((e) => e.seq).join("+m")} delivered again later (duplicate)`);
+    } else {
+      for (const e of batch) remove(e);
+    }
+  }
+
+  async function deliver(envelope: Envelope) {
+    if (faulty && rng.chance(faults.dropRate)) {
+      remove(envelope);
+      note(() => `drop m${envelope.seq} ${describe(envelope.body)}`);
+      return;
+    }
+    let batch = [envelope];
+    if (envelope.to === "coordinator" && rng.chance(0.3)) {
+      // Lambda hands the coordinator a batch; messages of one transaction are folded into one write.
+      const txId = envelope.body.txId;
+      const others = visible().filter(
+        (e) => e !== envelope && e.to === "coordinator" && e.body.txId === txId,
+      );
+      batch = [envelope, ...others.slice(0, 3)];
+    }
+    note(() => `deliver ${batch.map((e) => `m${e.seq} ${describe(e.body)}`).join(" + ")}`);
+    settle(batch, await handle(batch));
+  }
+
+  /**
+   * Two or three deliveries at once (the same message twice, as two pollers may
+   * receive it), sometimes beside a sweep: their store calls interleave, so the
+   * conditional writes' lost-race paths run.
+   */
+  async function deliverConcurrently(ready: readonly Envelope[]) {
+    const picks = Array.from({ length: rng.between(2, 3) }, () => rng.pick(ready));
+    const withSweep = rng.chance(0.3);
+    note(
+      () =>
+        `concurrently: ${picks.map((e) => `m${e.seq} ${describe(e.body)}`).join(" | ")}${withSweep ? " | sweep" : ""}`,
+    );
+    const runs = picks.map((e) => handle([e]));
+    const [results] = await Promise.all([Promise.all(runs), withSweep ? runSweeper() : undefined]);
+    picks.forEach((e, i) => {
+      settle([e], results[i] ?? false);
+    });
+  }
+
+  /** A sweeper run; a crash in it (deadlock breaking writes outside its per-transaction guard) ends the run. */
+  async function runSweeper() {
+    try {
+      await sweeper.sweep();
+    } catch (err) {
+      if (!isSimulatedFault(err)) throw err;
+    }
+  }
+
+  async function sweep() {
+    note(() => "sweep");
+    await runSweeper();
+  }
+
+  async function inquire(server: string) {
+    note(() => `inquiry at ${server}`);
+    try {
+      await participants.get(server)?.inquire();
+    } catch (err) {
+      if (!isSimulatedFault(err)) throw err;
+    }
+  }
+
+  async function poll() {
+    const client = rng.pick(clients);
+    const tx = await txStore.get(client.id);
+    note(() => `client polls ${client.id}`);
+    if (tx) tell(client, tx);
+  }
+
+  const stopIfViolated = () => {
+    if (violation) throw new ViolationFound(violation);
+  };
+
+  const result = (v: Violation | undefined): SimulationResult => ({
+    seed: options.seed,
+    ...(v ? { violation: v } : {}),
+    transactions: clients.length,
+    committed: txStore.all().filter((tx) => tx.state === "committed").length,
+    steps: step,
+    faults,
+    trace,
+  });
+
+  try {
+    // --- faults phase ---
+    const faultSteps = target * 12;
+    for (; step < faultSteps || clients.length < target; step++) {
+      const roll = rng.int(100);
+      const ready = visible();
+      if (roll < 12 && clients.length < target) {
+        const client: ClientTx = {
+          id: `tx${clients.length + 1}`,
+          request: {
+            id: `tx${clients.length + 1}`,
+            protocol: "2pc",
+            timeoutMs: rng.between(3, 20) * 1_000,
+            branches: randomTransfer(),
+          },
+          unanswered: false,
+        };
+        clients.push(client);
+        await begin(client, false);
+      } else if (roll < 54 && ready.length > 0) {
+        await deliver(rng.pick(ready));
+      } else if (roll < 62 && ready.length > 0) {
+        await deliverConcurrently(ready);
+      } else if (roll < 72) {
+        const by = rng.between(1, 1_500);
+        now += by;
+        note(() => `clock +${by}ms`);
+      } else if (roll < 80) {
+        await sweep();
+      } else if (roll < 84) {
+        await inquire(rng.pick(servers));
+      } else if (roll < 92 && clients.length > 0) {
+        await poll();
+      } else if (clients.length > 0) {
+        const waiting = clients.filter((c) => c.unanswered);
+        await begin(rng.pick(waiting.length > 0 ? waiting : clients), true);
+      }
+      stopIfViolated();
+    }
+
+    // --- quiet phase: no more faults; deliver everything, sweep until all is final ---
+    faulty = false;
+    note(() => "--- quiet phase ---");
+    for (const client of clients.filter((c) => c.unanswered)) await begin(client, true);
+    let quiet = 0;
+    for (; quiet < QUIET_STEP_LIMIT; quiet++, step++) {
+      const ready = visible();
+      if (ready.length > 0) {
+        await deliver(rng.pick(ready));
+      } else {
+        const settled = pool.length === 0 && txStore.all().every((tx) => isFinal(tx.state));
+        if (settled) break;
+        now += 1_000;
+        note(() => "clock +1000ms");
+        await sweep();
+        for (const server of servers) await inquire(server);
+      }
+      stopIfViolated();
+    }
+    if (quiet >= QUIET_STEP_LIMIT) {
+      const open = txStore.all().filter((tx) => !isFinal(tx.state));
+      violate(
+        "liveness",
+        `not settled after ${QUIET_STEP_LIMIT} quiet steps: ${open.map((tx) => `${tx.id}=${tx.state}`).join(", ")}; ${pool.length} messages in flight`,
+      );
+    }
+    stopIfViolated();
+    for (const client of clients) {
+      const tx = await txStore.get(client.id);
+      if (tx) tell(client, tx);
+    }
+    checkFinalState();
+    stopIfViolated();
+    return result(undefined);
+  } catch (err) {
+    if (err instanceof ViolationFound) return result(err.violation);
+    return result({ invariant: "unexpected-error", detail: String(err) });
+  }
+
+  /** Design §4, read from the final state. */
+  function checkFinalState() {
+    const records = new Map(txStore.all().map((tx) => [tx.id, tx]));
+    for (const client of clients) {
+      if (!records.has(client.id)) violate("liveness", `${client.id} has no record`);
+    }
+    for (const tx of records.values()) {
+      if (!isFinal(tx.state)) violate("liveness", `${tx.id} is still ${tx.state}`);
+    }
+    const accounts = bank.accounts();
+    for (const a of accounts) {
+      if (a.lockedBy !== undefined)
+        violate("no-lock-left", `${a.server}/${a.account} locked by ${a.lockedBy}`);
+      if (a.balance < 0) violate("non-negative", `${a.server}/${a.account} has ${a.balance}`);
+    }
+    const barriers = bank.barriers();
+    for (const b of barriers) {
+      if (b.state === "prepared")
+        violate("no-prepared-left", `${b.server}'s barrier for ${b.txId} is prepared`);
+    }
+    // Agreement: every participant of a committed transaction committed; none of an aborted one did.
+    const barrierOf = new Map(barriers.map((b) => [`${b.server}/${b.txId}`, b]));
+    for (const tx of records.values()) {
+      for (const p of tx.participants) {
+        const state = barrierOf.get(`${p.name}/${tx.id}`)?.state;
+        if (tx.state === "committed" && state !== "committed") {
+          violate("agreement", `${tx.id} committed but ${p.name}'s barrier is ${state ?? "absent"}`);
+        }
+        if (tx.state === "aborted" && (state === "committed" || state === "prepared")) {
+          violate("agreement", `${tx.id} aborted but ${p.name}'s barrier is ${state}`);
+        }
+      }
+    }
+    // Atomicity and conservation: the balances are the initial ones plus every committed transaction, whole.
+    const expected = new Map(initial);
+    for (const tx of records.values()) {
+      if (tx.state !== "committed") continue;
+      tx.branches.forEach((branch, index) => {
+        const parsed = parseBranch({ index, action: branch.action, input: branch.input });
+        if (!parsed.ok) return;
+        for (const m of parsed.movements) {
+          const key = `${branch.participant}/${m.account}`;
+          expected.set(key, (expected.get(key) ?? 0) + m.delta);
+        }
+      });
+    }
+    let total = 0;
+    let initialTotal = 0;
+    for (const v of initial.values()) initialTotal += v;
+    for (const a of accounts) {
+      total += a.balance;
+      const want = expected.get(`${a.server}/${a.account}`);
+      if (want !== a.balance) {
+        violate(
+          "atomicity",
+          `${a.server}/${a.account} is ${a.balance}, committed transactions make it ${want}`,
+        );
+      }
+    }
+    if (total !== initialTotal) violate("conservation", `total ${total}, was ${initialTotal}`);
+  }
+}

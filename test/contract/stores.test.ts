@@ -1,0 +1,61 @@
+/**
+ * The store contracts, run against the DynamoDB adapters (on DynamoDB Local, each
+ * with tables of its own) and against the simulation's in-memory stores.
+ */
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll } from "vitest";
+import { physicalName } from "../../infra/topology.ts";
+import { type AwsClients, createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
+import { createDynamoDbBankStore } from "../../src/adapters/dynamodb-bank-store.ts";
+import { createDynamoDbTransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
+import { type Config, loadConfig } from "../../src/config.ts";
+import { provision } from "../../src/local/provision.ts";
+import type { BankStore } from "../../src/participants/bank/bank-store.ts";
+import { createMemoryBankStore } from "../../src/sim/memory-bank-store.ts";
+import { createMemoryTransactionStore } from "../../src/sim/memory-transaction-store.ts";
+import { testEnv } from "../helpers/stack.ts";
+import { bankStoreContract } from "./bank-store.contract.ts";
+import { transactionStoreContract } from "./transaction-store.contract.ts";
+
+const clients: AwsClients[] = [];
+afterAll(() => {
+  for (const c of clients) destroyAwsClients(c);
+});
+
+/** Tables (and queues) under a prefix of their own. */
+async function provisioned(): Promise<{ config: Config; clients: AwsClients }> {
+  const config = loadConfig(testEnv(`c${randomUUID().slice(0, 12)}`, { CONCORD_DUE_SHARDS: "2" }));
+  const c = createAwsClients(config);
+  clients.push(c);
+  await provision(config.topology, c);
+  return { config, clients: c };
+}
+
+transactionStoreContract("DynamoDB", async () => {
+  // A table per test: the due and waiting indexes span the whole table.
+  const { config, clients: c } = await provisioned();
+  return createDynamoDbTransactionStore({
+    doc: c.doc,
+    tableName: physicalName(config.topology, config.topology.tables.transactions.name),
+    shards: config.topology.dueShards,
+    retentionSeconds: 3_600,
+  });
+});
+
+transactionStoreContract("in memory", async () => createMemoryTransactionStore({ shards: 2 }));
+
+// One bank table for the file: every test uses a server name of its own.
+let dynamoBank: BankStore | undefined;
+beforeAll(async () => {
+  const { config, clients: c } = await provisioned();
+  dynamoBank = createDynamoDbBankStore({
+    doc: c.doc,
+    tableName: physicalName(config.topology, config.topology.tables.bank.name),
+    retentionSeconds: 3_600,
+  });
+});
+bankStoreContract("DynamoDB", () => {
+  if (!dynamoBank) throw new Error("the bank table is not ready");
+  return dynamoBank;
+});
+bankStoreContract("in memory", () => createMemoryBankStore());

@@ -1,0 +1,143 @@
+/**
+ * What every TransactionStore must do, whatever it stores in: the DynamoDB
+ * adapter and the simulation's in-memory store both run this suite, so the
+ * simulation's results say something about the real system.
+ */
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { shardOf, type TransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
+import { DuplicateTransactionError, StaleRecordError } from "../../src/adapters/errors.ts";
+import type { TxRecord } from "../../src/core/transaction.ts";
+import { begin, type Policy } from "../../src/core/two-phase-commit.ts";
+
+const policy: Policy = {
+  prepareRetryMs: 1_000,
+  decisionRetryMs: 1_000,
+  backoffCapMs: 4_000,
+  stalledAfterAttempts: 5,
+  maxEvents: 50,
+};
+
+const T0 = 1_700_000_000_000;
+
+export function record(id = `tx-${randomUUID()}`, now = T0): TxRecord {
+  return begin(
+    {
+      id,
+      requestHash: "hash",
+      timeoutMs: 10_000,
+      branches: [
+        { participant: "bank-1", action: "withdraw", input: { account: "a", amount: 5 } },
+        { participant: "bank-2", action: "deposit", input: { account: "b", amount: 5 } },
+      ],
+    },
+    now,
+    policy,
+  ).next;
+}
+
+/** Runs the suite; `fresh` gives a store with nothing in it (its own table, for DynamoDB). */
+export function transactionStoreContract(name: string, fresh: () => Promise<TransactionStore>): void {
+  describe(`TransactionStore contract: ${name}`, () => {
+    it("get of an unknown id is undefined", async () => {
+      const store = await fresh();
+      expect(await store.get("nope")).toBeUndefined();
+    });
+
+    it("create then get returns the record as written", async () => {
+      const store = await fresh();
+      const tx = record();
+      await store.create(tx);
+      expect(await store.get(tx.id)).toEqual(tx);
+    });
+
+    it("create of an existing id throws DuplicateTransactionError carrying the existing record, and keeps it", async () => {
+      const store = await fresh();
+      const tx = record();
+      await store.create(tx);
+      const other = { ...record(tx.id), requestHash: "other" };
+      const err = await store.create(other).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DuplicateTransactionError);
+      expect((err as DuplicateTransactionError).existing).toEqual(tx);
+      expect((await store.get(tx.id))?.requestHash).toBe("hash");
+    });
+
+    it("save replaces the record at the expected version", async () => {
+      const store = await fresh();
+      const tx = record();
+      await store.create(tx);
+      const next: TxRecord = { ...tx, state: "aborting", version: 2, reason: "timeout" };
+      await store.save(next, 1);
+      expect(await store.get(tx.id)).toEqual(next);
+    });
+
+    it("save at a stale version throws StaleRecordError and changes nothing", async () => {
+      const store = await fresh();
+      const tx = record();
+      await store.create(tx);
+      await store.save({ ...tx, attempts: 1, version: 2 }, 1);
+      const err = await store.save({ ...tx, state: "committing", version: 2 }, 1).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StaleRecordError);
+      expect(await store.get(tx.id)).toMatchObject({ state: "preparing", attempts: 1, version: 2 });
+    });
+
+    it("save of a record that does not exist throws StaleRecordError and creates nothing", async () => {
+      const store = await fresh();
+      const tx = record();
+      await expect(store.save({ ...tx, version: 2 }, 1)).rejects.toBeInstanceOf(StaleRecordError);
+      expect(await store.get(tx.id)).toBeUndefined();
+    });
+
+    it("due lists, per shard, the records due at or before now, most overdue first, up to the limit", async () => {
+      const store = await fresh();
+      const txs = Array.from({ length: 6 }, (_, i) => ({ ...record(), dueAt: T0 + i * 1_000 }));
+      for (const tx of txs) await store.create(tx);
+      const now = T0 + 3_000;
+      const dueIds = async (limit: number) =>
+        (await Promise.all(Array.from({ length: store.shards }, (_, s) => store.due(s, now, limit)))).flat();
+      expect((await dueIds(100)).sort()).toEqual(
+        txs
+          .filter((tx) => (tx.dueAt ?? Infinity) <= now)
+          .map((tx) => tx.id)
+          .sort(),
+      );
+      for (let s = 0; s < store.shards; s++) {
+        const inShard = txs.filter((tx) => shardOf(tx.id, store.shards) === s && (tx.dueAt ?? 0) <= now);
+        const first = await store.due(s, now, 1);
+        const mostOverdue = [...inShard].sort((a, b) => (a.dueAt ?? 0) - (b.dueAt ?? 0))[0];
+        expect(first).toEqual(mostOverdue ? [mostOverdue.id] : []);
+      }
+    });
+
+    it("a record without dueAt (final) leaves the due index", async () => {
+      const store = await fresh();
+      const tx = { ...record(), dueAt: T0 };
+      await store.create(tx);
+      const { dueAt: _d, ...finished } = tx;
+      await store.save({ ...finished, state: "aborted", completedAt: T0, version: 2 }, 1);
+      const all = await Promise.all(
+        Array.from({ length: store.shards }, (_, s) => store.due(s, T0 + 60_000, 100)),
+      );
+      expect(all.flat()).not.toContain(tx.id);
+    });
+
+    it("waiting lists preparing records with wait-for edges, and only those", async () => {
+      const store = await fresh();
+      const waits = { ...record(), waits: { "bank-1": "holder-1" } };
+      const plain = record();
+      const decided: TxRecord = { ...record(), state: "aborting", waits: { "bank-2": "holder-2" } };
+      for (const tx of [waits, plain, decided]) await store.create(tx);
+      const found = (
+        await Promise.all(Array.from({ length: store.shards }, (_, s) => store.waiting(s)))
+      ).flat();
+      expect(found).toEqual([{ id: waits.id, createdAt: waits.createdAt, waits: { "bank-1": "holder-1" } }]);
+      const shard = shardOf(waits.id, store.shards);
+      expect((await store.waiting(shard)).map((w) => w.id)).toEqual([waits.id]);
+    });
+
+    it("has at least one shard", async () => {
+      const store = await fresh();
+      expect(store.shards).toBeGreaterThanOrEqual(1);
+    });
+  });
+}
