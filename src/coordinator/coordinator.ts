@@ -10,6 +10,9 @@ function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy:
       return onAck(tx, message, now, policy);
     case "waiting":
       return onWaiting(tx, message, now, policy);
+    case "result":
+      // Saga results: the saga core handles them (its own issue); a 2PC record ignores them.
+      return { next: tx, effects: [], changed: false };
     case "vote":
       return onVote(
         tx,

@@ -27,7 +27,46 @@ export const decisionMessage = z.object({
   participant,
 });
 
-export const participantMessage = z.discriminatedUnion("type", [prepareMessage, decisionMessage]);
+const branch = z.number().int().nonnegative();
+
+/** Saga: run one branch's action. Its outcome comes back as a `result` (step "action"). */
+export const actionMessage = z.object({
+  type: z.literal("action"),
+  txId,
+  participant,
+  /** Index of the branch in the transaction's request. */
+  branch,
+  action: z.string(),
+  input: z.unknown(),
+  deadline: z.number(),
+  startedAt: z.number(),
+});
+
+/**
+ * Saga: undo one branch. The barrier makes it a no-op when the action never ran
+ * or failed, and blocks the action if it arrives later.
+ */
+export const compensateMessage = z.object({
+  type: z.literal("compensate"),
+  txId,
+  participant,
+  branch,
+  action: z.string(),
+  input: z.unknown(),
+  startedAt: z.number(),
+  /**
+   * The branch belonged to an atomic stage: its action was applied by that
+   * stage's 2PC commit (the participant's 2PC barrier), not as a saga step.
+   */
+  atomic: z.boolean().optional(),
+});
+
+export const participantMessage = z.discriminatedUnion("type", [
+  prepareMessage,
+  decisionMessage,
+  actionMessage,
+  compensateMessage,
+]);
 
 export const voteMessage = z.object({
   type: z.literal("vote"),
@@ -55,7 +94,28 @@ export const ackMessage = z.object({
   decision: z.enum(["commit", "abort"]),
 });
 
-export const coordinatorMessage = z.discriminatedUnion("type", [voteMessage, ackMessage, waitingMessage]);
+/**
+ * Saga: what became of one branch's action or compensation. `done` and `failed`
+ * are durable at the participant (its step barrier); `retry` is a transient
+ * failure (a lock held by a 2PC transaction, an unreachable service): nothing
+ * was written, and the coordinator sends the step again after a backoff.
+ */
+export const resultMessage = z.object({
+  type: z.literal("result"),
+  txId,
+  participant,
+  branch,
+  step: z.enum(["action", "compensation"]),
+  outcome: z.enum(["done", "failed", "retry"]),
+  reason: z.string().max(200).optional(),
+});
+
+export const coordinatorMessage = z.discriminatedUnion("type", [
+  voteMessage,
+  ackMessage,
+  waitingMessage,
+  resultMessage,
+]);
 
 export type PrepareMessage = z.infer<typeof prepareMessage>;
 export type DecisionMessage = z.infer<typeof decisionMessage>;
@@ -64,3 +124,6 @@ export type VoteMessage = z.infer<typeof voteMessage>;
 export type AckMessage = z.infer<typeof ackMessage>;
 export type WaitingMessage = z.infer<typeof waitingMessage>;
 export type CoordinatorMessage = z.infer<typeof coordinatorMessage>;
+export type ActionMessage = z.infer<typeof actionMessage>;
+export type CompensateMessage = z.infer<typeof compensateMessage>;
+export type ResultMessage = z.infer<typeof resultMessage>;

@@ -207,7 +207,15 @@ export function createBankParticipant(deps: BankParticipantDeps) {
       if (message.participant !== server) {
         throw new ProtocolViolationError(`message for ${message.participant} reached ${server}`);
       }
-      return message.type === "prepare" ? prepare(message) : decide(message);
+      switch (message.type) {
+        case "prepare":
+          return prepare(message);
+        case "commit":
+        case "rollback":
+          return decide(message);
+        default:
+          throw new ProtocolViolationError(`${server} does not run saga steps yet (${message.type})`);
+      }
     },
 
     /**
