@@ -10,7 +10,7 @@ import {
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { DUE_INDEX, WAITING_INDEX } from "../../infra/topology.ts";
 import type { TxRecord } from "../core/transaction.ts";
-import { isFinal } from "../core/transaction.ts";
+import { isFinal, isWaiting } from "../core/transaction.ts";
 import { type Status, statusOf } from "../core/view.ts";
 import { listTransactions, statusShardOf } from "./dynamodb-transaction-listing.ts";
 import { DuplicateTransactionError, StaleRecordError } from "./errors.ts";
@@ -24,7 +24,7 @@ export interface TransactionStore {
   save(tx: TxRecord, expectedVersion: number): Promise<void>;
   /** Ids of transactions in one shard of the due index whose due time is at or before `now`. */
   due(shard: number, now: number, limit: number): Promise<string[]>;
-  /** Preparing transactions in one shard that wait for another's lock, with their edges. */
+  /** Undecided transactions in one shard that wait for another's lock, with their edges. */
   waiting(shard: number): Promise<WaitingTx[]>;
   /**
    * One page of transactions: with a status, newest first; without, in storage
@@ -88,7 +88,7 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
     // Only records the sweeper must look at carry the index keys: the index stays sparse.
     if (tx.dueAt !== undefined) item.dueShard = String(shardOf(tx.id, shards));
     item.statusShard = statusShardOf(statusOf(tx.state), shardOf(tx.id, shards));
-    if (tx.state === "preparing" && tx.waits && Object.keys(tx.waits).length > 0) {
+    if (isWaiting(tx)) {
       item.waitShard = String(shardOf(tx.id, shards));
     }
     if (isFinal(tx.state))

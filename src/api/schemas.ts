@@ -1,5 +1,7 @@
 /** Request shapes of the v1 HTTP contract (design §3). */
 import * as z from "zod";
+import { planStages } from "../core/saga.ts";
+import { PROTOCOLS } from "../core/transaction.ts";
 import { ACCOUNT_ID, amount } from "../participants/bank/bank-rules.ts";
 
 export const MAX_BRANCHES = 100;
@@ -16,12 +18,34 @@ const branch = z.strictObject({
   stage: z.number().int().nonnegative().optional(),
 });
 
-export const transactionRequest = z.strictObject({
-  id: txId.optional(),
-  protocol: z.literal("2pc", { error: 'protocol must be "2pc"' }),
-  timeoutMs: z.number().int().positive().optional(),
-  branches: z.array(branch).min(1).max(MAX_BRANCHES),
-});
+export const transactionRequest = z
+  .strictObject({
+    id: txId.optional(),
+    protocol: z.enum(PROTOCOLS, { error: 'protocol must be "2pc" or "saga"' }),
+    timeoutMs: z.number().int().positive().optional(),
+    branches: z.array(branch).min(1).max(MAX_BRANCHES),
+    /** Saga: stage numbers whose branches run as one 2PC group. */
+    atomicStages: z.array(z.number().int().nonnegative()).max(MAX_BRANCHES).optional(),
+  })
+  .superRefine((body, ctx) => {
+    const issue = (path: readonly (string | number)[], message: string) =>
+      ctx.addIssue({ code: "custom", path: [...path], message });
+    if (body.protocol === "saga") {
+      const plan = planStages(body.branches, body.atomicStages ?? []);
+      if (!plan.ok) for (const i of plan.issues) issue(i.path, i.message);
+      return;
+    }
+    // Refused rather than ignored: a client that sends them expects a saga.
+    body.branches.forEach((b, i) => {
+      if (b.compensation !== undefined) {
+        issue(["branches", i, "compensation"], "a 2PC branch takes no compensation (a rollback undoes it)");
+      }
+      if (b.stage !== undefined) {
+        issue(["branches", i, "stage"], "a 2PC transaction has no stages (every branch prepares at once)");
+      }
+    });
+    if (body.atomicStages !== undefined) issue(["atomicStages"], "atomicStages are for sagas");
+  });
 
 const transferOperation = z
   .strictObject({

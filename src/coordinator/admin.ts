@@ -3,8 +3,9 @@
  * `advance`: the record is written (conditionally) before any message leaves, so
  * an abort that races a vote either is the decision or finds the decision made.
  */
+import type { Policy, Step } from "../core/step.ts";
 import type { TxRecord, TxState } from "../core/transaction.ts";
-import { type Policy, requestAbort, requestRetry, type Step } from "../core/two-phase-commit.ts";
+import { requestAbort, requestRetry } from "../core/transitions.ts";
 import { advance, type CoordinatorDeps } from "./advance.ts";
 
 /** Recorded as the transaction's reason when an operator aborts it. */
@@ -35,7 +36,10 @@ async function act(
   return rejected === undefined ? { outcome: "done", tx } : { outcome: "conflict", phase: rejected, tx };
 }
 
-/** Aborts an undecided transaction: ROLLBACK to every participant that may hold locks. */
+/**
+ * Aborts an undecided transaction: a 2PC one sends ROLLBACK to every participant
+ * that may hold locks; a saga still running forward starts its compensation.
+ */
 export async function abortTransaction(deps: AdminDeps, id: string): Promise<AdminOutcome> {
   const result = await act(deps, id, (tx, now) => requestAbort(tx, OPERATOR_ABORT_REASON, now, deps.policy));
   if (result.outcome === "done") deps.log.info("transaction aborted by an operator", { txId: id });

@@ -1,8 +1,9 @@
 import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
 import { StaleRecordError } from "../adapters/errors.ts";
 import type { MessageBus } from "../adapters/sqs-bus.ts";
+import type { Step } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
-import type { Step } from "../core/two-phase-commit.ts";
+import { decides as isDecision } from "../core/transitions.ts";
 import type { Crash, CrashPoint } from "../crash-points.ts";
 import type { Log } from "../log.ts";
 import { dispatch } from "./dispatch.ts";
@@ -66,7 +67,7 @@ export async function advance(
       return tx;
     }
     const next: TxRecord = { ...step.next, version: tx.version + 1 };
-    const decides = tx.state === "preparing" && next.state !== "preparing";
+    const decides = isDecision(tx, next);
     if (decides && points.beforeDecision) crash(points.beforeDecision);
     try {
       await deps.store.save(next, tx.version);

@@ -1,16 +1,28 @@
 import { createHash, randomUUID } from "node:crypto";
 import { DuplicateTransactionError } from "../adapters/errors.ts";
+import { begin as beginSaga } from "../core/saga.ts";
+import type { Policy, Step } from "../core/step.ts";
 import type { BranchSpec, TxRecord } from "../core/transaction.ts";
-import { begin, type Policy } from "../core/two-phase-commit.ts";
+import { begin as beginTwoPc } from "../core/two-phase-commit.ts";
 import type { CoordinatorDeps } from "./advance.ts";
 import { dispatch } from "./dispatch.ts";
 
-export interface BeginRequest {
-  readonly id?: string;
-  readonly protocol: "2pc";
-  readonly timeoutMs: number;
-  readonly branches: readonly BranchSpec[];
-}
+export type BeginRequest =
+  | {
+      readonly id?: string;
+      readonly protocol: "2pc";
+      readonly timeoutMs: number;
+      readonly branches: readonly BranchSpec[];
+    }
+  | {
+      readonly id?: string;
+      readonly protocol: "saga";
+      readonly timeoutMs: number;
+      /** Each with a compensation, and either every one with a stage or none. */
+      readonly branches: readonly BranchSpec[];
+      /** Stage numbers whose branches run as one 2PC group. */
+      readonly atomicStages?: readonly number[];
+    };
 
 /** The id was used before for a different request. */
 export class IdempotencyConflictError extends Error {
@@ -32,17 +44,38 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/**
+ * Everything that shapes the transaction, so a reused id with another body is
+ * told apart. A 2PC request hashes as it always has (absent fields drop out).
+ */
 export const requestHash = (request: BeginRequest): string =>
   createHash("sha256")
     .update(
-      canonical({ protocol: request.protocol, timeoutMs: request.timeoutMs, branches: request.branches }),
+      canonical({
+        protocol: request.protocol,
+        timeoutMs: request.timeoutMs,
+        branches: request.branches,
+        // Order-free: the stages listed are a set.
+        atomicStages:
+          request.protocol === "saga" && request.atomicStages?.length
+            ? [...request.atomicStages].sort((a, b) => a - b)
+            : undefined,
+      }),
     )
     .digest("base64url");
 
+function firstStep(request: BeginRequest, id: string, hash: string, now: number, policy: Policy): Step {
+  const common = { id, branches: request.branches, timeoutMs: request.timeoutMs, requestHash: hash };
+  return request.protocol === "2pc"
+    ? beginTwoPc(common, now, policy)
+    : beginSaga({ ...common, atomicStages: request.atomicStages ?? [] }, now, policy);
+}
+
 /**
  * Writes the record (attribute_not_exists, so a repeated id never makes a second
- * transaction), then sends PREPARE to each participant. A crash between the two
- * leaves a due record: the sweeper sends the PREPAREs.
+ * transaction), then sends the first messages: PREPARE to each participant of a
+ * 2PC, a saga's first stage. A crash between the two leaves a due record: the
+ * sweeper sends them.
  */
 export async function beginTransaction(
   deps: CoordinatorDeps & { readonly policy: Policy },
@@ -50,11 +83,7 @@ export async function beginTransaction(
 ): Promise<{ readonly tx: TxRecord; readonly created: boolean }> {
   const id = request.id ?? randomUUID();
   const hash = requestHash(request);
-  const step = begin(
-    { id, branches: request.branches, timeoutMs: request.timeoutMs, requestHash: hash },
-    deps.clock(),
-    deps.policy,
-  );
+  const step = firstStep(request, id, hash, deps.clock(), deps.policy);
   try {
     await deps.store.create(step.next);
   } catch (err) {

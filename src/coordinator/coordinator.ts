@@ -1,7 +1,8 @@
-/** The coordinator function's use case: record votes, waits and acks, decide, tell participants. */
+/** The coordinator function's use case: record votes, waits, acks and step results, decide, tell participants. */
 import type { CoordinatorMessage } from "../core/messages.ts";
+import type { Effect, Policy, Step } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
-import { type Effect, onAck, onVote, onWaiting, type Policy, type Step } from "../core/two-phase-commit.ts";
+import { onAck, onResult, onVote, onWaiting } from "../core/transitions.ts";
 import { advance, type CoordinatorDeps } from "./advance.ts";
 
 function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy: Policy): Step {
@@ -11,8 +12,18 @@ function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy:
     case "waiting":
       return onWaiting(tx, message, now, policy);
     case "result":
-      // Saga results: the saga core handles them (its own issue); a 2PC record ignores them.
-      return { next: tx, effects: [], changed: false };
+      return onResult(
+        tx,
+        {
+          participant: message.participant,
+          branch: message.branch,
+          step: message.step,
+          outcome: message.outcome,
+          ...(message.reason !== undefined ? { reason: message.reason } : {}),
+        },
+        now,
+        policy,
+      );
     case "vote":
       return onVote(
         tx,
@@ -28,8 +39,18 @@ function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy:
   }
 }
 
-const effectKey = (e: Effect) =>
-  e.kind === "prepare" ? `p:${e.participant}` : `d:${e.participant}:${e.decision}`;
+function effectKey(e: Effect): string {
+  switch (e.kind) {
+    case "prepare":
+      return `p:${e.participant}`;
+    case "decision":
+      return `d:${e.participant}:${e.decision}`;
+    case "action":
+      return `a:${e.branch}`;
+    case "compensate":
+      return `c:${e.branch}`;
+  }
+}
 
 /** Applies messages for one transaction in order, as one step: one write for the lot. */
 export function foldMessages(
@@ -78,6 +99,13 @@ export function createCoordinator(deps: CoordinatorDeps & { readonly policy: Pol
         await bus.toParticipant(m.participant, { type: "rollback", txId, participant: m.participant });
       } else if (m.type === "ack") {
         log.warn("ack for an unknown transaction", { txId, participant: m.participant });
+      } else if (m.type === "result") {
+        log.warn("step result for an unknown transaction", {
+          txId,
+          participant: m.participant,
+          branch: m.branch,
+          step: m.step,
+        });
       }
     }
   }

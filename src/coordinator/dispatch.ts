@@ -1,24 +1,74 @@
 import type { MessageBus } from "../adapters/sqs-bus.ts";
 import type { ParticipantMessage } from "../core/messages.ts";
+import type { Effect } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
-import type { Effect } from "../core/two-phase-commit.ts";
 import type { Log } from "../log.ts";
+
+/** A record that cannot give what an effect of its own asks for: a bug, never a retryable fault. */
+export class InconsistentRecordError extends Error {
+  override name = "InconsistentRecordError";
+}
+
+/** The branches a participant prepares: all of its own in 2PC; in a saga, those of its atomic stage. */
+function preparedBranches(tx: TxRecord, participant: string): readonly number[] {
+  if (tx.protocol === "2pc") return tx.participants.find((p) => p.name === participant)?.branches ?? [];
+  for (const stage of tx.stages) {
+    const p = stage.atomic?.participants.find((q) => q.name === participant);
+    if (p) return p.branches;
+  }
+  return [];
+}
 
 export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
   const base = { txId: tx.id, participant: effect.participant };
-  if (effect.kind === "decision")
-    return { ...base, type: effect.decision === "commit" ? "commit" : "rollback" };
-  const participant = tx.participants.find((p) => p.name === effect.participant);
-  return {
-    ...base,
-    type: "prepare",
-    deadline: tx.deadline,
-    startedAt: tx.createdAt,
-    branches: (participant?.branches ?? []).map((index) => {
-      const branch = tx.branches[index];
-      return { index, action: branch?.action ?? "", input: branch?.input };
-    }),
-  };
+  switch (effect.kind) {
+    case "decision":
+      return { ...base, type: effect.decision === "commit" ? "commit" : "rollback" };
+    case "prepare":
+      return {
+        ...base,
+        type: "prepare",
+        deadline: tx.deadline,
+        startedAt: tx.createdAt,
+        branches: preparedBranches(tx, effect.participant).map((index) => {
+          const branch = tx.branches[index];
+          return { index, action: branch?.action ?? "", input: branch?.input };
+        }),
+      };
+    case "action": {
+      const branch = tx.branches[effect.branch];
+      if (!branch) throw new InconsistentRecordError(`transaction ${tx.id} has no branch ${effect.branch}`);
+      return {
+        ...base,
+        type: "action",
+        branch: effect.branch,
+        action: branch.action,
+        input: branch.input,
+        deadline: tx.deadline,
+        startedAt: tx.createdAt,
+      };
+    }
+    case "compensate": {
+      const compensation = tx.branches[effect.branch]?.compensation;
+      if (!compensation) {
+        throw new InconsistentRecordError(
+          `transaction ${tx.id} has no compensation for branch ${effect.branch}`,
+        );
+      }
+      // Its atomic stage's 2PC commit applied the branch: the participant undoes that.
+      const atomic =
+        tx.protocol === "saga" && tx.stages.some((s) => s.atomic && s.branches.includes(effect.branch));
+      return {
+        ...base,
+        type: "compensate",
+        branch: effect.branch,
+        action: compensation.action,
+        input: compensation.input,
+        startedAt: tx.createdAt,
+        ...(atomic ? { atomic: true } : {}),
+      };
+    }
+  }
 }
 
 /**
@@ -34,8 +84,10 @@ export async function dispatch(
 ): Promise<void> {
   await Promise.all(
     effects.map(async (effect) => {
+      // Outside the try: a message the record cannot give is a bug, not a send to retry.
+      const message = messageFor(tx, effect);
       try {
-        await bus.toParticipant(effect.participant, messageFor(tx, effect));
+        await bus.toParticipant(effect.participant, message);
       } catch (err) {
         log.error("send failed; the sweeper will send it again", {
           txId: tx.id,

@@ -1,11 +1,14 @@
 /**
  * The sweeper: finds transactions whose due time has passed in the sparse due
- * index and moves them on (re-send PREPARE, abort at the deadline, re-send the
- * decision with capped backoff). The conditional write in `advance` is its claim:
+ * index and moves them on (re-send PREPARE, a saga's action or compensation,
+ * abort at the deadline, re-send the decision with capped backoff). The conditional write in `advance` is its claim:
  * of two sweepers that find the same transaction, one writes and sends, the other
  * reloads and finds it no longer due.
  */
-import { onSweep, type Policy, requestAbort } from "../core/two-phase-commit.ts";
+import { stalled } from "../core/saga.ts";
+import type { Policy } from "../core/step.ts";
+import type { TxRecord } from "../core/transaction.ts";
+import { onSweep, requestAbort } from "../core/transitions.ts";
 import { deadlockVictims } from "../core/wait-for-graph.ts";
 import { advance, type CoordinatorDeps } from "./advance.ts";
 
@@ -30,6 +33,42 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
   const batch = deps.batchPerShard ?? 100;
   const concurrency = deps.concurrency ?? 8;
 
+  /** Alerts on what has been re-sent `stalledAfterAttempts` times and more, unanswered. */
+  function warnIfStalled(tx: TxRecord): void {
+    if (tx.protocol === "2pc") {
+      if (tx.attempts >= policy.stalledAfterAttempts && tx.state !== "preparing") {
+        log.warn("decision not yet acknowledged", {
+          txId: tx.id,
+          state: tx.state,
+          attempts: tx.attempts,
+          waitingFor: tx.participants.filter((p) => !p.acked).map((p) => p.name),
+          metric: "DecisionStalled",
+        });
+      }
+      return;
+    }
+    const { compensations, decisions } = stalled(tx, policy);
+    if (decisions.length > 0) {
+      log.warn("decision not yet acknowledged", {
+        txId: tx.id,
+        state: tx.state,
+        attempts: tx.attempts,
+        waitingFor: decisions,
+        metric: "DecisionStalled",
+      });
+    }
+    if (compensations.length > 0) {
+      log.warn("compensation not yet done", {
+        txId: tx.id,
+        state: tx.state,
+        attempts: tx.attempts,
+        branches: compensations,
+        participants: [...new Set(compensations.map((b) => tx.branches[b]?.participant))],
+        metric: "CompensationStalled",
+      });
+    }
+  }
+
   async function sweepOne(id: string): Promise<boolean> {
     let moved = false;
     const tx = await advance(
@@ -42,21 +81,14 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
       },
       { afterWrite: "after-claim-before-send" },
     );
-    if (tx && moved && tx.attempts >= policy.stalledAfterAttempts && tx.state !== "preparing") {
-      log.warn("decision not yet acknowledged", {
-        txId: tx.id,
-        state: tx.state,
-        attempts: tx.attempts,
-        waitingFor: tx.participants.filter((p) => !p.acked).map((p) => p.name),
-        metric: "DecisionStalled",
-      });
-    }
+    if (tx && moved) warnIfStalled(tx);
     return moved;
   }
 
   /**
    * Builds the wait-for graph from every waiting transaction (any participant)
-   * and aborts the youngest of each cycle. Only the detect policy records waits;
+   * and aborts the youngest of each cycle (a saga waits in its open atomic stage,
+   * and its abort compensates). Only the detect policy records waits;
    * under wait-die the graph has no cycles and this finds nothing.
    */
   async function breakDeadlocks(): Promise<number> {

@@ -1,22 +1,43 @@
 /** The coordinator's durable record of one global transaction, and its parts. */
 
-export const TX_STATES = ["preparing", "committing", "aborting", "committed", "aborted"] as const;
-export type TxState = (typeof TX_STATES)[number];
+export const TWO_PC_STATES = ["preparing", "committing", "aborting", "committed", "aborted"] as const;
+export type TwoPcState = (typeof TWO_PC_STATES)[number];
 
-export const FINAL_STATES: ReadonlySet<TxState> = new Set(["committed", "aborted"]);
+/**
+ * A saga runs its stages forward (`running`) until every stage succeeded, or
+ * undoes what it attempted (`compensating`). `committing`: every stage succeeded
+ * but an atomic stage's commit is not acknowledged everywhere yet.
+ */
+export const SAGA_STATES = ["running", "compensating", "committing", "committed", "compensated"] as const;
+export type SagaState = (typeof SAGA_STATES)[number];
+
+export type TxState = TwoPcState | SagaState;
+
+export const FINAL_STATES: ReadonlySet<TxState> = new Set(["committed", "aborted", "compensated"]);
 export const isFinal = (state: TxState): boolean => FINAL_STATES.has(state);
 
 export type Decision = "commit" | "abort";
 export type Vote = "yes" | "no";
-export type Protocol = "2pc";
+export const PROTOCOLS = ["2pc", "saga"] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+/** A saga branch's undo: an action of the same participant. */
+export interface Compensation {
+  readonly action: string;
+  readonly input: unknown;
+}
 
 export interface BranchSpec {
   readonly participant: string;
   readonly action: string;
   readonly input: unknown;
+  /** Saga only: branches sharing a stage run in parallel; stages run in ascending order. */
+  readonly stage?: number;
+  /** Saga only (and required there). */
+  readonly compensation?: Compensation;
 }
 
-/** What the coordinator knows about one participant of the transaction. */
+/** What the coordinator knows about one participant of a 2PC (or of a saga's atomic stage). */
 export interface ParticipantState {
   readonly name: string;
   /** Indexes into the record's branches, in request order. */
@@ -43,8 +64,20 @@ export const EVENT_TYPES = [
   "waiting",
   "abort_requested",
   "retry_requested",
+  // saga
+  "stage_started",
+  "action_sent",
+  "action_resent",
+  "step_result",
+  "stage_decision",
+  "compensation_sent",
+  "compensation_resent",
+  "compensation_stalled",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
+
+export type SagaStepKind = "action" | "compensation";
+export type StepOutcome = "done" | "failed" | "retry";
 
 export interface TxEvent {
   readonly at: number;
@@ -56,12 +89,17 @@ export interface TxEvent {
   readonly decision?: Decision;
   readonly reason?: string;
   readonly attempt?: number;
+  /** Saga: the stage number (as in the request) the event is about. */
+  readonly stage?: number;
+  readonly branch?: number;
+  readonly branches?: readonly number[];
+  readonly step?: SagaStepKind;
+  readonly outcome?: StepOutcome;
 }
 
-export interface TxRecord {
+/** What every transaction record holds, whatever its protocol. */
+interface RecordBase {
   readonly id: string;
-  readonly protocol: Protocol;
-  readonly state: TxState;
   readonly createdAt: number;
   readonly timeoutMs: number;
   readonly deadline: number;
@@ -69,9 +107,8 @@ export interface TxRecord {
   readonly completedAt?: number;
   readonly reason?: string;
   readonly branches: readonly BranchSpec[];
-  readonly participants: readonly ParticipantState[];
   readonly events: readonly TxEvent[];
-  /** Wait-for edges while preparing: participant → the transaction whose lock it waits for. */
+  /** Wait-for edges while undecided: participant → the transaction whose lock it waits for. */
   readonly waits?: Readonly<Record<string, string>>;
   /** Events left out of `events` to bound the record's size. */
   readonly eventsDropped: number;
@@ -83,4 +120,80 @@ export interface TxRecord {
   readonly requestHash: string;
   /** Optimistic concurrency: every write is conditional on the version it read. */
   readonly version: number;
+}
+
+export interface TwoPcRecord extends RecordBase {
+  readonly protocol: "2pc";
+  readonly state: TwoPcState;
+  readonly participants: readonly ParticipantState[];
+}
+
+/**
+ * Where one saga branch's own steps stand. An atomic stage's branches have no
+ * action step of their own (their stage's 2PC group applies them): they stay
+ * `pending` until the group's commit is decided, then are `done`.
+ */
+export type SagaStep =
+  | { readonly status: "pending" }
+  | {
+      /** `running`: the action is out; `compensating`: the compensation is out. */
+      readonly status: "running" | "compensating";
+      /** Re-sends of the step out now; starts over when the compensation starts. */
+      readonly attempts: number;
+      /** When the step is sent again unless its result arrives first. */
+      readonly dueAt: number;
+      readonly reason?: string;
+    }
+  | {
+      readonly status: "done" | "failed" | "compensated";
+      readonly attempts: number;
+      readonly reason?: string;
+    };
+export type SagaStepStatus = SagaStep["status"];
+
+/** A participant of an atomic stage, with its own re-send schedule. */
+export interface AtomicParticipant extends ParticipantState {
+  readonly attempts: number;
+  /** When PREPARE or the decision goes out again; absent while nothing is owed to it. */
+  readonly dueAt?: number;
+}
+
+/** The 2PC group of an atomic stage: prepare all, commit all on all-yes, else roll back. */
+export interface AtomicGroup {
+  readonly participants: readonly AtomicParticipant[];
+  readonly decision?: Decision;
+  readonly decidedAt?: number;
+}
+
+export interface SagaStage {
+  /** The stage number of the request (a branch's `stage`, or its index). */
+  readonly stage: number;
+  /** Indexes into the record's branches, in request order. */
+  readonly branches: readonly number[];
+  /** Present when the stage is atomic. */
+  readonly atomic?: AtomicGroup;
+}
+
+export interface SagaRecord extends RecordBase {
+  readonly protocol: "saga";
+  readonly state: SagaState;
+  /** In ascending stage order. */
+  readonly stages: readonly SagaStage[];
+  /** Index into `stages` of the latest stage started. */
+  readonly current: number;
+  /** One per branch, in request order. */
+  readonly steps: readonly SagaStep[];
+  /** The branch whose failed action started the compensation. */
+  readonly failedBranch?: number;
+}
+
+export type TxRecord = TwoPcRecord | SagaRecord;
+
+/**
+ * Undecided and waiting for another transaction's lock: a vertex of the
+ * wait-for graph (the detect lock policy) that the sweeper may abort.
+ */
+export function isWaiting(tx: TxRecord): boolean {
+  const undecided = tx.protocol === "2pc" ? tx.state === "preparing" : tx.state === "running";
+  return undecided && tx.waits !== undefined && Object.keys(tx.waits).length > 0;
 }

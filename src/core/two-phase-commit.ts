@@ -4,35 +4,22 @@
  * to send once that record is durable. Nothing here does I/O.
  */
 import { backoffMs } from "./backoff.ts";
+import { type Step as AnyStep, appendEvents, type Policy, unchanged } from "./step.ts";
 import type {
   BranchSpec,
   Decision,
   ParticipantState,
+  TwoPcRecord,
+  TwoPcState,
   TxEvent,
-  TxRecord,
   TxState,
   Vote,
 } from "./transaction.ts";
 
-export interface Policy {
-  readonly prepareRetryMs: number;
-  readonly decisionRetryMs: number;
-  readonly backoffCapMs: number;
-  readonly stalledAfterAttempts: number;
-  /** Upper bound on the timeline kept in the record. */
-  readonly maxEvents: number;
-}
+// Shared with the saga; still importable from here, where they were born.
+export { appendEvents, type Effect, type Policy } from "./step.ts";
 
-export type Effect =
-  | { readonly kind: "prepare"; readonly participant: string }
-  | { readonly kind: "decision"; readonly participant: string; readonly decision: Decision };
-
-export interface Step {
-  readonly next: TxRecord;
-  readonly effects: readonly Effect[];
-  /** False when the record is unchanged and must not be written. */
-  readonly changed: boolean;
-}
+export type Step = AnyStep<TwoPcRecord>;
 
 export interface BeginInput {
   readonly id: string;
@@ -65,25 +52,6 @@ export const decisionOf = (state: TxState): Decision | undefined =>
       ? "abort"
       : undefined;
 
-const unchanged = (tx: TxRecord, effects: readonly Effect[] = []): Step => ({
-  next: tx,
-  effects,
-  changed: false,
-});
-
-/** Keeps the first events (how it started) and the latest ones (where it is now). */
-export function appendEvents(tx: TxRecord, events: readonly TxEvent[], maxEvents: number): TxRecord {
-  const all = [...tx.events, ...events];
-  if (all.length <= maxEvents) return { ...tx, events: all };
-  const head = Math.min(10, Math.floor(maxEvents / 4));
-  const drop = all.length - maxEvents;
-  return {
-    ...tx,
-    events: [...all.slice(0, head), ...all.slice(head + drop)],
-    eventsDropped: tx.eventsDropped + drop,
-  };
-}
-
 function groupByParticipant(branches: readonly BranchSpec[]): ParticipantState[] {
   const byName = new Map<string, number[]>();
   branches.forEach((b, i) => {
@@ -97,7 +65,7 @@ function groupByParticipant(branches: readonly BranchSpec[]): ParticipantState[]
 export function begin(input: BeginInput, now: number, policy: Policy): Step {
   const participants = groupByParticipant(input.branches);
   const deadline = now + input.timeoutMs;
-  const tx: TxRecord = {
+  const tx: TwoPcRecord = {
     id: input.id,
     protocol: "2pc",
     state: "preparing",
@@ -129,12 +97,12 @@ export function begin(input: BeginInput, now: number, policy: Policy): Step {
 }
 
 /** Participants that may hold locks for this transaction and so must hear the decision. */
-function decisionTargets(tx: TxRecord): ParticipantState[] {
+function decisionTargets(tx: TwoPcRecord): ParticipantState[] {
   return tx.participants.filter((p) => !p.acked);
 }
 
 function decide(
-  tx: TxRecord,
+  tx: TwoPcRecord,
   decision: Decision,
   reason: string | undefined,
   now: number,
@@ -145,7 +113,7 @@ function decide(
     decision === "abort" && p.vote === "no" ? { ...p, acked: true } : p,
   );
   const { waits: _waits, ...rest } = tx;
-  const decided: TxRecord = {
+  const decided: TwoPcRecord = {
     ...rest,
     state: decision === "commit" ? "committing" : "aborting",
     decidedAt: now,
@@ -173,9 +141,9 @@ function decide(
   };
 }
 
-function complete(tx: TxRecord, now: number, policy: Policy): TxRecord {
+function complete(tx: TwoPcRecord, now: number, policy: Policy): TwoPcRecord {
   const { dueAt: _dueAt, ...rest } = tx;
-  const finished: TxRecord = {
+  const finished: TwoPcRecord = {
     ...rest,
     state: tx.state === "committing" ? "committed" : "aborted",
     completedAt: now,
@@ -183,7 +151,7 @@ function complete(tx: TxRecord, now: number, policy: Policy): TxRecord {
   return appendEvents(finished, [{ at: now, type: "completed" }], policy.maxEvents);
 }
 
-export function onVote(tx: TxRecord, vote: VoteInput, now: number, policy: Policy): Step {
+export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Policy): Step {
   const index = tx.participants.findIndex((p) => p.name === vote.participant);
   const participant = tx.participants[index];
   if (!participant) return unchanged(tx);
@@ -223,7 +191,7 @@ export function onVote(tx: TxRecord, vote: VoteInput, now: number, policy: Polic
   return { next: voted, effects: [], changed: true };
 }
 
-function withoutWait(tx: TxRecord, participant: string): TxRecord {
+function withoutWait(tx: TwoPcRecord, participant: string): TwoPcRecord {
   if (tx.waits?.[participant] === undefined) return tx;
   const { [participant]: _gone, ...waits } = tx.waits;
   const { waits: _all, ...rest } = tx;
@@ -231,7 +199,7 @@ function withoutWait(tx: TxRecord, participant: string): TxRecord {
 }
 
 /** A participant waits for another transaction's lock: an edge of the wait-for graph. */
-export function onWaiting(tx: TxRecord, waiting: WaitingInput, now: number, policy: Policy): Step {
+export function onWaiting(tx: TwoPcRecord, waiting: WaitingInput, now: number, policy: Policy): Step {
   if (tx.state !== "preparing") return unchanged(tx);
   const participant = tx.participants.find((p) => p.name === waiting.participant);
   if (!participant || participant.vote !== undefined) return unchanged(tx);
@@ -244,7 +212,7 @@ export function onWaiting(tx: TxRecord, waiting: WaitingInput, now: number, poli
   return { next, effects: [], changed: true };
 }
 
-export function onAck(tx: TxRecord, ack: AckInput, now: number, policy: Policy): Step {
+export function onAck(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy): Step {
   if (tx.state !== "committing" && tx.state !== "aborting") return unchanged(tx);
   if (decisionOf(tx.state) !== ack.decision) return unchanged(tx);
   const index = tx.participants.findIndex((p) => p.name === ack.participant);
@@ -263,7 +231,7 @@ export function onAck(tx: TxRecord, ack: AckInput, now: number, policy: Policy):
 }
 
 /** What the sweeper does with a transaction whose due time has come. */
-export function onSweep(tx: TxRecord, now: number, policy: Policy): Step {
+export function onSweep(tx: TwoPcRecord, now: number, policy: Policy): Step {
   if (tx.dueAt === undefined || tx.dueAt > now) return unchanged(tx);
 
   if (tx.state === "preparing") {
@@ -308,16 +276,16 @@ export function onSweep(tx: TxRecord, now: number, policy: Policy): Step {
   };
 }
 
-export type AbortRequest = Step | { readonly rejected: "already_decided"; readonly state: TxState };
+export type AbortRequest = Step | { readonly rejected: "already_decided"; readonly state: TwoPcState };
 
 /** An operator's abort: only an undecided transaction can still be aborted. */
-export function requestAbort(tx: TxRecord, reason: string, now: number, policy: Policy): AbortRequest {
+export function requestAbort(tx: TwoPcRecord, reason: string, now: number, policy: Policy): AbortRequest {
   if (tx.state !== "preparing") return { rejected: "already_decided", state: tx.state };
   const requested = appendEvents(tx, [{ at: now, type: "abort_requested", reason }], policy.maxEvents);
   return decide(requested, "abort", reason, now, policy);
 }
 
-export type RetryRequest = Step | { readonly rejected: "final"; readonly state: TxState };
+export type RetryRequest = Step | { readonly rejected: "final"; readonly state: TwoPcState };
 
 /**
  * An operator's retry: re-deliver now whatever the transaction waits for (PREPARE
@@ -326,7 +294,7 @@ export type RetryRequest = Step | { readonly rejected: "final"; readonly state: 
  * time is one base interval away, as after a first send: due "now" would only make
  * the next sweep send the same messages again and count it as attempt 1.
  */
-export function requestRetry(tx: TxRecord, now: number, policy: Policy): RetryRequest {
+export function requestRetry(tx: TwoPcRecord, now: number, policy: Policy): RetryRequest {
   switch (tx.state) {
     case "committed":
     case "aborted":

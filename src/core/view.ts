@@ -1,5 +1,13 @@
 /** The client-facing shape of a transaction (design §3), derived from the record. */
-import type { ParticipantState, TxEvent, TxRecord, TxState } from "./transaction.ts";
+import type {
+  Decision,
+  ParticipantState,
+  SagaRecord,
+  TwoPcRecord,
+  TxEvent,
+  TxRecord,
+  TxState,
+} from "./transaction.ts";
 
 export const STATUSES = ["pending", "committed", "aborted"] as const;
 export type Status = (typeof STATUSES)[number];
@@ -11,7 +19,13 @@ export type BranchState =
   | "committing"
   | "committed"
   | "aborting"
-  | "rolled_back";
+  | "rolled_back"
+  // saga steps
+  | "running"
+  | "done"
+  | "failed"
+  | "compensating"
+  | "compensated";
 
 export interface BranchView {
   readonly participant: string;
@@ -19,6 +33,12 @@ export interface BranchView {
   readonly state: BranchState;
   readonly vote?: "yes" | "no";
   readonly reason?: string;
+  /** Saga: the branch's stage number. */
+  readonly stage?: number;
+  /** Saga: the branch's stage runs as a 2PC group. */
+  readonly atomic?: true;
+  /** Saga: re-sends of the branch's message out now (action, compensation, PREPARE or decision). */
+  readonly attempts?: number;
 }
 
 export interface EventView extends Omit<TxEvent, "at"> {
@@ -42,34 +62,101 @@ export interface TransactionView {
   readonly eventsDropped?: number;
 }
 
-/** `committed` as soon as the commit decision is durable; `completedAt` once applied everywhere. */
+/**
+ * `committed` as soon as the commit decision is durable; `completedAt` once applied
+ * everywhere. A saga is `aborted` from the moment its compensation starts.
+ */
 export function statusOf(state: TxState): Status {
-  if (state === "committing" || state === "committed") return "committed";
-  if (state === "aborting" || state === "aborted") return "aborted";
-  return "pending";
-}
-
-function branchState(tx: TxRecord, p: ParticipantState | undefined): BranchState {
-  if (p?.vote === "no") return "refused";
-  switch (tx.state) {
+  switch (state) {
     case "preparing":
-      return p?.vote === "yes" ? "prepared" : "pending";
+    case "running":
+      return "pending";
     case "committing":
-      return p?.acked ? "committed" : "committing";
     case "committed":
       return "committed";
     case "aborting":
-      return p?.acked ? "rolled_back" : "aborting";
     case "aborted":
-      return "rolled_back";
+    case "compensating":
+    case "compensated":
+      return "aborted";
   }
+}
+
+/** A 2PC participant's branch, under its transaction's (or atomic stage's) decision. */
+function preparedState(decision: Decision | undefined, p: ParticipantState | undefined): BranchState {
+  if (p?.vote === "no") return "refused";
+  if (decision === undefined) return p?.vote === "yes" ? "prepared" : "pending";
+  if (decision === "commit") return p?.acked ? "committed" : "committing";
+  return p?.acked ? "rolled_back" : "aborting";
+}
+
+function twoPcDecision(tx: TwoPcRecord): Decision | undefined {
+  switch (tx.state) {
+    case "preparing":
+      return undefined;
+    case "committing":
+    case "committed":
+      return "commit";
+    case "aborting":
+    case "aborted":
+      return "abort";
+  }
+}
+
+/** Why a participant's no vote names this branch, if it does. */
+const blamed = (p: ParticipantState | undefined, i: number) =>
+  p?.vote === "no" && (p.failedBranch === undefined || p.failedBranch === i) ? p.reason : undefined;
+
+function twoPcBranches(tx: TwoPcRecord): BranchView[] {
+  const byBranch = new Map<number, ParticipantState>();
+  for (const p of tx.participants) for (const i of p.branches) byBranch.set(i, p);
+  const decision = twoPcDecision(tx);
+  return tx.branches.map((b, i) => {
+    const p = byBranch.get(i);
+    const reason = blamed(p, i);
+    return {
+      participant: b.participant,
+      action: b.action,
+      state: preparedState(decision, p),
+      ...(p?.vote !== undefined ? { vote: p.vote } : {}),
+      ...(reason !== undefined ? { reason } : {}),
+    };
+  });
+}
+
+function sagaBranches(tx: SagaRecord): BranchView[] {
+  const views: BranchView[] = [];
+  for (const stage of tx.stages) {
+    for (const i of stage.branches) {
+      const b = tx.branches[i];
+      const step = tx.steps[i];
+      if (!b || !step) continue;
+      const p = stage.atomic?.participants.find((q) => q.branches.includes(i));
+      // An atomic branch's own step starts with its compensation; before, its group tells.
+      const own = !stage.atomic || step.status === "compensating" || step.status === "compensated";
+      const reason =
+        (step.status !== "pending" ? step.reason : undefined) ??
+        blamed(p, i) ??
+        (tx.failedBranch === i ? tx.reason : undefined);
+      const attempts = own ? (step.status === "pending" ? undefined : step.attempts) : p?.attempts;
+      views[i] = {
+        participant: b.participant,
+        action: b.action,
+        state: own ? step.status : preparedState(stage.atomic?.decision, p),
+        ...(p?.vote !== undefined ? { vote: p.vote } : {}),
+        ...(reason !== undefined ? { reason } : {}),
+        stage: stage.stage,
+        ...(stage.atomic ? { atomic: true as const } : {}),
+        ...(attempts !== undefined ? { attempts } : {}),
+      };
+    }
+  }
+  return views;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export function toView(tx: TxRecord): TransactionView {
-  const byBranch = new Map<number, ParticipantState>();
-  for (const p of tx.participants) for (const i of p.branches) byBranch.set(i, p);
   return {
     id: tx.id,
     protocol: tx.protocol,
@@ -81,17 +168,7 @@ export function toView(tx: TxRecord): TransactionView {
     ...(tx.decidedAt !== undefined ? { decidedAt: iso(tx.decidedAt) } : {}),
     ...(tx.completedAt !== undefined ? { completedAt: iso(tx.completedAt) } : {}),
     attempts: tx.attempts,
-    branches: tx.branches.map((b, i) => {
-      const p = byBranch.get(i);
-      const blamed = p?.vote === "no" && (p.failedBranch === undefined || p.failedBranch === i);
-      return {
-        participant: b.participant,
-        action: b.action,
-        state: branchState(tx, p),
-        ...(p?.vote !== undefined ? { vote: p.vote } : {}),
-        ...(blamed && p?.reason !== undefined ? { reason: p.reason } : {}),
-      };
-    }),
+    branches: tx.protocol === "2pc" ? twoPcBranches(tx) : sagaBranches(tx),
     events: tx.events.map((e) => ({ ...e, at: iso(e.at) })),
     ...(tx.eventsDropped > 0 ? { eventsDropped: tx.eventsDropped } : {}),
   };

@@ -7,7 +7,7 @@
 
 import { shardOf, type TransactionStore, type WaitingTx } from "../adapters/dynamodb-transaction-store.ts";
 import { DuplicateTransactionError, StaleRecordError } from "../adapters/errors.ts";
-import type { TxRecord } from "../core/transaction.ts";
+import { isWaiting, type TxRecord } from "../core/transaction.ts";
 
 export class NotSupportedInSimulationError extends Error {
   override name = "NotSupportedInSimulationError";
@@ -60,12 +60,7 @@ export function createMemoryTransactionStore(options: { shards?: number } = {}):
     async waiting(shard) {
       const found: WaitingTx[] = [];
       for (const tx of records.values()) {
-        if (
-          tx.state === "preparing" &&
-          tx.waits !== undefined &&
-          Object.keys(tx.waits).length > 0 &&
-          shardOf(tx.id, shards) === shard
-        ) {
+        if (isWaiting(tx) && tx.waits && shardOf(tx.id, shards) === shard) {
           found.push({ id: tx.id, createdAt: tx.createdAt, waits: tx.waits });
         }
       }

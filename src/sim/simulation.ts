@@ -610,6 +610,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     // Agreement: every participant of a committed transaction committed; none of an aborted one did.
     const barrierOf = new Map(barriers.map((b) => [`${b.server}/${b.txId}`, b]));
     for (const tx of records.values()) {
+      // The simulation's workload is 2PC only.
+      if (tx.protocol !== "2pc") continue;
       for (const p of tx.participants) {
         const state = barrierOf.get(`${p.name}/${tx.id}`)?.state;
         if (tx.state === "committed" && state !== "committed") {

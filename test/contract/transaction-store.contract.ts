@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { shardOf, type TransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
 import { DuplicateTransactionError, StaleRecordError } from "../../src/adapters/errors.ts";
-import type { TxRecord } from "../../src/core/transaction.ts";
+import type { TwoPcRecord } from "../../src/core/transaction.ts";
 import { begin, type Policy } from "../../src/core/two-phase-commit.ts";
 
 const policy: Policy = {
@@ -20,7 +20,7 @@ const policy: Policy = {
 
 const T0 = 1_700_000_000_000;
 
-export function record(id = `tx-${randomUUID()}`, now = T0): TxRecord {
+export function record(id = `tx-${randomUUID()}`, now = T0): TwoPcRecord {
   return begin(
     {
       id,
@@ -66,7 +66,7 @@ export function transactionStoreContract(name: string, fresh: () => Promise<Tran
       const store = await fresh();
       const tx = record();
       await store.create(tx);
-      const next: TxRecord = { ...tx, state: "aborting", version: 2, reason: "timeout" };
+      const next: TwoPcRecord = { ...tx, state: "aborting", version: 2, reason: "timeout" };
       await store.save(next, 1);
       expect(await store.get(tx.id)).toEqual(next);
     });
@@ -125,7 +125,7 @@ export function transactionStoreContract(name: string, fresh: () => Promise<Tran
       const store = await fresh();
       const waits = { ...record(), waits: { "bank-1": "holder-1" } };
       const plain = record();
-      const decided: TxRecord = { ...record(), state: "aborting", waits: { "bank-2": "holder-2" } };
+      const decided: TwoPcRecord = { ...record(), state: "aborting", waits: { "bank-2": "holder-2" } };
       for (const tx of [waits, plain, decided]) await store.create(tx);
       const found = (
         await Promise.all(Array.from({ length: store.shards }, (_, s) => store.waiting(s)))

@@ -1,6 +1,6 @@
 /** Operators' transitions: abort while undecided, retry while unfinished. */
 import { describe, expect, it } from "vitest";
-import type { TxRecord } from "../../src/core/transaction.ts";
+import type { TwoPcRecord } from "../../src/core/transaction.ts";
 import {
   begin,
   onAck,
@@ -24,7 +24,7 @@ const policy: Policy = {
 const T0 = 1_000_000;
 const TIMEOUT = 60_000;
 
-function started(participants = ["bank-1", "bank-2", "bank-3"]): TxRecord {
+function started(participants = ["bank-1", "bank-2", "bank-3"]): TwoPcRecord {
   return begin(
     {
       id: "t1",
@@ -37,18 +37,19 @@ function started(participants = ["bank-1", "bank-2", "bank-3"]): TxRecord {
   ).next;
 }
 
-const vote = (participant: string, v: "yes" | "no") => (tx: TxRecord) =>
+const vote = (participant: string, v: "yes" | "no") => (tx: TwoPcRecord) =>
   onVote(tx, { participant, vote: v, ...(v === "no" ? { reason: "insufficient_funds" } : {}) }, T0, policy)
     .next;
-const ack = (participant: string, decision: "commit" | "abort") => (tx: TxRecord) =>
+const ack = (participant: string, decision: "commit" | "abort") => (tx: TwoPcRecord) =>
   onAck(tx, { participant, decision }, T0, policy).next;
 /** Sweeps `times` times, each at the record's due time. */
-const swept = (times: number) => (tx: TxRecord) => {
+const swept = (times: number) => (tx: TwoPcRecord) => {
   let t = tx;
   for (let i = 0; i < times; i++) t = onSweep(t, t.dueAt ?? 0, policy).next;
   return t;
 };
-const run = (tx: TxRecord, ...steps: ((tx: TxRecord) => TxRecord)[]) => steps.reduce((t, s) => s(t), tx);
+const run = (tx: TwoPcRecord, ...steps: ((tx: TwoPcRecord) => TwoPcRecord)[]) =>
+  steps.reduce((t, s) => s(t), tx);
 
 function accepted(request: RetryRequest): Step {
   if ("rejected" in request) throw new Error(`rejected: ${request.rejected} in ${request.state}`);

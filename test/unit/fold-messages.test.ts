@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { foldMessages } from "../../src/coordinator/coordinator.ts";
 import type { CoordinatorMessage } from "../../src/core/messages.ts";
+import type { TxRecord } from "../../src/core/transaction.ts";
 import { begin, type Policy } from "../../src/core/two-phase-commit.ts";
 
 const policy: Policy = {
@@ -40,7 +41,7 @@ describe("foldMessages: one batch of a transaction's messages as one write", () 
 
   it("matches the same messages applied one write at a time", () => {
     const messages = [vote("p2"), vote("p1", "no"), vote("p3")];
-    let one = tx;
+    let one: TxRecord = tx;
     for (const m of messages) one = foldMessages(one, [m], 5, policy).next;
     const all = foldMessages(tx, messages, 5, policy).next;
     expect(all).toEqual(one);

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { TxRecord } from "../../src/core/transaction.ts";
+import type { TwoPcRecord } from "../../src/core/transaction.ts";
 import {
   type AckInput,
   begin,
@@ -24,7 +24,7 @@ const policy: Policy = {
 
 const T0 = 1_000_000;
 
-function started(participants = ["bank-1", "bank-2"], timeoutMs = 60_000): TxRecord {
+function started(participants = ["bank-1", "bank-2"], timeoutMs = 60_000): TwoPcRecord {
   return begin(
     {
       id: "t1",
@@ -48,7 +48,7 @@ const no = (participant: string, reason = "insufficient_funds"): VoteInput => ({
   reason,
 });
 
-function run(tx: TxRecord, ...events: ((tx: TxRecord) => Step)[]): TxRecord {
+function run(tx: TwoPcRecord, ...events: ((tx: TwoPcRecord) => Step)[]): TwoPcRecord {
   return events.reduce((t, e) => e(t).next, tx);
 }
 
@@ -205,10 +205,10 @@ describe("onAck", () => {
   it.each([
     [
       "a duplicate ack",
-      (tx: TxRecord) => onAck(onAck(tx, ack("bank-1"), T0, policy).next, ack("bank-1"), T0, policy),
+      (tx: TwoPcRecord) => onAck(onAck(tx, ack("bank-1"), T0, policy).next, ack("bank-1"), T0, policy),
     ],
-    ["an ack for the other decision", (tx: TxRecord) => onAck(tx, ack("bank-1", "abort"), T0, policy)],
-    ["an ack from a stranger", (tx: TxRecord) => onAck(tx, ack("bank-7"), T0, policy)],
+    ["an ack for the other decision", (tx: TwoPcRecord) => onAck(tx, ack("bank-1", "abort"), T0, policy)],
+    ["an ack from a stranger", (tx: TwoPcRecord) => onAck(tx, ack("bank-7"), T0, policy)],
   ])("ignores %s", (_name, apply) => {
     expect(apply(committing()).changed).toBe(false);
   });

@@ -2,12 +2,16 @@ import { type Context, Hono } from "hono";
 import type { TransactionStore } from "../../adapters/dynamodb-transaction-store.ts";
 import { InvalidCursorError } from "../../adapters/errors.ts";
 import type { CoordinatorDeps } from "../../coordinator/advance.ts";
-import { beginTransaction, IdempotencyConflictError } from "../../coordinator/begin-transaction.ts";
+import {
+  type BeginRequest,
+  beginTransaction,
+  IdempotencyConflictError,
+} from "../../coordinator/begin-transaction.ts";
 import type { DecisionSignal } from "../../coordinator/decision-signal.ts";
-import type { BranchSpec } from "../../core/transaction.ts";
-import type { Policy } from "../../core/two-phase-commit.ts";
+import { stageNumberOf } from "../../core/saga.ts";
+import type { Policy } from "../../core/step.ts";
 import { STATUSES, type Status, statusOf, toView } from "../../core/view.ts";
-import type { Catalog } from "../../participants/catalog.ts";
+import type { Catalog, ParticipantKind } from "../../participants/catalog.ts";
 import type { Role } from "../auth.ts";
 import { parseBody } from "../body.ts";
 import { ApiError, badRequest, notFound } from "../errors.ts";
@@ -37,6 +41,7 @@ export interface TransactionRoutesDeps extends CoordinatorDeps {
 export const MAX_BRANCHES_BYTES = 256 * 1024;
 
 type Env = { Variables: { role: Role } };
+type Issue = { path: string; message: string };
 
 /**
  * UTF-8 size of a value's JSON (DynamoDB counts bytes). Input nested too deeply
@@ -50,45 +55,70 @@ function jsonBytes(value: unknown): number {
   }
 }
 
+/** Checks one action (or compensation) against what its participant accepts. */
+function checkStep(
+  kind: ParticipantKind,
+  participant: string,
+  step: { readonly action: string; readonly input: unknown },
+  path: string,
+  issues: Issue[],
+): boolean {
+  const schema = kind.actions[step.action];
+  if (!schema || !Object.hasOwn(kind.actions, step.action)) {
+    const known = Object.keys(kind.actions).join(", ");
+    issues.push({
+      path: `${path}.action`,
+      message: `"${participant}" has no action "${step.action}" (${known})`,
+    });
+    return false;
+  }
+  const parsed = schema.safeParse(step.input);
+  if (!parsed.success) {
+    for (const issue of issuesOf(parsed.error)) {
+      issues.push({ path: `${path}.input${issue.path ? `.${issue.path}` : ""}`, message: issue.message });
+    }
+  }
+  return true;
+}
+
+/**
+ * The branches each PREPARE would carry, by participant: all of a participant's
+ * in 2PC; in a saga, those of its atomic stage (a plain saga step prepares nothing).
+ */
+function prepareGroups(request: BeginRequest): Map<string, number[]> {
+  const atomic = new Set(request.protocol === "saga" ? (request.atomicStages ?? []) : []);
+  const groups = new Map<string, number[]>();
+  request.branches.forEach((b, i) => {
+    if (request.protocol === "saga" && !atomic.has(stageNumberOf(b, i))) return;
+    groups.set(b.participant, [...(groups.get(b.participant) ?? []), i]);
+  });
+  return groups;
+}
+
 /** Checks every branch against what its participant accepts; all problems at once. */
-function checkBranches(catalog: Catalog, branches: readonly BranchSpec[]): void {
+function checkBranches(catalog: Catalog, request: BeginRequest): void {
+  const { branches } = request;
   // Size first: too large is too large whatever else is wrong, and it keeps huge
   // bodies from being validated and echoed back in the details.
   if (jsonBytes(branches) > MAX_BRANCHES_BYTES) {
     throw new ApiError(413, "payload_too_large", `branches exceed ${MAX_BRANCHES_BYTES} bytes of JSON`);
   }
-  const issues: { path: string; message: string }[] = [];
-  const groups = new Map<string, { action: string; input: unknown }[]>();
+  const issues: Issue[] = [];
+  const valid = new Set<number>();
   branches.forEach((b, i) => {
     const kind = catalog.get(b.participant);
     if (!kind) {
       issues.push({ path: `branches.${i}.participant`, message: `unknown participant "${b.participant}"` });
       return;
     }
-    const schema = kind.actions[b.action];
-    if (!schema || !Object.hasOwn(kind.actions, b.action)) {
-      const known = Object.keys(kind.actions).join(", ");
-      issues.push({
-        path: `branches.${i}.action`,
-        message: `"${b.participant}" has no action "${b.action}" (${known})`,
-      });
-      return;
-    }
-    const parsed = schema.safeParse(b.input);
-    if (!parsed.success) {
-      for (const issue of issuesOf(parsed.error)) {
-        issues.push({
-          path: `branches.${i}.input${issue.path ? `.${issue.path}` : ""}`,
-          message: issue.message,
-        });
-      }
-    }
-    const group = groups.get(b.participant) ?? [];
-    group.push({ action: b.action, input: b.input });
-    groups.set(b.participant, group);
+    if (checkStep(kind, b.participant, b, `branches.${i}`, issues)) valid.add(i);
+    if (b.compensation) checkStep(kind, b.participant, b.compensation, `branches.${i}.compensation`, issues);
   });
-  for (const [name, group] of groups) {
-    const problem = catalog.get(name)?.checkGroup?.(group);
+  for (const [name, members] of prepareGroups(request)) {
+    const group = members
+      .filter((i) => valid.has(i))
+      .map((i) => ({ action: branches[i]?.action ?? "", input: branches[i]?.input }));
+    const problem = group.length > 0 ? catalog.get(name)?.checkGroup?.(group) : undefined;
     if (problem) issues.push({ path: "branches", message: `${name}: ${problem}` });
   }
   if (issues.length > 0) throw badRequest("some branches are not valid", issues);
@@ -141,14 +171,10 @@ function readIdempotencyKey(raw: string | undefined): string | undefined {
 export function transactionRoutes(deps: TransactionRoutesDeps) {
   const app = new Hono<Env>();
 
-  async function start(
-    c: Context<Env>,
-    request: { id?: string; timeoutMs: number; branches: BranchSpec[] },
-    wait: number,
-  ) {
-    checkBranches(deps.catalog, request.branches);
+  async function start(c: Context<Env>, request: BeginRequest, wait: number) {
+    checkBranches(deps.catalog, request);
     try {
-      const { tx, created } = await beginTransaction(deps, { ...request, protocol: "2pc" });
+      const { tx, created } = await beginTransaction(deps, request);
       const final = await waitForOutcome(deps.store, tx, wait, deps.decisions);
       if (!created) c.header("Idempotent-Replayed", "true");
       c.header("Location", `/v1/transactions/${encodeURIComponent(final.id)}`);
@@ -170,12 +196,28 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
     const timeoutMs = body.timeoutMs ?? deps.defaultTimeoutMs;
     if (timeoutMs > deps.maxTimeoutMs) throw badRequest(`timeoutMs must be at most ${deps.maxTimeoutMs}`);
     const id = body.id ?? header;
-    const branches = body.branches.map((b) => ({
+    const common = { ...(id !== undefined ? { id } : {}), timeoutMs };
+    const plain = (b: (typeof body.branches)[number]) => ({
       participant: b.participant,
       action: b.action,
       input: b.input,
+    });
+    if (body.protocol === "2pc") {
+      return start(c, { ...common, protocol: "2pc", branches: body.branches.map(plain) }, wait);
+    }
+    const branches = body.branches.map((b) => ({
+      ...plain(b),
+      ...(b.stage !== undefined ? { stage: b.stage } : {}),
+      ...(b.compensation !== undefined
+        ? { compensation: { action: b.compensation.action, input: b.compensation.input } }
+        : {}),
     }));
-    return start(c, { ...(id !== undefined ? { id } : {}), timeoutMs, branches }, wait);
+    const atomicStages = body.atomicStages ?? [];
+    return start(
+      c,
+      { ...common, protocol: "saga", branches, ...(atomicStages.length > 0 ? { atomicStages } : {}) },
+      wait,
+    );
   });
 
   app.post("/transfers", async (c) => {
@@ -193,7 +235,7 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
     }));
     return start(
       c,
-      { ...(id !== undefined ? { id } : {}), timeoutMs: deps.defaultTimeoutMs, branches },
+      { ...(id !== undefined ? { id } : {}), protocol: "2pc", timeoutMs: deps.defaultTimeoutMs, branches },
       wait,
     );
   });
