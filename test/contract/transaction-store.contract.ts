@@ -7,7 +7,8 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { shardOf, type TransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
 import { DuplicateTransactionError, StaleRecordError } from "../../src/adapters/errors.ts";
-import type { TwoPcRecord } from "../../src/core/transaction.ts";
+import { begin as beginSaga } from "../../src/core/saga.ts";
+import type { SagaRecord, TwoPcRecord } from "../../src/core/transaction.ts";
 import { begin, type Policy } from "../../src/core/two-phase-commit.ts";
 
 const policy: Policy = {
@@ -29,6 +30,44 @@ export function record(id = `tx-${randomUUID()}`, now = T0): TwoPcRecord {
       branches: [
         { participant: "bank-1", action: "withdraw", input: { account: "a", amount: 5 } },
         { participant: "bank-2", action: "deposit", input: { account: "b", amount: 5 } },
+      ],
+    },
+    now,
+    policy,
+  ).next;
+}
+
+/** A saga whose first stage (bank-1, bank-2) is atomic and whose second is a plain step. */
+export function sagaRecord(id = `saga-${randomUUID()}`, now = T0): SagaRecord {
+  const compensation = { action: "deposit", input: { account: "a", amount: 5 } };
+  return beginSaga(
+    {
+      id,
+      requestHash: "hash",
+      timeoutMs: 10_000,
+      atomicStages: [0],
+      branches: [
+        {
+          participant: "bank-1",
+          action: "withdraw",
+          input: { account: "a", amount: 5 },
+          stage: 0,
+          compensation,
+        },
+        {
+          participant: "bank-2",
+          action: "withdraw",
+          input: { account: "a", amount: 5 },
+          stage: 0,
+          compensation,
+        },
+        {
+          participant: "bank-3",
+          action: "withdraw",
+          input: { account: "a", amount: 5 },
+          stage: 1,
+          compensation,
+        },
       ],
     },
     now,
@@ -133,6 +172,34 @@ export function transactionStoreContract(name: string, fresh: () => Promise<Tran
       expect(found).toEqual([{ id: waits.id, createdAt: waits.createdAt, waits: { "bank-1": "holder-1" } }]);
       const shard = shardOf(waits.id, store.shards);
       expect((await store.waiting(shard)).map((w) => w.id)).toEqual([waits.id]);
+    });
+
+    it("a saga record round-trips whole: stages, atomic group and steps", async () => {
+      const store = await fresh();
+      const tx = sagaRecord();
+      await store.create(tx);
+      expect(await store.get(tx.id)).toEqual(tx);
+      const { dueAt: _d, ...rest } = tx;
+      const finished: SagaRecord = { ...rest, state: "compensated", completedAt: T0, version: 2 };
+      await store.save(finished, 1);
+      expect(await store.get(tx.id)).toEqual(finished);
+      const due = await Promise.all(
+        Array.from({ length: store.shards }, (_, s) => store.due(s, T0 + 60_000, 100)),
+      );
+      expect(due.flat()).not.toContain(tx.id);
+    });
+
+    it("waiting lists a running saga whose atomic stage waits, not one already compensating", async () => {
+      const store = await fresh();
+      const running = { ...sagaRecord(), waits: { "bank-1": "holder-1" } };
+      const compensating: SagaRecord = { ...sagaRecord(), state: "compensating", waits: { "bank-2": "h" } };
+      for (const tx of [running, compensating]) await store.create(tx);
+      const found = (
+        await Promise.all(Array.from({ length: store.shards }, (_, s) => store.waiting(s)))
+      ).flat();
+      expect(found).toEqual([
+        { id: running.id, createdAt: running.createdAt, waits: { "bank-1": "holder-1" } },
+      ]);
     });
 
     it("has at least one shard", async () => {

@@ -9,6 +9,7 @@ import { physicalName } from "../../infra/topology.ts";
 import type { FaultInjector } from "../../src/adapters/fault-injection.ts";
 import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
+import { isFinal } from "../../src/core/transaction.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { type RoleName, type Runtime, startRuntime } from "../../src/local/runtime.ts";
 import { silentLog } from "../../src/log.ts";
@@ -33,7 +34,7 @@ export interface Stack {
   account(server: string, account: string): Promise<{ balance: number; version: number; lockedBy?: string }>;
   transfer(ops: unknown[], wait?: number, headers?: Record<string, string>): Promise<TransactionView>;
   scan(table: "transactions" | "bank"): Promise<Record<string, unknown>[]>;
-  /** Waits until every participant has acknowledged the outcome (phase committed or aborted). */
+  /** Waits until every participant has acknowledged the outcome (a final phase). */
   settle(id: string, timeoutMs?: number): Promise<TransactionView>;
   stop(): Promise<void>;
 }
@@ -120,7 +121,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return eventually(
         async () => {
           const view = (await (await request("GET", `/v1/transactions/${id}`)).json()) as TransactionView;
-          return view.phase === "committed" || view.phase === "aborted" ? view : undefined;
+          return isFinal(view.phase) ? view : undefined;
         },
         timeoutMs,
         `transaction ${id} to finish`,

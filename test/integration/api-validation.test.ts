@@ -218,6 +218,20 @@ const branch1 = validTransaction.branches[1] as (typeof validTransaction.branche
 const txWith = (b: unknown) => j({ ...validTransaction, branches: [b, branch1] });
 const txPlus = (fields: Record<string, unknown>) => j({ ...validTransaction, ...fields });
 
+/** bank-1 withdraws (undone by a deposit), then bank-2 deposits (undone by a withdraw). */
+const validSaga = {
+  protocol: "saga",
+  branches: [
+    { ...branch0, compensation: { action: "deposit", input: { account: "va", amount: 10 } } },
+    { ...branch1, compensation: { action: "withdraw", input: { account: "vc", amount: 10 } } },
+  ],
+};
+const saga0 = validSaga.branches[0] as (typeof validSaga.branches)[number];
+const saga1 = validSaga.branches[1] as (typeof validSaga.branches)[number];
+/** The valid saga with its first branch replaced by `b`. */
+const sagaWith = (b: unknown) => j({ ...validSaga, branches: [b, saga1] });
+const sagaPlus = (fields: Record<string, unknown>) => j({ ...validSaga, ...fields });
+
 const transactionRows: Row[] = [
   ...malformed.map((r) => ({ ...r, body: r.body.replace(/^\[/, '{"protocol":"2pc","branches":[') })),
   badJson("truncated JSON object", '{"protocol":"2pc","branches":['),
@@ -267,6 +281,39 @@ const transactionRows: Row[] = [
     txWith({ ...branch0, compensation: { action: "deposit", input: {}, x: 1 } }),
   ),
   bad("a compensation without action", txWith({ ...branch0, compensation: { input: {} } })),
+  // 2PC takes none of the saga's fields
+  bad("a 2PC branch with a compensation", txWith(saga0)),
+  bad("a 2PC branch with a stage", txWith({ ...branch0, stage: 0 })),
+  bad("a 2PC transaction with atomicStages", txPlus({ atomicStages: [0] })),
+  // saga
+  bad('protocol "SAGA"', sagaPlus({ protocol: "SAGA" })),
+  bad("a saga branch without a compensation", sagaWith(branch0)),
+  bad("a saga with a stage on some branches only", sagaWith({ ...saga0, stage: 0 })),
+  bad(
+    "a saga compensation with an unknown action",
+    sagaWith({ ...saga0, compensation: { action: "steal", input: {} } }),
+  ),
+  bad(
+    "a saga compensation with a bad input",
+    sagaWith({ ...saga0, compensation: { action: "deposit", input: { account: "va", amount: 0 } } }),
+  ),
+  bad("a saga compensation as a string", sagaWith({ ...saga0, compensation: "deposit" })),
+  bad("atomicStages naming no stage", sagaPlus({ atomicStages: [7] })),
+  bad("atomicStages listing a stage twice", sagaPlus({ atomicStages: [1, 1] })),
+  bad("atomicStages as a number", sagaPlus({ atomicStages: 0 })),
+  bad("atomicStages with a negative stage", sagaPlus({ atomicStages: [-1] })),
+  bad("atomicStages with a fractional stage", sagaPlus({ atomicStages: [0.5] })),
+  bad(
+    "a participant in two atomic stages",
+    sagaPlus({
+      branches: [
+        { ...saga0, stage: 0 },
+        { ...saga1, stage: 1 },
+        { ...saga0, stage: 1 },
+      ],
+      atomicStages: [0, 1],
+    }),
+  ),
   // inputs (checked against the participant's action)
   bad("input null", txWith({ ...branch0, input: null })),
   bad("input as an array", txWith({ ...branch0, input: [{ account: "va", amount: 10 }] })),
@@ -407,6 +454,50 @@ describe("POST /v1/transactions: bad bodies", () => {
     const paths = (error.details as { path: string }[]).map((d) => d.path);
     expect(paths).toEqual(
       expect.arrayContaining(["branches.0.participant", "branches.1.action", "branches.2.input.amount"]),
+    );
+  });
+});
+
+describe("POST /v1/transactions: bad sagas", () => {
+  it("names the compensation's problems by path, with the action's", async () => {
+    const error = await expectError(
+      await call(
+        "POST",
+        "/v1/transactions",
+        sagaPlus({
+          branches: [
+            { ...saga0, compensation: { action: "deposit", input: { account: "va", amount: "10" } } },
+            { ...saga1, compensation: { action: "steal", input: {} } },
+            { ...saga1, input: { account: "vc", amount: -1 } },
+          ],
+        }),
+      ),
+      400,
+      "invalid_request",
+    );
+    const paths = (error.details as { path: string }[]).map((d) => d.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        "branches.0.compensation.input.amount",
+        "branches.1.compensation.action",
+        "branches.2.input.amount",
+      ]),
+    );
+  });
+
+  it("names every branch without a compensation and the atomic stage that does not exist", async () => {
+    const error = await expectError(
+      await call(
+        "POST",
+        "/v1/transactions",
+        j({ protocol: "saga", branches: [branch0, branch1], atomicStages: [3] }),
+      ),
+      400,
+      "invalid_request",
+    );
+    const paths = (error.details as { path: string }[]).map((d) => d.path);
+    expect(paths).toEqual(
+      expect.arrayContaining(["branches.0.compensation", "branches.1.compensation", "atomicStages.0"]),
     );
   });
 });

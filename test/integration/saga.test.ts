@@ -1,0 +1,113 @@
+/**
+ * Sagas over the whole local stack (API, coordinator, sweeper, bank participants
+ * on the emulators). The bank participants vote on an atomic stage's PREPARE
+ * as in 2PC, so a saga whose stages are atomic runs end to end here.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TransactionView } from "../../src/core/view.ts";
+import { bankState } from "../helpers/invariants.ts";
+import { type Stack, startStack } from "../helpers/stack.ts";
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(() => stack?.stop());
+
+const money = (account: string, amount: number) => ({ account, amount });
+
+/** bank-1 pays `amount` from `from` to bank-2's `to`, as one atomic stage. */
+function atomicTransfer(id: string, from: string, to: string, amount: number) {
+  return {
+    id,
+    protocol: "saga",
+    atomicStages: [0],
+    branches: [
+      {
+        participant: "bank-1",
+        action: "withdraw",
+        input: money(from, amount),
+        compensation: { action: "deposit", input: money(from, amount) },
+        stage: 0,
+      },
+      {
+        participant: "bank-2",
+        action: "deposit",
+        input: money(to, amount),
+        compensation: { action: "withdraw", input: money(to, amount) },
+        stage: 0,
+      },
+    ],
+  };
+}
+
+async function post(body: unknown): Promise<TransactionView> {
+  const res = await stack.request("POST", "/v1/transactions?wait=10000", body);
+  const text = await res.text();
+  expect([201, 202], text).toContain(res.status);
+  return JSON.parse(text) as TransactionView;
+}
+
+describe("sagas over HTTP", () => {
+  it("an atomic stage commits as one 2PC group and the saga completes", async () => {
+    await stack.seed("bank-1", "sa", 100);
+    await stack.seed("bank-2", "sb", 0);
+    const view = await post(atomicTransfer("saga-commit", "sa", "sb", 40));
+    expect(view).toMatchObject({ id: "saga-commit", protocol: "saga", status: "committed" });
+    const done = await stack.settle(view.id);
+    expect(done).toMatchObject({ status: "committed", phase: "committed" });
+    expect(done.completedAt).toBeDefined();
+    expect(done.branches).toEqual([
+      expect.objectContaining({
+        participant: "bank-1",
+        state: "committed",
+        vote: "yes",
+        stage: 0,
+        atomic: true,
+      }),
+      expect.objectContaining({
+        participant: "bank-2",
+        state: "committed",
+        vote: "yes",
+        stage: 0,
+        atomic: true,
+      }),
+    ]);
+    expect(done.events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(["stage_started", "prepare_sent", "stage_decision", "decision", "completed"]),
+    );
+    expect(await stack.account("bank-1", "sa")).toMatchObject({ balance: 60 });
+    expect(await stack.account("bank-2", "sb")).toMatchObject({ balance: 40 });
+  });
+
+  it("a no vote in the atomic stage rolls it back: the saga is aborted, phase compensated, nothing moved", async () => {
+    await stack.seed("bank-1", "sc", 10);
+    await stack.seed("bank-2", "sd", 0);
+    const view = await post(atomicTransfer("saga-refused", "sc", "sd", 40));
+    expect(view.status).toBe("aborted");
+    const done = await stack.settle(view.id);
+    expect(done).toMatchObject({ status: "aborted", phase: "compensated", reason: "insufficient_funds" });
+    expect(done.branches[0]).toMatchObject({ state: "refused", reason: "insufficient_funds" });
+    expect(await stack.account("bank-1", "sc")).toMatchObject({ balance: 10 });
+    expect(await stack.account("bank-2", "sd")).toMatchObject({ balance: 0 });
+    const state = await bankState(stack);
+    expect(state.locked).toEqual([]);
+    expect(state.prepared).toEqual([]);
+    const listed = (await (await stack.request("GET", "/v1/transactions?status=aborted")).json()) as {
+      transactions: TransactionView[];
+    };
+    expect(listed.transactions.map((t) => t.id)).toContain("saga-refused");
+  });
+
+  it("the same id with the same body is the same saga; with another body, 409", async () => {
+    await stack.seed("bank-1", "se", 100);
+    await stack.seed("bank-2", "sf", 0);
+    const body = atomicTransfer("saga-again", "se", "sf", 5);
+    const first = await post(body);
+    const again = await stack.request("POST", "/v1/transactions", body);
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(((await again.json()) as TransactionView).id).toBe(first.id);
+    const other = await stack.request("POST", "/v1/transactions", { ...body, atomicStages: [] });
+    expect(other.status).toBe(409);
+  });
+});
