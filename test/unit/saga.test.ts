@@ -840,3 +840,42 @@ describe("any run: the saga's invariants", () => {
     );
   });
 });
+
+describe("size", () => {
+  it("a saga of 100 large branches stays under DynamoDB's 400 KB item limit however long it runs", () => {
+    // About as large as the API lets branches be (256 KiB of JSON), in one parallel stage.
+    const pad = "p".repeat(2_300);
+    const branches = Array.from({ length: 100 }, (_, i) => ({
+      ...branch(`bank-${i % 3}`, 0),
+      input: { account: `acct-${i}`, amount: 5, pad },
+    }));
+    expect(JSON.stringify(branches).length).toBeGreaterThan(230_000);
+    expect(JSON.stringify(branches).length).toBeLessThan(256 * 1024);
+    const bounded = { ...policy, maxEvents: 100 };
+    let tx = begin(
+      { id: "big", requestHash: "h", timeoutMs: TIMEOUT, branches, atomicStages: [] },
+      T0,
+      bounded,
+    ).next;
+    // Half the actions answer with a different transient failure each, then one fails for good.
+    for (let b = 0; b < 50; b++) {
+      tx = onResult(
+        tx,
+        { participant: `bank-${b % 3}`, branch: b, step: "action", outcome: "retry", reason: `r${b}` },
+        T0,
+        bounded,
+      ).next;
+    }
+    tx = onResult(
+      tx,
+      { participant: "bank-0", branch: 99, step: "action", outcome: "failed", reason: "x" },
+      T0,
+      bounded,
+    ).next;
+    // Compensations go unanswered for a long time.
+    for (let i = 0; i < 40; i++) tx = onSweep(tx, tx.dueAt ?? 0, bounded).next;
+    expect(tx.state).toBe("compensating");
+    expect(tx.events.length).toBeLessThanOrEqual(100);
+    expect(Buffer.byteLength(JSON.stringify(tx))).toBeLessThan(400 * 1024);
+  });
+});
