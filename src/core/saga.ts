@@ -439,10 +439,8 @@ export function onResult(tx: SagaRecord, result: ResultInput, now: number, polic
   // A result for a step that is not out now is late or duplicated: the branch has
   // moved on. A late `done` for an action whose compensation is out changes
   // nothing: that compensation undoes it.
-  const expected = result.step === "action" ? "running" : "compensating";
-  if (step.status !== expected || (step.status !== "running" && step.status !== "compensating")) {
-    return unchanged(tx);
-  }
+  if (step.status !== "running" && step.status !== "compensating") return unchanged(tx);
+  if (step.status !== (result.step === "action" ? "running" : "compensating")) return unchanged(tx);
   const d = draftOf(tx, now, policy);
   const reason = result.reason;
   const recorded = {
