@@ -138,5 +138,5 @@ export const actionOf = <S extends ResourceState>(
 ): Action<S> | undefined => (Object.hasOwn(model.actions, name) ? model.actions[name] : undefined);
 
 /** The input schemas of a model's actions, for validation at the API. */
-export const actionSchemas = (model: ResourceModel<ResourceState>): Record<string, z.ZodType> =>
+export const actionSchemas = <S extends ResourceState>(model: ResourceModel<S>): Record<string, z.ZodType> =>
   Object.fromEntries(Object.entries(model.actions).map(([name, action]) => [name, action.input]));
