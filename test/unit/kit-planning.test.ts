@@ -8,6 +8,7 @@ import * as z from "zod";
 import { ModelContractError } from "../../src/participant-kit/errors.ts";
 import { planGroup, touchedBy } from "../../src/participant-kit/planning.ts";
 import {
+  type ActionBuilder,
   accept,
   defineModel,
   ModelDefinitionError,
@@ -177,15 +178,13 @@ describe("defineModel", () => {
     ["the kind of a barrier", { kind: "barrier" }],
     ["a state attribute the store writes itself", { state: z.object({ version: z.number() }) }],
   ])("refuses %s", (_, override) => {
-    expect(() =>
-      defineModel({
-        kind: "thing",
-        state: z.object({ n: z.number() }),
-        actions: (action) => ({
-          noop: action({ input: z.object({}), touches: () => [], apply: () => accept() }),
-        }),
-        ...override,
-      } as never),
-    ).toThrow(ModelDefinitionError);
+    const definition = {
+      kind: "thing",
+      state: z.object({ n: z.number() }),
+      actions: (action: ActionBuilder<{ n: number }>) => ({
+        noop: action({ input: z.object({}), touches: () => [], apply: () => accept() }),
+      }),
+    };
+    expect(() => defineModel({ ...definition, ...override } as never)).toThrow(ModelDefinitionError);
   });
 });
