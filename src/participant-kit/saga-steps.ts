@@ -91,12 +91,16 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
     }
   }
 
-  /** Runs `attempt` again after a lost race on the barrier, a bounded number of times. */
+  /**
+   * Runs `attempt` again after a lost race on the barrier, or when it wrote
+   * something to judge on ("again"), a bounded number of times.
+   */
   async function withRaces(attempt: () => Promise<Outcome | "again">): Promise<Outcome> {
     for (let race = 0; ; race++) {
       try {
         const result = await attempt();
         if (result !== "again") return result;
+        if (race + 1 >= maxRaces) throw new Error(`step still undecided after ${maxRaces} attempts`);
       } catch (err) {
         if (!(err instanceof BarrierConflictError) || race + 1 >= maxRaces) throw err;
         await pause(race);

@@ -26,8 +26,10 @@ const WAIT_STEP_CAP_MS = 200;
 
 type Settled<S extends ResourceState> = { readonly barrier: Barrier<S> } | { readonly waitFor: string };
 
-const sameBranches = (a: readonly number[], b: readonly number[]) =>
-  a.length === b.length && a.every((index, i) => index === b[i]);
+const sameBranches = (a: readonly number[], b: readonly number[]) => {
+  const sorted = [...b].sort((x, y) => x - y);
+  return a.length === b.length && [...a].sort((x, y) => x - y).every((index, i) => index === sorted[i]);
+};
 
 export function createTwoPhaseParticipant<S extends ResourceState>(
   deps: KitDeps<S>,

@@ -13,6 +13,7 @@ import type {
   ParticipantMessage,
   PrepareMessage,
 } from "../../src/core/messages.ts";
+import type { Crash } from "../../src/crash-points.ts";
 import { silentLog } from "../../src/log.ts";
 import { ProtocolViolationError, RetryLaterError } from "../../src/participant-kit/errors.ts";
 import type { ExternalService } from "../../src/participant-kit/kit-deps.ts";
@@ -24,7 +25,7 @@ import { recording } from "../helpers/buses.ts";
 const T0 = 1_700_000_000_000;
 const P = "inventory";
 
-async function world(options: { service?: ExternalService } = {}) {
+async function world(options: { service?: ExternalService; crash?: Crash } = {}) {
   const store = createMemoryParticipantStore(inventoryModel);
   const bus = recording();
   const clock = { now: T0 };
@@ -38,6 +39,7 @@ async function world(options: { service?: ExternalService } = {}) {
     lockPolicy: "no-wait",
     sleep: async () => {},
     ...(options.service ? { service: options.service } : {}),
+    ...(options.crash ? { crash: options.crash } : {}),
   });
   await store.putResource(P, "w", { stock: 10 });
   const stock = async () => (await store.getResource(P, "w"))?.state?.stock;
@@ -235,6 +237,27 @@ describe("saga step barriers", () => {
       "compensation:done",
     ]);
     expect(calls).toEqual(["action:t1:1", "action:t1:1", "compensation:t1:1", "compensation:t1:1"]);
+    expect(await w.stock()).toBe(10);
+  });
+
+  it("dying after the step's write, before its result (after-step-before-result): the redelivery says it, applies nothing more", async () => {
+    let armed = true;
+    const w = await world({
+      crash: (point) => {
+        if (armed && point === "after-step-before-result") {
+          armed = false;
+          throw new Error("killed");
+        }
+      },
+    });
+    await expect(w.handle(action())).rejects.toThrow("killed");
+    expect(w.told()).toEqual([]);
+    expect(await w.stock()).toBe(7);
+    await w.handle(action());
+    armed = true;
+    await expect(w.handle(compensate())).rejects.toThrow("killed");
+    await w.handle(compensate());
+    expect(w.told()).toEqual(["action:done", "compensation:done"]);
     expect(await w.stock()).toBe(10);
   });
 
