@@ -22,9 +22,6 @@ export interface BranchRequest {
   readonly input: unknown;
 }
 
-/** Reasons the kit itself gives; models add their own business reasons. */
-export const KIT_NO_REASONS = ["invalid_input", "lock_conflict", "too_many_resources"] as const;
-
 export type GroupPlan<S extends ResourceState> =
   | { readonly vote: "yes"; readonly planned: readonly PlannedResource<S>[] }
   | {

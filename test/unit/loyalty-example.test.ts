@@ -16,7 +16,7 @@ import { recording } from "../helpers/buses.ts";
 const memberState = z.object({ points: z.number().int().nonnegative() });
 const points = z.strictObject({ member: resourceId("member"), points: z.number().int().positive() });
 
-export const loyaltyModel = defineModel({
+const loyaltyModel = defineModel({
   kind: "member",
   state: memberState,
   actions: (action) => ({

@@ -217,7 +217,7 @@ export function planPrepare(
     vote: "yes",
     effects: plan.planned.map((p) => ({
       account: p.id,
-      delta: (p.next?.balance ?? 0) - (accounts.get(p.id)?.balance ?? 0),
+      delta: p.next === undefined ? 0 : p.next.balance - (accounts.get(p.id)?.balance ?? 0),
       version: p.version,
     })),
   };
