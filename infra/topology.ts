@@ -64,7 +64,10 @@ export interface Topology {
   readonly prefix: string;
   /** Partitions of the sparse due index, so that no single partition is hot. */
   readonly dueShards: number;
-  readonly tables: { readonly transactions: TableSpec; readonly bank: TableSpec };
+  /** The coordinator's, the bank's, and one per e-commerce participant (named after it). */
+  readonly tables: { readonly transactions: TableSpec; readonly bank: TableSpec } & Readonly<
+    Record<string, TableSpec>
+  >;
   readonly queues: readonly QueueSpec[];
   readonly functions: readonly FunctionSpec[];
 }
@@ -72,6 +75,8 @@ export interface Topology {
 export interface TopologyOptions {
   readonly prefix: string;
   readonly bankServers: readonly string[];
+  /** E-commerce participants: each gets a table of its own, named after it. */
+  readonly commerceParticipants?: readonly string[];
   /** Shards of the sweeper's due index; spreads the sparse index over partitions. */
   readonly dueShards: number;
   readonly sweepIntervalSeconds: number;
@@ -106,9 +111,52 @@ function sqsTrigger(queueName: string): SqsTriggerSpec {
   return { queue: queueName, batchSize: 10, maxBatchingWindowMs: 0, reportBatchItemFailures: true };
 }
 
+/** A participant-kit table: resources, barriers and step barriers under `pk`, prepared barriers indexed. */
+function participantTable(name: string): TableSpec {
+  return {
+    name,
+    partitionKey: "pk",
+    ttlAttribute: "expiresAt",
+    // Sparse: only prepared barriers carry preparedShard (the participant) and preparedAt.
+    indexes: [
+      {
+        name: PREPARED_INDEX,
+        partitionKey: { name: "preparedShard", type: "S" },
+        sortKey: { name: "preparedAt", type: "N" },
+      },
+    ],
+  };
+}
+
+/**
+ * A participant's function: triggered by its own queue, sending to the
+ * coordinator and to its own queue (a PREPARE waiting for a lock puts itself
+ * back, delayed), and scheduled to ask about barriers it is in doubt about.
+ */
+function participantFunction(
+  participant: string,
+  entry: string,
+  table: string,
+  sweepIntervalSeconds: number,
+): FunctionSpec {
+  return {
+    name: `participant-${participant}`,
+    role: "participant",
+    entry,
+    timeoutSeconds: FUNCTION_TIMEOUT_SECONDS,
+    memoryMb: 512,
+    environment: { CONCORD_PARTICIPANT: participant },
+    access: { tables: [table], sendsTo: [COORDINATOR_QUEUE, participantQueue(participant)] },
+    trigger: sqsTrigger(participantQueue(participant)),
+    schedule: { rateSeconds: sweepIntervalSeconds },
+  };
+}
+
 export function buildTopology(options: TopologyOptions): Topology {
   const { prefix, bankServers } = options;
-  const participantQueues = bankServers.map(participantQueue);
+  const commerce = options.commerceParticipants ?? [];
+  const participants = [...bankServers, ...commerce];
+  const participantQueues = participants.map(participantQueue);
   return {
     prefix,
     dueShards: options.dueShards,
@@ -139,20 +187,12 @@ export function buildTopology(options: TopologyOptions): Topology {
           },
         ],
       },
-      bank: {
-        name: "bank",
-        partitionKey: "pk",
-        ttlAttribute: "expiresAt",
-        indexes: [
-          {
-            name: PREPARED_INDEX,
-            partitionKey: { name: "preparedShard", type: "S" },
-            sortKey: { name: "preparedAt", type: "N" },
-          },
-        ],
-      },
+      bank: participantTable("bank"),
+      // One table per e-commerce participant: each function is granted its own table
+      // only, and a team's participant never shares capacity or keys with another's.
+      ...Object.fromEntries(commerce.map((name) => [name, participantTable(name)])),
     },
-    queues: [queue(COORDINATOR_QUEUE), ...bankServers.map((s) => queue(participantQueue(s)))],
+    queues: [queue(COORDINATOR_QUEUE), ...participants.map((p) => queue(participantQueue(p)))],
     functions: [
       {
         name: "api",
@@ -161,8 +201,8 @@ export function buildTopology(options: TopologyOptions): Topology {
         timeoutSeconds: 35,
         memoryMb: 512,
         environment: {},
-        // Starts transactions (PREPARE to participants), seeds and reads accounts, admin aborts.
-        access: { tables: ["transactions", "bank"], sendsTo: participantQueues },
+        // Starts transactions (PREPARE to participants), seeds and reads resources, admin aborts.
+        access: { tables: ["transactions", "bank", ...commerce], sendsTo: participantQueues },
         http: true,
       },
       {
@@ -175,20 +215,11 @@ export function buildTopology(options: TopologyOptions): Topology {
         access: { tables: ["transactions"], sendsTo: participantQueues },
         trigger: sqsTrigger(COORDINATOR_QUEUE),
       },
-      ...bankServers.map(
-        (server): FunctionSpec => ({
-          name: `participant-${server}`,
-          role: "participant",
-          entry: "functions/bank-participant.ts",
-          timeoutSeconds: FUNCTION_TIMEOUT_SECONDS,
-          memoryMb: 512,
-          environment: { CONCORD_PARTICIPANT: server },
-          // Its own queue too: a PREPARE waiting for a lock puts itself back, delayed.
-          access: { tables: ["bank"], sendsTo: [COORDINATOR_QUEUE, participantQueue(server)] },
-          trigger: sqsTrigger(participantQueue(server)),
-          // The same function, on a schedule, asks about barriers it is in doubt about.
-          schedule: { rateSeconds: options.sweepIntervalSeconds },
-        }),
+      ...bankServers.map((server) =>
+        participantFunction(server, "functions/bank-participant.ts", "bank", options.sweepIntervalSeconds),
+      ),
+      ...commerce.map((name) =>
+        participantFunction(name, "functions/commerce-participant.ts", name, options.sweepIntervalSeconds),
       ),
       {
         name: "sweeper",

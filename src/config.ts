@@ -1,5 +1,10 @@
 import { buildTopology, type Topology } from "../infra/topology.ts";
 import { isLockPolicy, type LockPolicy } from "./core/lock-policy.ts";
+import {
+  COMMERCE_PARTICIPANTS,
+  type CommerceParticipantName,
+  isCommerceParticipant,
+} from "./participants/commerce/names.ts";
 
 /** Everything a handler needs to know about where it runs, read once per process. */
 export interface Config {
@@ -11,6 +16,14 @@ export interface Config {
   readonly adminKeys: readonly string[];
   readonly timing: Timing;
   readonly participants: ParticipantSettings;
+  readonly commerce: CommerceSettings;
+}
+
+export interface CommerceSettings {
+  /** The e-commerce participants this deployment runs (each with its table, queue and function). */
+  readonly participants: readonly CommerceParticipantName[];
+  /** The simulated payment provider: how often a call fails (0-1, transiently), and how long each takes. */
+  readonly payment: { readonly failureRate: number; readonly latencyMs: number };
 }
 
 export interface ParticipantSettings {
@@ -57,6 +70,37 @@ function int(env: NodeJS.ProcessEnv, key: string, fallback: number, min = 0): nu
   return n;
 }
 
+function rate(env: NodeJS.ProcessEnv, key: string): number {
+  const raw = env[key];
+  if (raw === undefined || raw === "") return 0;
+  const n = Number(raw);
+  if (!/^\d*\.?\d+$/.test(raw.trim()) || n < 0 || n > 1)
+    throw new ConfigError(`${key} must be a number from 0 to 1, got "${raw}"`);
+  return n;
+}
+
+/** Unset: all of them; `none`: none; else a comma-separated list. */
+function commerceParticipants(env: NodeJS.ProcessEnv): CommerceParticipantName[] {
+  const raw = env.CONCORD_COMMERCE_PARTICIPANTS?.trim();
+  if (raw === undefined || raw === "") return [...COMMERCE_PARTICIPANTS];
+  if (raw === "none") return [];
+  const names = list(raw);
+  for (const name of names) {
+    if (!isCommerceParticipant(name)) {
+      throw new ConfigError(
+        `CONCORD_COMMERCE_PARTICIPANTS names "${name}"; they are ${COMMERCE_PARTICIPANTS.join(", ")} (or none)`,
+      );
+    }
+  }
+  return [...new Set(names)] as CommerceParticipantName[];
+}
+
+/** Every participant's name: bank servers, then the e-commerce participants. */
+export const participantNames = (config: Pick<Config, "bankServers" | "commerce">): string[] => [
+  ...config.bankServers,
+  ...config.commerce.participants,
+];
+
 const SQS_MAX_RETENTION_SECONDS = 14 * 86_400;
 
 const PARTICIPANT_NAME = /^[a-z][a-z0-9-]{0,39}$/;
@@ -72,6 +116,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const s of bankServers) {
     if (!PARTICIPANT_NAME.test(s))
       throw new ConfigError(`bank server name "${s}" must match ${PARTICIPANT_NAME}`);
+  }
+  const commerce = commerceParticipants(env);
+  for (const name of commerce) {
+    if (bankServers.includes(name))
+      throw new ConfigError(
+        `"${name}" names a bank server and an e-commerce participant; rename the bank server`,
+      );
   }
   const sweepIntervalSeconds = int(env, "CONCORD_SWEEP_INTERVAL_SECONDS", 60, 1);
   const lockPolicy = env.CONCORD_LOCK_POLICY ?? "wait-die";
@@ -95,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     topology: buildTopology({
       prefix,
       bankServers,
+      commerceParticipants: commerce,
       dueShards: int(env, "CONCORD_DUE_SHARDS", 4, 1),
       sweepIntervalSeconds,
     }),
@@ -114,6 +166,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lockPolicy,
       lockWaitBudgetMs: int(env, "CONCORD_LOCK_WAIT_BUDGET_MS", 2_000, 0),
       inDoubtAfterMs: int(env, "CONCORD_IN_DOUBT_AFTER_MS", 30_000, 1),
+    },
+    commerce: {
+      participants: commerce,
+      payment: {
+        failureRate: rate(env, "CONCORD_PAYMENT_FAILURE_RATE"),
+        latencyMs: int(env, "CONCORD_PAYMENT_LATENCY_MS", 0, 0),
+      },
     },
   };
 }

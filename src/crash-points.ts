@@ -21,6 +21,7 @@ export const CRASH_POINTS = [
   "before-commit",
   "after-commit-before-ack",
   "after-rollback-before-ack",
+  "after-step-before-result",
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 

@@ -10,6 +10,7 @@
 import { physicalName } from "../infra/topology.ts";
 import type { AwsClients } from "./adapters/aws-clients.ts";
 import { createDynamoDbBankStore } from "./adapters/dynamodb-bank-store.ts";
+import { createDynamoDbParticipantStore } from "./adapters/dynamodb-participant-store.ts";
 import { createDynamoDbTransactionStore } from "./adapters/dynamodb-transaction-store.ts";
 import { createSqsBus, type MessageBus } from "./adapters/sqs-bus.ts";
 import { type App, createApp } from "./api/app.ts";
@@ -24,8 +25,13 @@ import { type Crash, crashFromEnv } from "./crash-points.ts";
 import { type SqsHandler, sqsBatchHandler } from "./handlers/sqs-batch.ts";
 import { sqsGroupedBatchHandler } from "./handlers/sqs-grouped-batch.ts";
 import { createLog, type Log } from "./log.ts";
+import type { Participant } from "./participant-kit/participant.ts";
+import type { ResourceModel, ResourceState } from "./participant-kit/resource-model.ts";
 import { createBankParticipant } from "./participants/bank/bank-participant.ts";
-import { bankCatalog } from "./participants/catalog.ts";
+import { participantCatalog } from "./participants/catalog.ts";
+import { createCommerceParticipant } from "./participants/commerce/commerce-participant.ts";
+import { type CommerceStores, commerceModels } from "./participants/commerce/models.ts";
+import { type CommerceParticipantName, isCommerceParticipant } from "./participants/commerce/names.ts";
 
 export interface RoleOptions {
   readonly log?: (service: string) => Log;
@@ -113,6 +119,28 @@ const bankStore = (wiring: Wiring) =>
     });
   });
 
+/** The stores of the e-commerce participants this deployment runs, each on its own table. */
+const commerceStores = (wiring: Wiring): CommerceStores => {
+  const { topology, timing, commerce } = wiring.config;
+  const storeFor = <S extends ResourceState>(name: CommerceParticipantName, model: ResourceModel<S>) =>
+    storeOf(wiring, `commerce:${name}`, () =>
+      createDynamoDbParticipantStore({
+        doc: wiring.clients.doc,
+        tableName: physicalName(topology, name),
+        model,
+        retentionSeconds: timing.retentionSeconds,
+      }),
+    );
+  const has = (name: CommerceParticipantName) => commerce.participants.includes(name);
+  const { inventory, payment, order, shipping } = commerceModels;
+  return {
+    ...(has("inventory") ? { inventory: storeFor("inventory", inventory) } : {}),
+    ...(has("payment") ? { payment: storeFor("payment", payment) } : {}),
+    ...(has("order") ? { order: storeFor("order", order) } : {}),
+    ...(has("shipping") ? { shipping: storeFor("shipping", shipping) } : {}),
+  };
+};
+
 const onWrite = (wiring: Wiring) => (tx: TxRecord) => wiring.decisions.changed(tx);
 
 export function apiRole(wiring: Wiring): App {
@@ -120,11 +148,12 @@ export function apiRole(wiring: Wiring): App {
   return createApp({
     store: transactionStore(wiring),
     bank: bankStore(wiring),
+    commerce: commerceStores(wiring),
     bus: wiring.bus,
     clock: wiring.clock,
     policy: wiring.policy,
     log: wiring.logFor("api"),
-    catalog: bankCatalog(config.bankServers),
+    catalog: participantCatalog(config),
     bankServers: config.bankServers,
     keys: { client: config.apiKeys, admin: config.adminKeys },
     defaultTimeoutMs: config.timing.defaultTimeoutMs,
@@ -150,34 +179,78 @@ export function coordinatorRole(wiring: Wiring): SqsHandler {
   return sqsGroupedBatchHandler(coordinatorMessage, (m) => m.txId, c.handleGroup, log);
 }
 
-function bankParticipant(wiring: Wiring, server: string) {
-  if (!wiring.config.bankServers.includes(server)) throw new Error(`unknown participant ${server}`);
+/** What every participant of this process is built with, from configuration. */
+function participantDeps(wiring: Wiring, name: string) {
+  const { lockPolicy, lockWaitBudgetMs, inDoubtAfterMs } = wiring.config.participants;
+  return {
+    bus: wiring.bus,
+    clock: wiring.clock,
+    log: wiring.logFor(`participant-${name}`),
+    lockPolicy,
+    waitBudgetMs: lockWaitBudgetMs,
+    inDoubtAfterMs,
+    crash: wiring.crash,
+  };
+}
+
+type Built = { readonly participant: Participant; readonly log: Log };
+
+function bankParticipant(wiring: Wiring, server: string): Built {
+  if (!wiring.config.bankServers.includes(server)) throw new Error(`unknown bank server ${server}`);
   return storeOf(wiring, `participant:${server}`, () => {
-    const { lockPolicy, lockWaitBudgetMs, inDoubtAfterMs } = wiring.config.participants;
-    const log = wiring.logFor(`participant-${server}`);
-    const participant = createBankParticipant({
-      server,
-      store: bankStore(wiring),
-      bus: wiring.bus,
-      clock: wiring.clock,
-      log,
-      lockPolicy,
-      waitBudgetMs: lockWaitBudgetMs,
-      inDoubtAfterMs,
-      crash: wiring.crash,
-    });
-    return { participant, log };
+    const deps = participantDeps(wiring, server);
+    return {
+      participant: createBankParticipant({ ...deps, server, store: bankStore(wiring) }),
+      log: deps.log,
+    };
   });
 }
 
-export function participantRole(wiring: Wiring, server: string): SqsHandler {
-  const { participant, log } = bankParticipant(wiring, server);
-  return sqsBatchHandler(participantMessage, participant.handle, log);
+function commerceParticipant(wiring: Wiring, name: string): Built {
+  if (!isCommerceParticipant(name) || !wiring.config.commerce.participants.includes(name)) {
+    throw new Error(`unknown e-commerce participant ${name}`);
+  }
+  return storeOf(wiring, `participant:${name}`, () => {
+    const deps = participantDeps(wiring, name);
+    const participant = createCommerceParticipant(name, {
+      ...deps,
+      stores: commerceStores(wiring),
+      payment: wiring.config.commerce.payment,
+    });
+    return { participant, log: deps.log };
+  });
 }
 
-/** The participant's scheduled check for prepared barriers it is in doubt about. */
-export function participantInquiryRole(wiring: Wiring, server: string): () => Promise<number> {
-  return bankParticipant(wiring, server).participant.inquire;
+const handlerOf = ({ participant, log }: Built): SqsHandler =>
+  sqsBatchHandler(participantMessage, participant.handle, log);
+
+/** One bank server's queue handler (its Lambda entry builds only this). */
+export const bankParticipantRole = (wiring: Wiring, server: string): SqsHandler =>
+  handlerOf(bankParticipant(wiring, server));
+
+/** A bank server's scheduled check for prepared barriers it is in doubt about. */
+export const bankInquiryRole = (wiring: Wiring, server: string): (() => Promise<number>) =>
+  bankParticipant(wiring, server).participant.inquire;
+
+/** One e-commerce participant's queue handler. */
+export const commerceParticipantRole = (wiring: Wiring, name: string): SqsHandler =>
+  handlerOf(commerceParticipant(wiring, name));
+
+export const commerceInquiryRole = (wiring: Wiring, name: string): (() => Promise<number>) =>
+  commerceParticipant(wiring, name).participant.inquire;
+
+/** Any participant's queue handler, by name (the local runtime serves them all). */
+export function participantRole(wiring: Wiring, name: string): SqsHandler {
+  return wiring.config.bankServers.includes(name)
+    ? bankParticipantRole(wiring, name)
+    : commerceParticipantRole(wiring, name);
+}
+
+/** Any participant's scheduled check for prepared barriers it is in doubt about. */
+export function participantInquiryRole(wiring: Wiring, name: string): () => Promise<number> {
+  return wiring.config.bankServers.includes(name)
+    ? bankInquiryRole(wiring, name)
+    : commerceInquiryRole(wiring, name);
 }
 
 export function sweeperRole(wiring: Wiring): () => Promise<SweepReport> {

@@ -19,9 +19,10 @@ const SECRET_LIKE = /KEY|SECRET|TOKEN|PASSWORD/;
 /**
  * The environment every deployed function gets, from the deploying shell's own:
  *
- * - the settings that shape the topology (prefix, bank servers, due shards, sweep
- *   interval), written out from `config`, so every function's `loadConfig()` rebuilds
- *   exactly the topology the stack was generated from: the same table and queue names;
+ * - the settings that shape the topology (prefix, bank servers, e-commerce
+ *   participants, due shards, sweep interval), written out from `config`, so
+ *   every function's `loadConfig()` rebuilds exactly the topology the stack was
+ *   generated from: the same table and queue names;
  * - every other `CONCORD_*` setting that is set (timing, lock policy, log level, ...),
  *   as given, so the functions run with what `npm start` would run with. Unset ones
  *   take the same defaults in the function, read by the same `loadConfig`.
@@ -41,6 +42,7 @@ export function functionEnvironment(config: Config, env: NodeJS.ProcessEnv): Rec
     ...settings,
     CONCORD_PREFIX: topology.prefix,
     CONCORD_BANK_SERVERS: config.bankServers.join(","),
+    CONCORD_COMMERCE_PARTICIPANTS: config.commerce.participants.join(",") || "none",
     CONCORD_DUE_SHARDS: String(topology.dueShards),
     ...(sweeper?.schedule ? { CONCORD_SWEEP_INTERVAL_SECONDS: String(sweeper.schedule.rateSeconds) } : {}),
   };

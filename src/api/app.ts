@@ -4,9 +4,11 @@ import { HTTPException } from "hono/http-exception";
 import { isUnavailableError } from "../adapters/transient-errors.ts";
 import type { Log } from "../log.ts";
 import type { BankStore } from "../participants/bank/bank-store.ts";
+import type { CommerceStores } from "../participants/commerce/models.ts";
 import { type ApiKeys, apiKeyAuth, type Role } from "./auth.ts";
 import { ApiError } from "./errors.ts";
 import { bankRoutes } from "./routes/bank.ts";
+import { commerceRoutes } from "./routes/commerce.ts";
 import { type TransactionRoutesDeps, transactionRoutes } from "./routes/transactions.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -16,6 +18,8 @@ export const RETRY_AFTER_SECONDS = 1;
 export interface ApiDeps extends TransactionRoutesDeps {
   readonly bank: BankStore;
   readonly bankServers: readonly string[];
+  /** The e-commerce participants' stores, for those this deployment runs. */
+  readonly commerce?: CommerceStores;
   readonly keys: ApiKeys;
   readonly log: Log;
 }
@@ -38,6 +42,7 @@ export function createApp(deps: ApiDeps) {
   );
   v1.route("/", transactionRoutes(deps));
   v1.route("/bank", bankRoutes({ bank: deps.bank, servers: deps.bankServers }));
+  v1.route("/", commerceRoutes(deps.commerce ?? {}));
   app.route("/v1", v1);
 
   app.notFound((c) =>

@@ -8,6 +8,7 @@ export const ERROR_CODES = [
   "not_found",
   "idempotency_conflict",
   "account_locked",
+  "resource_locked",
   "conflict",
   "payload_too_large",
   "unavailable",

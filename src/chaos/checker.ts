@@ -109,9 +109,9 @@ export function checkInvariants(input: CheckInput): string[] {
   // 4. Liveness: every transaction final, no lock held, no barrier left prepared.
   for (const t of state.txs) if (!FINAL.has(String(t.state))) v.push(`liveness: ${t.id} still ${t.state}`);
   for (const a of state.accounts)
-    if (a.lockedBy !== undefined) v.push(`liveness: ${a.server}/${a.account} locked by ${a.lockedBy}`);
+    if (a.lockedBy !== undefined) v.push(`liveness: ${a.participant}/${a.id} locked by ${a.lockedBy}`);
   for (const b of state.barriers)
-    if (b.state === "prepared") v.push(`liveness: barrier ${b.server}/${b.txId} still prepared`);
+    if (b.state === "prepared") v.push(`liveness: barrier ${b.participant}/${b.txId} still prepared`);
 
   // 1+2. Atomicity and agreement: barriers agree with the decision.
   const barriersOf = new Map<string, Item[]>();
@@ -120,9 +120,13 @@ export function checkInvariants(input: CheckInput): string[] {
   for (const t of state.txs) {
     const bs = barriersOf.get(String(t.id)) ?? [];
     if (t.state === "committed" && bs.some((b) => b.state !== "committed"))
-      v.push(`agreement: ${t.id} committed, barriers ${bs.map((b) => `${b.server}:${b.state}`).join(",")}`);
+      v.push(
+        `agreement: ${t.id} committed, barriers ${bs.map((b) => `${b.participant}:${b.state}`).join(",")}`,
+      );
     if (t.state === "aborted" && bs.some((b) => b.state === "committed"))
-      v.push(`agreement: ${t.id} aborted, barriers ${bs.map((b) => `${b.server}:${b.state}`).join(",")}`);
+      v.push(
+        `agreement: ${t.id} aborted, barriers ${bs.map((b) => `${b.participant}:${b.state}`).join(",")}`,
+      );
     if (!specById.has(String(t.id))) v.push(`unexpected transaction ${t.id} in the store`);
   }
 
@@ -133,7 +137,7 @@ export function checkInvariants(input: CheckInput): string[] {
   if (state.accounts.length !== accounts.length)
     v.push(`conservation: ${state.accounts.length} accounts stored, ${accounts.length} seeded`);
   for (const a of state.accounts)
-    if (Number(a.balance) < 0) v.push(`negative: ${a.server}/${a.account} = ${a.balance}`);
+    if (Number(a.balance) < 0) v.push(`negative: ${a.participant}/${a.id} = ${a.balance}`);
 
   // 1+5. Atomicity, exactly once: each balance is the start plus every committed transfer, applied once.
   const expected = new Map(accounts.map((a) => [accountKey(a.server, a.account), initialBalance]));
@@ -145,7 +149,7 @@ export function checkInvariants(input: CheckInput): string[] {
     }
   }
   for (const a of state.accounts) {
-    const key = accountKey(String(a.server), String(a.account));
+    const key = accountKey(String(a.participant), String(a.id));
     if (expected.get(key) !== Number(a.balance))
       v.push(`atomicity: ${key} = ${a.balance}, committed transfers give ${expected.get(key)}`);
   }

@@ -215,7 +215,10 @@ program
   .command("role")
   .description("run some roles in this process against AWS_ENDPOINT_URL_* (crash tests run each role alone)")
   .argument("<roles...>", `any of ${ALL_ROLES.join(", ")}`)
-  .option("--participant <servers...>", "bank servers to serve (default: all)")
+  .option(
+    "--participant <names...>",
+    "participants to serve: bank servers, inventory, payment, order, shipping (default: all)",
+  )
   .addOption(
     new Option("-p, --port <port>", "API port, when running the api role").env("PORT").argParser(port),
   )
@@ -252,6 +255,7 @@ concord is running.
   DynamoDB     ${emulators.dynamodbEndpoint}
   SQS          ${emulators.sqsEndpoint}
   bank servers ${config.bankServers.join(", ")}
+  e-commerce   ${config.commerce.participants.join(", ") || "none"} (docs/participants.md)
 
 Try it:
   curl -X PUT ${url}/v1/bank/${b1}/accounts/alice -d '{"balance":1000}'

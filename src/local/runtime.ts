@@ -16,7 +16,7 @@ import {
 } from "../adapters/aws-clients.ts";
 import type { CallCounter } from "../adapters/call-counter.ts";
 import type { FaultInjector } from "../adapters/fault-injection.ts";
-import type { Config } from "../config.ts";
+import { type Config, participantNames } from "../config.ts";
 import { createLog, type Log } from "../log.ts";
 import { createRoles, type RoleOptions, type Roles } from "../wiring.ts";
 import { provision, type QueueUrls } from "./provision.ts";
@@ -29,7 +29,7 @@ export const ALL_ROLES: readonly RoleName[] = ["api", "coordinator", "participan
 export interface RuntimeOptions {
   readonly config: Config;
   readonly roles?: readonly RoleName[];
-  /** Bank servers to serve when running participants; default all of them. */
+  /** Participants to serve when running participants (bank servers, e-commerce ones); default all of them. */
   readonly participants?: readonly string[];
   /** Serve the API over HTTP on 127.0.0.1 at this port (0 = any free port). Omit to not listen. */
   readonly port?: number;
@@ -96,7 +96,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     if (fn.role === "coordinator" && wanted.has("coordinator")) handler = roles.coordinator;
     if (fn.role === "participant" && wanted.has("participants")) {
       const server = fn.environment.CONCORD_PARTICIPANT ?? "";
-      const serve = options.participants ?? config.bankServers;
+      const serve = options.participants ?? participantNames(config);
       if (serve.includes(server) && trigger.queue === participantQueue(server)) {
         handler = roles.participant(server);
         if (fn.schedule) {

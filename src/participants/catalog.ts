@@ -1,9 +1,19 @@
 /**
  * What the API knows about each participant: the actions it accepts and the
  * shape of their inputs, so bad input is refused before any state changes.
+ * Built from the same resource models the participants run.
  */
 import type { z } from "zod";
-import { accountsTouched, bankActions, MAX_ACCOUNTS_PER_PREPARE } from "./bank/bank-rules.ts";
+import type { Config } from "../config.ts";
+import { touchedBy } from "../participant-kit/planning.ts";
+import {
+  actionSchemas,
+  MAX_RESOURCES_PER_WRITE,
+  type ResourceModel,
+  type ResourceState,
+} from "../participant-kit/resource-model.ts";
+import { bankModel } from "./bank/bank-rules.ts";
+import { commerceModels } from "./commerce/models.ts";
 
 export interface ParticipantKind {
   readonly kind: string;
@@ -14,17 +24,40 @@ export interface ParticipantKind {
 
 export type Catalog = ReadonlyMap<string, ParticipantKind>;
 
-const bank: ParticipantKind = {
-  kind: "bank",
-  actions: bankActions,
-  checkGroup(branches) {
-    const n = accountsTouched(branches.map((b, index) => ({ index, ...b }))).length;
-    return n > MAX_ACCOUNTS_PER_PREPARE
-      ? `touches ${n} accounts on one server; at most ${MAX_ACCOUNTS_PER_PREPARE} fit in one atomic prepare`
-      : undefined;
-  },
-};
+/** A participant kind from its model: its actions, and at most what one atomic write can hold. */
+export function kindOf<S extends ResourceState>(model: ResourceModel<S>, plural: string): ParticipantKind {
+  return {
+    kind: model.kind,
+    actions: actionSchemas(model),
+    checkGroup(branches) {
+      const n = touchedBy(
+        model,
+        branches.map((b, index) => ({ index, ...b })),
+      ).length;
+      return n > MAX_RESOURCES_PER_WRITE
+        ? `touches ${n} ${plural}; at most ${MAX_RESOURCES_PER_WRITE} fit in one atomic prepare`
+        : undefined;
+    },
+  };
+}
+
+const bank = kindOf(bankModel, "accounts on one server");
 
 export function bankCatalog(servers: readonly string[]): Catalog {
   return new Map(servers.map((s) => [s, bank]));
+}
+
+const commerce = {
+  inventory: kindOf(commerceModels.inventory, "SKUs"),
+  payment: kindOf(commerceModels.payment, "customers"),
+  order: kindOf(commerceModels.order, "orders"),
+  shipping: kindOf(commerceModels.shipping, "shipments"),
+};
+
+/** Every participant this deployment runs: the bank servers and the e-commerce participants. */
+export function participantCatalog(config: Pick<Config, "bankServers" | "commerce">): Catalog {
+  return new Map([
+    ...bankCatalog(config.bankServers),
+    ...config.commerce.participants.map((name) => [name, commerce[name]] as const),
+  ]);
 }

@@ -28,13 +28,16 @@ import { type Status, statusOf } from "../core/view.ts";
 import type { CrashPoint } from "../crash-points.ts";
 import type { Log, LogFields } from "../log.ts";
 import {
+  createMemoryParticipantStore,
+  type MemoryParticipantStore,
+} from "../participant-kit/memory-participant-store.ts";
+import {
   type BankParticipant,
   createBankParticipant,
   ProtocolViolationError,
 } from "../participants/bank/bank-participant.ts";
-import { parseBranch } from "../participants/bank/bank-rules.ts";
+import { type AccountState, bankModel, parseBranch } from "../participants/bank/bank-rules.ts";
 import type { BankStore } from "../participants/bank/bank-store.ts";
-import { createMemoryBankStore, type MemoryBankStore } from "./memory-bank-store.ts";
 import { createMemoryTransactionStore, type MemoryTransactionStore } from "./memory-transaction-store.ts";
 import { createRandom } from "./random.ts";
 
@@ -162,6 +165,7 @@ const WRITES: ReadonlySet<PropertyKey> = new Set([
   "commit",
   "rollback",
   "rollbackUnprepared",
+  "writeStep",
 ]);
 
 /**
@@ -225,7 +229,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 
   // --- the world: stores, message pool, clock ---
   const txStore: MemoryTransactionStore = createMemoryTransactionStore({ shards: 2 });
-  const bank: MemoryBankStore = createMemoryBankStore();
+  const bank: MemoryParticipantStore<AccountState> = createMemoryParticipantStore(bankModel);
   const mutate = options.mutant ? MUTANTS[options.mutant] : (s: BankStore) => s;
   // A store call yields a few microtasks first (as I/O would), so concurrent handlers interleave.
   const yieldSome = async () => {
@@ -318,7 +322,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   for (const server of servers) {
     for (const account of accountIds) {
       const balance = rng.between(0, 200);
-      await bank.putAccount(server, account, balance);
+      await bank.putResource(server, account, { balance });
       initial.set(`${server}/${account}`, balance);
     }
   }
@@ -596,7 +600,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     for (const tx of records.values()) {
       if (!isFinal(tx.state)) violate("liveness", `${tx.id} is still ${tx.state}`);
     }
-    const accounts = bank.accounts();
+    const accounts = bank.resources().map((r) => ({
+      server: r.participant,
+      account: r.id,
+      balance: r.state?.balance ?? 0,
+      lockedBy: r.lockedBy,
+    }));
     for (const a of accounts) {
       if (a.lockedBy !== undefined)
         violate("no-lock-left", `${a.server}/${a.account} locked by ${a.lockedBy}`);
@@ -605,10 +614,10 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     const barriers = bank.barriers();
     for (const b of barriers) {
       if (b.state === "prepared")
-        violate("no-prepared-left", `${b.server}'s barrier for ${b.txId} is prepared`);
+        violate("no-prepared-left", `${b.participant}'s barrier for ${b.txId} is prepared`);
     }
     // Agreement: every participant of a committed transaction committed; none of an aborted one did.
-    const barrierOf = new Map(barriers.map((b) => [`${b.server}/${b.txId}`, b]));
+    const barrierOf = new Map(barriers.map((b) => [`${b.participant}/${b.txId}`, b]));
     for (const tx of records.values()) {
       // The simulation's workload is 2PC only.
       if (tx.protocol !== "2pc") continue;

@@ -34,7 +34,7 @@ async function balances(c: Cluster) {
 const barrierStates = async (c: Cluster, txId: string) =>
   (await c.scan("bank"))
     .filter((i) => i.kind === "barrier" && i.txId === txId)
-    .map((i) => `${i.server}:${i.state}`)
+    .map((i) => `${i.participant}:${i.state}`)
     .sort();
 
 describe("crash points, each role its own process", () => {

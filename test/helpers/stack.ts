@@ -33,7 +33,8 @@ export interface Stack {
   seed(server: string, account: string, balance: number): Promise<void>;
   account(server: string, account: string): Promise<{ balance: number; version: number; lockedBy?: string }>;
   transfer(ops: unknown[], wait?: number, headers?: Record<string, string>): Promise<TransactionView>;
-  scan(table: "transactions" | "bank"): Promise<Record<string, unknown>[]>;
+  /** Every item of a table, by logical name (`transactions`, `bank`, `inventory`, ...). */
+  scan(table: string): Promise<Record<string, unknown>[]>;
   /** Waits until every participant has acknowledged the outcome (a final phase). */
   settle(id: string, timeoutMs?: number): Promise<TransactionView>;
   stop(): Promise<void>;
@@ -105,7 +106,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return (await res.json()) as TransactionView;
     },
     async scan(table) {
-      const name = physicalName(config.topology, config.topology.tables[table].name);
+      const spec = config.topology.tables[table];
+      if (!spec) throw new Error(`no table ${table} in the topology`);
+      const name = physicalName(config.topology, spec.name);
       const items: Record<string, unknown>[] = [];
       let start: Record<string, unknown> | undefined;
       do {

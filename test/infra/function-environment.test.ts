@@ -26,6 +26,18 @@ describe("the environment the stack gives every function", () => {
     expect(loadConfig(deployed).topology).toEqual(config.topology);
   });
 
+  it("names the e-commerce participants the stack runs, none included", () => {
+    for (const [given, written] of [
+      [undefined, "inventory,payment,order,shipping"],
+      ["order,inventory", "order,inventory"],
+      ["none", "none"],
+    ] as const) {
+      const { config, deployed } = roundTrip(given ? { CONCORD_COMMERCE_PARTICIPANTS: given } : {});
+      expect(deployed.CONCORD_COMMERCE_PARTICIPANTS).toBe(written);
+      expect(loadConfig(deployed).topology).toEqual(config.topology);
+    }
+  });
+
   it("carries the deployer's other settings, so functions run as configured", () => {
     const { config, deployed } = roundTrip({ CONCORD_PREPARE_RETRY_MS: "1234", CONCORD_LOG_LEVEL: "DEBUG" });
     expect(deployed.CONCORD_LOG_LEVEL).toBe("DEBUG");
@@ -46,6 +58,7 @@ describe("the environment the stack gives every function", () => {
     });
     expect(Object.keys(deployed).sort()).toEqual([
       "CONCORD_BANK_SERVERS",
+      "CONCORD_COMMERCE_PARTICIPANTS",
       "CONCORD_DUE_SHARDS",
       "CONCORD_PREFIX",
       "CONCORD_SWEEP_INTERVAL_SECONDS",

@@ -163,6 +163,20 @@ describe("functions", () => {
     }
   });
 
+  it("runs the e-commerce participants from one entry, each told which it is by CONCORD_PARTICIPANT", () => {
+    const commerce = functions().filter((fn) => fn.entry === "functions/commerce-participant.ts");
+    expect(commerce.map((fn) => fn.environment.CONCORD_PARTICIPANT)).toEqual([
+      "inventory",
+      "payment",
+      "order",
+      "shipping",
+    ]);
+    for (const fn of commerce) {
+      expect(fn.trigger?.queue).toBe(`participant-${fn.environment.CONCORD_PARTICIPANT}`);
+      expect(fn.schedule).toBeDefined();
+    }
+  });
+
   it("never puts API keys in a function's environment; the API reads them from a generated secret", () => {
     const all = JSON.stringify(s.template.toJSON());
     expect(all).not.toContain("do-not-deploy-me");
@@ -207,6 +221,21 @@ describe("least privilege", () => {
         fn.http ? s.ids("AWS::SecretsManager::Secret") : [],
       );
     }
+  });
+
+  it("lets each e-commerce participant reach only its own table and queue, and the API every participant's table", () => {
+    const commerce = ["inventory", "payment", "order", "shipping"];
+    for (const participant of commerce) {
+      const fn = functions().find((f) => f.name === `participant-${participant}`) as FunctionSpec;
+      expect(fn, participant).toBeDefined();
+      expect(grantedOn(fn, "dynamodb:UpdateItem")).toEqual([tableId(participant)]);
+      expect(grantedOn(fn, "sqs:SendMessage")).toEqual(
+        [queueId("coordinator"), queueId(`participant-${participant}`)].sort(),
+      );
+    }
+    const api = functions().find((f) => f.role === "api") as FunctionSpec;
+    for (const table of ["bank", ...commerce])
+      expect(grantedOn(api, "dynamodb:GetItem")).toContain(tableId(table));
   });
 
   it("allows nothing on every resource, no table management, and attaches no managed policy", () => {

@@ -382,10 +382,10 @@ describe("transient AWS faults during transfers", () => {
     });
     const account = await stack.account("bank-1", from);
     const barrier = {
-      server: "bank-1",
+      participant: "bank-1",
       txId: id,
       state: "prepared" as const,
-      effects: [{ account: from, delta: -1, version: account.version }],
+      planned: [{ id: from, version: account.version, next: { balance: account.balance - 1 } }],
       createdAt: Date.now(),
     };
     const err = await store.prepare(barrier, Date.now()).catch((e: unknown) => e);

@@ -111,6 +111,10 @@ describe("what each bundle holds", () => {
     api: ["src/api/app.ts", "node_modules/hono/", "node_modules/@aws-sdk/client-secrets-manager/"],
     coordinator: ["src/coordinator/coordinator.ts"],
     "bank-participant": ["src/participants/bank/bank-participant.ts"],
+    "commerce-participant": [
+      "src/participants/commerce/commerce-participant.ts",
+      "src/participants/commerce/unreliable-service.ts",
+    ],
     sweeper: ["src/coordinator/sweeper.ts"],
   };
 
@@ -257,6 +261,59 @@ describe("a participant's scheduled in-doubt check", () => {
     );
     expect(view.status).toBe("committed");
     expect((await call("GET", "/v1/bank/bank-2/accounts/grace")).body.balance).toBe(50);
+  });
+});
+
+describe("the e-commerce participant entry", () => {
+  it("runs the participant CONCORD_PARTICIPANT names: a saga action on inventory, answered with its result", async () => {
+    const inventory = await coldStart<SqsEntry>(
+      bundle("commerce-participant"),
+      { ...env, CONCORD_PARTICIPANT: "inventory" },
+      "inventory",
+    );
+    expect((await call("PUT", "/v1/inventory/widget", { stock: 5 })).status).toBe(200);
+    const txId = `saga-${prefix}`;
+    const action = {
+      type: "action",
+      txId,
+      participant: "inventory",
+      branch: 0,
+      action: "reserve",
+      input: { sku: "widget", quantity: 2 },
+      deadline: Date.now() + 60_000,
+      startedAt: Date.now(),
+    };
+    await clients.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl(participantQueue("inventory")),
+        MessageBody: JSON.stringify(action),
+      }),
+    );
+    const delivery = await deliver(clients.sqs, queueUrl(participantQueue("inventory")), inventory);
+    expect(delivery).toEqual({ received: 1, failed: [] });
+    expect((await call("GET", "/v1/inventory/widget")).body).toEqual({ sku: "widget", stock: 3, version: 2 });
+
+    const results: unknown[] = [];
+    const reading: SqsEntry = async (event) => {
+      for (const record of event.Records) results.push(JSON.parse(record.body));
+      return { batchItemFailures: [] };
+    };
+    await eventually(
+      async () => {
+        await deliver(clients.sqs, queueUrl(COORDINATOR_QUEUE), reading);
+        return results.some((r) => (r as { txId?: string }).txId === txId) ? true : undefined;
+      },
+      5_000,
+      "the result on the coordinator queue",
+    );
+    expect(results).toContainEqual({
+      type: "result",
+      txId,
+      participant: "inventory",
+      branch: 0,
+      step: "action",
+      outcome: "done",
+    });
   });
 });
 

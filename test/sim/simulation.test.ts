@@ -104,9 +104,9 @@ describe("deterministic simulation", () => {
         ...store,
         async loadForPrepare(server, txId, ids) {
           const loaded = await store.loadForPrepare(server, txId, ids);
-          for (const [id, a] of loaded.accounts) {
+          for (const [id, a] of loaded.resources) {
             const { lockedBy: _l, lockedByStartedAt: _s, ...free } = a;
-            loaded.accounts.set(id, free);
+            loaded.resources.set(id, free);
           }
           return loaded;
         },

@@ -1,11 +1,9 @@
 import { Hono } from "hono";
 import { StaleRecordError } from "../../adapters/errors.ts";
-import { ACCOUNT_ID } from "../../participants/bank/bank-rules.ts";
-import {
-  AccountLockedError,
-  type BankStore,
-  type StoredAccount,
-} from "../../participants/bank/bank-store.ts";
+import { ResourceLockedError } from "../../participant-kit/errors.ts";
+import type { Resource } from "../../participant-kit/resource-model.ts";
+import { ACCOUNT_ID, type AccountState } from "../../participants/bank/bank-rules.ts";
+import type { BankStore } from "../../participants/bank/bank-store.ts";
 import { type Role, requireAdmin } from "../auth.ts";
 import { parseBody } from "../body.ts";
 import { ApiError, notFound } from "../errors.ts";
@@ -13,13 +11,17 @@ import { accountBody } from "../schemas.ts";
 
 type Env = { Variables: { role: Role } };
 
-const accountView = (a: StoredAccount) => ({
-  server: a.server,
-  account: a.account,
-  balance: a.balance,
+const accountView = (server: string, a: Resource<AccountState> & { state: AccountState }) => ({
+  server,
+  account: a.id,
+  balance: a.state.balance,
   version: a.version,
   ...(a.lockedBy !== undefined ? { lockedBy: a.lockedBy } : {}),
 });
+
+const exists = (
+  a: Resource<AccountState> | undefined,
+): a is Resource<AccountState> & { state: AccountState } => a?.state !== undefined;
 
 export function bankRoutes(deps: { readonly bank: BankStore; readonly servers: readonly string[] }) {
   const app = new Hono<Env>();
@@ -33,18 +35,20 @@ export function bankRoutes(deps: { readonly bank: BankStore; readonly servers: r
 
   app.get("/:server/accounts/:account", async (c) => {
     const { server, account } = target(c.req.param("server"), c.req.param("account"));
-    const found = await deps.bank.getAccount(server, account);
-    if (!found) throw notFound(`account ${account} on ${server}`);
-    return c.json(accountView(found));
+    const found = await deps.bank.getResource(server, account);
+    if (!exists(found)) throw notFound(`account ${account} on ${server}`);
+    return c.json(accountView(server, found));
   });
 
   app.put("/:server/accounts/:account", requireAdmin, async (c) => {
     const { server, account } = target(c.req.param("server"), c.req.param("account"));
     const { balance } = await parseBody(c, accountBody);
     try {
-      return c.json(accountView(await deps.bank.putAccount(server, account, balance)));
+      const written = await deps.bank.putResource(server, account, { balance });
+      if (!exists(written)) throw new Error(`account ${account} on ${server} was written without a balance`);
+      return c.json(accountView(server, written));
     } catch (err) {
-      if (err instanceof AccountLockedError) {
+      if (err instanceof ResourceLockedError) {
         throw new ApiError(
           409,
           "account_locked",

@@ -1,10 +1,22 @@
 /**
- * The bank's business rules, pure: given the branches a transaction asks of one
- * bank server and the accounts as they are, decide the vote and the effects.
+ * The bank's business rules, pure: the account resource model the participant
+ * kit runs (deposit, withdraw, transfer, usable in 2PC branches and as saga
+ * actions or compensations), and the same rules read in bank terms (the vote
+ * and the net change per account).
  */
 import * as z from "zod";
+import { planGroup } from "../../participant-kit/planning.ts";
+import {
+  accept,
+  defineModel,
+  MAX_RESOURCES_PER_WRITE,
+  RESOURCE_ID,
+  type Resource,
+  type ResourceView,
+  refuse,
+} from "../../participant-kit/resource-model.ts";
 
-export const ACCOUNT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+export const ACCOUNT_ID = RESOURCE_ID;
 export const accountId = z
   .string()
   .regex(ACCOUNT_ID, "account ids are 1-128 characters of A-Z a-z 0-9 _ . : -");
@@ -27,8 +39,81 @@ export type BankAction = keyof typeof bankActions;
 export const BANK_ACTIONS = Object.keys(bankActions) as BankAction[];
 export const isBankAction = (action: string): action is BankAction => Object.hasOwn(bankActions, action);
 
-/** A DynamoDB TransactWriteItems holds at most 100 items: one is the barrier. */
-export const MAX_ACCOUNTS_PER_PREPARE = 99;
+export const MAX_ACCOUNTS_PER_PREPARE = MAX_RESOURCES_PER_WRITE;
+
+export const accountState = z.object({
+  balance: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+});
+export type AccountState = z.infer<typeof accountState>;
+
+export const BANK_NO_REASONS = [
+  "invalid_input",
+  "unknown_account",
+  "insufficient_funds",
+  "version_conflict",
+  "lock_conflict",
+  "balance_overflow",
+  "too_many_resources",
+] as const;
+export type BankNoReason = (typeof BANK_NO_REASONS)[number];
+
+interface Movement {
+  readonly account: string;
+  readonly delta: number;
+}
+
+/**
+ * Moves money on the accounts named, in order. `expectedVersion` pins the first
+ * account a branch names (the one it debits or credits), at its version as read.
+ */
+function move(
+  movements: readonly Movement[],
+  expected: number | undefined,
+  accounts: ResourceView<AccountState>,
+) {
+  const set: { id: string; state: AccountState }[] = [];
+  for (const [i, { account, delta }] of movements.entries()) {
+    const { state, version } = accounts.get(account);
+    if (state === undefined) return refuse<AccountState>("unknown_account");
+    if (i === 0 && expected !== undefined && version !== expected)
+      return refuse<AccountState>("version_conflict");
+    const balance = state.balance + delta;
+    if (balance < 0) return refuse<AccountState>("insufficient_funds");
+    if (balance > Number.MAX_SAFE_INTEGER) return refuse<AccountState>("balance_overflow");
+    set.push({ id: account, state: { balance } });
+  }
+  return accept(...set);
+}
+
+export const bankModel = defineModel({
+  kind: "account",
+  state: accountState,
+  actions: (action) => ({
+    deposit: action({
+      input: bankActions.deposit,
+      touches: (i) => [i.account],
+      apply: (i, accounts) => move([{ account: i.account, delta: i.amount }], i.expectedVersion, accounts),
+    }),
+    withdraw: action({
+      input: bankActions.withdraw,
+      touches: (i) => [i.account],
+      apply: (i, accounts) => move([{ account: i.account, delta: -i.amount }], i.expectedVersion, accounts),
+    }),
+    transfer: action({
+      input: bankActions.transfer,
+      touches: (i) => [i.account, i.to_account],
+      apply: (i, accounts) =>
+        move(
+          [
+            { account: i.account, delta: -i.amount },
+            { account: i.to_account, delta: i.amount },
+          ],
+          i.expectedVersion,
+          accounts,
+        ),
+    }),
+  }),
+});
 
 export interface Account {
   readonly account: string;
@@ -52,38 +137,22 @@ export interface AccountEffect {
   readonly version: number;
 }
 
-export const BANK_NO_REASONS = [
-  "invalid_input",
-  "unknown_account",
-  "insufficient_funds",
-  "version_conflict",
-  "lock_conflict",
-  "balance_overflow",
-  "too_many_accounts",
-] as const;
-export type BankNoReason = (typeof BANK_NO_REASONS)[number];
-
 export type PreparePlan =
   | { readonly vote: "yes"; readonly effects: readonly AccountEffect[] }
   | {
       readonly vote: "no";
-      readonly reason: BankNoReason;
+      readonly reason: string;
       readonly failedBranch: number;
-      /** The transaction holding the lock, and when it started, for lock conflicts. */
       readonly holder?: string;
       readonly holderStartedAt?: number;
     };
-
-interface Movement {
-  readonly account: string;
-  readonly delta: number;
-}
 
 type ParsedBranch = { ok: true; movements: Movement[]; expected?: number } | { ok: false };
 
 const withExpected = (movements: Movement[], expected: number | undefined): ParsedBranch =>
   expected === undefined ? { ok: true, movements } : { ok: true, movements, expected };
 
+/** A branch's money movements, for reading transactions in bank terms (the simulation's ledger). */
 export function parseBranch(branch: BankBranch): ParsedBranch {
   switch (branch.action) {
     case "deposit":
@@ -122,57 +191,34 @@ export function accountsTouched(branches: readonly BankBranch[]): string[] {
 }
 
 /**
- * Applies the branches in order against the accounts as read. A withdrawal must
- * be covered at its point in the sequence, so a withdraw-then-deposit on one
- * account is judged as a client would read it.
+ * The kit's plan for these branches, in bank terms: the vote, and the net
+ * change per account at the version it was computed at.
  */
 export function planPrepare(
   branches: readonly BankBranch[],
   accounts: ReadonlyMap<string, Account>,
   txId: string,
 ): PreparePlan {
-  const balances = new Map<string, number>();
-  const order: string[] = [];
-  for (const branch of branches) {
-    const parsed = parseBranch(branch);
-    const no = (reason: BankNoReason, holder?: Account): PreparePlan => ({
-      vote: "no",
-      reason,
-      failedBranch: branch.index,
-      ...(holder?.lockedBy !== undefined ? { holder: holder.lockedBy } : {}),
-      ...(holder?.lockedByStartedAt !== undefined ? { holderStartedAt: holder.lockedByStartedAt } : {}),
-    });
-    if (!parsed.ok) return no("invalid_input");
-    for (const { account: id, delta } of parsed.movements) {
-      const account = accounts.get(id);
-      if (!account) return no("unknown_account");
-      if (account.lockedBy !== undefined && account.lockedBy !== txId) return no("lock_conflict", account);
-      // expectedVersion pins the first account a branch names (the one it debits or credits).
-      if (
-        parsed.expected !== undefined &&
-        id === parsed.movements[0]?.account &&
-        account.version !== parsed.expected
-      ) {
-        return no("version_conflict");
-      }
-      if (!balances.has(id)) {
-        balances.set(id, account.balance);
-        order.push(id);
-      }
-      const next = (balances.get(id) ?? 0) + delta;
-      if (next < 0) return no("insufficient_funds");
-      if (next > Number.MAX_SAFE_INTEGER) return no("balance_overflow");
-      balances.set(id, next);
-    }
-  }
-  if (order.length > MAX_ACCOUNTS_PER_PREPARE) {
-    return { vote: "no", reason: "too_many_accounts", failedBranch: branches[0]?.index ?? 0 };
-  }
+  const resources = new Map<string, Resource<AccountState>>(
+    [...accounts].map(([id, a]) => [
+      id,
+      {
+        id,
+        version: a.version,
+        state: { balance: a.balance },
+        ...(a.lockedBy !== undefined ? { lockedBy: a.lockedBy } : {}),
+        ...(a.lockedByStartedAt !== undefined ? { lockedByStartedAt: a.lockedByStartedAt } : {}),
+      },
+    ]),
+  );
+  const plan = planGroup(bankModel, branches, resources, txId);
+  if (plan.vote === "no") return plan;
   return {
     vote: "yes",
-    effects: order.map((id) => {
-      const account = accounts.get(id) as Account;
-      return { account: id, delta: (balances.get(id) ?? 0) - account.balance, version: account.version };
-    }),
+    effects: plan.planned.map((p) => ({
+      account: p.id,
+      delta: p.next === undefined ? 0 : p.next.balance - (accounts.get(p.id)?.balance ?? 0),
+      version: p.version,
+    })),
   };
 }

@@ -1,0 +1,25 @@
+import type { ScheduledEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { lambdaWiring } from "../src/lambda.ts";
+import { isCommerceParticipant } from "../src/participants/commerce/names.ts";
+import { commerceInquiryRole, commerceParticipantRole } from "../src/wiring.ts";
+
+const name = process.env.CONCORD_PARTICIPANT;
+if (!name || !isCommerceParticipant(name))
+  throw new Error(
+    "CONCORD_PARTICIPANT must name the e-commerce participant (inventory, payment, order, shipping)",
+  );
+const wiring = lambdaWiring();
+const participant = commerceParticipantRole(wiring, name);
+const inquire = commerceInquiryRole(wiring, name);
+
+/**
+ * One e-commerce participant (inventory, payment, order or shipping), chosen by
+ * CONCORD_PARTICIPANT: triggered by its queue (PREPARE, COMMIT, ROLLBACK, saga
+ * actions and compensations) and, by an EventBridge rule, to ask the
+ * coordinator about barriers it is in doubt about.
+ */
+export const handler = async (event: SQSEvent | ScheduledEvent): Promise<SQSBatchResponse | undefined> => {
+  if ("Records" in event) return participant(event);
+  await inquire();
+  return undefined;
+};

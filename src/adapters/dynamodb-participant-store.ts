@@ -1,0 +1,501 @@
+/**
+ * The participant kit's store on one DynamoDB table (partition key `pk`, the
+ * sparse `prepared` index). Several participants may share a table: every key
+ * names its participant.
+ *
+ *   <kind>#<participant>#<id>             a resource: its state attributes, version, lock
+ *   barrier#<participant>#<txId>          the 2PC barrier
+ *   step#<participant>#<txId>#<branch>    a saga step barrier
+ *
+ * I/O and error mapping only: each method is one conditional write (or one
+ * TransactWriteItems whose first item is the barrier), and a failed condition
+ * becomes BarrierConflictError or ResourceLockedError.
+ */
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from "@aws-sdk/lib-dynamodb";
+import { PREPARED_INDEX } from "../../infra/topology.ts";
+import type { Barrier, PlannedResource, StepBarrier } from "../participant-kit/barriers.ts";
+import { BarrierConflictError, ResourceLockedError } from "../participant-kit/errors.ts";
+import type { ParticipantStore } from "../participant-kit/participant-store.ts";
+import type { Resource, ResourceModel, ResourceState } from "../participant-kit/resource-model.ts";
+import { StaleRecordError } from "./errors.ts";
+import { retryTransientCancellations } from "./transient-errors.ts";
+
+export interface DynamoDbParticipantStoreOptions<S extends ResourceState> {
+  readonly doc: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly model: ResourceModel<S>;
+  /** How long a settled barrier is kept: longer than any message can live in SQS (14 days). */
+  readonly retentionSeconds: number;
+}
+
+// Participant names and resource ids never contain '#', so these keys cannot collide.
+export const resourceKey = (kind: string, participant: string, id: string): string =>
+  `${kind}#${participant}#${id}`;
+export const barrierKey = (participant: string, txId: string): string => `barrier#${participant}#${txId}`;
+export const stepKey = (participant: string, txId: string, branch: number): string =>
+  `step#${participant}#${txId}#${branch}`;
+
+type Item = Record<string, unknown>;
+type TransactItems = NonNullable<TransactWriteCommand["input"]["TransactItems"]>;
+
+const BATCH_GET_LIMIT = 100;
+const LOCK_ATTRIBUTES = "lockedBy, lockedAt, lockedByStartedAt";
+
+/** The condition that a resource is unlocked at `version`; version 0 also holds while it is absent. */
+function availableAt(version: number): { condition: string; values: Item } {
+  return version === 0
+    ? {
+        condition: "(attribute_not_exists(pk) OR version = :v) AND attribute_not_exists(lockedBy)",
+        values: { ":v": 0 },
+      }
+    : { condition: "version = :v AND attribute_not_exists(lockedBy)", values: { ":v": version } };
+}
+
+function toBarrier<S extends ResourceState>(item: Item): Barrier<S> {
+  const { pk: _pk, kind: _kind, expiresAt: _e, preparedShard: _s, preparedAt: _p, ...barrier } = item;
+  return barrier as unknown as Barrier<S>;
+}
+
+function toStep(item: Item): StepBarrier {
+  const { pk: _pk, kind: _kind, expiresAt: _e, ...step } = item;
+  return step as unknown as StepBarrier;
+}
+
+export function createDynamoDbParticipantStore<S extends ResourceState>(
+  options: DynamoDbParticipantStoreOptions<S>,
+): ParticipantStore<S> {
+  const { doc, tableName, model, retentionSeconds } = options;
+  const expiry = (now: number) => Math.floor(now / 1000) + retentionSeconds;
+  const keyOf = (participant: string, id: string) => resourceKey(model.kind, participant, id);
+
+  function toResource(id: string, item: Item): Resource<S> {
+    const version = Number(item.version ?? 0);
+    const picked = Object.fromEntries(model.stateKeys.filter((k) => k in item).map((k) => [k, item[k]]));
+    return {
+      id,
+      version,
+      // Version 0 is a lock placeholder for a resource a prepared transaction creates.
+      ...(version > 0 ? { state: model.state.parse(picked) } : {}),
+      ...(typeof item.lockedBy === "string" ? { lockedBy: item.lockedBy } : {}),
+      ...(typeof item.lockedAt === "number" ? { lockedAt: item.lockedAt } : {}),
+      ...(typeof item.lockedByStartedAt === "number" ? { lockedByStartedAt: item.lockedByStartedAt } : {}),
+    };
+  }
+
+  /**
+   * `SET` and `REMOVE` clauses that make an item's state attributes exactly
+   * `state` (names aliased: `status`, `order`, ... are reserved words).
+   */
+  function stateClauses(state: S): { set: string[]; remove: string[]; names: Item; values: Item } {
+    const set: string[] = [];
+    const remove: string[] = [];
+    const names: Item = {};
+    const values: Item = {};
+    model.stateKeys.forEach((k, i) => {
+      names[`#s${i}`] = k;
+      const value = state[k];
+      if (value === undefined) remove.push(`#s${i}`);
+      else {
+        set.push(`#s${i} = :s${i}`);
+        values[`:s${i}`] = value;
+      }
+    });
+    return { set, remove, names, values };
+  }
+
+  const identity = (participant: string, id: string) => ({
+    set: ["#kind = :kind", "#participant = :participant", "#id = :id"],
+    names: { "#kind": "kind", "#participant": "participant", "#id": "id" },
+    values: { ":kind": model.kind, ":participant": participant, ":id": id },
+  });
+
+  /** An Update that sets a resource to `next` at version + 1 under `condition` (creating it when absent). */
+  function writeResource(
+    participant: string,
+    planned: PlannedResource<S>,
+    next: S,
+    extra: { remove?: string; condition: string; values: Item },
+  ): TransactItems[number] {
+    const state = stateClauses(next);
+    const ident = planned.version === 0 ? identity(participant, planned.id) : undefined;
+    const remove = [...state.remove, ...(extra.remove ? [extra.remove] : [])];
+    return {
+      Update: {
+        TableName: tableName,
+        Key: { pk: keyOf(participant, planned.id) },
+        UpdateExpression:
+          `SET ${[...state.set, ...(ident?.set ?? []), "version = :next"].join(", ")}` +
+          (remove.length > 0 ? ` REMOVE ${remove.join(", ")}` : ""),
+        ConditionExpression: extra.condition,
+        ExpressionAttributeNames: { ...state.names, ...ident?.names },
+        ExpressionAttributeValues: {
+          ...state.values,
+          ...ident?.values,
+          ...extra.values,
+          ":next": planned.version + 1,
+        },
+      },
+    };
+  }
+
+  /** Strongly consistent reads of many keys, in chunks, asking again for what comes back unprocessed. */
+  async function batchGet(pks: readonly string[]): Promise<Item[]> {
+    const found: Item[] = [];
+    for (let i = 0; i < pks.length; i += BATCH_GET_LIMIT) {
+      let keys: Item[] | undefined = pks.slice(i, i + BATCH_GET_LIMIT).map((pk) => ({ pk }));
+      for (let attempt = 0; keys && keys.length > 0; attempt++) {
+        if (attempt > 10)
+          throw new Error(`BatchGetItem left ${keys.length} keys unprocessed after ${attempt} tries`);
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
+        const out: BatchGetCommandOutput = await doc.send(
+          new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
+        );
+        found.push(...(out.Responses?.[tableName] ?? []));
+        keys = out.UnprocessedKeys?.[tableName]?.Keys;
+      }
+    }
+    return found;
+  }
+
+  /** The barrier-ish items and resources among `items`, resources by the id they were asked for. */
+  function sortOut(participant: string, ids: readonly string[], items: readonly Item[]) {
+    const idOf = new Map(ids.map((id) => [keyOf(participant, id), id]));
+    const resources = new Map<string, Resource<S>>();
+    for (const item of items) {
+      const id = idOf.get(String(item.pk));
+      if (id !== undefined) resources.set(id, toResource(id, item));
+    }
+    return {
+      resources,
+      barrier: items.find((i) => i.kind === "barrier"),
+      step: items.find((i) => i.kind === "step"),
+    };
+  }
+
+  /**
+   * Runs one TransactWriteItems whose first item is the barrier, mapping cancellations.
+   * A cancellation only for TransactionConflict or throttling applied nothing and the
+   * SDK does not retry it, so it is sent again here (jittered backoff, bounded); every
+   * caller's items are conditional on the barrier, so a repeat can never apply twice.
+   * Still refused after the last attempt: TransientStoreError, and the message returns.
+   */
+  async function transact(txId: string, items: TransactItems): Promise<void> {
+    await retryTransientCancellations(async () => {
+      try {
+        await doc.send(new TransactWriteCommand({ TransactItems: items }));
+      } catch (err) {
+        if (err instanceof TransactionCanceledException) {
+          const reasons = err.CancellationReasons ?? [];
+          if (reasons.some((r) => r.Code === "ConditionalCheckFailed")) {
+            throw new BarrierConflictError(txId, reasons[0]?.Code === "ConditionalCheckFailed", {
+              cause: err,
+            });
+          }
+        }
+        throw err;
+      }
+    });
+  }
+
+  /** One conditional PutItem of a barrier; a failed condition means it is there already. */
+  async function putBarrier(txId: string, item: Item, condition: string, values?: Item): Promise<void> {
+    try {
+      await doc.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: item,
+          ConditionExpression: condition,
+          ...(values
+            ? { ExpressionAttributeNames: { "#state": "state" }, ExpressionAttributeValues: values }
+            : {}),
+        }),
+      );
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) {
+        throw new BarrierConflictError(txId, true, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** The barrier's move from prepared to `state`, as the first item of a decision's transaction. */
+  const settleBarrier = (barrier: Barrier<S>, state: "committed" | "rolled_back", now: number) => ({
+    Update: {
+      TableName: tableName,
+      Key: { pk: barrierKey(barrier.participant, barrier.txId) },
+      UpdateExpression: `SET #state = :${state === "committed" ? "committed" : "rolledBack"}, decidedAt = :now, expiresAt = :exp REMOVE preparedShard`,
+      ConditionExpression: "#state = :prepared",
+      ExpressionAttributeNames: { "#state": "state" },
+      ExpressionAttributeValues: {
+        [state === "committed" ? ":committed" : ":rolledBack"]: state,
+        ":prepared": "prepared",
+        ":now": now,
+        ":exp": expiry(now),
+      },
+    },
+  });
+
+  /** Releases a lock the barrier holds: drops a placeholder, or unlocks the resource as it is. */
+  const release = (barrier: Barrier<S>, p: PlannedResource<S>): TransactItems[number] =>
+    p.version === 0
+      ? {
+          Delete: {
+            TableName: tableName,
+            Key: { pk: keyOf(barrier.participant, p.id) },
+            ConditionExpression: "lockedBy = :tx",
+            ExpressionAttributeValues: { ":tx": barrier.txId },
+          },
+        }
+      : {
+          Update: {
+            TableName: tableName,
+            Key: { pk: keyOf(barrier.participant, p.id) },
+            UpdateExpression: `REMOVE ${LOCK_ATTRIBUTES}`,
+            ConditionExpression: "lockedBy = :tx AND version = :v",
+            ExpressionAttributeValues: { ":tx": barrier.txId, ":v": p.version },
+          },
+        };
+
+  return {
+    async getResource(participant, id) {
+      const out = await doc.send(
+        new GetCommand({ TableName: tableName, Key: { pk: keyOf(participant, id) }, ConsistentRead: true }),
+      );
+      return out.Item ? toResource(id, out.Item) : undefined;
+    },
+
+    async putResource(participant, id, state) {
+      const clauses = stateClauses(model.state.parse(state));
+      const ident = identity(participant, id);
+      try {
+        const out = await doc.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { pk: keyOf(participant, id) },
+            UpdateExpression:
+              `SET ${[...clauses.set, ...ident.set, "version = if_not_exists(version, :zero) + :one"].join(", ")}` +
+              (clauses.remove.length > 0 ? ` REMOVE ${clauses.remove.join(", ")}` : ""),
+            ConditionExpression: "attribute_not_exists(lockedBy)",
+            ExpressionAttributeNames: { ...clauses.names, ...ident.names },
+            ExpressionAttributeValues: { ...clauses.values, ...ident.values, ":zero": 0, ":one": 1 },
+            ReturnValues: "ALL_NEW",
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        );
+        return toResource(id, out.Attributes ?? {});
+      } catch (err) {
+        if (err instanceof ConditionalCheckFailedException) {
+          const lockedBy = err.Item?.lockedBy?.S;
+          if (lockedBy) throw new ResourceLockedError(id, lockedBy, { cause: err });
+          throw new StaleRecordError(keyOf(participant, id), { cause: err });
+        }
+        throw err;
+      }
+    },
+
+    async getBarrier(participant, txId) {
+      const out = await doc.send(
+        new GetCommand({
+          TableName: tableName,
+          Key: { pk: barrierKey(participant, txId) },
+          ConsistentRead: true,
+        }),
+      );
+      return out.Item ? toBarrier<S>(out.Item) : undefined;
+    },
+
+    async getStep(participant, txId, branch) {
+      const out = await doc.send(
+        new GetCommand({
+          TableName: tableName,
+          Key: { pk: stepKey(participant, txId, branch) },
+          ConsistentRead: true,
+        }),
+      );
+      return out.Item ? toStep(out.Item) : undefined;
+    },
+
+    async loadForPrepare(participant, txId, ids) {
+      // One round trip: the barrier and the resources live in the same table.
+      const items = await batchGet([
+        barrierKey(participant, txId),
+        ...ids.map((id) => keyOf(participant, id)),
+      ]);
+      const { barrier, resources } = sortOut(participant, ids, items);
+      return { ...(barrier ? { barrier: toBarrier<S>(barrier) } : {}), resources };
+    },
+
+    async loadForStep(participant, txId, branch, ids, withBarrier) {
+      const items = await batchGet([
+        stepKey(participant, txId, branch),
+        ...(withBarrier ? [barrierKey(participant, txId)] : []),
+        ...ids.map((id) => keyOf(participant, id)),
+      ]);
+      const { barrier, step, resources } = sortOut(participant, ids, items);
+      return {
+        ...(step ? { step: toStep(step) } : {}),
+        ...(barrier ? { barrier: toBarrier<S>(barrier) } : {}),
+        resources,
+      };
+    },
+
+    async prepare(barrier, now) {
+      await transact(barrier.txId, [
+        {
+          Put: {
+            TableName: tableName,
+            // preparedShard/preparedAt put it in the sparse index of barriers that may be in doubt.
+            Item: {
+              pk: barrierKey(barrier.participant, barrier.txId),
+              kind: "barrier",
+              ...barrier,
+              preparedShard: barrier.participant,
+              preparedAt: now,
+            },
+            ConditionExpression: "attribute_not_exists(pk)",
+          },
+        },
+        ...barrier.planned.map((p): TransactItems[number] => {
+          const available = availableAt(p.version);
+          // A resource the transaction creates is locked through a placeholder at version 0.
+          const ident = p.version === 0 ? identity(barrier.participant, p.id) : undefined;
+          return {
+            Update: {
+              TableName: tableName,
+              Key: { pk: keyOf(barrier.participant, p.id) },
+              UpdateExpression: `SET ${[
+                "lockedBy = :tx",
+                "lockedAt = :now",
+                "lockedByStartedAt = :started",
+                ...(ident ? [...ident.set, "version = :v"] : []),
+              ].join(", ")}`,
+              ConditionExpression: available.condition,
+              ...(ident ? { ExpressionAttributeNames: ident.names } : {}),
+              ExpressionAttributeValues: {
+                ...available.values,
+                ...ident?.values,
+                ":tx": barrier.txId,
+                ":now": now,
+                ":started": barrier.txStartedAt ?? now,
+              },
+            },
+          };
+        }),
+      ]);
+    },
+
+    async refuse(barrier) {
+      await putBarrier(
+        barrier.txId,
+        {
+          pk: barrierKey(barrier.participant, barrier.txId),
+          kind: "barrier",
+          ...barrier,
+          expiresAt: expiry(barrier.createdAt),
+        },
+        "attribute_not_exists(pk)",
+      );
+    },
+
+    async commit(barrier, now) {
+      await transact(barrier.txId, [
+        settleBarrier(barrier, "committed", now),
+        ...barrier.planned.map((p) =>
+          p.next !== undefined
+            ? writeResource(barrier.participant, p, p.next, {
+                remove: LOCK_ATTRIBUTES,
+                condition: "lockedBy = :tx AND version = :v",
+                values: { ":tx": barrier.txId, ":v": p.version },
+              })
+            : release(barrier, p),
+        ),
+      ]);
+    },
+
+    async rollback(barrier, now) {
+      await transact(barrier.txId, [
+        settleBarrier(barrier, "rolled_back", now),
+        ...barrier.planned.map((p) => release(barrier, p)),
+      ]);
+    },
+
+    async rollbackUnprepared(participant, txId, now) {
+      const barrier: Barrier<S> = {
+        participant,
+        txId,
+        state: "rolled_back",
+        planned: [],
+        createdAt: now,
+        decidedAt: now,
+      };
+      await putBarrier(
+        txId,
+        { pk: barrierKey(participant, txId), kind: "barrier", ...barrier, expiresAt: expiry(now) },
+        "attribute_not_exists(pk)",
+      );
+    },
+
+    async preparedBefore(participant, before, limit) {
+      const out = await doc.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: PREPARED_INDEX,
+          KeyConditionExpression: "preparedShard = :participant AND preparedAt < :before",
+          ExpressionAttributeValues: { ":participant": participant, ":before": before },
+          Limit: limit,
+        }),
+      );
+      return (out.Items ?? []).map((item) => toBarrier<S>(item));
+    },
+
+    async writeStep(step, from, planned, now) {
+      const item = {
+        pk: stepKey(step.participant, step.txId, step.branch),
+        kind: "step",
+        ...step,
+        expiresAt: expiry(now),
+      };
+      const condition = from === undefined ? "attribute_not_exists(pk)" : "#state = :from";
+      const values = from === undefined ? undefined : { ":from": from };
+      if (planned.length === 0) {
+        await putBarrier(step.txId, item, condition, values);
+        return;
+      }
+      await transact(step.txId, [
+        {
+          Put: {
+            TableName: tableName,
+            Item: item,
+            ConditionExpression: condition,
+            ...(values
+              ? { ExpressionAttributeNames: { "#state": "state" }, ExpressionAttributeValues: values }
+              : {}),
+          },
+        },
+        ...planned.map((p): TransactItems[number] => {
+          const available = availableAt(p.version);
+          if (p.next !== undefined) return writeResource(step.participant, p, p.next, available);
+          // Read, not written: still checked, so the step was judged on the state it writes against.
+          return {
+            ConditionCheck: {
+              TableName: tableName,
+              Key: { pk: keyOf(step.participant, p.id) },
+              ConditionExpression: available.condition,
+              ExpressionAttributeValues: available.values,
+            },
+          };
+        }),
+      ]);
+    },
+  };
+}

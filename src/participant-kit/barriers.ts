@@ -1,0 +1,62 @@
+/**
+ * The barrier records that make every message's effect happen once, whatever
+ * the order and number of deliveries: one 2PC barrier per (participant, txId),
+ * one step barrier per (participant, txId, branch) for saga steps.
+ */
+import type { ResourceState } from "./resource-model.ts";
+
+export const BARRIER_STATES = ["prepared", "committed", "rolled_back", "refused"] as const;
+/**
+ * prepared: voted yes, locks held. committed / rolled_back: decision applied.
+ * refused: voted no; nothing held, and a re-delivered PREPARE votes no again.
+ * A ROLLBACK that finds no barrier writes rolled_back, so a late PREPARE refuses.
+ */
+export type BarrierState = (typeof BARRIER_STATES)[number];
+
+/**
+ * One resource a prepared transaction holds: locked at `version`, and set to
+ * `next` at commit. Without `next` the resource was only read: commit unlocks
+ * it unchanged (or drops its placeholder, when it did not exist).
+ */
+export interface PlannedResource<S extends ResourceState> {
+  readonly id: string;
+  readonly version: number;
+  readonly next?: S;
+}
+
+export interface Barrier<S extends ResourceState> {
+  readonly participant: string;
+  readonly txId: string;
+  readonly state: BarrierState;
+  readonly planned: readonly PlannedResource<S>[];
+  /** The branch indexes this barrier votes for: a PREPARE for others is not its to answer. */
+  readonly branches?: readonly number[];
+  readonly reason?: string;
+  readonly failedBranch?: number;
+  readonly createdAt: number;
+  /** The transaction's start (from its PREPARE): stored on each lock for wait-die. */
+  readonly txStartedAt?: number;
+  readonly decidedAt?: number;
+}
+
+export const STEP_STATES = ["done", "failed", "compensated"] as const;
+/**
+ * done: the action applied. failed: the action refused for a business reason,
+ * nothing applied. compensated: the compensation ran, or was a no-op because
+ * the action never applied; a late action is blocked from then on.
+ */
+export type StepState = (typeof STEP_STATES)[number];
+
+export interface StepBarrier {
+  readonly participant: string;
+  readonly txId: string;
+  readonly branch: number;
+  readonly state: StepState;
+  /** The action that ran or failed (absent when a compensation came first). */
+  readonly action?: string;
+  readonly reason?: string;
+  /** The transaction's start: a barrier of an earlier transaction under the same id is never taken. */
+  readonly txStartedAt: number;
+  readonly createdAt: number;
+  readonly compensatedAt?: number;
+}

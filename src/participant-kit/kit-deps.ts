@@ -1,0 +1,40 @@
+/** What the 2PC and saga halves of a participant share, filled in once by createParticipant. */
+import type { MessageBus } from "../adapters/sqs-bus.ts";
+import type { Crash } from "../crash-points.ts";
+import type { Log } from "../log.ts";
+import type { ParticipantStore } from "./participant-store.ts";
+import type { BranchRequest } from "./planning.ts";
+import type { ResourceModel, ResourceState } from "./resource-model.ts";
+
+/**
+ * One call to the external service a participant fronts (a payment provider),
+ * made before a new effect is recorded. `txId` (+ branch) is the idempotency
+ * key to hand such a service: a crash after the call and before the write
+ * makes the redelivered message call it again.
+ */
+export interface ServiceCall {
+  readonly step: "prepare" | "action" | "compensation";
+  readonly participant: string;
+  readonly txId: string;
+  readonly branches: readonly BranchRequest[];
+}
+
+/** Resolves when the service agreed; throws RetryLaterError for a transient failure. */
+export type ExternalService = (call: ServiceCall) => Promise<void>;
+
+export interface KitDeps<S extends ResourceState> {
+  /** The participant's name: its queue, and the middle part of its keys. */
+  readonly name: string;
+  readonly model: ResourceModel<S>;
+  readonly store: ParticipantStore<S>;
+  readonly bus: MessageBus;
+  readonly clock: () => number;
+  readonly log: Log;
+  readonly crash: Crash;
+  readonly sleep: (ms: number) => Promise<void>;
+  /** Waits before re-reading after a lost race on a barrier (jittered, growing with the attempt). */
+  readonly pause: (attempt: number) => Promise<void>;
+  readonly service?: ExternalService;
+  /** Lost races on one message before it goes back to its queue. */
+  readonly maxRaces: number;
+}

@@ -1,0 +1,226 @@
+/**
+ * A ParticipantStore in memory with the DynamoDB adapter's conditional
+ * semantics: each method checks every precondition first and then applies all
+ * of its writes, or none (as one TransactWriteItems would), raising the same
+ * named errors. It passes the same contract suite as the DynamoDB store, so a
+ * team can unit-test its participant with it, and the simulation runs on it.
+ */
+import type { Barrier, PlannedResource, StepBarrier, StepState } from "./barriers.ts";
+import { BarrierConflictError, ResourceLockedError } from "./errors.ts";
+import type { ParticipantStore } from "./participant-store.ts";
+import type { Resource, ResourceModel, ResourceState } from "./resource-model.ts";
+
+export interface StoredResource<S extends ResourceState> extends Resource<S> {
+  readonly participant: string;
+}
+
+export interface MemoryParticipantStore<S extends ResourceState> extends ParticipantStore<S> {
+  /** Every resource (placeholders included), barrier and step barrier, for invariant checks. */
+  resources(): StoredResource<S>[];
+  barriers(): Barrier<S>[];
+  steps(): StepBarrier[];
+}
+
+/** A barrier as stored: `preparedAt` is set while it sits in the prepared index. */
+interface StoredBarrier<S extends ResourceState> {
+  readonly barrier: Barrier<S>;
+  readonly preparedAt?: number;
+}
+
+const key = (...parts: (string | number)[]) => parts.join("#");
+
+function unlocked<S extends ResourceState>(r: StoredResource<S>): StoredResource<S> {
+  const { lockedBy: _b, lockedAt: _a, lockedByStartedAt: _s, ...rest } = r;
+  return rest;
+}
+
+export function createMemoryParticipantStore<S extends ResourceState>(
+  model: ResourceModel<S>,
+): MemoryParticipantStore<S> {
+  const resources = new Map<string, StoredResource<S>>();
+  const barriers = new Map<string, StoredBarrier<S>>();
+  const steps = new Map<string, StepBarrier>();
+  const resourceKey = (participant: string, id: string) => key(model.kind, participant, id);
+
+  const copy = <T extends object>(value: T): T => structuredClone(value);
+  const resourceOut = (r: StoredResource<S>): Resource<S> => {
+    const { participant: _p, ...rest } = copy(r);
+    return rest;
+  };
+
+  /** The resource is unlocked at the planned version (absent counts as version 0). */
+  function available(participant: string, planned: PlannedResource<S>): boolean {
+    const r = resources.get(resourceKey(participant, planned.id));
+    return r === undefined
+      ? planned.version === 0
+      : r.version === planned.version && r.lockedBy === undefined;
+  }
+
+  /** The barrier is `prepared` and holds every planned lock at its version. */
+  function checkDecision(barrier: Barrier<S>): void {
+    const stored = barriers.get(key(barrier.participant, barrier.txId));
+    if (stored?.barrier.state !== "prepared") throw new BarrierConflictError(barrier.txId, true);
+    for (const p of barrier.planned) {
+      const r = resources.get(resourceKey(barrier.participant, p.id));
+      if (r?.lockedBy !== barrier.txId || r.version !== p.version) {
+        throw new BarrierConflictError(barrier.txId, false);
+      }
+    }
+  }
+
+  function settle(barrier: Barrier<S>, state: "committed" | "rolled_back", now: number): void {
+    const k = key(barrier.participant, barrier.txId);
+    const stored = barriers.get(k) as StoredBarrier<S>;
+    barriers.set(k, { barrier: { ...stored.barrier, state, decidedAt: now } });
+  }
+
+  function insertBarrier(barrier: Barrier<S>): void {
+    const k = key(barrier.participant, barrier.txId);
+    if (barriers.has(k)) throw new BarrierConflictError(barrier.txId, true);
+    barriers.set(k, { barrier: copy(barrier) });
+  }
+
+  function read(participant: string, ids: readonly string[]): Map<string, Resource<S>> {
+    const found = new Map<string, Resource<S>>();
+    for (const id of ids) {
+      const r = resources.get(resourceKey(participant, id));
+      if (r) found.set(id, resourceOut(r));
+    }
+    return found;
+  }
+
+  /** Sets a resource to `state` at version + 1, creating it when absent. */
+  function write(participant: string, planned: PlannedResource<S>, state: S): void {
+    const k = resourceKey(participant, planned.id);
+    const existing = resources.get(k);
+    resources.set(k, {
+      ...(existing ? unlocked(existing) : {}),
+      participant,
+      id: planned.id,
+      state: copy(state),
+      version: planned.version + 1,
+    });
+  }
+
+  return {
+    async getResource(participant, id) {
+      const r = resources.get(resourceKey(participant, id));
+      return r ? resourceOut(r) : undefined;
+    },
+
+    async putResource(participant, id, state) {
+      const k = resourceKey(participant, id);
+      const existing = resources.get(k);
+      if (existing?.lockedBy !== undefined) throw new ResourceLockedError(id, existing.lockedBy);
+      const next: StoredResource<S> = {
+        participant,
+        id,
+        state: copy(model.state.parse(state)),
+        version: (existing?.version ?? 0) + 1,
+      };
+      resources.set(k, next);
+      return resourceOut(next);
+    },
+
+    async getBarrier(participant, txId) {
+      const stored = barriers.get(key(participant, txId));
+      return stored ? copy(stored.barrier) : undefined;
+    },
+
+    async getStep(participant, txId, branch) {
+      const step = steps.get(key(participant, txId, branch));
+      return step ? copy(step) : undefined;
+    },
+
+    async loadForPrepare(participant, txId, ids) {
+      const stored = barriers.get(key(participant, txId));
+      return { ...(stored ? { barrier: copy(stored.barrier) } : {}), resources: read(participant, ids) };
+    },
+
+    async loadForStep(participant, txId, branch, ids, withBarrier) {
+      const step = steps.get(key(participant, txId, branch));
+      const stored = withBarrier ? barriers.get(key(participant, txId)) : undefined;
+      return {
+        ...(step ? { step: copy(step) } : {}),
+        ...(stored ? { barrier: copy(stored.barrier) } : {}),
+        resources: read(participant, ids),
+      };
+    },
+
+    async prepare(barrier, now) {
+      const barrierExists = barriers.has(key(barrier.participant, barrier.txId));
+      const resourcesOk = barrier.planned.every((p) => available(barrier.participant, p));
+      if (barrierExists || !resourcesOk) throw new BarrierConflictError(barrier.txId, barrierExists);
+      barriers.set(key(barrier.participant, barrier.txId), { barrier: copy(barrier), preparedAt: now });
+      for (const p of barrier.planned) {
+        const k = resourceKey(barrier.participant, p.id);
+        const existing = resources.get(k);
+        resources.set(k, {
+          ...(existing ?? { participant: barrier.participant, id: p.id, version: 0 }),
+          lockedBy: barrier.txId,
+          lockedAt: now,
+          lockedByStartedAt: barrier.txStartedAt ?? now,
+        });
+      }
+    },
+
+    async refuse(barrier) {
+      insertBarrier(barrier);
+    },
+
+    async commit(barrier, now) {
+      checkDecision(barrier);
+      settle(barrier, "committed", now);
+      for (const p of barrier.planned) {
+        const k = resourceKey(barrier.participant, p.id);
+        if (p.next !== undefined) write(barrier.participant, p, p.next);
+        else if (p.version === 0) resources.delete(k);
+        else resources.set(k, unlocked(resources.get(k) as StoredResource<S>));
+      }
+    },
+
+    async rollback(barrier, now) {
+      checkDecision(barrier);
+      settle(barrier, "rolled_back", now);
+      for (const p of barrier.planned) {
+        const k = resourceKey(barrier.participant, p.id);
+        if (p.version === 0) resources.delete(k);
+        else resources.set(k, unlocked(resources.get(k) as StoredResource<S>));
+      }
+    },
+
+    async rollbackUnprepared(participant, txId, now) {
+      insertBarrier({ participant, txId, state: "rolled_back", planned: [], createdAt: now, decidedAt: now });
+    },
+
+    async preparedBefore(participant, before, limit) {
+      const found: Barrier<S>[] = [];
+      for (const { barrier, preparedAt } of barriers.values()) {
+        if (found.length >= limit) break;
+        if (
+          barrier.participant === participant &&
+          barrier.state === "prepared" &&
+          preparedAt !== undefined &&
+          preparedAt < before
+        ) {
+          found.push(copy(barrier));
+        }
+      }
+      return found;
+    },
+
+    async writeStep(step: StepBarrier, from: StepState | undefined, planned, _now) {
+      const k = key(step.participant, step.txId, step.branch);
+      const existing = steps.get(k);
+      const stepOk = from === undefined ? existing === undefined : existing?.state === from;
+      const resourcesOk = planned.every((p) => available(step.participant, p));
+      if (!stepOk || !resourcesOk) throw new BarrierConflictError(step.txId, !stepOk);
+      steps.set(k, copy(step));
+      for (const p of planned) if (p.next !== undefined) write(step.participant, p, p.next);
+    },
+
+    resources: () => [...resources.values()].map(copy),
+    barriers: () => [...barriers.values()].map((s) => copy(s.barrier)),
+    steps: () => [...steps.values()].map(copy),
+  };
+}

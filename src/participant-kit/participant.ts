@@ -1,0 +1,96 @@
+/**
+ * A participant built from a resource model: one handler for every message the
+ * coordinator sends it (2PC PREPARE/COMMIT/ROLLBACK, saga action/compensate),
+ * and the scheduled in-doubt check. See docs/participants.md.
+ */
+import type { MessageBus } from "../adapters/sqs-bus.ts";
+import type { LockPolicy } from "../core/lock-policy.ts";
+import type { ParticipantMessage } from "../core/messages.ts";
+import { type Crash, noCrash } from "../crash-points.ts";
+import type { Log } from "../log.ts";
+import { ProtocolViolationError } from "./errors.ts";
+import type { ExternalService } from "./kit-deps.ts";
+import type { ParticipantStore } from "./participant-store.ts";
+import type { ResourceModel, ResourceState } from "./resource-model.ts";
+import { createSagaSteps } from "./saga-steps.ts";
+import { createTwoPhaseParticipant } from "./two-phase-participant.ts";
+
+export interface ParticipantDeps<S extends ResourceState> {
+  /** The participant's name: its queue (`participant-<name>`) and part of its keys. */
+  readonly name: string;
+  readonly model: ResourceModel<S>;
+  readonly store: ParticipantStore<S>;
+  readonly bus: MessageBus;
+  readonly clock: () => number;
+  readonly log: Log;
+  readonly lockPolicy: LockPolicy;
+  /**
+   * How long one delivery of a PREPARE waits in process for a lock before it
+   * puts itself back on the queue (delayed) and lets the poller move on.
+   */
+  readonly waitBudgetMs?: number;
+  /** A prepared barrier older than this asks the coordinator for the decision. */
+  readonly inDoubtAfterMs?: number;
+  readonly crash?: Crash;
+  /**
+   * Waits before re-reading after a lost race on the barrier (jittered, growing
+   * with the attempt), and between lock checks within the wait budget.
+   * Injectable so the deterministic simulation needs no timers.
+   */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** An external service that must agree before a new effect is recorded (see ExternalService). */
+  readonly service?: ExternalService;
+}
+
+// Each retry follows a lost race with another delivery of the same transaction;
+// a handful settles it, and a message that still loses returns to the queue.
+const MAX_RACES = 8;
+
+const timerSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function createParticipant<S extends ResourceState>(deps: ParticipantDeps<S>) {
+  const sleep = deps.sleep ?? timerSleep;
+  const kit = {
+    name: deps.name,
+    model: deps.model,
+    store: deps.store,
+    bus: deps.bus,
+    clock: deps.clock,
+    log: deps.log,
+    crash: deps.crash ?? noCrash,
+    sleep,
+    pause: (attempt: number) => sleep(Math.random() * 5 * 2 ** attempt),
+    maxRaces: MAX_RACES,
+    ...(deps.service ? { service: deps.service } : {}),
+  };
+  const twoPhase = createTwoPhaseParticipant(kit, {
+    lockPolicy: deps.lockPolicy,
+    waitBudgetMs: deps.waitBudgetMs ?? 2_000,
+    inDoubtAfterMs: deps.inDoubtAfterMs ?? 30_000,
+  });
+  const saga = createSagaSteps(kit);
+
+  return {
+    handle(message: ParticipantMessage): Promise<void> {
+      if (message.participant !== deps.name) {
+        throw new ProtocolViolationError(`message for ${message.participant} reached ${deps.name}`);
+      }
+      switch (message.type) {
+        case "prepare":
+          return twoPhase.prepare(message);
+        case "commit":
+        case "rollback":
+          return twoPhase.decide(message);
+        case "action":
+          return saga.action(message);
+        case "compensate":
+          return saga.compensate(message);
+      }
+    },
+
+    /** Asks the coordinator about barriers prepared too long; resolves with how many. */
+    inquire: twoPhase.inquire,
+  };
+}
+
+export type Participant = ReturnType<typeof createParticipant>;

@@ -1,0 +1,438 @@
+/**
+ * What every ParticipantStore must do: the DynamoDB adapter and the in-memory
+ * store (the simulation's, and the one a team can unit-test with) both run this
+ * suite. Each write is one atomic operation with stated preconditions; a failed
+ * precondition raises a named error and writes nothing.
+ */
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import * as z from "zod";
+import type { Barrier, StepBarrier } from "../../src/participant-kit/barriers.ts";
+import { BarrierConflictError, ResourceLockedError } from "../../src/participant-kit/errors.ts";
+import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
+import { accept, defineModel, type ResourceModel } from "../../src/participant-kit/resource-model.ts";
+
+const T0 = 1_700_000_000_000;
+
+/** A resource with a required and an optional attribute; the store never runs its action. */
+const counterState = z.object({ count: z.number().int(), note: z.string().optional() });
+export type CounterState = z.infer<typeof counterState>;
+export const counterModel: ResourceModel<CounterState> = defineModel({
+  kind: "counter",
+  state: counterState,
+  actions: (action) => ({
+    add: action({
+      input: z.object({ id: z.string(), by: z.number().int() }),
+      touches: (i) => [i.id],
+      apply: (i, r) => accept({ id: i.id, state: { count: (r.get(i.id).state?.count ?? 0) + i.by } }),
+    }),
+  }),
+});
+
+type Store = ParticipantStore<CounterState>;
+type CounterBarrier = Barrier<CounterState>;
+
+/** Runs the suite; `store` may be shared between tests: each test uses its own participant name. */
+export function participantStoreContract(name: string, store: () => Store): void {
+  describe(`ParticipantStore contract: ${name}`, () => {
+    const participant = () => `p-${randomUUID().slice(0, 8)}`;
+    const txId = () => `tx-${randomUUID()}`;
+
+    /** Counters a (100) and b (50) of a fresh participant, and a prepared-barrier draft moving 30 from a to b. */
+    async function setup() {
+      const p = participant();
+      const s = store();
+      const a = await s.putResource(p, "a", { count: 100 });
+      const b = await s.putResource(p, "b", { count: 50 });
+      const barrier: CounterBarrier = {
+        participant: p,
+        txId: txId(),
+        state: "prepared",
+        planned: [
+          { id: "a", version: a.version, next: { count: 70 } },
+          { id: "b", version: b.version, next: { count: 80 } },
+        ],
+        branches: [0, 1],
+        createdAt: T0,
+        txStartedAt: T0 - 5,
+      };
+      return { p, s, barrier };
+    }
+
+    const expectConflict = async (promise: Promise<unknown>, barrierChanged: boolean) => {
+      const err = await promise.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BarrierConflictError);
+      expect((err as BarrierConflictError).barrierChanged).toBe(barrierChanged);
+    };
+
+    describe("resources", () => {
+      it("putResource creates at version 1, each reset bumps the version and replaces the state", async () => {
+        const p = participant();
+        const s = store();
+        expect(await s.getResource(p, "a")).toBeUndefined();
+        expect(await s.putResource(p, "a", { count: 10, note: "first" })).toEqual({
+          id: "a",
+          version: 1,
+          state: { count: 10, note: "first" },
+        });
+        expect(await s.putResource(p, "a", { count: 20 })).toEqual({
+          id: "a",
+          version: 2,
+          state: { count: 20 },
+        });
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 2, state: { count: 20 } });
+      });
+
+      it("putResource on a locked resource throws ResourceLockedError and changes nothing", async () => {
+        const { p, s, barrier } = await setup();
+        await s.prepare(barrier, T0);
+        const err = await s.putResource(p, "a", { count: 1 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ResourceLockedError);
+        expect((err as ResourceLockedError).lockedBy).toBe(barrier.txId);
+        expect(await s.getResource(p, "a")).toMatchObject({
+          state: { count: 100 },
+          version: 1,
+          lockedBy: barrier.txId,
+        });
+      });
+
+      it("participants sharing a store never see each other's resources", async () => {
+        const s = store();
+        const [p, q] = [participant(), participant()];
+        await s.putResource(p, "a", { count: 1 });
+        expect(await s.getResource(q, "a")).toBeUndefined();
+      });
+    });
+
+    describe("2PC barriers", () => {
+      it("loadForPrepare returns the barrier, if any, and the resources that exist", async () => {
+        const { p, s, barrier } = await setup();
+        const before = await s.loadForPrepare(p, barrier.txId, ["a", "b", "ghost"]);
+        expect(before.barrier).toBeUndefined();
+        expect([...before.resources.keys()].sort()).toEqual(["a", "b"]);
+        expect(before.resources.get("a")).toMatchObject({ state: { count: 100 }, version: 1 });
+        await s.prepare(barrier, T0);
+        const after = await s.loadForPrepare(p, barrier.txId, ["a"]);
+        expect(after.barrier).toMatchObject({ txId: barrier.txId, state: "prepared", branches: [0, 1] });
+        expect(after.resources.get("a")?.lockedBy).toBe(barrier.txId);
+      });
+
+      it("prepare writes the prepared barrier and locks every resource with the owner and its age", async () => {
+        const { p, s, barrier } = await setup();
+        await s.prepare(barrier, T0 + 1);
+        expect(await s.getBarrier(p, barrier.txId)).toEqual({
+          participant: p,
+          txId: barrier.txId,
+          state: "prepared",
+          planned: barrier.planned,
+          branches: [0, 1],
+          createdAt: T0,
+          txStartedAt: T0 - 5,
+        });
+        for (const id of ["a", "b"]) {
+          expect(await s.getResource(p, id)).toMatchObject({
+            lockedBy: barrier.txId,
+            lockedAt: T0 + 1,
+            lockedByStartedAt: T0 - 5,
+            version: 1,
+          });
+        }
+      });
+
+      it("prepare over an existing barrier is a conflict on the barrier and locks nothing", async () => {
+        const { p, s, barrier } = await setup();
+        await s.refuse({ ...barrier, state: "refused", planned: [], reason: "insufficient_funds" });
+        await expectConflict(s.prepare(barrier, T0), true);
+        expect((await s.getResource(p, "a"))?.lockedBy).toBeUndefined();
+        expect((await s.getBarrier(p, barrier.txId))?.state).toBe("refused");
+      });
+
+      it("prepare at a stale version writes nothing at all", async () => {
+        const { p, s, barrier } = await setup();
+        await s.putResource(p, "b", { count: 50 });
+        await expectConflict(s.prepare(barrier, T0), false);
+        expect(await s.getBarrier(p, barrier.txId)).toBeUndefined();
+        expect((await s.getResource(p, "a"))?.lockedBy).toBeUndefined();
+      });
+
+      it("prepare over a resource locked by another transaction writes nothing", async () => {
+        const { p, s, barrier } = await setup();
+        const other: CounterBarrier = { ...barrier, txId: txId(), planned: barrier.planned.slice(1) };
+        await s.prepare(other, T0);
+        await expectConflict(s.prepare(barrier, T0), false);
+        expect(await s.getBarrier(p, barrier.txId)).toBeUndefined();
+        expect((await s.getResource(p, "a"))?.lockedBy).toBeUndefined();
+        expect((await s.getResource(p, "b"))?.lockedBy).toBe(other.txId);
+      });
+
+      it("prepare of a resource that is gone (planned at a version it never had) writes nothing", async () => {
+        const { p, s, barrier } = await setup();
+        const ghost: CounterBarrier = {
+          ...barrier,
+          planned: [...barrier.planned, { id: "ghost", version: 3, next: { count: 1 } }],
+        };
+        await expectConflict(s.prepare(ghost, T0), false);
+        expect(await s.getBarrier(p, barrier.txId)).toBeUndefined();
+        expect(await s.getResource(p, "ghost")).toBeUndefined();
+      });
+
+      it("a resource the transaction creates is locked as a placeholder, created by commit", async () => {
+        const { p, s, barrier } = await setup();
+        const creating: CounterBarrier = {
+          ...barrier,
+          planned: [{ id: "new", version: 0, next: { count: 7 } }],
+        };
+        await s.prepare(creating, T0);
+        expect(await s.getResource(p, "new")).toEqual({
+          id: "new",
+          version: 0,
+          lockedBy: barrier.txId,
+          lockedAt: T0,
+          lockedByStartedAt: T0 - 5,
+        });
+        // A second transaction creating it meets the lock.
+        await expectConflict(s.prepare({ ...creating, txId: txId() }, T0), false);
+        await expect(s.putResource(p, "new", { count: 1 })).rejects.toBeInstanceOf(ResourceLockedError);
+        await s.commit(creating, T0 + 1);
+        expect(await s.getResource(p, "new")).toEqual({ id: "new", version: 1, state: { count: 7 } });
+      });
+
+      it("rollback of a creation drops the placeholder", async () => {
+        const { p, s, barrier } = await setup();
+        const creating: CounterBarrier = {
+          ...barrier,
+          planned: [{ id: "new", version: 0, next: { count: 7 } }],
+        };
+        await s.prepare(creating, T0);
+        await s.rollback(creating, T0 + 1);
+        expect(await s.getResource(p, "new")).toBeUndefined();
+        expect((await s.getBarrier(p, barrier.txId))?.state).toBe("rolled_back");
+      });
+
+      it("a resource planned without a next state is locked, then unlocked unchanged by commit", async () => {
+        const { p, s, barrier } = await setup();
+        const reading: CounterBarrier = {
+          ...barrier,
+          planned: [
+            { id: "a", version: 1 },
+            { id: "absent", version: 0 },
+            barrier.planned[1] ?? { id: "b", version: 1 },
+          ],
+        };
+        await s.prepare(reading, T0);
+        expect((await s.getResource(p, "a"))?.lockedBy).toBe(barrier.txId);
+        expect((await s.getResource(p, "absent"))?.lockedBy).toBe(barrier.txId);
+        await s.commit(reading, T0 + 1);
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 1, state: { count: 100 } });
+        expect(await s.getResource(p, "absent")).toBeUndefined();
+        expect(await s.getResource(p, "b")).toEqual({ id: "b", version: 2, state: { count: 80 } });
+      });
+
+      it("refuse writes a refused barrier once; a second refuse is a conflict", async () => {
+        const { p, s, barrier } = await setup();
+        const refused: CounterBarrier = {
+          ...barrier,
+          state: "refused",
+          planned: [],
+          reason: "lock_conflict",
+          failedBranch: 1,
+        };
+        await s.refuse(refused);
+        expect(await s.getBarrier(p, barrier.txId)).toMatchObject({
+          state: "refused",
+          reason: "lock_conflict",
+          failedBranch: 1,
+        });
+        await expectConflict(s.refuse(refused), true);
+      });
+
+      it("commit sets every next state, bumps versions, unlocks and marks the barrier committed", async () => {
+        const { p, s, barrier } = await setup();
+        await s.prepare(barrier, T0);
+        await s.commit(barrier, T0 + 10);
+        expect(await s.getBarrier(p, barrier.txId)).toMatchObject({ state: "committed", decidedAt: T0 + 10 });
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 2, state: { count: 70 } });
+        expect(await s.getResource(p, "b")).toEqual({ id: "b", version: 2, state: { count: 80 } });
+      });
+
+      it("commit removes a state attribute the next state does not have", async () => {
+        const p = participant();
+        const s = store();
+        const a = await s.putResource(p, "a", { count: 1, note: "old" });
+        const barrier: CounterBarrier = {
+          participant: p,
+          txId: txId(),
+          state: "prepared",
+          planned: [{ id: "a", version: a.version, next: { count: 2 } }],
+          createdAt: T0,
+        };
+        await s.prepare(barrier, T0);
+        await s.commit(barrier, T0);
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 2, state: { count: 2 } });
+      });
+
+      it("commit or rollback of a barrier that is not prepared is a conflict and applies nothing", async () => {
+        const { p, s, barrier } = await setup();
+        await expectConflict(s.commit(barrier, T0), true);
+        await s.prepare(barrier, T0);
+        await s.commit(barrier, T0);
+        await expectConflict(s.commit(barrier, T0), true);
+        await expectConflict(s.rollback(barrier, T0), true);
+        expect(await s.getResource(p, "a")).toMatchObject({ state: { count: 70 }, version: 2 });
+        expect((await s.getBarrier(p, barrier.txId))?.state).toBe("committed");
+      });
+
+      it("commit whose locks are not the barrier's is a conflict and applies nothing", async () => {
+        const { p, s, barrier } = await setup();
+        await s.prepare({ ...barrier, planned: barrier.planned.slice(0, 1) }, T0);
+        await expectConflict(s.commit(barrier, T0), false);
+        expect((await s.getBarrier(p, barrier.txId))?.state).toBe("prepared");
+        expect(await s.getResource(p, "a")).toMatchObject({
+          state: { count: 100 },
+          version: 1,
+          lockedBy: barrier.txId,
+        });
+        expect(await s.getResource(p, "b")).toEqual({ id: "b", version: 1, state: { count: 50 } });
+      });
+
+      it("rollback unlocks without applying and marks the barrier rolled_back", async () => {
+        const { p, s, barrier } = await setup();
+        await s.prepare(barrier, T0);
+        await s.rollback(barrier, T0 + 7);
+        expect(await s.getBarrier(p, barrier.txId)).toMatchObject({
+          state: "rolled_back",
+          decidedAt: T0 + 7,
+        });
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 1, state: { count: 100 } });
+      });
+
+      it("rollbackUnprepared writes a rolled_back barrier where none exists, so a late prepare conflicts", async () => {
+        const { p, s, barrier } = await setup();
+        await s.rollbackUnprepared(p, barrier.txId, T0 + 3);
+        expect(await s.getBarrier(p, barrier.txId)).toMatchObject({
+          state: "rolled_back",
+          planned: [],
+          decidedAt: T0 + 3,
+        });
+        await expectConflict(s.prepare(barrier, T0 + 4), true);
+        await expectConflict(s.rollbackUnprepared(p, barrier.txId, T0 + 5), true);
+        expect((await s.getResource(p, "a"))?.lockedBy).toBeUndefined();
+      });
+
+      it("preparedBefore lists this participant's barriers prepared before the time, and only while prepared", async () => {
+        const { p, s, barrier } = await setup();
+        await s.prepare(barrier, T0 + 100);
+        const c = await s.putResource(p, "c", { count: 5 });
+        const second: CounterBarrier = {
+          ...barrier,
+          txId: txId(),
+          planned: [{ id: "c", version: c.version, next: { count: 6 } }],
+        };
+        await s.prepare(second, T0 + 500);
+        const ids = async (before: number) =>
+          (await s.preparedBefore(p, before, 10)).map((b) => b.txId).sort();
+        expect(await ids(T0 + 100)).toEqual([]);
+        expect(await ids(T0 + 101)).toEqual([barrier.txId]);
+        expect(await ids(T0 + 501)).toEqual([barrier.txId, second.txId].sort());
+        expect(await s.preparedBefore(p, T0 + 501, 1)).toHaveLength(1);
+        expect(await s.preparedBefore(participant(), T0 + 501, 10)).toEqual([]);
+        await s.commit(barrier, T0 + 600);
+        expect(await ids(T0 + 1_000)).toEqual([second.txId]);
+        expect((await s.preparedBefore(p, T0 + 1_000, 10))[0]).toMatchObject({
+          state: "prepared",
+          participant: p,
+        });
+      });
+    });
+
+    describe("saga step barriers", () => {
+      const step = (
+        p: string,
+        tx: string,
+        state: StepBarrier["state"],
+        extra: Partial<StepBarrier> = {},
+      ) => ({
+        participant: p,
+        txId: tx,
+        branch: 2,
+        state,
+        action: "add",
+        txStartedAt: T0 - 5,
+        createdAt: T0,
+        ...extra,
+      });
+
+      it("writeStep writes the step barrier and the new states at once; a second first write conflicts", async () => {
+        const { p, s } = await setup();
+        const tx = txId();
+        await s.writeStep(
+          step(p, tx, "done"),
+          undefined,
+          [
+            { id: "a", version: 1, next: { count: 90 } },
+            { id: "made", version: 0, next: { count: 1 } },
+            { id: "b", version: 1 },
+          ],
+          T0,
+        );
+        expect(await s.getStep(p, tx, 2)).toEqual(step(p, tx, "done"));
+        expect(await s.getStep(p, tx, 3)).toBeUndefined();
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 2, state: { count: 90 } });
+        expect(await s.getResource(p, "made")).toEqual({ id: "made", version: 1, state: { count: 1 } });
+        expect(await s.getResource(p, "b")).toEqual({ id: "b", version: 1, state: { count: 50 } });
+        await expectConflict(s.writeStep(step(p, tx, "failed"), undefined, [], T0), true);
+        await expectConflict(
+          s.writeStep(step(p, tx, "done"), undefined, [{ id: "a", version: 2, next: { count: 0 } }], T0),
+          true,
+        );
+        expect(await s.getResource(p, "a")).toMatchObject({ version: 2, state: { count: 90 } });
+      });
+
+      it("writeStep at a stale version, over a lock, or creating what exists writes nothing", async () => {
+        const { p, s, barrier } = await setup();
+        await s.prepare({ ...barrier, planned: barrier.planned.slice(1) }, T0);
+        const tx = txId();
+        for (const planned of [
+          [{ id: "a", version: 9, next: { count: 1 } }],
+          [{ id: "b", version: 1, next: { count: 1 } }],
+          [{ id: "a", version: 0, next: { count: 1 } }],
+          [{ id: "b", version: 1 }],
+          [
+            { id: "a", version: 1, next: { count: 1 } },
+            { id: "a2", version: 3 },
+          ],
+        ]) {
+          await expectConflict(s.writeStep(step(p, tx, "done"), undefined, planned, T0), false);
+        }
+        expect(await s.getStep(p, tx, 2)).toBeUndefined();
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 1, state: { count: 100 } });
+      });
+
+      it("writeStep moves a step barrier only from the state it names", async () => {
+        const { p, s } = await setup();
+        const tx = txId();
+        await s.writeStep(step(p, tx, "done"), undefined, [{ id: "a", version: 1, next: { count: 90 } }], T0);
+        await expectConflict(s.writeStep(step(p, tx, "compensated"), "failed", [], T0), true);
+        const compensated = step(p, tx, "compensated", { compensatedAt: T0 + 1 });
+        await s.writeStep(compensated, "done", [{ id: "a", version: 2, next: { count: 100 } }], T0 + 1);
+        expect(await s.getStep(p, tx, 2)).toEqual(compensated);
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 3, state: { count: 100 } });
+        await expectConflict(s.writeStep(compensated, "done", [], T0 + 2), true);
+      });
+
+      it("loadForStep reads the step barrier, the 2PC barrier when asked, and the resources", async () => {
+        const { p, s, barrier } = await setup();
+        await s.prepare(barrier, T0);
+        await s.writeStep(step(p, barrier.txId, "failed", { reason: "nope" }), undefined, [], T0);
+        const all = await s.loadForStep(p, barrier.txId, 2, ["a", "ghost"], true);
+        expect(all.step).toEqual(step(p, barrier.txId, "failed", { reason: "nope" }));
+        expect(all.barrier).toMatchObject({ txId: barrier.txId, state: "prepared" });
+        expect([...all.resources.keys()]).toEqual(["a"]);
+        const without = await s.loadForStep(p, barrier.txId, 2, [], false);
+        expect(without.barrier).toBeUndefined();
+        expect(without.resources.size).toBe(0);
+        expect((await s.loadForStep(p, barrier.txId, 5, [], true)).step).toBeUndefined();
+      });
+    });
+  });
+}

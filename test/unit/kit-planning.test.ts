@@ -1,0 +1,190 @@
+/**
+ * The kit's pure planning (planGroup) over any model: the order in which a
+ * group is judged, what it plans for every touched resource, and what a model
+ * may not do.
+ */
+import { describe, expect, it } from "vitest";
+import * as z from "zod";
+import { ModelContractError } from "../../src/participant-kit/errors.ts";
+import { planGroup, touchedBy } from "../../src/participant-kit/planning.ts";
+import {
+  type ActionBuilder,
+  accept,
+  defineModel,
+  ModelDefinitionError,
+  type Resource,
+  refuse,
+} from "../../src/participant-kit/resource-model.ts";
+
+const counter = z.object({ count: z.number().int().nonnegative() });
+type Counter = z.infer<typeof counter>;
+const ids = z.strictObject({ ids: z.array(z.string()).min(1), by: z.number().int() });
+
+/** `add` adds to every counter named (refusing below zero); `peek` reads without writing. */
+const model = defineModel({
+  kind: "counter",
+  state: counter,
+  actions: (action) => ({
+    add: action({
+      input: ids,
+      touches: (i) => i.ids,
+      apply(i, counters) {
+        const set = [];
+        for (const id of i.ids) {
+          const count = (counters.get(id).state?.count ?? 0) + i.by;
+          if (count < 0) return refuse<Counter>("below_zero");
+          set.push({ id, state: { count } });
+        }
+        return accept(...set);
+      },
+    }),
+    peek: action({ input: ids, touches: (i) => i.ids, apply: () => accept<Counter>() }),
+    sneak: action({
+      input: ids,
+      touches: (i) => i.ids,
+      apply: (i) => accept({ id: `${i.ids[0]}-x`, state: { count: 1 } }),
+    }),
+    corrupt: action({
+      input: ids,
+      touches: (i) => i.ids,
+      apply: (i) => accept({ id: i.ids[0] ?? "", state: { count: -1 } }),
+    }),
+    snoop: action({
+      input: ids,
+      touches: (i) => i.ids,
+      apply: (_, r) => (r.get("other").state ? accept() : accept()),
+    }),
+  }),
+});
+
+const resources = (...list: Resource<Counter>[]) => new Map(list.map((r) => [r.id, r]));
+const at = (
+  id: string,
+  count: number,
+  version = 4,
+  extra: Partial<Resource<Counter>> = {},
+): Resource<Counter> => ({
+  id,
+  version,
+  state: { count },
+  ...extra,
+});
+const branch = (index: number, action: string, input: unknown) => ({ index, action, input });
+
+describe("planGroup", () => {
+  it.each([
+    {
+      name: "branches fold in order over one resource, planned once at its version as read",
+      branches: [branch(0, "add", { ids: ["a"], by: 5 }), branch(1, "add", { ids: ["a"], by: -12 })],
+      plan: { vote: "yes", planned: [{ id: "a", version: 4, next: { count: 3 } }] },
+    },
+    {
+      name: "a later branch is judged on what the earlier ones left, not on the state as read",
+      branches: [branch(0, "add", { ids: ["a"], by: -10 }), branch(1, "add", { ids: ["a"], by: -1 })],
+      plan: { vote: "no", reason: "below_zero", failedBranch: 1 },
+    },
+    {
+      name: "a resource that does not exist is planned at version 0 and created",
+      branches: [branch(3, "add", { ids: ["new"], by: 2 })],
+      plan: { vote: "yes", planned: [{ id: "new", version: 0, next: { count: 2 } }] },
+    },
+    {
+      name: "a resource only read is planned without a next state (locked or checked, not written)",
+      branches: [branch(0, "peek", { ids: ["a", "gone"], by: 0 }), branch(1, "add", { ids: ["b"], by: 1 })],
+      plan: {
+        vote: "yes",
+        planned: [
+          { id: "a", version: 4 },
+          { id: "gone", version: 0 },
+          { id: "b", version: 2, next: { count: 8 } },
+        ],
+      },
+    },
+    {
+      name: "input that does not parse refuses with invalid_input at its branch",
+      branches: [branch(0, "add", { ids: ["a"], by: 1 }), branch(7, "add", { ids: [], by: 1 })],
+      plan: { vote: "no", reason: "invalid_input", failedBranch: 7 },
+    },
+    {
+      name: "an action the model does not have (nor inherits) refuses with invalid_input",
+      branches: [branch(0, "toString", { ids: ["a"], by: 1 })],
+      plan: { vote: "no", reason: "invalid_input", failedBranch: 0 },
+    },
+    {
+      name: "a lock held by another transaction stops the group before its action is judged",
+      branches: [branch(0, "add", { ids: ["a"], by: 1 }), branch(1, "add", { ids: ["locked"], by: -1000 })],
+      plan: { vote: "no", reason: "lock_conflict", failedBranch: 1, holder: "other", holderStartedAt: 77 },
+    },
+    {
+      name: "the owner's own locks do not conflict",
+      branches: [branch(0, "add", { ids: ["mine"], by: 1 })],
+      plan: { vote: "yes", planned: [{ id: "mine", version: 4, next: { count: 2 } }] },
+    },
+  ])("$name", ({ branches, plan }) => {
+    const read = resources(
+      at("a", 10),
+      at("b", 7, 2),
+      at("locked", 5, 4, { lockedBy: "other", lockedByStartedAt: 77 }),
+      at("mine", 1, 4, { lockedBy: "me" }),
+    );
+    expect(planGroup(model, branches, read, "me")).toEqual(plan);
+  });
+
+  it("a saga step owns no lock: even the transaction's own lock conflicts", () => {
+    const read = resources(at("mine", 1, 4, { lockedBy: "me" }));
+    expect(planGroup(model, [branch(0, "add", { ids: ["mine"], by: 1 })], read, undefined)).toMatchObject({
+      vote: "no",
+      reason: "lock_conflict",
+      holder: "me",
+    });
+  });
+
+  it("refuses more resources than one atomic write holds", () => {
+    const many = Array.from({ length: 100 }, (_, i) => `r${i}`);
+    expect(planGroup(model, [branch(2, "add", { ids: many, by: 1 })], new Map(), "me")).toEqual({
+      vote: "no",
+      reason: "too_many_resources",
+      failedBranch: 2,
+    });
+    expect(planGroup(model, [branch(2, "add", { ids: many.slice(1), by: 1 })], new Map(), "me").vote).toBe(
+      "yes",
+    );
+  });
+
+  it.each([
+    ["writes a resource it did not declare", "sneak"],
+    ["produces a state its schema refuses", "corrupt"],
+    ["reads a resource it did not declare", "snoop"],
+  ])("throws ModelContractError when a model %s", (_, action) => {
+    expect(() =>
+      planGroup(model, [branch(0, action, { ids: ["a"], by: 1 })], resources(at("a", 1)), "me"),
+    ).toThrow(ModelContractError);
+  });
+
+  it("touchedBy lists every resource in first-use order and skips what does not parse", () => {
+    expect(
+      touchedBy(model, [
+        branch(0, "add", { ids: ["b", "a"], by: 1 }),
+        branch(1, "add", { ids: "nope" }),
+        branch(2, "peek", { ids: ["a", "c"], by: 0 }),
+      ]),
+    ).toEqual(["b", "a", "c"]);
+  });
+});
+
+describe("defineModel", () => {
+  it.each([
+    ["a kind that cannot be a key part", { kind: "Bad Kind" }],
+    ["the kind of a barrier", { kind: "barrier" }],
+    ["a state attribute the store writes itself", { state: z.object({ version: z.number() }) }],
+  ])("refuses %s", (_, override) => {
+    const definition = {
+      kind: "thing",
+      state: z.object({ n: z.number() }),
+      actions: (action: ActionBuilder<{ n: number }>) => ({
+        noop: action({ input: z.object({}), touches: () => [], apply: () => accept() }),
+      }),
+    };
+    expect(() => defineModel({ ...definition, ...override } as never)).toThrow(ModelDefinitionError);
+  });
+});
