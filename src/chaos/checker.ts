@@ -15,6 +15,8 @@ export interface StoredState {
   readonly txs: Item[];
   readonly accounts: Item[];
   readonly barriers: Item[];
+  /** Saga step barriers, one per (server, transaction, branch). */
+  readonly steps: Item[];
 }
 
 async function scan(clients: AwsClients, config: Config, table: "transactions" | "bank"): Promise<Item[]> {
@@ -40,10 +42,13 @@ export async function readState(clients: AwsClients, config: Config): Promise<St
     txs,
     accounts: bank.filter((i) => i.kind === "account"),
     barriers: bank.filter((i) => i.kind === "barrier"),
+    steps: bank.filter((i) => i.kind === "step"),
   };
 }
 
-const FINAL = new Set(["committed", "aborted"]);
+const FINAL = new Set(["committed", "aborted", "compensated"]);
+/** What the client is told for a stored final state: a compensated saga is `aborted`. */
+const toldFor = (state: unknown) => (state === "compensated" ? "aborted" : state);
 
 /** Liveness only: is there anything left to finish? */
 export function unfinished(state: StoredState): number {
@@ -129,6 +134,15 @@ export function checkInvariants(input: CheckInput): string[] {
       );
     if (!specById.has(String(t.id))) v.push(`unexpected transaction ${t.id} in the store`);
   }
+  // Sagas: committed → every step applied and standing; compensated → none left applied.
+  for (const s of state.steps) {
+    const t = txById.get(String(s.txId));
+    const where = `${s.participant}/${s.txId}#${s.branch}`;
+    if (t?.state === "committed" && s.state !== "done")
+      v.push(`agreement: saga ${t.id} committed, step ${where} ${s.state}`);
+    if (t?.state === "compensated" && s.state === "done")
+      v.push(`agreement: saga ${t.id} compensated, step ${where} still done`);
+  }
 
   // 3. Conservation, no negative balance.
   const expectedTotal = initialBalance * accounts.length;
@@ -160,7 +174,7 @@ export function checkInvariants(input: CheckInput): string[] {
     if (r.told === "rejected") v.push(`client: ${r.id} refused by the API: ${r.detail}`);
     if ((r.told === "committed" || r.told === "aborted" || r.told === "pending") && !tx)
       v.push(`client: ${r.id} told ${r.told}, no such transaction stored`);
-    if ((r.told === "committed" || r.told === "aborted") && tx && tx.state !== r.told)
+    if ((r.told === "committed" || r.told === "aborted") && tx && toldFor(tx.state) !== r.told)
       v.push(`client: ${r.id} told ${r.told}, stored ${tx.state}`);
   }
   for (const spec of specs)

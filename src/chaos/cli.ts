@@ -36,6 +36,7 @@ const USAGE = `usage: npm run chaos -- [options]
   --dup P              chance a message is delivered twice (0.1)
   --delay MS           each delivery waits a random 0..MS ms, reordering them (500)
   --aws P              chance of a DynamoDB/SQS error per call: throttling, conflicts, 5xx (0)
+  --sagas P            share of transfers run as sagas (withdraw, then deposit, with compensations) (0.2)
   --kill-every DUR     SIGKILL a random role this often, e.g. 2s, 500ms; 0 = never (2s)
   --kill-pause DUR     how long a killed role stays down (300ms)
   --crash-points       also restart killed roles armed to die at a random named crash point
@@ -53,6 +54,13 @@ function duration(name: string, text: string): number {
 function int(name: string, text: string, min: number): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < min) throw new Error(`--${name} takes an integer >= ${min}, got ${text}`);
+  return n;
+}
+
+function share(name: string, text: string): number {
+  const n = Number(text);
+  if (text.trim() === "" || !(n >= 0 && n <= 1))
+    throw new Error(`--${name} takes a share from 0 to 1, got ${text}`);
   return n;
 }
 
@@ -74,6 +82,8 @@ interface Settings {
   accounts: number;
   concurrency: number;
   initialBalance: number;
+  /** Share of transfers run as sagas. */
+  sagaShare: number;
   killEveryMs: number;
   killPauseMs: number;
   crashPoints: boolean;
@@ -95,6 +105,7 @@ function parse(argv: string[]): Settings {
       dup: { type: "string", default: "0.1" },
       delay: { type: "string", default: "500" },
       aws: { type: "string", default: "0" },
+      sagas: { type: "string", default: "0.2" },
       "kill-every": { type: "string", default: "2s" },
       "kill-pause": { type: "string", default: "300ms" },
       "crash-points": { type: "boolean", default: false },
@@ -135,6 +146,7 @@ function parse(argv: string[]): Settings {
     accounts: int("accounts", values.accounts, 2),
     concurrency: int("concurrency", values.concurrency, 1),
     initialBalance: int("initial-balance", values["initial-balance"], 1),
+    sagaShare: share("sagas", values.sagas),
     killEveryMs: duration("kill-every", values["kill-every"]),
     killPauseMs: duration("kill-pause", values["kill-pause"]),
     crashPoints: values["crash-points"],
@@ -155,7 +167,7 @@ async function main(): Promise<number> {
   }
   const { plan } = s;
   const settingsText =
-    `${s.servers} servers, ${s.accounts} accounts, concurrency ${s.concurrency}, drop ${plan.drop}, dup ${plan.dup}, ` +
+    `${s.servers} servers, ${s.accounts} accounts, concurrency ${s.concurrency}, sagas ${s.sagaShare}, drop ${plan.drop}, dup ${plan.dup}, ` +
     `delay 0-${plan.delayMs} ms, aws ${plan.aws[0]?.probability ?? 0}, kill every ${s.killEveryMs || "never"} ms${s.crashPoints ? " + crash points" : ""}`;
   console.error(`chaos: seed ${plan.seed}; ${settingsText}`);
 
@@ -218,7 +230,7 @@ async function main(): Promise<number> {
     }
 
     // Chaos: the workload runs while the supervisor kills roles.
-    const specs = transferSpecs(plan.seed, s.transfers, accounts, s.initialBalance);
+    const specs = transferSpecs(plan.seed, s.transfers, accounts, s.initialBalance, s.sagaShare);
     const records = new Map<string, ClientRecord>();
     const chaosStart = Date.now();
     let chaosOver = false;

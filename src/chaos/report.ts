@@ -32,7 +32,7 @@ export function formatReport(s: RunSummary): string {
   for (const t of s.state.txs) {
     stored.set(String(t.state), (stored.get(String(t.state)) ?? 0) + 1);
     resends += Number(t.attempts ?? 0);
-    if (t.state === "aborted") {
+    if (t.state === "aborted" || t.state === "compensated") {
       const reason = String(t.reason ?? "unknown").split(/[:\s]/)[0] ?? "unknown";
       reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
     }
@@ -43,6 +43,7 @@ export function formatReport(s: RunSummary): string {
     .map(([r, n]) => `${r} ${n}`)
     .join(", ");
   const count = (m: Map<string, number>, k: string) => m.get(k) ?? 0;
+  const sagas = s.state.txs.filter((t) => t.protocol === "saga").length;
   const dlqTotal = s.deadLetters.reduce((n, d) => n + d.count, 0);
   const lines = [
     "",
@@ -50,7 +51,7 @@ export function formatReport(s: RunSummary): string {
     `  settings      ${s.settings}`,
     `  transfers     ${s.records.size} of ${s.transfers} sent in ${(s.chaosMs / 1000).toFixed(1)} s (${(s.records.size / (s.chaosMs / 1000)).toFixed(1)}/s)`,
     `  client told   committed ${count(told, "committed")}  aborted ${count(told, "aborted")}  pending ${count(told, "pending")}  unknown ${count(told, "unknown")}  rejected ${count(told, "rejected")}`,
-    `  stored        committed ${count(stored, "committed")}  aborted ${count(stored, "aborted")}  other ${s.state.txs.length - count(stored, "committed") - count(stored, "aborted")}  (total ${s.state.txs.length})`,
+    `  stored        committed ${count(stored, "committed")}  aborted ${count(stored, "aborted")}  compensated ${count(stored, "compensated")}  other ${s.state.txs.length - count(stored, "committed") - count(stored, "aborted") - count(stored, "compensated")}  (total ${s.state.txs.length}, ${sagas} sagas)`,
     `  abort reasons ${reasonText || "none"}`,
     `  processes     ${s.supervisor.kills} SIGKILLed, ${s.supervisor.crashes} died at a crash point, ${s.supervisor.restarts} restarts`,
     `  retries       ${retries} client HTTP retries, ${resends} sweeper re-sends`,

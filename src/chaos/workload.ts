@@ -13,6 +13,12 @@ export interface TransferOp {
 
 export interface TransferSpec {
   readonly id: string;
+  /**
+   * `2pc` goes through /v1/transfers; `saga` through /v1/transactions as two
+   * steps, the withdrawal (stage 0) then the deposit (stage 1), each with its
+   * compensation.
+   */
+  readonly protocol: "2pc" | "saga";
   readonly ops: readonly TransferOp[];
   /** More than all the money there is: must abort for insufficient funds. */
   readonly mustAbort: boolean;
@@ -38,6 +44,7 @@ export function transferSpecs(
   count: number,
   accounts: readonly Account[],
   initialBalance: number,
+  sagaShare = 0,
 ): TransferSpec[] {
   const random = seededRandom(deriveSeed(seed, "workload"));
   const pick = () => accounts[Math.floor(random() * accounts.length)] as Account;
@@ -49,8 +56,11 @@ export function transferSpecs(
     const mustAbort = random() < 0.05;
     // Up to 1.2x the starting balance: some fail for insufficient funds on their own.
     const amount = mustAbort ? total + 1 : 1 + Math.floor(random() * initialBalance * 1.2);
+    // Drawn last, so a run without sagas has the same transfers as before.
+    const protocol = sagaShare > 0 && random() < sagaShare ? "saga" : "2pc";
     return {
       id: `chaos-${seed}-${n}`,
+      protocol,
       mustAbort,
       ops: [
         { server_id: from.server, account_id: from.account, operation: "withdraw", amount },
@@ -83,16 +93,45 @@ export interface WorkloadOptions {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * A saga's deadline. Past it, an action still in flight is compensated, and the
+ * compensation of a deposit is a withdrawal that the recipient may no longer be
+ * able to cover (a saga holds no locks): it would be retried until the money is
+ * there. A deadline far beyond any re-send keeps the workload to failures a saga
+ * can always undo: a refused withdrawal.
+ */
+export const SAGA_TIMEOUT_MS = 300_000;
+
+/** The saga form of a transfer: each operation a stage, undone by its opposite. */
+export function sagaBody(spec: TransferSpec) {
+  return {
+    id: spec.id,
+    protocol: "saga",
+    timeoutMs: SAGA_TIMEOUT_MS,
+    branches: spec.ops.map((op, stage) => {
+      const input = { account: op.account_id, amount: op.amount };
+      return {
+        participant: op.server_id,
+        action: op.operation,
+        input,
+        compensation: { action: op.operation === "withdraw" ? "deposit" : "withdraw", input },
+        stage,
+      };
+    }),
+  };
+}
+
 async function post(url: string, spec: TransferSpec, waitMs: number): Promise<Response> {
-  return fetch(`${url}/v1/transfers?wait=${waitMs}`, {
+  const saga = spec.protocol === "saga";
+  return fetch(`${url}/v1/${saga ? "transactions" : "transfers"}?wait=${waitMs}`, {
     method: "POST",
-    headers: { "Idempotency-Key": spec.id, "Content-Type": "application/json" },
-    body: JSON.stringify(spec.ops),
+    headers: { "Content-Type": "application/json", ...(saga ? {} : { "Idempotency-Key": spec.id }) },
+    body: JSON.stringify(saga ? sagaBody(spec) : spec.ops),
     signal: AbortSignal.timeout(waitMs + 10_000),
   });
 }
 
-/** One transfer, retried with the same Idempotency-Key until the API answers (or attempts run out). */
+/** One transfer, retried with the same id (Idempotency-Key, or the saga body's id) until the API answers (or attempts run out). */
 async function drive(options: WorkloadOptions, spec: TransferSpec, record: ClientRecord): Promise<void> {
   for (let attempt = 1; attempt <= options.maxAttempts; attempt++) {
     if (attempt > 1) {

@@ -1,6 +1,7 @@
 /**
  * A short chaos run, as CI runs it: every role its own process, messages
- * dropped, duplicated and delayed, AWS errors, a random role SIGKILLed every
+ * dropped, duplicated and delayed, AWS errors, a fifth of the transfers run as
+ * sagas, a random role SIGKILLed every
  * 2 s (some restarted armed with a crash point), then design §4 checked.
  * Bounded: the workload stops sending after 120 s whatever it reached.
  */
@@ -32,6 +33,7 @@ describe("chaos run", () => {
   it(`${TRANSFERS} transfers under message, AWS and process faults keep every invariant`, async () => {
     const { code, stdout, stderr } = await runChaos([
       ...["--transfers", String(TRANSFERS), "--servers", "4", "--accounts", "32", "--concurrency", "32"],
+      ...["--sagas", "0.2"],
       ...["--drop", "0.1", "--dup", "0.1", "--delay", "500", "--aws", "0.01"],
       ...["--kill-every", "2s", "--crash-points", "--seed", String(SEED)],
       ...["--max-seconds", "120", "--settle-seconds", "40"],
@@ -40,6 +42,8 @@ describe("chaos run", () => {
     if (code !== 0) console.error(stderr.slice(-4000));
     expect(stdout).toMatch(/violations {4}0\n/);
     expect(stdout).toMatch(/PASS/);
+    // A fifth of the transfers ran as sagas, and the checker saw them.
+    expect(Number(/, (\d+) sagas\)/.exec(stdout)?.[1])).toBeGreaterThan(TRANSFERS / 10);
     expect(code).toBe(0);
   }, 200_000);
 });

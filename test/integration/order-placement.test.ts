@@ -60,7 +60,14 @@ const schedule = (o: Order) => ({
   compensation: { action: "cancel", input: { shipment: `${o.id}-ship` } },
 });
 
-const withoutCompensation = ({ compensation: _c, ...branch }: ReturnType<typeof reserve>) => branch;
+interface SagaBranch {
+  readonly participant: string;
+  readonly action: string;
+  readonly input: unknown;
+  readonly compensation: { readonly action: string; readonly input: unknown };
+}
+
+const withoutCompensation = ({ compensation: _c, ...branch }: SagaBranch) => branch;
 
 /** One 2PC transaction: all four services, the order created and confirmed at once. */
 const twoPhaseOrder = (o: Order) => ({
@@ -113,7 +120,10 @@ function orderPlacement(name: string, options: Parameters<typeof startStack>[0] 
     await put(`/v1/inventory/${o.sku}`, { stock });
     await put(`/v1/payment/customers/${o.customer}`, { balance });
   }
-  async function run(body: { id: string }): Promise<TransactionView> {
+  async function run(body: {
+    readonly id: string;
+    readonly [field: string]: unknown;
+  }): Promise<TransactionView> {
     const res = await stack.request("POST", "/v1/transactions?wait=15000", body);
     const text = await res.text();
     expect([201, 202], text).toContain(res.status);
