@@ -45,6 +45,13 @@ function startConcord(): Promise<{ child: ChildProcess; api: string; dynamodb: s
   });
 }
 
+const documentClient = (endpoint: string) =>
+  DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint, region: "us-east-1" }));
+
+const scanTable = async (doc: DynamoDBDocumentClient, table: string) =>
+  ((await doc.send(new ScanCommand({ TableName: `concord-${table}`, ConsistentRead: true }))).Items ??
+    []) as Record<string, unknown>[];
+
 /** SIGKILL to the whole process group: nothing gets to clean up. */
 function killHard(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
@@ -92,28 +99,36 @@ describe("the whole stack killed mid-load", () => {
         .then(async (r) => told.set(`load-${n}`, ((await r.json()) as { status: string }).status))
         .catch(() => {});
     });
-    await new Promise((r) => setTimeout(r, 400));
+    // Die mid-load: once some transactions are recorded, whatever else has or has not happened.
+    const before = documentClient(current.dynamodb);
+    await eventually(
+      async () => ((await scanTable(before, "transactions")).length >= 10 ? true : undefined),
+      30_000,
+      "transactions to be recorded before the crash",
+    );
+    before.destroy();
     await killHard(current.child);
     await Promise.all(posts);
     current = undefined;
 
     current = await startConcord();
-    const doc = DynamoDBDocumentClient.from(
-      new DynamoDBClient({ endpoint: current.dynamodb, region: "us-east-1" }),
-    );
-    const scan = async (table: string) =>
-      ((await doc.send(new ScanCommand({ TableName: `concord-${table}`, ConsistentRead: true }))).Items ??
-        []) as Record<string, unknown>[];
+    const doc = documentClient(current.dynamodb);
+    const scan = (table: string) => scanTable(doc, table);
+    let last: Record<string, unknown>[] = [];
     const txs = await eventually(
       async () => {
-        const all = await scan("transactions");
-        return all.length > 0 && all.every((t) => t.state === "committed" || t.state === "aborted")
-          ? all
+        last = await scan("transactions");
+        return last.length > 0 && last.every((t) => t.state === "committed" || t.state === "aborted")
+          ? last
           : undefined;
       },
       60_000,
       "every transaction to finish after the restart",
-    );
+    ).catch((err: Error) => {
+      // Name what is stuck, so a failure says where to look.
+      const stuck = last.filter((t) => t.state !== "committed" && t.state !== "aborted");
+      throw new Error(`${err.message}; unfinished: ${JSON.stringify(stuck, null, 1).slice(0, 6000)}`);
+    });
     const bank = await scan("bank");
     const balances = bank.filter((i) => i.kind === "account").map((a) => Number(a.balance));
     expect(balances.reduce((s, b) => s + b, 0)).toBe(9 * 500);
