@@ -83,8 +83,9 @@ export function reasonFrom(status: number, body: string): { reason: string; bran
   let reason: string | undefined;
   let branch: number | undefined;
   try {
-    const json = JSON.parse(body) as Record<string, unknown> | null;
-    if (json && typeof json === "object") {
+    const json = JSON.parse(body) as Record<string, unknown> | string | null;
+    if (typeof json === "string") reason = printable(json);
+    else if (json && typeof json === "object") {
       const error = json.error as Record<string, unknown> | undefined;
       const candidate = json.reason ?? error?.code ?? error?.message ?? json.message;
       if (typeof candidate === "string") reason = printable(candidate);
