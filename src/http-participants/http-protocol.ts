@@ -110,6 +110,10 @@ function retryReason(outcome: CallOutcome): string {
   }
 }
 
+/** `http_409: why`, when the body said why. */
+const withDetail = (reason: string, detail: string) =>
+  (detail === reason ? reason : `${reason}: ${detail}`).slice(0, MAX_REASON_LENGTH);
+
 const isSuccess = (status: number) => status >= 200 && status < 300;
 const isRefusal = (status: number) => status === 409 || status === 422;
 
@@ -129,12 +133,8 @@ export function verdictOf(endpoint: Endpoint, outcome: CallOutcome): Verdict {
     case "commit":
     case "compensate":
       // A commit after a yes vote, and a compensation, must succeed: they are retried until they do.
-      return isRefusal(status)
-        ? {
-            kind: "retry",
-            reason: `${retry.reason}: ${reasonFrom(status, body).reason}`.slice(0, MAX_REASON_LENGTH),
-          }
-        : retry;
+      if (!isRefusal(status)) return retry;
+      return { kind: "retry", reason: withDetail(retry.reason, reasonFrom(status, body).reason) };
   }
 }
 
