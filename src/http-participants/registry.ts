@@ -63,7 +63,8 @@ export const registrationBody = z.strictObject({
   protocols: z
     .array(z.enum(HTTP_PROTOCOLS, { error: 'protocols are "2pc" and "saga"' }))
     .min(1)
-    .max(2)
+    // A repeat is harmless (the set is what counts); a long list is not a registration.
+    .max(4)
     .transform((ps) => [...new Set(ps)].sort() as HttpProtocol[]),
 });
 
