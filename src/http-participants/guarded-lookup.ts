@@ -6,7 +6,8 @@
  * to, so a name that changes its answer after registration (DNS rebinding)
  * reaches nothing it should not.
  */
-import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from "node:dns";
+import { lookup as dnsLookup, type LookupAllOptions } from "node:dns";
+import type { LookupFunction } from "node:net";
 import { checkResolvedAddresses } from "./url-policy.ts";
 
 /** Resolves a host name to every address it has. */
@@ -39,34 +40,25 @@ export async function checkHost(
   return checkResolvedAddresses(host, addresses, allowPrivate);
 }
 
-type LookupCallback = (
-  err: NodeJS.ErrnoException | null,
-  address: string | LookupAddress[],
-  family?: number,
-) => void;
-
 /**
  * A `lookup` for node:http's request options: resolves as the system does,
  * then refuses the connection if any address is refused by the policy.
  */
-export function guardedLookup(allowPrivate: boolean) {
-  return (hostname: string, options: { all?: boolean; family?: number }, callback: LookupCallback): void => {
-    dnsLookup(
-      hostname,
-      { all: true, verbatim: true, ...(options.family ? { family: options.family } : {}) },
-      (err, addresses) => {
-        if (err) return callback(err, []);
-        const refused = checkResolvedAddresses(
-          hostname,
-          addresses.map((a) => a.address),
-          allowPrivate,
-        );
-        if (refused) return callback(new RefusedAddressError(refused), []);
-        if (options.all) return callback(null, addresses);
-        const first = addresses[0];
-        if (!first) return callback(new RefusedAddressError(`${hostname} resolves to no address`), []);
-        callback(null, first.address, first.family);
-      },
-    );
+export function guardedLookup(allowPrivate: boolean): LookupFunction {
+  return (hostname, options, callback) => {
+    const family = options.family === "IPv4" ? 4 : options.family === "IPv6" ? 6 : (options.family ?? 0);
+    dnsLookup(hostname, { all: true, verbatim: true, family }, (err, addresses) => {
+      if (err) return callback(err, []);
+      const refused = checkResolvedAddresses(
+        hostname,
+        addresses.map((a) => a.address),
+        allowPrivate,
+      );
+      if (refused) return callback(new RefusedAddressError(refused), []);
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0];
+      if (!first) return callback(new RefusedAddressError(`${hostname} resolves to no address`), []);
+      callback(null, first.address, first.family);
+    });
   };
 }

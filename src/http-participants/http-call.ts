@@ -45,7 +45,7 @@ export const httpCall: Caller = (call) =>
       {
         method: "POST",
         agent: https ? agents.https : agents.http,
-        lookup: guardedLookup(call.allowPrivate) as never,
+        lookup: guardedLookup(call.allowPrivate),
         headers: {
           "content-type": "application/json",
           "content-length": String(payload.length),
