@@ -7,7 +7,8 @@ export interface TableSpec {
   /** Logical name; the physical name is `${prefix}-${name}`. */
   readonly name: string;
   readonly partitionKey: string;
-  readonly ttlAttribute: string;
+  /** Expiry attribute (DynamoDB TTL); absent for records that never expire. */
+  readonly ttlAttribute?: string;
   readonly indexes: readonly IndexSpec[];
 }
 
@@ -25,7 +26,7 @@ export interface QueueSpec {
   readonly deadLetter: { readonly name: string; readonly maxReceiveCount: number };
 }
 
-export type FunctionRole = "api" | "coordinator" | "participant" | "sweeper";
+export type FunctionRole = "api" | "coordinator" | "participant" | "dispatcher" | "sweeper";
 
 /**
  * What a function touches besides the queue that triggers it: the deployment grants
@@ -34,6 +35,8 @@ export type FunctionRole = "api" | "coordinator" | "participant" | "sweeper";
 export interface FunctionAccess {
   /** Tables it reads and writes, by logical name. */
   readonly tables: readonly string[];
+  /** Tables it only reads, by logical name. */
+  readonly reads?: readonly string[];
   /** Queues it sends to, by logical name. */
   readonly sendsTo: readonly string[];
 }
@@ -64,10 +67,15 @@ export interface Topology {
   readonly prefix: string;
   /** Partitions of the sparse due index, so that no single partition is hot. */
   readonly dueShards: number;
-  /** The coordinator's, the bank's, and one per e-commerce participant (named after it). */
-  readonly tables: { readonly transactions: TableSpec; readonly bank: TableSpec } & Readonly<
-    Record<string, TableSpec>
-  >;
+  /**
+   * The coordinator's, the bank's, the registry of HTTP participants, and one per
+   * e-commerce participant (named after it).
+   */
+  readonly tables: {
+    readonly transactions: TableSpec;
+    readonly bank: TableSpec;
+    readonly participants: TableSpec;
+  } & Readonly<Record<string, TableSpec>>;
   readonly queues: readonly QueueSpec[];
   readonly functions: readonly FunctionSpec[];
 }
@@ -83,6 +91,10 @@ export interface TopologyOptions {
 }
 
 export const COORDINATOR_QUEUE = "coordinator";
+/** Messages for registered HTTP participants, delivered over HTTP by the dispatcher. */
+export const DISPATCHER_QUEUE = "dispatcher";
+/** The registry of HTTP participants (`POST /v1/participants`). */
+export const PARTICIPANTS_TABLE = "participants";
 export const DUE_INDEX = "due";
 /** Transactions by client-facing status (sharded), newest first: the listing endpoint. */
 export const STATUS_INDEX = "status";
@@ -91,10 +103,22 @@ export const WAITING_INDEX = "waiting";
 /** Sparse index of a participant's prepared barriers, by age: who may be in doubt. */
 export const PREPARED_INDEX = "prepared";
 
-/** Each participant has its own queue, named after it. */
+/** Each built-in participant has its own queue, named after it. */
 export const participantQueue = (participant: string): string => `participant-${participant}`;
 
+/**
+ * Where a message for `participant` goes: a built-in participant's own queue
+ * when the topology has one, else the dispatcher's queue (a registered HTTP
+ * participant). Everything that sends participant messages routes through this.
+ */
+export function queueFor(topology: Pick<Topology, "queues">, participant: string): string {
+  const own = participantQueue(participant);
+  return topology.queues.some((q) => q.name === own) ? own : DISPATCHER_QUEUE;
+}
+
 const FUNCTION_TIMEOUT_SECONDS = 10;
+/** The dispatcher's timeout: one HTTP call (CONCORD_HTTP_TIMEOUT_MS) must fit well inside it. */
+export const DISPATCHER_TIMEOUT_SECONDS = FUNCTION_TIMEOUT_SECONDS;
 /** Lambda's guidance: a queue's visibility timeout at least 6x its function's timeout. */
 const VISIBILITY_TIMEOUT_SECONDS = FUNCTION_TIMEOUT_SECONDS * 6;
 const MAX_RECEIVE_COUNT = 5;
@@ -156,7 +180,8 @@ export function buildTopology(options: TopologyOptions): Topology {
   const { prefix, bankServers } = options;
   const commerce = options.commerceParticipants ?? [];
   const participants = [...bankServers, ...commerce];
-  const participantQueues = participants.map(participantQueue);
+  // Every sender of participant messages may also reach HTTP participants, through the dispatcher.
+  const participantQueues = [...participants.map(participantQueue), DISPATCHER_QUEUE];
   return {
     prefix,
     dueShards: options.dueShards,
@@ -188,11 +213,17 @@ export function buildTopology(options: TopologyOptions): Topology {
         ],
       },
       bank: participantTable("bank"),
+      // Registrations never expire: a transaction may name a participant for as long as it runs.
+      participants: { name: PARTICIPANTS_TABLE, partitionKey: "name", indexes: [] },
       // One table per e-commerce participant: each function is granted its own table
       // only, and a team's participant never shares capacity or keys with another's.
       ...Object.fromEntries(commerce.map((name) => [name, participantTable(name)])),
     },
-    queues: [queue(COORDINATOR_QUEUE), ...participants.map((p) => queue(participantQueue(p)))],
+    queues: [
+      queue(COORDINATOR_QUEUE),
+      ...participants.map((p) => queue(participantQueue(p))),
+      queue(DISPATCHER_QUEUE),
+    ],
     functions: [
       {
         name: "api",
@@ -201,8 +232,12 @@ export function buildTopology(options: TopologyOptions): Topology {
         timeoutSeconds: 35,
         memoryMb: 512,
         environment: {},
-        // Starts transactions (PREPARE to participants), seeds and reads resources, admin aborts.
-        access: { tables: ["transactions", "bank", ...commerce], sendsTo: participantQueues },
+        // Starts transactions (PREPARE to participants), seeds and reads resources, admin aborts,
+        // registers HTTP participants.
+        access: {
+          tables: ["transactions", "bank", PARTICIPANTS_TABLE, ...commerce],
+          sendsTo: participantQueues,
+        },
         http: true,
       },
       {
@@ -221,6 +256,18 @@ export function buildTopology(options: TopologyOptions): Topology {
       ...commerce.map((name) =>
         participantFunction(name, "functions/commerce-participant.ts", name, options.sweepIntervalSeconds),
       ),
+      {
+        // Calls registered HTTP participants for the messages addressed to them; a failed
+        // call goes back on its own queue, delayed. Reads the registry, writes nothing.
+        name: "dispatcher",
+        role: "dispatcher",
+        entry: "functions/dispatcher.ts",
+        timeoutSeconds: DISPATCHER_TIMEOUT_SECONDS,
+        memoryMb: 512,
+        environment: {},
+        access: { tables: [], reads: [PARTICIPANTS_TABLE], sendsTo: [COORDINATOR_QUEUE, DISPATCHER_QUEUE] },
+        trigger: sqsTrigger(DISPATCHER_QUEUE),
+      },
       {
         name: "sweeper",
         role: "sweeper",

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { buildTopology, type Topology } from "../infra/topology.ts";
 import { isLockPolicy, type LockPolicy } from "./core/lock-policy.ts";
 import {
@@ -17,6 +18,17 @@ export interface Config {
   readonly timing: Timing;
   readonly participants: ParticipantSettings;
   readonly commerce: CommerceSettings;
+  readonly http: HttpParticipantSettings;
+}
+
+/** Registered HTTP participants: where concord may call, and how long it waits. */
+export interface HttpParticipantSettings {
+  /** Hosts a base URL may name (exact, or `*.example.com` for subdomains); empty: any public host. */
+  readonly allowedHosts: readonly string[];
+  /** Loopback, private and unique-local addresses accepted (`npm start` allows them; a deployment does not). */
+  readonly allowPrivate: boolean;
+  /** One call's limit, connect to last byte. */
+  readonly timeoutMs: number;
 }
 
 export interface CommerceSettings {
@@ -103,6 +115,39 @@ export const participantNames = (config: Pick<Config, "bankServers" | "commerce"
 
 const SQS_MAX_RETENTION_SECONDS = 14 * 86_400;
 
+/**
+ * The longest one HTTP call may take: a batch of calls, then the sends that
+ * report them, must finish well inside the dispatcher's 10 s function timeout.
+ */
+export const MAX_HTTP_TIMEOUT_MS = 8_000;
+
+function bool(env: NodeJS.ProcessEnv, key: string): boolean {
+  const raw = env[key]?.trim().toLowerCase();
+  if (raw === undefined || raw === "" || raw === "false" || raw === "0") return false;
+  if (raw === "true" || raw === "1") return true;
+  throw new ConfigError(`${key} must be true or false, got "${env[key]}"`);
+}
+
+const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$|^\[[0-9a-f:.]+\]$/;
+
+function httpSettings(env: NodeJS.ProcessEnv): HttpParticipantSettings {
+  const allowedHosts = list(env.CONCORD_HTTP_PARTICIPANT_HOSTS).map((h) => h.toLowerCase());
+  for (const host of allowedHosts) {
+    if (!HOST_PATTERN.test(host) && isIP(host) === 0) {
+      throw new ConfigError(
+        `CONCORD_HTTP_PARTICIPANT_HOSTS names "${host}"; give host names (api.example.com, *.example.com) or IP addresses, no scheme or port`,
+      );
+    }
+  }
+  const timeoutMs = int(env, "CONCORD_HTTP_TIMEOUT_MS", 3_000, 1);
+  if (timeoutMs > MAX_HTTP_TIMEOUT_MS) {
+    throw new ConfigError(
+      `CONCORD_HTTP_TIMEOUT_MS must be at most ${MAX_HTTP_TIMEOUT_MS} (the dispatcher function times out at 10 s), got ${timeoutMs}`,
+    );
+  }
+  return { allowedHosts, allowPrivate: bool(env, "CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE"), timeoutMs };
+}
+
 const PARTICIPANT_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -174,5 +219,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         latencyMs: int(env, "CONCORD_PAYMENT_LATENCY_MS", 0, 0),
       },
     },
+    http: httpSettings(env),
   };
 }

@@ -10,11 +10,12 @@
 import { physicalName } from "../infra/topology.ts";
 import type { AwsClients } from "./adapters/aws-clients.ts";
 import { createDynamoDbBankStore } from "./adapters/dynamodb-bank-store.ts";
+import { createDynamoDbParticipantRegistry } from "./adapters/dynamodb-participant-registry.ts";
 import { createDynamoDbParticipantStore } from "./adapters/dynamodb-participant-store.ts";
 import { createDynamoDbTransactionStore } from "./adapters/dynamodb-transaction-store.ts";
 import { createSqsBus, type MessageBus } from "./adapters/sqs-bus.ts";
 import { type App, createApp } from "./api/app.ts";
-import type { Config } from "./config.ts";
+import { type Config, participantNames } from "./config.ts";
 import { createCoordinator } from "./coordinator/coordinator.ts";
 import { DecisionSignal } from "./coordinator/decision-signal.ts";
 import { createSweeper, type SweepReport } from "./coordinator/sweeper.ts";
@@ -24,6 +25,10 @@ import type { Policy } from "./core/two-phase-commit.ts";
 import { type Crash, crashFromEnv } from "./crash-points.ts";
 import { type SqsHandler, sqsBatchHandler } from "./handlers/sqs-batch.ts";
 import { sqsGroupedBatchHandler } from "./handlers/sqs-grouped-batch.ts";
+import { createDispatcher } from "./http-participants/dispatcher.ts";
+import { systemResolve } from "./http-participants/guarded-lookup.ts";
+import { httpCall } from "./http-participants/http-call.ts";
+import type { ParticipantRegistry } from "./http-participants/registry.ts";
 import { createLog, type Log } from "./log.ts";
 import type { Participant } from "./participant-kit/participant.ts";
 import type { ResourceModel, ResourceState } from "./participant-kit/resource-model.ts";
@@ -50,6 +55,8 @@ export interface Roles {
   /** A participant's scheduled in-doubt check; resolves with how many it asked about. */
   participantInquiry(server: string): () => Promise<number>;
   readonly sweeper: () => Promise<SweepReport>;
+  /** Delivers messages for registered HTTP participants. */
+  readonly dispatcher: SqsHandler;
 }
 
 /** What the roles of one process share: configuration, clients, the bus, the clock, the decision signal. */
@@ -119,6 +126,15 @@ const bankStore = (wiring: Wiring) =>
     });
   });
 
+const participantRegistry = (wiring: Wiring): ParticipantRegistry =>
+  storeOf(wiring, "registry", () => {
+    const { topology } = wiring.config;
+    return createDynamoDbParticipantRegistry({
+      doc: wiring.clients.doc,
+      tableName: physicalName(topology, topology.tables.participants.name),
+    });
+  });
+
 /** The stores of the e-commerce participants this deployment runs, each on its own table. */
 const commerceStores = (wiring: Wiring): CommerceStores => {
   const { topology, timing, commerce } = wiring.config;
@@ -154,6 +170,14 @@ export function apiRole(wiring: Wiring): App {
     policy: wiring.policy,
     log: wiring.logFor("api"),
     catalog: participantCatalog(config),
+    registry: participantRegistry(wiring),
+    participants: {
+      registry: participantRegistry(wiring),
+      builtIn: participantNames(config),
+      urlPolicy: config.http,
+      resolve: systemResolve,
+      clock: wiring.clock,
+    },
     bankServers: config.bankServers,
     keys: { client: config.apiKeys, admin: config.adminKeys },
     defaultTimeoutMs: config.timing.defaultTimeoutMs,
@@ -253,6 +277,22 @@ export function participantInquiryRole(wiring: Wiring, name: string): () => Prom
     : commerceInquiryRole(wiring, name);
 }
 
+/** The dispatcher's queue handler: messages for registered HTTP participants, delivered over HTTP. */
+export function dispatcherRole(wiring: Wiring): SqsHandler {
+  const log = wiring.logFor("dispatcher");
+  const { http } = wiring.config;
+  const dispatcher = createDispatcher({
+    registry: participantRegistry(wiring),
+    bus: wiring.bus,
+    call: httpCall,
+    policy: http,
+    timeoutMs: http.timeoutMs,
+    clock: wiring.clock,
+    log,
+  });
+  return sqsBatchHandler(participantMessage, dispatcher.handle, log);
+}
+
 export function sweeperRole(wiring: Wiring): () => Promise<SweepReport> {
   const { bus, clock, policy } = wiring;
   const store = transactionStore(wiring);
@@ -273,6 +313,7 @@ export function createRoles(config: Config, clients: AwsClients, options: RoleOp
   let api: App | undefined;
   let coordinator: SqsHandler | undefined;
   let sweeper: (() => Promise<SweepReport>) | undefined;
+  let dispatcher: SqsHandler | undefined;
   const participants = new Map<string, SqsHandler>();
 
   return {
@@ -296,6 +337,10 @@ export function createRoles(config: Config, clients: AwsClients, options: RoleOp
     get sweeper() {
       sweeper ??= sweeperRole(wiring);
       return sweeper;
+    },
+    get dispatcher() {
+      dispatcher ??= dispatcherRole(wiring);
+      return dispatcher;
     },
   };
 }

@@ -17,7 +17,7 @@ import type { Construct } from "constructs";
 import { type FunctionSpec, physicalName, type TableSpec, type Topology } from "../topology.ts";
 import { bundleDir, HANDLER } from "./bundles.ts";
 import { API_KEYS_SECRET_VARIABLE } from "./function-environment.ts";
-import { TABLE_ACTIONS } from "./permissions.ts";
+import { TABLE_ACTIONS, TABLE_READ_ACTIONS } from "./permissions.ts";
 
 export interface ConcordStackProps extends StackProps {
   readonly topology: Topology;
@@ -126,7 +126,7 @@ export class ConcordStack extends Stack {
       tableName,
       partitionKey: { name: spec.partitionKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: spec.ttlAttribute,
+      ...(spec.ttlAttribute ? { timeToLiveAttribute: spec.ttlAttribute } : {}),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
       deletionProtection: retain,
@@ -183,6 +183,8 @@ export class ConcordStack extends Stack {
     fn.node.addDependency(logGroup);
 
     for (const table of spec.access.tables) this.lookup(this.tables, table, spec).grant(fn, ...TABLE_ACTIONS);
+    for (const table of spec.access.reads ?? [])
+      this.lookup(this.tables, table, spec).grant(fn, ...TABLE_READ_ACTIONS);
     for (const queue of spec.access.sendsTo) this.lookup(this.queues, queue, spec).grantSendMessages(fn);
     apiKeys?.grantRead(fn);
 

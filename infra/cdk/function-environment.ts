@@ -11,6 +11,8 @@ const NOT_DEPLOYED = new Set([
   "CONCORD_DATA_DIR",
   // Fault injection for tests.
   "CONCORD_CRASH_AT",
+  // Loopback and private participants are for one machine (`npm start`): a deployment never calls them.
+  "CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE",
   API_KEYS_SECRET_VARIABLE,
 ]);
 /** API keys and anything like them would land in the template in plain text: they come from the secret. */

@@ -14,3 +14,11 @@ export const TABLE_ACTIONS = [
   "dynamodb:DeleteItem",
   "dynamodb:ConditionCheckItem",
 ] as const;
+
+/** What a function that only reads a table may do on it (the HTTP participant registry). */
+export const TABLE_READ_ACTIONS = [
+  "dynamodb:GetItem",
+  "dynamodb:BatchGetItem",
+  "dynamodb:Query",
+  "dynamodb:Scan",
+] as const;

@@ -1,8 +1,11 @@
 import { GetQueueUrlCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import { COORDINATOR_QUEUE, participantQueue, physicalName, type Topology } from "../../infra/topology.ts";
+import { COORDINATOR_QUEUE, physicalName, queueFor, type Topology } from "../../infra/topology.ts";
 import type { CoordinatorMessage, ParticipantMessage } from "../core/messages.ts";
 
-/** Where messages go. The protocol only names the recipient; the bus knows the queues. */
+/**
+ * Where messages go. The protocol only names the recipient; the bus knows the
+ * queues: a built-in participant's own, or the dispatcher's for an HTTP participant.
+ */
 export interface MessageBus {
   toCoordinator(message: CoordinatorMessage): Promise<void>;
   toParticipant(participant: string, message: ParticipantMessage, options?: SendOptions): Promise<void>;
@@ -15,7 +18,7 @@ export interface SendOptions {
 
 export interface SqsBusOptions {
   readonly sqs: SQSClient;
-  readonly topology: Pick<Topology, "prefix">;
+  readonly topology: Pick<Topology, "prefix" | "queues">;
   /** Queue URLs known up front (the stack's environment, or provisioning); others are looked up once. */
   readonly queueUrls?: ReadonlyMap<string, string>;
 }
@@ -51,6 +54,6 @@ export function createSqsBus(options: SqsBusOptions): MessageBus {
 
   return {
     toCoordinator: (message) => send(COORDINATOR_QUEUE, message),
-    toParticipant: (participant, message, options) => send(participantQueue(participant), message, options),
+    toParticipant: (participant, message, options) => send(queueFor(topology, participant), message, options),
   };
 }

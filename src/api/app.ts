@@ -9,6 +9,7 @@ import { type ApiKeys, apiKeyAuth, type Role } from "./auth.ts";
 import { ApiError } from "./errors.ts";
 import { bankRoutes } from "./routes/bank.ts";
 import { commerceRoutes } from "./routes/commerce.ts";
+import { type ParticipantRoutesDeps, participantRoutes } from "./routes/participants.ts";
 import { type TransactionRoutesDeps, transactionRoutes } from "./routes/transactions.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -22,6 +23,8 @@ export interface ApiDeps extends TransactionRoutesDeps {
   readonly commerce?: CommerceStores;
   readonly keys: ApiKeys;
   readonly log: Log;
+  /** The HTTP participant registry; without it, `/v1/participants` is not served. */
+  readonly participants?: ParticipantRoutesDeps;
 }
 
 /** The HTTP API (design §3) as a Hono app: served locally, or wrapped as a Lambda function URL handler. */
@@ -43,6 +46,7 @@ export function createApp(deps: ApiDeps) {
   v1.route("/", transactionRoutes(deps));
   v1.route("/bank", bankRoutes({ bank: deps.bank, servers: deps.bankServers }));
   v1.route("/", commerceRoutes(deps.commerce ?? {}));
+  if (deps.participants) v1.route("/participants", participantRoutes(deps.participants));
   app.route("/v1", v1);
 
   app.notFound((c) =>

@@ -16,6 +16,8 @@ export const prepareMessage = z.object({
   startedAt: z.number(),
   /** Times this PREPARE was put back on the queue to wait for a lock. */
   waits: z.number().int().nonnegative().optional(),
+  /** HTTP participants: times the dispatcher put this copy back after a failed call. */
+  retries: z.number().int().nonnegative().optional(),
   branches: z
     .array(z.object({ index: z.number().int().nonnegative(), action: z.string(), input: z.unknown() }))
     .min(1),
@@ -25,6 +27,8 @@ export const decisionMessage = z.object({
   type: z.enum(["commit", "rollback"]),
   txId,
   participant,
+  /** HTTP participants: times the dispatcher put this copy back after a failed call. */
+  retries: z.number().int().nonnegative().optional(),
 });
 
 const branch = z.number().int().nonnegative();

@@ -66,6 +66,20 @@ function announceAuth(config: Config): void {
   }
 }
 
+function announcePrivateAddresses(config: Config): void {
+  if (config.http.allowPrivate) {
+    console.warn(
+      [
+        "",
+        "  !!! HTTP participants may be registered at loopback and private addresses  !!!",
+        "  !!! (CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE=true): fine on this machine,     !!!",
+        "  !!! never on a deployment that others can reach.                             !!!",
+        "",
+      ].join("\n"),
+    );
+  }
+}
+
 /** Stops what is running on SIGINT/SIGTERM; a second signal kills the emulators at once. */
 function onSignals(stop: () => Promise<void>): void {
   let stopping = false;
@@ -113,12 +127,14 @@ program
       await runtime?.stop();
       await emulators.stop();
     });
-    const config = applyEnv(
-      localEnv({
+    const config = applyEnv({
+      // A service on this machine can be a participant; said loudly below, and never deployed.
+      CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE: "true",
+      ...localEnv({
         AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamodbEndpoint,
         AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
       }),
-    );
+    });
     try {
       runtime = await startRuntime({
         config,
@@ -131,6 +147,7 @@ program
       throw err;
     }
     announceAuth(config);
+    announcePrivateAddresses(config);
     printWelcome(runtime.url ?? "", config, emulators);
   });
 
@@ -244,6 +261,7 @@ program
     });
     onSignals(() => runtime.stop());
     if (roles.includes("api")) announceAuth(config);
+    if (roles.includes("api") || roles.includes("dispatcher")) announcePrivateAddresses(config);
     console.log(`running ${roles.join(", ")}${runtime.url ? ` (API at ${runtime.url})` : ""}`);
   });
 

@@ -121,7 +121,7 @@ async function ensureTable(
     log.info("index added to an existing table", { table: tableName, index: index.name });
     await waitUntilActive(dynamodb, tableName, activeTimeoutMs);
   }
-  await ensureTimeToLive(dynamodb, tableName, spec.ttlAttribute);
+  if (spec.ttlAttribute) await ensureTimeToLive(dynamodb, tableName, spec.ttlAttribute);
 }
 
 function indexOf(index: IndexSpec): GlobalSecondaryIndex {

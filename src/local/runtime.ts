@@ -23,8 +23,8 @@ import { provision, type QueueUrls } from "./provision.ts";
 import { startSchedule } from "./scheduler.ts";
 import { startSqsPoller } from "./sqs-poller.ts";
 
-export type RoleName = "api" | "coordinator" | "participants" | "sweeper";
-export const ALL_ROLES: readonly RoleName[] = ["api", "coordinator", "participants", "sweeper"];
+export type RoleName = "api" | "coordinator" | "participants" | "dispatcher" | "sweeper";
+export const ALL_ROLES: readonly RoleName[] = ["api", "coordinator", "participants", "dispatcher", "sweeper"];
 
 export interface RuntimeOptions {
   readonly config: Config;
@@ -94,6 +94,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     if (!trigger) continue;
     let handler: Roles["coordinator"] | undefined;
     if (fn.role === "coordinator" && wanted.has("coordinator")) handler = roles.coordinator;
+    if (fn.role === "dispatcher" && wanted.has("dispatcher")) handler = roles.dispatcher;
     if (fn.role === "participant" && wanted.has("participants")) {
       const server = fn.environment.CONCORD_PARTICIPANT ?? "";
       const serve = options.participants ?? participantNames(config);

@@ -18,6 +18,11 @@ import { commerceModels } from "./commerce/models.ts";
 export interface ParticipantKind {
   readonly kind: string;
   readonly actions: Readonly<Record<string, z.ZodType>>;
+  /**
+   * A participant whose actions concord does not know (a registered HTTP service):
+   * any action name matching this, with any JSON input, and only in these protocols.
+   */
+  readonly open?: { readonly actionName: RegExp; readonly protocols: readonly string[] };
   /** Limits on all of one transaction's branches at this participant; a message when exceeded. */
   readonly checkGroup?: (branches: readonly { action: string; input: unknown }[]) => string | undefined;
 }
@@ -61,3 +66,13 @@ export function participantCatalog(config: Pick<Config, "bankServers" | "commerc
     ...config.commerce.participants.map((name) => [name, commerce[name]] as const),
   ]);
 }
+
+/** Action names an HTTP participant may be asked for: they travel in its request bodies and logs. */
+export const HTTP_ACTION_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** A registered HTTP participant: its actions and inputs are its own business (opaque JSON). */
+export const httpKind = (protocols: readonly string[]): ParticipantKind => ({
+  kind: "http",
+  actions: {},
+  open: { actionName: HTTP_ACTION_NAME, protocols },
+});

@@ -42,8 +42,11 @@ describe("chaos run", () => {
     if (code !== 0) console.error(stderr.slice(-4000));
     expect(stdout).toMatch(/violations {4}0\n/);
     expect(stdout).toMatch(/PASS/);
-    // A fifth of the transfers ran as sagas, and the checker saw them.
-    expect(Number(/, (\d+) sagas\)/.exec(stdout)?.[1])).toBeGreaterThan(TRANSFERS / 10);
+    // A fifth of the transfers ran as sagas, and the checker saw them. Counted against what
+    // was sent: on a loaded machine the 120 s bound stops the workload before all of them.
+    const sent = Number(/transfers +(\d+) of/.exec(stdout)?.[1]);
+    expect(sent).toBeGreaterThan(0);
+    expect(Number(/, (\d+) sagas\)/.exec(stdout)?.[1])).toBeGreaterThan(sent / 10);
     expect(code).toBe(0);
   }, 200_000);
 });

@@ -39,8 +39,18 @@ describe("the environment the stack gives every function", () => {
   });
 
   it("carries the deployer's other settings, so functions run as configured", () => {
-    const { config, deployed } = roundTrip({ CONCORD_PREPARE_RETRY_MS: "1234", CONCORD_LOG_LEVEL: "DEBUG" });
+    const { config, deployed } = roundTrip({
+      CONCORD_PREPARE_RETRY_MS: "1234",
+      CONCORD_LOG_LEVEL: "DEBUG",
+      CONCORD_HTTP_PARTICIPANT_HOSTS: "*.partners.example",
+      CONCORD_HTTP_TIMEOUT_MS: "2000",
+    });
     expect(deployed.CONCORD_LOG_LEVEL).toBe("DEBUG");
+    expect(loadConfig(deployed).http).toEqual({
+      allowedHosts: ["*.partners.example"],
+      allowPrivate: false,
+      timeoutMs: 2000,
+    });
     expect(loadConfig(deployed).timing).toEqual(config.timing);
     expect(loadConfig(deployed).timing.prepareRetryMs).toBe(1234);
   });
@@ -53,6 +63,8 @@ describe("the environment the stack gives every function", () => {
       CONCORD_WEBHOOK_TOKEN: "t",
       CONCORD_DATA_DIR: "/tmp/x",
       CONCORD_CRASH_AT: "after-decision",
+      // `npm start` allows loopback participants; a deployed dispatcher never calls them.
+      CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE: "true",
       AWS_SECRET_ACCESS_KEY: "aws-secret",
       PATH: "/usr/bin",
     });

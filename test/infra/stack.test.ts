@@ -11,7 +11,7 @@ import {
   VISIBILITY_TIMEOUT_FACTOR,
 } from "../../infra/cdk/concord-stack.ts";
 import { API_KEYS_SECRET_VARIABLE } from "../../infra/cdk/function-environment.ts";
-import { TABLE_ACTIONS } from "../../infra/cdk/permissions.ts";
+import { TABLE_ACTIONS, TABLE_READ_ACTIONS } from "../../infra/cdk/permissions.ts";
 import { buildTopology, type FunctionSpec, physicalName, type Topology } from "../../infra/topology.ts";
 import { loadConfig } from "../../src/config.ts";
 import { referencedId, type Synthesized, synthesize } from "./stack-fixture.ts";
@@ -68,7 +68,7 @@ function grantedOn(fn: FunctionSpec, action: string): string[] {
 }
 
 describe("tables", () => {
-  it("creates every table of the topology: on demand, TTL, point-in-time recovery, its indexes", () => {
+  it("creates every table of the topology: on demand, TTL (where records expire), point-in-time recovery, its indexes", () => {
     const tables = Object.values(s.config.topology.tables);
     s.template.resourceCountIs("AWS::DynamoDB::Table", tables.length);
     for (const table of tables) {
@@ -76,7 +76,9 @@ describe("tables", () => {
         TableName: name(table.name),
         BillingMode: "PAY_PER_REQUEST",
         KeySchema: [{ AttributeName: table.partitionKey, KeyType: "HASH" }],
-        TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
+        ...(table.ttlAttribute
+          ? { TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true } }
+          : {}),
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         ...(table.indexes.length > 0
           ? {
@@ -208,9 +210,14 @@ describe("functions", () => {
 describe("least privilege", () => {
   it("grants each function exactly the tables and queues the topology says it uses", () => {
     for (const fn of functions()) {
-      const tables = fn.access.tables.map(tableId).sort();
-      for (const action of TABLE_ACTIONS)
-        expect(grantedOn(fn, action), `${fn.name} ${action}`).toEqual(tables);
+      const tables = fn.access.tables.map(tableId);
+      const read = (fn.access.reads ?? []).map(tableId);
+      for (const action of TABLE_ACTIONS) {
+        const reading = (TABLE_READ_ACTIONS as readonly string[]).includes(action);
+        expect(grantedOn(fn, action), `${fn.name} ${action}`).toEqual(
+          [...tables, ...(reading ? read : [])].sort(),
+        );
+      }
       expect(grantedOn(fn, "sqs:SendMessage"), fn.name).toEqual(fn.access.sendsTo.map(queueId).sort());
       expect(grantedOn(fn, "sqs:ReceiveMessage"), fn.name).toEqual(
         fn.trigger ? [queueId(fn.trigger.queue)] : [],
@@ -236,6 +243,17 @@ describe("least privilege", () => {
     const api = functions().find((f) => f.role === "api") as FunctionSpec;
     for (const table of ["bank", ...commerce])
       expect(grantedOn(api, "dynamodb:GetItem")).toContain(tableId(table));
+  });
+
+  it("lets the dispatcher only read the participant registry and send to the coordinator and its own queue", () => {
+    const fn = functions().find((f) => f.role === "dispatcher") as FunctionSpec;
+    expect(grantedOn(fn, "dynamodb:GetItem")).toEqual([tableId("participants")]);
+    for (const write of ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"])
+      expect(grantedOn(fn, write), write).toEqual([]);
+    expect(grantedOn(fn, "sqs:SendMessage")).toEqual([queueId("coordinator"), queueId("dispatcher")].sort());
+    expect(grantedOn(fn, "sqs:ReceiveMessage")).toEqual([queueId("dispatcher")]);
+    for (const sender of functions().filter((f) => ["api", "coordinator", "sweeper"].includes(f.role)))
+      expect(grantedOn(sender, "sqs:SendMessage"), sender.name).toContain(queueId("dispatcher"));
   });
 
   it("allows nothing on every resource, no table management, and attaches no managed policy", () => {

@@ -29,6 +29,8 @@ describe("provision", () => {
     expect([...urls.keys()].sort()).toEqual([
       "coordinator",
       "coordinator-dlq",
+      "dispatcher",
+      "dispatcher-dlq",
       "participant-alpha",
       "participant-alpha-dlq",
     ]);
@@ -50,6 +52,12 @@ describe("provision", () => {
         AttributeName: "expiresAt",
       });
     }
+
+    // The registry's records never expire: no TTL on it.
+    const registry = await clients.dynamodb.send(
+      new DescribeTimeToLiveCommand({ TableName: physicalName(topology, "participants") }),
+    );
+    expect(registry.TimeToLiveDescription?.TimeToLiveStatus).toBe("DISABLED");
 
     const coordinator = await queueAttributes(urls.get("coordinator") ?? "");
     const dlq = await queueAttributes(urls.get("coordinator-dlq") ?? "");

@@ -11,7 +11,13 @@ import type { DecisionSignal } from "../../coordinator/decision-signal.ts";
 import { stageNumberOf } from "../../core/saga.ts";
 import type { Policy } from "../../core/step.ts";
 import { STATUSES, type Status, statusOf, toView } from "../../core/view.ts";
-import type { Catalog, ParticipantKind } from "../../participants/catalog.ts";
+import {
+  type HttpProtocol,
+  PARTICIPANT_NAME,
+  type ParticipantRegistry,
+  protocolsNeeded,
+} from "../../http-participants/registry.ts";
+import { type Catalog, httpKind, type ParticipantKind } from "../../participants/catalog.ts";
 import type { Role } from "../auth.ts";
 import { parseBody } from "../body.ts";
 import { ApiError, badRequest, notFound } from "../errors.ts";
@@ -31,6 +37,8 @@ export interface TransactionRoutesDeps extends CoordinatorDeps {
   readonly store: TransactionStore;
   readonly policy: Policy;
   readonly catalog: Catalog;
+  /** Registered HTTP participants: branches may name them besides the catalog's. */
+  readonly registry?: Pick<ParticipantRegistry, "getMany">;
   readonly defaultTimeoutMs: number;
   readonly maxTimeoutMs: number;
   /** Wakes `?wait=` early when a coordinator runs in this process. */
@@ -63,6 +71,14 @@ function checkStep(
   path: string,
   issues: Issue[],
 ): boolean {
+  if (kind.open) {
+    if (kind.open.actionName.test(step.action)) return true;
+    issues.push({
+      path: `${path}.action`,
+      message: `an action name is 1-64 characters of A-Z a-z 0-9 _ . : -`,
+    });
+    return false;
+  }
   const schema = kind.actions[step.action];
   if (!schema || !Object.hasOwn(kind.actions, step.action)) {
     const known = Object.keys(kind.actions).join(", ");
@@ -95,6 +111,50 @@ function prepareGroups(request: BeginRequest): Map<string, number[]> {
   return groups;
 }
 
+/** Whether branch `i` runs in an atomic stage of a saga (a 2PC group). */
+const inAtomicStage = (request: BeginRequest, i: number): boolean =>
+  request.protocol === "saga" &&
+  (request.atomicStages ?? []).includes(
+    stageNumberOf(request.branches[i] ?? { participant: "", action: "", input: null }, i),
+  );
+
+/** Why a registered HTTP participant cannot run branch `i`, if it cannot: it lacks a protocol the branch needs. */
+function protocolProblem(
+  kind: ParticipantKind,
+  request: BeginRequest,
+  i: number,
+  name: string,
+): string | undefined {
+  if (!kind.open) return undefined;
+  const needed = protocolsNeeded(request.protocol, inAtomicStage(request, i));
+  const missing = needed.filter((p) => !kind.open?.protocols.includes(p));
+  if (missing.length === 0) return undefined;
+  const what =
+    request.protocol === "2pc"
+      ? "a 2PC branch"
+      : inAtomicStage(request, i)
+        ? "an atomic stage"
+        : "a saga step";
+  return `"${name}" is registered for ${kind.open.protocols.join(" and ")}; ${what} needs ${needed.join(" and ")}`;
+}
+
+/**
+ * The catalog this request is checked against: the built-in participants, and
+ * the registered HTTP participants it names (looked up once, all together).
+ */
+async function catalogFor(deps: TransactionRoutesDeps, request: BeginRequest): Promise<Catalog> {
+  // Only names a registration could have: anything else is unknown without asking.
+  const unknown = [...new Set(request.branches.map((b) => b.participant))].filter(
+    (n) => !deps.catalog.has(n) && PARTICIPANT_NAME.test(n),
+  );
+  if (unknown.length === 0 || !deps.registry) return deps.catalog;
+  const registered = await deps.registry.getMany(unknown);
+  if (registered.size === 0) return deps.catalog;
+  const merged = new Map(deps.catalog);
+  for (const [name, p] of registered) merged.set(name, httpKind(p.protocols as readonly HttpProtocol[]));
+  return merged;
+}
+
 /** Checks every branch against what its participant accepts; all problems at once. */
 function checkBranches(catalog: Catalog, request: BeginRequest): void {
   const { branches } = request;
@@ -111,6 +171,8 @@ function checkBranches(catalog: Catalog, request: BeginRequest): void {
       issues.push({ path: `branches.${i}.participant`, message: `unknown participant "${b.participant}"` });
       return;
     }
+    const problem = protocolProblem(kind, request, i, b.participant);
+    if (problem) issues.push({ path: `branches.${i}.participant`, message: problem });
     if (checkStep(kind, b.participant, b, `branches.${i}`, issues)) valid.add(i);
     if (b.compensation) checkStep(kind, b.participant, b.compensation, `branches.${i}.compensation`, issues);
   });
@@ -172,7 +234,7 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
   const app = new Hono<Env>();
 
   async function start(c: Context<Env>, request: BeginRequest, wait: number) {
-    checkBranches(deps.catalog, request);
+    checkBranches(await catalogFor(deps, request), request);
     try {
       const { tx, created } = await beginTransaction(deps, request);
       const final = await waitForOutcome(deps.store, tx, wait, deps.decisions);
