@@ -6,6 +6,7 @@
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
 import { parseArgs } from "node:util";
+import { LOCK_POLICIES, type LockPolicy } from "../core/lock-policy.ts";
 import {
   DEFAULT_SAGA_SHARE,
   MUTANTS,
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     trace: { type: "boolean", default: false },
     mutant: { type: "string" },
     "saga-share": { type: "string", default: String(DEFAULT_SAGA_SHARE) },
+    "lock-policy": { type: "string" },
   },
 });
 
@@ -45,9 +47,22 @@ if (!(sagaShare >= 0 && sagaShare <= 1)) {
   process.stderr.write(`--saga-share must be between 0 and 1, got ${values["saga-share"]}\n`);
   process.exit(2);
 }
+const lockPolicy = values["lock-policy"] as LockPolicy | undefined;
+if (lockPolicy !== undefined && !LOCK_POLICIES.includes(lockPolicy)) {
+  process.stderr.write(`--lock-policy must be one of ${LOCK_POLICIES.join(", ")}\n`);
+  process.exit(2);
+}
 /** Everything but the seed and the trace: what a replay must pass again. */
-const runOptions: Omit<SimulationOptions, "seed"> = { sagaShare, ...(mutant ? { mutant } : {}) };
-const replayFlags = `${sagaShare !== DEFAULT_SAGA_SHARE ? ` --saga-share ${sagaShare}` : ""}${mutant ? ` --mutant ${mutant}` : ""}`;
+const runOptions: Omit<SimulationOptions, "seed"> = {
+  sagaShare,
+  ...(mutant ? { mutant } : {}),
+  ...(lockPolicy ? { lockPolicy } : {}),
+};
+const replayFlags = [
+  sagaShare !== DEFAULT_SAGA_SHARE ? ` --saga-share ${sagaShare}` : "",
+  lockPolicy ? ` --lock-policy ${lockPolicy}` : "",
+  mutant ? ` --mutant ${mutant}` : "",
+].join("");
 
 function report(result: SimulationResult): void {
   const { violation } = result;

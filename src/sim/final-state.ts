@@ -9,6 +9,7 @@
  */
 import { isFinal, type SagaRecord, type TxRecord } from "../core/transaction.ts";
 import { type BranchState, toView } from "../core/view.ts";
+import type { StepBarrier } from "../participant-kit/barriers.ts";
 import type { MemoryParticipantStore } from "../participant-kit/memory-participant-store.ts";
 import { type AccountState, parseBranch } from "../participants/bank/bank-rules.ts";
 import type { Entry } from "./ledger.ts";
@@ -77,12 +78,14 @@ export function checkFinalState(state: FinalState, violate: Violate): void {
       }
     }
   };
+  const stepsOf = new Map<string, StepBarrier[]>();
+  for (const step of bank.steps()) stepsOf.set(step.txId, [...(stepsOf.get(step.txId) ?? []), step]);
   for (const tx of records.values()) {
     const names = tx.protocol === "2pc" ? tx.participants.map((p) => p.name) : [];
     if (tx.state === "committed" || tx.state === "aborted") {
       agree(tx, names, tx.state === "committed" ? "commit" : "abort", tx.id);
     }
-    if (tx.protocol === "saga") checkSaga(tx, state.ledger, bank, agree, violate);
+    if (tx.protocol === "saga") checkSaga(tx, state.ledger, stepsOf.get(tx.id) ?? [], agree, violate);
   }
   checkBalances(records, accounts, state.initial, violate);
 }
@@ -157,7 +160,7 @@ const APPLIED_IN_VIEW: ReadonlySet<BranchState> = new Set(["done", "committed"])
 function checkSaga(
   tx: SagaRecord,
   ledger: readonly Entry[],
-  bank: MemoryParticipantStore<AccountState>,
+  steps: readonly StepBarrier[],
   agree: (tx: TxRecord, names: readonly string[], decision: "commit" | "abort", what: string) => void,
   violate: Violate,
 ): void {
@@ -231,8 +234,7 @@ function checkSaga(
     agree(tx, names, group.decision === "commit" ? "commit" : "abort", `${tx.id} stage ${stage.stage}`);
   }
   // Step barriers agree with the outcome: done when committed, compensated when not.
-  for (const step of bank.steps()) {
-    if (step.txId !== tx.id) continue;
+  for (const step of steps) {
     const want = committed ? "done" : "compensated";
     if (step.state !== want) {
       violate(

@@ -12,6 +12,7 @@
  */
 import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
 import type { MessageBus } from "../adapters/sqs-bus.ts";
+import { abortTransaction, retryTransaction } from "../coordinator/admin.ts";
 import { type BeginRequest, beginTransaction } from "../coordinator/begin-transaction.ts";
 import { createCoordinator } from "../coordinator/coordinator.ts";
 import { createSweeper } from "../coordinator/sweeper.ts";
@@ -22,7 +23,7 @@ import {
   type ParticipantMessage,
   participantMessage,
 } from "../core/messages.ts";
-import { isFinal, type TxRecord } from "../core/transaction.ts";
+import { isFinal, isWaiting, type TxRecord } from "../core/transaction.ts";
 import { decisionOf, type Policy } from "../core/two-phase-commit.ts";
 import { type Status, statusOf } from "../core/view.ts";
 import type { CrashPoint } from "../crash-points.ts";
@@ -92,6 +93,8 @@ export interface SimulationOptions {
   /** The share of those transactions that are sagas (the rest are 2PC transfers); 0.3 by default. */
   readonly sagaShare?: number;
   readonly mutant?: Mutant;
+  /** Every seed under this lock policy instead of the one it draws (the other draws stay the same). */
+  readonly lockPolicy?: LockPolicy;
   /** Wraps the bank store: another way to break it on purpose. */
   readonly wrapBankStore?: (store: BankStore) => BankStore;
 }
@@ -99,6 +102,7 @@ export interface SimulationOptions {
 export const INVARIANTS = [
   ...FINAL_STATE_INVARIANTS,
   "decision-stable",
+  "deadlock-victim",
   "client-outcome-stable",
   "unexpected-error",
 ] as const;
@@ -117,6 +121,8 @@ export interface SimulationResult {
   /** Of the transactions, how many were sagas, and how many of those were compensated. */
   readonly sagas: number;
   readonly compensated: number;
+  /** Transactions the sweeper aborted to break a deadlock (the detect lock policy). */
+  readonly deadlocks: number;
   readonly steps: number;
   /** The faults drawn for this seed. */
   readonly faults: FaultModel;
@@ -222,6 +228,26 @@ const describe = (m: CoordinatorMessage | ParticipantMessage): string => {
   }
 };
 
+const pickPolicy = (drawn: LockPolicy, forced: LockPolicy | undefined) => forced ?? drawn;
+
+/** Whether `id` is on a cycle of the wait-for graph the records hold now. */
+function onWaitCycle(id: string, records: readonly TxRecord[]): boolean {
+  const edges = new Map(
+    records.filter(isWaiting).map((tx) => [tx.id, Object.values(tx.waits ?? {})] as const),
+  );
+  const seen = new Set<string>();
+  const reaches = (from: string): boolean => {
+    for (const next of edges.get(from) ?? []) {
+      if (next === id) return true;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      if (reaches(next)) return true;
+    }
+    return false;
+  };
+  return reaches(id);
+}
+
 export async function runSimulation(options: SimulationOptions): Promise<SimulationResult> {
   const rng = createRandom(options.seed);
   const tracing = options.trace ?? false;
@@ -234,7 +260,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 
   const faults: FaultModel = {
     servers: rng.between(2, 3),
-    lockPolicy: rng.pick(LOCK_POLICIES),
+    lockPolicy: pickPolicy(rng.pick(LOCK_POLICIES), options.lockPolicy),
     dropRate: rng.pick([0, 0.02, 0.08]),
     duplicateRate: rng.pick([0, 0.05, 0.2]),
     crashRate: rng.pick([0, 0.03, 0.1]),
@@ -259,7 +285,23 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     yieldSome,
     () => crash("after-store-write"),
   );
-  const transactions = simulatedIo<TransactionStore>(txStore, yieldSome, () => crash("after-store-write"));
+  // The sweeper aborts a transaction to break a deadlock only while it is on a cycle of waits.
+  const checkedStore: TransactionStore = {
+    ...txStore,
+    async save(tx, expectedVersion) {
+      const before = await txStore.get(tx.id);
+      const breaksDeadlock = tx.reason === "deadlock" && before?.reason !== "deadlock";
+      const onCycle =
+        breaksDeadlock && before?.version === expectedVersion && onWaitCycle(tx.id, txStore.all());
+      await txStore.save(tx, expectedVersion);
+      if (breaksDeadlock && !onCycle) {
+        violate("deadlock-victim", `${tx.id} aborted as a deadlock victim, but it is on no cycle of waits`);
+      }
+    },
+  };
+  const transactions = simulatedIo<TransactionStore>(checkedStore, yieldSome, () =>
+    crash("after-store-write"),
+  );
   const pool: Envelope[] = [];
   let seq = 0;
   const clock = () => now;
@@ -476,6 +518,17 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     }
   }
 
+  /** An operator's abort or retry (the admin API), on any transaction, in any phase. */
+  async function operator(client: ClientTx, action: "abort" | "retry") {
+    note(() => `operator ${action}s ${client.id}`);
+    try {
+      const outcome = await (action === "abort" ? abortTransaction : retryTransaction)(deps, client.id);
+      note(() => `  ${outcome.outcome}`);
+    } catch (err) {
+      if (!isSimulatedFault(err)) throw err;
+    }
+  }
+
   async function poll() {
     const client = rng.pick(clients);
     const tx = await txStore.get(client.id);
@@ -494,6 +547,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     committed: txStore.all().filter((tx) => tx.state === "committed").length,
     sagas: clients.filter((c) => c.request.protocol === "saga").length,
     compensated: txStore.all().filter((tx) => tx.state === "compensated").length,
+    deadlocks: txStore.all().filter((tx) => tx.reason === "deadlock").length,
     steps: step,
     faults,
     trace,
@@ -528,6 +582,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         await inquire(rng.pick(servers));
       } else if (roll < 92 && clients.length > 0) {
         await poll();
+      } else if (roll < 95 && clients.length > 0) {
+        await operator(rng.pick(clients), rng.chance(0.5) ? "abort" : "retry");
       } else if (clients.length > 0) {
         const waiting = clients.filter((c) => c.unanswered);
         await begin(rng.pick(waiting.length > 0 ? waiting : clients), true);
