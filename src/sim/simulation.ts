@@ -230,10 +230,25 @@ const describe = (m: CoordinatorMessage | ParticipantMessage): string => {
 
 const pickPolicy = (drawn: LockPolicy, forced: LockPolicy | undefined) => forced ?? drawn;
 
-/** Whether `id` is on a cycle of the wait-for graph the records hold now. */
-function onWaitCycle(id: string, records: readonly TxRecord[]): boolean {
+/**
+ * Whether `id` is on a cycle of waits that hold now: edges the records hold
+ * whose holder still locks something at that participant.
+ */
+function onWaitCycle(
+  id: string,
+  records: readonly TxRecord[],
+  holds: (participant: string, holder: string) => boolean,
+): boolean {
   const edges = new Map(
-    records.filter(isWaiting).map((tx) => [tx.id, Object.values(tx.waits ?? {})] as const),
+    records.filter(isWaiting).map(
+      (tx) =>
+        [
+          tx.id,
+          Object.entries(tx.waits ?? {})
+            .filter(([participant, holder]) => holds(participant, holder))
+            .map(([, holder]) => holder),
+        ] as const,
+    ),
   );
   const seen = new Set<string>();
   const reaches = (from: string): boolean => {
@@ -292,7 +307,11 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       const before = await txStore.get(tx.id);
       const breaksDeadlock = tx.reason === "deadlock" && before?.reason !== "deadlock";
       const onCycle =
-        breaksDeadlock && before?.version === expectedVersion && onWaitCycle(tx.id, txStore.all());
+        breaksDeadlock &&
+        before?.version === expectedVersion &&
+        onWaitCycle(tx.id, txStore.all(), (participant, holder) =>
+          bank.resources().some((r) => r.participant === participant && r.lockedBy === holder),
+        );
       await txStore.save(tx, expectedVersion);
       if (breaksDeadlock && !onCycle) {
         violate("deadlock-victim", `${tx.id} aborted as a deadlock victim, but it is on no cycle of waits`);

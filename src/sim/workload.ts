@@ -111,20 +111,26 @@ function moveBranches(rng: Random, servers: readonly string[], stages: number): 
   ];
 }
 
+export type SagaRequest = Omit<Extract<BeginRequest, { protocol: "saga" }>, "id" | "timeoutMs">;
+
 /**
  * A saga of one or two moves over one to three stages: steps one after another,
- * parallel branches where moves share a stage, and sometimes one stage atomic
- * (its branches a 2PC group inside the saga). Money in equals money out, so a
+ * parallel branches where moves share a stage, and some stages atomic (their
+ * branches a 2PC group inside the saga). Money in equals money out, so a
  * committed saga conserves the total as a compensated one does.
  */
-export function randomSaga(
-  rng: Random,
-  servers: readonly string[],
-): Omit<BeginRequest & { protocol: "saga" }, "id" | "timeoutMs"> {
+export function randomSaga(rng: Random, servers: readonly string[]): SagaRequest {
   const stages = rng.between(1, 3);
   const branches = Array.from({ length: rng.between(1, 2) }, () => moveBranches(rng, servers, stages)).flat();
-  const used = [...new Set(branches.map((b) => b.stage))];
-  // One atomic stage at most: a participant may be in one atomic stage of a saga.
-  const atomicStages = rng.chance(0.35) ? [rng.pick(used)] : [];
+  const atomicStages: number[] = [];
+  // A participant may be in one atomic stage of a saga: a stage whose participants
+  // are in one already stays a plain stage.
+  const inAtomic = new Set<string>();
+  for (const stage of new Set(branches.map((b) => b.stage))) {
+    const names = branches.filter((b) => b.stage === stage).map((b) => b.participant);
+    if (!rng.chance(0.3) || names.some((n) => inAtomic.has(n))) continue;
+    atomicStages.push(stage);
+    for (const n of names) inAtomic.add(n);
+  }
   return { protocol: "saga", branches, atomicStages };
 }

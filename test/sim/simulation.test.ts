@@ -133,7 +133,7 @@ describe("deterministic simulation", () => {
     it("a compensation for an action not yet run that records nothing (no saga barrier)", async () => {
       // The late action then applies after its compensation, or is judged without the barrier.
       const { failed } = await firstViolation(200, { mutant: "no-compensation-barrier" });
-      expect(failed?.violation?.invariant).toMatch(/saga-barrier|saga-compensated|atomicity|agreement/);
+      expect(failed?.violation?.invariant).toMatch(/saga-compensated|saga-barrier|saga-order|atomicity|agreement/);
     });
 
     it("a ROLLBACK that applies the reservation (commits without a commit decision)", async () => {
