@@ -366,12 +366,15 @@ describe("a saga through the coordinator's use cases", () => {
       id: "older-2pc",
       protocol: "2pc",
       timeoutMs: 60_000,
-      branches: [{ participant: "bank-3", action: "deposit", input: money("x") }],
+      branches: [
+        { participant: "bank-3", action: "deposit", input: money("x") },
+        { participant: "bank-1", action: "deposit", input: money("y") },
+      ],
     });
     h.advance(1);
     await h.saga(
       "younger-saga",
-      [withdraw("bank-4", "z", 0), deposit("bank-1", "a", 1), deposit("bank-2", "b", 1)],
+      [withdraw("bank-4", "z", 0), deposit("bank-1", "a", 1), deposit("bank-3", "b", 1)],
       [1],
     );
     await h.exchange((d) => (d.message.type === "action" ? succeed(d) : undefined));
@@ -396,7 +399,7 @@ describe("a saga through the coordinator's use cases", () => {
     expect((await h.store.get("older-2pc"))?.state).toBe("preparing");
     expect(summary(await h.exchange(succeed))).toEqual([
       "rollback bank-1",
-      "rollback bank-2",
+      "rollback bank-3",
       "compensate bank-4 #0",
     ]);
     expect((await h.record("younger-saga")).state).toBe("compensated");
