@@ -228,6 +228,7 @@ const describe = (m: CoordinatorMessage | ParticipantMessage): string => {
   }
 };
 
+/** A forced lock policy still takes its draw, so the seed's other draws stay the same. */
 const pickPolicy = (drawn: LockPolicy, forced: LockPolicy | undefined) => forced ?? drawn;
 
 /**
