@@ -9,7 +9,7 @@ import { stalled } from "../core/saga.ts";
 import type { Policy } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { onSweep, requestAbort } from "../core/transitions.ts";
-import { deadlockVictims } from "../core/wait-for-graph.ts";
+import { cycleHolds, deadlocks, stillWaitsFor } from "../core/wait-for-graph.ts";
 import { advance, type CoordinatorDeps } from "./advance.ts";
 
 export interface SweepReport {
@@ -90,17 +90,30 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
    * and aborts the youngest of each cycle (a saga waits in its open atomic stage,
    * and its abort compensates). Only the detect policy records waits;
    * under wait-die the graph has no cycles and this finds nothing.
+   *
+   * A cycle is checked again on the records before its victim is aborted, and
+   * the victim's own wait once more under its conditional write: an edge read
+   * from the index may be stale (the lock it was about went with a decision,
+   * or the victim got it and voted), and aborting on it would abort a
+   * transaction that is in no deadlock.
    */
   async function breakDeadlocks(): Promise<number> {
     const shards = Array.from({ length: store.shards }, (_, i) => i);
     const waiting = (await Promise.all(shards.map((s) => store.waiting(s)))).flat();
     if (waiting.length === 0) return 0;
-    const victims = deadlockVictims(
+    const found = deadlocks(
       waiting.map((w) => ({ id: w.id, startedAt: w.createdAt, waitsFor: Object.values(w.waits) })),
     );
     let aborted = 0;
-    for (const id of victims) {
+    for (const { victim: id, cycle } of found) {
+      const records = await Promise.all(cycle.map((member) => store.get(member)));
+      if (!cycleHolds(records)) {
+        log.info("wait-for cycle no longer holds; nothing aborted", { txId: id, cycle });
+        continue;
+      }
+      const next = records[(cycle.indexOf(id) + 1) % cycle.length] as TxRecord;
       const tx = await advance(deps, id, (tx, now) => {
+        if (!stillWaitsFor(tx, next)) return { next: tx, effects: [], changed: false };
         const step = requestAbort(tx, "deadlock", now, policy);
         return "rejected" in step ? { next: tx, effects: [], changed: false } : step;
       });

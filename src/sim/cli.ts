@@ -2,10 +2,19 @@
  * Runs the deterministic simulation over many seeds, or replays one.
  *   npm run sim -- --seeds 10000 --start 1
  *   npm run sim -- --seed 4242 --trace
+ *   npm run sim -- --seeds 2000 --saga-share 0.5 --mutant no-compensation-barrier
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
 import { parseArgs } from "node:util";
-import { MUTANTS, type Mutant, runSimulation, type SimulationResult } from "./simulation.ts";
+import { LOCK_POLICIES, type LockPolicy } from "../core/lock-policy.ts";
+import {
+  DEFAULT_SAGA_SHARE,
+  MUTANTS,
+  type Mutant,
+  runSimulation,
+  type SimulationOptions,
+  type SimulationResult,
+} from "./simulation.ts";
 
 const { values } = parseArgs({
   options: {
@@ -14,6 +23,8 @@ const { values } = parseArgs({
     seed: { type: "string" },
     trace: { type: "boolean", default: false },
     mutant: { type: "string" },
+    "saga-share": { type: "string", default: String(DEFAULT_SAGA_SHARE) },
+    "lock-policy": { type: "string" },
   },
 });
 
@@ -31,6 +42,27 @@ if (values.mutant !== undefined && !Object.hasOwn(MUTANTS, values.mutant)) {
   process.exit(2);
 }
 const mutant = values.mutant as Mutant | undefined;
+const sagaShare = Number(values["saga-share"]);
+if (!(sagaShare >= 0 && sagaShare <= 1)) {
+  process.stderr.write(`--saga-share must be between 0 and 1, got ${values["saga-share"]}\n`);
+  process.exit(2);
+}
+const lockPolicy = values["lock-policy"] as LockPolicy | undefined;
+if (lockPolicy !== undefined && !LOCK_POLICIES.includes(lockPolicy)) {
+  process.stderr.write(`--lock-policy must be one of ${LOCK_POLICIES.join(", ")}\n`);
+  process.exit(2);
+}
+/** Everything but the seed and the trace: what a replay must pass again. */
+const runOptions: Omit<SimulationOptions, "seed"> = {
+  sagaShare,
+  ...(mutant ? { mutant } : {}),
+  ...(lockPolicy ? { lockPolicy } : {}),
+};
+const replayFlags = [
+  sagaShare !== DEFAULT_SAGA_SHARE ? ` --saga-share ${sagaShare}` : "",
+  lockPolicy ? ` --lock-policy ${lockPolicy}` : "",
+  mutant ? ` --mutant ${mutant}` : "",
+].join("");
 
 function report(result: SimulationResult): void {
   const { violation } = result;
@@ -38,16 +70,16 @@ function report(result: SimulationResult): void {
   process.stdout.write(
     `\nVIOLATION seed=${result.seed}: ${violation.invariant}: ${violation.detail}\n` +
       `faults: ${JSON.stringify(result.faults)}\n--- trace (${result.trace.length} lines) ---\n` +
-      `${result.trace.join("\n")}\n--- end of trace; replay: npm run sim -- --seed ${result.seed} --trace${mutant ? ` --mutant ${mutant}` : ""}\n`,
+      `${result.trace.join("\n")}\n--- end of trace; replay: npm run sim -- --seed ${result.seed} --trace${replayFlags}\n`,
   );
 }
 
 if (values.seed !== undefined) {
   const seed = int("seed", values.seed);
-  const result = await runSimulation({ seed, trace: values.trace, ...(mutant ? { mutant } : {}) });
+  const result = await runSimulation({ seed, trace: values.trace, ...runOptions });
   if (values.trace && !result.violation) process.stdout.write(`${result.trace.join("\n")}\n`);
   process.stdout.write(
-    `seed ${seed}: ${result.transactions} transactions (${result.committed} committed), ${result.steps} steps, ${result.violation ? "VIOLATION" : "ok"}\n`,
+    `seed ${seed}: ${result.transactions} transactions (${result.committed} committed, ${result.sagas} sagas, ${result.compensated} compensated), ${result.steps} steps, ${result.violation ? "VIOLATION" : "ok"}\n`,
   );
   report(result);
   process.exit(result.violation ? 1 : 0);
@@ -57,13 +89,17 @@ const count = int("seeds", values.seeds);
 const start = int("start", values.start);
 const began = performance.now();
 let transactions = 0;
+let sagas = 0;
+let compensated = 0;
 let lastReport = began;
 for (let seed = start; seed < start + count; seed++) {
-  const result = await runSimulation({ seed, ...(mutant ? { mutant } : {}) });
+  const result = await runSimulation({ seed, ...runOptions });
   transactions += result.transactions;
+  sagas += result.sagas;
+  compensated += result.compensated;
   if (result.violation) {
     // Replay with the trace on: the same seed gives the same run, so this also shows it reproduces.
-    const replay = await runSimulation({ seed, trace: true, ...(mutant ? { mutant } : {}) });
+    const replay = await runSimulation({ seed, trace: true, ...runOptions });
     const same = replay.violation?.invariant === result.violation.invariant;
     report(replay.violation ? replay : result);
     process.stdout.write(same ? "(reproduced on replay)\n" : "WARNING: the replay did not reproduce it\n");
@@ -79,6 +115,8 @@ for (let seed = start; seed < start + count; seed++) {
     );
   }
 }
+const seconds = (performance.now() - began) / 1_000;
 process.stdout.write(
-  `no violations in ${count} seeds (${start}..${start + count - 1}), ${transactions} transactions\n`,
+  `no violations in ${count} seeds (${start}..${start + count - 1}), ${transactions} transactions ` +
+    `(${sagas} sagas, ${compensated} compensated) in ${seconds.toFixed(1)} s\n`,
 );

@@ -1,5 +1,5 @@
 /**
- * Deterministic simulation of concord's 2PC: the real use cases (beginTransaction,
+ * Deterministic simulation of concord's 2PC and sagas: the real use cases (beginTransaction,
  * the coordinator, the sweeper, the bank participants) over in-memory stores, an
  * in-memory message pool standing in for SQS, and a simulated clock, driven one
  * step at a time by a seeded scheduler that reorders, duplicates and drops
@@ -12,6 +12,7 @@
  */
 import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
 import type { MessageBus } from "../adapters/sqs-bus.ts";
+import { abortTransaction, retryTransaction } from "../coordinator/admin.ts";
 import { type BeginRequest, beginTransaction } from "../coordinator/begin-transaction.ts";
 import { createCoordinator } from "../coordinator/coordinator.ts";
 import { createSweeper } from "../coordinator/sweeper.ts";
@@ -22,7 +23,7 @@ import {
   type ParticipantMessage,
   participantMessage,
 } from "../core/messages.ts";
-import { type BranchSpec, isFinal, type TxRecord } from "../core/transaction.ts";
+import { isFinal, isWaiting, type TxRecord } from "../core/transaction.ts";
 import { decisionOf, type Policy } from "../core/two-phase-commit.ts";
 import { type Status, statusOf } from "../core/view.ts";
 import type { CrashPoint } from "../crash-points.ts";
@@ -36,10 +37,13 @@ import {
   createBankParticipant,
   ProtocolViolationError,
 } from "../participants/bank/bank-participant.ts";
-import { type AccountState, bankModel, parseBranch } from "../participants/bank/bank-rules.ts";
+import { type AccountState, bankModel } from "../participants/bank/bank-rules.ts";
 import type { BankStore } from "../participants/bank/bank-store.ts";
+import { checkFinalState, FINAL_STATE_INVARIANTS } from "./final-state.ts";
+import { createLedger } from "./ledger.ts";
 import { createMemoryTransactionStore, type MemoryTransactionStore } from "./memory-transaction-store.ts";
 import { createRandom } from "./random.ts";
+import { ACCOUNT_IDS, ESCROW, randomSaga, randomTransfer } from "./workload.ts";
 
 /** A process dying at a crash point: whatever the step would have done after it is lost. */
 export class SimulatedCrash extends Error {
@@ -64,10 +68,19 @@ const isSimulatedFault = (err: unknown) =>
  * Deliberately broken stores, to show the simulation catches real bugs.
  * - rollback-applies: a ROLLBACK applies the reservation as a COMMIT would.
  * - no-rollback-barrier: a ROLLBACK before its PREPARE leaves no barrier, so the late PREPARE hangs.
+ * - no-compensation-barrier: a saga compensation for an action that has not run records
+ *   nothing, so the late action applies after its compensation.
  */
 export const MUTANTS = {
   "rollback-applies": (store: BankStore): BankStore => ({ ...store, rollback: store.commit }),
   "no-rollback-barrier": (store: BankStore): BankStore => ({ ...store, rollbackUnprepared: async () => {} }),
+  "no-compensation-barrier": (store: BankStore): BankStore => ({
+    ...store,
+    async writeStep(step, from, planned, now) {
+      const nothingToUndo = step.state === "compensated" && from === undefined && planned.length === 0;
+      if (!nothingToUndo) await store.writeStep(step, from, planned, now);
+    },
+  }),
 } as const satisfies Record<string, (store: BankStore) => BankStore>;
 export type Mutant = keyof typeof MUTANTS;
 
@@ -75,22 +88,21 @@ export interface SimulationOptions {
   readonly seed: number;
   /** Record every step (slower); a failing seed is replayed with it on. */
   readonly trace?: boolean;
-  /** Transfers started during the faults phase; drawn from the seed when absent. */
+  /** Transactions started during the faults phase; drawn from the seed when absent. */
   readonly transfers?: number;
+  /** The share of those transactions that are sagas (the rest are 2PC transfers); 0.3 by default. */
+  readonly sagaShare?: number;
   readonly mutant?: Mutant;
+  /** Every seed under this lock policy instead of the one it draws (the other draws stay the same). */
+  readonly lockPolicy?: LockPolicy;
   /** Wraps the bank store: another way to break it on purpose. */
   readonly wrapBankStore?: (store: BankStore) => BankStore;
 }
 
 export const INVARIANTS = [
-  "atomicity",
-  "agreement",
-  "conservation",
-  "non-negative",
-  "liveness",
-  "no-lock-left",
-  "no-prepared-left",
+  ...FINAL_STATE_INVARIANTS,
   "decision-stable",
+  "deadlock-victim",
   "client-outcome-stable",
   "unexpected-error",
 ] as const;
@@ -106,6 +118,11 @@ export interface SimulationResult {
   readonly violation?: Violation;
   readonly transactions: number;
   readonly committed: number;
+  /** Of the transactions, how many were sagas, and how many of those were compensated. */
+  readonly sagas: number;
+  readonly compensated: number;
+  /** Transactions the sweeper aborted to break a deadlock (the detect lock policy). */
+  readonly deadlocks: number;
   readonly steps: number;
   /** The faults drawn for this seed. */
   readonly faults: FaultModel;
@@ -147,6 +164,7 @@ class ViolationFound extends Error {
 }
 
 const START = 1_700_000_000_000;
+export const DEFAULT_SAGA_SHARE = 0.3;
 const POLICY: Policy = {
   prepareRetryMs: 1_000,
   decisionRetryMs: 1_000,
@@ -199,10 +217,52 @@ const describe = (m: CoordinatorMessage | ParticipantMessage): string => {
       return `waiting ${m.txId} at ${m.participant} for ${m.holder}`;
     case "prepare":
       return `prepare ${m.txId} to ${m.participant}${m.waits ? ` (wait ${m.waits})` : ""}`;
+    case "result":
+      return `result(${m.step} ${m.outcome}${m.reason ? `:${m.reason}` : ""}) ${m.txId}#${m.branch} from ${m.participant}`;
+    case "action":
+      return `action ${m.txId}#${m.branch} ${m.action} to ${m.participant}`;
+    case "compensate":
+      return `compensate ${m.txId}#${m.branch} ${m.action}${m.atomic ? " (atomic)" : ""} to ${m.participant}`;
     default:
       return `${m.type} ${m.txId} to ${m.participant}`;
   }
 };
+
+/** A forced lock policy still takes its draw, so the seed's other draws stay the same. */
+const pickPolicy = (drawn: LockPolicy, forced: LockPolicy | undefined) => forced ?? drawn;
+
+/**
+ * Whether `id` is on a cycle of waits that hold now: edges the records hold
+ * whose holder still locks something at that participant.
+ */
+function onWaitCycle(
+  id: string,
+  records: readonly TxRecord[],
+  holds: (participant: string, holder: string) => boolean,
+): boolean {
+  const edges = new Map(
+    records.filter(isWaiting).map(
+      (tx) =>
+        [
+          tx.id,
+          Object.entries(tx.waits ?? {})
+            .filter(([participant, holder]) => holds(participant, holder))
+            .map(([, holder]) => holder),
+        ] as const,
+    ),
+  );
+  const seen = new Set<string>();
+  const reaches = (from: string): boolean => {
+    for (const next of edges.get(from) ?? []) {
+      if (next === id) return true;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      if (reaches(next)) return true;
+    }
+    return false;
+  };
+  return reaches(id);
+}
 
 export async function runSimulation(options: SimulationOptions): Promise<SimulationResult> {
   const rng = createRandom(options.seed);
@@ -216,7 +276,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 
   const faults: FaultModel = {
     servers: rng.between(2, 3),
-    lockPolicy: rng.pick(LOCK_POLICIES),
+    lockPolicy: pickPolicy(rng.pick(LOCK_POLICIES), options.lockPolicy),
     dropRate: rng.pick([0, 0.02, 0.08]),
     duplicateRate: rng.pick([0, 0.05, 0.2]),
     crashRate: rng.pick([0, 0.03, 0.1]),
@@ -224,23 +284,44 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   };
   let faulty = true;
   const servers = Array.from({ length: faults.servers }, (_, i) => `bank-${i + 1}`);
-  const accountIds = ["a", "b", "c", "d"];
   const target = options.transfers ?? rng.between(15, 30);
+  const sagaShare = options.sagaShare ?? DEFAULT_SAGA_SHARE;
 
   // --- the world: stores, message pool, clock ---
   const txStore: MemoryTransactionStore = createMemoryTransactionStore({ shards: 2 });
   const bank: MemoryParticipantStore<AccountState> = createMemoryParticipantStore(bankModel);
   const mutate = options.mutant ? MUTANTS[options.mutant] : (s: BankStore) => s;
+  const ledger = createLedger();
   // A store call yields a few microtasks first (as I/O would), so concurrent handlers interleave.
   const yieldSome = async () => {
     for (let n = rng.int(3); n > 0; n--) await Promise.resolve();
   };
   const bankStore = simulatedIo(
-    (options.wrapBankStore ?? ((s: BankStore) => s))(mutate(bank)),
+    (options.wrapBankStore ?? ((s: BankStore) => s))(mutate(ledger.wrap(bank))),
     yieldSome,
     () => crash("after-store-write"),
   );
-  const transactions = simulatedIo<TransactionStore>(txStore, yieldSome, () => crash("after-store-write"));
+  // The sweeper aborts a transaction to break a deadlock only while it is on a cycle of waits.
+  const checkedStore: TransactionStore = {
+    ...txStore,
+    async save(tx, expectedVersion) {
+      const before = await txStore.get(tx.id);
+      const breaksDeadlock = tx.reason === "deadlock" && before?.reason !== "deadlock";
+      const onCycle =
+        breaksDeadlock &&
+        before?.version === expectedVersion &&
+        onWaitCycle(tx.id, txStore.all(), (participant, holder) =>
+          bank.resources().some((r) => r.participant === participant && r.lockedBy === holder),
+        );
+      await txStore.save(tx, expectedVersion);
+      if (breaksDeadlock && !onCycle) {
+        violate("deadlock-victim", `${tx.id} aborted as a deadlock victim, but it is on no cycle of waits`);
+      }
+    },
+  };
+  const transactions = simulatedIo<TransactionStore>(checkedStore, yieldSome, () =>
+    crash("after-store-write"),
+  );
   const pool: Envelope[] = [];
   let seq = 0;
   const clock = () => now;
@@ -320,51 +401,17 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   // --- accounts ---
   const initial = new Map<string, number>();
   for (const server of servers) {
-    for (const account of accountIds) {
+    for (const account of ACCOUNT_IDS) {
       const balance = rng.between(0, 200);
       await bank.putResource(server, account, { balance });
       initial.set(`${server}/${account}`, balance);
     }
+    await bank.putResource(server, ESCROW, { balance: 0 });
+    initial.set(`${server}/${ESCROW}`, 0);
   }
 
   // --- the client's workload ---
   const clients: ClientTx[] = [];
-
-  function randomTransfer(): BranchSpec[] {
-    const account = () => (rng.chance(0.04) ? "ghost" : rng.pick(accountIds));
-    const amount = () => (rng.chance(0.02) ? 0 : rng.between(1, 60));
-    const from = { server: rng.pick(servers), account: account() };
-    if (rng.chance(0.25)) {
-      // Within one server: a single transfer action.
-      let to = rng.pick(accountIds);
-      if (to === from.account) to = accountIds[(accountIds.indexOf(to) + 1) % accountIds.length] as string;
-      return [
-        {
-          participant: from.server,
-          action: "transfer",
-          input: { account: from.account, to_account: to, amount: amount() },
-        },
-      ];
-    }
-    const total = amount();
-    const withdraw: Record<string, unknown> = { account: from.account, amount: total };
-    if (rng.chance(0.15)) withdraw.expectedVersion = rng.between(1, 4);
-    const branches: BranchSpec[] = [{ participant: from.server, action: "withdraw", input: withdraw }];
-    // One or two credits, anywhere (another server, or another account of the same one).
-    const split = total > 1 && rng.chance(0.3) ? rng.between(1, total - 1) : total;
-    for (const part of split === total ? [total] : [split, total - split]) {
-      const to = { server: rng.pick(servers), account: account() };
-      if (to.server === from.server && to.account === from.account) {
-        to.account = accountIds[(accountIds.indexOf(to.account) + 1) % accountIds.length] ?? "a";
-      }
-      branches.push({
-        participant: to.server,
-        action: "deposit",
-        input: { account: to.account, amount: part },
-      });
-    }
-    return branches;
-  }
 
   async function begin(client: ClientTx, retry: boolean) {
     note(() => `${retry ? "client retries" : "client starts"} ${client.id}`);
@@ -491,6 +538,17 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     }
   }
 
+  /** An operator's abort or retry (the admin API), on any transaction, in any phase. */
+  async function operator(client: ClientTx, action: "abort" | "retry") {
+    note(() => `operator ${action}s ${client.id}`);
+    try {
+      const outcome = await (action === "abort" ? abortTransaction : retryTransaction)(deps, client.id);
+      note(() => `  ${outcome.outcome}`);
+    } catch (err) {
+      if (!isSimulatedFault(err)) throw err;
+    }
+  }
+
   async function poll() {
     const client = rng.pick(clients);
     const tx = await txStore.get(client.id);
@@ -507,6 +565,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     ...(v ? { violation: v } : {}),
     transactions: clients.length,
     committed: txStore.all().filter((tx) => tx.state === "committed").length,
+    sagas: clients.filter((c) => c.request.protocol === "saga").length,
+    compensated: txStore.all().filter((tx) => tx.state === "compensated").length,
+    deadlocks: txStore.all().filter((tx) => tx.reason === "deadlock").length,
     steps: step,
     faults,
     trace,
@@ -519,16 +580,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       const roll = rng.int(100);
       const ready = visible();
       if (roll < 12 && clients.length < target) {
-        const client: ClientTx = {
-          id: `tx${clients.length + 1}`,
-          request: {
-            id: `tx${clients.length + 1}`,
-            protocol: "2pc",
-            timeoutMs: rng.between(3, 20) * 1_000,
-            branches: randomTransfer(),
-          },
-          unanswered: false,
-        };
+        const id = `tx${clients.length + 1}`;
+        const timeoutMs = rng.between(3, 20) * 1_000;
+        const request: BeginRequest = rng.chance(sagaShare)
+          ? { id, timeoutMs, ...randomSaga(rng, servers) }
+          : { id, timeoutMs, protocol: "2pc", branches: randomTransfer(rng, servers) };
+        const client: ClientTx = { id, request, unanswered: false };
         clients.push(client);
         await begin(client, false);
       } else if (roll < 54 && ready.length > 0) {
@@ -545,6 +602,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         await inquire(rng.pick(servers));
       } else if (roll < 92 && clients.length > 0) {
         await poll();
+      } else if (roll < 95 && clients.length > 0) {
+        await operator(rng.pick(clients), rng.chance(0.5) ? "abort" : "retry");
       } else if (clients.length > 0) {
         const waiting = clients.filter((c) => c.unanswered);
         await begin(rng.pick(waiting.length > 0 ? waiting : clients), true);
@@ -583,80 +642,20 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       const tx = await txStore.get(client.id);
       if (tx) tell(client, tx);
     }
-    checkFinalState();
+    checkFinalState(
+      {
+        expectedIds: clients.map((c) => c.id),
+        records: txStore.all(),
+        bank,
+        initial,
+        ledger: ledger.entries,
+      },
+      violate,
+    );
     stopIfViolated();
     return result(undefined);
   } catch (err) {
     if (err instanceof ViolationFound) return result(err.violation);
     return result({ invariant: "unexpected-error", detail: String(err) });
-  }
-
-  /** Design §4, read from the final state. */
-  function checkFinalState() {
-    const records = new Map(txStore.all().map((tx) => [tx.id, tx]));
-    for (const client of clients) {
-      if (!records.has(client.id)) violate("liveness", `${client.id} has no record`);
-    }
-    for (const tx of records.values()) {
-      if (!isFinal(tx.state)) violate("liveness", `${tx.id} is still ${tx.state}`);
-    }
-    const accounts = bank.resources().map((r) => ({
-      server: r.participant,
-      account: r.id,
-      balance: r.state?.balance ?? 0,
-      lockedBy: r.lockedBy,
-    }));
-    for (const a of accounts) {
-      if (a.lockedBy !== undefined)
-        violate("no-lock-left", `${a.server}/${a.account} locked by ${a.lockedBy}`);
-      if (a.balance < 0) violate("non-negative", `${a.server}/${a.account} has ${a.balance}`);
-    }
-    const barriers = bank.barriers();
-    for (const b of barriers) {
-      if (b.state === "prepared")
-        violate("no-prepared-left", `${b.participant}'s barrier for ${b.txId} is prepared`);
-    }
-    // Agreement: every participant of a committed transaction committed; none of an aborted one did.
-    const barrierOf = new Map(barriers.map((b) => [`${b.participant}/${b.txId}`, b]));
-    for (const tx of records.values()) {
-      // The simulation's workload is 2PC only.
-      if (tx.protocol !== "2pc") continue;
-      for (const p of tx.participants) {
-        const state = barrierOf.get(`${p.name}/${tx.id}`)?.state;
-        if (tx.state === "committed" && state !== "committed") {
-          violate("agreement", `${tx.id} committed but ${p.name}'s barrier is ${state ?? "absent"}`);
-        }
-        if (tx.state === "aborted" && (state === "committed" || state === "prepared")) {
-          violate("agreement", `${tx.id} aborted but ${p.name}'s barrier is ${state}`);
-        }
-      }
-    }
-    // Atomicity and conservation: the balances are the initial ones plus every committed transaction, whole.
-    const expected = new Map(initial);
-    for (const tx of records.values()) {
-      if (tx.state !== "committed") continue;
-      tx.branches.forEach((branch, index) => {
-        const parsed = parseBranch({ index, action: branch.action, input: branch.input });
-        if (!parsed.ok) return;
-        for (const m of parsed.movements) {
-          const key = `${branch.participant}/${m.account}`;
-          expected.set(key, (expected.get(key) ?? 0) + m.delta);
-        }
-      });
-    }
-    let total = 0;
-    let initialTotal = 0;
-    for (const v of initial.values()) initialTotal += v;
-    for (const a of accounts) {
-      total += a.balance;
-      const want = expected.get(`${a.server}/${a.account}`);
-      if (want !== a.balance) {
-        violate(
-          "atomicity",
-          `${a.server}/${a.account} is ${a.balance}, committed transactions make it ${want}`,
-        );
-      }
-    }
-    if (total !== initialTotal) violate("conservation", `total ${total}, was ${initialTotal}`);
   }
 }

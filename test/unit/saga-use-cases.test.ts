@@ -366,12 +366,15 @@ describe("a saga through the coordinator's use cases", () => {
       id: "older-2pc",
       protocol: "2pc",
       timeoutMs: 60_000,
-      branches: [{ participant: "bank-3", action: "deposit", input: money("x") }],
+      branches: [
+        { participant: "bank-3", action: "deposit", input: money("x") },
+        { participant: "bank-1", action: "deposit", input: money("y") },
+      ],
     });
     h.advance(1);
     await h.saga(
       "younger-saga",
-      [withdraw("bank-4", "z", 0), deposit("bank-1", "a", 1), deposit("bank-2", "b", 1)],
+      [withdraw("bank-4", "z", 0), deposit("bank-1", "a", 1), deposit("bank-3", "b", 1)],
       [1],
     );
     await h.exchange((d) => (d.message.type === "action" ? succeed(d) : undefined));
@@ -396,11 +399,51 @@ describe("a saga through the coordinator's use cases", () => {
     expect((await h.store.get("older-2pc"))?.state).toBe("preparing");
     expect(summary(await h.exchange(succeed))).toEqual([
       "rollback bank-1",
-      "rollback bank-2",
+      "rollback bank-3",
       "compensate bank-4 #0",
     ]);
     expect((await h.record("younger-saga")).state).toBe("compensated");
     expect(h.warnings.map((w) => (w.fields as { metric?: string }).metric)).toContain("Deadlock");
+  });
+
+  it("the sweeper aborts nothing on a wait for a saga's decided atomic stage (a stale edge)", async () => {
+    const h = harness();
+    await beginTransaction(h.deps, {
+      id: "older-2pc",
+      protocol: "2pc",
+      timeoutMs: 60_000,
+      branches: [
+        { participant: "bank-1", action: "deposit", input: money("x") },
+        { participant: "bank-2", action: "deposit", input: money("y") },
+      ],
+    });
+    h.advance(1);
+    // Stage 0 atomic at bank-1 commits; stage 1 atomic at bank-2 then waits for the 2PC there.
+    await h.saga("younger-saga", [deposit("bank-1", "a", 0), deposit("bank-2", "b", 1)], [0, 1]);
+    // The 2PC's PREPAREs and the saga's second stage wait for locks: unanswered.
+    const sagaFirstStage: Script = (d) =>
+      d.message.txId === "younger-saga" && !(d.message.type === "prepare" && d.to === "bank-2")
+        ? succeed(d)
+        : undefined;
+    await h.exchange(sagaFirstStage);
+    expect((await h.record("younger-saga")).current).toBe(1);
+    await h.coordinator.handle({
+      type: "waiting",
+      txId: "younger-saga",
+      participant: "bank-2",
+      holder: "older-2pc",
+    });
+    // The 2PC's report that it waited for the saga at bank-1 arrives after the saga's lock there went with its commit.
+    await h.coordinator.handle({
+      type: "waiting",
+      txId: "older-2pc",
+      participant: "bank-1",
+      holder: "younger-saga",
+    });
+    const report = await h.sweeper.sweep();
+    expect(report.deadlocks).toBe(0);
+    expect((await h.record("younger-saga")).state).toBe("running");
+    expect((await h.store.get("older-2pc"))?.state).toBe("preparing");
   });
 
   it("crash points fire around the saga's decisions, not around a stage moving on", async () => {

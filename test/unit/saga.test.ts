@@ -20,8 +20,9 @@ import {
   stalled,
 } from "../../src/core/saga.ts";
 import type { Effect, Policy } from "../../src/core/step.ts";
-import { type BranchSpec, isWaiting, type SagaRecord } from "../../src/core/transaction.ts";
+import { type BranchSpec, isWaiting, type SagaRecord, type TxRecord } from "../../src/core/transaction.ts";
 import { statusOf, toView } from "../../src/core/view.ts";
+import { cycleHolds, holdsUndecidedLocksAt } from "../../src/core/wait-for-graph.ts";
 
 const policy: Policy = {
   prepareRetryMs: 1_000,
@@ -723,6 +724,30 @@ describe("deadlocks: an atomic stage that waits for a lock", () => {
   it("ignores waits outside the open, undecided atomic stage", () => {
     const plain = started([branch("bank-1"), branch("bank-2")]).next;
     expect(onWaiting(plain, { participant: "bank-1", holder: "t0" }, T0, policy).changed).toBe(false);
+  });
+  it("holds undecided locks only in its open atomic stage: a wait on an earlier stage's participant is stale", () => {
+    // Stage 0 atomic at bank-1 and bank-2; stage 1 atomic at bank-3, waiting for `other`.
+    const second = run(
+      started([branch("bank-1", 0), branch("bank-2", 0), branch("bank-3", 1)], [0, 1]).next,
+      vote("bank-1", "yes"),
+      vote("bank-2", "yes"),
+      (t) => onWaiting(t, { participant: "bank-3", holder: "other" }, T0 + 10, policy),
+    ).next;
+    expect(second.current).toBe(1);
+    expect(holdsUndecidedLocksAt(second, "bank-3")).toBe(true);
+    // Stage 0 is decided: its locks at bank-1 go with the commit, whatever the saga waits for now.
+    expect(holdsUndecidedLocksAt(second, "bank-1")).toBe(false);
+    // `other`: a saga whose open atomic stage holds bank-3, waiting for s1 there.
+    const other: TxRecord = {
+      ...second,
+      id: "other",
+      stages: second.stages.slice(1),
+      current: 0,
+      waits: { "bank-3": "s1" },
+    };
+    // `other` reported its wait for s1 at bank-1 after s1's stage 0 committed there: no deadlock.
+    expect(cycleHolds([second, other])).toBe(true);
+    expect(cycleHolds([second, { ...other, waits: { "bank-1": "s1" } }])).toBe(false);
   });
 });
 

@@ -1,0 +1,56 @@
+/**
+ * Every effect the bank store made durable, in the order it did: a saga step's
+ * action or compensation (applied, or recorded without writes), a 2PC commit.
+ * Balances say whether money moved right in total; the ledger says which step
+ * moved it, how often, and in what order, so the saga invariants can be
+ * checked per branch.
+ */
+import type { BankStore } from "../participants/bank/bank-store.ts";
+
+export type Entry =
+  | {
+      readonly kind: "action" | "compensation";
+      readonly txId: string;
+      readonly branch: number;
+      /** Resources changed; false for a failed action, or a compensation with nothing to undo. */
+      readonly applied: boolean;
+    }
+  | { readonly kind: "failed"; readonly txId: string; readonly branch: number }
+  | {
+      readonly kind: "commit";
+      readonly txId: string;
+      readonly participant: string;
+      readonly branches: readonly number[];
+    };
+
+export interface Ledger {
+  readonly entries: readonly Entry[];
+  /** The store, recording each write once it is durable. */
+  wrap(store: BankStore): BankStore;
+}
+
+export function createLedger(): Ledger {
+  const entries: Entry[] = [];
+  return {
+    entries,
+    wrap: (store) => ({
+      ...store,
+      async writeStep(step, from, planned, now) {
+        await store.writeStep(step, from, planned, now);
+        const at = { txId: step.txId, branch: step.branch };
+        const applied = planned.some((p) => p.next !== undefined);
+        if (step.state === "failed") entries.push({ kind: "failed", ...at });
+        else entries.push({ kind: step.state === "done" ? "action" : "compensation", ...at, applied });
+      },
+      async commit(barrier, now) {
+        await store.commit(barrier, now);
+        entries.push({
+          kind: "commit",
+          txId: barrier.txId,
+          participant: barrier.participant,
+          branches: barrier.branches ?? [],
+        });
+      },
+    }),
+  };
+}
