@@ -21,10 +21,8 @@ export interface MemoryParticipantStore<S extends ResourceState> extends Partici
   steps(): StepBarrier[];
 }
 
-/** A barrier as stored: `preparedAt` is set while it sits in the prepared index. */
 interface StoredBarrier<S extends ResourceState> {
   readonly barrier: Barrier<S>;
-  readonly preparedAt?: number;
 }
 
 const key = (...parts: (string | number)[]) => parts.join("#");
@@ -40,6 +38,8 @@ export function createMemoryParticipantStore<S extends ResourceState>(
   const resources = new Map<string, StoredResource<S>>();
   const barriers = new Map<string, StoredBarrier<S>>();
   const steps = new Map<string, StepBarrier>();
+  /** The prepared index: barrier key → preparedAt, in the order they were prepared. */
+  const prepared = new Map<string, number>();
   const resourceKey = (participant: string, id: string) => key(model.kind, participant, id);
 
   const copy = <T extends object>(value: T): T => structuredClone(value);
@@ -72,6 +72,7 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     const k = key(barrier.participant, barrier.txId);
     const stored = barriers.get(k) as StoredBarrier<S>;
     barriers.set(k, { barrier: { ...stored.barrier, state, decidedAt: now } });
+    prepared.delete(k);
   }
 
   function insertBarrier(barrier: Barrier<S>): void {
@@ -151,7 +152,8 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       const barrierExists = barriers.has(key(barrier.participant, barrier.txId));
       const resourcesOk = barrier.planned.every((p) => available(barrier.participant, p));
       if (barrierExists || !resourcesOk) throw new BarrierConflictError(barrier.txId, barrierExists);
-      barriers.set(key(barrier.participant, barrier.txId), { barrier: copy(barrier), preparedAt: now });
+      barriers.set(key(barrier.participant, barrier.txId), { barrier: copy(barrier) });
+      prepared.set(key(barrier.participant, barrier.txId), now);
       for (const p of barrier.planned) {
         const k = resourceKey(barrier.participant, p.id);
         const existing = resources.get(k);
@@ -195,16 +197,10 @@ export function createMemoryParticipantStore<S extends ResourceState>(
 
     async preparedBefore(participant, before, limit) {
       const found: Barrier<S>[] = [];
-      for (const { barrier, preparedAt } of barriers.values()) {
+      for (const [k, preparedAt] of prepared) {
         if (found.length >= limit) break;
-        if (
-          barrier.participant === participant &&
-          barrier.state === "prepared" &&
-          preparedAt !== undefined &&
-          preparedAt < before
-        ) {
-          found.push(copy(barrier));
-        }
+        const { barrier } = barriers.get(k) as StoredBarrier<S>;
+        if (barrier.participant === participant && preparedAt < before) found.push(copy(barrier));
       }
       return found;
     },
