@@ -3,7 +3,7 @@
  * dropped, duplicated and delayed, AWS errors, a fifth of the transfers run as
  * sagas, a random role SIGKILLed every
  * 2 s (some restarted armed with a crash point), then design §4 checked.
- * Bounded: the workload stops sending after 120 s whatever it reached.
+ * Bounded to 3 minutes: the workload stops sending after 140 s whatever it reached, and everything must settle within 40 s more.
  */
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
@@ -36,17 +36,17 @@ describe("chaos run", () => {
       ...["--sagas", "0.2"],
       ...["--drop", "0.1", "--dup", "0.1", "--delay", "500", "--aws", "0.01"],
       ...["--kill-every", "2s", "--crash-points", "--seed", String(SEED)],
-      ...["--max-seconds", "120", "--settle-seconds", "40"],
+      ...["--max-seconds", "140", "--settle-seconds", "40"],
     ]);
     console.log(stdout);
     if (code !== 0) console.error(stderr.slice(-4000));
     expect(stdout).toMatch(/violations {4}0\n/);
     expect(stdout).toMatch(/PASS/);
     // A fifth of the transfers ran as sagas, and the checker saw them. Counted against what
-    // was sent: on a loaded machine the 120 s bound stops the workload before all of them.
+    // was sent: on a loaded machine the 140 s bound stops the workload before all of them.
     const sent = Number(/transfers +(\d+) of/.exec(stdout)?.[1]);
     expect(sent).toBeGreaterThan(0);
     expect(Number(/, (\d+) sagas\)/.exec(stdout)?.[1])).toBeGreaterThan(sent / 10);
     expect(code).toBe(0);
-  }, 200_000);
+  }, 230_000);
 });
