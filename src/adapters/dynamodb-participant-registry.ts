@@ -1,12 +1,6 @@
 /** The HTTP participant registry on DynamoDB: one item per name, created once, never rewritten. */
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
-import {
-  BatchGetCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  ScanCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import {
   type HttpParticipant,
@@ -14,6 +8,7 @@ import {
   PARTICIPANT_NAME,
   type ParticipantRegistry,
 } from "../http-participants/registry.ts";
+import { batchGetAll } from "./batch-get.ts";
 import { InvalidCursorError } from "./errors.ts";
 
 export interface DynamoDbRegistryOptions {
@@ -72,21 +67,12 @@ export function createDynamoDbParticipantRegistry(options: DynamoDbRegistryOptio
     },
 
     async getMany(names) {
-      const found = new Map<string, HttpParticipant>();
-      let keys: Record<string, unknown>[] = [...new Set(names)].map((name) => ({ name }));
-      // BatchGet may leave keys unprocessed under load: ask again for those (a few rounds at most).
-      for (let round = 0; keys.length > 0 && round < 5; round++) {
-        const out = await doc.send(
-          new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
-        );
-        for (const item of out.Responses?.[tableName] ?? []) {
-          const p = fromItem(item);
-          found.set(p.name, p);
-        }
-        keys = out.UnprocessedKeys?.[tableName]?.Keys ?? [];
-      }
-      if (keys.length > 0) throw new Error(`registry lookup left ${keys.length} names unprocessed`);
-      return found;
+      const items = await batchGetAll(
+        doc,
+        tableName,
+        [...new Set(names)].map((name) => ({ name })),
+      );
+      return new Map(items.map((item) => [String(item.name), fromItem(item)]));
     },
 
     async list({ limit, cursor }) {

@@ -13,8 +13,6 @@
  */
 import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -27,6 +25,7 @@ import type { Barrier, PlannedResource, StepBarrier } from "../participant-kit/b
 import { BarrierConflictError, ResourceLockedError } from "../participant-kit/errors.ts";
 import type { ParticipantStore } from "../participant-kit/participant-store.ts";
 import type { Resource, ResourceModel, ResourceState } from "../participant-kit/resource-model.ts";
+import { batchGetAll } from "./batch-get.ts";
 import { StaleRecordError } from "./errors.ts";
 import { retryTransientCancellations } from "./transient-errors.ts";
 
@@ -48,7 +47,6 @@ export const stepKey = (participant: string, txId: string, branch: number): stri
 type Item = Record<string, unknown>;
 type TransactItems = NonNullable<TransactWriteCommand["input"]["TransactItems"]>;
 
-const BATCH_GET_LIMIT = 100;
 const LOCK_ATTRIBUTES = "lockedBy, lockedAt, lockedByStartedAt";
 
 /** The condition that a resource is unlocked at `version`; version 0 also holds while it is absent. */
@@ -148,24 +146,12 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     };
   }
 
-  /** Strongly consistent reads of many keys, in chunks, asking again for what comes back unprocessed. */
-  async function batchGet(pks: readonly string[]): Promise<Item[]> {
-    const found: Item[] = [];
-    for (let i = 0; i < pks.length; i += BATCH_GET_LIMIT) {
-      let keys: Item[] | undefined = pks.slice(i, i + BATCH_GET_LIMIT).map((pk) => ({ pk }));
-      for (let attempt = 0; keys && keys.length > 0; attempt++) {
-        if (attempt > 10)
-          throw new Error(`BatchGetItem left ${keys.length} keys unprocessed after ${attempt} tries`);
-        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
-        const out: BatchGetCommandOutput = await doc.send(
-          new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
-        );
-        found.push(...(out.Responses?.[tableName] ?? []));
-        keys = out.UnprocessedKeys?.[tableName]?.Keys;
-      }
-    }
-    return found;
-  }
+  const batchGet = (pks: readonly string[]): Promise<Item[]> =>
+    batchGetAll(
+      doc,
+      tableName,
+      pks.map((pk) => ({ pk })),
+    );
 
   /** The barrier-ish items and resources among `items`, resources by the id they were asked for. */
   function sortOut(participant: string, ids: readonly string[], items: readonly Item[]) {

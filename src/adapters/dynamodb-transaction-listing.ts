@@ -12,15 +12,11 @@
  * Without a status, a Scan page in storage order: each record once, whatever its
  * status does meanwhile.
  */
-import {
-  BatchGetCommand,
-  type DynamoDBDocumentClient,
-  QueryCommand,
-  ScanCommand,
-} from "@aws-sdk/lib-dynamodb";
+import { type DynamoDBDocumentClient, QueryCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { STATUS_INDEX } from "../../infra/topology.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { type Status, statusOf } from "../core/view.ts";
+import { batchGetAll } from "./batch-get.ts";
 import type { ListPage, ListQuery } from "./dynamodb-transaction-store.ts";
 import {
   decodeCursor,
@@ -39,16 +35,6 @@ export interface ListingDeps {
   readonly tableName: string;
   readonly shards: number;
   readonly fromItem: (item: Record<string, unknown>) => TxRecord;
-}
-
-/** BatchGetItem may hand back keys it had no capacity for; they are asked for again. */
-const BATCH_GET_ROUNDS = 8;
-
-export class UnprocessedKeysError extends Error {
-  override name = "UnprocessedKeysError";
-  constructor(count: number, options?: ErrorOptions) {
-    super(`BatchGetItem left ${count} keys unprocessed after ${BATCH_GET_ROUNDS} rounds`, options);
-  }
 }
 
 export async function listTransactions(deps: ListingDeps, query: ListQuery): Promise<ListPage> {
@@ -99,22 +85,12 @@ async function readShard(
 /** The records of `ids`, in that order; ids whose record is gone (TTL) are left out. */
 async function getMany(deps: ListingDeps, ids: readonly string[]): Promise<TxRecord[]> {
   if (ids.length === 0) return [];
-  const found = new Map<string, TxRecord>();
-  let keys: Record<string, unknown>[] = ids.map((id) => ({ id }));
-  for (let round = 0; keys.length > 0; round++) {
-    if (round === BATCH_GET_ROUNDS) throw new UnprocessedKeysError(keys.length);
-    if (round > 0) await new Promise((r) => setTimeout(r, 10 * 2 ** round));
-    const out = await deps.doc.send(
-      new BatchGetCommand({
-        RequestItems: { [deps.tableName]: { Keys: keys, ConsistentRead: true } },
-      }),
-    );
-    for (const item of out.Responses?.[deps.tableName] ?? []) {
-      const tx = deps.fromItem(item);
-      found.set(tx.id, tx);
-    }
-    keys = out.UnprocessedKeys?.[deps.tableName]?.Keys ?? [];
-  }
+  const items = await batchGetAll(
+    deps.doc,
+    deps.tableName,
+    ids.map((id) => ({ id })),
+  );
+  const found = new Map(items.map((item) => [String(item.id), deps.fromItem(item)]));
   return ids.flatMap((id) => {
     const tx = found.get(id);
     return tx ? [tx] : [];
