@@ -28,7 +28,7 @@ import { sqsGroupedBatchHandler } from "./handlers/sqs-grouped-batch.ts";
 import { createDispatcher } from "./http-participants/dispatcher.ts";
 import { systemResolve } from "./http-participants/guarded-lookup.ts";
 import { httpCall } from "./http-participants/http-call.ts";
-import type { ParticipantRegistry } from "./http-participants/registry.ts";
+import { type ParticipantRegistry, rememberingRegistry } from "./http-participants/registry.ts";
 import { createLog, type Log } from "./log.ts";
 import type { Participant } from "./participant-kit/participant.ts";
 import type { ResourceModel, ResourceState } from "./participant-kit/resource-model.ts";
@@ -129,10 +129,12 @@ const bankStore = (wiring: Wiring) =>
 const participantRegistry = (wiring: Wiring): ParticipantRegistry =>
   storeOf(wiring, "registry", () => {
     const { topology } = wiring.config;
-    return createDynamoDbParticipantRegistry({
-      doc: wiring.clients.doc,
-      tableName: physicalName(topology, topology.tables.participants.name),
-    });
+    return rememberingRegistry(
+      createDynamoDbParticipantRegistry({
+        doc: wiring.clients.doc,
+        tableName: physicalName(topology, topology.tables.participants.name),
+      }),
+    );
   });
 
 /** The stores of the e-commerce participants this deployment runs, each on its own table. */

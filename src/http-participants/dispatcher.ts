@@ -25,6 +25,7 @@ import type { HttpParticipant, ParticipantRegistry } from "./registry.ts";
 import { checkBaseUrl, endpointUrl, type UrlPolicy } from "./url-policy.ts";
 
 export interface DispatcherDeps {
+  /** Remembering registrations (`rememberingRegistry`): the dispatcher asks for one per message. */
   readonly registry: Pick<ParticipantRegistry, "get">;
   readonly bus: MessageBus;
   readonly call: Caller;
@@ -42,17 +43,6 @@ export class UnknownParticipantError extends Error {
 
 export function createDispatcher(deps: DispatcherDeps) {
   const { registry, bus, call, policy, timeoutMs, clock, log } = deps;
-  // Registrations never change once made, so what was read stays true for the process's life.
-  const known = new Map<string, HttpParticipant>();
-
-  async function participantOf(name: string): Promise<HttpParticipant | undefined> {
-    const cached = known.get(name);
-    if (cached) return cached;
-    const found = await registry.get(name);
-    if (found) known.set(name, found);
-    return found;
-  }
-
   /** The call, with the URL policy checked again now: configuration may have changed since registration. */
   async function callFor(participant: HttpParticipant, message: ParticipantMessage): Promise<CallOutcome> {
     const checked = checkBaseUrl(participant.baseUrl, policy);
@@ -179,7 +169,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   }
 
   async function handle(message: ParticipantMessage): Promise<void> {
-    const participant = await participantOf(message.participant);
+    const participant = await registry.get(message.participant);
     if (!participant) {
       // Nothing was sent to anyone: refusing a PREPARE or an action is safe (presumed abort,
       // the saga compensates); a decision or compensation has nowhere to go and fails loudly.

@@ -95,3 +95,29 @@ export function protocolsNeeded(protocol: "2pc" | "saga", atomic: boolean): read
   // An atomic stage prepares and commits (2PC) and is undone by a compensation (saga).
   return atomic ? ["2pc", "saga"] : ["saga"];
 }
+
+/**
+ * The registry, remembering every registration it has read: a registration
+ * never changes, so a process asks DynamoDB for each name once (the API per
+ * request naming it, the dispatcher per message). Names not found are asked
+ * again: they may be registered later.
+ */
+export function rememberingRegistry<R extends Pick<ParticipantRegistry, "get" | "getMany">>(registry: R): R {
+  const known = new Map<string, HttpParticipant>();
+  const remember = (p: HttpParticipant) => {
+    known.set(p.name, p);
+    return p;
+  };
+  return {
+    ...registry,
+    async get(name: string) {
+      const found = known.get(name) ?? (await registry.get(name));
+      return found && remember(found);
+    },
+    async getMany(names: readonly string[]) {
+      const missing = names.filter((n) => !known.has(n));
+      if (missing.length > 0) for (const p of (await registry.getMany(missing)).values()) remember(p);
+      return new Map(names.flatMap((n) => (known.has(n) ? [[n, known.get(n) as HttpParticipant]] : [])));
+    },
+  };
+}

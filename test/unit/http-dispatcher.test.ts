@@ -18,7 +18,7 @@ import {
   requeueDelaySeconds,
   verdictOf,
 } from "../../src/http-participants/http-protocol.ts";
-import type { HttpParticipant } from "../../src/http-participants/registry.ts";
+import { type HttpParticipant, rememberingRegistry } from "../../src/http-participants/registry.ts";
 import type { LogFields } from "../../src/log.ts";
 
 /** Records what the dispatcher sends, with the send options (a re-queue's delay). */
@@ -189,12 +189,13 @@ function setup(answers: CallOutcome[], options: { now?: number; allowedHosts?: s
   };
   let lookups = 0;
   const dispatcher = createDispatcher({
-    registry: {
-      get: async (name) => {
+    registry: rememberingRegistry({
+      get: async (name: string) => {
         lookups++;
         return name === "ledger" ? registered : undefined;
       },
-    },
+      getMany: async () => new Map(),
+    }),
     bus,
     call: async (call) => {
       calls.push(call);
@@ -342,6 +343,25 @@ describe("the dispatcher", () => {
       expect.objectContaining({ type: "vote", vote: "no", reason: "unknown_participant" }),
       expect.objectContaining({ type: "result", outcome: "failed", reason: "unknown_participant" }),
     ]);
+  });
+
+  it("remembers registrations across get and getMany, and asks again for names not found", async () => {
+    const asked: string[][] = [];
+    const registry = rememberingRegistry({
+      get: async (name: string) => {
+        asked.push([name]);
+        return name === "ledger" ? registered : undefined;
+      },
+      getMany: async (names: readonly string[]) => {
+        asked.push([...names]);
+        return new Map(names.includes("ledger") ? [["ledger", registered]] : []);
+      },
+    });
+    expect([...(await registry.getMany(["ledger", "ghost"])).keys()]).toEqual(["ledger"]);
+    expect(await registry.get("ledger")).toEqual(registered);
+    expect(await registry.get("ghost")).toBeUndefined();
+    expect([...(await registry.getMany(["ledger", "ghost"])).keys()]).toEqual(["ledger"]);
+    expect(asked).toEqual([["ledger", "ghost"], ["ghost"], ["ghost"]]);
   });
 
   it("reads a registration once per process: registrations never change", async () => {
