@@ -80,12 +80,21 @@ export function checkFinalState(state: FinalState, violate: Violate): void {
   };
   const stepsOf = new Map<string, StepBarrier[]>();
   for (const step of bank.steps()) stepsOf.set(step.txId, [...(stepsOf.get(step.txId) ?? []), step]);
+  // Each transaction's ledger entries with their positions, read once for all sagas.
+  const entriesOf = new Map<string, Positioned[]>();
+  state.ledger.forEach((entry, at) => {
+    const mine = entriesOf.get(entry.txId);
+    if (mine) mine.push({ at, entry });
+    else entriesOf.set(entry.txId, [{ at, entry }]);
+  });
   for (const tx of records.values()) {
     const names = tx.protocol === "2pc" ? tx.participants.map((p) => p.name) : [];
     if (tx.state === "committed" || tx.state === "aborted") {
       agree(tx, names, tx.state === "committed" ? "commit" : "abort", tx.id);
     }
-    if (tx.protocol === "saga") checkSaga(tx, state.ledger, stepsOf.get(tx.id) ?? [], agree, violate);
+    if (tx.protocol === "saga") {
+      checkSaga(tx, entriesOf.get(tx.id) ?? [], stepsOf.get(tx.id) ?? [], agree, violate);
+    }
   }
   checkBalances(records, accounts, state.initial, violate);
 }
@@ -133,25 +142,30 @@ interface BranchEffects {
   readonly closed: number[];
 }
 
-function effectsOf(tx: SagaRecord, ledger: readonly Entry[]): BranchEffects[] {
+/** A ledger entry and its position in the whole ledger (the order effects became durable). */
+interface Positioned {
+  readonly at: number;
+  readonly entry: Entry;
+}
+
+function effectsOf(tx: SagaRecord, entries: readonly Positioned[]): BranchEffects[] {
   const effects = tx.branches.map((): BranchEffects => ({ applied: [], undone: [], closed: [] }));
-  ledger.forEach((e, at) => {
-    if (e.txId !== tx.id) return;
+  for (const { at, entry: e } of entries) {
     if (e.kind === "commit") {
       // An atomic stage's commit applies the branches it prepared.
       for (const b of e.branches)
         if (tx.branches[b]?.participant === e.participant) effects[b]?.applied.push(at);
-      return;
+      continue;
     }
     const mine = effects[e.branch];
-    if (!mine || e.kind === "failed") return;
+    if (!mine || e.kind === "failed") continue;
     if (e.kind === "action") {
       if (e.applied) mine.applied.push(at);
-      return;
+      continue;
     }
     mine.closed.push(at);
     if (e.applied) mine.undone.push(at);
-  });
+  }
   return effects;
 }
 
@@ -159,13 +173,13 @@ const APPLIED_IN_VIEW: ReadonlySet<BranchState> = new Set(["done", "committed"])
 
 function checkSaga(
   tx: SagaRecord,
-  ledger: readonly Entry[],
+  entries: readonly Positioned[],
   steps: readonly StepBarrier[],
   agree: (tx: TxRecord, names: readonly string[], decision: "commit" | "abort", what: string) => void,
   violate: Violate,
 ): void {
   if (!isFinal(tx.state)) return;
-  const effects = effectsOf(tx, ledger);
+  const effects = effectsOf(tx, entries);
   const committed = tx.state === "committed";
   effects.forEach((e, b) => {
     const at = `${tx.id}#${b} (${tx.branches[b]?.participant} ${tx.branches[b]?.action})`;

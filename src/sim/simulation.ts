@@ -305,7 +305,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const checkedStore: TransactionStore = {
     ...txStore,
     async save(tx, expectedVersion) {
-      const before = await txStore.get(tx.id);
+      // Read the stored record only for a deadlock abort: every other save goes straight through.
+      const before = tx.reason === "deadlock" ? await txStore.get(tx.id) : undefined;
       const breaksDeadlock = tx.reason === "deadlock" && before?.reason !== "deadlock";
       const onCycle =
         breaksDeadlock &&
