@@ -10,6 +10,7 @@ import {
 import type { DecisionSignal } from "../../coordinator/decision-signal.ts";
 import { stageNumberOf } from "../../core/saga.ts";
 import type { Policy } from "../../core/step.ts";
+import type { BranchSpec } from "../../core/transaction.ts";
 import { STATUSES, type Status, statusOf, toView } from "../../core/view.ts";
 import {
   type HttpProtocol,
@@ -112,30 +113,23 @@ function prepareGroups(request: BeginRequest): Map<string, number[]> {
 }
 
 /** Whether branch `i` runs in an atomic stage of a saga (a 2PC group). */
-const inAtomicStage = (request: BeginRequest, i: number): boolean =>
-  request.protocol === "saga" &&
-  (request.atomicStages ?? []).includes(
-    stageNumberOf(request.branches[i] ?? { participant: "", action: "", input: null }, i),
-  );
+const inAtomicStage = (request: BeginRequest, branch: BranchSpec, i: number): boolean =>
+  request.protocol === "saga" && (request.atomicStages ?? []).includes(stageNumberOf(branch, i));
 
 /** Why a registered HTTP participant cannot run branch `i`, if it cannot: it lacks a protocol the branch needs. */
 function protocolProblem(
   kind: ParticipantKind,
   request: BeginRequest,
+  branch: BranchSpec,
   i: number,
-  name: string,
 ): string | undefined {
   if (!kind.open) return undefined;
-  const needed = protocolsNeeded(request.protocol, inAtomicStage(request, i));
+  const atomic = inAtomicStage(request, branch, i);
+  const needed = protocolsNeeded(request.protocol, atomic);
   const missing = needed.filter((p) => !kind.open?.protocols.includes(p));
   if (missing.length === 0) return undefined;
-  const what =
-    request.protocol === "2pc"
-      ? "a 2PC branch"
-      : inAtomicStage(request, i)
-        ? "an atomic stage"
-        : "a saga step";
-  return `"${name}" is registered for ${kind.open.protocols.join(" and ")}; ${what} needs ${needed.join(" and ")}`;
+  const what = request.protocol === "2pc" ? "a 2PC branch" : atomic ? "an atomic stage" : "a saga step";
+  return `"${branch.participant}" is registered for ${kind.open.protocols.join(" and ")}; ${what} needs ${needed.join(" and ")}`;
 }
 
 /**
@@ -171,7 +165,7 @@ function checkBranches(catalog: Catalog, request: BeginRequest): void {
       issues.push({ path: `branches.${i}.participant`, message: `unknown participant "${b.participant}"` });
       return;
     }
-    const problem = protocolProblem(kind, request, i, b.participant);
+    const problem = protocolProblem(kind, request, b, i);
     if (problem) issues.push({ path: `branches.${i}.participant`, message: problem });
     if (checkStep(kind, b.participant, b, `branches.${i}`, issues)) valid.add(i);
     if (b.compensation) checkStep(kind, b.participant, b.compensation, `branches.${i}.compensation`, issues);
