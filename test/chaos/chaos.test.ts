@@ -45,7 +45,7 @@ describe("chaos run", () => {
     // A fifth of the transfers ran as sagas, and the checker saw them. Counted against what
     // was sent: on a loaded machine the 140 s bound stops the workload before all of them.
     const sent = Number(/transfers +(\d+) of/.exec(stdout)?.[1]);
-    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeGreaterThanOrEqual(Math.min(TRANSFERS, 300));
     expect(Number(/, (\d+) sagas\)/.exec(stdout)?.[1])).toBeGreaterThan(sent / 10);
     expect(code).toBe(0);
   }, 230_000);

@@ -99,10 +99,14 @@ describe("the whole stack killed mid-load", () => {
         .then(async (r) => told.set(`load-${n}`, ((await r.json()) as { status: string }).status))
         .catch(() => {});
     });
-    // Die mid-load: once some transactions are recorded, whatever else has or has not happened.
+    // Die mid-load: once some transactions are recorded and at least one of them is still open.
     const before = documentClient(current.dynamodb);
     await eventually(
-      async () => ((await scanTable(before, "transactions")).length >= 10 ? true : undefined),
+      async () => {
+        const recorded = await scanTable(before, "transactions");
+        const open = recorded.some((t) => t.state !== "committed" && t.state !== "aborted");
+        return recorded.length >= 10 && open ? true : undefined;
+      },
       30_000,
       "transactions to be recorded before the crash",
     );

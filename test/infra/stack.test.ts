@@ -76,9 +76,9 @@ describe("tables", () => {
         TableName: name(table.name),
         BillingMode: "PAY_PER_REQUEST",
         KeySchema: [{ AttributeName: table.partitionKey, KeyType: "HASH" }],
-        ...(table.ttlAttribute
-          ? { TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true } }
-          : {}),
+        TimeToLiveSpecification: table.ttlAttribute
+          ? { AttributeName: table.ttlAttribute, Enabled: true }
+          : Match.absent(),
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         ...(table.indexes.length > 0
           ? {

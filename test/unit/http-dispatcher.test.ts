@@ -216,6 +216,8 @@ describe("the dispatcher", () => {
     expect(calls[0]?.url.href).toBe("https://ledger.example/tx/prepare");
     expect(calls[0]?.headers).toEqual({ "idempotency-key": "tx-1/ledger/prepare" });
     expect(calls[0]?.timeoutMs).toBe(3000);
+    expect(calls[0]?.body).toEqual(requestBody(prepare));
+    expect(calls[0]?.allowPrivate).toBe(false);
     expect(bus.sent).toEqual([
       { to: "coordinator", message: { type: "vote", txId: "tx-1", participant: "ledger", vote: "yes" } },
     ]);
@@ -255,8 +257,13 @@ describe("the dispatcher", () => {
     expect(late.logged).toContainEqual(
       expect.objectContaining({ level: "warn", message: expect.stringMatching(/sweeper sends/) }),
     );
+    // The last re-queue still happens; the one after it does not.
+    const last = setup([status(500)]);
+    await last.dispatcher.handle({ ...commit, retries: MAX_REQUEUES - 1 } as ParticipantMessage);
+    expect(last.bus.sent.map((s) => s.message)).toEqual([{ ...commit, retries: MAX_REQUEUES }]);
     const tired = setup([status(500)]);
     await tired.dispatcher.handle({ ...commit, retries: MAX_REQUEUES } as ParticipantMessage);
+    expect(tired.calls).toHaveLength(1);
     expect(tired.bus.sent).toEqual([]);
     expect(tired.logged).toContainEqual(
       expect.objectContaining({

@@ -63,10 +63,14 @@ function app(options: { allowPrivate?: boolean; allowedHosts?: string[] } = {}) 
       clock: () => Date.UTC(2030, 0, 1),
     },
   });
-  const call = async (method: string, path: string, body?: unknown, key = "admin") => {
+  /** `key` null sends no Authorization header at all. */
+  const call = async (method: string, path: string, body?: unknown, key: string | null = "admin") => {
     const res = await api.request(path, {
       method,
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      headers: {
+        ...(key === null ? {} : { authorization: `Bearer ${key}` }),
+        "content-type": "application/json",
+      },
       ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
     });
     // biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the API answered
@@ -84,7 +88,7 @@ const body = (over: Record<string, unknown> = {}) => ({
 
 describe("POST /v1/participants", () => {
   it("registers a participant (201), answers the same body again with it (200), another with 409", async () => {
-    const { call } = app();
+    const { call, registry } = app();
     const created = await call("POST", "/v1/participants", body());
     expect(created.status).toBe(201);
     expect(created.body).toEqual({
@@ -102,17 +106,22 @@ describe("POST /v1/participants", () => {
     );
     expect(again.status).toBe(200);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.body).toEqual(created.body);
     const other = await call("POST", "/v1/participants", body({ protocols: ["saga"] }));
     expect(other.status).toBe(409);
     expect(other.body.error).toMatchObject({
       code: "conflict",
       details: { registered: { protocols: ["2pc", "saga"] } },
     });
+    expect(registry.size()).toBe(1);
   });
 
   it("needs an admin key: 401 without a key, 403 with a client key, for reads too", async () => {
     const { call, registry } = app();
+    expect((await call("POST", "/v1/participants", body(), null)).status).toBe(401);
     expect((await call("POST", "/v1/participants", body(), "wrong")).status).toBe(401);
+    expect((await call("GET", "/v1/participants", undefined, null)).status).toBe(401);
+    expect((await call("GET", "/v1/participants/loyalty", undefined, null)).status).toBe(401);
     const forbidden = await call("POST", "/v1/participants", body(), "client");
     expect(forbidden).toMatchObject({ status: 403, body: { error: { code: "forbidden" } } });
     expect((await call("GET", "/v1/participants", undefined, "client")).status).toBe(403);

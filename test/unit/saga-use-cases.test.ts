@@ -440,6 +440,9 @@ describe("a saga through the coordinator's use cases", () => {
       participant: "bank-1",
       holder: "younger-saga",
     });
+    // Both edges are recorded: the cycle is in the index, and only its staleness spares the saga.
+    expect((await h.record("younger-saga")).waits).toEqual({ "bank-2": "older-2pc" });
+    expect((await h.store.get("older-2pc"))?.waits).toEqual({ "bank-1": "younger-saga" });
     const report = await h.sweeper.sweep();
     expect(report.deadlocks).toBe(0);
     expect((await h.record("younger-saga")).state).toBe("running");
