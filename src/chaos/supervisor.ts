@@ -101,6 +101,16 @@ export class Supervisor {
 
   /** Starts a role, with the current fault plan (its own seed per incarnation) and an optional crash point. */
   async start(role: RoleKey, crashAt?: string): Promise<void> {
+    // One process per role. Two restarts can race (a crash point's restart fires
+    // while a bounce sleeps): the later one replaces the earlier process instead
+    // of leaving it running untracked, where stop() would never reach it.
+    for (;;) {
+      const current = this.running.get(role);
+      await this.kill(role);
+      // Another start may have spawned while this one waited: kill that one too.
+      if (this.running.get(role) === current) break;
+    }
+    if (this.stopped) return;
     const n = (this.incarnations.get(role) ?? 0) + 1;
     this.incarnations.set(role, n);
     const env: NodeJS.ProcessEnv = { ...this.options.env };
