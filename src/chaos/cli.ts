@@ -20,7 +20,6 @@ import { formatReport, progressLine } from "./report.ts";
 import { killLoop, killSchedule, type RoleKey, Supervisor, sleep } from "./supervisor.ts";
 import { accountsOf, type ClientRecord, runWorkload, transferSpecs } from "./workload.ts";
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 // The emulators check no credentials, but the SDK insists on having some.
 process.env.AWS_ACCESS_KEY_ID ??= "local";
 process.env.AWS_SECRET_ACCESS_KEY ??= "local";

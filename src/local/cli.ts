@@ -14,9 +14,6 @@ import { type Emulators, startEmulators, stopAllEmulatorsSync } from "./emulator
 import { provision } from "./provision.ts";
 import { ALL_ROLES, type RoleName, type Runtime, startRuntime } from "./runtime.ts";
 
-// package-lock.json pins the SDK, so its notice about future releases needing Node 22 is noise here.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-
 const DEFAULT_DATA_DIR = ".concord/data";
 /** Local queues retry a failed message within seconds, not Lambda's minute. */
 const LOCAL_VISIBILITY_TIMEOUT_SECONDS = Number(process.env.CONCORD_LOCAL_VISIBILITY_TIMEOUT_SECONDS ?? 10);
