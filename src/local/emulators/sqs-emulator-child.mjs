@@ -10,7 +10,8 @@
 // http://sqs.<region>.localhost:<port>/...; with an empty `host` it uses the
 // request's Host header instead, so URLs point at 127.0.0.1:<port>, the address
 // clients use. SqsStore is not exported, hence the import by file URL next to
-// the package entry (fauxqs is pinned to an exact version for this reason).
+// the package entry (fauxqs is pinned to an exact version for this reason; checked
+// against 2.4.1, whose buildApp still takes a lone sqsStore).
 import { buildApp } from "fauxqs";
 
 const port = Number(process.argv[2] ?? "0");
