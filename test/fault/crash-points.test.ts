@@ -169,6 +169,49 @@ describe("crash points, each role its own process", () => {
     },
   );
 
+  it("a participant dies at after-rollback-before-ack: the re-sent ROLLBACK meets its barrier, releases nothing twice", async () => {
+    cluster = await startCluster({
+      roleEnv: { "bank-2": { CONCORD_CRASH_AT: "after-rollback-before-ack" } },
+    });
+    await seed(cluster);
+    // bank-1 refuses (insufficient funds), bank-2 prepared its deposit: only bank-2 gets the ROLLBACK.
+    const { body } = await cluster.call("POST", "/v1/transfers", transfer(5_000));
+    expect(await cluster.exited("bank-2")).toBe("SIGKILL");
+    expect(await barrierStates(cluster, body.id)).toEqual(["bank-1:refused", "bank-2:rolled_back"]);
+    await cluster.start("bank-2", { CONCORD_CRASH_AT: "" });
+    const done = await cluster.settle(body.id);
+    expect(done).toMatchObject({ status: "aborted", phase: "aborted", reason: "insufficient_funds" });
+    expect(done.events.map((e) => e.type)).toContain("decision_resent");
+    expect(await balances(cluster)).toEqual([1_000, 0]);
+    expect((await cluster.call("GET", "/v1/bank/bank-2/accounts/b")).body.version).toBe(1);
+    expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+  });
+
+  it("the sweeper dies at after-claim-before-send: its claim lapses and a later sweep sends what was due", async () => {
+    cluster = await startCluster({
+      omit: ["bank-2"],
+      roleEnv: { sweeper: { CONCORD_CRASH_AT: "after-claim-before-send" } },
+    });
+    await seed(cluster);
+    const { body } = await cluster.call("POST", "/v1/transactions", {
+      protocol: "2pc",
+      timeoutMs: 30_000,
+      branches: [
+        { participant: "bank-1", action: "withdraw", input: { account: "a", amount: 60 } },
+        { participant: "bank-2", action: "deposit", input: { account: "b", amount: 60 } },
+      ],
+    });
+    // bank-2 is away, so its PREPARE is due again: the sweeper claims it and dies before sending.
+    expect(await cluster.exited("sweeper")).toBe("SIGKILL");
+    await cluster.start("sweeper", { CONCORD_CRASH_AT: "" });
+    await cluster.start("bank-2");
+    const done = await cluster.settle(body.id);
+    expect(done).toMatchObject({ status: "committed", phase: "committed" });
+    expect(done.events.map((e) => e.type)).toContain("prepare_resent");
+    expect(await balances(cluster)).toEqual([940, 60]);
+    expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+  });
+
   it("the API dies after writing the record, before the PREPAREs: the sweeper sends them", async () => {
     cluster = await startCluster({ roleEnv: { api: { CONCORD_CRASH_AT: "after-record-before-prepare" } } });
     await seed(cluster);
