@@ -3,13 +3,13 @@
  * calls, the exact request body and idempotency key, and what each answer
  * means (docs/participants.md#http-participants).
  *
- * | endpoint      | 2xx      | 409 / 422             | anything else, timeout, no connection |
- * | ------------- | -------- | --------------------- | ------------------------------------- |
- * | /prepare      | vote yes | vote no (+ reason)    | retry                                 |
- * | /commit       | ack      | retry (it voted yes)  | retry                                 |
- * | /rollback     | ack      | ack (nothing to undo) | retry; a 404 saying `unknown_transaction`: ack |
- * | /action       | done     | failed (+ reason)     | retry                                 |
- * | /compensate   | done     | retry                 | retry                                 |
+ * | endpoint      | 2xx      | 409 / 422             | anything else, timeout, no connection      |
+ * | ------------- | -------- | --------------------- | ------------------------------------------ |
+ * | /prepare      | vote yes | vote no (+ reason)    | retry                                      |
+ * | /commit       | ack      | retry (it voted yes)  | retry                                      |
+ * | /rollback     | ack      | ack (nothing to undo) | retry; 404 `unknown_transaction`: ack      |
+ * | /action       | done     | failed (+ reason)     | retry                                      |
+ * | /compensate   | done     | retry                 | retry                                      |
  */
 import type { ParticipantMessage } from "../core/messages.ts";
 import type { CallOutcome } from "./http-call.ts";

@@ -1,6 +1,7 @@
 /**
  * Deterministic simulation of concord's 2PC and sagas: the real use cases (beginTransaction,
- * the coordinator, the sweeper, the bank participants) over in-memory stores, an
+ * the coordinator, the sweeper, the bank participants, the HTTP dispatcher over a simulated
+ * service and network) over in-memory stores, an
  * in-memory message pool standing in for SQS, and a simulated clock, driven one
  * step at a time by a seeded scheduler that reorders, duplicates and drops
  * messages, fails sends and crashes handlers at their named crash points.

@@ -1,7 +1,8 @@
 /**
  * The short CI run of the deterministic simulation (docs/testing.md): 2,000 seeds
  * of random transfers and sagas under dropped, duplicated, reordered and delayed messages,
- * failed sends and crashes at every named crash point, each checked against the
+ * failed sends, crashes at every named crash point and an HTTP participant's spoiled calls
+ * (lost requests and answers, late requests, 5xx, a gateway's 404), each checked against the
  * invariants of design §4. A failure names the seed; `npm run sim -- --seed N --trace`
  * replays it step by step.
  */
