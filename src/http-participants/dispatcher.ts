@@ -88,8 +88,17 @@ export function createDispatcher(deps: DispatcherDeps) {
 
   async function prepare(participant: HttpParticipant, message: PrepareMessage): Promise<void> {
     const base = { type: "vote", txId: message.txId, participant: message.participant } as const;
-    // The coordinator aborts at the deadline anyway: asking now would only hold the service's locks.
-    if (clock() >= message.deadline) return bus.toCoordinator({ ...base, vote: "no", reason: "timeout" });
+    if (clock() >= message.deadline) {
+      // Asking now would only make the service hold locks the coordinator's deadline abort
+      // releases. And no vote at all: an earlier copy may have prepared the service (its
+      // answer lost, or this function killed after the call), and a no vote would excuse
+      // the participant from the ROLLBACK; silent, it gets the deadline abort's ROLLBACK.
+      log.info("PREPARE arrived past its deadline: not called, no vote sent", {
+        txId: message.txId,
+        participant: message.participant,
+      });
+      return;
+    }
     const verdict = verdictOf("prepare", await callFor(participant, message));
     switch (verdict.kind) {
       case "yes":

@@ -3,13 +3,13 @@
  * calls, the exact request body and idempotency key, and what each answer
  * means (docs/participants.md#http-participants).
  *
- * | endpoint      | 2xx      | 409 / 422             | anything else, timeout, no connection |
- * | ------------- | -------- | --------------------- | ------------------------------------- |
- * | /prepare      | vote yes | vote no (+ reason)    | retry                                 |
- * | /commit       | ack      | retry (it voted yes)  | retry                                 |
- * | /rollback     | ack      | ack (nothing to undo) | retry (404 too: ack)                  |
- * | /action       | done     | failed (+ reason)     | retry                                 |
- * | /compensate   | done     | retry                 | retry                                 |
+ * | endpoint      | 2xx      | 409 / 422             | anything else, timeout, no connection      |
+ * | ------------- | -------- | --------------------- | ------------------------------------------ |
+ * | /prepare      | vote yes | vote no (+ reason)    | retry                                      |
+ * | /commit       | ack      | retry (it voted yes)  | retry                                      |
+ * | /rollback     | ack      | ack (nothing to undo) | retry; 404 `unknown_transaction`: ack      |
+ * | /action       | done     | failed (+ reason)     | retry                                      |
+ * | /compensate   | done     | retry                 | retry                                      |
  */
 import type { ParticipantMessage } from "../core/messages.ts";
 import type { CallOutcome } from "./http-call.ts";
@@ -21,6 +21,14 @@ export type Verdict =
   | { readonly kind: "yes" }
   | { readonly kind: "no"; readonly reason: string; readonly branch?: number }
   | { readonly kind: "retry"; readonly reason: string };
+
+/**
+ * The service's own word that it never saw a transaction: a 404 whose body is
+ * `{"error":{"code":"unknown_transaction"}}`. Only this 404 acknowledges a
+ * ROLLBACK; a bare 404 may come from a gateway or a deploy that never reached
+ * the service, which may hold what it prepared.
+ */
+export const UNKNOWN_TRANSACTION = "unknown_transaction";
 
 /** Reasons travel in votes and results, which hold at most this many characters. */
 export const MAX_REASON_LENGTH = 200;
@@ -98,6 +106,16 @@ export function reasonFrom(status: number, body: string): { reason: string; bran
   return { reason: text.slice(0, MAX_REASON_LENGTH), ...(branch !== undefined ? { branch } : {}) };
 }
 
+/** Whether a body is the explicit `unknown_transaction` answer (the `error.code` of the API's error shape). */
+export function saysUnknownTransaction(body: string): boolean {
+  try {
+    const json = JSON.parse(body) as { error?: { code?: unknown } } | null;
+    return json?.error?.code === UNKNOWN_TRANSACTION;
+  } catch {
+    return false;
+  }
+}
+
 /** Why a call must be made again, in a form short enough to log and record. */
 function retryReason(outcome: CallOutcome): string {
   switch (outcome.kind) {
@@ -128,8 +146,10 @@ export function verdictOf(endpoint: Endpoint, outcome: CallOutcome): Verdict {
     case "action":
       return isRefusal(status) ? { kind: "no", ...reasonFrom(status, body) } : retry;
     case "rollback":
-      // Nothing prepared there (404), or already settled (409): nothing left to undo.
-      return isRefusal(status) || status === 404 ? { kind: "yes" } : retry;
+      // Already settled (409/422), or the service itself says it never saw the transaction:
+      // nothing left to undo. Any other 404 may not be the service's, so it is retried.
+      if (isRefusal(status) || (status === 404 && saysUnknownTransaction(body))) return { kind: "yes" };
+      return retry;
     case "commit":
     case "compensate":
       // A commit after a yes vote, and a compensation, must succeed: they are retried until they do.

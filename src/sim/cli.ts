@@ -3,12 +3,15 @@
  *   npm run sim -- --seeds 10000 --start 1
  *   npm run sim -- --seed 4242 --trace
  *   npm run sim -- --seeds 2000 --saga-share 0.5 --mutant no-compensation-barrier
+ *   npm run sim -- --seeds 500 --mutant late-prepare-votes-no
+ *   npm run sim -- --seeds 1000 --no-http     (bank participants only, as before HTTP participants were simulated)
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
 import { parseArgs } from "node:util";
 import { LOCK_POLICIES, type LockPolicy } from "../core/lock-policy.ts";
 import {
   DEFAULT_SAGA_SHARE,
+  HTTP_MUTANTS,
   MUTANTS,
   type Mutant,
   runSimulation,
@@ -25,6 +28,7 @@ const { values } = parseArgs({
     mutant: { type: "string" },
     "saga-share": { type: "string", default: String(DEFAULT_SAGA_SHARE) },
     "lock-policy": { type: "string" },
+    "no-http": { type: "boolean", default: false },
   },
 });
 
@@ -37,8 +41,9 @@ function int(name: string, value: string | undefined): number {
   return n;
 }
 
-if (values.mutant !== undefined && !Object.hasOwn(MUTANTS, values.mutant)) {
-  process.stderr.write(`--mutant must be one of ${Object.keys(MUTANTS).join(", ")}\n`);
+const mutants = [...Object.keys(MUTANTS), ...HTTP_MUTANTS];
+if (values.mutant !== undefined && !mutants.includes(values.mutant)) {
+  process.stderr.write(`--mutant must be one of ${mutants.join(", ")}\n`);
   process.exit(2);
 }
 const mutant = values.mutant as Mutant | undefined;
@@ -57,11 +62,13 @@ const runOptions: Omit<SimulationOptions, "seed"> = {
   sagaShare,
   ...(mutant ? { mutant } : {}),
   ...(lockPolicy ? { lockPolicy } : {}),
+  ...(values["no-http"] ? { httpParticipants: false } : {}),
 };
 const replayFlags = [
   sagaShare !== DEFAULT_SAGA_SHARE ? ` --saga-share ${sagaShare}` : "",
   lockPolicy ? ` --lock-policy ${lockPolicy}` : "",
   mutant ? ` --mutant ${mutant}` : "",
+  values["no-http"] ? " --no-http" : "",
 ].join("");
 
 function report(result: SimulationResult): void {

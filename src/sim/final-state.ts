@@ -9,9 +9,10 @@
  */
 import { isFinal, type SagaRecord, type TxRecord } from "../core/transaction.ts";
 import { type BranchState, toView } from "../core/view.ts";
-import type { StepBarrier } from "../participant-kit/barriers.ts";
+import type { Barrier, StepBarrier } from "../participant-kit/barriers.ts";
 import type { MemoryParticipantStore } from "../participant-kit/memory-participant-store.ts";
 import { type AccountState, parseBranch } from "../participants/bank/bank-rules.ts";
+import type { ServiceBarrier, ServiceStep } from "./http-service.ts";
 import type { Entry } from "./ledger.ts";
 
 export const FINAL_STATE_INVARIANTS = [
@@ -39,7 +40,12 @@ export interface FinalState {
   /** Every account's balance before the run, by `server/account`. */
   readonly initial: ReadonlyMap<string, number>;
   readonly ledger: readonly Entry[];
+  /** Simulated HTTP participants: their barriers are held to the same rules as the bank's. */
+  readonly services?: readonly { barriers(): ServiceBarrier[]; steps(): ServiceStep[] }[];
 }
+
+type AnyBarrier = Pick<Barrier<AccountState>, "participant" | "txId" | "state"> | ServiceBarrier;
+type AnyStep = Pick<StepBarrier, "participant" | "txId" | "branch" | "state"> | ServiceStep;
 
 export type Violate = (invariant: FinalStateInvariant, detail: string) => void;
 
@@ -60,7 +66,8 @@ export function checkFinalState(state: FinalState, violate: Violate): void {
     if (a.lockedBy !== undefined) violate("no-lock-left", `${a.server}/${a.account} locked by ${a.lockedBy}`);
     if (a.balance < 0) violate("non-negative", `${a.server}/${a.account} has ${a.balance}`);
   }
-  const barriers = bank.barriers();
+  const services = state.services ?? [];
+  const barriers: AnyBarrier[] = [...bank.barriers(), ...services.flatMap((s) => s.barriers())];
   for (const b of barriers) {
     if (b.state === "prepared")
       violate("no-prepared-left", `${b.participant}'s barrier for ${b.txId} is prepared`);
@@ -78,8 +85,9 @@ export function checkFinalState(state: FinalState, violate: Violate): void {
       }
     }
   };
-  const stepsOf = new Map<string, StepBarrier[]>();
-  for (const step of bank.steps()) stepsOf.set(step.txId, [...(stepsOf.get(step.txId) ?? []), step]);
+  const stepsOf = new Map<string, AnyStep[]>();
+  for (const step of [...bank.steps(), ...services.flatMap((s) => s.steps())])
+    stepsOf.set(step.txId, [...(stepsOf.get(step.txId) ?? []), step]);
   // Each transaction's ledger entries with their positions, read once for all sagas.
   const entriesOf = new Map<string, Positioned[]>();
   state.ledger.forEach((entry, at) => {
@@ -174,7 +182,7 @@ const APPLIED_IN_VIEW: ReadonlySet<BranchState> = new Set(["done", "committed"])
 function checkSaga(
   tx: SagaRecord,
   entries: readonly Positioned[],
-  steps: readonly StepBarrier[],
+  steps: readonly AnyStep[],
   agree: (tx: TxRecord, names: readonly string[], decision: "commit" | "abort", what: string) => void,
   violate: Violate,
 ): void {

@@ -1,5 +1,5 @@
 /**
- * Every effect the bank store made durable, in the order it did: a saga step's
+ * Every effect the bank store (and the simulated HTTP participant) made durable, in the order it did: a saga step's
  * action or compensation (applied, or recorded without writes), a 2PC commit.
  * Balances say whether money moved right in total; the ledger says which step
  * moved it, how often, and in what order, so the saga invariants can be
@@ -27,12 +27,17 @@ export interface Ledger {
   readonly entries: readonly Entry[];
   /** The store, recording each write once it is durable. */
   wrap(store: BankStore): BankStore;
+  /** An effect made durable elsewhere (the simulated HTTP participant). */
+  record(entry: Entry): void;
 }
 
 export function createLedger(): Ledger {
   const entries: Entry[] = [];
   return {
     entries,
+    record: (entry) => {
+      entries.push(entry);
+    },
     wrap: (store) => ({
       ...store,
       async writeStep(step, from, planned, now) {

@@ -1,6 +1,7 @@
 /**
  * Deterministic simulation of concord's 2PC and sagas: the real use cases (beginTransaction,
- * the coordinator, the sweeper, the bank participants) over in-memory stores, an
+ * the coordinator, the sweeper, the bank participants, the HTTP dispatcher over a simulated
+ * service and network) over in-memory stores, an
  * in-memory message pool standing in for SQS, and a simulated clock, driven one
  * step at a time by a seeded scheduler that reorders, duplicates and drops
  * messages, fails sends and crashes handlers at their named crash points.
@@ -27,6 +28,8 @@ import { isFinal, isWaiting, type TxRecord } from "../core/transaction.ts";
 import { decisionOf, type Policy } from "../core/two-phase-commit.ts";
 import { type Status, statusOf } from "../core/view.ts";
 import type { CrashPoint } from "../crash-points.ts";
+import { createDispatcher, type Dispatcher } from "../http-participants/dispatcher.ts";
+import { UNKNOWN_TRANSACTION } from "../http-participants/http-protocol.ts";
 import type { Log, LogFields } from "../log.ts";
 import {
   createMemoryParticipantStore,
@@ -40,6 +43,7 @@ import {
 import { type AccountState, bankModel } from "../participants/bank/bank-rules.ts";
 import type { BankStore } from "../participants/bank/bank-store.ts";
 import { checkFinalState, FINAL_STATE_INVARIANTS } from "./final-state.ts";
+import { createSimulatedHttpService, NETWORK_FAULTS, type SimulatedHttpService } from "./http-service.ts";
 import { createLedger } from "./ledger.ts";
 import { createMemoryTransactionStore, type MemoryTransactionStore } from "./memory-transaction-store.ts";
 import { createRandom } from "./random.ts";
@@ -53,8 +57,8 @@ export class SimulatedCrash extends Error {
   }
 }
 
-/** The named crash points, and right after any durable store write. */
-export type SimCrashPoint = CrashPoint | "after-store-write";
+/** The named crash points, right after any durable store write, and the dispatcher's after its call. */
+export type SimCrashPoint = CrashPoint | "after-store-write" | "after-http-call";
 
 /** A send that failed after the SDK's retries. */
 export class SimulatedSendFailure extends Error {
@@ -82,7 +86,18 @@ export const MUTANTS = {
     },
   }),
 } as const satisfies Record<string, (store: BankStore) => BankStore>;
-export type Mutant = keyof typeof MUTANTS;
+export type BankMutant = keyof typeof MUTANTS;
+
+/**
+ * A dispatcher broken the way it once was, to show the simulation catches it.
+ * - late-prepare-votes-no: a PREPARE past its deadline votes no (`timeout`), which
+ *   excuses the participant from the ROLLBACK though an earlier copy may have prepared it.
+ * - bare-404-acknowledges: any 404 to a ROLLBACK acknowledges it, a gateway's too.
+ */
+export const HTTP_MUTANTS = ["late-prepare-votes-no", "bare-404-acknowledges"] as const;
+export type HttpMutant = (typeof HTTP_MUTANTS)[number];
+export type Mutant = BankMutant | HttpMutant;
+const isHttpMutant = (m: Mutant | undefined): m is HttpMutant => HTTP_MUTANTS.includes(m as HttpMutant);
 
 export interface SimulationOptions {
   readonly seed: number;
@@ -97,6 +112,12 @@ export interface SimulationOptions {
   readonly lockPolicy?: LockPolicy;
   /** Wraps the bank store: another way to break it on purpose. */
   readonly wrapBankStore?: (store: BankStore) => BankStore;
+  /**
+   * Transactions name an HTTP participant too, served by the real dispatcher over a
+   * simulated service and network; on by default. Off, a seed runs as it did before
+   * HTTP participants were simulated (no draw is taken for them).
+   */
+  readonly httpParticipants?: boolean;
 }
 
 export const INVARIANTS = [
@@ -137,6 +158,8 @@ export interface FaultModel {
   readonly duplicateRate: number;
   readonly crashRate: number;
   readonly sendFailRate: number;
+  /** The share of calls to the HTTP participant the network spoils (0 without one). */
+  readonly httpFaultRate: number;
 }
 
 interface Envelope {
@@ -173,6 +196,9 @@ const POLICY: Policy = {
   maxEvents: 100,
 };
 const IN_DOUBT_AFTER_MS = 3_000;
+/** The simulated HTTP participant, and the dispatcher's per-call limit. */
+const HTTP_PARTICIPANT = "ext";
+const HTTP_TIMEOUT_MS = 3_000;
 const QUIET_STEP_LIMIT = 50_000;
 
 const WRITES: ReadonlySet<PropertyKey> = new Set([
@@ -274,6 +300,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     if (tracing) trace.push(`#${step} t+${now - START}ms ${line()}`);
   };
 
+  const http = options.httpParticipants ?? true;
   const faults: FaultModel = {
     servers: rng.between(2, 3),
     lockPolicy: pickPolicy(rng.pick(LOCK_POLICIES), options.lockPolicy),
@@ -281,16 +308,19 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     duplicateRate: rng.pick([0, 0.05, 0.2]),
     crashRate: rng.pick([0, 0.03, 0.1]),
     sendFailRate: rng.pick([0, 0.02, 0.05]),
+    httpFaultRate: http ? rng.pick([0, 0.1, 0.3]) : 0,
   };
   let faulty = true;
   const servers = Array.from({ length: faults.servers }, (_, i) => `bank-${i + 1}`);
   const target = options.transfers ?? rng.between(15, 30);
   const sagaShare = options.sagaShare ?? DEFAULT_SAGA_SHARE;
+  const httpName = http ? HTTP_PARTICIPANT : undefined;
 
   // --- the world: stores, message pool, clock ---
   const txStore: MemoryTransactionStore = createMemoryTransactionStore({ shards: 2 });
   const bank: MemoryParticipantStore<AccountState> = createMemoryParticipantStore(bankModel);
-  const mutate = options.mutant ? MUTANTS[options.mutant] : (s: BankStore) => s;
+  const mutant = options.mutant;
+  const mutate = mutant && !isHttpMutant(mutant) ? MUTANTS[mutant] : (s: BankStore) => s;
   const ledger = createLedger();
   // A store call yields a few microtasks first (as I/O would), so concurrent handlers interleave.
   const yieldSome = async () => {
@@ -399,6 +429,67 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     ]),
   );
 
+  // The HTTP participant: the real dispatcher, its calls answered by a simulated service.
+  let service: SimulatedHttpService | undefined;
+  let dispatcher: Dispatcher | undefined;
+  if (httpName !== undefined) {
+    const httpService = createSimulatedHttpService({
+      name: httpName,
+      rng,
+      fault: () => (faulty && rng.chance(faults.httpFaultRate) ? rng.pick(NETWORK_FAULTS.slice(1)) : "none"),
+      record: ledger.record,
+      violation: (detail) => violate("agreement", detail),
+      afterCall: () => crash("after-http-call"),
+      yieldSome,
+    });
+    const call: typeof httpService.call = async (request) => {
+      let outcome = await httpService.call(request);
+      if (mutant === "bare-404-acknowledges" && outcome.kind === "response" && outcome.status === 404) {
+        outcome = { ...outcome, body: JSON.stringify({ error: { code: UNKNOWN_TRANSACTION } }) };
+      }
+      note(
+        () =>
+          `  call ${request.url.pathname} ${request.headers["idempotency-key"]}: ${JSON.stringify(outcome)}`,
+      );
+      return outcome;
+    };
+    const registered = {
+      name: httpName,
+      baseUrl: `https://${httpName}.example/concord`,
+      protocols: ["2pc", "saga"] as const,
+      createdAt: START,
+      version: 1,
+    };
+    service = httpService;
+    const real = createDispatcher({
+      registry: {
+        get: async (name) =>
+          name === httpName ? { ...registered, protocols: [...registered.protocols] } : undefined,
+      },
+      bus,
+      call,
+      policy: { allowedHosts: [], allowPrivate: false },
+      timeoutMs: HTTP_TIMEOUT_MS,
+      clock,
+      log,
+    });
+    dispatcher =
+      mutant === "late-prepare-votes-no"
+        ? {
+            handle: (m) =>
+              m.type === "prepare" && now >= m.deadline
+                ? bus.toCoordinator({
+                    type: "vote",
+                    txId: m.txId,
+                    participant: m.participant,
+                    vote: "no",
+                    reason: "timeout",
+                  })
+                : real.handle(m),
+          }
+        : real;
+  }
+
   // --- accounts ---
   const initial = new Map<string, number>();
   for (const server of servers) {
@@ -450,6 +541,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     try {
       if (first.to === "coordinator") {
         await coordinator.handleGroup(batch.map((e) => coordinatorMessage.parse(e.body)));
+      } else if (first.to === httpName && dispatcher) {
+        await dispatcher.handle(participantMessage.parse(first.body));
       } else {
         const participant = participants.get(first.to);
         if (!participant) throw new Error(`no participant ${first.to}`);
@@ -550,6 +643,12 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     }
   }
 
+  /** A request the network held back reaches the service now; its answer goes nowhere. */
+  function deliverLate(s: SimulatedHttpService) {
+    const what = s.deliverLate();
+    note(() => `late request reaches ${s.name}: ${what}`);
+  }
+
   async function poll() {
     const client = rng.pick(clients);
     const tx = await txStore.get(client.id);
@@ -584,8 +683,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         const id = `tx${clients.length + 1}`;
         const timeoutMs = rng.between(3, 20) * 1_000;
         const request: BeginRequest = rng.chance(sagaShare)
-          ? { id, timeoutMs, ...randomSaga(rng, servers) }
-          : { id, timeoutMs, protocol: "2pc", branches: randomTransfer(rng, servers) };
+          ? { id, timeoutMs, ...randomSaga(rng, servers, httpName) }
+          : { id, timeoutMs, protocol: "2pc", branches: randomTransfer(rng, servers, httpName) };
         const client: ClientTx = { id, request, unanswered: false };
         clients.push(client);
         await begin(client, false);
@@ -605,6 +704,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         await poll();
       } else if (roll < 95 && clients.length > 0) {
         await operator(rng.pick(clients), rng.chance(0.5) ? "abort" : "retry");
+      } else if (roll < 97 && service && service.late() > 0) {
+        deliverLate(service);
       } else if (clients.length > 0) {
         const waiting = clients.filter((c) => c.unanswered);
         await begin(rng.pick(waiting.length > 0 ? waiting : clients), true);
@@ -619,7 +720,10 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     let quiet = 0;
     for (; quiet < QUIET_STEP_LIMIT; quiet++, step++) {
       const ready = visible();
-      if (ready.length > 0) {
+      if (service && service.late() > 0 && (ready.length === 0 || rng.chance(0.2))) {
+        // Requests the network held back reach the service at last, in any order with the rest.
+        deliverLate(service);
+      } else if (ready.length > 0) {
         await deliver(rng.pick(ready));
       } else {
         const settled = pool.length === 0 && txStore.all().every((tx) => isFinal(tx.state));
@@ -650,6 +754,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         bank,
         initial,
         ledger: ledger.entries,
+        ...(service ? { services: [service] } : {}),
       },
       violate,
     );

@@ -15,6 +15,7 @@
  */
 import type { BeginRequest } from "../coordinator/begin-transaction.ts";
 import type { BranchSpec } from "../core/transaction.ts";
+import { REFUSE } from "./http-service.ts";
 import type { Random } from "./random.ts";
 
 /** The ordinary accounts on every server: the 2PC transfers' and the sagas' sources. */
@@ -30,7 +31,19 @@ const otherAccount = (account: string) =>
  * server or another account), or a same-server `transfer`. Some are meant to
  * abort: more than the balance, an unknown account, a stale expectedVersion, 0.
  */
-export function randomTransfer(rng: Random, servers: readonly string[]): BranchSpec[] {
+export function randomTransfer(rng: Random, servers: readonly string[], http?: string): BranchSpec[] {
+  const branches = bankTransfer(rng, servers);
+  // Now and then an HTTP participant records the transfer too, or refuses it.
+  if (http !== undefined && rng.chance(0.4)) branches.push(httpBranch(rng, http, "record"));
+  return branches;
+}
+
+/** A branch at an HTTP participant (no money moves there); one in ten it refuses. */
+function httpBranch(rng: Random, participant: string, action: string): BranchSpec {
+  return { participant, action, input: rng.chance(0.1) ? { [REFUSE]: true } : { note: action } };
+}
+
+function bankTransfer(rng: Random, servers: readonly string[]): BranchSpec[] {
   const account = () => (rng.chance(0.04) ? "ghost" : rng.pick(ACCOUNT_IDS));
   const amount = () => (rng.chance(0.02) ? 0 : rng.between(1, 60));
   const from = { server: rng.pick(servers), account: account() };
@@ -119,9 +132,17 @@ export type SagaRequest = Omit<Extract<BeginRequest, { protocol: "saga" }>, "id"
  * branches a 2PC group inside the saga). Money in equals money out, so a
  * committed saga conserves the total as a compensated one does.
  */
-export function randomSaga(rng: Random, servers: readonly string[]): SagaRequest {
+export function randomSaga(rng: Random, servers: readonly string[], http?: string): SagaRequest {
   const stages = rng.between(1, 3);
   const branches = Array.from({ length: rng.between(1, 2) }, () => moveBranches(rng, servers, stages)).flat();
+  if (http !== undefined && rng.chance(0.5)) {
+    // A step at an HTTP participant, in any stage (an atomic one too: it prepares and commits).
+    branches.push({
+      ...httpBranch(rng, http, "book"),
+      compensation: { action: "unbook", input: {} },
+      stage: rng.int(stages),
+    });
+  }
   const atomicStages: number[] = [];
   // A participant may be in one atomic stage of a saga: a stage whose participants
   // are in one already stays a plain stage.

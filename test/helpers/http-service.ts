@@ -1,7 +1,8 @@
 /**
  * A small HTTP participant for tests: a Hono app on 127.0.0.1 (a free port)
  * that records every call and answers as each endpoint is told to — 200, a
- * refusal, an error a few times, or never (to time out). Keyed by the
+ * refusal, an error a few times, never (to time out), or applies the call and
+ * then never answers (the answer lost on the way back). Keyed by the
  * Idempotency-Key, it applies each step once however often it is called, as
  * the contract asks of a real participant.
  */
@@ -11,8 +12,20 @@ import { Hono } from "hono";
 
 export type Endpoint = "prepare" | "commit" | "rollback" | "action" | "compensate";
 
-/** What one call gets: a status (and body), or no answer at all. */
-export type Answer = { readonly status: number; readonly body?: unknown } | "hang";
+/**
+ * What one call gets: a status (and body), or no answer at all. `lost`: the
+ * service applies the call as that status says, and the answer never arrives.
+ */
+export type Answer = { readonly status: number; readonly body?: unknown; readonly lost?: boolean } | "hang";
+
+/**
+ * The contract's answer to a ROLLBACK for a transaction the service never saw
+ * (docs/participants.md): the only 404 that acknowledges one.
+ */
+export const unknownTransaction: Answer = {
+  status: 404,
+  body: { error: { code: "unknown_transaction", message: "no such transaction here" } },
+};
 
 export interface Call {
   readonly endpoint: Endpoint;
@@ -48,11 +61,11 @@ export async function startHttpService(): Promise<HttpService> {
     const n = (counts.get(endpoint) ?? 0) + 1;
     counts.set(endpoint, n);
     const how = rules.get(endpoint)?.(n, body) ?? { status: 200, body: { ok: true } };
-    if (how === "hang") {
+    if (how !== "hang" && how.status >= 200 && how.status < 300 && key) applied.add(key);
+    if (how === "hang" || how.lost) {
       await new Promise<void>((resolve) => hanging.push(resolve));
       return c.body(null, 503);
     }
-    if (how.status >= 200 && how.status < 300 && key) applied.add(key);
     return c.json((how.body ?? {}) as object, how.status as 200);
   });
 

@@ -3,13 +3,16 @@
  * through the API and named in 2PC transactions and sagas beside bank steps —
  * a healthy one, one that never answers (timeouts), one that fails twice with
  * 500 before it succeeds, one that refuses with 409 — and every message to
- * them delivered twice.
+ * them delivered twice. Then the two ways a service could be left prepared:
+ * a ROLLBACK answered by a gateway's bare 404, and a PREPARE whose answer was
+ * lost arriving again after the deadline.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
+import type { PrepareMessage } from "../../src/core/messages.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { duplicating } from "../helpers/buses.ts";
-import { type HttpService, startHttpService } from "../helpers/http-service.ts";
+import { type HttpService, startHttpService, unknownTransaction } from "../helpers/http-service.ts";
 import { eventually, type Stack, startStack } from "../helpers/stack.ts";
 
 const ADMIN = "admin-key-for-http-tests";
@@ -381,5 +384,143 @@ describe("duplicated delivery to the dispatcher", () => {
     } finally {
       duplicate = false;
     }
+  });
+});
+
+describe("a ROLLBACK to a service that prepared", () => {
+  it("is not acknowledged by a gateway's bare 404: it is sent again until the service itself answers", async () => {
+    const gated = await startHttpService();
+    try {
+      expect((await register("gated", gated.url, ["2pc"])).status).toBe(201);
+      picky.answer("prepare", () => ({ status: 409, body: { reason: "limit_exceeded" } }));
+      // The first two ROLLBACKs meet a gateway mid-deploy; the service never sees them.
+      gated.answer("rollback", (n) => (n <= 2 ? { status: 404, body: "Not Found" } : { status: 200 }));
+      const tx = await begin(
+        {
+          protocol: "2pc",
+          branches: [
+            { participant: "gated", action: "record", input: {} },
+            { participant: "picky", action: "record", input: {} },
+          ],
+        },
+        0,
+      );
+      const done = await settled(tx.id);
+      expect(done).toMatchObject({ phase: "aborted", reason: "limit_exceeded" });
+      const rollbacks = gated.callsTo("rollback").filter((c) => c.body.txId === tx.id);
+      expect(rollbacks.length).toBeGreaterThanOrEqual(3);
+      expect(gated.applied.has(`${tx.id}/gated/rollback`)).toBe(true);
+    } finally {
+      await gated.stop();
+    }
+  });
+
+  it("is acknowledged by the service's explicit unknown_transaction 404", async () => {
+    const fresh = await startHttpService();
+    try {
+      expect((await register("fresh", fresh.url, ["2pc"])).status).toBe(201);
+      // Its PREPARE never arrives (500 every time) and the transaction aborts at its deadline.
+      fresh.answer("prepare", () => ({ status: 500 }));
+      fresh.answer("rollback", () => unknownTransaction);
+      const tx = await begin(
+        {
+          protocol: "2pc",
+          timeoutMs: 1500,
+          branches: [{ participant: "fresh", action: "record", input: {} }],
+        },
+        0,
+      );
+      const done = await settled(tx.id);
+      expect(done).toMatchObject({ phase: "aborted", reason: "timeout" });
+      expect(fresh.callsTo("rollback").filter((c) => c.body.txId === tx.id)).toHaveLength(1);
+    } finally {
+      await fresh.stop();
+    }
+  });
+});
+
+describe("a PREPARE whose answer was lost, arriving again after the deadline", () => {
+  let local: Stack;
+  let keeper: HttpService;
+  let sqs: MessageBus | undefined;
+  /** First copies of the PREPAREs sent to `keeper`, to deliver one again later. */
+  const prepares: PrepareMessage[] = [];
+
+  beforeAll(async () => {
+    keeper = await startHttpService();
+    // No sweeper of its own: the test sweeps once the late copy has been handled, so the
+    // copy always comes before the deadline abort (the race that left the service prepared).
+    local = await startStack({
+      bankServers: ["bank-1"],
+      roles: ["api", "coordinator", "participants", "dispatcher"],
+      wrapBus: (bus) => {
+        sqs ??= bus;
+        return {
+          toCoordinator: (m) => bus.toCoordinator(m),
+          toParticipant: (p, m, o) => {
+            if (p === "keeper" && m.type === "prepare" && m.retries === undefined) prepares.push(m);
+            return bus.toParticipant(p, m, o);
+          },
+        };
+      },
+      env: {
+        CONCORD_COMMERCE_PARTICIPANTS: "none",
+        CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE: "true",
+        CONCORD_HTTP_PARTICIPANT_HOSTS: "127.0.0.1",
+        CONCORD_HTTP_TIMEOUT_MS: "300",
+      },
+    });
+    const res = await local.request("POST", "/v1/participants", {
+      name: "keeper",
+      baseUrl: keeper.url,
+      protocols: ["2pc"],
+    });
+    expect(res.status).toBe(201);
+  });
+
+  afterAll(async () => {
+    await local?.stop();
+    await keeper?.stop();
+  });
+
+  it("sends the service ROLLBACK: the late copy votes nothing, and the deadline abort reaches every silent participant", async () => {
+    await local.seed("bank-1", "ivy", 500);
+    // The service prepares (holding what it promised), and its answer never comes back.
+    keeper.answer("prepare", () => ({ status: 200, lost: true }));
+    const res = await local.request("POST", "/v1/transactions?wait=0", {
+      protocol: "2pc",
+      timeoutMs: 2500,
+      branches: [
+        { participant: "bank-1", action: "withdraw", input: { account: "ivy", amount: 100 } },
+        { participant: "keeper", action: "record", input: { entry: "ivy -100" } },
+      ],
+    });
+    const tx = (await res.json()) as TransactionView;
+    await eventually(
+      async () => (keeper.applied.has(`${tx.id}/keeper/prepare`) ? true : undefined),
+      5_000,
+      "the service to prepare",
+    );
+    const copy = prepares.find((m) => m.txId === tx.id);
+    expect(copy).toBeDefined();
+    // Past the deadline, the PREPARE arrives again (a duplicate, a re-send).
+    const pastDeadline = Date.parse(tx.createdAt) + 2500 + 200;
+    await new Promise((r) => setTimeout(r, Math.max(0, pastDeadline - Date.now())));
+    const calledBefore = keeper.callsTo("prepare").filter((c) => c.body.txId === tx.id).length;
+    await sqs?.toParticipant("keeper", copy as PrepareMessage);
+    // Time for the dispatcher to take the copy and for anything it sends to be handled.
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(keeper.callsTo("prepare").filter((c) => c.body.txId === tx.id)).toHaveLength(calledBefore);
+    await local.runtime.roles.sweeper();
+    await eventually(
+      async () => (keeper.callsTo("rollback").some((c) => c.body.txId === tx.id) ? true : undefined),
+      5_000,
+      "the service to be sent ROLLBACK",
+    );
+    const done = await local.settle(tx.id, 10_000);
+    expect(done).toMatchObject({ phase: "aborted", reason: "timeout" });
+    expect(keeper.applied.has(`${tx.id}/keeper/rollback`)).toBe(true);
+    expect(await local.account("bank-1", "ivy")).toMatchObject({ balance: 500 });
+    expect((await local.account("bank-1", "ivy")).lockedBy).toBeUndefined();
   });
 });

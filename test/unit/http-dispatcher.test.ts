@@ -38,6 +38,7 @@ function recording() {
 const status = (s: number, body = ""): CallOutcome => ({ kind: "response", status: s, body });
 const timeout: CallOutcome = { kind: "timeout" };
 const down: CallOutcome = { kind: "unreachable", reason: "ECONNREFUSED" };
+const unknownTransaction = '{"error":{"code":"unknown_transaction","message":"never seen"}}';
 
 describe("what an answer means", () => {
   it.each<[Endpoint, CallOutcome, string]>([
@@ -57,7 +58,12 @@ describe("what an answer means", () => {
     ["commit", status(404), "retry"],
     ["commit", timeout, "retry"],
     ["rollback", status(200), "yes"],
-    ["rollback", status(404), "yes"],
+    ["rollback", status(404, unknownTransaction), "yes"],
+    // A 404 that is not the service's explicit answer may be a gateway's: the service may hold locks.
+    ["rollback", status(404), "retry"],
+    ["rollback", status(404, "<html>Not Found</html>"), "retry"],
+    ["rollback", status(404, '{"error":{"code":"not_found"}}'), "retry"],
+    ["rollback", status(404, '{"reason":"unknown_transaction"}'), "retry"],
     ["rollback", status(409), "yes"],
     ["rollback", status(500), "retry"],
     ["rollback", down, "retry"],
@@ -273,15 +279,45 @@ describe("the dispatcher", () => {
     );
   });
 
-  it("votes no without calling once the deadline has passed", async () => {
+  it("sends no vote for a PREPARE past its deadline and does not call: an earlier copy may have prepared the service", async () => {
+    // A no vote would excuse the participant from the ROLLBACK; silent, it gets the
+    // deadline abort's ROLLBACK like any participant that has not voted.
     const { dispatcher, bus, calls } = setup([], { now: Date.UTC(2031, 0, 1) });
     await dispatcher.handle(prepare);
+    await dispatcher.handle({ ...(prepare as object), retries: 2 } as ParticipantMessage);
     expect(calls).toEqual([]);
-    expect(bus.sent[0]?.message).toMatchObject({ vote: "no", reason: "timeout" });
+    expect(bus.sent).toEqual([]);
   });
 
-  it("acknowledges a commit on 2xx and a rollback on 2xx, 404 or 409; re-queues a refused commit with an error log", async () => {
-    const { dispatcher, bus, logged } = setup([status(200), status(404), status(409)]);
+  it("fails an action past its deadline without calling; the saga still sends it the compensation", async () => {
+    const { dispatcher, bus, calls } = setup([], { now: Date.UTC(2031, 0, 1) });
+    await dispatcher.handle(action);
+    expect(calls).toEqual([]);
+    expect(bus.sent.map((s) => s.message)).toEqual([
+      {
+        type: "result",
+        txId: "tx-2",
+        participant: "ledger",
+        branch: 3,
+        step: "action",
+        outcome: "failed",
+        reason: "timeout",
+      },
+    ]);
+  });
+
+  it("puts a rollback answered by a bare 404 back on the queue: only the service's unknown_transaction acknowledges", async () => {
+    const { dispatcher, bus } = setup([status(404, "Not Found"), status(404, unknownTransaction)]);
+    await dispatcher.handle(rollback);
+    await dispatcher.handle({ ...rollback, retries: 1 } as ParticipantMessage);
+    expect(bus.sent).toEqual([
+      { to: "ledger", message: { ...rollback, retries: 1 }, options: { delaySeconds: 1 } },
+      { to: "coordinator", message: { type: "ack", txId: "tx-1", participant: "ledger", decision: "abort" } },
+    ]);
+  });
+
+  it("acknowledges a commit on 2xx and a rollback on 2xx, 409 or an explicit unknown_transaction 404; re-queues a refused commit with an error log", async () => {
+    const { dispatcher, bus, logged } = setup([status(200), status(404, unknownTransaction), status(409)]);
     await dispatcher.handle(commit);
     await dispatcher.handle(rollback);
     await dispatcher.handle(commit);

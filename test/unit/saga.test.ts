@@ -316,6 +316,13 @@ describe("failure compensates exactly the attempted branches, latest stage first
     ]);
   });
 
+  it("an action failed for the deadline (not called, or called by an earlier copy) is compensated too", () => {
+    const tx = run(shape().next, done(0)).next;
+    const step = result(1, "failed", "action", "timeout")(tx);
+    expect(step.next).toMatchObject({ state: "compensating", reason: "timeout", failedBranch: 1 });
+    expect(compensations(step.effects)).toEqual([1, 2]);
+  });
+
   it("waits for the whole latest stage before compensating the one before", () => {
     const tx = run(shape().next, done(0), failed(1)).next;
     const half = undone(2)(tx);
@@ -599,6 +606,19 @@ describe("atomic stages", () => {
       { kind: "compensate", participant: "bank-1", branch: 0 },
     ]);
     expect(decides(tx, late.next)).toBe(true);
+  });
+
+  it("after the deadline's rollback, a late no does not excuse a participant that never voted: it hears the rollback until it acks", () => {
+    // bank-3's PREPARE may have prepared it (an HTTP service whose answer was lost).
+    const tx = vote("bank-2", "yes")(prepared().next).next;
+    const aborted = onSweep(tx, tx.deadline, policy).next;
+    const lateNo = vote("bank-3", "no", "timeout")(aborted);
+    expect(lateNo.changed).toBe(false);
+    const acked = run(lateNo.next, ack("bank-2", "abort"), undone(0)).next;
+    expect(acked.state).toBe("compensating");
+    const again = sweep(acked);
+    expect(again.effects).toEqual([{ kind: "decision", participant: "bank-3", decision: "abort" }]);
+    expect(run(again.next, ack("bank-3", "abort")).next.state).toBe("compensated");
   });
 
   it("ignores duplicated votes and acks, and acks for the other decision", () => {

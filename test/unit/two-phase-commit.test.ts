@@ -240,6 +240,25 @@ describe("onSweep", () => {
     expect(step.effects.map((e) => e.kind)).toEqual(["decision", "decision"]);
   });
 
+  it("sends the timeout abort to a participant that never voted, until it acknowledges: its PREPARE may have prepared it", () => {
+    // An HTTP service whose yes was lost is silent here, yet holds locks; a late no (a stale
+    // copy's) must not excuse it from the ROLLBACK once the abort is decided.
+    const voted = onVote(started(["bank-1", "svc"], 500), yes("bank-1"), T0 + 100, policy).next;
+    const aborted = onSweep(voted, T0 + 500, policy);
+    expect(aborted.effects).toEqual([
+      { kind: "decision", participant: "bank-1", decision: "abort" },
+      { kind: "decision", participant: "svc", decision: "abort" },
+    ]);
+    const lateNo = onVote(aborted.next, no("svc", "timeout"), T0 + 600, policy);
+    expect(lateNo.changed).toBe(false);
+    const acked = onAck(lateNo.next, { participant: "bank-1", decision: "abort" }, T0 + 700, policy).next;
+    const again = onSweep(acked, acked.dueAt ?? 0, policy);
+    expect(again.effects).toEqual([{ kind: "decision", participant: "svc", decision: "abort" }]);
+    expect(again.next.state).toBe("aborting");
+    const done = onAck(again.next, { participant: "svc", decision: "abort" }, T0 + 5_000, policy).next;
+    expect(done.state).toBe("aborted");
+  });
+
   it("re-sends the decision to those who have not acknowledged, capped, and flags a stall", () => {
     let tx = run(
       started(),
