@@ -55,6 +55,8 @@ export interface Timing {
   readonly prepareRetryMs: number;
   /** A participant that has not acknowledged a decision this long gets it again. */
   readonly decisionRetryMs: number;
+  /** A participant waiting for a lock (it holds a copy of its PREPARE) gets another no sooner than this. */
+  readonly waitingRetryMs: number;
   /** Cap of the exponential backoff between re-sends. */
   readonly backoffCapMs: number;
   /** Re-sends after which a stalled decision is logged as a warning. */
@@ -203,6 +205,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxTimeoutMs,
       prepareRetryMs: int(env, "CONCORD_PREPARE_RETRY_MS", 5_000, 1),
       decisionRetryMs: int(env, "CONCORD_DECISION_RETRY_MS", 5_000, 1),
+      waitingRetryMs: int(env, "CONCORD_WAITING_RETRY_MS", 30_000, 1),
       backoffCapMs: int(env, "CONCORD_BACKOFF_CAP_MS", 30_000, 1),
       stalledAfterAttempts: int(env, "CONCORD_STALLED_AFTER_ATTEMPTS", 10, 1),
       retentionSeconds,

@@ -76,6 +76,7 @@ export interface Wiring {
 export const policyOf = (config: Config): Policy => ({
   prepareRetryMs: config.timing.prepareRetryMs,
   decisionRetryMs: config.timing.decisionRetryMs,
+  waitingRetryMs: config.timing.waitingRetryMs,
   backoffCapMs: config.timing.backoffCapMs,
   stalledAfterAttempts: config.timing.stalledAfterAttempts,
   maxEvents: 100,

@@ -148,8 +148,8 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         return;
       }
       if (settled.waitFor !== reported) {
-        // Tell the coordinator once per holder: the sweeper then sends no more copies
-        // of this PREPARE, and under detect the edge feeds deadlock detection.
+        // Tell the coordinator once per holder: the sweeper then spaces its copies of
+        // this PREPARE by the waiting interval, and under detect the edge feeds deadlock detection.
         await bus.toCoordinator({
           type: "waiting",
           txId: message.txId,
