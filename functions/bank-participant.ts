@@ -1,20 +1,24 @@
-import type { ScheduledEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { lambdaWiring } from "../src/lambda.ts";
-import { bankInquiryRole, bankParticipantRole } from "../src/wiring.ts";
+import { bankInquiryRole, bankParticipantRole, scheduledRole } from "../src/wiring.ts";
 
 const server = process.env.CONCORD_PARTICIPANT;
 if (!server) throw new Error("CONCORD_PARTICIPANT must name the bank server this function serves");
 const wiring = lambdaWiring();
 const participant = bankParticipantRole(wiring, server);
-const inquire = bankInquiryRole(wiring, server);
+const inquire = scheduledRole(wiring, bankInquiryRole(wiring, server));
 
 /**
  * Triggered by one bank server's queue (PREPARE, COMMIT, ROLLBACK, saga actions
- * and compensations) and, by an EventBridge rule, to ask the coordinator about
- * barriers it is in doubt about.
+ * and compensations) and, deployed a second time as its in-doubt function, by an
+ * EventBridge rule: it asks the coordinator about barriers it is in doubt about,
+ * every timer tick through the minute.
  */
-export const handler = async (event: SQSEvent | ScheduledEvent): Promise<SQSBatchResponse | undefined> => {
+export const handler = async (
+  event: SQSEvent | ScheduledEvent,
+  context?: Context,
+): Promise<SQSBatchResponse | undefined> => {
   if ("Records" in event) return participant(event);
-  await inquire();
+  await inquire(context && (() => context.getRemainingTimeInMillis()));
   return undefined;
 };

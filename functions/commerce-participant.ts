@@ -1,7 +1,7 @@
-import type { ScheduledEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { lambdaWiring } from "../src/lambda.ts";
 import { isCommerceParticipant } from "../src/participants/commerce/names.ts";
-import { commerceInquiryRole, commerceParticipantRole } from "../src/wiring.ts";
+import { commerceInquiryRole, commerceParticipantRole, scheduledRole } from "../src/wiring.ts";
 
 const name = process.env.CONCORD_PARTICIPANT;
 if (!name || !isCommerceParticipant(name))
@@ -10,16 +10,20 @@ if (!name || !isCommerceParticipant(name))
   );
 const wiring = lambdaWiring();
 const participant = commerceParticipantRole(wiring, name);
-const inquire = commerceInquiryRole(wiring, name);
+const inquire = scheduledRole(wiring, commerceInquiryRole(wiring, name));
 
 /**
  * One e-commerce participant (inventory, payment, order or shipping), chosen by
  * CONCORD_PARTICIPANT: triggered by its queue (PREPARE, COMMIT, ROLLBACK, saga
- * actions and compensations) and, by an EventBridge rule, to ask the
- * coordinator about barriers it is in doubt about.
+ * actions and compensations) and, deployed a second time as its in-doubt
+ * function, by an EventBridge rule: it asks the coordinator about barriers it is
+ * in doubt about, every timer tick through the minute.
  */
-export const handler = async (event: SQSEvent | ScheduledEvent): Promise<SQSBatchResponse | undefined> => {
+export const handler = async (
+  event: SQSEvent | ScheduledEvent,
+  context?: Context,
+): Promise<SQSBatchResponse | undefined> => {
   if ("Records" in event) return participant(event);
-  await inquire();
+  await inquire(context && (() => context.getRemainingTimeInMillis()));
   return undefined;
 };

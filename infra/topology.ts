@@ -88,6 +88,12 @@ export interface TopologyOptions {
   /** Shards of the sweeper's due index; spreads the sparse index over partitions. */
   readonly dueShards: number;
   readonly sweepIntervalSeconds: number;
+  /**
+   * How long one invocation of a scheduled function (the sweeper, a participant's
+   * in-doubt check) keeps passing; its timeout leaves room for the last pass.
+   * The interval plus 5 s when absent.
+   */
+  readonly scheduledRunSeconds?: number;
 }
 
 export const COORDINATOR_QUEUE = "coordinator";
@@ -152,28 +158,53 @@ function participantTable(name: string): TableSpec {
   };
 }
 
+/** Room a scheduled function keeps after its run for the last pass to finish. */
+const SCHEDULED_MARGIN_SECONDS = 15;
+const scheduledTimeout = (runSeconds: number): number =>
+  Math.max(FUNCTION_TIMEOUT_SECONDS, runSeconds + SCHEDULED_MARGIN_SECONDS);
+
+interface ScheduleOptions {
+  readonly rateSeconds: number;
+  readonly runSeconds: number;
+}
+
 /**
- * A participant's function: triggered by its own queue, sending to the
- * coordinator and to its own queue (a PREPARE waiting for a lock puts itself
- * back, delayed), and scheduled to ask about barriers it is in doubt about.
+ * A participant's functions, from one entry: one triggered by its own queue,
+ * sending to the coordinator and to its own queue (a PREPARE waiting for a lock
+ * puts itself back, delayed); one on the schedule, asking the coordinator about
+ * barriers it is in doubt about. Apart, because the scheduled one runs through
+ * its minute, and a queue's visibility timeout must be 6x its function's timeout.
  */
-function participantFunction(
+function participantFunctions(
   participant: string,
   entry: string,
   table: string,
-  sweepIntervalSeconds: number,
-): FunctionSpec {
-  return {
-    name: `participant-${participant}`,
-    role: "participant",
-    entry,
-    timeoutSeconds: FUNCTION_TIMEOUT_SECONDS,
-    memoryMb: 512,
-    environment: { CONCORD_PARTICIPANT: participant },
-    access: { tables: [table], sendsTo: [COORDINATOR_QUEUE, participantQueue(participant)] },
-    trigger: sqsTrigger(participantQueue(participant)),
-    schedule: { rateSeconds: sweepIntervalSeconds },
-  };
+  schedule: ScheduleOptions,
+): FunctionSpec[] {
+  const environment = { CONCORD_PARTICIPANT: participant };
+  return [
+    {
+      name: participantQueue(participant),
+      role: "participant",
+      entry,
+      timeoutSeconds: FUNCTION_TIMEOUT_SECONDS,
+      memoryMb: 512,
+      environment,
+      access: { tables: [table], sendsTo: [COORDINATOR_QUEUE, participantQueue(participant)] },
+      trigger: sqsTrigger(participantQueue(participant)),
+    },
+    {
+      name: `in-doubt-${participant}`,
+      role: "participant",
+      entry,
+      timeoutSeconds: scheduledTimeout(schedule.runSeconds),
+      // Mostly asleep between passes: billed by duration, so the least memory that runs it.
+      memoryMb: 256,
+      environment,
+      access: { tables: [table], sendsTo: [COORDINATOR_QUEUE] },
+      schedule: { rateSeconds: schedule.rateSeconds },
+    },
+  ];
 }
 
 export function buildTopology(options: TopologyOptions): Topology {
@@ -182,6 +213,10 @@ export function buildTopology(options: TopologyOptions): Topology {
   const participants = [...bankServers, ...commerce];
   // Every sender of participant messages may also reach HTTP participants, through the dispatcher.
   const participantQueues = [...participants.map(participantQueue), DISPATCHER_QUEUE];
+  const schedule: ScheduleOptions = {
+    rateSeconds: options.sweepIntervalSeconds,
+    runSeconds: options.scheduledRunSeconds ?? options.sweepIntervalSeconds + 5,
+  };
   return {
     prefix,
     dueShards: options.dueShards,
@@ -250,11 +285,11 @@ export function buildTopology(options: TopologyOptions): Topology {
         access: { tables: ["transactions"], sendsTo: participantQueues },
         trigger: sqsTrigger(COORDINATOR_QUEUE),
       },
-      ...bankServers.map((server) =>
-        participantFunction(server, "functions/bank-participant.ts", "bank", options.sweepIntervalSeconds),
+      ...bankServers.flatMap((server) =>
+        participantFunctions(server, "functions/bank-participant.ts", "bank", schedule),
       ),
-      ...commerce.map((name) =>
-        participantFunction(name, "functions/commerce-participant.ts", name, options.sweepIntervalSeconds),
+      ...commerce.flatMap((name) =>
+        participantFunctions(name, "functions/commerce-participant.ts", name, schedule),
       ),
       {
         // Calls registered HTTP participants for the messages addressed to them; a failed
@@ -272,11 +307,11 @@ export function buildTopology(options: TopologyOptions): Topology {
         name: "sweeper",
         role: "sweeper",
         entry: "functions/sweeper.ts",
-        timeoutSeconds: 60,
+        timeoutSeconds: scheduledTimeout(schedule.runSeconds),
         memoryMb: 512,
         environment: {},
         access: { tables: ["transactions"], sendsTo: participantQueues },
-        schedule: { rateSeconds: options.sweepIntervalSeconds },
+        schedule: { rateSeconds: schedule.rateSeconds },
       },
     ],
   };

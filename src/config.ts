@@ -16,6 +16,7 @@ export interface Config {
   readonly apiKeys: readonly string[];
   readonly adminKeys: readonly string[];
   readonly timing: Timing;
+  readonly timers: TimerSettings;
   readonly participants: ParticipantSettings;
   readonly commerce: CommerceSettings;
   readonly http: HttpParticipantSettings;
@@ -55,6 +56,8 @@ export interface Timing {
   readonly prepareRetryMs: number;
   /** A participant that has not acknowledged a decision this long gets it again. */
   readonly decisionRetryMs: number;
+  /** A participant waiting for a lock (it holds a copy of its PREPARE) gets another no sooner than this. */
+  readonly waitingRetryMs: number;
   /** Cap of the exponential backoff between re-sends. */
   readonly backoffCapMs: number;
   /** Re-sends after which a stalled decision is logged as a warning. */
@@ -62,6 +65,26 @@ export interface Timing {
   /** Finished records (and participant barriers) live this long before TTL removes them. */
   readonly retentionSeconds: number;
 }
+
+/**
+ * How finely timers (deadlines, re-sends, in-doubt checks) fire. A schedule runs
+ * in whole minutes on AWS, so one scheduled invocation keeps passing, one pass
+ * every `tickMs`, for `runSeconds`: a timer fires at most a tick (plus a pass)
+ * after its due time, wherever it falls in the minute.
+ */
+export interface TimerSettings {
+  /** Between the starts of two passes of a scheduled function (and of the local runtime's timers). */
+  readonly tickMs: number;
+  /**
+   * How long one scheduled invocation keeps passing: the schedule's interval plus
+   * a few seconds of overlap, so a next invocation that starts late leaves no gap
+   * (two overlapping sweepers claim each due transaction once). 0: one pass.
+   */
+  readonly runSeconds: number;
+}
+
+/** Lambda's longest timeout is 900 s; a scheduled function needs room for its last pass. */
+export const MAX_SCHEDULED_RUN_SECONDS = 840;
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -170,6 +193,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       );
   }
   const sweepIntervalSeconds = int(env, "CONCORD_SWEEP_INTERVAL_SECONDS", 60, 1);
+  const timers: TimerSettings = {
+    tickMs: int(env, "CONCORD_TIMER_TICK_MS", 1_000, 50),
+    runSeconds: int(env, "CONCORD_SCHEDULED_RUN_SECONDS", sweepIntervalSeconds + 5, 0),
+  };
+  if (timers.runSeconds > MAX_SCHEDULED_RUN_SECONDS) {
+    throw new ConfigError(
+      `CONCORD_SCHEDULED_RUN_SECONDS must be at most ${MAX_SCHEDULED_RUN_SECONDS} (Lambda stops a function at 900 s), got ${timers.runSeconds}`,
+    );
+  }
   const lockPolicy = env.CONCORD_LOCK_POLICY ?? "wait-die";
   if (!isLockPolicy(lockPolicy)) {
     throw new ConfigError(`CONCORD_LOCK_POLICY must be wait-die, no-wait or detect, got "${lockPolicy}"`);
@@ -194,15 +226,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       commerceParticipants: commerce,
       dueShards: int(env, "CONCORD_DUE_SHARDS", 4, 1),
       sweepIntervalSeconds,
+      scheduledRunSeconds: timers.runSeconds,
     }),
     bankServers,
     apiKeys: list(env.CONCORD_API_KEYS),
     adminKeys: list(env.CONCORD_ADMIN_KEYS),
+    timers,
     timing: {
       defaultTimeoutMs: int(env, "CONCORD_DEFAULT_TIMEOUT_MS", 60_000, 1),
       maxTimeoutMs,
       prepareRetryMs: int(env, "CONCORD_PREPARE_RETRY_MS", 5_000, 1),
       decisionRetryMs: int(env, "CONCORD_DECISION_RETRY_MS", 5_000, 1),
+      waitingRetryMs: int(env, "CONCORD_WAITING_RETRY_MS", 30_000, 1),
       backoffCapMs: int(env, "CONCORD_BACKOFF_CAP_MS", 30_000, 1),
       stalledAfterAttempts: int(env, "CONCORD_STALLED_AFTER_ATTEMPTS", 10, 1),
       retentionSeconds,

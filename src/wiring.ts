@@ -23,6 +23,7 @@ import { coordinatorMessage, participantMessage } from "./core/messages.ts";
 import type { TxRecord } from "./core/transaction.ts";
 import type { Policy } from "./core/two-phase-commit.ts";
 import { type Crash, crashFromEnv } from "./crash-points.ts";
+import { runScheduled } from "./handlers/scheduled-run.ts";
 import { type SqsHandler, sqsBatchHandler } from "./handlers/sqs-batch.ts";
 import { sqsGroupedBatchHandler } from "./handlers/sqs-grouped-batch.ts";
 import { createDispatcher } from "./http-participants/dispatcher.ts";
@@ -76,6 +77,7 @@ export interface Wiring {
 export const policyOf = (config: Config): Policy => ({
   prepareRetryMs: config.timing.prepareRetryMs,
   decisionRetryMs: config.timing.decisionRetryMs,
+  waitingRetryMs: config.timing.waitingRetryMs,
   backoffCapMs: config.timing.backoffCapMs,
   stalledAfterAttempts: config.timing.stalledAfterAttempts,
   maxEvents: 100,
@@ -307,6 +309,33 @@ export function sweeperRole(wiring: Wiring): () => Promise<SweepReport> {
     onWrite: onWrite(wiring),
     crash: wiring.crash,
   }).sweep;
+}
+
+/** A scheduled invocation's own pass may not start when less than this is left before its timeout. */
+const SCHEDULED_MARGIN_MS = 5_000;
+
+/**
+ * A scheduled function's invocation (EventBridge, once a minute): `pass` every
+ * timer tick through the configured run (`config.timers`), so its timers fire
+ * within about a tick. Takes what the invocation has left, from Lambda's context.
+ */
+export function scheduledRole(
+  wiring: Wiring,
+  pass: () => Promise<unknown>,
+): (remainingMs?: () => number) => Promise<number> {
+  const { tickMs, runSeconds } = wiring.config.timers;
+  const log = wiring.logFor("schedule");
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+  return (remainingMs) =>
+    runScheduled(pass, {
+      tickMs,
+      runMs: runSeconds * 1000,
+      clock: wiring.clock,
+      sleep,
+      marginMs: SCHEDULED_MARGIN_MS,
+      log,
+      ...(remainingMs ? { remainingMs } : {}),
+    });
 }
 
 /** Every role of one process, each built on first use; the local runtime runs any subset of them. */

@@ -537,8 +537,10 @@ export function onWaiting(tx: SagaRecord, waiting: WaitingInput, now: number, po
   }
   if (tx.waits?.[waiting.participant] === waiting.holder) return unchanged(tx);
   const d = draftOf({ ...tx, waits: { ...tx.waits, [waiting.participant]: waiting.holder } }, now, policy);
-  // It holds its PREPARE (re-queued, delayed): another copy would only wait beside it.
-  setParticipant(d, at.index, withoutDue(at.p));
+  // It holds its PREPARE (re-queued, delayed), so its next copy waits for the
+  // waiting interval; but that copy may be lost, so a copy still comes.
+  const dueAt = Math.max(at.p.dueAt ?? 0, now + policy.waitingRetryMs);
+  setParticipant(d, at.index, { ...at.p, dueAt });
   event(d, { type: "waiting", stage: at.stage.stage, participant: at.p.name, holder: waiting.holder });
   return finish(d);
 }
@@ -595,7 +597,10 @@ function resend(d: Draft, which: Resend): boolean {
       const attempts = next(p.attempts);
       const decision = group.decision;
       const base = decision === undefined ? policy.prepareRetryMs : policy.decisionRetryMs;
-      setParticipant(d, index, { ...p, attempts, dueAt: now + delay(base, attempts) });
+      // A waiter holds a copy of its PREPARE: more come no sooner than the waiting interval.
+      const waits = decision === undefined && d.tx.waits?.[p.name] !== undefined;
+      const after = waits ? Math.max(delay(base, attempts), policy.waitingRetryMs) : delay(base, attempts);
+      setParticipant(d, index, { ...p, attempts, dueAt: now + after });
       d.effects.push(
         decision === undefined
           ? { kind: "prepare", participant: p.name }
@@ -639,7 +644,7 @@ export function onSweep(tx: SagaRecord, now: number, policy: Policy): Step {
     return finish(d);
   }
   if (resend(d, "due")) return finish(d);
-  // Due, yet nothing to send (a participant now waits for a lock): only the due time moves.
+  // Due, yet nothing to send: only the due time moves.
   const next = schedule(tx);
   return next.dueAt === tx.dueAt ? unchanged(tx) : { next, effects: [], changed: true };
 }

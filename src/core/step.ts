@@ -9,6 +9,12 @@ export interface Policy {
   readonly prepareRetryMs: number;
   /** First re-send delay of a message that must land: a decision, a compensation. */
   readonly decisionRetryMs: number;
+  /**
+   * Least delay between PREPAREs to a participant that reported waiting for a
+   * lock: it holds a copy (re-queued, delayed), so more would only wait beside it,
+   * but that copy may be lost, so re-delivery never stops.
+   */
+  readonly waitingRetryMs: number;
   readonly backoffCapMs: number;
   readonly stalledAfterAttempts: number;
   /** Upper bound on the timeline kept in the record. */

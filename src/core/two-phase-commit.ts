@@ -204,12 +204,43 @@ export function onWaiting(tx: TwoPcRecord, waiting: WaitingInput, now: number, p
   const participant = tx.participants.find((p) => p.name === waiting.participant);
   if (!participant || participant.vote !== undefined) return unchanged(tx);
   if (tx.waits?.[waiting.participant] === waiting.holder) return unchanged(tx);
+  const waits = { ...tx.waits, [waiting.participant]: waiting.holder };
+  // Once every participant without a vote holds its PREPARE, the next copy waits
+  // for the waiting interval; a silent one keeps its own, sooner, re-send.
+  const dueAt = allWait({ ...tx, waits })
+    ? Math.max(tx.dueAt ?? 0, prepareDueAt({ ...tx, waits }, tx.attempts, now, policy))
+    : tx.dueAt;
   const next = appendEvents(
-    { ...tx, waits: { ...tx.waits, [waiting.participant]: waiting.holder } },
+    { ...tx, waits, ...(dueAt !== undefined ? { dueAt } : {}) },
     [{ at: now, type: "waiting", participant: waiting.participant, holder: waiting.holder }],
     policy.maxEvents,
   );
   return { next, effects: [], changed: true };
+}
+
+/**
+ * Who gets PREPARE again: every participant without a vote. One that reported
+ * waiting for a lock is included: its re-queued copy may have been lost (an SQS
+ * outage loses messages), and without a copy it never votes while the others
+ * hold their locks until the deadline.
+ */
+const unvoted = (tx: TwoPcRecord): string[] =>
+  tx.participants.filter((p) => p.vote === undefined).map((p) => p.name);
+
+/**
+ * When PREPARE goes out again: after the capped backoff, and while every
+ * participant without a vote waits for a lock, no sooner than the waiting
+ * interval (a healthy waiter holds its copy and is not flooded with more).
+ * Never past the deadline, when the sweep aborts.
+ */
+function prepareDueAt(tx: TwoPcRecord, attempts: number, now: number, policy: Policy): number {
+  const delay = backoffMs(policy.prepareRetryMs, attempts, policy.backoffCapMs);
+  return Math.min(tx.deadline, now + (allWait(tx) ? Math.max(delay, policy.waitingRetryMs) : delay));
+}
+
+function allWait(tx: TwoPcRecord): boolean {
+  const pending = tx.participants.filter((p) => p.vote === undefined);
+  return pending.length > 0 && pending.every((p) => tx.waits?.[p.name] !== undefined);
 }
 
 export function onAck(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy): Step {
@@ -236,22 +267,14 @@ export function onSweep(tx: TwoPcRecord, now: number, policy: Policy): Step {
 
   if (tx.state === "preparing") {
     if (now >= tx.deadline) return decide(tx, "abort", "timeout", now, policy);
-    // A participant waiting for a lock has its PREPARE in hand (re-queued, delayed):
-    // another copy would only wait beside it.
-    const silent = tx.participants
-      .filter((p) => p.vote === undefined && tx.waits?.[p.name] === undefined)
-      .map((p) => p.name);
+    const targets = unvoted(tx);
     const attempts = tx.attempts + 1;
     const next = appendEvents(
-      {
-        ...tx,
-        attempts,
-        dueAt: Math.min(tx.deadline, now + backoffMs(policy.prepareRetryMs, attempts, policy.backoffCapMs)),
-      },
-      [{ at: now, type: "prepare_resent", participants: silent, attempt: attempts }],
+      { ...tx, attempts, dueAt: prepareDueAt(tx, attempts, now, policy) },
+      [{ at: now, type: "prepare_resent", participants: targets, attempt: attempts }],
       policy.maxEvents,
     );
-    return { next, effects: silent.map((participant) => ({ kind: "prepare", participant })), changed: true };
+    return { next, effects: targets.map((participant) => ({ kind: "prepare", participant })), changed: true };
   }
 
   const decision = decisionOf(tx.state);
@@ -289,7 +312,7 @@ export type RetryRequest = Step | { readonly rejected: "final"; readonly state: 
 
 /**
  * An operator's retry: re-deliver now whatever the transaction waits for (PREPARE
- * to silent participants, or the decision to those that have not acknowledged it)
+ * to every participant without a vote, waiting or not, or the decision to those that have not acknowledged it)
  * and start the backoff over. The retry is itself the delivery, so the next due
  * time is one base interval away, as after a first send: due "now" would only make
  * the next sweep send the same messages again and count it as attempt 1.
@@ -305,19 +328,15 @@ export function requestRetry(tx: TwoPcRecord, now: number, policy: Policy): Retr
       if (now >= tx.deadline) {
         return decide(appendEvents(tx, [requested], policy.maxEvents), "abort", "timeout", now, policy);
       }
-      // A participant waiting for a lock has its PREPARE in hand (re-queued, delayed):
-      // another copy would only wait beside it.
-      const silent = tx.participants
-        .filter((p) => p.vote === undefined && tx.waits?.[p.name] === undefined)
-        .map((p) => p.name);
+      const targets = unvoted(tx);
       const next = appendEvents(
-        { ...tx, attempts: 0, dueAt: Math.min(tx.deadline, now + policy.prepareRetryMs) },
-        [{ ...requested, participants: silent }],
+        { ...tx, attempts: 0, dueAt: prepareDueAt(tx, 0, now, policy) },
+        [{ ...requested, participants: targets }],
         policy.maxEvents,
       );
       return {
         next,
-        effects: silent.map((participant) => ({ kind: "prepare", participant })),
+        effects: targets.map((participant) => ({ kind: "prepare", participant })),
         changed: true,
       };
     }

@@ -35,9 +35,9 @@ export interface RuntimeOptions {
   readonly port?: number;
   /** Parallel pollers per queue, like Lambda's concurrent invocations. */
   readonly pollersPerQueue?: number;
-  /** The sweeper's schedule; the topology's rate when absent. */
+  /** The sweeper's schedule; the timer tick (CONCORD_TIMER_TICK_MS) when absent. */
   readonly sweepIntervalMs?: number;
-  /** The participants' in-doubt checks; the topology's rate when absent. */
+  /** The participants' in-doubt checks; the timer tick when absent. */
   readonly inquiryIntervalMs?: number;
   /** Visibility timeout of the local queues; see provision. */
   readonly visibilityTimeoutSeconds?: number;
@@ -100,15 +100,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       const serve = options.participants ?? participantNames(config);
       if (serve.includes(server) && trigger.queue === participantQueue(server)) {
         handler = roles.participant(server);
-        if (fn.schedule) {
-          // The participant's own schedule: ask about barriers it is in doubt about.
-          const inquiry = startSchedule({
-            rateMs: options.inquiryIntervalMs ?? fn.schedule.rateSeconds * 1000,
-            run: roles.participantInquiry(server),
-            log: logFor("schedule"),
-          });
-          stops.push(() => inquiry.stop());
-        }
       }
     }
     if (!handler) continue;
@@ -124,11 +115,27 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     stops.push(() => poller.stop());
   }
 
+  // Scheduled functions run every tick here: what a deployed one does within each
+  // invocation of its minute-long schedule (see TimerSettings), so timers fire as
+  // finely as on AWS.
+  if (wanted.has("participants")) {
+    const serve = options.participants ?? participantNames(config);
+    for (const fn of config.topology.functions) {
+      const server = fn.environment.CONCORD_PARTICIPANT ?? "";
+      if (fn.role !== "participant" || !fn.schedule || !serve.includes(server)) continue;
+      // The participant's own schedule: ask about barriers it is in doubt about.
+      const inquiry = startSchedule({
+        rateMs: options.inquiryIntervalMs ?? config.timers.tickMs,
+        run: roles.participantInquiry(server),
+        log: logFor("schedule"),
+      });
+      stops.push(() => inquiry.stop());
+    }
+  }
+
   if (wanted.has("sweeper")) {
-    const sweeper = config.topology.functions.find((f) => f.role === "sweeper");
-    const rateMs = options.sweepIntervalMs ?? (sweeper?.schedule?.rateSeconds ?? 60) * 1000;
     const schedule = startSchedule({
-      rateMs,
+      rateMs: options.sweepIntervalMs ?? config.timers.tickMs,
       run: () => roles.sweeper().then(() => {}),
       log: logFor("schedule"),
     });

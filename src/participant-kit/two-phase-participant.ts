@@ -148,8 +148,8 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         return;
       }
       if (settled.waitFor !== reported) {
-        // Tell the coordinator once per holder: the sweeper then sends no more copies
-        // of this PREPARE, and under detect the edge feeds deadlock detection.
+        // Tell the coordinator once per holder: the sweeper then spaces its copies of
+        // this PREPARE by the waiting interval, and under detect the edge feeds deadlock detection.
         await bus.toCoordinator({
           type: "waiting",
           txId: message.txId,
@@ -197,16 +197,29 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     await bus.toCoordinator({ type: "ack", txId, participant: name, decision: commit ? "commit" : "abort" });
   }
 
+  /** Up to when the in-doubt check has asked, in this process. */
+  let askedUpTo = Number.NEGATIVE_INFINITY;
+
   /**
    * Cooperative termination: for each barrier prepared longer than the
    * threshold, ask the coordinator for the decision by sending the yes vote
    * again. The locks stay held: a participant never decides alone.
    */
   async function inquire(): Promise<number> {
-    const doubtful = await store.preparedBefore(name, clock() - options.inDoubtAfterMs, 100);
+    const now = clock();
+    const since = askedUpTo;
+    // The check runs every timer tick: a barrier is asked about when in doubt, and
+    // again every `inDoubtAfterMs` while it stays so, not on every pass.
+    const due = (b: Barrier<S>) => {
+      const lastDue =
+        b.createdAt + Math.floor((now - b.createdAt) / options.inDoubtAfterMs) * options.inDoubtAfterMs;
+      return lastDue > since;
+    };
+    const doubtful = (await store.preparedBefore(name, now - options.inDoubtAfterMs, 100)).filter(due);
     for (const barrier of doubtful) {
       await bus.toCoordinator({ ...voteFrom(barrier), inquiry: true });
     }
+    askedUpTo = now;
     if (doubtful.length > 0) {
       log.warn("in doubt: asked the coordinator for decisions", {
         participant: name,

@@ -191,6 +191,7 @@ export const DEFAULT_SAGA_SHARE = 0.3;
 const POLICY: Policy = {
   prepareRetryMs: 1_000,
   decisionRetryMs: 1_000,
+  waitingRetryMs: 4_000,
   backoffCapMs: 4_000,
   stalledAfterAttempts: 10,
   maxEvents: 100,

@@ -14,6 +14,7 @@ import { begin, type Policy } from "../../src/core/two-phase-commit.ts";
 const policy: Policy = {
   prepareRetryMs: 1_000,
   decisionRetryMs: 1_000,
+  waitingRetryMs: 4_000,
   backoffCapMs: 4_000,
   stalledAfterAttempts: 5,
   maxEvents: 50,

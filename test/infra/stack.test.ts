@@ -167,15 +167,17 @@ describe("functions", () => {
 
   it("runs the e-commerce participants from one entry, each told which it is by CONCORD_PARTICIPANT", () => {
     const commerce = functions().filter((fn) => fn.entry === "functions/commerce-participant.ts");
-    expect(commerce.map((fn) => fn.environment.CONCORD_PARTICIPANT)).toEqual([
-      "inventory",
-      "payment",
-      "order",
-      "shipping",
-    ]);
+    const names = ["inventory", "payment", "order", "shipping"];
+    // Each twice: on its queue, and on the schedule (its in-doubt check).
+    expect(commerce.filter((fn) => fn.trigger).map((fn) => fn.environment.CONCORD_PARTICIPANT)).toEqual(
+      names,
+    );
+    expect(commerce.filter((fn) => fn.schedule).map((fn) => fn.environment.CONCORD_PARTICIPANT)).toEqual(
+      names,
+    );
     for (const fn of commerce) {
-      expect(fn.trigger?.queue).toBe(`participant-${fn.environment.CONCORD_PARTICIPANT}`);
-      expect(fn.schedule).toBeDefined();
+      if (fn.trigger) expect(fn.trigger.queue).toBe(`participant-${fn.environment.CONCORD_PARTICIPANT}`);
+      else expect(fn.schedule).toBeDefined();
     }
   });
 
@@ -281,6 +283,18 @@ describe("triggers", () => {
         BatchSize: fn.trigger?.batchSize,
         FunctionResponseTypes: ["ReportBatchItemFailures"],
       });
+    }
+  });
+
+  it("gives every scheduled function a timeout that fits its run through the minute, and no queue", () => {
+    const scheduled = functions().filter((fn) => fn.schedule);
+    expect(scheduled.length).toBeGreaterThan(1);
+    for (const fn of scheduled) {
+      expect(fn.trigger, fn.name).toBeUndefined();
+      expect(s.props(functionId(fn)).Timeout, fn.name).toBeGreaterThanOrEqual(
+        s.config.timers.runSeconds + 10,
+      );
+      expect(s.config.timers.runSeconds).toBeGreaterThan(60);
     }
   });
 

@@ -37,6 +37,8 @@ const env = testEnv(prefix, {
   CONCORD_BANK_SERVERS: SERVERS.join(","),
   CONCORD_DEFAULT_TIMEOUT_MS: "1500",
   CONCORD_IN_DOUBT_AFTER_MS: "200",
+  // One pass per scheduled event: these tests drive the schedule themselves (timer-lateness.test.ts passes through a run).
+  CONCORD_SCHEDULED_RUN_SECONDS: "0",
   // The HTTP participant of the dispatcher test listens on 127.0.0.1.
   CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE: "true",
   // The batch test feeds a message that is not JSON on purpose; its error log is expected.

@@ -16,6 +16,7 @@ import {
 const policy: Policy = {
   prepareRetryMs: 1_000,
   decisionRetryMs: 2_000,
+  waitingRetryMs: 4_000,
   backoffCapMs: 16_000,
   stalledAfterAttempts: 50,
   maxEvents: 100,

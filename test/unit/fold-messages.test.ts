@@ -7,6 +7,7 @@ import { begin, type Policy } from "../../src/core/two-phase-commit.ts";
 const policy: Policy = {
   prepareRetryMs: 1000,
   decisionRetryMs: 1000,
+  waitingRetryMs: 4_000,
   backoffCapMs: 8000,
   stalledAfterAttempts: 3,
   maxEvents: 100,

@@ -20,6 +20,7 @@ import { recording } from "../helpers/buses.ts";
 const policy: Policy = {
   prepareRetryMs: 1_000,
   decisionRetryMs: 2_000,
+  waitingRetryMs: 4_000,
   backoffCapMs: 8_000,
   stalledAfterAttempts: 3,
   maxEvents: 200,

@@ -27,6 +27,7 @@ import { cycleHolds, holdsUndecidedLocksAt } from "../../src/core/wait-for-graph
 const policy: Policy = {
   prepareRetryMs: 1_000,
   decisionRetryMs: 2_000,
+  waitingRetryMs: 4_000,
   backoffCapMs: 16_000,
   stalledAfterAttempts: 3,
   maxEvents: 500,
@@ -710,14 +711,48 @@ describe("operators", () => {
 describe("deadlocks: an atomic stage that waits for a lock", () => {
   const preparing = () => started([branch("bank-1", 0), branch("bank-2", 0)], [0]).next;
 
-  it("records the wait-for edge, sends no PREPARE copies to the waiter, and drops the edge on its vote", () => {
+  it("records the wait-for edge and drops it on the vote", () => {
     const waiting = onWaiting(preparing(), { participant: "bank-2", holder: "t0" }, T0 + 10, policy).next;
     expect(waiting.waits).toEqual({ "bank-2": "t0" });
     expect(isWaiting(waiting)).toBe(true);
     expect(onWaiting(waiting, { participant: "bank-2", holder: "t0" }, T0 + 20, policy).changed).toBe(false);
-    expect(sweep(waiting).effects).toEqual([{ kind: "prepare", participant: "bank-1" }]);
     const voted = vote("bank-2", "yes")(waiting).next;
     expect(voted.waits).toBeUndefined();
+  });
+
+  // Its re-queued PREPARE may be lost (an SQS outage loses messages): without
+  // another copy it never votes, and the others hold their locks until the deadline.
+  it("keeps sending PREPARE to a waiter, every waiting interval, until the deadline", () => {
+    const waiting = run(preparing(), vote("bank-1", "yes"), (t) =>
+      onWaiting(t, { participant: "bank-2", holder: "t0" }, T0 + 200, policy),
+    ).next;
+    expect(waiting.dueAt).toBe(T0 + 200 + policy.waitingRetryMs);
+    let tx = waiting;
+    const sentAt: number[] = [];
+    while (tx.state === "running") {
+      const at = tx.dueAt ?? 0;
+      const step = sweep(tx);
+      if (step.next.state === "running") {
+        expect(step.effects).toEqual([{ kind: "prepare", participant: "bank-2" }]);
+        sentAt.push(at);
+      }
+      tx = step.next;
+    }
+    expect(tx).toMatchObject({ state: "compensating", reason: "timeout" });
+    expect(sentAt.length).toBeGreaterThanOrEqual(5);
+    for (const [i, at] of sentAt.entries()) {
+      if (i > 0) expect(at - (sentAt[i - 1] ?? 0)).toBeGreaterThanOrEqual(policy.waitingRetryMs);
+    }
+    expect(tx.deadline - (sentAt.at(-1) ?? 0)).toBeLessThanOrEqual(policy.backoffCapMs);
+  });
+
+  it("an operator's retry sends PREPARE to a waiter too", () => {
+    const waiting = run(preparing(), vote("bank-1", "yes"), (t) =>
+      onWaiting(t, { participant: "bank-2", holder: "t0" }, T0 + 200, policy),
+    ).next;
+    const retried = requestRetry(waiting, T0 + 300, policy);
+    if ("rejected" in retried) throw new Error("rejected");
+    expect(retried.effects).toEqual([{ kind: "prepare", participant: "bank-2" }]);
   });
 
   it("a deadlock victim is aborted: the group rolls back, waits are cleared, earlier stages compensate", () => {

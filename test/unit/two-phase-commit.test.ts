@@ -10,6 +10,7 @@ import {
   onWaiting,
   type Policy,
   requestAbort,
+  requestRetry,
   type Step,
   type VoteInput,
 } from "../../src/core/two-phase-commit.ts";
@@ -17,6 +18,7 @@ import {
 const policy: Policy = {
   prepareRetryMs: 1_000,
   decisionRetryMs: 1_000,
+  waitingRetryMs: 4_000,
   backoffCapMs: 8_000,
   stalledAfterAttempts: 3,
   maxEvents: 40,
@@ -342,13 +344,65 @@ describe("any order, any duplication", () => {
 });
 
 describe("waiting participants", () => {
-  it("records the wait-for edge, drops it on the vote, and sends no PREPARE copies to a waiter", () => {
+  it("records the wait-for edge and drops it on the vote", () => {
     const waiting = onWaiting(started(), { participant: "bank-2", holder: "t0" }, T0, policy).next;
     expect(waiting.waits).toEqual({ "bank-2": "t0" });
-    const swept = onSweep(waiting, waiting.dueAt ?? 0, policy);
-    expect(swept.effects).toEqual([{ kind: "prepare", participant: "bank-1" }]);
     const voted = onVote(waiting, yes("bank-2"), T0 + 1, policy).next;
     expect(voted.waits).toBeUndefined();
+  });
+
+  // Its re-queued PREPARE may be lost (an SQS outage loses messages): without
+  // another copy it never votes, and the others hold their locks until the deadline.
+  it("keeps sending PREPARE to a waiter, every waiting interval, until the deadline", () => {
+    const waiting = run(
+      started(),
+      (t) => onVote(t, yes("bank-1"), T0, policy),
+      (t) => onWaiting(t, { participant: "bank-2", holder: "t0" }, T0 + 100, policy),
+    );
+    // A healthy waiter holds a copy: the next one waits for the waiting interval.
+    expect(waiting.dueAt).toBe(T0 + 100 + policy.waitingRetryMs);
+    expect(onSweep(waiting, T0 + 100 + policy.waitingRetryMs - 1, policy).changed).toBe(false);
+    let tx = waiting;
+    const sentAt: number[] = [];
+    while (tx.state === "preparing") {
+      const at = tx.dueAt ?? 0;
+      const step = onSweep(tx, at, policy);
+      if (step.next.state === "preparing") {
+        expect(step.effects).toEqual([{ kind: "prepare", participant: "bank-2" }]);
+        sentAt.push(at);
+      }
+      tx = step.next;
+    }
+    expect(tx).toMatchObject({ state: "aborting", reason: "timeout" });
+    // Copies all along the 60 s, never closer together than the waiting interval.
+    expect(sentAt.length).toBeGreaterThanOrEqual(5);
+    for (const [i, at] of sentAt.entries()) {
+      if (i > 0) expect(at - (sentAt[i - 1] ?? 0)).toBeGreaterThanOrEqual(policy.waitingRetryMs);
+    }
+    expect(tx.deadline - (sentAt.at(-1) ?? 0)).toBeLessThanOrEqual(policy.backoffCapMs);
+  });
+
+  it("a waiter beside a silent participant gets PREPARE with the silent one's re-sends", () => {
+    const waiting = onWaiting(started(), { participant: "bank-2", holder: "t0" }, T0 + 100, policy).next;
+    // bank-1 is silent: its re-send keeps its own, sooner, due time.
+    expect(waiting.dueAt).toBe(T0 + policy.prepareRetryMs);
+    const swept = onSweep(waiting, T0 + policy.prepareRetryMs, policy);
+    expect(swept.effects).toEqual([
+      { kind: "prepare", participant: "bank-1" },
+      { kind: "prepare", participant: "bank-2" },
+    ]);
+  });
+
+  it("an operator's retry sends PREPARE to a waiter too", () => {
+    const waiting = run(
+      started(),
+      (t) => onVote(t, yes("bank-1"), T0, policy),
+      (t) => onWaiting(t, { participant: "bank-2", holder: "t0" }, T0 + 100, policy),
+    );
+    const retried = requestRetry(waiting, T0 + 200, policy);
+    if ("rejected" in retried) throw new Error("rejected");
+    expect(retried.effects).toEqual([{ kind: "prepare", participant: "bank-2" }]);
+    expect(retried.next.dueAt).toBe(T0 + 200 + policy.waitingRetryMs);
   });
 
   it("answers a yes from a participant that already acknowledged with the decision again", () => {
