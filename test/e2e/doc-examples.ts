@@ -9,7 +9,8 @@
  * What an example promises is a comment after the command (or on the line after it):
  * `# → 201 "status":"committed"` is the HTTP status and `"key":value` fragments the
  * body holds; `# → ready "text"` is a command that keeps running, ready once it prints
- * the text. A curl without one must answer 2xx; any other command must exit 0.
+ * the text; `# → prints "text"`: another command's output holds the text. A curl
+ * without a promise must answer 2xx; any other command must exit 0.
  * A read (a curl with neither -X nor -d) is tried again for a few seconds until it
  * shows what it promises: a committed decision is applied everywhere a moment later.
  */
@@ -19,6 +20,8 @@ import { join } from "node:path";
 export interface Expectation {
   readonly status?: number;
   readonly fragments: readonly string[];
+  /** A command other than curl: text its output holds. */
+  readonly prints?: string;
 }
 
 export interface ExampleCommand {
@@ -85,6 +88,8 @@ function modeOf(marker: string | undefined): { mode: ExampleBlock["mode"]; reaso
 export function parseExpectation(text: string): { expect?: Expectation; ready?: string } {
   const ready = /^ready\s+"([^"]+)"/.exec(text);
   if (ready?.[1]) return { ready: ready[1] };
+  const prints = /^prints\s+"([^"]+)"/.exec(text);
+  if (prints?.[1]) return { expect: { fragments: [], prints: prints[1] } };
   const status = /^(\d{3})\b/.exec(text)?.[1];
   return {
     expect: {
