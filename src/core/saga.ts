@@ -354,7 +354,15 @@ function compensateNext(d: Draft): void {
     );
     if (ready.length === 0) return;
     for (const b of ready) {
-      setStep(d, b, { status: "compensating", attempts: 0, dueAt: d.now + d.policy.decisionRetryMs });
+      const before = d.tx.steps[b];
+      // A failed action stays known as failed: its compensation undoes nothing.
+      const actionFailed = before?.status === "failed" ? (before.reason ?? "action_failed") : undefined;
+      setStep(d, b, {
+        status: "compensating",
+        attempts: 0,
+        dueAt: d.now + d.policy.decisionRetryMs,
+        ...(actionFailed !== undefined ? { actionFailed } : {}),
+      });
     }
     event(d, { type: "compensation_sent", stage: stage.stage, branches: ready });
     d.effects.push(
@@ -458,6 +466,7 @@ export function onResult(tx: SagaRecord, result: ResultInput, now: number, polic
       setStep(d, result.branch, {
         status: result.step === "action" ? "done" : "compensated",
         attempts: step.attempts,
+        ...(step.actionFailed !== undefined ? { actionFailed: step.actionFailed } : {}),
       });
       event(d, recorded);
       settle(d);

@@ -143,11 +143,14 @@ export type SagaStep =
       /** When the step is sent again unless its result arrives first. */
       readonly dueAt: number;
       readonly reason?: string;
+      /** The action failed (applied nothing) with this reason; the compensation only blocks a late one. */
+      readonly actionFailed?: string;
     }
   | {
       readonly status: "done" | "failed" | "compensated";
       readonly attempts: number;
       readonly reason?: string;
+      readonly actionFailed?: string;
     };
 export type SagaStepStatus = SagaStep["status"];
 

@@ -134,7 +134,10 @@ function sagaBranches(tx: SagaRecord): BranchView[] {
       const p = stage.atomic?.participants.find((q) => q.branches.includes(i));
       // An atomic branch's own step starts with its compensation; before, its group tells.
       const own = !stage.atomic || step.status === "compensating" || step.status === "compensated";
+      // An action that failed applied nothing: it reads as failed while its (no-op) compensation runs, and after.
+      const failed = step.status !== "pending" ? step.actionFailed : undefined;
       const reason =
+        failed ??
         (step.status !== "pending" ? step.reason : undefined) ??
         blamed(p, i) ??
         (tx.failedBranch === i ? tx.reason : undefined);
@@ -142,7 +145,7 @@ function sagaBranches(tx: SagaRecord): BranchView[] {
       views[i] = {
         participant: b.participant,
         action: b.action,
-        state: own ? step.status : preparedState(stage.atomic?.decision, p),
+        state: failed !== undefined ? "failed" : own ? step.status : preparedState(stage.atomic?.decision, p),
         ...(p?.vote !== undefined ? { vote: p.vote } : {}),
         ...(reason !== undefined ? { reason } : {}),
         stage: stage.stage,

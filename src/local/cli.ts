@@ -2,6 +2,8 @@
  * `concord`: run concord on this machine. `start` runs everything in one process
  * on emulators it starts itself; the other commands run pieces separately.
  */
+import { rm } from "node:fs/promises";
+import { homedir } from "node:os";
 import { resolve } from "node:path";
 import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { Command, InvalidArgumentError, Option } from "commander";
@@ -13,6 +15,7 @@ import { awsFaultInjector, faultPlanFromEnv, faultyBus } from "../faults/fault-p
 import { type Emulators, startEmulators, stopAllEmulatorsSync } from "./emulators/index.ts";
 import { provision } from "./provision.ts";
 import { ALL_ROLES, type RoleName, type Runtime, startRuntime } from "./runtime.ts";
+import { publishLocalStack, readLocalStack, stackFilePath } from "./stack-file.ts";
 
 const DEFAULT_DATA_DIR = ".concord/data";
 /** Local queues retry a failed message within seconds, not Lambda's minute. */
@@ -43,6 +46,30 @@ function localEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     ...process.env,
     ...extra,
   };
+}
+
+/** The data directory a command means: the flag, else CONCORD_DATA_DIR, else the default. */
+const dataDirOf = (flag?: string): string =>
+  resolve(flag ?? process.env.CONCORD_DATA_DIR ?? DEFAULT_DATA_DIR);
+
+/**
+ * Commands that talk to a running stack: without AWS_ENDPOINT_URL_* of their own,
+ * they use the local stack `npm start` or `concord emulators` published, if it runs.
+ */
+function localStackEnv(): Record<string, string> {
+  const { AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS } = process.env;
+  if (AWS_ENDPOINT_URL || AWS_ENDPOINT_URL_DYNAMODB || AWS_ENDPOINT_URL_SQS) return {};
+  const dataDir = dataDirOf();
+  const stack = readLocalStack(dataDir);
+  if (!stack) {
+    console.warn(
+      `no AWS_ENDPOINT_URL_* set and no local stack running (none in ${stackFilePath(dataDir)}): talking to AWS. ` +
+        "Start one with `npm start`, or set the AWS_ENDPOINT_URL_DYNAMODB=… AWS_ENDPOINT_URL_SQS=… lines it prints.",
+    );
+    return {};
+  }
+  console.warn(`using the local stack of pid ${stack.pid} (${stackFilePath(dataDir)})`);
+  return { AWS_ENDPOINT_URL_DYNAMODB: stack.dynamodbEndpoint, AWS_ENDPOINT_URL_SQS: stack.sqsEndpoint };
 }
 
 function applyEnv(env: NodeJS.ProcessEnv): Config {
@@ -113,8 +140,10 @@ program
       .default(DEFAULT_DATA_DIR),
   )
   .option("--in-memory", "keep no data on disk")
-  .action(async (opts: { port: number; dataDir: string; inMemory?: boolean }) => {
+  .option("--fresh", "delete the data directory first: start from no accounts and no transactions")
+  .action(async (opts: { port: number; dataDir: string; inMemory?: boolean; fresh?: boolean }) => {
     const dataDir = opts.inMemory ? undefined : resolve(opts.dataDir);
+    if (opts.fresh) await deleteDataDir(resolve(opts.dataDir));
     console.log(
       `starting DynamoDB Local (${dataDir ? `data in ${dataDir}` : "in memory"}) and the SQS emulator…`,
     );
@@ -145,7 +174,12 @@ program
     }
     announceAuth(config);
     announcePrivateAddresses(config);
-    printWelcome(runtime.url ?? "", config, emulators);
+    const stackFile = publishLocalStack(resolve(opts.dataDir), {
+      dynamodbEndpoint: emulators.dynamodbEndpoint,
+      sqsEndpoint: emulators.sqsEndpoint,
+      ...(runtime.url ? { api: runtime.url } : {}),
+    });
+    printWelcome(runtime.url ?? "", config, emulators, stackFile);
   });
 
 program
@@ -162,9 +196,20 @@ program
       ...(opts.dynamodbPort !== undefined ? { dynamodbPort: opts.dynamodbPort } : {}),
       ...(opts.sqsPort !== undefined ? { sqsPort: opts.sqsPort } : {}),
     });
-    onSignals(() => emulators.stop());
+    // The emulators' child processes do not keep this process alive (they die with it):
+    // this does, until a signal stops them.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    onSignals(async () => {
+      clearInterval(keepAlive);
+      await emulators.stop();
+    });
+    const stackFile = publishLocalStack(dataDirOf(opts.dataDir), {
+      dynamodbEndpoint: emulators.dynamodbEndpoint,
+      sqsEndpoint: emulators.sqsEndpoint,
+    });
     console.log(`AWS_ENDPOINT_URL_DYNAMODB=${emulators.dynamodbEndpoint}`);
     console.log(`AWS_ENDPOINT_URL_SQS=${emulators.sqsEndpoint}`);
+    console.log(`(also in ${stackFile}: provision, role and dlq in this directory find them there)`);
     console.log("emulators running; Ctrl-C stops them");
   });
 
@@ -172,7 +217,7 @@ program
   .command("provision")
   .description("create the tables and queues of the topology (idempotent) at AWS_ENDPOINT_URL_*")
   .action(async () => {
-    const config = applyEnv(localEnv());
+    const config = applyEnv(localEnv(localStackEnv()));
     const clients = createAwsClients(config);
     try {
       const urls = await provision(config.topology, clients, {
@@ -195,7 +240,7 @@ program
     return n;
   })
   .action(async (opts: { peek?: number }) => {
-    const config = applyEnv(localEnv());
+    const config = applyEnv(localEnv(localStackEnv()));
     const clients = createAwsClients(config);
     try {
       for (const queue of config.topology.queues) {
@@ -241,7 +286,7 @@ program
     for (const n of names) {
       if (!(ALL_ROLES as readonly string[]).includes(n)) throw new InvalidArgumentError(`unknown role ${n}`);
     }
-    const config = applyEnv(localEnv());
+    const config = applyEnv(localEnv(localStackEnv()));
     const roles = names as RoleName[];
     // CONCORD_FAULTS: drop, duplicate and delay this process's sends, and fail some AWS calls.
     const plan = faultPlanFromEnv();
@@ -262,7 +307,18 @@ program
     console.log(`running ${roles.join(", ")}${runtime.url ? ` (API at ${runtime.url})` : ""}`);
   });
 
-function printWelcome(url: string, config: Config, emulators: Emulators): void {
+/** `--fresh`: the data directory goes, after a check that it is not something bigger. */
+async function deleteDataDir(dir: string): Promise<void> {
+  if (dir === resolve("/") || dir === process.cwd() || dir === homedir()) {
+    throw new InvalidArgumentError(
+      `--fresh will not delete ${dir}; point --data-dir at a directory of its own`,
+    );
+  }
+  await rm(dir, { recursive: true, force: true });
+  console.log(`--fresh: deleted ${dir}`);
+}
+
+function printWelcome(url: string, config: Config, emulators: Emulators, stackFile: string): void {
   const [b1 = "bank-1", b2 = "bank-2"] = config.bankServers;
   console.log(`
 concord is running.
@@ -278,6 +334,10 @@ Try it:
   curl -X POST '${url}/v1/transfers?wait=5000' -d '[
     {"server_id":"${b1}","account_id":"alice","operation":"withdraw","amount":100},
     {"server_id":"${b2}","account_id":"bob","operation":"deposit","amount":100}]'
+
+Other commands in this directory (npm run concord -- dlq, provision, role) find this stack
+by themselves (${stackFile}); anything else, point it here:
+  export AWS_ENDPOINT_URL_DYNAMODB=${emulators.dynamodbEndpoint} AWS_ENDPOINT_URL_SQS=${emulators.sqsEndpoint}
 
 Ctrl-C stops concord and its emulators.`);
 }

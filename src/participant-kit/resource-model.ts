@@ -12,8 +12,9 @@ export type ResourceState = { readonly [attribute: string]: string | number | bo
 
 /** Resource ids go into keys (`<kind>#<participant>#<id>`): no `#`, no spaces. */
 export const RESOURCE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
-export const resourceId = (what: string) =>
-  z.string().regex(RESOURCE_ID, `${what} ids are 1-128 characters of A-Z a-z 0-9 _ . : -`);
+/** The id rule in words, after the noun: "sku ids are ...". */
+export const ID_RULE = "ids are 1-128 characters of A-Z a-z 0-9 _ . : -";
+export const resourceId = (what: string) => z.string().regex(RESOURCE_ID, `${what} ${ID_RULE}`);
 
 /** A DynamoDB TransactWriteItems holds at most 100 items: one is the barrier. */
 export const MAX_RESOURCES_PER_WRITE = 99;

@@ -429,6 +429,36 @@ describe("POST /v1/transfers: bad bodies", () => {
   });
 });
 
+describe("POST /v1/transfers: errors name the caller's fields", () => {
+  /** The details of a 400 for `body`, after checking no path or message names the internal form. */
+  async function details(body: unknown) {
+    const error = await expectError(await call("POST", "/v1/transfers", j(body)), 400, "invalid_request");
+    expect(error.message).not.toMatch(/branches/);
+    const list = error.details as { path: string; message: string }[];
+    for (const d of list) expect(d.path).not.toMatch(/branches|participant|input|action/);
+    return list;
+  }
+
+  it("an unknown server is 0.server_id", async () => {
+    expect(await details([{ ...withdraw, server_id: "bank-9" }, deposit])).toEqual([
+      { path: "0.server_id", message: 'unknown participant "bank-9"' },
+    ]);
+  });
+
+  it("an operation the named participant has not is 1.operation", async () => {
+    expect(await details([withdraw, { ...deposit, server_id: "inventory" }])).toEqual([
+      { path: "1.operation", message: expect.stringContaining('"inventory" has no action "deposit"') },
+    ]);
+  });
+
+  it("too many accounts on one server is the whole body's problem", async () => {
+    const many = range(50).map((i) => ({ ...transferOp, account_id: `m-${i}`, to_account_id: `n-${i}` }));
+    expect(await details(many)).toEqual([
+      { path: "", message: expect.stringContaining("bank-1: touches 100") },
+    ]);
+  });
+});
+
 describe("POST /v1/transactions: bad bodies", () => {
   it.each(transactionRows)("$name → $status $code", async ({ body, status, code }) => {
     expect(body.length).toBeLessThan(MIB);
@@ -590,10 +620,6 @@ describe("bank accounts: bad input", () => {
   it.each([
     { method: "PUT", path: "/v1/bank/bank-9/accounts/va", what: "an unknown server" },
     { method: "PUT", path: "/v1/bank/BANK-1/accounts/va", what: "a server in the wrong case" },
-    { method: "PUT", path: "/v1/bank/bank-1/accounts/a%23b", what: "an account with #" },
-    { method: "PUT", path: "/v1/bank/bank-1/accounts/a%2Fb", what: "an account with /" },
-    { method: "PUT", path: "/v1/bank/bank-1/accounts/a%20b", what: "an account with a space" },
-    { method: "PUT", path: `/v1/bank/bank-1/accounts/${"a".repeat(129)}`, what: "a 129-character account" },
     { method: "GET", path: "/v1/bank/bank-1/accounts/nobody", what: "an unknown account" },
     { method: "GET", path: "/v1/bank/bank-2/accounts/va", what: "an account of another server" },
     { method: "GET", path: "/v1/bank/bank-9/accounts/va", what: "an unknown server" },
@@ -602,6 +628,21 @@ describe("bank accounts: bad input", () => {
   ])("$method $path ($what) → 404", async ({ method, path }) => {
     const body = method === "PUT" ? j({ balance: 7 }) : undefined;
     await expectError(await call(method, path, body), 404, "not_found");
+  });
+});
+
+describe("creating with an id that breaks the id rule", () => {
+  it.each([
+    { path: "/v1/bank/bank-1/accounts/a%23b", what: "an account with #" },
+    { path: "/v1/bank/bank-1/accounts/a%2Fb", what: "an account with /" },
+    { path: "/v1/bank/bank-1/accounts/a%20b", what: "an account with a space" },
+    { path: `/v1/bank/bank-1/accounts/${"a".repeat(129)}`, what: "a 129-character account" },
+    { path: "/v1/inventory/bad%20id", what: "a SKU with a space" },
+    { path: "/v1/payment/customers/a%23b", what: "a customer with #" },
+  ])("PUT $path ($what) → 400 stating the rule", async ({ path }) => {
+    const body = path.includes("inventory") ? j({ stock: 1 }) : j({ balance: 7 });
+    const error = await expectError(await call("PUT", path, body), 400, "invalid_request");
+    expect(error.message).toMatch(/ids are 1-128 characters of A-Z a-z 0-9 _ \. : -/);
   });
 });
 

@@ -313,7 +313,7 @@ describe("sagas with an HTTP participant", () => {
     });
     const done = await settled(tx.id);
     expect(done).toMatchObject({ status: "aborted", phase: "compensated", reason: "no such seat" });
-    expect(done.branches[1]).toMatchObject({ state: "compensated", reason: "no such seat" });
+    expect(done.branches[1]).toMatchObject({ state: "failed", reason: "no such seat" });
     expect((await balance("bank-1", "gus")).balance).toBe(250);
   });
 

@@ -211,7 +211,7 @@ function orderPlacement(name: string, options: Parameters<typeof startStack>[0] 
       const view = await run(sagaOrder(o));
       expect(view).toMatchObject({ status: "aborted", phase: "compensated", reason: "order_exists" });
       expect(view.branches.map((b) => b.state)).toEqual([
-        "compensated",
+        "failed",
         "pending",
         "pending",
         "pending",
@@ -229,7 +229,7 @@ function orderPlacement(name: string, options: Parameters<typeof startStack>[0] 
       expect(view).toMatchObject({ status: "aborted", phase: "compensated", reason: "insufficient_stock" });
       expect(view.branches.map((b) => b.state)).toEqual([
         "compensated",
-        "compensated",
+        "failed",
         "compensated",
         "pending",
         "pending",
@@ -249,7 +249,7 @@ function orderPlacement(name: string, options: Parameters<typeof startStack>[0] 
         "compensated",
         "compensated",
         "compensated",
-        "compensated",
+        "failed",
         "pending",
       ]);
       expect(compensationOrder(view)).toEqual([2, 1, 0]);

@@ -269,7 +269,8 @@ describe("a saga through the coordinator's use cases", () => {
     const view = toView(end);
     expect(view).toMatchObject({ status: "aborted", phase: "compensated", reason: "insufficient_funds" });
     expect(view.completedAt).toBeDefined();
-    expect(view.branches.map((b) => b.state)).toEqual(["compensated", "compensated", "compensated"]);
+    // The failed action applied nothing: it reads as failed, the two before it as undone.
+    expect(view.branches.map((b) => b.state)).toEqual(["compensated", "compensated", "failed"]);
     expect(view.branches[0]?.attempts).toBe(1);
     expect(view.branches[2]?.reason).toBe("insufficient_funds");
     expect(view.events.map((e) => e.type)).toContain("compensation_resent");

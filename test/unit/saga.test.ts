@@ -324,6 +324,24 @@ describe("failure compensates exactly the attempted branches, latest stage first
     expect(compensations(step.effects)).toEqual([1, 2]);
   });
 
+  it("shows a failed action as failed, with its reason, while and after its no-op compensation runs", () => {
+    const compensating = run(
+      started([branch("bank-1"), branch("bank-2")]).next,
+      done(0),
+      failed(1, "unknown_account"),
+    ).next;
+    expect(compensating.steps[1]).toMatchObject({ status: "compensating" });
+    const during = toView(compensating).branches;
+    expect(during[1]).toMatchObject({ state: "failed", reason: "unknown_account" });
+    expect(during[0]).toMatchObject({ state: "done" });
+    const end = run(compensating, undone(1), undone(0)).next;
+    expect(end.state).toBe("compensated");
+    const after = toView(end).branches;
+    expect(after[1]).toMatchObject({ state: "failed", reason: "unknown_account" });
+    // The action that succeeded was undone: that one reads as compensated.
+    expect(after[0]).toMatchObject({ state: "compensated" });
+  });
+
   it("waits for the whole latest stage before compensating the one before", () => {
     const tx = run(shape().next, done(0), failed(1)).next;
     const half = undone(2)(tx);
@@ -589,11 +607,12 @@ describe("atomic stages", () => {
     expect(compensations(atomicDone.effects)).toEqual([0]);
     const end = undone(0)(atomicDone.next).next;
     expect(end.state).toBe("compensated");
+    // Branch 3's action failed: it applied nothing, so it reads as failed, not undone.
     expect(toView(end).branches.map((b) => b.state)).toEqual([
       "compensated",
       "compensated",
       "compensated",
-      "compensated",
+      "failed",
     ]);
   });
 
@@ -691,6 +710,7 @@ describe("operators", () => {
       status: "compensating",
       attempts: 0,
       dueAt: now + policy.decisionRetryMs,
+      actionFailed: "insufficient_funds",
     });
     expect(retried.next.attempts).toBe(0);
     expect(retried.next.events.at(-1)).toMatchObject({ type: "retry_requested", branches: [0, 1] });

@@ -1,12 +1,12 @@
 import { Hono } from "hono";
 import { StaleRecordError } from "../../adapters/errors.ts";
 import { ResourceLockedError } from "../../participant-kit/errors.ts";
-import type { Resource } from "../../participant-kit/resource-model.ts";
+import { ID_RULE, type Resource } from "../../participant-kit/resource-model.ts";
 import { ACCOUNT_ID, type AccountState } from "../../participants/bank/bank-rules.ts";
 import type { BankStore } from "../../participants/bank/bank-store.ts";
 import { type Role, requireAdmin } from "../auth.ts";
 import { parseBody } from "../body.ts";
-import { ApiError, notFound } from "../errors.ts";
+import { ApiError, badRequest, notFound } from "../errors.ts";
 import { accountBody } from "../schemas.ts";
 
 type Env = { Variables: { role: Role } };
@@ -41,7 +41,13 @@ export function bankRoutes(deps: { readonly bank: BankStore; readonly servers: r
   });
 
   app.put("/:server/accounts/:account", requireAdmin, async (c) => {
-    const { server, account } = target(c.req.param("server"), c.req.param("account"));
+    const server = c.req.param("server");
+    const account = c.req.param("account");
+    if (!servers.has(server)) throw notFound(`bank server ${server}`);
+    // A create names an id that must follow the rule: breaking it is the caller's error, and says why.
+    if (!ACCOUNT_ID.test(account)) {
+      throw badRequest(`account ${ID_RULE}`, [{ path: "account", message: ID_RULE }]);
+    }
     const { balance } = await parseBody(c, accountBody);
     try {
       const written = await deps.bank.putResource(server, account, { balance });

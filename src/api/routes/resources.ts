@@ -8,10 +8,15 @@ import type * as z from "zod";
 import { StaleRecordError } from "../../adapters/errors.ts";
 import { ResourceLockedError } from "../../participant-kit/errors.ts";
 import type { ParticipantStore } from "../../participant-kit/participant-store.ts";
-import { RESOURCE_ID, type Resource, type ResourceState } from "../../participant-kit/resource-model.ts";
+import {
+  ID_RULE,
+  RESOURCE_ID,
+  type Resource,
+  type ResourceState,
+} from "../../participant-kit/resource-model.ts";
 import { type Role, requireAdmin } from "../auth.ts";
 import { parseBody } from "../body.ts";
-import { ApiError, notFound } from "../errors.ts";
+import { ApiError, badRequest, notFound } from "../errors.ts";
 
 type Env = { Variables: { role: Role } };
 
@@ -43,6 +48,11 @@ export function resourceRoutes<S extends ResourceState>(spec: ResourceRoutesSpec
     if (!RESOURCE_ID.test(raw)) throw notFound(`${noun} ${raw}`);
     return raw;
   };
+  /** A create names an id that must follow the rule: breaking it is the caller's error, and says why. */
+  const newIdOf = (raw: string): string => {
+    if (!RESOURCE_ID.test(raw)) throw badRequest(`${noun} ${ID_RULE}`, [{ path: noun, message: ID_RULE }]);
+    return raw;
+  };
 
   app.get("/:id", async (c) => {
     const id = idOf(c.req.param("id"));
@@ -54,7 +64,7 @@ export function resourceRoutes<S extends ResourceState>(spec: ResourceRoutesSpec
   const { seed } = spec;
   if (seed) {
     app.put("/:id", requireAdmin, async (c) => {
-      const id = idOf(c.req.param("id"));
+      const id = newIdOf(c.req.param("id"));
       const state = await parseBody(c, seed);
       try {
         const written = await store.putResource(participant, id, state);

@@ -31,6 +31,7 @@ import {
   txId,
   waitParam,
 } from "../schemas.ts";
+import { inTransferTerms } from "../transfer-errors.ts";
 import { waitForOutcome } from "../wait.ts";
 import { adminRoutes } from "./admin.ts";
 
@@ -289,11 +290,15 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
         ...(op.to_account_id !== undefined ? { to_account: op.to_account_id } : {}),
       },
     }));
-    return start(
-      c,
-      { ...(id !== undefined ? { id } : {}), protocol: "2pc", timeoutMs: deps.defaultTimeoutMs, branches },
-      wait,
-    );
+    try {
+      return await start(
+        c,
+        { ...(id !== undefined ? { id } : {}), protocol: "2pc", timeoutMs: deps.defaultTimeoutMs, branches },
+        wait,
+      );
+    } catch (err) {
+      throw inTransferTerms(err);
+    }
   });
 
   app.get("/transactions", async (c) => {
