@@ -2,6 +2,7 @@
  * What every protocol's transitions share: the policy they run under, the
  * messages they ask for, and the step they return. Pure.
  */
+import { EVENT_LOG_MAX_BYTES, MAX_NAMED_PER_EVENT, storedBytes } from "./record-size.ts";
 import type { Decision, TxEvent, TxRecord } from "./transaction.ts";
 
 export interface Policy {
@@ -11,7 +12,7 @@ export interface Policy {
   readonly decisionRetryMs: number;
   readonly backoffCapMs: number;
   readonly stalledAfterAttempts: number;
-  /** Upper bound on the timeline kept in the record. */
+  /** Upper bound on the number of events kept in the record (its bytes are bounded too). */
   readonly maxEvents: number;
 }
 
@@ -37,15 +38,44 @@ export const unchanged = <R extends TxRecord>(tx: R, effects: readonly Effect[] 
   changed: false,
 });
 
-/** Keeps the first events (how it started) and the latest ones (where it is now). */
+/** An event as kept: naming at most `MAX_NAMED_PER_EVENT` participants, counting the others. */
+function bounded(e: TxEvent): TxEvent {
+  const names = e.participants;
+  if (names === undefined || names.length <= MAX_NAMED_PER_EVENT) return e;
+  return {
+    ...e,
+    participants: names.slice(0, MAX_NAMED_PER_EVENT),
+    participantsOmitted: names.length - MAX_NAMED_PER_EVENT + (e.participantsOmitted ?? 0),
+  };
+}
+
+/**
+ * Keeps the first events (how it started) and the newest (where it is now), at
+ * most `maxEvents` of them and `EVENT_LOG_MAX_BYTES` as stored, whatever the
+ * events hold: the record must fit one item however long the transaction runs.
+ * The first events take at most a quarter of either bound; `eventsDropped`
+ * counts what is left out between them and the newest.
+ */
 export function appendEvents<R extends TxRecord>(tx: R, events: readonly TxEvent[], maxEvents: number): R {
-  const all = [...tx.events, ...events];
-  if (all.length <= maxEvents) return { ...tx, events: all };
-  const head = Math.min(10, Math.floor(maxEvents / 4));
-  const drop = all.length - maxEvents;
+  const all = [...tx.events, ...events.map(bounded)];
+  const sizes = all.map(storedBytes);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (all.length <= maxEvents && total <= EVENT_LOG_MAX_BYTES) return { ...tx, events: all };
+  let head = 0;
+  let bytes = 0;
+  const headLimit = Math.min(10, Math.floor(maxEvents / 4));
+  while (head < headLimit && bytes + (sizes[head] ?? 0) <= EVENT_LOG_MAX_BYTES / 4)
+    bytes += sizes[head++] ?? 0;
+  let tail = all.length;
+  while (tail > head && all.length - tail < maxEvents - head) {
+    const size = sizes[tail - 1] ?? 0;
+    if (bytes + size > EVENT_LOG_MAX_BYTES) break;
+    bytes += size;
+    tail--;
+  }
   return {
     ...tx,
-    events: [...all.slice(0, head), ...all.slice(head + drop)],
-    eventsDropped: tx.eventsDropped + drop,
+    events: [...all.slice(0, head), ...all.slice(tail)],
+    eventsDropped: tx.eventsDropped + (tail - head),
   };
 }
