@@ -29,8 +29,14 @@ const utf8Bytes = (s: string): number => {
     const c = s.charCodeAt(i);
     if (c < 0x80) n += 1;
     else if (c < 0x800) n += 2;
-    // A surrogate pair is 4 bytes for 2 code units; a lone surrogate is stored as 3.
-    else n += 3;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      // A surrogate pair is one 4-byte character; a lone surrogate is stored as 3 bytes.
+      if (d >= 0xdc00 && d < 0xe000) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
   }
   return n;
 };
