@@ -38,6 +38,17 @@ export const unchanged = <R extends TxRecord>(tx: R, effects: readonly Effect[] 
   changed: false,
 });
 
+/** Events are immutable and carried from record to record: each is measured once. */
+const sizes = new WeakMap<TxEvent, number>();
+function sizeOf(e: TxEvent): number {
+  let n = sizes.get(e);
+  if (n === undefined) {
+    n = storedBytes(e);
+    sizes.set(e, n);
+  }
+  return n;
+}
+
 /** An event as kept: naming at most `MAX_NAMED_PER_EVENT` participants, counting the others. */
 function bounded(e: TxEvent): TxEvent {
   const names = e.participants;
@@ -58,19 +69,18 @@ function bounded(e: TxEvent): TxEvent {
  */
 export function appendEvents<R extends TxRecord>(tx: R, events: readonly TxEvent[], maxEvents: number): R {
   const all = [...tx.events, ...events.map(bounded)];
-  const sizes = all.map(storedBytes);
-  const total = sizes.reduce((a, b) => a + b, 0);
+  const size = all.map(sizeOf);
+  const total = size.reduce((a, b) => a + b, 0);
   if (all.length <= maxEvents && total <= EVENT_LOG_MAX_BYTES) return { ...tx, events: all };
+  let kept = 0;
   let head = 0;
-  let bytes = 0;
   const headLimit = Math.min(10, Math.floor(maxEvents / 4));
-  while (head < headLimit && bytes + (sizes[head] ?? 0) <= EVENT_LOG_MAX_BYTES / 4)
-    bytes += sizes[head++] ?? 0;
+  while (head < headLimit && kept + (size[head] ?? 0) <= EVENT_LOG_MAX_BYTES / 4) kept += size[head++] ?? 0;
   let tail = all.length;
   while (tail > head && all.length - tail < maxEvents - head) {
-    const size = sizes[tail - 1] ?? 0;
-    if (bytes + size > EVENT_LOG_MAX_BYTES) break;
-    bytes += size;
+    const next = size[tail - 1] ?? 0;
+    if (kept + next > EVENT_LOG_MAX_BYTES) break;
+    kept += next;
     tail--;
   }
   return {
