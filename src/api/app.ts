@@ -38,8 +38,11 @@ export function createApp(deps: ApiDeps) {
   v1.use(
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new ApiError(413, "payload_too_large", `the body exceeds ${MAX_BODY_BYTES} bytes`);
+      // Answered before the rest of the body is read: what is left of it would be read
+      // as the connection's next request, so the connection must end with this answer.
+      onError: (c) => {
+        const error = new ApiError(413, "payload_too_large", `the body exceeds ${MAX_BODY_BYTES} bytes`);
+        return c.json(error.toBody(), 413, { Connection: "close" });
       },
     }),
   );

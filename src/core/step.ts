@@ -2,6 +2,7 @@
  * What every protocol's transitions share: the policy they run under, the
  * messages they ask for, and the step they return. Pure.
  */
+import { EVENT_LOG_MAX_BYTES, MAX_NAMED_PER_EVENT, storedBytes } from "./record-size.ts";
 import type { Decision, TxEvent, TxRecord } from "./transaction.ts";
 
 export interface Policy {
@@ -17,7 +18,7 @@ export interface Policy {
   readonly waitingRetryMs: number;
   readonly backoffCapMs: number;
   readonly stalledAfterAttempts: number;
-  /** Upper bound on the timeline kept in the record. */
+  /** Upper bound on the number of events kept in the record (its bytes are bounded too). */
   readonly maxEvents: number;
 }
 
@@ -43,15 +44,54 @@ export const unchanged = <R extends TxRecord>(tx: R, effects: readonly Effect[] 
   changed: false,
 });
 
-/** Keeps the first events (how it started) and the latest ones (where it is now). */
+/** Events are immutable and carried from record to record: each is measured once. */
+const sizes = new WeakMap<TxEvent, number>();
+function sizeOf(e: TxEvent): number {
+  let n = sizes.get(e);
+  if (n === undefined) {
+    n = storedBytes(e);
+    sizes.set(e, n);
+  }
+  return n;
+}
+
+/** An event as kept: naming at most `MAX_NAMED_PER_EVENT` participants, counting the others. */
+function bounded(e: TxEvent): TxEvent {
+  const names = e.participants;
+  if (names === undefined || names.length <= MAX_NAMED_PER_EVENT) return e;
+  return {
+    ...e,
+    participants: names.slice(0, MAX_NAMED_PER_EVENT),
+    participantsOmitted: names.length - MAX_NAMED_PER_EVENT + (e.participantsOmitted ?? 0),
+  };
+}
+
+/**
+ * Keeps the first events (how it started) and the newest (where it is now), at
+ * most `maxEvents` of them and `EVENT_LOG_MAX_BYTES` as stored, whatever the
+ * events hold: the record must fit one item however long the transaction runs.
+ * The first events take at most a quarter of either bound; `eventsDropped`
+ * counts what is left out between them and the newest.
+ */
 export function appendEvents<R extends TxRecord>(tx: R, events: readonly TxEvent[], maxEvents: number): R {
-  const all = [...tx.events, ...events];
-  if (all.length <= maxEvents) return { ...tx, events: all };
-  const head = Math.min(10, Math.floor(maxEvents / 4));
-  const drop = all.length - maxEvents;
+  const all = [...tx.events, ...events.map(bounded)];
+  const size = all.map(sizeOf);
+  const total = size.reduce((a, b) => a + b, 0);
+  if (all.length <= maxEvents && total <= EVENT_LOG_MAX_BYTES) return { ...tx, events: all };
+  let kept = 0;
+  let head = 0;
+  const headLimit = Math.min(10, Math.floor(maxEvents / 4));
+  while (head < headLimit && kept + (size[head] ?? 0) <= EVENT_LOG_MAX_BYTES / 4) kept += size[head++] ?? 0;
+  let tail = all.length;
+  while (tail > head && all.length - tail < maxEvents - head) {
+    const next = size[tail - 1] ?? 0;
+    if (kept + next > EVENT_LOG_MAX_BYTES) break;
+    kept += next;
+    tail--;
+  }
   return {
     ...tx,
-    events: [...all.slice(0, head), ...all.slice(head + drop)],
-    eventsDropped: tx.eventsDropped + drop,
+    events: [...all.slice(0, head), ...all.slice(tail)],
+    eventsDropped: tx.eventsDropped + (tail - head),
   };
 }

@@ -82,7 +82,10 @@ export type StepOutcome = "done" | "failed" | "retry";
 export interface TxEvent {
   readonly at: number;
   readonly type: EventType;
+  /** The first few participants the event is about (see `participantsOmitted`). */
   readonly participants?: readonly string[];
+  /** Participants the event is about beyond those it names: an event's size is bounded. */
+  readonly participantsOmitted?: number;
   readonly participant?: string;
   readonly vote?: Vote;
   readonly holder?: string;

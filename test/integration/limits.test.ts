@@ -1,11 +1,32 @@
 /**
  * Optimistic versions, and the size limits: 100 participants in one
- * transaction, one bad branch among 100, a per-transaction timeout.
+ * transaction, one bad branch among 100, a per-transaction timeout, and the
+ * record of the largest transaction the API accepts within DynamoDB's item limit.
  */
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { physicalName } from "../../infra/topology.ts";
+import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
+import {
+  createDynamoDbTransactionStore,
+  type TransactionStore,
+} from "../../src/adapters/dynamodb-transaction-store.ts";
+import { loadConfig } from "../../src/config.ts";
+import { advance, type CoordinatorDeps } from "../../src/coordinator/advance.ts";
+import { type BeginRequest, beginTransaction } from "../../src/coordinator/begin-transaction.ts";
+import { type Coordinator, createCoordinator } from "../../src/coordinator/coordinator.ts";
+import type { CoordinatorMessage } from "../../src/core/messages.ts";
+import { branchesBytes, MAX_BRANCHES_BYTES } from "../../src/core/record-size.ts";
+import type { Policy } from "../../src/core/step.ts";
+import type { BranchSpec, TxRecord } from "../../src/core/transaction.ts";
+import { onSweep } from "../../src/core/transitions.ts";
 import type { TransactionView } from "../../src/core/view.ts";
+import { provision } from "../../src/local/provision.ts";
+import { silentLog } from "../../src/log.ts";
+import { policyOf } from "../../src/wiring.ts";
+import { recording } from "../helpers/buses.ts";
 import { bankState } from "../helpers/invariants.ts";
-import { type Stack, startStack } from "../helpers/stack.ts";
+import { type Stack, startStack, testEnv } from "../helpers/stack.ts";
 
 const SERVERS = Array.from({ length: 100 }, (_, i) => `bank-${i + 1}`);
 let stack: Stack;
@@ -96,4 +117,146 @@ describe("100 participants in one transaction", () => {
     const view = (await res.json()) as TransactionView;
     expect(view).toMatchObject({ status: "aborted", reason: "timeout" });
   }, 30_000);
+});
+
+/**
+ * The largest record the API lets in: 100 branches at 100 participants whose
+ * names are as long as a message allows (64), inputs filling the branches'
+ * budget, then every kind of bookkeeping at its worst (waits with the longest
+ * holder ids, 200-character reasons of 3-byte characters, hundreds of re-sends
+ * naming every participant), driven through the coordinator's use cases and
+ * the sweeper onto DynamoDB Local, which enforces the real 400 KB item limit.
+ */
+describe("the record stays within DynamoDB's item limit", () => {
+  const name = (i: number) => `p${String(i).padStart(3, "0")}-`.padEnd(64, "x");
+  const NAMES = Array.from({ length: 100 }, (_, i) => name(i));
+  const REASON = "€".repeat(200);
+  const holder = (i: number) => `h${i}-`.padEnd(128, "y");
+
+  /** 100 branches whose size is within 100 bytes of the budget. */
+  function fullBranches(saga: boolean): BranchSpec[] {
+    const make = (fill: number): BranchSpec[] =>
+      NAMES.map((participant) => ({
+        participant,
+        action: "a".repeat(64),
+        input: { data: "d".repeat(fill) },
+        ...(saga ? { stage: 0, compensation: { action: "c".repeat(64), input: { data: "" } } } : {}),
+      }));
+    const fill = Math.floor((MAX_BRANCHES_BYTES - branchesBytes(make(0))) / 100);
+    const branches = make(fill);
+    expect(branchesBytes(branches)).toBeLessThanOrEqual(MAX_BRANCHES_BYTES);
+    expect(branchesBytes(branches)).toBeGreaterThan(MAX_BRANCHES_BYTES - 100);
+    return branches;
+  }
+
+  let store: TransactionStore;
+  let now = 1_000_000;
+  let coordinator: Coordinator;
+  let deps: CoordinatorDeps & { readonly policy: Policy };
+  let begin: (request: BeginRequest) => Promise<string>;
+  const destroy: (() => void)[] = [];
+  beforeAll(async () => {
+    const config = loadConfig(
+      testEnv(`r${randomUUID().slice(0, 12)}`, { CONCORD_COMMERCE_PARTICIPANTS: "none" }),
+    );
+    const clients = createAwsClients(config);
+    destroy.push(() => destroyAwsClients(clients));
+    await provision(config.topology, clients);
+    store = createDynamoDbTransactionStore({
+      doc: clients.doc,
+      tableName: physicalName(config.topology, config.topology.tables.transactions.name),
+      shards: config.topology.dueShards,
+      retentionSeconds: 3_600,
+    });
+    // Nothing leaves: the participants here are names only, and nothing answers but the test.
+    deps = { store, bus: recording(), clock: () => now, log: silentLog, policy: policyOf(config) };
+    coordinator = createCoordinator(deps);
+    begin = async (request) => (await beginTransaction(deps, request)).tx.id;
+  }, 60_000);
+  afterAll(() => {
+    for (const d of destroy) d();
+  });
+
+  const read = async (id: string): Promise<TxRecord> => {
+    const tx = await store.get(id);
+    if (!tx) throw new Error(`no transaction ${id}`);
+    return tx;
+  };
+
+  /** Moves the clock to the transaction's due time and sweeps; every sweep must save. */
+  async function sweepDue(id: string): Promise<void> {
+    const tx = await read(id);
+    if (tx.dueAt === undefined) throw new Error(`transaction ${id} is not due (${tx.state})`);
+    now = Math.max(now, tx.dueAt);
+    // What the sweeper does with this one transaction (its sweep takes every due one in the table).
+    const swept = await advance(deps, id, (t, at) => onSweep(t, at, deps.policy));
+    expect(swept?.version).toBe(tx.version + 1);
+  }
+
+  async function send(messages: CoordinatorMessage[]): Promise<void> {
+    // One group, as one SQS batch for one transaction: one write.
+    await coordinator.handleGroup(messages);
+  }
+
+  it("a 2PC of 100 participants at the branches' budget saves through hundreds of decision re-sends and acks", async () => {
+    const txId = await begin({ protocol: "2pc", timeoutMs: 86_400_000, branches: fullBranches(false) });
+    for (let i = 0; i < 20; i++) await sweepDue(txId);
+    await send(NAMES.map((participant, i) => ({ type: "waiting", txId, participant, holder: holder(i) })));
+    await send(NAMES.map((participant) => ({ type: "vote", txId, participant, vote: "yes" })));
+    expect(await read(txId)).toMatchObject({ state: "committing" });
+    for (let round = 0; round < 200; round++) {
+      await sweepDue(txId);
+      if (round % 4 === 3) {
+        await send([{ type: "ack", txId, participant: name(Math.floor(round / 4)), decision: "commit" }]);
+      }
+    }
+    await send(NAMES.map((participant) => ({ type: "ack", txId, participant, decision: "commit" })));
+    const done = await read(txId);
+    expect(done).toMatchObject({ state: "committed" });
+    expect(done.eventsDropped).toBeGreaterThan(0);
+    expect(done.events[0]).toMatchObject({ type: "created" });
+    expect(done.events.at(-1)).toMatchObject({ type: "completed" });
+  }, 120_000);
+
+  it("a saga of an atomic stage and a parallel stage at the budget saves through long reasons and hundreds of re-sends", async () => {
+    // Stage 0: 70 participants as one 2PC group; stage 1: 30 plain steps in parallel.
+    const branches = fullBranches(true).map((b, i) => ({ ...b, stage: i < 70 ? 0 : 1 }));
+    const txId = await begin({ protocol: "saga", timeoutMs: 86_400_000, branches, atomicStages: [0] });
+    const atomic = NAMES.slice(0, 70);
+    for (let i = 0; i < 20; i++) await sweepDue(txId);
+    await send(atomic.map((participant, i) => ({ type: "waiting", txId, participant, holder: holder(i) })));
+    await send(atomic.map((participant) => ({ type: "vote", txId, participant, vote: "yes" })));
+    for (let round = 0; round < 120; round++) await sweepDue(txId);
+    await send(atomic.map((participant) => ({ type: "ack", txId, participant, decision: "commit" })));
+    expect(await read(txId)).toMatchObject({ state: "running", current: 1 });
+    const results = (step: "action" | "compensation", outcome: "done" | "failed" | "retry", tag: string) =>
+      NAMES.map(
+        (participant, branch): CoordinatorMessage => ({
+          type: "result",
+          txId,
+          participant,
+          branch,
+          step,
+          outcome,
+          // 200 characters of 3 bytes each: the longest reason a result may carry.
+          reason: `${tag}${REASON}`.slice(0, 200),
+        }),
+      );
+    for (let round = 0; round < 30; round++) {
+      await send(results("action", "retry", String(round)).slice(70));
+      await sweepDue(txId);
+    }
+    await send(results("action", "failed", "f").slice(70, 71));
+    expect(await read(txId)).toMatchObject({ state: "compensating" });
+    for (let round = 0; round < 120; round++) {
+      await send(results("compensation", "retry", String(round)));
+      await sweepDue(txId);
+    }
+    // Latest stage first: the plain steps' compensations, then the atomic stage's.
+    await send(results("compensation", "done", "c").slice(70));
+    await send(results("compensation", "done", "c").slice(0, 70));
+    const done = await read(txId);
+    expect(done).toMatchObject({ state: "compensated" });
+    expect(done.eventsDropped).toBeGreaterThan(0);
+  }, 180_000);
 });

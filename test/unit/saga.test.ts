@@ -943,7 +943,7 @@ describe("any run: the saga's invariants", () => {
 
 describe("size", () => {
   it("a saga of 100 large branches stays under DynamoDB's 400 KB item limit however long it runs", () => {
-    // About as large as the API lets branches be (256 KiB of JSON), in one parallel stage.
+    // Larger than the API lets branches be (MAX_BRANCHES_BYTES), in one parallel stage.
     const pad = "p".repeat(2_300);
     const branches = Array.from({ length: 100 }, (_, i) => ({
       ...branch(`bank-${i % 3}`, 0),

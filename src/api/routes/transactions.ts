@@ -8,6 +8,7 @@ import {
   IdempotencyConflictError,
 } from "../../coordinator/begin-transaction.ts";
 import type { DecisionSignal } from "../../coordinator/decision-signal.ts";
+import { branchesBytes, MAX_BRANCHES_BYTES } from "../../core/record-size.ts";
 import { stageNumberOf } from "../../core/saga.ts";
 import type { Policy } from "../../core/step.ts";
 import type { BranchSpec } from "../../core/transaction.ts";
@@ -47,23 +48,8 @@ export interface TransactionRoutesDeps extends CoordinatorDeps {
   readonly decisions?: DecisionSignal;
 }
 
-/** A transaction must fit one DynamoDB item (400 KB) with room for its timeline. */
-export const MAX_BRANCHES_BYTES = 256 * 1024;
-
 type Env = { Variables: { role: Role } };
 type Issue = { path: string; message: string };
-
-/**
- * UTF-8 size of a value's JSON (DynamoDB counts bytes). Input nested too deeply
- * to serialise (a RangeError, not a 500) counts as too large.
- */
-function jsonBytes(value: unknown): number {
-  try {
-    return Buffer.byteLength(JSON.stringify(value));
-  } catch {
-    return Number.POSITIVE_INFINITY;
-  }
-}
 
 /** Checks one action (or compensation) against what its participant accepts. */
 function checkStep(
@@ -150,13 +136,28 @@ async function catalogFor(deps: TransactionRoutesDeps, request: BeginRequest): P
   return merged;
 }
 
+/**
+ * Whether an input pins a resource's version. A compensation at one of concord's
+ * own participants never may: it runs after its action, which moved the version
+ * on. (An HTTP participant's inputs are its own business.)
+ */
+const pinsVersion = (input: unknown): boolean =>
+  typeof input === "object" && input !== null && Object.hasOwn(input, "expectedVersion");
+
 /** Checks every branch against what its participant accepts; all problems at once. */
 function checkBranches(catalog: Catalog, request: BeginRequest): void {
   const { branches } = request;
   // Size first: too large is too large whatever else is wrong, and it keeps huge
   // bodies from being validated and echoed back in the details.
-  if (jsonBytes(branches) > MAX_BRANCHES_BYTES) {
-    throw new ApiError(413, "payload_too_large", `branches exceed ${MAX_BRANCHES_BYTES} bytes of JSON`);
+  const size = branchesBytes(branches);
+  if (size > MAX_BRANCHES_BYTES) {
+    const measured = Number.isFinite(size) ? `${size} bytes` : "nested too deeply to measure";
+    throw new ApiError(
+      413,
+      "payload_too_large",
+      `the branches (actions, inputs and compensations) may take at most ${MAX_BRANCHES_BYTES} bytes, so that the transaction's record with its bookkeeping fits one DynamoDB item; these take ${measured}`,
+      { limit: MAX_BRANCHES_BYTES, ...(Number.isFinite(size) ? { size } : {}) },
+    );
   }
   const issues: Issue[] = [];
   const valid = new Set<number>();
@@ -169,7 +170,17 @@ function checkBranches(catalog: Catalog, request: BeginRequest): void {
     const problem = protocolProblem(kind, request, b, i);
     if (problem) issues.push({ path: `branches.${i}.participant`, message: problem });
     if (checkStep(kind, b.participant, b, `branches.${i}`, issues)) valid.add(i);
-    if (b.compensation) checkStep(kind, b.participant, b.compensation, `branches.${i}.compensation`, issues);
+    if (b.compensation) {
+      const path = `branches.${i}.compensation`;
+      checkStep(kind, b.participant, b.compensation, path, issues);
+      if (!kind.open && pinsVersion(b.compensation.input)) {
+        issues.push({
+          path: `${path}.input.expectedVersion`,
+          message:
+            "a compensation may not pin expectedVersion: it runs after its action changed the version, so it could never apply and the saga would stay compensating",
+        });
+      }
+    }
   });
   for (const [name, members] of prepareGroups(request)) {
     const group = members
