@@ -11,6 +11,8 @@ export const SIGNATURE_HEADER = "concord-signature";
 
 export function signature(secret: string, method: string, path: string, body: string, nowMs: number): string {
   const t = Math.floor(nowMs / 1000);
-  const mac = createHmac("sha256", secret).update(`${t}.${method.toUpperCase()}.${path}.${body}`).digest("hex");
+  const mac = createHmac("sha256", secret)
+    .update(`${t}.${method.toUpperCase()}.${path}.${body}`)
+    .digest("hex");
   return `t=${t},v1=${mac}`;
 }
