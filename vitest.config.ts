@@ -22,7 +22,7 @@ export default defineConfig({
       {
         test: {
           name: "suite",
-          include: ["test/**/*.test.ts"],
+          include: ["test/**/*.test.ts", "packages/*/test/**/*.test.ts"],
           exclude: [SIMULATION, CHAOS],
           globalSetup: ["test/helpers/emulators.ts"],
           testTimeout: 30_000,

@@ -30,6 +30,8 @@ export interface HttpParticipantSettings {
   readonly allowPrivate: boolean;
   /** One call's limit, connect to last byte. */
   readonly timeoutMs: number;
+  /** Signs every call (`Concord-Signature`, HMAC-SHA256) when set; services check it. Never logged. */
+  readonly secret?: string;
 }
 
 export interface CommerceSettings {
@@ -168,7 +170,16 @@ function httpSettings(env: NodeJS.ProcessEnv): HttpParticipantSettings {
       `CONCORD_HTTP_TIMEOUT_MS must be at most ${MAX_HTTP_TIMEOUT_MS} (the dispatcher function times out at 10 s), got ${timeoutMs}`,
     );
   }
-  return { allowedHosts, allowPrivate: bool(env, "CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE"), timeoutMs };
+  const secret = env.CONCORD_HTTP_PARTICIPANT_SECRET?.trim();
+  if (secret !== undefined && secret !== "" && secret.length < 32) {
+    throw new ConfigError("CONCORD_HTTP_PARTICIPANT_SECRET must be at least 32 characters (a random string)");
+  }
+  return {
+    allowedHosts,
+    allowPrivate: bool(env, "CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE"),
+    timeoutMs,
+    ...(secret ? { secret } : {}),
+  };
 }
 
 const PARTICIPANT_NAME = /^[a-z][a-z0-9-]{0,39}$/;

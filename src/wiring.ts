@@ -291,6 +291,7 @@ export function dispatcherRole(wiring: Wiring): SqsHandler {
     call: httpCall,
     policy: http,
     timeoutMs: http.timeoutMs,
+    ...(http.secret ? { secret: http.secret } : {}),
     clock: wiring.clock,
     log,
   });

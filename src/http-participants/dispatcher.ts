@@ -32,6 +32,8 @@ export interface DispatcherDeps {
   readonly policy: UrlPolicy;
   /** One call's limit (CONCORD_HTTP_TIMEOUT_MS). */
   readonly timeoutMs: number;
+  /** Signs every call when set (CONCORD_HTTP_PARTICIPANT_SECRET); unsigned otherwise. */
+  readonly secret?: string;
   readonly clock: () => number;
   readonly log: Log;
 }
@@ -42,7 +44,7 @@ export class UnknownParticipantError extends Error {
 }
 
 export function createDispatcher(deps: DispatcherDeps) {
-  const { registry, bus, call, policy, timeoutMs, clock, log } = deps;
+  const { registry, bus, call, policy, timeoutMs, secret, clock, log } = deps;
   /** The call, with the URL policy checked again now: configuration may have changed since registration. */
   async function callFor(participant: HttpParticipant, message: ParticipantMessage): Promise<CallOutcome> {
     const checked = checkBaseUrl(participant.baseUrl, policy);
@@ -60,6 +62,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       headers: { "idempotency-key": idempotencyKey(message) },
       timeoutMs,
       allowPrivate: policy.allowPrivate,
+      ...(secret ? { secret } : {}),
     });
   }
 

@@ -6,6 +6,7 @@
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { guardedLookup } from "./guarded-lookup.ts";
+import { SIGNATURE_HEADER, signature } from "./signature.ts";
 
 /** What came back: a response (its body cut at the limit), no answer in time, or no connection. */
 export type CallOutcome =
@@ -19,6 +20,8 @@ export interface HttpCall {
   readonly headers: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
   readonly allowPrivate: boolean;
+  /** Signs the call (`Concord-Signature`) when set: CONCORD_HTTP_PARTICIPANT_SECRET. */
+  readonly secret?: string;
 }
 
 export type Caller = (call: HttpCall) => Promise<CallOutcome>;
@@ -31,7 +34,8 @@ const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent
 
 export const httpCall: Caller = (call) =>
   new Promise((resolve) => {
-    const payload = Buffer.from(JSON.stringify(call.body));
+    const text = JSON.stringify(call.body);
+    const payload = Buffer.from(text);
     const https = call.url.protocol === "https:";
     let settled = false;
     const finish = (outcome: CallOutcome) => {
@@ -51,6 +55,9 @@ export const httpCall: Caller = (call) =>
           "content-length": String(payload.length),
           "user-agent": "concord",
           ...call.headers,
+          ...(call.secret
+            ? { [SIGNATURE_HEADER]: signature(call.secret, "POST", call.url.pathname, text, Date.now()) }
+            : {}),
         },
       },
       (res) => {
