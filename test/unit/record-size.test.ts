@@ -29,6 +29,7 @@ const policy: Policy = {
   prepareRetryMs: 1_000,
   decisionRetryMs: 1_000,
   backoffCapMs: 8_000,
+  waitingRetryMs: 30_000,
   stalledAfterAttempts: 3,
   maxEvents: 100,
 };
