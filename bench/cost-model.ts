@@ -25,10 +25,10 @@ export const STEP_FUNCTIONS_STANDARD_USD_PER_MILLION_TRANSITIONS = 25;
 
 /**
  * State transitions of the cheapest Step Functions Standard saga that does what
- * `--protocol saga` does, when nothing fails: a Withdraw Task state whose Catch
- * leads to its compensation, then a Deposit Task state (End) whose Catch leads
- * to RefundWithdraw. Step Functions bills a transition each time a state is
- * executed; the compensation states are not entered, so 2.
+ * `--protocol saga` does, when nothing fails: a Withdraw Task state (Catch to
+ * RefundWithdraw), then a Deposit Task state with End (Catch to RefundDeposit,
+ * then RefundWithdraw). Step Functions bills a transition per state executed;
+ * the compensation states are not entered, so 2.
  */
 export const STEP_FUNCTIONS_TWO_STEP_SAGA_TRANSITIONS = 2;
 
