@@ -41,7 +41,7 @@ const program = new Command("bench")
   )
   .option(
     "--transfers <n>",
-    "transfers per concurrency level (with --hot: per run, default 300)",
+    "transfers per concurrency level, default 200 (with --hot: per run, default 300)",
     positiveInt,
   )
   .option("--levels <list>", "concurrency levels, comma-separated", intList, [1, 8, 32])
@@ -193,6 +193,18 @@ interface View {
   readonly reason?: string;
 }
 
+/** The transaction view, or an error answer as a status of its own (`http_503`). */
+async function viewOf(res: Response): Promise<View> {
+  const text = await res.text();
+  try {
+    const view = JSON.parse(text) as Partial<View>;
+    if (typeof view.status === "string") return view as View;
+  } catch {
+    // Not JSON: reported by its HTTP status below.
+  }
+  return { status: `http_${res.status}` };
+}
+
 interface Outcome {
   readonly committed: number;
   readonly latencies: number[];
@@ -218,17 +230,17 @@ async function drive(label: string, count: number, clients: number, make: (n: nu
         const t0 = performance.now();
         apiRequests += 1;
         const res = await fetch(`${url}${path}?wait=30000`, { method: "POST", body: JSON.stringify(body) });
-        let view = (await res.json()) as View;
+        let view = await viewOf(res);
         // Past the longest wait the API allows: poll until the decision.
         while (view.status === "pending" && view.id) {
           await new Promise((r) => setTimeout(r, 250));
           apiRequests += 1;
-          view = (await (await fetch(`${url}/v1/transactions/${view.id}`)).json()) as View;
+          view = await viewOf(await fetch(`${url}/v1/transactions/${view.id}`));
         }
         latencies.push(performance.now() - t0);
         if (view.status === "committed") committed++;
         else {
-          const reason = view.reason ?? view.status ?? `http_${res.status}`;
+          const reason = view.reason ?? view.status;
           reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
         }
         progress(`${label}: ${++done}/${count}`);
