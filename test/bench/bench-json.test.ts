@@ -1,0 +1,171 @@
+/**
+ * `npm run bench -- --json` on the suite's emulators: a tiny run whose every
+ * line must carry exactly the documented fields (docs/performance.md), with
+ * values that make sense. Whoever changes the protocol is judged by these
+ * lines, so a field that goes missing or changes its type fails here.
+ */
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { describe, expect, inject, it } from "vitest";
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+async function bench(args: string[]) {
+  return run(process.execPath, ["--import", "tsx", "bench/transfers.ts", ...args], {
+    cwd: root,
+    env: {
+      ...process.env,
+      AWS_ENDPOINT_URL_DYNAMODB: inject("dynamodbEndpoint"),
+      AWS_ENDPOINT_URL_SQS: inject("sqsEndpoint"),
+    },
+    timeout: 150_000,
+  });
+}
+
+const FIELDS = [
+  "callsPerTx",
+  "callsPerTxTotal",
+  "capacityUnitsPerTx",
+  "committed",
+  "committedPerSecond",
+  "concurrency",
+  "cpuMsPerTx",
+  "p50Ms",
+  "p95Ms",
+  "p99Ms",
+  "usdPerMillion",
+];
+
+const HOT_FIELDS = [
+  "abortReasons",
+  "clients",
+  "committed",
+  "committedPerSecond",
+  "committedShare",
+  "lockPolicy",
+  "p50Ms",
+  "p95Ms",
+  "p99Ms",
+  "ratioToUncontended",
+  "run",
+  "transfers",
+];
+
+const prefix = () => ["--prefix", `b${randomUUID().slice(0, 8)}`];
+
+const WORKLOADS = [
+  { workload: "2-party 2PC", args: ["--transfers", "6", "--levels", "1,2"], levels: [1, 2], committed: 6 },
+  {
+    workload: "saga",
+    args: ["--protocol", "saga", "--transfers", "3", "--levels", "1"],
+    levels: [1],
+    committed: 3,
+  },
+  {
+    workload: "one participant",
+    args: ["--one-phase", "--transfers", "3", "--levels", "1"],
+    levels: [1],
+    committed: 3,
+  },
+];
+
+describe("npm run bench -- --json", () => {
+  it.each(WORKLOADS)(
+    "$workload: one line per concurrency level with exactly the documented fields",
+    {
+      timeout: 180_000,
+    },
+    async ({ args, levels, committed }) => {
+      const { stdout } = await bench(["--json", "--accounts", "10", ...prefix(), ...args]);
+      const lines = stdout.trim().split("\n");
+      expect(lines).toHaveLength(levels.length);
+      for (const [i, line] of lines.entries()) {
+        const row = JSON.parse(line) as Record<string, unknown>;
+        expect(Object.keys(row).sort()).toEqual(FIELDS);
+        expect(row.concurrency).toBe(levels[i]);
+        expect(row.committed).toBe(committed);
+        for (const field of [
+          "committedPerSecond",
+          "p50Ms",
+          "p95Ms",
+          "p99Ms",
+          "cpuMsPerTx",
+          "usdPerMillion",
+        ]) {
+          expect(row[field], field).toBeTypeOf("number");
+          expect(row[field] as number, field).toBeGreaterThan(0);
+        }
+        expect(row.p50Ms as number).toBeLessThanOrEqual(row.p95Ms as number);
+        expect(row.p95Ms as number).toBeLessThanOrEqual(row.p99Ms as number);
+
+        const calls = row.callsPerTx as Record<string, number>;
+        for (const [key, perTx] of Object.entries(calls)) {
+          expect(key).toMatch(/^(dynamodb|sqs):[A-Z][A-Za-z]+$/);
+          expect(perTx, key).toBeGreaterThan(0);
+        }
+        // Both services are counted, SQS receives included: the platform bills them like any other call.
+        const services = new Set(Object.keys(calls).map((k) => k.split(":")[0]));
+        expect([...services].sort()).toEqual(["dynamodb", "sqs"]);
+        expect(calls["sqs:ReceiveMessage"]).toBeGreaterThan(0);
+        const sum = Object.values(calls).reduce((a, b) => a + b, 0);
+        expect(row.callsPerTxTotal as number).toBeCloseTo(sum, 2);
+
+        const capacity = row.capacityUnitsPerTx as Record<string, unknown>;
+        expect(Object.keys(capacity).sort()).toEqual(["read", "write"]);
+        // Every write call consumes at least a unit, every item read at least half of one: a floor
+        // that holds whatever the protocol calls, and fails when capacity goes unreported.
+        const count = (ops: string[]) => ops.reduce((n, op) => n + (calls[`dynamodb:${op}`] ?? 0), 0);
+        const writes = count(["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"]);
+        const reads = count(["GetItem", "BatchGetItem", "TransactGetItems"]);
+        expect(capacity.write as number).toBeGreaterThan(0);
+        expect(capacity.write as number).toBeGreaterThanOrEqual(writes - 0.01);
+        expect(capacity.read as number).toBeGreaterThanOrEqual(0.5 * reads - 0.01);
+      }
+    },
+  );
+
+  it("--hot: one line per run, the contended ones measured against the uncontended", {
+    timeout: 180_000,
+  }, async () => {
+    const { stdout } = await bench(["--json", "--hot", "--transfers", "4", "--clients", "2", ...prefix()]);
+    const rows = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(rows.map((r) => r.run)).toEqual(["uncontended", "hot-accounts", "fan-in"]);
+    for (const row of rows) {
+      expect(Object.keys(row).sort()).toEqual(HOT_FIELDS);
+      expect(row).toMatchObject({ lockPolicy: "wait-die", clients: 2, transfers: 4 });
+      const reasons = row.abortReasons as Record<string, number>;
+      const notCommitted = Object.values(reasons).reduce((a, b) => a + b, 0);
+      expect((row.committed as number) + notCommitted).toBe(4);
+      expect(row.committedShare).toBeCloseTo((row.committed as number) / 4, 4);
+      expect(row.p50Ms as number).toBeLessThanOrEqual(row.p99Ms as number);
+      expect(row.ratioToUncontended).toBeTypeOf("number");
+    }
+    expect(rows[0]).toMatchObject({ committed: 4, abortReasons: {}, ratioToUncontended: 1 });
+  });
+
+  it("--help lists every option", async () => {
+    const { stdout } = await bench(["--help"]);
+    for (const option of [
+      "--transfers",
+      "--levels",
+      "--accounts",
+      "--pollers",
+      "--protocol",
+      "--one-phase",
+      "--hot",
+      "--clients",
+      "--lock-policy",
+      "--seed",
+      "--prefix",
+      "--json",
+    ]) {
+      expect(stdout).toContain(option);
+    }
+  });
+});
