@@ -11,7 +11,7 @@ import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
 import { authEnabled } from "../api/auth.ts";
 import { type Config, loadConfig } from "../config.ts";
-import { awsFaultInjector, faultPlanFromEnv, faultyBus } from "../faults/fault-plan.ts";
+import { awsFaultInjector, faultyBus } from "../faults/fault-plan.ts";
 import { type Emulators, startEmulators, stopAllEmulatorsSync } from "./emulators/index.ts";
 import { provision } from "./provision.ts";
 import { ALL_ROLES, type RoleName, type Runtime, startRuntime } from "./runtime.ts";
@@ -289,7 +289,7 @@ program
     const config = applyEnv(localEnv(localStackEnv()));
     const roles = names as RoleName[];
     // CONCORD_FAULTS: drop, duplicate and delay this process's sends, and fail some AWS calls.
-    const plan = faultPlanFromEnv();
+    const plan = config.faults.plan;
     const faults = plan && awsFaultInjector(plan);
     const runtime = await startRuntime({
       config,
