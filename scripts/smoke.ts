@@ -13,6 +13,7 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { loadConfig } from "../src/config.ts";
 
 export interface SmokeOptions {
   readonly url: string;
@@ -113,11 +114,12 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeResult> {
 
 /** The admin key from the stack's secret (`{"adminKeys":"k1,k2",...}`): the first one. */
 async function keyFromSecret(secretId: string, localstack: boolean): Promise<string> {
+  const { region, lambda } = loadConfig(process.env);
   const client = new SecretsManagerClient(
     localstack
       ? {
-          region: process.env.AWS_REGION ?? "us-east-1",
-          endpoint: process.env.AWS_ENDPOINT_URL ?? "http://127.0.0.1:4566",
+          region,
+          endpoint: lambda.secretsManagerEndpoint ?? "http://127.0.0.1:4566",
           credentials: { accessKeyId: "test", secretAccessKey: "test" },
         }
       : {},

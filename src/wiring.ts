@@ -94,7 +94,7 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     clients,
     bus: options.wrapBus ? options.wrapBus(sqsBus) : sqsBus,
     clock: options.clock ?? Date.now,
-    logFor: options.log ?? ((service: string) => createLog(service)),
+    logFor: options.log ?? ((service: string) => createLog(service, config.log.level)),
     policy: policyOf(config),
     decisions: new DecisionSignal(),
     crash: options.crash ?? armCrash(config.faults.crashAt),

@@ -20,11 +20,6 @@ import { formatReport, progressLine } from "./report.ts";
 import { killLoop, killSchedule, type RoleKey, Supervisor, sleep } from "./supervisor.ts";
 import { accountsOf, type ClientRecord, runWorkload, transferSpecs } from "./workload.ts";
 
-// The emulators check no credentials, but the SDK insists on having some.
-process.env.AWS_ACCESS_KEY_ID ??= "local";
-process.env.AWS_SECRET_ACCESS_KEY ??= "local";
-process.env.AWS_REGION ??= "us-east-1";
-
 const USAGE = `usage: npm run chaos -- [options]
   --transfers N        transfers to run (10000)
   --servers N          bank servers, one process each (4)
@@ -173,6 +168,8 @@ async function main(): Promise<number> {
   console.error("chaos: starting DynamoDB Local and the SQS emulator…");
   const emulators = await startEmulators({});
   const servers = Array.from({ length: s.servers }, (_, i) => `bank-${i + 1}` as RoleKey);
+  // The roles' environment, and this process's configuration (read from it, once).
+  // The emulators check no credentials, but the SDK insists on having some.
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     AWS_ACCESS_KEY_ID: "local",
