@@ -10,6 +10,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
 import { authEnabled } from "../api/auth.ts";
+import { intArg, portArg } from "../cli-args.ts";
 import { type Config, DEFAULT_DATA_DIR, loadConfig } from "../config.ts";
 import { awsFaultInjector, faultyBus } from "../faults/fault-plan.ts";
 import { type Emulators, startEmulators, stopAllEmulatorsSync } from "./emulators/index.ts";
@@ -22,13 +23,6 @@ const localQueues = ({ local }: Config) => ({
   visibilityTimeoutSeconds: local.visibilityTimeoutSeconds,
   ...(local.maxReceiveCount !== undefined ? { maxReceiveCount: local.maxReceiveCount } : {}),
 });
-
-const port = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65_535)
-    throw new InvalidArgumentError("a port is an integer 0-65535");
-  return n;
-};
 
 /**
  * This process's configuration, read once: its environment over the local
@@ -129,7 +123,7 @@ const program = new Command("concord")
 program
   .command("start")
   .description("start the emulators and every role in this process, and serve the API on 127.0.0.1")
-  .addOption(new Option("-p, --port <port>", "API port").env("PORT").default(3000).argParser(port))
+  .addOption(new Option("-p, --port <port>", "API port").env("PORT").default(3000).argParser(portArg))
   .option(
     "-d, --data-dir <dir>",
     `where DynamoDB keeps its data across restarts (default: CONCORD_DATA_DIR, else ${DEFAULT_DATA_DIR})`,
@@ -181,8 +175,8 @@ program
     `DynamoDB data directory (default: CONCORD_DATA_DIR, else ${DEFAULT_DATA_DIR})`,
   )
   .option("--in-memory", "keep no data on disk")
-  .option("--dynamodb-port <port>", "fixed DynamoDB port", port)
-  .option("--sqs-port <port>", "fixed SQS port", port)
+  .option("--dynamodb-port <port>", "fixed DynamoDB port", portArg)
+  .option("--sqs-port <port>", "fixed SQS port", portArg)
   .action(async (opts: { dataDir?: string; inMemory?: boolean; dynamodbPort?: number; sqsPort?: number }) => {
     const dataDirOption = resolve(opts.dataDir ?? localConfig().local.dataDir);
     const dataDir = opts.inMemory ? undefined : dataDirOption;
@@ -227,11 +221,7 @@ program
   .description(
     "show what waits in each dead-letter queue at AWS_ENDPOINT_URL_SQS (counts, and bodies with --peek)",
   )
-  .option("--peek <n>", "print up to n message bodies per queue (1-10)", (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > 10) throw new InvalidArgumentError("--peek takes 1 to 10");
-    return n;
-  })
+  .option("--peek <n>", "print up to n message bodies per queue (1-10)", intArg(1, 10))
   .action(async (opts: { peek?: number }) => {
     const config = stackConfig();
     const clients = createAwsClients(config);
@@ -272,7 +262,7 @@ program
     "participants to serve: bank servers, inventory, payment, order, shipping (default: all)",
   )
   .addOption(
-    new Option("-p, --port <port>", "API port, when running the api role").env("PORT").argParser(port),
+    new Option("-p, --port <port>", "API port, when running the api role").env("PORT").argParser(portArg),
   )
   .option("--provision", "create tables and queues first")
   .action(async (names: string[], opts: { participant?: string[]; port?: number; provision?: boolean }) => {
