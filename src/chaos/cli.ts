@@ -16,6 +16,7 @@ import { loadConfig } from "../config.ts";
 import { type FaultPlan, parseFaultPlan } from "../faults/fault-plan.ts";
 import { startEmulators, stopAllEmulatorsSync } from "../local/emulators/index.ts";
 import { provision } from "../local/provision.ts";
+import { createProgress } from "../progress.ts";
 import { checkInvariants, readDeadLetters, readState, unfinished } from "./checker.ts";
 import { formatReport, progressLine } from "./report.ts";
 import { killLoop, killSchedule, type RoleKey, Supervisor, sleep } from "./supervisor.ts";
@@ -226,8 +227,7 @@ async function main(): Promise<number> {
             () => chaosOver,
           )
         : Promise.resolve();
-    const tty = process.stderr.isTTY === true;
-    let lastLine = 0;
+    const progress = createProgress();
     let done = 0;
     const showProgress = () => {
       const told = { committed: 0, aborted: 0, other: 0 };
@@ -236,19 +236,14 @@ async function main(): Promise<number> {
         else if (r.told === "aborted") told.aborted++;
         else told.other++;
       }
-      const line = progressLine(
+      return progressLine(
         done,
         s.transfers,
         chaosStart,
         `committed ${told.committed} aborted ${told.aborted} other ${told.other} | kills ${supervisor.stats.kills} crashes ${supervisor.stats.crashes}`,
       );
-      if (tty) process.stderr.write(`\r${line}\x1b[K`);
-      else if (Date.now() - lastLine > 5000) {
-        lastLine = Date.now();
-        process.stderr.write(`${line}\n`);
-      }
     };
-    const ticker = setInterval(showProgress, tty ? 250 : 1000);
+    const ticker = setInterval(() => progress.update(showProgress()), progress.live ? 250 : 1000);
     await runWorkload(
       {
         url,
@@ -265,9 +260,7 @@ async function main(): Promise<number> {
     );
     chaosOver = true;
     clearInterval(ticker);
-    lastLine = 0;
-    showProgress();
-    if (tty) process.stderr.write("\n");
+    progress.done(showProgress());
     await kills;
     const chaosMs = Date.now() - chaosStart;
 
@@ -286,11 +279,11 @@ async function main(): Promise<number> {
         resolveMs = Date.now() - stoppedAt;
         break;
       }
-      if (tty) process.stderr.write(`\r  ${left} unfinished (transactions, locks, prepared barriers)\x1b[K`);
+      progress.update(`  ${left} unfinished (transactions, locks, prepared barriers)`);
       await sleep(500);
       state = await readState(clients, config);
     }
-    if (tty) process.stderr.write("\n");
+    progress.end();
     const deadLetters = await readDeadLetters(clients, config);
     const violations = checkInvariants({
       state,

@@ -10,6 +10,7 @@
 import { Command, Option } from "commander";
 import { choiceArg, intArg, shareArg, usageErrorsExit } from "../cli-args.ts";
 import { LOCK_POLICIES, type LockPolicy } from "../core/lock-policy.ts";
+import { createProgress } from "../progress.ts";
 import {
   DEFAULT_SAGA_SHARE,
   HTTP_MUTANTS,
@@ -99,7 +100,8 @@ const began = performance.now();
 let transactions = 0;
 let sagas = 0;
 let compensated = 0;
-let lastReport = began;
+// On a terminal a line redrawn on stderr; elsewhere a line on stdout every 2 s, as before.
+const progress = createProgress({ plain: process.stdout, plainEveryMs: 2_000 });
 for (let seed = start; seed < start + count; seed++) {
   const result = await runSimulation({ seed, ...runOptions });
   transactions += result.transactions;
@@ -109,19 +111,18 @@ for (let seed = start; seed < start + count; seed++) {
     // Replay with the trace on: the same seed gives the same run, so this also shows it reproduces.
     const replay = await runSimulation({ seed, trace: true, ...runOptions });
     const same = replay.violation?.invariant === result.violation.invariant;
+    progress.end();
     report(replay.violation ? replay : result);
     process.stdout.write(same ? "(reproduced on replay)\n" : "WARNING: the replay did not reproduce it\n");
     process.exit(1);
   }
-  const t = performance.now();
-  if (t - lastReport > 2_000 || seed === start + count - 1) {
-    lastReport = t;
-    const seconds = (t - began) / 1_000;
-    const done = seed - start + 1;
-    process.stdout.write(
-      `${done}/${count} seeds, ${(done / seconds).toFixed(0)} seeds/s, ${Math.round((transactions / seconds) * 60)} transactions/minute\n`,
-    );
-  }
+  const seconds = (performance.now() - began) / 1_000;
+  const done = seed - start + 1;
+  const line =
+    `${done}/${count} seeds, ${(done / seconds).toFixed(0)} seeds/s, ` +
+    `${Math.round((transactions / seconds) * 60)} transactions/minute`;
+  if (done === count) progress.done(line);
+  else progress.update(line);
 }
 const seconds = (performance.now() - began) / 1_000;
 process.stdout.write(
