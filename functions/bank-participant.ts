@@ -2,9 +2,9 @@ import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent } from "aws-la
 import { lambdaWiring } from "../src/lambda.ts";
 import { bankInquiryRole, bankParticipantRole, scheduledRole } from "../src/wiring.ts";
 
-const server = process.env.CONCORD_PARTICIPANT;
-if (!server) throw new Error("CONCORD_PARTICIPANT must name the bank server this function serves");
 const wiring = lambdaWiring();
+const server = wiring.config.lambda.participant;
+if (!server) throw new Error("CONCORD_PARTICIPANT must name the bank server this function serves");
 const participant = bankParticipantRole(wiring, server);
 const inquire = scheduledRole(wiring, bankInquiryRole(wiring, server));
 

@@ -3,12 +3,12 @@ import { lambdaWiring } from "../src/lambda.ts";
 import { isCommerceParticipant } from "../src/participants/commerce/names.ts";
 import { commerceInquiryRole, commerceParticipantRole, scheduledRole } from "../src/wiring.ts";
 
-const name = process.env.CONCORD_PARTICIPANT;
+const wiring = lambdaWiring();
+const name = wiring.config.lambda.participant;
 if (!name || !isCommerceParticipant(name))
   throw new Error(
     "CONCORD_PARTICIPANT must name the e-commerce participant (inventory, payment, order, shipping)",
   );
-const wiring = lambdaWiring();
 const participant = commerceParticipantRole(wiring, name);
 const inquire = scheduledRole(wiring, commerceInquiryRole(wiring, name));
 

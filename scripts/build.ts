@@ -4,9 +4,18 @@
  */
 import { rmSync } from "node:fs";
 import { relative } from "node:path";
+import { Command } from "commander";
+import { usageErrorsExit } from "../src/cli-args.ts";
 import { bundleContents, bundleFunctions } from "./bundle.ts";
 
-const analyze = process.argv.includes("--analyze");
+const { analyze } = usageErrorsExit(
+  new Command("npm run build --")
+    .description("Bundles each function in functions/ into dist/<name>/index.mjs and prints the sizes.")
+    .option("--analyze", "also list what fills each bundle", false),
+  2,
+)
+  .parse()
+  .opts<{ analyze: boolean }>();
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(0).padStart(6)} KiB`;
 
 rmSync("dist", { recursive: true, force: true });

@@ -14,12 +14,14 @@
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { Command } from "commander";
 import { stackNameFor } from "../infra/cdk/concord-stack.ts";
 import { functionEnvironment } from "../infra/cdk/function-environment.ts";
+import { choiceArg, usageErrorsExit } from "../src/cli-args.ts";
 import { loadConfig } from "../src/config.ts";
 import { bundleFunctions } from "./bundle.ts";
 
-type Target = "localstack" | "aws";
+type Target = (typeof TARGETS)[number];
 interface StackOutputs {
   readonly FunctionUrl?: string;
   readonly ApiKeysSecretArn?: string;
@@ -30,13 +32,6 @@ const OUT = "cdk.out";
 const APP = `${JSON.stringify(process.execPath)} --import tsx infra/cdk/app.ts`;
 /** Where docker-compose.yml publishes LocalStack. */
 const LOCALSTACK = "http://127.0.0.1:4566";
-
-function usage(): never {
-  console.error(
-    "usage: tsx scripts/cdk.ts synth | deploy <localstack|aws> | destroy <localstack|aws> [cdk options]",
-  );
-  process.exit(2);
-}
 
 function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const bin = join(ROOT, "node_modules", ".bin", command);
@@ -146,14 +141,38 @@ async function destroy(target: Target, cdkArgs: readonly string[]): Promise<void
   console.log(`stack ${stack} is gone from ${target === "localstack" ? "LocalStack" : "AWS"}.`);
 }
 
-const [command, ...rest] = process.argv.slice(2);
-const target = rest[0] === "localstack" || rest[0] === "aws" ? rest[0] : undefined;
-try {
-  if (command === "synth") await synth(rest);
-  else if (command === "deploy" && target) await deploy(target, rest.slice(1));
-  else if (command === "destroy" && target) await destroy(target, rest.slice(1));
-  else usage();
-} catch (err) {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
+const TARGETS = ["localstack", "aws"] as const;
+const targetArg = choiceArg(TARGETS);
+const cdkArgsHelp = "passed on to the CDK CLI, e.g. -c concord:retainData=true";
+/** Runs a step; a failure prints its message and exits 1 (a usage error exits 2). */
+const step =
+  <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
+  async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    }
+  };
+const program = usageErrorsExit(
+  new Command("tsx scripts/cdk.ts").description("Runs the CDK CLI on concord's app (infra/cdk/app.ts)."),
+  2,
+);
+/** A command; anything after its target, options included, goes to the CDK CLI. */
+const cdkCommand = (name: string, description: string) =>
+  program.command(name).description(description).allowUnknownOption();
+
+cdkCommand("synth", "bundle, write the template to cdk.out/ (offline: no AWS, no Docker)")
+  .argument("[cdk-args...]", cdkArgsHelp)
+  .action(step((cdkArgs: string[]) => synth(cdkArgs)));
+for (const [name, description, run] of [
+  ["deploy", "bundle, bootstrap (idempotent), deploy, print the function URL", deploy],
+  ["destroy", "delete the stack", destroy],
+] as const) {
+  cdkCommand(name, description)
+    .argument("<target>", TARGETS.join(" or "), targetArg)
+    .argument("[cdk-args...]", cdkArgsHelp)
+    .action(step((target: Target, cdkArgs: string[]) => run(target, cdkArgs)));
 }
+await program.parseAsync();

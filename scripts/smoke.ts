@@ -1,5 +1,5 @@
 /**
- * `npm run smoke -- --url URL [--key KEY | --secret ARN] [--localstack]`
+ * `npm run smoke -- --url URL [--key KEY | --secret ARN] [--localstack]` (`--help` for all options)
  *
  * Runs one transfer against a deployed concord (AWS, LocalStack, or `npm start`):
  * creates two accounts on two bank servers, moves 100 between them with 2PC, waits
@@ -11,8 +11,10 @@
  * from LocalStack). Without any, requests go without a key (auth off, as locally).
  */
 import { randomUUID } from "node:crypto";
-import { parseArgs } from "node:util";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { Command, Option } from "commander";
+import { intArg, usageErrorsExit } from "../src/cli-args.ts";
+import { loadConfig } from "../src/config.ts";
 
 export interface SmokeOptions {
   readonly url: string;
@@ -113,11 +115,12 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeResult> {
 
 /** The admin key from the stack's secret (`{"adminKeys":"k1,k2",...}`): the first one. */
 async function keyFromSecret(secretId: string, localstack: boolean): Promise<string> {
+  const { region, lambda } = loadConfig(process.env);
   const client = new SecretsManagerClient(
     localstack
       ? {
-          region: process.env.AWS_REGION ?? "us-east-1",
-          endpoint: process.env.AWS_ENDPOINT_URL ?? "http://127.0.0.1:4566",
+          region,
+          endpoint: lambda.secretsManagerEndpoint ?? "http://127.0.0.1:4566",
           credentials: { accessKeyId: "test", secretAccessKey: "test" },
         }
       : {},
@@ -135,33 +138,38 @@ async function keyFromSecret(secretId: string, localstack: boolean): Promise<str
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      url: { type: "string" },
-      key: { type: "string" },
-      secret: { type: "string" },
-      localstack: { type: "boolean", default: false },
-      servers: { type: "string", default: "bank-1,bank-2" },
-      timeout: { type: "string", default: "60000" },
-    },
-  });
-  if (!values.url) {
-    console.error(
-      "usage: npm run smoke -- --url URL [--key KEY | --secret ARN] [--localstack] [--servers a,b]",
-    );
-    process.exit(2);
-  }
+  const program = usageErrorsExit(
+    new Command("npm run smoke --")
+      .description(
+        "Runs one transfer against a deployed concord and prints the outcome; exit 0 only if it committed.",
+      )
+      .requiredOption("--url <url>", "the API's base URL")
+      .addOption(
+        new Option("--key <key>", "an admin key (account seeding needs it)").env("CONCORD_ADMIN_KEY"),
+      )
+      .option("--secret <arn>", "read the admin key from the stack's secret, with your AWS credentials")
+      .option("--localstack", "read --secret from LocalStack", false)
+      .option("--servers <a,b>", "two bank servers of the deployment", "bank-1,bank-2")
+      .option("--timeout <ms>", "how long to wait for the outcome", intArg(1), 60_000),
+    2,
+  );
+  const values = program.parse().opts<{
+    url: string;
+    key?: string;
+    secret?: string;
+    localstack: boolean;
+    servers: string;
+    timeout: number;
+  }>();
   const [a, b] = values.servers.split(",");
   if (!a || !b) throw new Error("--servers needs two bank servers, e.g. bank-1,bank-2");
   const key =
-    values.key ??
-    process.env.CONCORD_ADMIN_KEY ??
-    (values.secret ? await keyFromSecret(values.secret, values.localstack) : undefined);
+    values.key ?? (values.secret ? await keyFromSecret(values.secret, values.localstack) : undefined);
   const result = await runSmoke({
     url: values.url,
     ...(key ? { key } : {}),
     servers: [a, b],
-    timeoutMs: Number(values.timeout),
+    timeoutMs: values.timeout,
   });
   process.exit(result.ok ? 0 : 1);
 }

@@ -1,11 +1,12 @@
-import { isIP } from "node:net";
+import type { z } from "zod";
 import { buildTopology, type Topology } from "../infra/topology.ts";
-import { isLockPolicy, type LockPolicy } from "./core/lock-policy.ts";
-import {
-  COMMERCE_PARTICIPANTS,
-  type CommerceParticipantName,
-  isCommerceParticipant,
-} from "./participants/commerce/names.ts";
+import type { LockPolicy } from "./core/lock-policy.ts";
+import type { CrashRules } from "./crash-points.ts";
+import { envSchema, MAX_SCHEDULED_RUN_SECONDS } from "./env-schema.ts";
+import type { FaultPlan } from "./faults/fault-plan.ts";
+import type { CommerceParticipantName } from "./participants/commerce/names.ts";
+
+export { MAX_HTTP_TIMEOUT_MS, MAX_SCHEDULED_RUN_SECONDS } from "./env-schema.ts";
 
 /** Everything a handler needs to know about where it runs, read once per process. */
 export interface Config {
@@ -20,6 +21,49 @@ export interface Config {
   readonly participants: ParticipantSettings;
   readonly commerce: CommerceSettings;
   readonly http: HttpParticipantSettings;
+  /** Credentials given in the environment (AWS_ACCESS_KEY_ID, ...); absent: the SDK's default chain. */
+  readonly credentials?: AwsCredentials;
+  readonly log: LogSettings;
+  /** What a deployed function is told by the stack. */
+  readonly lambda: LambdaSettings;
+  readonly local: LocalSettings;
+  /** Fault injection for tests; both unset everywhere else. */
+  readonly faults: FaultSettings;
+}
+
+export interface AwsCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+export interface LogSettings {
+  /** Powertools' log level name (DEBUG, INFO, WARN, ERROR, ...). */
+  readonly level: string;
+}
+
+export interface LambdaSettings {
+  /** The participant a participant function serves (CONCORD_PARTICIPANT). */
+  readonly participant?: string;
+  /** The secret the API function reads its API keys from (CONCORD_API_KEYS_SECRET). */
+  readonly apiKeysSecret?: string;
+  readonly secretsManagerEndpoint?: string;
+}
+
+/** The local runtime's own settings (`npm start`, `concord role`); never deployed. */
+export interface LocalSettings {
+  readonly dataDir: string;
+  /** Local queues retry a failed message within seconds, not Lambda's minute. */
+  readonly visibilityTimeoutSeconds: number;
+  /** Receives before a failing message moves to its dead-letter queue; the topology's value when absent. */
+  readonly maxReceiveCount?: number;
+}
+
+export interface FaultSettings {
+  /** CONCORD_CRASH_AT: where this process dies or fails. */
+  readonly crashAt?: CrashRules;
+  /** CONCORD_FAULTS: what `concord role` does to its sends and AWS calls. */
+  readonly plan?: FaultPlan;
 }
 
 /** Registered HTTP participants: where concord may call, and how long it waits. */
@@ -85,51 +129,8 @@ export interface TimerSettings {
   readonly runSeconds: number;
 }
 
-/** Lambda's longest timeout is 900 s; a scheduled function needs room for its last pass. */
-export const MAX_SCHEDULED_RUN_SECONDS = 840;
-
 export class ConfigError extends Error {
   override name = "ConfigError";
-}
-
-const list = (value: string | undefined): string[] =>
-  (value ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-
-function int(env: NodeJS.ProcessEnv, key: string, fallback: number, min = 0): number {
-  const raw = env[key];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < min)
-    throw new ConfigError(`${key} must be an integer >= ${min}, got "${raw}"`);
-  return n;
-}
-
-function rate(env: NodeJS.ProcessEnv, key: string): number {
-  const raw = env[key];
-  if (raw === undefined || raw === "") return 0;
-  const n = Number(raw);
-  if (!/^\d*\.?\d+$/.test(raw.trim()) || n < 0 || n > 1)
-    throw new ConfigError(`${key} must be a number from 0 to 1, got "${raw}"`);
-  return n;
-}
-
-/** Unset: all of them; `none`: none; else a comma-separated list. */
-function commerceParticipants(env: NodeJS.ProcessEnv): CommerceParticipantName[] {
-  const raw = env.CONCORD_COMMERCE_PARTICIPANTS?.trim();
-  if (raw === undefined || raw === "") return [...COMMERCE_PARTICIPANTS];
-  if (raw === "none") return [];
-  const names = list(raw);
-  for (const name of names) {
-    if (!isCommerceParticipant(name)) {
-      throw new ConfigError(
-        `CONCORD_COMMERCE_PARTICIPANTS names "${name}"; they are ${COMMERCE_PARTICIPANTS.join(", ")} (or none)`,
-      );
-    }
-  }
-  return [...new Set(names)] as CommerceParticipantName[];
 }
 
 /** Every participant's name: bank servers, then the e-commerce participants. */
@@ -138,133 +139,105 @@ export const participantNames = (config: Pick<Config, "bankServers" | "commerce"
   ...config.commerce.participants,
 ];
 
-const SQS_MAX_RETENTION_SECONDS = 14 * 86_400;
+export const DEFAULT_DATA_DIR = ".concord/data";
+
+/** The first problem, led by the variable's name. */
+function configError(error: z.ZodError): ConfigError {
+  const issue = error.issues[0];
+  const name = String(issue?.path[0] ?? "environment");
+  const message = issue?.message ?? "is not valid";
+  return new ConfigError(message.startsWith(name) ? message : `${name} ${message}`, { cause: error });
+}
 
 /**
- * The longest one HTTP call may take: a batch of calls, then the sends that
- * report them, must finish well inside the dispatcher's 10 s function timeout.
+ * The configuration of this process, from an environment (by default its own),
+ * parsed once by the schema in env-schema.ts. Call it once at startup and pass
+ * the result (or the piece needed) down.
  */
-export const MAX_HTTP_TIMEOUT_MS = 8_000;
-
-function bool(env: NodeJS.ProcessEnv, key: string): boolean {
-  const raw = env[key]?.trim().toLowerCase();
-  if (raw === undefined || raw === "" || raw === "false" || raw === "0") return false;
-  if (raw === "true" || raw === "1") return true;
-  throw new ConfigError(`${key} must be true or false, got "${env[key]}"`);
-}
-
-const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$|^\[[0-9a-f:.]+\]$/;
-
-function httpSettings(env: NodeJS.ProcessEnv): HttpParticipantSettings {
-  const allowedHosts = list(env.CONCORD_HTTP_PARTICIPANT_HOSTS).map((h) => h.toLowerCase());
-  for (const host of allowedHosts) {
-    if (!HOST_PATTERN.test(host) && isIP(host) === 0) {
-      throw new ConfigError(
-        `CONCORD_HTTP_PARTICIPANT_HOSTS names "${host}"; give host names (api.example.com, *.example.com) or IP addresses, no scheme or port`,
-      );
-    }
-  }
-  const timeoutMs = int(env, "CONCORD_HTTP_TIMEOUT_MS", 3_000, 1);
-  if (timeoutMs > MAX_HTTP_TIMEOUT_MS) {
-    throw new ConfigError(
-      `CONCORD_HTTP_TIMEOUT_MS must be at most ${MAX_HTTP_TIMEOUT_MS} (the dispatcher function times out at 10 s), got ${timeoutMs}`,
-    );
-  }
-  const secret = env.CONCORD_HTTP_PARTICIPANT_SECRET?.trim();
-  if (secret !== undefined && secret !== "" && secret.length < 32) {
-    throw new ConfigError("CONCORD_HTTP_PARTICIPANT_SECRET must be at least 32 characters (a random string)");
-  }
-  return {
-    allowedHosts,
-    allowPrivate: bool(env, "CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE"),
-    timeoutMs,
-    ...(secret ? { secret } : {}),
-  };
-}
-
-const PARTICIPANT_NAME = /^[a-z][a-z0-9-]{0,39}$/;
-
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const prefix = env.CONCORD_PREFIX ?? "concord";
-  if (!/^[A-Za-z0-9_-]{1,40}$/.test(prefix))
-    throw new ConfigError(`CONCORD_PREFIX "${prefix}" is not a valid name`);
-  const serverCount = int(env, "CONCORD_BANK_SERVER_COUNT", 3, 1);
-  const bankServers = env.CONCORD_BANK_SERVERS
-    ? list(env.CONCORD_BANK_SERVERS)
-    : Array.from({ length: serverCount }, (_, i) => `bank-${i + 1}`);
-  for (const s of bankServers) {
-    if (!PARTICIPANT_NAME.test(s))
-      throw new ConfigError(`bank server name "${s}" must match ${PARTICIPANT_NAME}`);
-  }
-  const commerce = commerceParticipants(env);
-  for (const name of commerce) {
-    if (bankServers.includes(name))
-      throw new ConfigError(
-        `"${name}" names a bank server and an e-commerce participant; rename the bank server`,
-      );
-  }
-  const sweepIntervalSeconds = int(env, "CONCORD_SWEEP_INTERVAL_SECONDS", 60, 1);
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) throw configError(parsed.error);
+  const e = parsed.data;
+  const bankServers =
+    e.CONCORD_BANK_SERVERS ?? Array.from({ length: e.CONCORD_BANK_SERVER_COUNT }, (_, i) => `bank-${i + 1}`);
+  const commerce = e.CONCORD_COMMERCE_PARTICIPANTS;
   const timers: TimerSettings = {
-    tickMs: int(env, "CONCORD_TIMER_TICK_MS", 1_000, 50),
-    runSeconds: int(env, "CONCORD_SCHEDULED_RUN_SECONDS", sweepIntervalSeconds + 5, 0),
+    tickMs: e.CONCORD_TIMER_TICK_MS,
+    runSeconds: e.CONCORD_SCHEDULED_RUN_SECONDS ?? e.CONCORD_SWEEP_INTERVAL_SECONDS + 5,
   };
   if (timers.runSeconds > MAX_SCHEDULED_RUN_SECONDS) {
     throw new ConfigError(
-      `CONCORD_SCHEDULED_RUN_SECONDS must be at most ${MAX_SCHEDULED_RUN_SECONDS} (Lambda stops a function at 900 s), got ${timers.runSeconds}`,
+      `CONCORD_SCHEDULED_RUN_SECONDS must be at most ${MAX_SCHEDULED_RUN_SECONDS} (Lambda stops a function at 900 s), got ${timers.runSeconds} (the sweep interval + 5)`,
     );
   }
-  const lockPolicy = env.CONCORD_LOCK_POLICY ?? "wait-die";
-  if (!isLockPolicy(lockPolicy)) {
-    throw new ConfigError(`CONCORD_LOCK_POLICY must be wait-die, no-wait or detect, got "${lockPolicy}"`);
-  }
-  const dynamodb = env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL;
-  const sqs = env.AWS_ENDPOINT_URL_SQS ?? env.AWS_ENDPOINT_URL;
-  const retentionSeconds = int(env, "CONCORD_RETENTION_SECONDS", 15 * 86_400, 60);
-  const maxTimeoutMs = int(env, "CONCORD_MAX_TIMEOUT_MS", 24 * 3_600_000, 1);
-  // A settled barrier must outlive every message about its transaction: the
-  // deadline plus the longest an SQS message can wait (14 days).
-  if (retentionSeconds < Math.ceil(maxTimeoutMs / 1000) + SQS_MAX_RETENTION_SECONDS) {
-    throw new ConfigError(
-      `CONCORD_RETENTION_SECONDS (${retentionSeconds}) must be at least CONCORD_MAX_TIMEOUT_MS in seconds plus 14 days (${Math.ceil(maxTimeoutMs / 1000) + SQS_MAX_RETENTION_SECONDS})`,
-    );
-  }
+  const dynamodb = e.AWS_ENDPOINT_URL_DYNAMODB ?? e.AWS_ENDPOINT_URL;
+  const sqs = e.AWS_ENDPOINT_URL_SQS ?? e.AWS_ENDPOINT_URL;
+  const secretsManagerEndpoint = e.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? e.AWS_ENDPOINT_URL;
   return {
-    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
+    region: e.AWS_REGION ?? e.AWS_DEFAULT_REGION ?? "us-east-1",
     endpoints: { ...(dynamodb ? { dynamodb } : {}), ...(sqs ? { sqs } : {}) },
     topology: buildTopology({
-      prefix,
+      prefix: e.CONCORD_PREFIX,
       bankServers,
       commerceParticipants: commerce,
-      dueShards: int(env, "CONCORD_DUE_SHARDS", 4, 1),
-      sweepIntervalSeconds,
+      dueShards: e.CONCORD_DUE_SHARDS,
+      sweepIntervalSeconds: e.CONCORD_SWEEP_INTERVAL_SECONDS,
       scheduledRunSeconds: timers.runSeconds,
     }),
     bankServers,
-    apiKeys: list(env.CONCORD_API_KEYS),
-    adminKeys: list(env.CONCORD_ADMIN_KEYS),
+    apiKeys: e.CONCORD_API_KEYS,
+    adminKeys: e.CONCORD_ADMIN_KEYS,
     timers,
     timing: {
-      defaultTimeoutMs: int(env, "CONCORD_DEFAULT_TIMEOUT_MS", 60_000, 1),
-      maxTimeoutMs,
-      prepareRetryMs: int(env, "CONCORD_PREPARE_RETRY_MS", 5_000, 1),
-      decisionRetryMs: int(env, "CONCORD_DECISION_RETRY_MS", 5_000, 1),
-      waitingRetryMs: int(env, "CONCORD_WAITING_RETRY_MS", 30_000, 1),
-      backoffCapMs: int(env, "CONCORD_BACKOFF_CAP_MS", 30_000, 1),
-      stalledAfterAttempts: int(env, "CONCORD_STALLED_AFTER_ATTEMPTS", 10, 1),
-      retentionSeconds,
+      defaultTimeoutMs: e.CONCORD_DEFAULT_TIMEOUT_MS,
+      maxTimeoutMs: e.CONCORD_MAX_TIMEOUT_MS,
+      prepareRetryMs: e.CONCORD_PREPARE_RETRY_MS,
+      decisionRetryMs: e.CONCORD_DECISION_RETRY_MS,
+      waitingRetryMs: e.CONCORD_WAITING_RETRY_MS,
+      backoffCapMs: e.CONCORD_BACKOFF_CAP_MS,
+      stalledAfterAttempts: e.CONCORD_STALLED_AFTER_ATTEMPTS,
+      retentionSeconds: e.CONCORD_RETENTION_SECONDS,
     },
     participants: {
-      lockPolicy,
-      lockWaitBudgetMs: int(env, "CONCORD_LOCK_WAIT_BUDGET_MS", 2_000, 0),
-      inDoubtAfterMs: int(env, "CONCORD_IN_DOUBT_AFTER_MS", 30_000, 1),
+      lockPolicy: e.CONCORD_LOCK_POLICY,
+      lockWaitBudgetMs: e.CONCORD_LOCK_WAIT_BUDGET_MS,
+      inDoubtAfterMs: e.CONCORD_IN_DOUBT_AFTER_MS,
     },
     commerce: {
       participants: commerce,
-      payment: {
-        failureRate: rate(env, "CONCORD_PAYMENT_FAILURE_RATE"),
-        latencyMs: int(env, "CONCORD_PAYMENT_LATENCY_MS", 0, 0),
-      },
+      payment: { failureRate: e.CONCORD_PAYMENT_FAILURE_RATE, latencyMs: e.CONCORD_PAYMENT_LATENCY_MS },
     },
-    http: httpSettings(env),
+    http: {
+      allowedHosts: e.CONCORD_HTTP_PARTICIPANT_HOSTS,
+      allowPrivate: e.CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE,
+      timeoutMs: e.CONCORD_HTTP_TIMEOUT_MS,
+      ...(e.CONCORD_HTTP_PARTICIPANT_SECRET ? { secret: e.CONCORD_HTTP_PARTICIPANT_SECRET } : {}),
+    },
+    ...(e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+      ? {
+          credentials: {
+            accessKeyId: e.AWS_ACCESS_KEY_ID,
+            secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+            ...(e.AWS_SESSION_TOKEN ? { sessionToken: e.AWS_SESSION_TOKEN } : {}),
+          },
+        }
+      : {}),
+    log: { level: e.CONCORD_LOG_LEVEL ?? e.POWERTOOLS_LOG_LEVEL ?? "INFO" },
+    lambda: {
+      ...(e.CONCORD_PARTICIPANT ? { participant: e.CONCORD_PARTICIPANT } : {}),
+      ...(e.CONCORD_API_KEYS_SECRET ? { apiKeysSecret: e.CONCORD_API_KEYS_SECRET } : {}),
+      ...(secretsManagerEndpoint ? { secretsManagerEndpoint } : {}),
+    },
+    local: {
+      dataDir: e.CONCORD_DATA_DIR ?? DEFAULT_DATA_DIR,
+      visibilityTimeoutSeconds: e.CONCORD_LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+      ...(e.CONCORD_LOCAL_MAX_RECEIVE_COUNT !== undefined
+        ? { maxReceiveCount: e.CONCORD_LOCAL_MAX_RECEIVE_COUNT }
+        : {}),
+    },
+    faults: {
+      ...(e.CONCORD_CRASH_AT ? { crashAt: e.CONCORD_CRASH_AT } : {}),
+      ...(e.CONCORD_FAULTS ? { plan: e.CONCORD_FAULTS } : {}),
+    },
   };
 }

@@ -43,11 +43,15 @@ interface Rule {
   readonly onHit: number;
 }
 
-export function crashFromEnv(env: NodeJS.ProcessEnv = process.env): Crash {
-  const spec = env.CONCORD_CRASH_AT?.trim();
-  if (!spec) return noCrash;
-  const rules = new Map<string, Rule>();
-  for (const part of spec
+/** What CONCORD_CRASH_AT asks for, by crash point. */
+export type CrashRules = ReadonlyMap<CrashPoint, Rule>;
+
+/** Reads a CONCORD_CRASH_AT value; unset or empty: no rules. */
+export function parseCrashSpec(spec: string | undefined): CrashRules | undefined {
+  const text = spec?.trim();
+  if (!text) return undefined;
+  const rules = new Map<CrashPoint, Rule>();
+  for (const part of text
     .split(",")
     .map((p) => p.trim())
     .filter(Boolean)) {
@@ -57,14 +61,21 @@ export function crashFromEnv(env: NodeJS.ProcessEnv = process.env): Crash {
         `CONCORD_CRASH_AT names "${name}"; crash points are ${CRASH_POINTS.join(", ")}`,
       );
     }
-    if (arg === "throw") rules.set(name, { action: "throw", onHit: 1 });
+    const point = name as CrashPoint;
+    if (arg === "throw") rules.set(point, { action: "throw", onHit: 1 });
     else {
       const n = arg === undefined ? 1 : Number(arg);
       if (!Number.isInteger(n) || n < 1)
         throw new CrashConfigError(`"${part}": the hit count must be a positive integer`);
-      rules.set(name, { action: "kill", onHit: n });
+      rules.set(point, { action: "kill", onHit: n });
     }
   }
+  return rules;
+}
+
+/** The crash function of this process: counts hits per point from now on. */
+export function armCrash(rules: CrashRules | undefined): Crash {
+  if (!rules) return noCrash;
   const hits = new Map<string, number>();
   return (point) => {
     const rule = rules.get(point);

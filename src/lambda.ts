@@ -2,43 +2,45 @@
  * The Lambda side of the wiring. A handler does not know where it runs: table
  * and queue names come from the environment the stack sets (CONCORD_PREFIX,
  * CONCORD_BANK_SERVERS, ...), endpoints from the standard AWS_ENDPOINT_URL*
- * variables (set by LocalStack, unset on AWS).
+ * variables (set by LocalStack, unset on AWS), all read once by `loadConfig`.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { API_KEYS_SECRET_VARIABLE } from "../infra/cdk/function-environment.ts";
 import { createAwsClients } from "./adapters/aws-clients.ts";
-import { ConfigError, loadConfig } from "./config.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { list } from "./env-values.ts";
 import { createWiring, type Wiring } from "./wiring.ts";
 
+let config: Config | undefined;
 let wiring: Wiring | undefined;
 
+/** The configuration of this warm Lambda process, read from its environment on first use. */
+export function lambdaConfig(): Config {
+  config ??= loadConfig(process.env);
+  return config;
+}
+
 /** The wiring of this warm Lambda process, built on first use. */
-export function lambdaWiring(env: NodeJS.ProcessEnv = process.env): Wiring {
-  if (!wiring) {
-    const config = loadConfig(env);
-    wiring = createWiring(config, createAwsClients(config));
-  }
+export function lambdaWiring(from: Config = lambdaConfig()): Wiring {
+  wiring ??= createWiring(from, createAwsClients(from));
   return wiring;
 }
 
 /**
  * On AWS the API keys live in a Secrets Manager secret (design §3), read once at
  * cold start: `{"adminKeys":"k1,k2","apiKeys":"k3"}`, each a comma-separated list
- * like CONCORD_ADMIN_KEYS / CONCORD_API_KEYS, which they replace. Without the
- * variable the environment is returned unchanged.
+ * like CONCORD_ADMIN_KEYS / CONCORD_API_KEYS, which they replace. Without
+ * CONCORD_API_KEYS_SECRET the configuration is returned unchanged.
  *
  * Fails closed: a secret that cannot be read or holds no key stops the function
  * from starting, because an API without keys would run with auth off.
  */
-export async function withApiKeysFromSecret(
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<NodeJS.ProcessEnv> {
-  const secretId = env[API_KEYS_SECRET_VARIABLE];
-  if (!secretId) return env;
-  const endpoint = env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? env.AWS_ENDPOINT_URL;
+export async function withApiKeysFromSecret(from: Config): Promise<Config> {
+  const { apiKeysSecret: secretId, secretsManagerEndpoint: endpoint } = from.lambda;
+  if (!secretId) return from;
   const client = new SecretsManagerClient({
-    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
+    region: from.region,
     ...(endpoint ? { endpoint } : {}),
+    ...(from.credentials ? { credentials: from.credentials } : {}),
   });
   let text: string | undefined;
   try {
@@ -54,10 +56,10 @@ export async function withApiKeysFromSecret(
       cause: err,
     });
   }
-  const list = (value: unknown) => (typeof value === "string" ? value : undefined);
-  const apiKeys = list(keys.apiKeys) ?? "";
-  const adminKeys = list(keys.adminKeys) ?? "";
-  if (`${apiKeys}${adminKeys}`.replaceAll(",", "").trim() === "")
+  const keyList = (value: unknown) => list(typeof value === "string" ? value : undefined);
+  const apiKeys = keyList(keys.apiKeys);
+  const adminKeys = keyList(keys.adminKeys);
+  if (apiKeys.length + adminKeys.length === 0)
     throw new ConfigError(`secret ${secretId} holds no API key; refusing to start with auth off`);
-  return { ...env, CONCORD_API_KEYS: apiKeys, CONCORD_ADMIN_KEYS: adminKeys };
+  return { ...from, apiKeys, adminKeys };
 }

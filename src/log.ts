@@ -9,9 +9,8 @@ export interface Log {
   error(message: string, fields?: LogFields): void;
 }
 
-/** Structured JSON logs; level from POWERTOOLS_LOG_LEVEL (or CONCORD_LOG_LEVEL), default INFO. */
-export function createLog(service: string, env: NodeJS.ProcessEnv = process.env): Log {
-  const level = (env.CONCORD_LOG_LEVEL ?? env.POWERTOOLS_LOG_LEVEL ?? "INFO").toUpperCase();
+/** Structured JSON logs at `level` (the configuration's `log.level`: CONCORD_LOG_LEVEL or POWERTOOLS_LOG_LEVEL). */
+export function createLog(service: string, level = "INFO"): Log {
   const logger = new Logger({ serviceName: `concord-${service}`, logLevel: level as "INFO" });
   type Method = "debug" | "info" | "warn" | "error";
   const at = (method: Method) => (message: string, fields?: LogFields) =>

@@ -22,7 +22,7 @@ import { createSweeper, type SweepReport } from "./coordinator/sweeper.ts";
 import { coordinatorMessage, participantMessage } from "./core/messages.ts";
 import type { TxRecord } from "./core/transaction.ts";
 import type { Policy } from "./core/two-phase-commit.ts";
-import { type Crash, crashFromEnv } from "./crash-points.ts";
+import { armCrash, type Crash } from "./crash-points.ts";
 import { runScheduled } from "./handlers/scheduled-run.ts";
 import { type SqsHandler, sqsBatchHandler } from "./handlers/sqs-batch.ts";
 import { sqsGroupedBatchHandler } from "./handlers/sqs-grouped-batch.ts";
@@ -94,10 +94,10 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     clients,
     bus: options.wrapBus ? options.wrapBus(sqsBus) : sqsBus,
     clock: options.clock ?? Date.now,
-    logFor: options.log ?? ((service: string) => createLog(service)),
+    logFor: options.log ?? ((service: string) => createLog(service, config.log.level)),
     policy: policyOf(config),
     decisions: new DecisionSignal(),
-    crash: options.crash ?? crashFromEnv(),
+    crash: options.crash ?? armCrash(config.faults.crashAt),
     stores: new Map(),
   };
 }

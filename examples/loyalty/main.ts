@@ -3,17 +3,21 @@
  * port `--port`, else LOYALTY_PORT, else 4000. Register it with concord as
  * `http://127.0.0.1:<port>/concord` (README, "A service of your own, over HTTP").
  */
-import { parseArgs } from "node:util";
 import { serve } from "@hono/node-server";
+import { Command, Option } from "commander";
+import { portArg, usageErrorsExit } from "../../src/cli-args.ts";
 import { loyaltyApp } from "./service.ts";
 
-const { values } = parseArgs({ options: { port: { type: "string" } } });
-const raw = values.port ?? process.env.LOYALTY_PORT ?? "4000";
-const port = Number(raw);
-if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-  console.error(`a port is an integer 0-65535, not ${raw}`);
-  process.exit(2);
-}
+const { port } = usageErrorsExit(
+  new Command("npm run example:loyalty --")
+    .description("The example loyalty service, an HTTP participant, on 127.0.0.1.")
+    .addOption(
+      new Option("--port <port>", "port to listen on").env("LOYALTY_PORT").argParser(portArg).default(4000),
+    ),
+  2,
+)
+  .parse()
+  .opts<{ port: number }>();
 
 const server = serve({ fetch: loyaltyApp().fetch, port, hostname: "127.0.0.1" }, (info) => {
   console.log(

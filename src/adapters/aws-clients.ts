@@ -19,12 +19,19 @@ export interface AwsClientOptions {
   readonly faults?: FaultInjector;
 }
 
+/** Region and credentials from the configuration; without credentials there, the SDK's default chain. */
+const clientBase = (config: Config) => ({
+  region: config.region,
+  maxAttempts: 4,
+  ...(config.credentials ? { credentials: config.credentials } : {}),
+});
+
 /**
  * Endpoints are passed explicitly: the SQS emulator's queue URLs carry their own
  * host, and the same code must reach DynamoDB Local, LocalStack or AWS.
  */
 export function createAwsClients(config: Config, options: AwsClientOptions = {}): AwsClients {
-  const common = { region: config.region, maxAttempts: 4 };
+  const common = clientBase(config);
   const dynamodb = new DynamoDBClient({
     ...common,
     ...(config.endpoints.dynamodb ? { endpoint: config.endpoints.dynamodb } : {}),
@@ -54,8 +61,7 @@ export function createAwsClients(config: Config, options: AwsClientOptions = {})
  */
 export function createPollingSqsClient(config: Config, options: AwsClientOptions = {}): SQSClient {
   const sqs = new SQSClient({
-    region: config.region,
-    maxAttempts: 4,
+    ...clientBase(config),
     ...(config.endpoints.sqs ? { endpoint: config.endpoints.sqs } : {}),
     requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY }) },
   });

@@ -9,59 +9,18 @@
  * invariant holds, 1 on any violation, 2 when the run itself could not be made.
  */
 import { createServer } from "node:net";
-import { parseArgs } from "node:util";
+import { Command, Option } from "commander";
 import { createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
+import { durationArg, intArg, shareArg, usageErrorsExit } from "../cli-args.ts";
 import { loadConfig } from "../config.ts";
 import { type FaultPlan, parseFaultPlan } from "../faults/fault-plan.ts";
 import { startEmulators, stopAllEmulatorsSync } from "../local/emulators/index.ts";
 import { provision } from "../local/provision.ts";
+import { createProgress } from "../progress.ts";
 import { checkInvariants, readDeadLetters, readState, unfinished } from "./checker.ts";
 import { formatReport, progressLine } from "./report.ts";
 import { killLoop, killSchedule, type RoleKey, Supervisor, sleep } from "./supervisor.ts";
 import { accountsOf, type ClientRecord, runWorkload, transferSpecs } from "./workload.ts";
-
-// The emulators check no credentials, but the SDK insists on having some.
-process.env.AWS_ACCESS_KEY_ID ??= "local";
-process.env.AWS_SECRET_ACCESS_KEY ??= "local";
-process.env.AWS_REGION ??= "us-east-1";
-
-const USAGE = `usage: npm run chaos -- [options]
-  --transfers N        transfers to run (10000)
-  --servers N          bank servers, one process each (4)
-  --accounts N         accounts, spread over the servers (32)
-  --concurrency N      transfers in flight (32)
-  --initial-balance N  starting balance of each account (100)
-  --drop P             chance a message is lost (0.1)
-  --dup P              chance a message is delivered twice (0.1)
-  --delay MS           each delivery waits a random 0..MS ms, reordering them (500)
-  --aws P              chance of a DynamoDB/SQS error per call: throttling, conflicts, 5xx (0)
-  --sagas P            share of transfers run as sagas (withdraw, then deposit, with compensations) (0.2)
-  --kill-every DUR     SIGKILL a random role this often, e.g. 2s, 500ms; 0 = never (2s)
-  --kill-pause DUR     how long a killed role stays down (300ms)
-  --crash-points       also restart killed roles armed to die at a random named crash point
-  --max-seconds N      stop sending transfers after this long (900)
-  --settle-seconds N   bound on finishing everything after the faults stop (120)
-  --seed S             seed of every fault decision and of the workload (random)`;
-
-function duration(name: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!m) throw new Error(`--${name} takes a duration like 2s or 500ms, got ${text}`);
-  const n = Number(m[1]);
-  return Math.round(m[2] === "s" ? n * 1000 : m[2] === "m" ? n * 60_000 : n);
-}
-
-function int(name: string, text: string, min: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} takes an integer >= ${min}, got ${text}`);
-  return n;
-}
-
-function share(name: string, text: string): number {
-  const n = Number(text);
-  if (text.trim() === "" || !(n >= 0 && n <= 1))
-    throw new Error(`--${name} takes a share from 0 to 1, got ${text}`);
-  return n;
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -91,42 +50,72 @@ interface Settings {
   plan: FaultPlan;
 }
 
-function parse(argv: string[]): Settings {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      transfers: { type: "string", default: "10000" },
-      servers: { type: "string", default: "4" },
-      accounts: { type: "string", default: "32" },
-      concurrency: { type: "string", default: "32" },
-      "initial-balance": { type: "string", default: "100" },
-      drop: { type: "string", default: "0.1" },
-      dup: { type: "string", default: "0.1" },
-      delay: { type: "string", default: "500" },
-      aws: { type: "string", default: "0" },
-      sagas: { type: "string", default: "0.2" },
-      "kill-every": { type: "string", default: "2s" },
-      "kill-pause": { type: "string", default: "300ms" },
-      "crash-points": { type: "boolean", default: false },
-      "max-seconds": { type: "string", default: "900" },
-      "settle-seconds": { type: "string", default: "120" },
-      seed: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : int("seed", values.seed, 0);
-  const aws = Number(values.aws);
+interface Options {
+  transfers: number;
+  servers: number;
+  accounts: number;
+  concurrency: number;
+  initialBalance: number;
+  drop: number;
+  dup: number;
+  delay: number;
+  aws: number;
+  sagas: number;
+  killEvery: number;
+  killPause: number;
+  crashPoints: boolean;
+  maxSeconds: number;
+  settleSeconds: number;
+  seed?: number;
+}
+
+const program = usageErrorsExit(
+  new Command("npm run chaos --")
+    .description(
+      "Runs every role as its own process over the emulators with a fault plan, kills roles on a seeded " +
+        "schedule, drives random transfers, then checks the design's invariants. " +
+        "Exit 0: every invariant holds; 1: a violation; 2: the run could not be made.",
+    )
+    .option("--transfers <n>", "transfers to run", intArg(1), 10_000)
+    .option("--servers <n>", "bank servers, one process each", intArg(1), 4)
+    .option("--accounts <n>", "accounts, spread over the servers", intArg(2), 32)
+    .option("--concurrency <n>", "transfers in flight", intArg(1), 32)
+    .option("--initial-balance <n>", "starting balance of each account", intArg(1), 100)
+    .option("--drop <p>", "chance a message is lost", shareArg, 0.1)
+    .option("--dup <p>", "chance a message is delivered twice", shareArg, 0.1)
+    .option("--delay <ms>", "each delivery waits a random 0..MS ms, reordering them", intArg(0, 900_000), 500)
+    .option("--aws <p>", "chance of a DynamoDB/SQS error per call: throttling, conflicts, 5xx", shareArg, 0)
+    .option(
+      "--sagas <p>",
+      "share of transfers run as sagas (withdraw, then deposit, with compensations)",
+      shareArg,
+      0.2,
+    )
+    .addOption(
+      new Option("--kill-every <duration>", "SIGKILL a random role this often, e.g. 2s, 500ms; 0 = never")
+        .argParser(durationArg)
+        .default(2000, "2s"),
+    )
+    .addOption(
+      new Option("--kill-pause <duration>", "how long a killed role stays down")
+        .argParser(durationArg)
+        .default(300, "300ms"),
+    )
+    .option("--crash-points", "also restart killed roles armed to die at a random named crash point", false)
+    .option("--max-seconds <n>", "stop sending transfers after this long", intArg(1), 900)
+    .option("--settle-seconds <n>", "bound on finishing everything after the faults stop", intArg(1), 120)
+    .option("--seed <n>", "seed of every fault decision and of the workload (default: random)", intArg(0)),
+  2,
+);
+
+function settingsOf(o: Options): Settings {
+  const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const aws = o.aws;
   const plan = parseFaultPlan({
     seed,
-    drop: values.drop,
-    dup: values.dup,
-    delayMs: values.delay,
+    drop: o.drop,
+    dup: o.dup,
+    delayMs: o.delay,
     reorder: true,
     aws:
       aws > 0
@@ -139,31 +128,24 @@ function parse(argv: string[]): Settings {
           ]
         : [],
   });
-  const settings: Settings = {
-    transfers: int("transfers", values.transfers, 1),
-    servers: int("servers", values.servers, 1),
-    accounts: int("accounts", values.accounts, 2),
-    concurrency: int("concurrency", values.concurrency, 1),
-    initialBalance: int("initial-balance", values["initial-balance"], 1),
-    sagaShare: share("sagas", values.sagas),
-    killEveryMs: duration("kill-every", values["kill-every"]),
-    killPauseMs: duration("kill-pause", values["kill-pause"]),
-    crashPoints: values["crash-points"],
-    maxSeconds: int("max-seconds", values["max-seconds"], 1),
-    settleSeconds: int("settle-seconds", values["settle-seconds"], 1),
+  return {
+    transfers: o.transfers,
+    servers: o.servers,
+    accounts: o.accounts,
+    concurrency: o.concurrency,
+    initialBalance: o.initialBalance,
+    sagaShare: o.sagas,
+    killEveryMs: o.killEvery,
+    killPauseMs: o.killPause,
+    crashPoints: o.crashPoints,
+    maxSeconds: o.maxSeconds,
+    settleSeconds: o.settleSeconds,
     plan,
   };
-  return settings;
 }
 
 async function main(): Promise<number> {
-  let s: Settings;
-  try {
-    s = parse(process.argv.slice(2));
-  } catch (err) {
-    console.error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
-    return 2;
-  }
+  const s = settingsOf(program.parse().opts<Options>());
   const { plan } = s;
   const settingsText =
     `${s.servers} servers, ${s.accounts} accounts, concurrency ${s.concurrency}, sagas ${s.sagaShare}, drop ${plan.drop}, dup ${plan.dup}, ` +
@@ -173,6 +155,8 @@ async function main(): Promise<number> {
   console.error("chaos: starting DynamoDB Local and the SQS emulator…");
   const emulators = await startEmulators({});
   const servers = Array.from({ length: s.servers }, (_, i) => `bank-${i + 1}` as RoleKey);
+  // The roles' environment, and this process's configuration (read from it, once).
+  // The emulators check no credentials, but the SDK insists on having some.
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     AWS_ACCESS_KEY_ID: "local",
@@ -243,8 +227,7 @@ async function main(): Promise<number> {
             () => chaosOver,
           )
         : Promise.resolve();
-    const tty = process.stderr.isTTY === true;
-    let lastLine = 0;
+    const progress = createProgress();
     let done = 0;
     const showProgress = () => {
       const told = { committed: 0, aborted: 0, other: 0 };
@@ -253,19 +236,14 @@ async function main(): Promise<number> {
         else if (r.told === "aborted") told.aborted++;
         else told.other++;
       }
-      const line = progressLine(
+      return progressLine(
         done,
         s.transfers,
         chaosStart,
         `committed ${told.committed} aborted ${told.aborted} other ${told.other} | kills ${supervisor.stats.kills} crashes ${supervisor.stats.crashes}`,
       );
-      if (tty) process.stderr.write(`\r${line}\x1b[K`);
-      else if (Date.now() - lastLine > 5000) {
-        lastLine = Date.now();
-        process.stderr.write(`${line}\n`);
-      }
     };
-    const ticker = setInterval(showProgress, tty ? 250 : 1000);
+    const ticker = setInterval(() => progress.update(showProgress()), progress.live ? 250 : 1000);
     await runWorkload(
       {
         url,
@@ -282,9 +260,7 @@ async function main(): Promise<number> {
     );
     chaosOver = true;
     clearInterval(ticker);
-    lastLine = 0;
-    showProgress();
-    if (tty) process.stderr.write("\n");
+    progress.done(showProgress());
     await kills;
     const chaosMs = Date.now() - chaosStart;
 
@@ -303,11 +279,11 @@ async function main(): Promise<number> {
         resolveMs = Date.now() - stoppedAt;
         break;
       }
-      if (tty) process.stderr.write(`\r  ${left} unfinished (transactions, locks, prepared barriers)\x1b[K`);
+      progress.update(`  ${left} unfinished (transactions, locks, prepared barriers)`);
       await sleep(500);
       state = await readState(clients, config);
     }
-    if (tty) process.stderr.write("\n");
+    progress.end();
     const deadLetters = await readDeadLetters(clients, config);
     const violations = checkInvariants({
       state,

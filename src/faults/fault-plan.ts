@@ -87,9 +87,9 @@ export function parseFaultPlan(raw: unknown): FaultPlan {
   };
 }
 
-/** The plan in CONCORD_FAULTS, or undefined when unset or empty. */
-export function faultPlanFromEnv(env: NodeJS.ProcessEnv = process.env): FaultPlan | undefined {
-  const text = env[FAULTS_ENV]?.trim();
+/** The plan in a CONCORD_FAULTS value, or undefined when unset or empty. */
+export function parseFaultPlanText(value: string | undefined): FaultPlan | undefined {
+  const text = value?.trim();
   if (!text) return undefined;
   let raw: unknown;
   try {

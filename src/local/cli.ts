@@ -10,71 +10,61 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
 import { authEnabled } from "../api/auth.ts";
-import { type Config, loadConfig } from "../config.ts";
-import { awsFaultInjector, faultPlanFromEnv, faultyBus } from "../faults/fault-plan.ts";
+import { intArg, portArg } from "../cli-args.ts";
+import { type Config, DEFAULT_DATA_DIR, loadConfig } from "../config.ts";
+import { awsFaultInjector, faultyBus } from "../faults/fault-plan.ts";
 import { type Emulators, startEmulators, stopAllEmulatorsSync } from "./emulators/index.ts";
 import { provision } from "./provision.ts";
 import { ALL_ROLES, type RoleName, type Runtime, startRuntime } from "./runtime.ts";
 import { publishLocalStack, readLocalStack, stackFilePath } from "./stack-file.ts";
 
-const DEFAULT_DATA_DIR = ".concord/data";
-/** Local queues retry a failed message within seconds, not Lambda's minute. */
-const LOCAL_VISIBILITY_TIMEOUT_SECONDS = Number(process.env.CONCORD_LOCAL_VISIBILITY_TIMEOUT_SECONDS ?? 10);
-/** Receives before a failing message moves to its dead-letter queue; the topology's value unless set. */
-const LOCAL_MAX_RECEIVE_COUNT = process.env.CONCORD_LOCAL_MAX_RECEIVE_COUNT
-  ? Number(process.env.CONCORD_LOCAL_MAX_RECEIVE_COUNT)
-  : undefined;
-const localQueues = {
-  visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
-  ...(LOCAL_MAX_RECEIVE_COUNT !== undefined ? { maxReceiveCount: LOCAL_MAX_RECEIVE_COUNT } : {}),
-};
+/** The local queues' settings: retries within seconds, not Lambda's minute. */
+const localQueues = ({ local }: Config) => ({
+  visibilityTimeoutSeconds: local.visibilityTimeoutSeconds,
+  ...(local.maxReceiveCount !== undefined ? { maxReceiveCount: local.maxReceiveCount } : {}),
+});
 
-const port = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65_535)
-    throw new InvalidArgumentError("a port is an integer 0-65535");
-  return n;
-};
-
-/** The emulators need credentials of some kind; they check none. */
-function localEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
+/**
+ * This process's configuration, read once: its environment over the local
+ * defaults. The emulators need credentials of some kind (they check none); the
+ * clients get them from the configuration, so this process's environment is
+ * never changed.
+ */
+function localConfig(defaults: Record<string, string> = {}): Config {
+  return loadConfig({
     AWS_ACCESS_KEY_ID: "local",
     AWS_SECRET_ACCESS_KEY: "local",
     AWS_REGION: "us-east-1",
     CONCORD_SWEEP_INTERVAL_SECONDS: "1",
+    ...defaults,
     ...process.env,
-    ...extra,
-  };
+  });
 }
 
-/** The data directory a command means: the flag, else CONCORD_DATA_DIR, else the default. */
-const dataDirOf = (flag?: string): string =>
-  resolve(flag ?? process.env.CONCORD_DATA_DIR ?? DEFAULT_DATA_DIR);
+/** The configuration with the endpoints of emulators this process started. */
+const withEndpoints = (config: Config, emulators: Emulators): Config => ({
+  ...config,
+  endpoints: { dynamodb: emulators.dynamodbEndpoint, sqs: emulators.sqsEndpoint },
+});
 
 /**
  * Commands that talk to a running stack: without AWS_ENDPOINT_URL_* of their own,
  * they use the local stack `npm start` or `concord emulators` published, if it runs.
  */
-function localStackEnv(): Record<string, string> {
-  const { AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS } = process.env;
-  if (AWS_ENDPOINT_URL || AWS_ENDPOINT_URL_DYNAMODB || AWS_ENDPOINT_URL_SQS) return {};
-  const dataDir = dataDirOf();
+function stackConfig(): Config {
+  const config = localConfig();
+  if (config.endpoints.dynamodb || config.endpoints.sqs) return config;
+  const dataDir = resolve(config.local.dataDir);
   const stack = readLocalStack(dataDir);
   if (!stack) {
     console.warn(
       `no AWS_ENDPOINT_URL_* set and no local stack running (none in ${stackFilePath(dataDir)}): talking to AWS. ` +
         "Start one with `npm start`, or set the AWS_ENDPOINT_URL_DYNAMODB=… AWS_ENDPOINT_URL_SQS=… lines it prints.",
     );
-    return {};
+    return config;
   }
   console.warn(`using the local stack of pid ${stack.pid} (${stackFilePath(dataDir)})`);
-  return { AWS_ENDPOINT_URL_DYNAMODB: stack.dynamodbEndpoint, AWS_ENDPOINT_URL_SQS: stack.sqsEndpoint };
-}
-
-function applyEnv(env: NodeJS.ProcessEnv): Config {
-  Object.assign(process.env, env);
-  return loadConfig(process.env);
+  return { ...config, endpoints: { dynamodb: stack.dynamodbEndpoint, sqs: stack.sqsEndpoint } };
 }
 
 function announceAuth(config: Config): void {
@@ -133,17 +123,19 @@ const program = new Command("concord")
 program
   .command("start")
   .description("start the emulators and every role in this process, and serve the API on 127.0.0.1")
-  .addOption(new Option("-p, --port <port>", "API port").env("PORT").default(3000).argParser(port))
-  .addOption(
-    new Option("-d, --data-dir <dir>", "where DynamoDB keeps its data across restarts")
-      .env("CONCORD_DATA_DIR")
-      .default(DEFAULT_DATA_DIR),
+  .addOption(new Option("-p, --port <port>", "API port").env("PORT").default(3000).argParser(portArg))
+  .option(
+    "-d, --data-dir <dir>",
+    `where DynamoDB keeps its data across restarts (default: CONCORD_DATA_DIR, else ${DEFAULT_DATA_DIR})`,
   )
   .option("--in-memory", "keep no data on disk")
   .option("--fresh", "delete the data directory first: start from no accounts and no transactions")
-  .action(async (opts: { port: number; dataDir: string; inMemory?: boolean; fresh?: boolean }) => {
-    const dataDir = opts.inMemory ? undefined : resolve(opts.dataDir);
-    if (opts.fresh) await deleteDataDir(resolve(opts.dataDir));
+  .action(async (opts: { port: number; dataDir?: string; inMemory?: boolean; fresh?: boolean }) => {
+    // A service on this machine can be a participant; said loudly below, and never deployed.
+    const local = localConfig({ CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE: "true" });
+    const dataDirOption = resolve(opts.dataDir ?? local.local.dataDir);
+    const dataDir = opts.inMemory ? undefined : dataDirOption;
+    if (opts.fresh) await deleteDataDir(dataDirOption);
     console.log(
       `starting DynamoDB Local (${dataDir ? `data in ${dataDir}` : "in memory"}) and the SQS emulator…`,
     );
@@ -153,20 +145,13 @@ program
       await runtime?.stop();
       await emulators.stop();
     });
-    const config = applyEnv({
-      // A service on this machine can be a participant; said loudly below, and never deployed.
-      CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE: "true",
-      ...localEnv({
-        AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamodbEndpoint,
-        AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
-      }),
-    });
+    const config = withEndpoints(local, emulators);
     try {
       runtime = await startRuntime({
         config,
         port: opts.port,
         provision: true,
-        ...localQueues,
+        ...localQueues(config),
       });
     } catch (err) {
       await emulators.stop();
@@ -174,7 +159,7 @@ program
     }
     announceAuth(config);
     announcePrivateAddresses(config);
-    const stackFile = publishLocalStack(resolve(opts.dataDir), {
+    const stackFile = publishLocalStack(dataDirOption, {
       dynamodbEndpoint: emulators.dynamodbEndpoint,
       sqsEndpoint: emulators.sqsEndpoint,
       ...(runtime.url ? { api: runtime.url } : {}),
@@ -185,12 +170,16 @@ program
 program
   .command("emulators")
   .description("start only the emulators and print the environment that points roles at them")
-  .addOption(new Option("-d, --data-dir <dir>", "DynamoDB data directory").env("CONCORD_DATA_DIR"))
+  .option(
+    "-d, --data-dir <dir>",
+    `DynamoDB data directory (default: CONCORD_DATA_DIR, else ${DEFAULT_DATA_DIR})`,
+  )
   .option("--in-memory", "keep no data on disk")
-  .option("--dynamodb-port <port>", "fixed DynamoDB port", port)
-  .option("--sqs-port <port>", "fixed SQS port", port)
+  .option("--dynamodb-port <port>", "fixed DynamoDB port", portArg)
+  .option("--sqs-port <port>", "fixed SQS port", portArg)
   .action(async (opts: { dataDir?: string; inMemory?: boolean; dynamodbPort?: number; sqsPort?: number }) => {
-    const dataDir = opts.inMemory ? undefined : resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
+    const dataDirOption = resolve(opts.dataDir ?? localConfig().local.dataDir);
+    const dataDir = opts.inMemory ? undefined : dataDirOption;
     const emulators = await startEmulators({
       ...(dataDir ? { dataDir } : {}),
       ...(opts.dynamodbPort !== undefined ? { dynamodbPort: opts.dynamodbPort } : {}),
@@ -203,7 +192,7 @@ program
       clearInterval(keepAlive);
       await emulators.stop();
     });
-    const stackFile = publishLocalStack(dataDirOf(opts.dataDir), {
+    const stackFile = publishLocalStack(dataDirOption, {
       dynamodbEndpoint: emulators.dynamodbEndpoint,
       sqsEndpoint: emulators.sqsEndpoint,
     });
@@ -217,12 +206,10 @@ program
   .command("provision")
   .description("create the tables and queues of the topology (idempotent) at AWS_ENDPOINT_URL_*")
   .action(async () => {
-    const config = applyEnv(localEnv(localStackEnv()));
+    const config = stackConfig();
     const clients = createAwsClients(config);
     try {
-      const urls = await provision(config.topology, clients, {
-        ...localQueues,
-      });
+      const urls = await provision(config.topology, clients, localQueues(config));
       for (const [name, url] of urls) console.log(`${name}\t${url}`);
     } finally {
       destroyAwsClients(clients);
@@ -234,13 +221,9 @@ program
   .description(
     "show what waits in each dead-letter queue at AWS_ENDPOINT_URL_SQS (counts, and bodies with --peek)",
   )
-  .option("--peek <n>", "print up to n message bodies per queue (1-10)", (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > 10) throw new InvalidArgumentError("--peek takes 1 to 10");
-    return n;
-  })
+  .option("--peek <n>", "print up to n message bodies per queue (1-10)", intArg(1, 10))
   .action(async (opts: { peek?: number }) => {
-    const config = applyEnv(localEnv(localStackEnv()));
+    const config = stackConfig();
     const clients = createAwsClients(config);
     try {
       for (const queue of config.topology.queues) {
@@ -279,17 +262,17 @@ program
     "participants to serve: bank servers, inventory, payment, order, shipping (default: all)",
   )
   .addOption(
-    new Option("-p, --port <port>", "API port, when running the api role").env("PORT").argParser(port),
+    new Option("-p, --port <port>", "API port, when running the api role").env("PORT").argParser(portArg),
   )
   .option("--provision", "create tables and queues first")
   .action(async (names: string[], opts: { participant?: string[]; port?: number; provision?: boolean }) => {
     for (const n of names) {
       if (!(ALL_ROLES as readonly string[]).includes(n)) throw new InvalidArgumentError(`unknown role ${n}`);
     }
-    const config = applyEnv(localEnv(localStackEnv()));
+    const config = stackConfig();
     const roles = names as RoleName[];
     // CONCORD_FAULTS: drop, duplicate and delay this process's sends, and fail some AWS calls.
-    const plan = faultPlanFromEnv();
+    const plan = config.faults.plan;
     const faults = plan && awsFaultInjector(plan);
     const runtime = await startRuntime({
       config,
@@ -297,7 +280,7 @@ program
       ...(plan ? { roleOptions: { wrapBus: (bus) => faultyBus(bus, plan) } } : {}),
       ...(faults ? { faults } : {}),
       provision: opts.provision ?? false,
-      ...localQueues,
+      ...localQueues(config),
       ...(opts.participant ? { participants: opts.participant } : {}),
       ...(roles.includes("api") ? { port: opts.port ?? 3000 } : {}),
     });

@@ -62,7 +62,7 @@ export interface Runtime {
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config } = options;
-  const logFor = options.log ?? ((service: string) => createLog(service));
+  const logFor = options.log ?? ((service: string) => createLog(service, config.log.level));
   const log = logFor("runtime");
   const wanted = new Set(options.roles ?? ALL_ROLES);
   const clientOptions = {

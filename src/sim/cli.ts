@@ -7,8 +7,10 @@
  *   npm run sim -- --seeds 1000 --no-http     (bank participants only, as before HTTP participants were simulated)
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
-import { parseArgs } from "node:util";
+import { Command, Option } from "commander";
+import { choiceArg, intArg, shareArg, usageErrorsExit } from "../cli-args.ts";
 import { LOCK_POLICIES, type LockPolicy } from "../core/lock-policy.ts";
+import { createProgress } from "../progress.ts";
 import {
   DEFAULT_SAGA_SHARE,
   HTTP_MUTANTS,
@@ -19,44 +21,44 @@ import {
   type SimulationResult,
 } from "./simulation.ts";
 
-const { values } = parseArgs({
-  options: {
-    seeds: { type: "string", default: "1000" },
-    start: { type: "string", default: "1" },
-    seed: { type: "string" },
-    trace: { type: "boolean", default: false },
-    mutant: { type: "string" },
-    "saga-share": { type: "string", default: String(DEFAULT_SAGA_SHARE) },
-    "lock-policy": { type: "string" },
-    "no-http": { type: "boolean", default: false },
-  },
-});
+const mutants = [...Object.keys(MUTANTS), ...HTTP_MUTANTS] as Mutant[];
 
-function int(name: string, value: string | undefined): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n)) {
-    process.stderr.write(`--${name} must be an integer, got ${value}\n`);
-    process.exit(2);
-  }
-  return n;
-}
-
-const mutants = [...Object.keys(MUTANTS), ...HTTP_MUTANTS];
-if (values.mutant !== undefined && !mutants.includes(values.mutant)) {
-  process.stderr.write(`--mutant must be one of ${mutants.join(", ")}\n`);
-  process.exit(2);
-}
-const mutant = values.mutant as Mutant | undefined;
-const sagaShare = Number(values["saga-share"]);
-if (!(sagaShare >= 0 && sagaShare <= 1)) {
-  process.stderr.write(`--saga-share must be between 0 and 1, got ${values["saga-share"]}\n`);
-  process.exit(2);
-}
-const lockPolicy = values["lock-policy"] as LockPolicy | undefined;
-if (lockPolicy !== undefined && !LOCK_POLICIES.includes(lockPolicy)) {
-  process.stderr.write(`--lock-policy must be one of ${LOCK_POLICIES.join(", ")}\n`);
-  process.exit(2);
-}
+const program = usageErrorsExit(
+  new Command("npm run sim --")
+    .description(
+      "Runs the deterministic simulation over many seeds, or replays one. Exits 1 on the first violation, " +
+        "after printing its seed, the invariant and the trace; 2 on a bad option.",
+    )
+    .option("--seeds <n>", "how many seeds to run", intArg(), 1000)
+    .option("--start <n>", "the first seed", intArg(), 1)
+    .option("--seed <n>", "replay this one seed", intArg())
+    .option("--trace", "with --seed: print every step", false)
+    .addOption(
+      new Option("--mutant <name>", "run a deliberately broken store or dispatcher").argParser(
+        choiceArg(mutants),
+      ),
+    )
+    .option("--saga-share <p>", "share of transactions run as sagas", shareArg, DEFAULT_SAGA_SHARE)
+    .addOption(
+      new Option("--lock-policy <policy>", "one lock policy for every run").argParser(
+        choiceArg(LOCK_POLICIES),
+      ),
+    )
+    .option("--no-http", "bank participants only, as before HTTP participants were simulated"),
+  2,
+);
+const opts = program.parse().opts<{
+  seeds: number;
+  start: number;
+  seed?: number;
+  trace: boolean;
+  mutant?: Mutant;
+  sagaShare: number;
+  lockPolicy?: LockPolicy;
+  http: boolean;
+}>();
+const { mutant, sagaShare, lockPolicy } = opts;
+const values = { trace: opts.trace, "no-http": !opts.http };
 /** Everything but the seed and the trace: what a replay must pass again. */
 const runOptions: Omit<SimulationOptions, "seed"> = {
   sagaShare,
@@ -81,8 +83,8 @@ function report(result: SimulationResult): void {
   );
 }
 
-if (values.seed !== undefined) {
-  const seed = int("seed", values.seed);
+if (opts.seed !== undefined) {
+  const seed = opts.seed;
   const result = await runSimulation({ seed, trace: values.trace, ...runOptions });
   if (values.trace && !result.violation) process.stdout.write(`${result.trace.join("\n")}\n`);
   process.stdout.write(
@@ -92,13 +94,14 @@ if (values.seed !== undefined) {
   process.exit(result.violation ? 1 : 0);
 }
 
-const count = int("seeds", values.seeds);
-const start = int("start", values.start);
+const count = opts.seeds;
+const start = opts.start;
 const began = performance.now();
 let transactions = 0;
 let sagas = 0;
 let compensated = 0;
-let lastReport = began;
+// On a terminal a line redrawn on stderr; elsewhere a line on stdout every 2 s, as before.
+const progress = createProgress({ plain: process.stdout, plainEveryMs: 2_000 });
 for (let seed = start; seed < start + count; seed++) {
   const result = await runSimulation({ seed, ...runOptions });
   transactions += result.transactions;
@@ -108,19 +111,18 @@ for (let seed = start; seed < start + count; seed++) {
     // Replay with the trace on: the same seed gives the same run, so this also shows it reproduces.
     const replay = await runSimulation({ seed, trace: true, ...runOptions });
     const same = replay.violation?.invariant === result.violation.invariant;
+    progress.end();
     report(replay.violation ? replay : result);
     process.stdout.write(same ? "(reproduced on replay)\n" : "WARNING: the replay did not reproduce it\n");
     process.exit(1);
   }
-  const t = performance.now();
-  if (t - lastReport > 2_000 || seed === start + count - 1) {
-    lastReport = t;
-    const seconds = (t - began) / 1_000;
-    const done = seed - start + 1;
-    process.stdout.write(
-      `${done}/${count} seeds, ${(done / seconds).toFixed(0)} seeds/s, ${Math.round((transactions / seconds) * 60)} transactions/minute\n`,
-    );
-  }
+  const seconds = (performance.now() - began) / 1_000;
+  const done = seed - start + 1;
+  const line =
+    `${done}/${count} seeds, ${(done / seconds).toFixed(0)} seeds/s, ` +
+    `${Math.round((transactions / seconds) * 60)} transactions/minute`;
+  if (done === count) progress.done(line);
+  else progress.update(line);
 }
 const seconds = (performance.now() - began) / 1_000;
 process.stdout.write(

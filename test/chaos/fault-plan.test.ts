@@ -3,11 +3,11 @@ import { describe, expect, it } from "vitest";
 import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import { killSchedule, type RoleKey } from "../../src/chaos/supervisor.ts";
 import { accountsOf, transferSpecs } from "../../src/chaos/workload.ts";
+import { ConfigError, loadConfig } from "../../src/config.ts";
 import type { CoordinatorMessage } from "../../src/core/messages.ts";
 import {
   type FaultPlan,
   fateSource,
-  faultPlanFromEnv,
   faultyBus,
   parseFaultPlan,
   seededRandom,
@@ -68,16 +68,19 @@ describe("fault plan", () => {
   });
 
   it("reads CONCORD_FAULTS, and nothing when it is unset", () => {
-    expect(faultPlanFromEnv({})).toBeUndefined();
-    const p = faultPlanFromEnv({
+    const planOf = (env: Record<string, string>) => loadConfig(env).faults.plan;
+    expect(planOf({})).toBeUndefined();
+    const p = planOf({
       CONCORD_FAULTS:
         '{"seed":5,"drop":0.5,"aws":[{"service":"sqs","fault":"sqs-throttled","probability":0.1}]}',
     });
     expect(p).toMatchObject({ seed: 5, drop: 0.5, dup: 0, delayMs: 0 });
     expect(p?.aws).toHaveLength(1);
-    expect(() => faultPlanFromEnv({ CONCORD_FAULTS: '{"drop":2}' })).toThrow(/probability/);
-    expect(() =>
-      faultPlanFromEnv({ CONCORD_FAULTS: '{"aws":[{"service":"sqs","fault":"nope"}]}' }),
-    ).toThrow();
+    expect(() => planOf({ CONCORD_FAULTS: '{"drop":2}' })).toThrow(
+      /^CONCORD_FAULTS drop must be a probability/,
+    );
+    expect(() => planOf({ CONCORD_FAULTS: '{"aws":[{"service":"sqs","fault":"nope"}]}' })).toThrow(
+      ConfigError,
+    );
   });
 });

@@ -62,7 +62,7 @@ describe("the environment the stack gives every function", () => {
       [API_KEYS_SECRET_VARIABLE]: "arn:aws:secretsmanager:us-east-1:1:secret:x",
       CONCORD_WEBHOOK_TOKEN: "t",
       CONCORD_DATA_DIR: "/tmp/x",
-      CONCORD_CRASH_AT: "after-decision",
+      CONCORD_CRASH_AT: "after-decision-before-send",
       // `npm start` allows loopback participants; a deployed dispatcher never calls them.
       CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE: "true",
       AWS_SECRET_ACCESS_KEY: "aws-secret",
