@@ -189,7 +189,7 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
       if (atomic) {
         if (!barrier) {
           // Blocks a late PREPARE of the stage, then judges again on the rolled_back barrier.
-          await store.rollbackUnprepared(name, message.txId, now);
+          await store.rollbackUnprepared(name, message.txId, now, message.startedAt);
           return "again";
         }
         const judged = atomicRan(barrier, message);

@@ -10,6 +10,7 @@ import type { ParticipantMessage } from "../../src/core/messages.ts";
 import { createDispatcher } from "../../src/http-participants/dispatcher.ts";
 import type { CallOutcome, HttpCall } from "../../src/http-participants/http-call.ts";
 import {
+  type CallMessage,
   type Endpoint,
   idempotencyKey,
   MAX_REQUEUES,
@@ -99,7 +100,7 @@ describe("what an answer means", () => {
   });
 });
 
-const prepare: ParticipantMessage = {
+const prepare: CallMessage = {
   type: "prepare",
   txId: "tx-1",
   participant: "ledger",
@@ -107,9 +108,9 @@ const prepare: ParticipantMessage = {
   startedAt: Date.UTC(2029, 11, 31),
   branches: [{ index: 1, action: "record", input: { entry: 7 } }],
 };
-const commit: ParticipantMessage = { type: "commit", txId: "tx-1", participant: "ledger" };
-const rollback: ParticipantMessage = { type: "rollback", txId: "tx-1", participant: "ledger" };
-const action: ParticipantMessage = {
+const commit: CallMessage = { type: "commit", txId: "tx-1", participant: "ledger" };
+const rollback: CallMessage = { type: "rollback", txId: "tx-1", participant: "ledger" };
+const action: CallMessage = {
   type: "action",
   txId: "tx-2",
   participant: "ledger",
@@ -119,7 +120,7 @@ const action: ParticipantMessage = {
   deadline: Date.UTC(2030, 0, 1),
   startedAt: Date.UTC(2029, 11, 31),
 };
-const compensate: ParticipantMessage = {
+const compensate: CallMessage = {
   type: "compensate",
   txId: "tx-2",
   participant: "ledger",
@@ -149,22 +150,39 @@ describe("requests", () => {
       deadline: "2030-01-01T00:00:00.000Z",
       startedAt: "2029-12-31T00:00:00.000Z",
     });
-    expect(requestBody({ ...compensate, atomic: true } as ParticipantMessage)).toMatchObject({
+    expect(requestBody({ ...commit, startedAt: Date.UTC(2029, 11, 31) })).toEqual({
+      txId: "tx-1",
+      participant: "ledger",
+      startedAt: "2029-12-31T00:00:00.000Z",
+    });
+    expect(requestBody({ ...compensate, atomic: true } as CallMessage)).toMatchObject({
       action: "unbook",
       atomic: true,
     });
   });
 
   it("keys every step apart, and every copy of one step the same", () => {
+    const started = Date.UTC(2029, 11, 31);
     const keys = [prepare, commit, rollback, action, compensate].map(idempotencyKey);
     expect(keys).toEqual([
-      "tx-1/ledger/prepare",
+      `tx-1/ledger/prepare/${started}`,
+      // A decision of an older version names no incarnation: the key it always had.
       "tx-1/ledger/commit",
       "tx-1/ledger/rollback",
-      "tx-2/ledger/action/3",
-      "tx-2/ledger/compensate/3",
+      `tx-2/ledger/action/3/${started}`,
+      `tx-2/ledger/compensate/3/${started}`,
     ]);
-    expect(idempotencyKey({ ...(prepare as object), retries: 4 } as ParticipantMessage)).toBe(keys[0]);
+    expect(idempotencyKey({ ...(prepare as object), retries: 4 } as CallMessage)).toBe(keys[0]);
+    expect(idempotencyKey({ ...commit, startedAt: started })).toBe(`tx-1/ledger/commit/${started}`);
+  });
+
+  it("keys each incarnation of an id apart: a service never answers a new transaction with an old one's answer", () => {
+    const later = Date.UTC(2030, 5, 1);
+    for (const message of [prepare, action, compensate, { ...rollback, startedAt: Date.UTC(2029, 11, 31) }]) {
+      const again = { ...message, startedAt: later } as CallMessage;
+      expect(idempotencyKey(again)).not.toBe(idempotencyKey(message));
+      expect(idempotencyKey(again).endsWith(`/${later}`)).toBe(true);
+    }
   });
 
   it("backs off 1, 2, 4, 8, 16 s between re-queues", () => {

@@ -208,7 +208,10 @@ describe("forward", () => {
     const second = done(1)(first.next);
     expect(actions(second.effects)).toEqual([2]);
     const last = done(2)(second.next);
-    expect(last.effects).toEqual([]);
+    // Nothing more is sent for the saga: each participant may let its step barriers expire.
+    expect(last.effects).toEqual(
+      ["bank-1", "bank-2", "bank-3"].map((participant) => ({ kind: "finished", participant })),
+    );
     expect(last.next).toMatchObject({ state: "committed", decidedAt: T0 + 100, completedAt: T0 + 100 });
     expect(last.next.dueAt).toBeUndefined();
     expect(statusOf(last.next.state)).toBe("committed");
@@ -835,6 +838,9 @@ describe("any run: the saga's invariants", () => {
               );
             case "decision":
               return onAck(tx, { participant: e.participant, decision: e.decision }, now, policy);
+            case "finished":
+              // Nothing answers it.
+              return { next: tx, effects: [], changed: false };
           }
         };
         // A random phase: answer any message ever sent (duplicated, reordered, any outcome), or sweep.
