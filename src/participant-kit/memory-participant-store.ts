@@ -27,9 +27,9 @@ export interface MemoryParticipantStore<S extends ResourceState> extends Partici
   steps(): StepBarrier[];
   /**
    * DynamoDB's TTL: deletes the barriers and step barriers whose `expiresAt` is
-   * at or before `now`; `lag` may keep one a while longer (TTL deletes late, never early).
+   * at or before `now` (it deletes late, never early: pass an earlier time to model its lag).
    */
-  expire(now: number, lag?: () => boolean): void;
+  expire(now: number): void;
 }
 
 export interface MemoryParticipantStoreOptions {
@@ -276,9 +276,9 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     barriers: () => [...barriers.values()].map((s) => copy(s.barrier)),
     steps: () => [...steps.values()].map(copy),
 
-    expire(now, lag = () => false) {
+    expire(now) {
       const due = (item: { readonly expiresAt?: number }) =>
-        item.expiresAt !== undefined && item.expiresAt * 1000 <= now && !lag();
+        item.expiresAt !== undefined && item.expiresAt * 1000 <= now;
       for (const [k, stored] of barriers) if (due(stored.barrier)) barriers.delete(k);
       for (const [k, step] of steps) if (due(step)) steps.delete(k);
     },

@@ -3,6 +3,7 @@
  *   npm run sim -- --seeds 10000 --start 1
  *   npm run sim -- --seed 4242 --trace
  *   npm run sim -- --seeds 2000 --saga-share 0.5 --mutant no-compensation-barrier
+ *   npm run sim -- --seeds 200 --expiry --mutant expires-at-write
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
 import { parseArgs } from "node:util";
@@ -25,6 +26,8 @@ const { values } = parseArgs({
     mutant: { type: "string" },
     "saga-share": { type: "string", default: String(DEFAULT_SAGA_SHARE) },
     "lock-policy": { type: "string" },
+    /** The barrier-expiry clock in every seed (else in one seed in four). */
+    expiry: { type: "boolean", default: false },
   },
 });
 
@@ -57,11 +60,13 @@ const runOptions: Omit<SimulationOptions, "seed"> = {
   sagaShare,
   ...(mutant ? { mutant } : {}),
   ...(lockPolicy ? { lockPolicy } : {}),
+  ...(values.expiry ? { expiry: true } : {}),
 };
 const replayFlags = [
   sagaShare !== DEFAULT_SAGA_SHARE ? ` --saga-share ${sagaShare}` : "",
   lockPolicy ? ` --lock-policy ${lockPolicy}` : "",
   mutant ? ` --mutant ${mutant}` : "",
+  values.expiry ? " --expiry" : "",
 ].join("");
 
 function report(result: SimulationResult): void {

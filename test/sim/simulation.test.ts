@@ -1,7 +1,9 @@
 /**
  * The short CI run of the deterministic simulation (docs/testing.md): 2,000 seeds
  * of random transfers and sagas under dropped, duplicated, reordered and delayed messages,
- * failed sends and crashes at every named crash point, each checked against the
+ * failed sends and crashes at every named crash point, and in one seed in four the
+ * barrier-expiry clock (pauses past the retention while compensations are blocked,
+ * TTL deletion, ids used again after their record expired), each checked against the
  * invariants of design §4. A failure names the seed; `npm run sim -- --seed N --trace`
  * replays it step by step.
  */
@@ -122,6 +124,36 @@ describe("deterministic simulation", () => {
     expect(lines.join("\n")).toMatch(/sent m\d+ action (tx\d+)#\d .*\n.* sent m\d+ action \1#\d/);
   });
 
+  it("runs the barrier-expiry clock in some seeds: pauses past the retention, TTL deletion, ids used again", async () => {
+    const lines: string[] = [];
+    let pauses = 0;
+    let reused = 0;
+    let seeds = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const result = await runSimulation({ seed, trace: true });
+      lines.push(...result.trace);
+      pauses += result.pauses;
+      reused += result.reusedIds;
+      if (result.faults.expiry) seeds++;
+    }
+    expect(seeds).toBeGreaterThan(3);
+    expect(seeds).toBeLessThan(30);
+    expect(pauses).toBeGreaterThan(0);
+    expect(reused).toBeGreaterThan(0);
+    for (const seen of [
+      "compensations blocked",
+      "result(compensation retry:service_down)",
+      "expired",
+      "finished tx",
+      "failed:id_reused",
+    ]) {
+      expect(
+        lines.some((line) => line.includes(seen)),
+        seen,
+      ).toBe(true);
+    }
+  });
+
   it("without sagas, runs the 2PC workload alone", async () => {
     const result = await runSimulation({ seed: 7, sagaShare: 0 });
     expect(result.violation).toBeUndefined();
@@ -139,6 +171,14 @@ describe("deterministic simulation", () => {
         // second atomic stage: the sweeper saw a cycle and aborted the saga, in no deadlock.
         bug: "a stale wait-for edge made an innocent deadlock victim",
       },
+      {
+        seed: 393,
+        options: {},
+        // tx5's record expired and the id came back as a saga whose atomic stage committed
+        // branch 2 at bank-1, where the earlier tx5's done step barrier for branch 2 lingered;
+        // the stage's compensation took that barrier for a refused action and undid nothing.
+        bug: "an atomic stage's compensation under a reused id met the earlier transaction's step barrier",
+      },
     ] as const)("seed $seed: $bug", async ({ seed, options }) => {
       const result = await runSimulation({ seed, ...options });
       expect(result.violation).toBeUndefined();
@@ -152,6 +192,19 @@ describe("deterministic simulation", () => {
       expect(failed?.violation?.invariant).toMatch(
         /saga-compensated|saga-barrier|saga-order|atomicity|agreement/,
       );
+    });
+
+    it("barriers that expire a retention after their first write, not after their saga ends", async () => {
+      // A later stage's compensation is blocked past the retention; the earlier stage's
+      // done barrier is gone when its compensation comes, which then undoes nothing.
+      const { failed } = await firstViolation(200, { mutant: "expires-at-write", expiry: true });
+      expect(failed?.violation?.invariant).toMatch(/saga-compensated|atomicity/);
+    });
+
+    it("decisions judged without their incarnation (a reused id's ROLLBACK meets the old barrier)", async () => {
+      const { failed } = await firstViolation(200, { mutant: "decision-ignores-incarnation", expiry: true });
+      expect(failed?.violation?.invariant).toBe("agreement");
+      expect(failed?.violation?.detail).toMatch(/ROLLBACK for .* committed it/);
     });
 
     it("a ROLLBACK that applies the reservation (commits without a commit decision)", async () => {

@@ -213,6 +213,24 @@ describe("saga step barriers", () => {
     expect((await w.store.getStep(P, "t1", 1))?.state).toBe("done");
   });
 
+  it("undoes a reused id's atomic stage though an earlier transaction's step barrier holds its branch", async () => {
+    const w = await world();
+    // The earlier transaction under this id ran branch 1 as a plain step; its barrier lingers.
+    await w.handle(action());
+    const later = T0 + 1;
+    // The id's new transaction runs branch 1 in an atomic stage: its 2PC commit applies it.
+    await w.handle(prepare({ startedAt: later, sagaStage: true }));
+    await w.handle({ type: "commit", txId: "t1", participant: P, startedAt: later });
+    expect(await w.stock()).toBe(4);
+    await w.handle(compensate({ atomic: true, startedAt: later }));
+    expect(w.told()).toEqual(["action:done", "vote:yes", "ack", "compensation:done"]);
+    // The stage's effect is undone; the earlier transaction's step was final and is replaced.
+    expect(await w.stock()).toBe(7);
+    expect(await w.store.getStep(P, "t1", 1)).toMatchObject({ state: "compensated", txStartedAt: later });
+    await w.handle(compensate({ atomic: true, startedAt: later }));
+    expect(await w.stock()).toBe(7);
+  });
+
   it("an external service that fails makes action and compensation retry, writing nothing", async () => {
     let down = true;
     const calls: string[] = [];
