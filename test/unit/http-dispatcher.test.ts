@@ -232,7 +232,7 @@ describe("the dispatcher", () => {
     const { dispatcher, bus, calls } = setup([status(200)]);
     await dispatcher.handle(prepare);
     expect(calls[0]?.url.href).toBe("https://ledger.example/tx/prepare");
-    expect(calls[0]?.headers).toEqual({ "idempotency-key": "tx-1/ledger/prepare" });
+    expect(calls[0]?.headers).toEqual({ "idempotency-key": `tx-1/ledger/prepare/${Date.UTC(2029, 11, 31)}` });
     expect(calls[0]?.timeoutMs).toBe(3000);
     expect(calls[0]?.body).toEqual(requestBody(prepare));
     expect(calls[0]?.allowPrivate).toBe(false);

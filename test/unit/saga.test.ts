@@ -582,14 +582,35 @@ describe("atomic stages", () => {
     expect(compensations(acked.effects)).toEqual([2]);
     const atomicDone = run(acked.next, undone(1), undone(2));
     expect(compensations(atomicDone.effects)).toEqual([0]);
-    const end = undone(0)(atomicDone.next).next;
+    const last = undone(0)(atomicDone.next);
+    const end = last.next;
     expect(end.state).toBe("compensated");
+    // Every compensation recorded gave its step barrier an expiry; the committed atomic
+    // stage's 2PC barriers were kept for their compensations, and now may expire too.
+    expect(last.effects).toEqual([
+      { kind: "finished", participant: "bank-2" },
+      { kind: "finished", participant: "bank-3" },
+    ]);
+    expect(messageFor(end, { kind: "finished", participant: "bank-2" })).toEqual({
+      type: "finished",
+      txId: "s1",
+      participant: "bank-2",
+      startedAt: T0,
+      branches: [1],
+    });
     expect(toView(end).branches.map((b) => b.state)).toEqual([
       "compensated",
       "compensated",
       "compensated",
       "compensated",
     ]);
+  });
+
+  it("a compensated saga whose atomic stage rolled back owes no participant a finished message", () => {
+    const tx = vote("bank-2", "yes")(prepared().next).next;
+    const aborted = run(tx, vote("bank-3", "no"), ack("bank-2", "abort"), undone(0));
+    expect(aborted.next.state).toBe("compensated");
+    expect(aborted.effects.filter((e) => e.kind === "finished")).toEqual([]);
   });
 
   it("the deadline while the group prepares rolls back those that may hold locks", () => {
