@@ -83,7 +83,13 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
     branch: BranchRequest,
   ): Promise<Outcome | undefined> {
     try {
-      await service?.({ step, participant: name, txId: message.txId, branches: [branch] });
+      await service?.({
+        step,
+        participant: name,
+        txId: message.txId,
+        startedAt: message.startedAt,
+        branches: [branch],
+      });
       return undefined;
     } catch (err) {
       if (err instanceof RetryLaterError) return retry(err.reason);

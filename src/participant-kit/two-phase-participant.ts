@@ -111,6 +111,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
             step: "prepare",
             participant: name,
             txId: message.txId,
+            startedAt: message.startedAt,
             branches: message.branches,
           });
           const barrier: Barrier<S> = { ...base, state: "prepared", planned: plan.planned };
