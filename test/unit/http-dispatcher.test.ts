@@ -357,6 +357,16 @@ describe("the dispatcher", () => {
     expect(logged[0]?.level).toBe("error");
   });
 
+  it("makes no call and sends nothing for a saga's finished message: a service keeps its own records", async () => {
+    const { dispatcher, bus, calls, lookups } = setup([]);
+    const finished = { type: "finished", txId: "tx-2", participant: "ledger", startedAt: 1, branches: [3] };
+    await dispatcher.handle(finished as ParticipantMessage);
+    await dispatcher.handle({ ...finished, participant: "ghost" } as ParticipantMessage);
+    expect(calls).toEqual([]);
+    expect(bus.sent).toEqual([]);
+    expect(lookups()).toBe(0);
+  });
+
   it("refuses a PREPARE or an action for an unregistered participant, and fails a decision for one", async () => {
     const { dispatcher, bus } = setup([]);
     await dispatcher.handle({ ...prepare, participant: "ghost" } as ParticipantMessage);
