@@ -5,6 +5,7 @@
  *   npm run sim -- --seeds 2000 --saga-share 0.5 --mutant no-compensation-barrier
  *   npm run sim -- --seeds 500 --mutant late-prepare-votes-no
  *   npm run sim -- --seeds 1000 --no-http     (bank participants only, as before HTTP participants were simulated)
+ *   npm run sim -- --seeds 200 --expiry --mutant expires-at-write
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
 import { parseArgs } from "node:util";
@@ -29,6 +30,8 @@ const { values } = parseArgs({
     "saga-share": { type: "string", default: String(DEFAULT_SAGA_SHARE) },
     "lock-policy": { type: "string" },
     "no-http": { type: "boolean", default: false },
+    /** The barrier-expiry clock in every seed (else in one seed in four). */
+    expiry: { type: "boolean", default: false },
   },
 });
 
@@ -63,12 +66,14 @@ const runOptions: Omit<SimulationOptions, "seed"> = {
   ...(mutant ? { mutant } : {}),
   ...(lockPolicy ? { lockPolicy } : {}),
   ...(values["no-http"] ? { httpParticipants: false } : {}),
+  ...(values.expiry ? { expiry: true } : {}),
 };
 const replayFlags = [
   sagaShare !== DEFAULT_SAGA_SHARE ? ` --saga-share ${sagaShare}` : "",
   lockPolicy ? ` --lock-policy ${lockPolicy}` : "",
   mutant ? ` --mutant ${mutant}` : "",
   values["no-http"] ? " --no-http" : "",
+  values.expiry ? " --expiry" : "",
 ].join("");
 
 function report(result: SimulationResult): void {
