@@ -412,7 +412,7 @@ describe("a ROLLBACK to a service that prepared", () => {
       expect(done).toMatchObject({ phase: "aborted", reason: "limit_exceeded" });
       const rollbacks = gated.callsTo("rollback").filter((c) => c.body.txId === tx.id);
       expect(rollbacks.length).toBeGreaterThanOrEqual(3);
-      expect(gated.applied.has(`${tx.id}/gated/rollback`)).toBe(true);
+      expect(gated.applied.has(keyOf(tx, "gated/rollback"))).toBe(true);
     } finally {
       await gated.stop();
     }
@@ -500,7 +500,7 @@ describe("a PREPARE whose answer was lost, arriving again after the deadline", (
     });
     const tx = (await res.json()) as TransactionView;
     await eventually(
-      async () => (keeper.applied.has(`${tx.id}/keeper/prepare`) ? true : undefined),
+      async () => (keeper.applied.has(keyOf(tx, "keeper/prepare")) ? true : undefined),
       5_000,
       "the service to prepare",
     );
@@ -522,7 +522,7 @@ describe("a PREPARE whose answer was lost, arriving again after the deadline", (
     );
     const done = await local.settle(tx.id, 10_000);
     expect(done).toMatchObject({ phase: "aborted", reason: "timeout" });
-    expect(keeper.applied.has(`${tx.id}/keeper/rollback`)).toBe(true);
+    expect(keeper.applied.has(keyOf(tx, "keeper/rollback"))).toBe(true);
     expect(await local.account("bank-1", "ivy")).toMatchObject({ balance: 500 });
     expect((await local.account("bank-1", "ivy")).lockedBy).toBeUndefined();
   });
