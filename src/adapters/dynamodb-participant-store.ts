@@ -21,7 +21,12 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { PREPARED_INDEX } from "../../infra/topology.ts";
-import type { Barrier, PlannedResource, StepBarrier } from "../participant-kit/barriers.ts";
+import {
+  type Barrier,
+  keptUntilFinished,
+  type PlannedResource,
+  type StepBarrier,
+} from "../participant-kit/barriers.ts";
 import { BarrierConflictError, ResourceLockedError } from "../participant-kit/errors.ts";
 import type { ParticipantStore } from "../participant-kit/participant-store.ts";
 import type { Resource, ResourceModel, ResourceState } from "../participant-kit/resource-model.ts";
@@ -60,12 +65,12 @@ function availableAt(version: number): { condition: string; values: Item } {
 }
 
 function toBarrier<S extends ResourceState>(item: Item): Barrier<S> {
-  const { pk: _pk, kind: _kind, expiresAt: _e, preparedShard: _s, preparedAt: _p, ...barrier } = item;
+  const { pk: _pk, kind: _kind, preparedShard: _s, preparedAt: _p, ...barrier } = item;
   return barrier as unknown as Barrier<S>;
 }
 
 function toStep(item: Item): StepBarrier {
-  const { pk: _pk, kind: _kind, expiresAt: _e, ...step } = item;
+  const { pk: _pk, kind: _kind, ...step } = item;
   return step as unknown as StepBarrier;
 }
 
@@ -214,22 +219,52 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     }
   }
 
-  /** The barrier's move from prepared to `state`, as the first item of a decision's transaction. */
-  const settleBarrier = (barrier: Barrier<S>, state: "committed" | "rolled_back", now: number) => ({
-    Update: {
-      TableName: tableName,
-      Key: { pk: barrierKey(barrier.participant, barrier.txId) },
-      UpdateExpression: `SET #state = :${state === "committed" ? "committed" : "rolledBack"}, decidedAt = :now, expiresAt = :exp REMOVE preparedShard`,
-      ConditionExpression: "#state = :prepared",
-      ExpressionAttributeNames: { "#state": "state" },
-      ExpressionAttributeValues: {
-        [state === "committed" ? ":committed" : ":rolledBack"]: state,
-        ":prepared": "prepared",
-        ":now": now,
-        ":exp": expiry(now),
+  /**
+   * The barrier's move from prepared to `state`, as the first item of a decision's
+   * transaction; it expires from now on, unless kept until its saga is finished.
+   */
+  const settleBarrier = (barrier: Barrier<S>, state: "committed" | "rolled_back", now: number) => {
+    const kept = keptUntilFinished({ state, ...(barrier.sagaStage ? { sagaStage: true } : {}) });
+    return {
+      Update: {
+        TableName: tableName,
+        Key: { pk: barrierKey(barrier.participant, barrier.txId) },
+        UpdateExpression: `SET #state = :${state === "committed" ? "committed" : "rolledBack"}, decidedAt = :now${kept ? "" : ", expiresAt = :exp"} REMOVE preparedShard`,
+        ConditionExpression: "#state = :prepared",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: {
+          [state === "committed" ? ":committed" : ":rolledBack"]: state,
+          ":prepared": "prepared",
+          ":now": now,
+          ...(kept ? {} : { ":exp": expiry(now) }),
+        },
       },
-    },
-  });
+    };
+  };
+
+  /** Sets `expiresAt` on an item of this incarnation that has none; a failed condition means there is nothing to do. */
+  async function expireFromNow(pk: string, txStartedAt: number, now: number, notPrepared: boolean) {
+    try {
+      await doc.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { pk },
+          UpdateExpression: "SET expiresAt = :exp",
+          ConditionExpression:
+            "attribute_exists(pk) AND attribute_not_exists(expiresAt) AND txStartedAt = :started" +
+            (notPrepared ? " AND #state <> :prepared" : ""),
+          ...(notPrepared ? { ExpressionAttributeNames: { "#state": "state" } } : {}),
+          ExpressionAttributeValues: {
+            ":exp": expiry(now),
+            ":started": txStartedAt,
+            ...(notPrepared ? { ":prepared": "prepared" } : {}),
+          },
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+    }
+  }
 
   /** Releases a lock the barrier holds: drops a placeholder, or unlocks the resource as it is. */
   const release = (barrier: Barrier<S>, p: PlannedResource<S>): TransactItems[number] =>
@@ -415,7 +450,7 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
       ]);
     },
 
-    async rollbackUnprepared(participant, txId, now) {
+    async rollbackUnprepared(participant, txId, now, txStartedAt) {
       const barrier: Barrier<S> = {
         participant,
         txId,
@@ -423,6 +458,7 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
         planned: [],
         createdAt: now,
         decidedAt: now,
+        ...(txStartedAt !== undefined ? { txStartedAt } : {}),
       };
       await putBarrier(
         txId,
@@ -444,12 +480,22 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
       return (out.Items ?? []).map((item) => toBarrier<S>(item));
     },
 
+    async finish(participant, txId, txStartedAt, branches, now) {
+      // One small conditional update per item, at most one per branch: a saga holds
+      // at most 100 branches, and most participants hold one or two of them.
+      await Promise.all([
+        expireFromNow(barrierKey(participant, txId), txStartedAt, now, true),
+        ...branches.map((b) => expireFromNow(stepKey(participant, txId, b), txStartedAt, now, false)),
+      ]);
+    },
+
     async writeStep(step, from, planned, now) {
+      const { expiresAt: _e, ...fields } = step;
       const item = {
         pk: stepKey(step.participant, step.txId, step.branch),
         kind: "step",
-        ...step,
-        expiresAt: expiry(now),
+        ...fields,
+        ...(keptUntilFinished(step) ? {} : { expiresAt: expiry(now) }),
       };
       const condition = from === undefined ? "attribute_not_exists(pk)" : "#state = :from";
       const values = from === undefined ? undefined : { ":from": from };

@@ -49,6 +49,8 @@ function effectKey(e: Effect): string {
       return `a:${e.branch}`;
     case "compensate":
       return `c:${e.branch}`;
+    case "finished":
+      return `f:${e.participant}`;
   }
 }
 

@@ -23,13 +23,18 @@ export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
   const base = { txId: tx.id, participant: effect.participant };
   switch (effect.kind) {
     case "decision":
-      return { ...base, type: effect.decision === "commit" ? "commit" : "rollback" };
+      return {
+        ...base,
+        type: effect.decision === "commit" ? "commit" : "rollback",
+        startedAt: tx.createdAt,
+      };
     case "prepare":
       return {
         ...base,
         type: "prepare",
         deadline: tx.deadline,
         startedAt: tx.createdAt,
+        ...(tx.protocol === "saga" ? { sagaStage: true } : {}),
         branches: preparedBranches(tx, effect.participant).map((index) => {
           const branch = tx.branches[index];
           return { index, action: branch?.action ?? "", input: branch?.input };
@@ -67,6 +72,13 @@ export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
         startedAt: tx.createdAt,
         ...(atomic ? { atomic: true } : {}),
       };
+    }
+    case "finished": {
+      const branches = tx.branches.flatMap((b, i) => (b.participant === effect.participant ? [i] : []));
+      if (branches.length === 0) {
+        throw new InconsistentRecordError(`transaction ${tx.id} has no branch at ${effect.participant}`);
+      }
+      return { ...base, type: "finished", startedAt: tx.createdAt, branches };
     }
   }
 }

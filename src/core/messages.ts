@@ -6,14 +6,24 @@ import * as z from "zod";
 
 const txId = z.string().min(1).max(128);
 const participant = z.string().min(1).max(64);
+/**
+ * The incarnation of the id: the transaction record's `createdAt`. An id may be
+ * used again once its record expired, while a participant still holds the old
+ * incarnation's barriers; every message names its incarnation so that one is
+ * never taken for the other. Optional where messages of an older version, sent
+ * without it, may still be in flight (they are read as the barrier's own).
+ */
+const startedAt = z.number();
 
 export const prepareMessage = z.object({
   type: z.literal("prepare"),
   txId,
   participant,
   deadline: z.number(),
-  /** The transaction's start, for age-based lock policies. */
-  startedAt: z.number(),
+  /** The transaction's start, for age-based lock policies; its incarnation. */
+  startedAt,
+  /** An atomic stage of a saga: its committed barrier is kept until the saga is finished. */
+  sagaStage: z.boolean().optional(),
   /** Times this PREPARE was put back on the queue to wait for a lock. */
   waits: z.number().int().nonnegative().optional(),
   /** HTTP participants: times the dispatcher put this copy back after a failed call. */
@@ -27,6 +37,8 @@ export const decisionMessage = z.object({
   type: z.enum(["commit", "rollback"]),
   txId,
   participant,
+  /** The incarnation decided; absent on messages of an older version. */
+  startedAt: startedAt.optional(),
   /** HTTP participants: times the dispatcher put this copy back after a failed call. */
   retries: z.number().int().nonnegative().optional(),
 });
@@ -43,7 +55,7 @@ export const actionMessage = z.object({
   action: z.string(),
   input: z.unknown(),
   deadline: z.number(),
-  startedAt: z.number(),
+  startedAt,
 });
 
 /**
@@ -57,7 +69,7 @@ export const compensateMessage = z.object({
   branch,
   action: z.string(),
   input: z.unknown(),
-  startedAt: z.number(),
+  startedAt,
   /**
    * The branch belonged to an atomic stage: its action was applied by that
    * stage's 2PC commit (the participant's 2PC barrier), not as a saga step.
@@ -65,11 +77,27 @@ export const compensateMessage = z.object({
   atomic: z.boolean().optional(),
 });
 
+/**
+ * Saga: the saga (this incarnation) is final, nothing more will be sent for its
+ * branches here. The participant gives the barriers it kept for them (a `done`
+ * step barrier, an atomic stage's committed barrier) their expiry. Idempotent;
+ * nothing answers it.
+ */
+export const finishedMessage = z.object({
+  type: z.literal("finished"),
+  txId,
+  participant,
+  startedAt,
+  /** Every branch of this participant in the saga. */
+  branches: z.array(branch).min(1),
+});
+
 export const participantMessage = z.discriminatedUnion("type", [
   prepareMessage,
   decisionMessage,
   actionMessage,
   compensateMessage,
+  finishedMessage,
 ]);
 
 export const voteMessage = z.object({
@@ -130,4 +158,5 @@ export type WaitingMessage = z.infer<typeof waitingMessage>;
 export type CoordinatorMessage = z.infer<typeof coordinatorMessage>;
 export type ActionMessage = z.infer<typeof actionMessage>;
 export type CompensateMessage = z.infer<typeof compensateMessage>;
+export type FinishedMessage = z.infer<typeof finishedMessage>;
 export type ResultMessage = z.infer<typeof resultMessage>;

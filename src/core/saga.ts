@@ -379,6 +379,17 @@ function compensateNext(d: Draft): void {
 function complete(d: Draft, state: Extract<SagaState, "committed" | "compensated">): void {
   d.tx = { ...d.tx, state, completedAt: d.now };
   event(d, { type: "completed" });
+  // Participants keep a `done` step barrier and an atomic stage's committed barrier
+  // for as long as a compensation may come; now none can. A committed saga left
+  // every step done; a compensated one only its committed atomic stages' barriers
+  // (each compensation recorded gave its step barrier an expiry already).
+  const holders = new Set<string>();
+  for (const stage of d.tx.stages) {
+    if (state === "committed" || stage.atomic?.decision === "commit") {
+      for (const b of stage.branches) holders.add(participantOf(d.tx, b));
+    }
+  }
+  d.effects.push(...[...holders].map((participant) => ({ kind: "finished" as const, participant })));
 }
 
 /** After any change: start what can start, finish what is finished. */

@@ -29,7 +29,9 @@ export type Effect =
   /** Saga: run branch `branch`'s action. */
   | { readonly kind: "action"; readonly participant: string; readonly branch: number }
   /** Saga: run branch `branch`'s compensation. */
-  | { readonly kind: "compensate"; readonly participant: string; readonly branch: number };
+  | { readonly kind: "compensate"; readonly participant: string; readonly branch: number }
+  /** Saga, once final: the participant may let the barriers it kept for it expire. */
+  | { readonly kind: "finished"; readonly participant: string };
 
 export interface Step<R extends TxRecord = TxRecord> {
   readonly next: R;

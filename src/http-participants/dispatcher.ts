@@ -13,6 +13,7 @@ import type { DecisionMessage, ParticipantMessage, PrepareMessage } from "../cor
 import type { Log } from "../log.ts";
 import type { Caller, CallOutcome } from "./http-call.ts";
 import {
+  type CallMessage,
   endpointOf,
   idempotencyKey,
   MAX_REQUEUES,
@@ -46,7 +47,7 @@ export class UnknownParticipantError extends Error {
 export function createDispatcher(deps: DispatcherDeps) {
   const { registry, bus, call, policy, timeoutMs, secret, clock, log } = deps;
   /** The call, with the URL policy checked again now: configuration may have changed since registration. */
-  async function callFor(participant: HttpParticipant, message: ParticipantMessage): Promise<CallOutcome> {
+  async function callFor(participant: HttpParticipant, message: CallMessage): Promise<CallOutcome> {
     const checked = checkBaseUrl(participant.baseUrl, policy);
     if (!checked.ok) {
       log.error("participant's URL is refused by the URL policy now; the call is not made", {
@@ -181,6 +182,8 @@ export function createDispatcher(deps: DispatcherDeps) {
   }
 
   async function handle(message: ParticipantMessage): Promise<void> {
+    // A service keeps its own records: there are no barriers here to let expire.
+    if (message.type === "finished") return;
     const participant = await registry.get(message.participant);
     if (!participant) {
       // Nothing was sent to anyone: refusing a PREPARE or an action is safe (presumed abort,

@@ -33,12 +33,15 @@ export const UNKNOWN_TRANSACTION = "unknown_transaction";
 /** Reasons travel in votes and results, which hold at most this many characters. */
 export const MAX_REASON_LENGTH = 200;
 
-export const endpointOf = (message: ParticipantMessage): Endpoint => message.type;
+/** The messages that become a call (`finished` does not: a service keeps its own records). */
+export type CallMessage = Exclude<ParticipantMessage, { readonly type: "finished" }>;
+
+export const endpointOf = (message: CallMessage): Endpoint => message.type;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The body concord POSTs for a message: what the participant needs, nothing of concord's inner state. */
-export function requestBody(message: ParticipantMessage): Record<string, unknown> {
+export function requestBody(message: CallMessage): Record<string, unknown> {
   const base = { txId: message.txId, participant: message.participant };
   switch (message.type) {
     case "prepare":
@@ -50,7 +53,7 @@ export function requestBody(message: ParticipantMessage): Record<string, unknown
       };
     case "commit":
     case "rollback":
-      return base;
+      return message.startedAt !== undefined ? { ...base, startedAt: iso(message.startedAt) } : base;
     case "action":
       return {
         ...base,
@@ -73,12 +76,15 @@ export function requestBody(message: ParticipantMessage): Record<string, unknown
 }
 
 /**
- * The same for every delivery of the same step, different for every step: a
- * participant that has seen the key answers as it did the first time.
+ * The same for every delivery of the same step, different for every step and
+ * every incarnation of the id (`/<startedAt>` last): a participant that has seen
+ * the key answers as it did the first time, and never for an earlier transaction
+ * under the same id. A decision of an older version names no incarnation.
  */
-export function idempotencyKey(message: ParticipantMessage): string {
+export function idempotencyKey(message: CallMessage): string {
   const step = message.type === "action" || message.type === "compensate" ? `/${message.branch}` : "";
-  return `${message.txId}/${message.participant}/${message.type}${step}`;
+  const incarnation = message.startedAt !== undefined ? `/${message.startedAt}` : "";
+  return `${message.txId}/${message.participant}/${message.type}${step}${incarnation}`;
 }
 
 const printable = (text: string) => text.replace(/[^\x20-\x7e]+/g, " ").trim();

@@ -34,9 +34,20 @@ export interface Barrier<S extends ResourceState> {
   readonly reason?: string;
   readonly failedBranch?: number;
   readonly createdAt: number;
-  /** The transaction's start (from its PREPARE): stored on each lock for wait-die. */
+  /**
+   * The transaction's start (from its PREPARE): stored on each lock for wait-die,
+   * and the incarnation of the id this barrier belongs to. Absent only on a
+   * rolled_back barrier written for a ROLLBACK that named no incarnation.
+   */
   readonly txStartedAt?: number;
   readonly decidedAt?: number;
+  /**
+   * Prepared for an atomic stage of a saga: once committed, the stage's
+   * compensations read it, so it is kept until the saga is finished.
+   */
+  readonly sagaStage?: boolean;
+  /** When the store may delete it (seconds since the epoch, as DynamoDB's TTL); see `keptUntilFinished`. */
+  readonly expiresAt?: number;
 }
 
 export const STEP_STATES = ["done", "failed", "compensated"] as const;
@@ -59,4 +70,25 @@ export interface StepBarrier {
   readonly txStartedAt: number;
   readonly createdAt: number;
   readonly compensatedAt?: number;
+  /** When the store may delete it (seconds since the epoch, as DynamoDB's TTL); see `keptUntilFinished`. */
+  readonly expiresAt?: number;
+}
+
+/**
+ * A barrier lives as long as anything may still be sent for it. Most are final
+ * when written (only duplicates, which SQS keeps at most 14 days, can follow), so
+ * they expire a retention after the write. Two are not: a `done` step barrier,
+ * whose compensation may come at any time until its saga is finished (a later
+ * stage's compensation can be blocked for longer than any retention), and the
+ * committed 2PC barrier of a saga's atomic stage, for the same reason. Those are
+ * written without an expiry and get one when the compensation is recorded, or
+ * when the coordinator says the saga is finished (the `finished` message).
+ */
+export function keptUntilFinished(
+  barrier: { readonly state: BarrierState; readonly sagaStage?: boolean } | { readonly state: StepState },
+): boolean {
+  return (
+    barrier.state === "done" ||
+    (barrier.state === "committed" && "sagaStage" in barrier && barrier.sagaStage === true)
+  );
 }

@@ -8,14 +8,17 @@ import type { ResourceModel, ResourceState } from "./resource-model.ts";
 
 /**
  * One call to the external service a participant fronts (a payment provider),
- * made before a new effect is recorded. `txId` (+ branch) is the idempotency
- * key to hand such a service: a crash after the call and before the write
- * makes the redelivered message call it again.
+ * made before a new effect is recorded. `txId` + `startedAt` (+ branch) is the
+ * idempotency key to hand such a service: a crash after the call and before the
+ * write makes the redelivered message call it again, and `startedAt` tells a
+ * reused id's transaction from the earlier one.
  */
 export interface ServiceCall {
   readonly step: "prepare" | "action" | "compensation";
   readonly participant: string;
   readonly txId: string;
+  /** The transaction's incarnation (its record's createdAt). */
+  readonly startedAt: number;
   readonly branches: readonly BranchRequest[];
 }
 

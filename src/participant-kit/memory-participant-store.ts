@@ -5,7 +5,13 @@
  * named errors. It passes the same contract suite as the DynamoDB store, so a
  * team can unit-test its participant with it, and the simulation runs on it.
  */
-import type { Barrier, PlannedResource, StepBarrier, StepState } from "./barriers.ts";
+import {
+  type Barrier,
+  keptUntilFinished,
+  type PlannedResource,
+  type StepBarrier,
+  type StepState,
+} from "./barriers.ts";
 import { BarrierConflictError, ResourceLockedError } from "./errors.ts";
 import type { ParticipantStore } from "./participant-store.ts";
 import type { Resource, ResourceModel, ResourceState } from "./resource-model.ts";
@@ -19,6 +25,16 @@ export interface MemoryParticipantStore<S extends ResourceState> extends Partici
   resources(): StoredResource<S>[];
   barriers(): Barrier<S>[];
   steps(): StepBarrier[];
+  /**
+   * DynamoDB's TTL: deletes the barriers and step barriers whose `expiresAt` is
+   * at or before `now` (it deletes late, never early: pass an earlier time to model its lag).
+   */
+  expire(now: number): void;
+}
+
+export interface MemoryParticipantStoreOptions {
+  /** How long a settled barrier is kept (as CONCORD_RETENTION_SECONDS); 15 days by default. */
+  readonly retentionSeconds?: number;
 }
 
 interface StoredBarrier<S extends ResourceState> {
@@ -34,7 +50,15 @@ function unlocked<S extends ResourceState>(r: StoredResource<S>): StoredResource
 
 export function createMemoryParticipantStore<S extends ResourceState>(
   model: ResourceModel<S>,
+  options: MemoryParticipantStoreOptions = {},
 ): MemoryParticipantStore<S> {
+  const retentionSeconds = options.retentionSeconds ?? 15 * 86_400;
+  const expiry = (now: number) => Math.floor(now / 1000) + retentionSeconds;
+  /** The item as written, with its expiry unless it is kept until its saga is finished. */
+  const expiring = <T extends { readonly expiresAt?: number }>(item: T, kept: boolean, now: number): T => {
+    const { expiresAt: _e, ...rest } = item;
+    return (kept ? rest : { ...rest, expiresAt: expiry(now) }) as T;
+  };
   const resources = new Map<string, StoredResource<S>>();
   const barriers = new Map<string, StoredBarrier<S>>();
   const steps = new Map<string, StepBarrier>();
@@ -71,14 +95,16 @@ export function createMemoryParticipantStore<S extends ResourceState>(
   function settle(barrier: Barrier<S>, state: "committed" | "rolled_back", now: number): void {
     const k = key(barrier.participant, barrier.txId);
     const stored = barriers.get(k) as StoredBarrier<S>;
-    barriers.set(k, { barrier: { ...stored.barrier, state, decidedAt: now } });
+    const settled = { ...stored.barrier, state, decidedAt: now };
+    barriers.set(k, { barrier: expiring(settled, keptUntilFinished(settled), now) });
     prepared.delete(k);
   }
 
-  function insertBarrier(barrier: Barrier<S>): void {
+  /** A barrier final when written (refused, rolled_back): it expires a retention after `now`. */
+  function insertBarrier(barrier: Barrier<S>, now: number): void {
     const k = key(barrier.participant, barrier.txId);
     if (barriers.has(k)) throw new BarrierConflictError(barrier.txId, true);
-    barriers.set(k, { barrier: copy(barrier) });
+    barriers.set(k, { barrier: expiring(copy(barrier), false, now) });
   }
 
   function read(participant: string, ids: readonly string[]): Map<string, Resource<S>> {
@@ -167,7 +193,7 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     },
 
     async refuse(barrier) {
-      insertBarrier(barrier);
+      insertBarrier(barrier, barrier.createdAt);
     },
 
     async commit(barrier, now) {
@@ -191,8 +217,39 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       }
     },
 
-    async rollbackUnprepared(participant, txId, now) {
-      insertBarrier({ participant, txId, state: "rolled_back", planned: [], createdAt: now, decidedAt: now });
+    async rollbackUnprepared(participant, txId, now, txStartedAt) {
+      insertBarrier(
+        {
+          participant,
+          txId,
+          state: "rolled_back",
+          planned: [],
+          createdAt: now,
+          decidedAt: now,
+          ...(txStartedAt !== undefined ? { txStartedAt } : {}),
+        },
+        now,
+      );
+    },
+
+    async finish(participant, txId, txStartedAt, branches, now) {
+      const k = key(participant, txId);
+      const stored = barriers.get(k)?.barrier;
+      if (
+        stored &&
+        stored.expiresAt === undefined &&
+        stored.state !== "prepared" &&
+        stored.txStartedAt === txStartedAt
+      ) {
+        barriers.set(k, { barrier: { ...stored, expiresAt: expiry(now) } });
+      }
+      for (const branch of branches) {
+        const sk = key(participant, txId, branch);
+        const step = steps.get(sk);
+        if (step && step.expiresAt === undefined && step.txStartedAt === txStartedAt) {
+          steps.set(sk, { ...step, expiresAt: expiry(now) });
+        }
+      }
     },
 
     async preparedBefore(participant, before, limit) {
@@ -205,18 +262,25 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       return found;
     },
 
-    async writeStep(step: StepBarrier, from: StepState | undefined, planned, _now) {
+    async writeStep(step: StepBarrier, from: StepState | undefined, planned, now) {
       const k = key(step.participant, step.txId, step.branch);
       const existing = steps.get(k);
       const stepOk = from === undefined ? existing === undefined : existing?.state === from;
       const resourcesOk = planned.every((p) => available(step.participant, p));
       if (!stepOk || !resourcesOk) throw new BarrierConflictError(step.txId, !stepOk);
-      steps.set(k, copy(step));
+      steps.set(k, expiring(copy(step), keptUntilFinished(step), now));
       for (const p of planned) if (p.next !== undefined) write(step.participant, p, p.next);
     },
 
     resources: () => [...resources.values()].map(copy),
     barriers: () => [...barriers.values()].map((s) => copy(s.barrier)),
     steps: () => [...steps.values()].map(copy),
+
+    expire(now) {
+      const due = (item: { readonly expiresAt?: number }) =>
+        item.expiresAt !== undefined && item.expiresAt * 1000 <= now;
+      for (const [k, stored] of barriers) if (due(stored.barrier)) barriers.delete(k);
+      for (const [k, step] of steps) if (due(step)) steps.delete(k);
+    },
   };
 }

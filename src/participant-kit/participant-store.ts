@@ -45,21 +45,42 @@ export interface ParticipantStore<S extends ResourceState> {
   /**
    * Sets each planned resource to its `next` state (version + 1) and unlocks it;
    * drops placeholders that were only read. Requires the barrier `prepared` and
-   * every lock held by it at the planned version.
+   * every lock held by it at the planned version. The committed barrier expires
+   * a retention from now, unless it is an atomic stage's (`keptUntilFinished`).
    */
   commit(barrier: Barrier<S>, now: number): Promise<void>;
   /** Unlocks without applying (drops placeholders); requires the barrier `prepared` and the locks its. */
   rollback(barrier: Barrier<S>, now: number): Promise<void>;
-  /** Writes a `rolled_back` barrier where none exists, so a late PREPARE refuses. */
-  rollbackUnprepared(participant: string, txId: string, now: number): Promise<void>;
+  /**
+   * Writes a `rolled_back` barrier where none exists, so a late PREPARE refuses;
+   * `txStartedAt` is the incarnation the ROLLBACK named, when it named one.
+   */
+  rollbackUnprepared(participant: string, txId: string, now: number, txStartedAt?: number): Promise<void>;
   /** Prepared barriers older than `before`: transactions this participant may be in doubt about. */
   preparedBefore(participant: string, before: number, limit: number): Promise<Barrier<S>[]>;
+
+  /**
+   * The saga (incarnation `txStartedAt`) is final: gives the barriers kept until
+   * then (`keptUntilFinished`: the `done` step barriers of `branches`, a committed
+   * atomic-stage 2PC barrier) their expiry, now + retention. Barriers of another
+   * incarnation, barriers that already expire, and absent ones are left as they
+   * are, so a repeated call changes nothing.
+   */
+  finish(
+    participant: string,
+    txId: string,
+    txStartedAt: number,
+    branches: readonly number[],
+    now: number,
+  ): Promise<void>;
 
   /**
    * Writes the step barrier `step` and the planned resources' new states, as one.
    * Requires the step barrier absent (`from` undefined) or in state `from`, and
    * every planned resource unlocked at its planned version (absent for version
-   * 0). Planned resources without `next` are checked, not written.
+   * 0). Planned resources without `next` are checked, not written. A `done`
+   * step barrier is written without expiry (`keptUntilFinished`), any other
+   * state with now + retention.
    */
   writeStep(
     step: StepBarrier,

@@ -85,6 +85,14 @@ export function createParticipant<S extends ResourceState>(deps: ParticipantDeps
           return saga.action(message);
         case "compensate":
           return saga.compensate(message);
+        case "finished":
+          return deps.store.finish(
+            deps.name,
+            message.txId,
+            message.startedAt,
+            message.branches,
+            deps.clock(),
+          );
       }
     },
 

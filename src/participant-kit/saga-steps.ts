@@ -83,7 +83,13 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
     branch: BranchRequest,
   ): Promise<Outcome | undefined> {
     try {
-      await service?.({ step, participant: name, txId: message.txId, branches: [branch] });
+      await service?.({
+        step,
+        participant: name,
+        txId: message.txId,
+        startedAt: message.startedAt,
+        branches: [branch],
+      });
       return undefined;
     } catch (err) {
       if (err instanceof RetryLaterError) return retry(err.reason);
@@ -173,9 +179,11 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
     return withRaces(async () => {
       const loaded = await store.loadForStep(name, message.txId, message.branch, touched, atomic);
       const { step, barrier, resources } = loaded;
-      if (step && step.txStartedAt !== message.startedAt) {
-        // Another transaction's barrier under this id: this one's action was refused
-        // there (id_reused), so there is nothing of it to undo.
+      // A step barrier of another transaction under this id (its record expired and
+      // the id was used again) is never this one's.
+      const own = step?.txStartedAt === message.startedAt ? step : undefined;
+      if (step && !own && !atomic) {
+        // This one's action met it and was refused (id_reused): nothing of it to undo.
         log.warn("compensation meets an earlier transaction's barrier; nothing to undo", {
           txId: message.txId,
           participant: name,
@@ -183,13 +191,15 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
         });
         return done(false);
       }
-      if (step?.state === "compensated") return done(false);
+      // An atomic branch was applied by its stage's 2PC commit, which no step barrier
+      // stops: whether it ran is read from the 2PC barrier below, whatever step barrier is here.
+      if (own?.state === "compensated") return done(false);
       const now = clock();
       let ran: boolean;
       if (atomic) {
         if (!barrier) {
           // Blocks a late PREPARE of the stage, then judges again on the rolled_back barrier.
-          await store.rollbackUnprepared(name, message.txId, now);
+          await store.rollbackUnprepared(name, message.txId, now, message.startedAt);
           return "again";
         }
         const judged = atomicRan(barrier, message);
@@ -197,18 +207,19 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
         if (judged === "undecided") return retry("awaiting_decision");
         ran = judged;
       } else {
-        ran = step?.state === "done";
+        ran = own?.state === "done";
       }
+      // Written over whatever step barrier is here: another transaction's is final, its saga long over.
       const next: StepBarrier = {
         participant: name,
         txId: message.txId,
         branch: message.branch,
         state: "compensated",
         txStartedAt: message.startedAt,
-        createdAt: step?.createdAt ?? now,
+        createdAt: own?.createdAt ?? now,
         compensatedAt: now,
-        ...(step?.action !== undefined ? { action: step.action } : {}),
-        ...(step?.reason !== undefined ? { reason: step.reason } : {}),
+        ...(own?.action !== undefined ? { action: own.action } : {}),
+        ...(own?.reason !== undefined ? { reason: own.reason } : {}),
       };
       if (!ran) {
         await store.writeStep(next, step?.state, [], now);

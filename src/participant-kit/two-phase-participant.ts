@@ -24,6 +24,16 @@ export interface TwoPhaseOptions {
 
 const WAIT_STEP_CAP_MS = 200;
 
+/**
+ * The decision is for the incarnation the barrier was written for. A decision of
+ * an older version names none, and a barrier written for such a ROLLBACK records
+ * none: either way it is read as the barrier's own, as before incarnations.
+ */
+const sameIncarnation = (barrier: Barrier<ResourceState>, message: DecisionMessage) =>
+  barrier.txStartedAt === undefined ||
+  message.startedAt === undefined ||
+  barrier.txStartedAt === message.startedAt;
+
 type Settled<S extends ResourceState> = { readonly barrier: Barrier<S> } | { readonly waitFor: string };
 
 const sameBranches = (a: readonly number[], b: readonly number[]) => {
@@ -84,6 +94,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         createdAt: now,
         txStartedAt: message.startedAt,
         branches: message.branches.map((b) => b.index),
+        ...(message.sagaStage ? { sagaStage: true } : {}),
       };
       try {
         if (now >= message.deadline) {
@@ -100,6 +111,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
             step: "prepare",
             participant: name,
             txId: message.txId,
+            startedAt: message.startedAt,
             branches: message.branches,
           });
           const barrier: Barrier<S> = { ...base, state: "prepared", planned: plan.planned };
@@ -177,9 +189,23 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
       const barrier = await store.getBarrier(name, txId);
       const now = clock();
       try {
-        if (!barrier) {
+        if (barrier && !sameIncarnation(barrier, message)) {
+          // Another transaction's barrier under this id (its record expired and the id
+          // was used again): this incarnation never prepared here (its PREPARE met
+          // that barrier and voted no). A ROLLBACK has nothing to release, and the
+          // barrier, not this incarnation's, is never applied or released for it.
+          if (commit) {
+            throw new ProtocolViolationError(
+              `COMMIT for ${txId} (started ${message.startedAt}) but ${name}'s barrier is another incarnation's`,
+            );
+          }
+          log.warn("ROLLBACK meets an earlier transaction's barrier under this id; nothing to release", {
+            txId,
+            participant: name,
+          });
+        } else if (!barrier) {
           if (commit) throw new ProtocolViolationError(`COMMIT for ${txId} but ${name} never prepared it`);
-          await store.rollbackUnprepared(name, txId, now);
+          await store.rollbackUnprepared(name, txId, now, message.startedAt);
         } else if (barrier.state === "prepared") {
           await (commit ? store.commit(barrier, now) : store.rollback(barrier, now));
         } else if (commit && barrier.state !== "committed") {

@@ -5,6 +5,7 @@
  *   npm run sim -- --seeds 2000 --saga-share 0.5 --mutant no-compensation-barrier
  *   npm run sim -- --seeds 500 --mutant late-prepare-votes-no
  *   npm run sim -- --seeds 1000 --no-http     (bank participants only, as before HTTP participants were simulated)
+ *   npm run sim -- --seeds 200 --expiry --mutant expires-at-write
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
 import { Command, Option } from "commander";
@@ -44,7 +45,8 @@ const program = usageErrorsExit(
         choiceArg(LOCK_POLICIES),
       ),
     )
-    .option("--no-http", "bank participants only, as before HTTP participants were simulated"),
+    .option("--no-http", "bank participants only, as before HTTP participants were simulated")
+    .option("--expiry", "the barrier-expiry clock in every seed (else in one seed in four)", false),
   2,
 );
 const opts = program.parse().opts<{
@@ -56,21 +58,24 @@ const opts = program.parse().opts<{
   sagaShare: number;
   lockPolicy?: LockPolicy;
   http: boolean;
+  expiry: boolean;
 }>();
 const { mutant, sagaShare, lockPolicy } = opts;
-const values = { trace: opts.trace, "no-http": !opts.http };
+const values = { trace: opts.trace, "no-http": !opts.http, expiry: opts.expiry };
 /** Everything but the seed and the trace: what a replay must pass again. */
 const runOptions: Omit<SimulationOptions, "seed"> = {
   sagaShare,
   ...(mutant ? { mutant } : {}),
   ...(lockPolicy ? { lockPolicy } : {}),
   ...(values["no-http"] ? { httpParticipants: false } : {}),
+  ...(values.expiry ? { expiry: true } : {}),
 };
 const replayFlags = [
   sagaShare !== DEFAULT_SAGA_SHARE ? ` --saga-share ${sagaShare}` : "",
   lockPolicy ? ` --lock-policy ${lockPolicy}` : "",
   mutant ? ` --mutant ${mutant}` : "",
   values["no-http"] ? " --no-http" : "",
+  values.expiry ? " --expiry" : "",
 ].join("");
 
 function report(result: SimulationResult): void {

@@ -36,6 +36,16 @@ export type FinalStateInvariant = (typeof FINAL_STATE_INVARIANTS)[number];
 export interface FinalState {
   readonly expectedIds: readonly string[];
   readonly records: readonly TxRecord[];
+  /**
+   * Records the TTL deleted during the run (their ids may have been used again):
+   * their effects stand in the balances, and their sagas are checked all the same.
+   */
+  readonly expired?: readonly TxRecord[];
+  /**
+   * A barrier decided this long before `now` may have been deleted by its TTL:
+   * its absence then contradicts nothing. Without it, barriers never expire.
+   */
+  readonly expiry?: { readonly retentionMs: number; readonly now: number };
   readonly bank: MemoryParticipantStore<AccountState>;
   /** Every account's balance before the run, by `server/account`. */
   readonly initial: ReadonlyMap<string, number>;
@@ -44,14 +54,20 @@ export interface FinalState {
   readonly services?: readonly { barriers(): ServiceBarrier[]; steps(): ServiceStep[] }[];
 }
 
-type AnyBarrier = Pick<Barrier<AccountState>, "participant" | "txId" | "state"> | ServiceBarrier;
-type AnyStep = Pick<StepBarrier, "participant" | "txId" | "branch" | "state"> | ServiceStep;
+type AnyBarrier =
+  | Pick<Barrier<AccountState>, "participant" | "txId" | "txStartedAt" | "state">
+  | ServiceBarrier;
+type AnyStep = Pick<StepBarrier, "participant" | "txId" | "txStartedAt" | "branch" | "state"> | ServiceStep;
 
 export type Violate = (invariant: FinalStateInvariant, detail: string) => void;
+
+/** One incarnation of an id: barriers and ledger entries are matched to records by it. */
+const incarnation = (txId: string, startedAt: number | undefined) => `${txId}@${startedAt ?? ""}`;
 
 export function checkFinalState(state: FinalState, violate: Violate): void {
   const { bank } = state;
   const records = new Map(state.records.map((tx) => [tx.id, tx]));
+  const expired = state.expired ?? [];
   for (const id of state.expectedIds) if (!records.has(id)) violate("liveness", `${id} has no record`);
   for (const tx of records.values()) {
     if (!isFinal(tx.state)) violate("liveness", `${tx.id} is still ${tx.state}`);
@@ -73,10 +89,28 @@ export function checkFinalState(state: FinalState, violate: Violate): void {
       violate("no-prepared-left", `${b.participant}'s barrier for ${b.txId} is prepared`);
   }
   // Agreement: every participant of a committed 2PC (or atomic stage) committed; none of an aborted one did.
-  const barrierOf = new Map(barriers.map((b) => [`${b.participant}/${b.txId}`, b.state]));
+  // A barrier of another incarnation of the id is not this transaction's. The bank keeps one
+  // barrier per id, a service may keep one per incarnation; one without an incarnation (an
+  // older version's) is read as any incarnation's.
+  const barrierOf = new Map(
+    barriers.map((b) => [`${b.participant}/${incarnation(b.txId, b.txStartedAt)}`, b]),
+  );
+  // A plain 2PC barrier expires from its decision; an atomic stage's committed one only from its saga's end.
+  const mayHaveExpired = (tx: TxRecord) => {
+    const since = tx.protocol === "saga" ? tx.completedAt : tx.decidedAt;
+    return (
+      state.expiry !== undefined &&
+      since !== undefined &&
+      since + state.expiry.retentionMs <= state.expiry.now
+    );
+  };
   const agree = (tx: TxRecord, names: readonly string[], decision: "commit" | "abort", what: string) => {
     for (const name of names) {
-      const state = barrierOf.get(`${name}/${tx.id}`);
+      const state = (
+        barrierOf.get(`${name}/${incarnation(tx.id, tx.createdAt)}`) ??
+        barrierOf.get(`${name}/${incarnation(tx.id, undefined)}`)
+      )?.state;
+      if (state === undefined && mayHaveExpired(tx)) continue;
       if (decision === "commit" && state !== "committed") {
         violate("agreement", `${what} committed but ${name}'s barrier is ${state ?? "absent"}`);
       }
@@ -86,36 +120,41 @@ export function checkFinalState(state: FinalState, violate: Violate): void {
     }
   };
   const stepsOf = new Map<string, AnyStep[]>();
-  for (const step of [...bank.steps(), ...services.flatMap((s) => s.steps())])
-    stepsOf.set(step.txId, [...(stepsOf.get(step.txId) ?? []), step]);
-  // Each transaction's ledger entries with their positions, read once for all sagas.
+  for (const step of [...bank.steps(), ...services.flatMap((s) => s.steps())]) {
+    const k = incarnation(step.txId, step.txStartedAt);
+    stepsOf.set(k, [...(stepsOf.get(k) ?? []), step]);
+  }
+  // Each incarnation's ledger entries with their positions, read once for all sagas.
   const entriesOf = new Map<string, Positioned[]>();
   state.ledger.forEach((entry, at) => {
-    const mine = entriesOf.get(entry.txId);
+    const k = incarnation(entry.txId, entry.startedAt);
+    const mine = entriesOf.get(k);
     if (mine) mine.push({ at, entry });
-    else entriesOf.set(entry.txId, [{ at, entry }]);
+    else entriesOf.set(k, [{ at, entry }]);
   });
-  for (const tx of records.values()) {
+  const all = [...records.values(), ...expired];
+  for (const tx of all) {
     const names = tx.protocol === "2pc" ? tx.participants.map((p) => p.name) : [];
     if (tx.state === "committed" || tx.state === "aborted") {
       agree(tx, names, tx.state === "committed" ? "commit" : "abort", tx.id);
     }
     if (tx.protocol === "saga") {
-      checkSaga(tx, entriesOf.get(tx.id) ?? [], stepsOf.get(tx.id) ?? [], agree, violate);
+      const k = incarnation(tx.id, tx.createdAt);
+      checkSaga(tx, entriesOf.get(k) ?? [], stepsOf.get(k) ?? [], agree, violate);
     }
   }
-  checkBalances(records, accounts, state.initial, violate);
+  checkBalances(all, accounts, state.initial, violate);
 }
 
 /** Atomicity and conservation: the balances are the initial ones plus every committed transaction, whole. */
 function checkBalances(
-  records: ReadonlyMap<string, TxRecord>,
+  records: readonly TxRecord[],
   accounts: readonly { server: string; account: string; balance: number }[],
   initial: ReadonlyMap<string, number>,
   violate: Violate,
 ): void {
   const expected = new Map(initial);
-  for (const tx of records.values()) {
+  for (const tx of records) {
     if (tx.state !== "committed") continue;
     tx.branches.forEach((branch, index) => {
       const parsed = parseBranch({ index, action: branch.action, input: branch.input });

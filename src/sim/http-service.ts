@@ -11,6 +11,14 @@
  * Effects go to the simulation's ledger in its entry format, so the saga and
  * atomicity checks read HTTP branches as they read bank branches; its barriers
  * are read by the final-state check (nothing may be left `prepared`).
+ *
+ * Incarnations: an id may serve again once its record expired, and a request of
+ * the earlier transaction may still arrive (held back by the network). Like a
+ * correct service, this one keys its barriers and steps by the id AND the
+ * request's `startedAt` (the incarnation, which also ends the Idempotency-Key),
+ * so one transaction's barrier never answers another's request. It keeps them
+ * for the whole run: concord's `finished` message never reaches a service (the
+ * dispatcher drops it), so a service's barriers expire on its own schedule.
  */
 import type { Caller, CallOutcome, HttpCall } from "../http-participants/http-call.ts";
 import { UNKNOWN_TRANSACTION } from "../http-participants/http-protocol.ts";
@@ -23,6 +31,8 @@ export type ServiceStepState = "done" | "failed" | "compensated";
 export interface ServiceBarrier {
   readonly participant: string;
   readonly txId: string;
+  /** The incarnation (the request's `startedAt`), named as the bank's barriers name it. */
+  readonly txStartedAt: number;
   readonly state: ServiceBarrierState;
   readonly branches: readonly number[];
 }
@@ -30,6 +40,7 @@ export interface ServiceBarrier {
 export interface ServiceStep {
   readonly participant: string;
   readonly txId: string;
+  readonly txStartedAt: number;
   readonly branch: number;
   readonly state: ServiceStepState;
 }
@@ -68,6 +79,8 @@ export interface SimulatedHttpServiceOptions {
   readonly violation: (detail: string) => void;
   /** Crash the dispatcher after the service applied a call (its answer lost with the process). */
   readonly afterCall: () => void;
+  /** The service is down for this endpoint now (it answers 503): a long outage. */
+  readonly down?: (endpoint: string) => boolean;
   /** Yield as I/O would, so concurrent handlers interleave. */
   readonly yieldSome: () => Promise<void>;
 }
@@ -81,25 +94,47 @@ export function createSimulatedHttpService(options: SimulatedHttpServiceOptions)
   const steps = new Map<string, ServiceStep>();
   const held: { endpoint: string; body: Body }[] = [];
 
-  const setBarrier = (txId: string, state: ServiceBarrierState, branches: readonly number[] = []) =>
-    barriers.set(txId, { participant: name, txId, state, branches });
-  const setStep = (txId: string, branch: number, state: ServiceStepState) =>
-    steps.set(`${txId}#${branch}`, { participant: name, txId, branch, state });
+  const keyOf = (txId: string, startedAt: number) => `${txId}@${startedAt}`;
+  /**
+   * The request's incarnation. A decision of an older version names none: it is
+   * read as the latest incarnation this service holds for the id.
+   */
+  const incarnationOf = (body: Body): number => {
+    if (typeof body.startedAt === "string") return Date.parse(body.startedAt);
+    const held = [...barriers.values()].filter((b) => b.txId === body.txId).map((b) => b.txStartedAt);
+    return held.length > 0 ? Math.max(...held) : 0;
+  };
+  const setBarrier = (
+    txId: string,
+    txStartedAt: number,
+    state: ServiceBarrierState,
+    branches: readonly number[] = [],
+  ) => barriers.set(keyOf(txId, txStartedAt), { participant: name, txId, txStartedAt, state, branches });
+  const setStep = (txId: string, txStartedAt: number, branch: number, state: ServiceStepState) =>
+    steps.set(`${keyOf(txId, txStartedAt)}#${branch}`, {
+      participant: name,
+      txId,
+      txStartedAt,
+      branch,
+      state,
+    });
 
   /** The service itself: barrier first, so every endpoint is idempotent and order-proof. */
   function serve(endpoint: string, body: Body): Answer {
     const txId: string = body.txId;
-    const barrier = barriers.get(txId);
+    const startedAt = incarnationOf(body);
+    const barrier = barriers.get(keyOf(txId, startedAt));
+    const at = { txId, startedAt };
     switch (endpoint) {
       case "prepare": {
         if (barrier)
           return barrier.state === "prepared" || barrier.state === "committed" ? ok : refused(barrier.state);
         const branches: number[] = body.branches.map((b: Body) => b.branch);
         if (body.branches.some((b: Body) => b.input?.[REFUSE] === true)) {
-          setBarrier(txId, "refused", branches);
+          setBarrier(txId, startedAt, "refused", branches);
           return refused("limit_exceeded");
         }
-        setBarrier(txId, "prepared", branches);
+        setBarrier(txId, startedAt, "prepared", branches);
         return ok;
       }
       case "commit":
@@ -108,8 +143,8 @@ export function createSimulatedHttpService(options: SimulatedHttpServiceOptions)
           violation(`${name} was sent COMMIT for ${txId} with its barrier ${barrier?.state ?? "absent"}`);
           return refused("not_prepared");
         }
-        setBarrier(txId, "committed", barrier.branches);
-        record({ kind: "commit", txId, participant: name, branches: barrier.branches });
+        setBarrier(txId, startedAt, "committed", barrier.branches);
+        record({ kind: "commit", ...at, participant: name, branches: barrier.branches });
         return ok;
       case "rollback":
         if (barrier?.state === "committed") {
@@ -118,42 +153,42 @@ export function createSimulatedHttpService(options: SimulatedHttpServiceOptions)
         }
         if (!barrier) {
           // Remembered, so a late PREPARE is refused; and said explicitly, as the contract asks.
-          setBarrier(txId, "rolled_back");
+          setBarrier(txId, startedAt, "rolled_back");
           return { status: 404, body: { error: { code: UNKNOWN_TRANSACTION, message: "never prepared" } } };
         }
-        if (barrier.state === "prepared") setBarrier(txId, "rolled_back", barrier.branches);
+        if (barrier.state === "prepared") setBarrier(txId, startedAt, "rolled_back", barrier.branches);
         return ok;
       case "action": {
         const branch: number = body.branch;
-        const step = steps.get(`${txId}#${branch}`);
+        const step = steps.get(`${keyOf(txId, startedAt)}#${branch}`);
         if (step)
           return step.state === "done"
             ? ok
             : refused(step.state === "failed" ? "limit_exceeded" : "compensated");
         if (body.input?.[REFUSE] === true) {
-          setStep(txId, branch, "failed");
-          record({ kind: "failed", txId, branch });
+          setStep(txId, startedAt, branch, "failed");
+          record({ kind: "failed", ...at, branch });
           return refused("limit_exceeded");
         }
-        setStep(txId, branch, "done");
-        record({ kind: "action", txId, branch, applied: true });
+        setStep(txId, startedAt, branch, "done");
+        record({ kind: "action", ...at, branch, applied: true });
         return ok;
       }
       case "compensate": {
         const branch: number = body.branch;
-        const step = steps.get(`${txId}#${branch}`);
+        const step = steps.get(`${keyOf(txId, startedAt)}#${branch}`);
         if (step?.state === "compensated") return ok;
         if (body.atomic === true) {
           // What to undo is what this transaction's COMMIT applied here.
           if (barrier?.state === "prepared") return { status: 503, body: { reason: "awaiting_decision" } };
-          if (!barrier) setBarrier(txId, "rolled_back");
+          if (!barrier) setBarrier(txId, startedAt, "rolled_back");
           const applied = barrier?.state === "committed" && barrier.branches.includes(branch);
-          setStep(txId, branch, "compensated");
-          record({ kind: "compensation", txId, branch, applied });
+          setStep(txId, startedAt, branch, "compensated");
+          record({ kind: "compensation", ...at, branch, applied });
           return ok;
         }
-        setStep(txId, branch, "compensated");
-        record({ kind: "compensation", txId, branch, applied: step?.state === "done" });
+        setStep(txId, startedAt, branch, "compensated");
+        record({ kind: "compensation", ...at, branch, applied: step?.state === "done" });
         return ok;
       }
       default:
@@ -173,6 +208,7 @@ export function createSimulatedHttpService(options: SimulatedHttpServiceOptions)
     await options.yieldSome();
     const endpoint = endpointOf(request);
     const body = request.body as Body;
+    if (options.down?.(endpoint)) return { kind: "response", status: 503, body: "" };
     switch (options.fault()) {
       case "lost-request":
         return { kind: "timeout" };
@@ -204,7 +240,8 @@ export function createSimulatedHttpService(options: SimulatedHttpServiceOptions)
       if (!request) return "nothing";
       const { status } = serve(request.endpoint, request.body);
       const branch = request.body.branch !== undefined ? `#${request.body.branch}` : "";
-      return `${request.endpoint} ${request.body.txId}${branch}, answered ${status} to no one`;
+      const incarnation = request.body.startedAt ? `@${Date.parse(request.body.startedAt)}` : "";
+      return `${request.endpoint} ${request.body.txId}${incarnation}${branch}, answered ${status} to no one`;
     },
     barriers: () => [...barriers.values()],
     steps: () => [...steps.values()],

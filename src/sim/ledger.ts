@@ -7,18 +7,21 @@
  */
 import type { BankStore } from "../participants/bank/bank-store.ts";
 
+/** Every entry names its transaction's incarnation (`startedAt`): an id may be used again. */
 export type Entry =
   | {
       readonly kind: "action" | "compensation";
       readonly txId: string;
+      readonly startedAt: number;
       readonly branch: number;
       /** Resources changed; false for a failed action, or a compensation with nothing to undo. */
       readonly applied: boolean;
     }
-  | { readonly kind: "failed"; readonly txId: string; readonly branch: number }
+  | { readonly kind: "failed"; readonly txId: string; readonly startedAt: number; readonly branch: number }
   | {
       readonly kind: "commit";
       readonly txId: string;
+      readonly startedAt: number;
       readonly participant: string;
       readonly branches: readonly number[];
     };
@@ -42,7 +45,7 @@ export function createLedger(): Ledger {
       ...store,
       async writeStep(step, from, planned, now) {
         await store.writeStep(step, from, planned, now);
-        const at = { txId: step.txId, branch: step.branch };
+        const at = { txId: step.txId, startedAt: step.txStartedAt, branch: step.branch };
         const applied = planned.some((p) => p.next !== undefined);
         if (step.state === "failed") entries.push({ kind: "failed", ...at });
         else entries.push({ kind: step.state === "done" ? "action" : "compensation", ...at, applied });
@@ -52,6 +55,7 @@ export function createLedger(): Ledger {
         entries.push({
           kind: "commit",
           txId: barrier.txId,
+          startedAt: barrier.txStartedAt ?? 0,
           participant: barrier.participant,
           branches: barrier.branches ?? [],
         });

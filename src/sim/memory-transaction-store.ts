@@ -7,7 +7,7 @@
 
 import { shardOf, type TransactionStore, type WaitingTx } from "../adapters/dynamodb-transaction-store.ts";
 import { DuplicateTransactionError, StaleRecordError } from "../adapters/errors.ts";
-import { isWaiting, type TxRecord } from "../core/transaction.ts";
+import { isFinal, isWaiting, type TxRecord } from "../core/transaction.ts";
 
 export class NotSupportedInSimulationError extends Error {
   override name = "NotSupportedInSimulationError";
@@ -16,6 +16,11 @@ export class NotSupportedInSimulationError extends Error {
 export interface MemoryTransactionStore extends TransactionStore {
   /** Every record, for invariant checks. */
   all(): TxRecord[];
+  /**
+   * DynamoDB's TTL on final records: deletes those completed at or before
+   * `completedBy` and returns them (the id may then be used again).
+   */
+  expire(completedBy: number): TxRecord[];
 }
 
 /**
@@ -72,5 +77,13 @@ export function createMemoryTransactionStore(options: { shards?: number } = {}):
     },
 
     all: () => [...records.values()],
+
+    expire(completedBy) {
+      const gone = [...records.values()].filter(
+        (tx) => isFinal(tx.state) && tx.completedAt !== undefined && tx.completedAt <= completedBy,
+      );
+      for (const tx of gone) records.delete(tx.id);
+      return gone;
+    },
   };
 }

@@ -31,6 +31,7 @@ import type { CrashPoint } from "../crash-points.ts";
 import { createDispatcher, type Dispatcher } from "../http-participants/dispatcher.ts";
 import { UNKNOWN_TRANSACTION } from "../http-participants/http-protocol.ts";
 import type { Log, LogFields } from "../log.ts";
+import { RetryLaterError } from "../participant-kit/errors.ts";
 import {
   createMemoryParticipantStore,
   type MemoryParticipantStore,
@@ -74,9 +75,44 @@ const isSimulatedFault = (err: unknown) =>
  * - no-rollback-barrier: a ROLLBACK before its PREPARE leaves no barrier, so the late PREPARE hangs.
  * - no-compensation-barrier: a saga compensation for an action that has not run records
  *   nothing, so the late action applies after its compensation.
+ * - expires-at-write: a done step barrier, and an atomic stage's committed barrier,
+ *   expire a retention after they are written (as they once did), not after the saga ends.
+ * - decision-ignores-incarnation: a decision is judged on the barrier as if it were always
+ *   its own incarnation's (as before decisions named one).
  */
 export const MUTANTS = {
   "rollback-applies": (store: BankStore): BankStore => ({ ...store, rollback: store.commit }),
+  "expires-at-write": (store: BankStore): BankStore => ({
+    ...store,
+    async writeStep(step, from, planned, now) {
+      await store.writeStep(step, from, planned, now);
+      if (step.state === "done") {
+        await store.finish(step.participant, step.txId, step.txStartedAt, [step.branch], now);
+      }
+    },
+    async commit(barrier, now) {
+      await store.commit(barrier, now);
+      await store.finish(barrier.participant, barrier.txId, barrier.txStartedAt ?? 0, [], now);
+    },
+  }),
+  "decision-ignores-incarnation": (store: BankStore): BankStore => {
+    // The decision reads the barrier without its incarnation; what it writes is the stored barrier.
+    const stored = async <B extends { participant: string; txId: string }>(barrier: B): Promise<B> => ({
+      ...barrier,
+      ...(await store.getBarrier(barrier.participant, barrier.txId)),
+    });
+    return {
+      ...store,
+      async getBarrier(participant, txId) {
+        const barrier = await store.getBarrier(participant, txId);
+        if (!barrier) return undefined;
+        const { txStartedAt: _s, ...rest } = barrier;
+        return rest;
+      },
+      commit: async (barrier, now) => store.commit(await stored(barrier), now),
+      rollback: async (barrier, now) => store.rollback(await stored(barrier), now),
+    };
+  },
   "no-rollback-barrier": (store: BankStore): BankStore => ({ ...store, rollbackUnprepared: async () => {} }),
   "no-compensation-barrier": (store: BankStore): BankStore => ({
     ...store,
@@ -118,6 +154,12 @@ export interface SimulationOptions {
    * HTTP participants were simulated (no draw is taken for them).
    */
   readonly httpParticipants?: boolean;
+  /**
+   * Runs the barrier-expiry clock in this seed whatever its draw (one seed in
+   * four draws it): long pauses while compensations are blocked, TTL deletion
+   * of barriers and records, ids used again after their record expired.
+   */
+  readonly expiry?: boolean;
 }
 
 export const INVARIANTS = [
@@ -149,6 +191,9 @@ export interface SimulationResult {
   readonly faults: FaultModel;
   /** Every step, when `trace` was on. */
   readonly trace: readonly string[];
+  /** The expiry clock: pauses longer than the retention, and ids used again after their record expired. */
+  readonly pauses: number;
+  readonly reusedIds: number;
 }
 
 export interface FaultModel {
@@ -160,10 +205,13 @@ export interface FaultModel {
   readonly sendFailRate: number;
   /** The share of calls to the HTTP participant the network spoils (0 without one). */
   readonly httpFaultRate: number;
+  /** The barrier-expiry clock runs in this seed. */
+  readonly expiry: boolean;
 }
 
 interface Envelope {
   readonly seq: number;
+  readonly sentAt: number;
   /** "coordinator" or a participant's name. */
   readonly to: string;
   readonly body: CoordinatorMessage | ParticipantMessage;
@@ -177,6 +225,8 @@ interface ClientTx {
   told?: Status;
   /** The begin call crashed before answering: the client will retry it. */
   unanswered: boolean;
+  /** Its record expired (the TTL deleted it): the client asks no more, and the id may serve again. */
+  expired?: boolean;
 }
 
 /** Thrown out of the run when a violation is seen; carries it to the top. */
@@ -201,6 +251,17 @@ const IN_DOUBT_AFTER_MS = 3_000;
 const HTTP_PARTICIPANT = "ext";
 const HTTP_TIMEOUT_MS = 3_000;
 const QUIET_STEP_LIMIT = 50_000;
+/**
+ * The expiry clock, scaled down as config.ts requires it at full scale: SQS keeps
+ * a message at most MESSAGE_RETENTION_MS, and a final barrier or record is kept
+ * RETENTION_SECONDS, more than the longest timeout (20 s) plus that.
+ */
+const MESSAGE_RETENTION_MS = 30_000;
+const RETENTION_SECONDS = 60;
+const RETENTION_MS = RETENTION_SECONDS * 1_000;
+/** A long pause advances the clock in steps of the re-send backoff's cap: every re-send still happens on time. */
+const PAUSE_STEP_MS = POLICY.backoffCapMs;
+const PAUSE_DELIVERIES_PER_STEP = 200;
 
 const WRITES: ReadonlySet<PropertyKey> = new Set([
   "create",
@@ -211,6 +272,7 @@ const WRITES: ReadonlySet<PropertyKey> = new Set([
   "rollback",
   "rollbackUnprepared",
   "writeStep",
+  "finish",
 ]);
 
 /**
@@ -302,6 +364,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   };
 
   const http = options.httpParticipants ?? true;
+  // The expiry clock draws from a stream of its own: a seed without it runs as it always did.
+  const expiryRng = createRandom(options.seed * 7_919 + 17);
   const faults: FaultModel = {
     servers: rng.between(2, 3),
     lockPolicy: pickPolicy(rng.pick(LOCK_POLICIES), options.lockPolicy),
@@ -310,6 +374,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     crashRate: rng.pick([0, 0.03, 0.1]),
     sendFailRate: rng.pick([0, 0.02, 0.05]),
     httpFaultRate: http ? rng.pick([0, 0.1, 0.3]) : 0,
+    expiry: options.expiry ?? expiryRng.chance(0.25),
   };
   let faulty = true;
   const servers = Array.from({ length: faults.servers }, (_, i) => `bank-${i + 1}`);
@@ -319,7 +384,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 
   // --- the world: stores, message pool, clock ---
   const txStore: MemoryTransactionStore = createMemoryTransactionStore({ shards: 2 });
-  const bank: MemoryParticipantStore<AccountState> = createMemoryParticipantStore(bankModel);
+  const bank: MemoryParticipantStore<AccountState> = createMemoryParticipantStore(bankModel, {
+    retentionSeconds: RETENTION_SECONDS,
+  });
   const mutant = options.mutant;
   const mutate = mutant && !isHttpMutant(mutant) ? MUTANTS[mutant] : (s: BankStore) => s;
   const ledger = createLedger();
@@ -368,7 +435,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       note(() => `  send failed: ${describe(body)}`);
       throw new SimulatedSendFailure(`send to ${to} failed`);
     }
-    const envelope: Envelope = { seq: seq++, to, body, visibleAt: now + delayMs };
+    const envelope: Envelope = { seq: seq++, sentAt: now, to, body, visibleAt: now + delayMs };
     pool.push(envelope);
     note(() => `  sent m${envelope.seq} ${describe(body)}${delayMs ? ` (delayed ${delayMs}ms)` : ""}`);
   };
@@ -392,15 +459,23 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   };
   const log: Log = { debug() {}, info() {}, warn() {}, error: checkLogged };
 
-  // A decision, once written, never changes.
+  // A decision, once written, never changes (per incarnation: an id may serve again once its record expired).
   const decided = new Map<string, "commit" | "abort">();
   const onWrite = (tx: TxRecord) => {
-    const before = decided.get(tx.id);
+    const key = `${tx.id}@${tx.createdAt}`;
+    const before = decided.get(key);
     const after = decisionOf(tx.state);
     if (before !== undefined && after !== before) {
       violate("decision-stable", `${tx.id} was decided ${before}, then written as ${tx.state}`);
     }
-    if (after !== undefined) decided.set(tx.id, after);
+    if (after !== undefined) decided.set(key, after);
+  };
+
+  // The service compensations need, down through a long pause: the bank's provider answers
+  // `retry` and the HTTP participant 503 to compensations until it is back.
+  let compensationsBlocked = false;
+  const externalService = async (call: { readonly step: string }) => {
+    if (compensationsBlocked && call.step === "compensation") throw new RetryLaterError("service_down");
   };
 
   // Lost-race pauses yield instead of sleeping: no timers, so the run stays deterministic.
@@ -426,6 +501,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         inDoubtAfterMs: IN_DOUBT_AFTER_MS,
         crash,
         sleep: pause,
+        ...(faults.expiry ? { service: externalService } : {}),
       }),
     ]),
   );
@@ -441,6 +517,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       record: ledger.record,
       violation: (detail) => violate("agreement", detail),
       afterCall: () => crash("after-http-call"),
+      down: (endpoint) => compensationsBlocked && endpoint === "compensate",
       yieldSome,
     });
     const call: typeof httpService.call = async (request) => {
@@ -520,6 +597,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 
   /** What the client was told; once an outcome, it may never change. */
   function tell(client: ClientTx, tx: TxRecord) {
+    if (client.expired) return;
     const status = statusOf(tx.state);
     note(() => `  client told ${client.id} is ${status}`);
     if (status === "pending") return;
@@ -652,9 +730,70 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
 
   async function poll() {
     const client = rng.pick(clients);
+    if (client.expired) return;
     const tx = await txStore.get(client.id);
     note(() => `client polls ${client.id}`);
     if (tx) tell(client, tx);
+  }
+
+  // --- the expiry clock ---
+  /** Records the TTL deleted, and the ids that may serve again. */
+  const expiredRecords: TxRecord[] = [];
+  const reusable: string[] = [];
+  let pauses = 0;
+  let reusedIds = 0;
+  /** DynamoDB's TTL deletes an expired item within about two days: here, up to a retention late. */
+  const ttlLagMs = expiryRng.pick([0, RETENTION_MS / 2, RETENTION_MS]);
+
+  /** What SQS and DynamoDB's TTL take away by now (TTL deletes late, never early). */
+  function expireAll() {
+    const before = pool.length;
+    for (const e of [...pool]) if (now - e.sentAt > MESSAGE_RETENTION_MS) remove(e);
+    if (pool.length < before) note(() => `  ${before - pool.length} messages past the queue's retention`);
+    bank.expire(now - ttlLagMs);
+    for (const tx of txStore.expire(now - RETENTION_MS)) {
+      note(() => `  record ${tx.id} expired`);
+      expiredRecords.push(tx);
+      reusable.push(tx.id);
+      for (const c of clients) if (c.id === tx.id) c.expired = true;
+    }
+  }
+
+  /**
+   * Longer than the retention with nothing going wrong but one thing: the service
+   * compensations need is down. Everything else runs (re-sends, deliveries, in-doubt
+   * checks, the TTL), so a blocked saga's earlier stages wait past any retention.
+   */
+  async function longPause() {
+    pauses++;
+    const until = now + RETENTION_MS + expiryRng.between(1, 30) * 1_000;
+    note(() => `long pause of ${until - now}ms: compensations blocked`);
+    faulty = false;
+    compensationsBlocked = true;
+    while (now < until) {
+      now += PAUSE_STEP_MS;
+      await sweep();
+      for (let n = 0; n < PAUSE_DELIVERIES_PER_STEP; n++) {
+        const ready = visible();
+        if (ready.length === 0) break;
+        await deliver(rng.pick(ready));
+      }
+      for (const server of servers) await inquire(server);
+      expireAll();
+      stopIfViolated();
+    }
+    compensationsBlocked = false;
+    faulty = true;
+    note(() => "pause over");
+  }
+
+  /** A new transaction's id: now and then, in a seed with the expiry clock, one whose record expired. */
+  function nextId(): string {
+    if (faults.expiry && reusable.length > 0 && expiryRng.chance(0.5)) {
+      reusedIds++;
+      return reusable.splice(expiryRng.int(reusable.length), 1)[0] as string;
+    }
+    return `tx${clients.length + 1}`;
   }
 
   const stopIfViolated = () => {
@@ -672,16 +811,22 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     steps: step,
     faults,
     trace,
+    pauses,
+    reusedIds,
   });
 
   try {
     // --- faults phase ---
     const faultSteps = target * 12;
     for (; step < faultSteps || clients.length < target; step++) {
+      if (faults.expiry) {
+        expireAll();
+        if (expiryRng.chance(1 / 150)) await longPause();
+      }
       const roll = rng.int(100);
       const ready = visible();
       if (roll < 12 && clients.length < target) {
-        const id = `tx${clients.length + 1}`;
+        const id = nextId();
         const timeoutMs = rng.between(3, 20) * 1_000;
         const request: BeginRequest = rng.chance(sagaShare)
           ? { id, timeoutMs, ...randomSaga(rng, servers, httpName) }
@@ -708,8 +853,10 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       } else if (roll < 97 && service && service.late() > 0) {
         deliverLate(service);
       } else if (clients.length > 0) {
-        const waiting = clients.filter((c) => c.unanswered);
-        await begin(rng.pick(waiting.length > 0 ? waiting : clients), true);
+        // A client whose record expired has its answer; its id may serve another transaction.
+        const live = clients.filter((c) => !c.expired);
+        const waiting = live.filter((c) => c.unanswered);
+        if (live.length > 0) await begin(rng.pick(waiting.length > 0 ? waiting : live), true);
       }
       stopIfViolated();
     }
@@ -717,9 +864,10 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     // --- quiet phase: no more faults; deliver everything, sweep until all is final ---
     faulty = false;
     note(() => "--- quiet phase ---");
-    for (const client of clients.filter((c) => c.unanswered)) await begin(client, true);
+    for (const client of clients.filter((c) => c.unanswered && !c.expired)) await begin(client, true);
     let quiet = 0;
     for (; quiet < QUIET_STEP_LIMIT; quiet++, step++) {
+      if (faults.expiry) expireAll();
       const ready = visible();
       if (service && service.late() > 0 && (ready.length === 0 || rng.chance(0.2))) {
         // Requests the network held back reach the service at last, in any order with the rest.
@@ -750,8 +898,10 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     }
     checkFinalState(
       {
-        expectedIds: clients.map((c) => c.id),
+        expectedIds: clients.filter((c) => !c.expired).map((c) => c.id),
         records: txStore.all(),
+        expired: expiredRecords,
+        ...(faults.expiry ? { expiry: { retentionMs: RETENTION_MS, now } } : {}),
         bank,
         initial,
         ledger: ledger.entries,

@@ -32,8 +32,18 @@ export const counterModel: ResourceModel<CounterState> = defineModel({
 type Store = ParticipantStore<CounterState>;
 type CounterBarrier = Barrier<CounterState>;
 
+/** How the backend keeps barriers: the retention it was built with, and its TTL deletion. */
+export interface Expiry {
+  readonly retentionSeconds: number;
+  /** Deletes what DynamoDB's TTL may delete at `now` (`expiresAt` at or before it) of this participant. */
+  expire(participant: string, now: number): Promise<void>;
+}
+
 /** Runs the suite; `store` may be shared between tests: each test uses its own participant name. */
-export function participantStoreContract(name: string, store: () => Store): void {
+export function participantStoreContract(name: string, store: () => Store, expiry: Expiry): void {
+  const expiresFrom = (now: number) => Math.floor(now / 1000) + expiry.retentionSeconds;
+  /** Far past any retention: whatever may expire has. */
+  const muchLater = T0 + 1_000 * expiry.retentionSeconds * 10;
   describe(`ParticipantStore contract: ${name}`, () => {
     const participant = () => `p-${randomUUID().slice(0, 8)}`;
     const txId = () => `tx-${randomUUID()}`;
@@ -415,7 +425,7 @@ export function participantStoreContract(name: string, store: () => Store): void
         await expectConflict(s.writeStep(step(p, tx, "compensated"), "failed", [], T0), true);
         const compensated = step(p, tx, "compensated", { compensatedAt: T0 + 1 });
         await s.writeStep(compensated, "done", [{ id: "a", version: 2, next: { count: 100 } }], T0 + 1);
-        expect(await s.getStep(p, tx, 2)).toEqual(compensated);
+        expect(await s.getStep(p, tx, 2)).toEqual({ ...compensated, expiresAt: expiresFrom(T0 + 1) });
         expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 3, state: { count: 100 } });
         await expectConflict(s.writeStep(compensated, "done", [], T0 + 2), true);
       });
@@ -425,13 +435,124 @@ export function participantStoreContract(name: string, store: () => Store): void
         await s.prepare(barrier, T0);
         await s.writeStep(step(p, barrier.txId, "failed", { reason: "nope" }), undefined, [], T0);
         const all = await s.loadForStep(p, barrier.txId, 2, ["a", "ghost"], true);
-        expect(all.step).toEqual(step(p, barrier.txId, "failed", { reason: "nope" }));
+        expect(all.step).toEqual({
+          ...step(p, barrier.txId, "failed", { reason: "nope" }),
+          expiresAt: expiresFrom(T0),
+        });
         expect(all.barrier).toMatchObject({ txId: barrier.txId, state: "prepared" });
         expect([...all.resources.keys()]).toEqual(["a"]);
         const without = await s.loadForStep(p, barrier.txId, 2, [], false);
         expect(without.barrier).toBeUndefined();
         expect(without.resources.size).toBe(0);
         expect((await s.loadForStep(p, barrier.txId, 5, [], true)).step).toBeUndefined();
+      });
+    });
+
+    describe("barrier lifetime: kept while anything may still be sent for it", () => {
+      const step = (p: string, tx: string, state: StepBarrier["state"], branch = 2): StepBarrier => ({
+        participant: p,
+        txId: tx,
+        branch,
+        state,
+        action: "add",
+        txStartedAt: T0 - 5,
+        createdAt: T0,
+      });
+
+      it("a done step barrier written long ago is still there, so its late compensation undoes the action", async () => {
+        const { p, s } = await setup();
+        const tx = txId();
+        await s.writeStep(step(p, tx, "done"), undefined, [{ id: "a", version: 1, next: { count: 90 } }], T0);
+        expect((await s.getStep(p, tx, 2))?.expiresAt).toBeUndefined();
+        // A later stage's compensation was blocked for longer than the retention.
+        await expiry.expire(p, muchLater);
+        expect(await s.getStep(p, tx, 2)).toMatchObject({ state: "done" });
+        const compensated = { ...step(p, tx, "compensated"), compensatedAt: muchLater };
+        await s.writeStep(compensated, "done", [{ id: "a", version: 2, next: { count: 100 } }], muchLater);
+        expect(await s.getStep(p, tx, 2)).toEqual({ ...compensated, expiresAt: expiresFrom(muchLater) });
+        expect(await s.getResource(p, "a")).toMatchObject({ version: 3, state: { count: 100 } });
+      });
+
+      it("failed and compensated step barriers are final when written: they expire a retention later", async () => {
+        const { p, s } = await setup();
+        const tx = txId();
+        await s.writeStep({ ...step(p, tx, "failed"), reason: "nope" }, undefined, [], T0 + 10);
+        await s.writeStep(step(p, tx, "compensated", 3), undefined, [], T0 + 20);
+        expect((await s.getStep(p, tx, 2))?.expiresAt).toBe(expiresFrom(T0 + 10));
+        expect((await s.getStep(p, tx, 3))?.expiresAt).toBe(expiresFrom(T0 + 20));
+        await expiry.expire(p, muchLater);
+        expect(await s.getStep(p, tx, 2)).toBeUndefined();
+        expect(await s.getStep(p, tx, 3)).toBeUndefined();
+      });
+
+      it("an atomic stage's committed barrier is kept until finished; a plain 2PC one expires at its decision", async () => {
+        const { p, s, barrier } = await setup();
+        const stage: CounterBarrier = { ...barrier, sagaStage: true };
+        await s.prepare(stage, T0);
+        await s.commit(stage, T0 + 7);
+        expect(await s.getBarrier(p, stage.txId)).toMatchObject({ state: "committed", sagaStage: true });
+        expect((await s.getBarrier(p, stage.txId))?.expiresAt).toBeUndefined();
+        const c = await s.putResource(p, "c", { count: 1 });
+        const plain: CounterBarrier = {
+          ...barrier,
+          txId: txId(),
+          planned: [{ id: "c", version: c.version, next: { count: 2 } }],
+        };
+        await s.prepare(plain, T0);
+        await s.commit(plain, T0 + 8);
+        expect((await s.getBarrier(p, plain.txId))?.expiresAt).toBe(expiresFrom(T0 + 8));
+        const rolled: CounterBarrier = { ...barrier, txId: txId(), planned: [], sagaStage: true };
+        await s.prepare(rolled, T0);
+        await s.rollback(rolled, T0 + 9);
+        expect((await s.getBarrier(p, rolled.txId))?.expiresAt).toBe(expiresFrom(T0 + 9));
+        await expiry.expire(p, muchLater);
+        expect(await s.getBarrier(p, stage.txId)).toMatchObject({ state: "committed" });
+        expect(await s.getBarrier(p, plain.txId)).toBeUndefined();
+      });
+
+      it("finish gives this incarnation's kept barriers an expiry, once, and touches nothing else", async () => {
+        const { p, s, barrier } = await setup();
+        const tx = barrier.txId;
+        const stage: CounterBarrier = { ...barrier, sagaStage: true };
+        await s.prepare(stage, T0);
+        await s.commit(stage, T0 + 1);
+        await s.writeStep(step(p, tx, "done", 4), undefined, [], T0 + 2);
+        await s.writeStep(step(p, tx, "compensated", 5), undefined, [], T0 + 3);
+        // A step barrier of an earlier incarnation of the same id.
+        await s.writeStep({ ...step(p, tx, "done", 6), txStartedAt: T0 - 99 }, undefined, [], T0 + 4);
+        await s.finish(p, tx, T0 - 5, [2, 3, 4, 5, 6], T0 + 1_000);
+        expect((await s.getBarrier(p, tx))?.expiresAt).toBe(expiresFrom(T0 + 1_000));
+        expect((await s.getStep(p, tx, 4))?.expiresAt).toBe(expiresFrom(T0 + 1_000));
+        expect((await s.getStep(p, tx, 5))?.expiresAt).toBe(expiresFrom(T0 + 3));
+        expect((await s.getStep(p, tx, 6))?.expiresAt).toBeUndefined();
+        expect(await s.getStep(p, tx, 2)).toBeUndefined();
+        // Delivered again much later: the first expiry stands.
+        await s.finish(p, tx, T0 - 5, [4], muchLater);
+        expect((await s.getStep(p, tx, 4))?.expiresAt).toBe(expiresFrom(T0 + 1_000));
+        // Another incarnation's finish leaves this one's barriers kept.
+        const other = txId();
+        await s.writeStep({ ...step(p, other, "done"), txStartedAt: T0 + 50 }, undefined, [], T0 + 60);
+        await s.finish(p, other, T0 - 5, [2], T0 + 70);
+        expect((await s.getStep(p, other, 2))?.expiresAt).toBeUndefined();
+      });
+
+      it("finish leaves a prepared barrier alone: it waits for its decision", async () => {
+        const { p, s, barrier } = await setup();
+        await s.prepare({ ...barrier, sagaStage: true }, T0);
+        await s.finish(p, barrier.txId, T0 - 5, [0, 1], T0 + 1);
+        expect(await s.getBarrier(p, barrier.txId)).toMatchObject({ state: "prepared" });
+        expect((await s.getBarrier(p, barrier.txId))?.expiresAt).toBeUndefined();
+      });
+
+      it("rollbackUnprepared records the incarnation the ROLLBACK named, and expires a retention later", async () => {
+        const { p, s } = await setup();
+        const tx = txId();
+        await s.rollbackUnprepared(p, tx, T0 + 3, T0 - 5);
+        expect(await s.getBarrier(p, tx)).toMatchObject({
+          state: "rolled_back",
+          txStartedAt: T0 - 5,
+          expiresAt: expiresFrom(T0 + 3),
+        });
       });
     });
   });

@@ -3,6 +3,7 @@
  * with tables of its own) and against the in-memory stores.
  */
 import { randomUUID } from "node:crypto";
+import { DeleteCommand, type DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import { type AwsClients, createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
@@ -50,18 +51,48 @@ transactionStoreContract("DynamoDB", async () => {
 transactionStoreContract("in memory", async () => createMemoryTransactionStore({ shards: 2 }));
 
 // One participant table for the file (the bank's): every test uses a participant name of its own.
-let dynamo: ParticipantStore<CounterState> | undefined;
+const RETENTION_SECONDS = 3_600;
+let dynamo: { store: ParticipantStore<CounterState>; doc: DynamoDBDocumentClient; table: string } | undefined;
 beforeAll(async () => {
   const { config, clients: c } = await provisioned();
-  dynamo = createDynamoDbParticipantStore({
+  const table = physicalName(config.topology, config.topology.tables.bank.name);
+  const store = createDynamoDbParticipantStore({
     doc: c.doc,
-    tableName: physicalName(config.topology, config.topology.tables.bank.name),
+    tableName: table,
     model: counterModel,
-    retentionSeconds: 3_600,
+    retentionSeconds: RETENTION_SECONDS,
   });
+  dynamo = { store, doc: c.doc, table };
 });
-participantStoreContract("DynamoDB", () => {
-  if (!dynamo) throw new Error("the participant table is not ready");
-  return dynamo;
+participantStoreContract(
+  "DynamoDB",
+  () => {
+    if (!dynamo) throw new Error("the participant table is not ready");
+    return dynamo.store;
+  },
+  {
+    retentionSeconds: RETENTION_SECONDS,
+    // DynamoDB Local keeps expired items: delete what the real TTL may delete by then.
+    async expire(participant, now) {
+      if (!dynamo) throw new Error("the participant table is not ready");
+      const { doc, table } = dynamo;
+      const found = await doc.send(
+        new ScanCommand({
+          TableName: table,
+          FilterExpression: "participant = :p AND expiresAt <= :t",
+          ExpressionAttributeValues: { ":p": participant, ":t": Math.floor(now / 1000) },
+        }),
+      );
+      for (const item of found.Items ?? []) {
+        await doc.send(new DeleteCommand({ TableName: table, Key: { pk: item.pk } }));
+      }
+    },
+  },
+);
+const memory = createMemoryParticipantStore(counterModel, { retentionSeconds: RETENTION_SECONDS });
+participantStoreContract("in memory", () => memory, {
+  retentionSeconds: RETENTION_SECONDS,
+  async expire(_participant, now) {
+    memory.expire(now);
+  },
 });
-participantStoreContract("in memory", () => createMemoryParticipantStore(counterModel));

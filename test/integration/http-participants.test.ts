@@ -52,6 +52,9 @@ async function begin(body: unknown, wait = 10_000): Promise<TransactionView> {
   return res.body as TransactionView;
 }
 
+/** The idempotency key of one step of this transaction: it ends in the transaction's incarnation. */
+const keyOf = (tx: TransactionView, step: string) => `${tx.id}/${step}/${Date.parse(tx.createdAt)}`;
+
 const view = async (id: string) =>
   (await call("GET", `/v1/transactions/${id}`, undefined, CLIENT)).body as TransactionView;
 
@@ -181,13 +184,13 @@ describe("2PC with an HTTP participant", () => {
     await settled(tx.id);
     expect((await balance("bank-1", "alice")).balance).toBe(900);
     const [prepare] = ledger.calls.filter((c) => c.body.txId === tx.id && c.endpoint === "prepare");
-    expect(prepare?.key).toBe(`${tx.id}/ledger/prepare`);
+    expect(prepare?.key).toBe(keyOf(tx, "ledger/prepare"));
     expect(prepare?.body).toMatchObject({
       txId: tx.id,
       participant: "ledger",
       branches: [{ branch: 1, action: "record", input: { entry: "alice -100" } }],
     });
-    expect(ledger.applied.has(`${tx.id}/ledger/commit`)).toBe(true);
+    expect(ledger.applied.has(keyOf(tx, "ledger/commit"))).toBe(true);
   });
 
   it("aborts everything when the participant votes no (409), with its reason reaching the client", async () => {
@@ -267,7 +270,7 @@ describe("sagas with an HTTP participant", () => {
     });
     expect(tx).toMatchObject({ status: "committed", phase: "committed" });
     const [action] = ledger.callsTo("action").filter((c) => c.body.txId === tx.id);
-    expect(action?.key).toBe(`${tx.id}/ledger/action/1`);
+    expect(action?.key).toBe(keyOf(tx, "ledger/action/1"));
     expect(action?.body).toMatchObject({ branch: 1, action: "book", input: { amount: 50 } });
     expect((await balance("bank-1", "dan")).balance).toBe(150);
   });
@@ -300,7 +303,7 @@ describe("sagas with an HTTP participant", () => {
     );
     expect(done.events.some((e) => e.type === "compensation_resent")).toBe(true);
     expect(flaky.callsTo("compensate").length).toBeGreaterThanOrEqual(3);
-    expect(flaky.applied.has(`${tx.id}/flaky/compensate/1`)).toBe(true);
+    expect(flaky.applied.has(keyOf(tx, "flaky/compensate/1"))).toBe(true);
     expect((await balance("bank-1", "eve")).balance).toBe(400);
   });
 
@@ -374,12 +377,12 @@ describe("duplicated delivery to the dispatcher", () => {
       const mine = ledger.calls.filter((c) => c.body.txId === tx.id);
       expect(mine.filter((c) => c.endpoint === "prepare").length).toBeGreaterThanOrEqual(2);
       expect(new Set(mine.filter((c) => c.endpoint === "prepare").map((c) => c.key))).toEqual(
-        new Set([`${tx.id}/ledger/prepare`]),
+        new Set([keyOf(tx, "ledger/prepare")]),
       );
       expect(mine.every((c) => c.endpoint === "prepare" || c.endpoint === "commit")).toBe(true);
       const commits = mine.filter((c) => c.endpoint === "commit");
       expect(commits.length).toBeGreaterThanOrEqual(1);
-      expect(new Set(commits.map((c) => c.key))).toEqual(new Set([`${tx.id}/ledger/commit`]));
+      expect(new Set(commits.map((c) => c.key))).toEqual(new Set([keyOf(tx, "ledger/commit")]));
       expect((await balance("bank-2", "hal")).balance).toBe(110);
     } finally {
       duplicate = false;
@@ -409,7 +412,7 @@ describe("a ROLLBACK to a service that prepared", () => {
       expect(done).toMatchObject({ phase: "aborted", reason: "limit_exceeded" });
       const rollbacks = gated.callsTo("rollback").filter((c) => c.body.txId === tx.id);
       expect(rollbacks.length).toBeGreaterThanOrEqual(3);
-      expect(gated.applied.has(`${tx.id}/gated/rollback`)).toBe(true);
+      expect(gated.applied.has(keyOf(tx, "gated/rollback"))).toBe(true);
     } finally {
       await gated.stop();
     }
@@ -497,7 +500,7 @@ describe("a PREPARE whose answer was lost, arriving again after the deadline", (
     });
     const tx = (await res.json()) as TransactionView;
     await eventually(
-      async () => (keeper.applied.has(`${tx.id}/keeper/prepare`) ? true : undefined),
+      async () => (keeper.applied.has(keyOf(tx, "keeper/prepare")) ? true : undefined),
       5_000,
       "the service to prepare",
     );
@@ -519,7 +522,7 @@ describe("a PREPARE whose answer was lost, arriving again after the deadline", (
     );
     const done = await local.settle(tx.id, 10_000);
     expect(done).toMatchObject({ phase: "aborted", reason: "timeout" });
-    expect(keeper.applied.has(`${tx.id}/keeper/rollback`)).toBe(true);
+    expect(keeper.applied.has(keyOf(tx, "keeper/rollback"))).toBe(true);
     expect(await local.account("bank-1", "ivy")).toMatchObject({ balance: 500 });
     expect((await local.account("bank-1", "ivy")).lockedBy).toBeUndefined();
   });

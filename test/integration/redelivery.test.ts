@@ -186,6 +186,50 @@ describe("a participant's barrier", () => {
     expect((await stack.account("bank-1", "p1")).lockedBy).toBeUndefined();
   });
 
+  it("acks a ROLLBACK of a reused id's new transaction without touching the old committed barrier", async () => {
+    await stack.seed("bank-1", "p1", 100);
+    const { bus, handle } = participant();
+    const first = prepare("reused-2", 10);
+    await handle(first);
+    await handle({ type: "commit", txId: "reused-2", participant: "bank-1", startedAt: first.startedAt });
+    const again = { ...prepare("reused-2", 10), startedAt: first.startedAt + 1 };
+    await handle(again);
+    // The new transaction aborts on that no vote; its ROLLBACK names it and is no violation.
+    await handle({ type: "rollback", txId: "reused-2", participant: "bank-1", startedAt: again.startedAt });
+    expect(bus.sent.map((s) => s.message).slice(-2)).toEqual([
+      { type: "vote", txId: "reused-2", participant: "bank-1", vote: "no", reason: "id_reused" },
+      { type: "ack", txId: "reused-2", participant: "bank-1", decision: "abort" },
+    ]);
+    expect(await store.getBarrier("bank-1", "reused-2")).toMatchObject({
+      state: "committed",
+      txStartedAt: first.startedAt,
+    });
+    expect(await stack.account("bank-1", "p1")).toMatchObject({ balance: 90 });
+  });
+
+  it("never releases a new transaction's prepared barrier for an earlier one's ROLLBACK under the same id", async () => {
+    await stack.seed("bank-1", "p1", 100);
+    const { bus, handle } = participant();
+    // The old barrier has expired; the id's new transaction prepared here.
+    const current = { ...prepare("reused-3", 10), startedAt: 5_000 };
+    await handle(current);
+    await handle({ type: "rollback", txId: "reused-3", participant: "bank-1", startedAt: 1_000 });
+    expect(bus.sent.at(-1)?.message).toEqual({
+      type: "ack",
+      txId: "reused-3",
+      participant: "bank-1",
+      decision: "abort",
+    });
+    expect(await store.getBarrier("bank-1", "reused-3")).toMatchObject({ state: "prepared" });
+    expect((await stack.account("bank-1", "p1")).lockedBy).toBe("reused-3");
+    await handle({ type: "commit", txId: "reused-3", participant: "bank-1", startedAt: current.startedAt });
+    expect(await stack.account("bank-1", "p1")).toMatchObject({ balance: 90 });
+    // A COMMIT naming another incarnation never applies this one.
+    await expect(
+      handle({ type: "commit", txId: "reused-3", participant: "bank-1", startedAt: 1_000 }),
+    ).rejects.toThrow(/another incarnation/);
+  });
+
   it("refuses a COMMIT it never prepared instead of inventing money", async () => {
     const { handle } = participant();
     await expect(handle({ type: "commit", txId: "never-1", participant: "bank-1" })).rejects.toThrow(

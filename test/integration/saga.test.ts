@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TransactionView } from "../../src/core/view.ts";
 import { bankState } from "../helpers/invariants.ts";
-import { type Stack, startStack } from "../helpers/stack.ts";
+import { eventually, type Stack, startStack } from "../helpers/stack.ts";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -97,6 +97,54 @@ describe("sagas over HTTP", () => {
       transactions: TransactionView[];
     };
     expect(listed.transactions.map((t) => t.id)).toContain("saga-refused");
+  });
+
+  it("gives a finished saga's kept barriers (a done step, an atomic stage's commit) their expiry from its end", async () => {
+    await stack.seed("bank-1", "sg", 100);
+    await stack.seed("bank-2", "sh", 0);
+    const body = {
+      id: "saga-lifetime",
+      protocol: "saga",
+      atomicStages: [1],
+      branches: [
+        {
+          participant: "bank-1",
+          action: "withdraw",
+          input: money("sg", 10),
+          compensation: { action: "deposit", input: money("sg", 10) },
+          stage: 0,
+        },
+        {
+          participant: "bank-2",
+          action: "deposit",
+          input: money("sh", 10),
+          compensation: { action: "withdraw", input: money("sh", 10) },
+          stage: 1,
+        },
+      ],
+    };
+    const done = await stack.settle((await post(body)).id);
+    expect(done).toMatchObject({ status: "committed", phase: "committed" });
+    const completedAt = Date.parse(done.completedAt ?? "");
+    const retention = stack.config.timing.retentionSeconds;
+    const mine = (items: Record<string, unknown>[]) => items.filter((i) => i.txId === "saga-lifetime");
+    // The done step barrier at bank-1 and the atomic stage's committed barrier at bank-2
+    // get their expiry from the saga's end (the finished message), not from their write.
+    const kept = await eventually(
+      async () => {
+        const items = mine(await stack.scan("bank"));
+        return items.length === 2 && items.every((i) => typeof i.expiresAt === "number") ? items : undefined;
+      },
+      10_000,
+      "the saga's barriers to get their expiry",
+    );
+    expect(kept.map((i) => [i.kind, i.state]).sort()).toEqual([
+      ["barrier", "committed"],
+      ["step", "done"],
+    ]);
+    for (const item of kept) {
+      expect(item.expiresAt).toBeGreaterThanOrEqual(Math.floor(completedAt / 1000) + retention);
+    }
   });
 
   it("the same id with the same body is the same saga; with another body, 409", async () => {

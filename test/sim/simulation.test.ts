@@ -2,7 +2,9 @@
  * The short CI run of the deterministic simulation (docs/testing.md): 2,000 seeds
  * of random transfers and sagas under dropped, duplicated, reordered and delayed messages,
  * failed sends, crashes at every named crash point and an HTTP participant's spoiled calls
- * (lost requests and answers, late requests, 5xx, a gateway's 404), each checked against the
+ * (lost requests and answers, late requests, 5xx, a gateway's 404), and in one seed in four
+ * the barrier-expiry clock (pauses past the retention while compensations are blocked,
+ * TTL deletion, ids used again after their record expired), each checked against the
  * invariants of design §4. A failure names the seed; `npm run sim -- --seed N --trace`
  * replays it step by step.
  */
@@ -149,6 +151,47 @@ describe("deterministic simulation", () => {
     }
   });
 
+  it("runs the barrier-expiry clock in some seeds: pauses past the retention, TTL deletion, ids used again", async () => {
+    const lines: string[] = [];
+    let pauses = 0;
+    let reused = 0;
+    let seeds = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const result = await runSimulation({ seed, trace: true });
+      lines.push(...result.trace);
+      pauses += result.pauses;
+      reused += result.reusedIds;
+      if (result.faults.expiry) seeds++;
+    }
+    expect(seeds).toBeGreaterThan(3);
+    expect(seeds).toBeLessThan(30);
+    expect(pauses).toBeGreaterThan(0);
+    expect(reused).toBeGreaterThan(0);
+    for (const seen of [
+      "compensations blocked",
+      "result(compensation retry:service_down)",
+      "expired",
+      "finished tx",
+      "id_reused", // a reused id's PREPARE or action met the earlier transaction's barrier
+    ]) {
+      expect(
+        lines.some((line) => line.includes(seen)),
+        seen,
+      ).toBe(true);
+    }
+    // The HTTP service is called for two incarnations of one id (the key ends in the incarnation).
+    const incarnations = new Map<string, Set<string>>();
+    for (const line of lines) {
+      const call = / call \/concord\/\w+ (tx\d+)\/ext\/\S*\/(\d+):/.exec(line);
+      if (call)
+        incarnations.set(
+          call[1] as string,
+          (incarnations.get(call[1] as string) ?? new Set()).add(call[2] as string),
+        );
+    }
+    expect([...incarnations.values()].some((set) => set.size > 1)).toBe(true);
+  });
+
   it("without HTTP participants, runs a seed as it ran before they were simulated", async () => {
     const result = await runSimulation({ seed: 11, httpParticipants: false, trace: true });
     expect(result.violation).toBeUndefined();
@@ -174,6 +217,15 @@ describe("deterministic simulation", () => {
         // second atomic stage: the sweeper saw a cycle and aborted the saga, in no deadlock.
         bug: "a stale wait-for edge made an innocent deadlock victim",
       },
+      {
+        seed: 393,
+        // Found before HTTP participants were simulated: without them the seed runs as it did then.
+        options: { httpParticipants: false },
+        // tx5's record expired and the id came back as a saga whose atomic stage committed
+        // branch 2 at bank-1, where the earlier tx5's done step barrier for branch 2 lingered;
+        // the stage's compensation took that barrier for a refused action and undid nothing.
+        bug: "an atomic stage's compensation under a reused id met the earlier transaction's step barrier",
+      },
     ] as const)("seed $seed: $bug", async ({ seed, options }) => {
       const result = await runSimulation({ seed, ...options });
       expect(result.violation).toBeUndefined();
@@ -187,6 +239,19 @@ describe("deterministic simulation", () => {
       expect(failed?.violation?.invariant).toMatch(
         /saga-compensated|saga-barrier|saga-order|atomicity|agreement/,
       );
+    });
+
+    it("barriers that expire a retention after their first write, not after their saga ends", async () => {
+      // A later stage's compensation is blocked past the retention; the earlier stage's
+      // done barrier is gone when its compensation comes, which then undoes nothing.
+      const { failed } = await firstViolation(200, { mutant: "expires-at-write", expiry: true });
+      expect(failed?.violation?.invariant).toMatch(/saga-compensated|atomicity/);
+    });
+
+    it("decisions judged without their incarnation (a reused id's ROLLBACK meets the old barrier)", async () => {
+      const { failed } = await firstViolation(200, { mutant: "decision-ignores-incarnation", expiry: true });
+      expect(failed?.violation?.invariant).toBe("agreement");
+      expect(failed?.violation?.detail).toMatch(/ROLLBACK for .* committed it/);
     });
 
     it("a ROLLBACK that applies the reservation (commits without a commit decision)", async () => {

@@ -10,6 +10,7 @@ import type { ParticipantMessage } from "../../src/core/messages.ts";
 import { createDispatcher } from "../../src/http-participants/dispatcher.ts";
 import type { CallOutcome, HttpCall } from "../../src/http-participants/http-call.ts";
 import {
+  type CallMessage,
   type Endpoint,
   idempotencyKey,
   MAX_REQUEUES,
@@ -105,7 +106,7 @@ describe("what an answer means", () => {
   });
 });
 
-const prepare: ParticipantMessage = {
+const prepare: CallMessage = {
   type: "prepare",
   txId: "tx-1",
   participant: "ledger",
@@ -113,9 +114,9 @@ const prepare: ParticipantMessage = {
   startedAt: Date.UTC(2029, 11, 31),
   branches: [{ index: 1, action: "record", input: { entry: 7 } }],
 };
-const commit: ParticipantMessage = { type: "commit", txId: "tx-1", participant: "ledger" };
-const rollback: ParticipantMessage = { type: "rollback", txId: "tx-1", participant: "ledger" };
-const action: ParticipantMessage = {
+const commit: CallMessage = { type: "commit", txId: "tx-1", participant: "ledger" };
+const rollback: CallMessage = { type: "rollback", txId: "tx-1", participant: "ledger" };
+const action: CallMessage = {
   type: "action",
   txId: "tx-2",
   participant: "ledger",
@@ -125,7 +126,7 @@ const action: ParticipantMessage = {
   deadline: Date.UTC(2030, 0, 1),
   startedAt: Date.UTC(2029, 11, 31),
 };
-const compensate: ParticipantMessage = {
+const compensate: CallMessage = {
   type: "compensate",
   txId: "tx-2",
   participant: "ledger",
@@ -155,22 +156,39 @@ describe("requests", () => {
       deadline: "2030-01-01T00:00:00.000Z",
       startedAt: "2029-12-31T00:00:00.000Z",
     });
-    expect(requestBody({ ...compensate, atomic: true } as ParticipantMessage)).toMatchObject({
+    expect(requestBody({ ...commit, startedAt: Date.UTC(2029, 11, 31) })).toEqual({
+      txId: "tx-1",
+      participant: "ledger",
+      startedAt: "2029-12-31T00:00:00.000Z",
+    });
+    expect(requestBody({ ...compensate, atomic: true } as CallMessage)).toMatchObject({
       action: "unbook",
       atomic: true,
     });
   });
 
   it("keys every step apart, and every copy of one step the same", () => {
+    const started = Date.UTC(2029, 11, 31);
     const keys = [prepare, commit, rollback, action, compensate].map(idempotencyKey);
     expect(keys).toEqual([
-      "tx-1/ledger/prepare",
+      `tx-1/ledger/prepare/${started}`,
+      // A decision of an older version names no incarnation: the key it always had.
       "tx-1/ledger/commit",
       "tx-1/ledger/rollback",
-      "tx-2/ledger/action/3",
-      "tx-2/ledger/compensate/3",
+      `tx-2/ledger/action/3/${started}`,
+      `tx-2/ledger/compensate/3/${started}`,
     ]);
-    expect(idempotencyKey({ ...(prepare as object), retries: 4 } as ParticipantMessage)).toBe(keys[0]);
+    expect(idempotencyKey({ ...(prepare as object), retries: 4 } as CallMessage)).toBe(keys[0]);
+    expect(idempotencyKey({ ...commit, startedAt: started })).toBe(`tx-1/ledger/commit/${started}`);
+  });
+
+  it("keys each incarnation of an id apart: a service never answers a new transaction with an old one's answer", () => {
+    const later = Date.UTC(2030, 5, 1);
+    for (const message of [prepare, action, compensate, { ...rollback, startedAt: Date.UTC(2029, 11, 31) }]) {
+      const again = { ...message, startedAt: later } as CallMessage;
+      expect(idempotencyKey(again)).not.toBe(idempotencyKey(message));
+      expect(idempotencyKey(again).endsWith(`/${later}`)).toBe(true);
+    }
   });
 
   it("backs off 1, 2, 4, 8, 16 s between re-queues", () => {
@@ -220,7 +238,7 @@ describe("the dispatcher", () => {
     const { dispatcher, bus, calls } = setup([status(200)]);
     await dispatcher.handle(prepare);
     expect(calls[0]?.url.href).toBe("https://ledger.example/tx/prepare");
-    expect(calls[0]?.headers).toEqual({ "idempotency-key": "tx-1/ledger/prepare" });
+    expect(calls[0]?.headers).toEqual({ "idempotency-key": `tx-1/ledger/prepare/${Date.UTC(2029, 11, 31)}` });
     expect(calls[0]?.timeoutMs).toBe(3000);
     expect(calls[0]?.body).toEqual(requestBody(prepare));
     expect(calls[0]?.allowPrivate).toBe(false);
@@ -373,6 +391,16 @@ describe("the dispatcher", () => {
       reason: expect.stringMatching(/refused by policy/),
     });
     expect(logged[0]?.level).toBe("error");
+  });
+
+  it("makes no call and sends nothing for a saga's finished message: a service keeps its own records", async () => {
+    const { dispatcher, bus, calls, lookups } = setup([]);
+    const finished = { type: "finished", txId: "tx-2", participant: "ledger", startedAt: 1, branches: [3] };
+    await dispatcher.handle(finished as ParticipantMessage);
+    await dispatcher.handle({ ...finished, participant: "ghost" } as ParticipantMessage);
+    expect(calls).toEqual([]);
+    expect(bus.sent).toEqual([]);
+    expect(lookups()).toBe(0);
   });
 
   it("refuses a PREPARE or an action for an unregistered participant, and fails a decision for one", async () => {

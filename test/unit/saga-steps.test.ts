@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import type {
   ActionMessage,
   CompensateMessage,
+  FinishedMessage,
   ParticipantMessage,
   PrepareMessage,
 } from "../../src/core/messages.ts";
@@ -211,6 +212,51 @@ describe("saga step barriers", () => {
     expect(w.told()).toEqual(["action:done", "action:failed:id_reused", "compensation:done"]);
     expect(await w.stock()).toBe(7);
     expect((await w.store.getStep(P, "t1", 1))?.state).toBe("done");
+  });
+
+  it("undoes a reused id's atomic stage though an earlier transaction's step barrier holds its branch", async () => {
+    const w = await world();
+    // The earlier transaction under this id ran branch 1 as a plain step; its barrier lingers.
+    await w.handle(action());
+    const later = T0 + 1;
+    // The id's new transaction runs branch 1 in an atomic stage: its 2PC commit applies it.
+    await w.handle(prepare({ startedAt: later, sagaStage: true }));
+    await w.handle({ type: "commit", txId: "t1", participant: P, startedAt: later });
+    expect(await w.stock()).toBe(4);
+    await w.handle(compensate({ atomic: true, startedAt: later }));
+    expect(w.told()).toEqual(["action:done", "vote:yes", "ack", "compensation:done"]);
+    // The stage's effect is undone; the earlier transaction's step was final and is replaced.
+    expect(await w.stock()).toBe(7);
+    expect(await w.store.getStep(P, "t1", 1)).toMatchObject({ state: "compensated", txStartedAt: later });
+    await w.handle(compensate({ atomic: true, startedAt: later }));
+    expect(await w.stock()).toBe(7);
+  });
+
+  it("keeps a done step barrier until told the saga is finished, then lets it expire; told again, nothing changes", async () => {
+    const w = await world();
+    await w.handle(action());
+    await w.handle(action({ branch: 2 }));
+    await w.handle(compensate({ branch: 2 }));
+    expect((await w.store.getStep(P, "t1", 1))?.expiresAt).toBeUndefined();
+    const compensatedExpiry = (await w.store.getStep(P, "t1", 2))?.expiresAt;
+    expect(compensatedExpiry).toBeGreaterThan(T0 / 1000);
+    w.clock.now = T0 + 90_000;
+    const finished: FinishedMessage = {
+      type: "finished",
+      txId: "t1",
+      participant: P,
+      startedAt: T0,
+      branches: [1, 2],
+    };
+    await w.handle(finished);
+    const expiry = (await w.store.getStep(P, "t1", 1))?.expiresAt;
+    expect(expiry).toBeGreaterThan((T0 + 90_000) / 1000);
+    expect((await w.store.getStep(P, "t1", 2))?.expiresAt).toBe(compensatedExpiry);
+    w.clock.now = T0 + 180_000;
+    await w.handle(finished);
+    expect((await w.store.getStep(P, "t1", 1))?.expiresAt).toBe(expiry);
+    // Nothing answers it: no message goes to the coordinator.
+    expect(w.told()).toEqual(["action:done", "action:done", "compensation:done"]);
   });
 
   it("an external service that fails makes action and compensation retry, writing nothing", async () => {

@@ -186,7 +186,18 @@ describe("a saga through the coordinator's use cases", () => {
       "commit bank-2",
       "commit bank-3",
       "action bank-1 #3",
+      // Final: each participant may let the barriers it kept for the saga expire.
+      "finished bank-1",
+      "finished bank-2",
+      "finished bank-3",
     ]);
+    expect(seen.at(-3)?.message).toEqual({
+      type: "finished",
+      txId: "happy",
+      participant: "bank-1",
+      startedAt: T0,
+      branches: [0, 3],
+    });
     expect(seen[0]?.message).toEqual({
       type: "action",
       txId: "happy",

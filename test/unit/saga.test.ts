@@ -209,7 +209,10 @@ describe("forward", () => {
     const second = done(1)(first.next);
     expect(actions(second.effects)).toEqual([2]);
     const last = done(2)(second.next);
-    expect(last.effects).toEqual([]);
+    // Nothing more is sent for the saga: each participant may let its step barriers expire.
+    expect(last.effects).toEqual(
+      ["bank-1", "bank-2", "bank-3"].map((participant) => ({ kind: "finished", participant })),
+    );
     expect(last.next).toMatchObject({ state: "committed", decidedAt: T0 + 100, completedAt: T0 + 100 });
     expect(last.next.dueAt).toBeUndefined();
     expect(statusOf(last.next.state)).toBe("committed");
@@ -605,8 +608,22 @@ describe("atomic stages", () => {
     expect(compensations(acked.effects)).toEqual([2]);
     const atomicDone = run(acked.next, undone(1), undone(2));
     expect(compensations(atomicDone.effects)).toEqual([0]);
-    const end = undone(0)(atomicDone.next).next;
+    const last = undone(0)(atomicDone.next);
+    const end = last.next;
     expect(end.state).toBe("compensated");
+    // Every compensation recorded gave its step barrier an expiry; the committed atomic
+    // stage's 2PC barriers were kept for their compensations, and now may expire too.
+    expect(last.effects).toEqual([
+      { kind: "finished", participant: "bank-2" },
+      { kind: "finished", participant: "bank-3" },
+    ]);
+    expect(messageFor(end, { kind: "finished", participant: "bank-2" })).toEqual({
+      type: "finished",
+      txId: "s1",
+      participant: "bank-2",
+      startedAt: T0,
+      branches: [1],
+    });
     // Branch 3's action failed: it applied nothing, so it reads as failed, not undone.
     expect(toView(end).branches.map((b) => b.state)).toEqual([
       "compensated",
@@ -614,6 +631,13 @@ describe("atomic stages", () => {
       "compensated",
       "failed",
     ]);
+  });
+
+  it("a compensated saga whose atomic stage rolled back owes no participant a finished message", () => {
+    const tx = vote("bank-2", "yes")(prepared().next).next;
+    const aborted = run(tx, vote("bank-3", "no"), ack("bank-2", "abort"), undone(0));
+    expect(aborted.next.state).toBe("compensated");
+    expect(aborted.effects.filter((e) => e.kind === "finished")).toEqual([]);
   });
 
   it("the deadline while the group prepares rolls back those that may hold locks", () => {
@@ -910,6 +934,9 @@ describe("any run: the saga's invariants", () => {
               );
             case "decision":
               return onAck(tx, { participant: e.participant, decision: e.decision }, now, policy);
+            case "finished":
+              // Nothing answers it.
+              return { next: tx, effects: [], changed: false };
           }
         };
         // A random phase: answer any message ever sent (duplicated, reordered, any outcome), or sweep.
