@@ -1,12 +1,12 @@
 import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { lambdaWiring } from "../src/lambda.ts";
-import { bankInquiryRole, bankParticipantRole, scheduledRole } from "../src/wiring.ts";
+import { participantInquiryRole, participantRole, scheduledRole } from "../src/wiring.ts";
 
 const server = process.env.CONCORD_PARTICIPANT;
 if (!server) throw new Error("CONCORD_PARTICIPANT must name the bank server this function serves");
 const wiring = lambdaWiring();
-const participant = bankParticipantRole(wiring, server);
-const inquire = scheduledRole(wiring, bankInquiryRole(wiring, server));
+const participant = participantRole(wiring, server);
+const inquire = scheduledRole(wiring, participantInquiryRole(wiring, server));
 
 /**
  * Triggered by one bank server's queue (PREPARE, COMMIT, ROLLBACK, saga actions

@@ -1,7 +1,7 @@
 import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { lambdaWiring } from "../src/lambda.ts";
 import { isCommerceParticipant } from "../src/participants/commerce/names.ts";
-import { commerceInquiryRole, commerceParticipantRole, scheduledRole } from "../src/wiring.ts";
+import { participantInquiryRole, participantRole, scheduledRole } from "../src/wiring.ts";
 
 const name = process.env.CONCORD_PARTICIPANT;
 if (!name || !isCommerceParticipant(name))
@@ -9,8 +9,8 @@ if (!name || !isCommerceParticipant(name))
     "CONCORD_PARTICIPANT must name the e-commerce participant (inventory, payment, order, shipping)",
   );
 const wiring = lambdaWiring();
-const participant = commerceParticipantRole(wiring, name);
-const inquire = scheduledRole(wiring, commerceInquiryRole(wiring, name));
+const participant = participantRole(wiring, name);
+const inquire = scheduledRole(wiring, participantInquiryRole(wiring, name));
 
 /**
  * One e-commerce participant (inventory, payment, order or shipping), chosen by

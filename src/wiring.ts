@@ -9,12 +9,12 @@
  */
 import { physicalName } from "../infra/topology.ts";
 import type { AwsClients } from "./adapters/aws-clients.ts";
-import { createDynamoDbBankStore } from "./adapters/dynamodb-bank-store.ts";
 import { createDynamoDbParticipantRegistry } from "./adapters/dynamodb-participant-registry.ts";
 import { createDynamoDbParticipantStore } from "./adapters/dynamodb-participant-store.ts";
 import { createDynamoDbTransactionStore } from "./adapters/dynamodb-transaction-store.ts";
 import { createSqsBus, type MessageBus } from "./adapters/sqs-bus.ts";
 import { type App, createApp } from "./api/app.ts";
+import type { ResourceMount } from "./api/routes/resources.ts";
 import { type Config, participantNames } from "./config.ts";
 import { createCoordinator } from "./coordinator/coordinator.ts";
 import { DecisionSignal } from "./coordinator/decision-signal.ts";
@@ -32,12 +32,15 @@ import { httpCall } from "./http-participants/http-call.ts";
 import { type ParticipantRegistry, rememberingRegistry } from "./http-participants/registry.ts";
 import { createLog, type Log } from "./log.ts";
 import type { Participant } from "./participant-kit/participant.ts";
-import type { ResourceModel, ResourceState } from "./participant-kit/resource-model.ts";
-import { createBankParticipant } from "./participants/bank/bank-participant.ts";
+import { createBuiltInParticipant } from "./participants/built-in.ts";
 import { participantCatalog } from "./participants/catalog.ts";
-import { createCommerceParticipant } from "./participants/commerce/commerce-participant.ts";
-import { type CommerceStores, commerceModels } from "./participants/commerce/models.ts";
-import { type CommerceParticipantName, isCommerceParticipant } from "./participants/commerce/names.ts";
+import {
+  builtInParticipant,
+  KIND_NAMES,
+  type KindName,
+  PARTICIPANT_KINDS,
+  participantsOf,
+} from "./participants/kinds.ts";
 
 export interface RoleOptions {
   readonly log?: (service: string) => Log;
@@ -118,16 +121,6 @@ const transactionStore = (wiring: Wiring) =>
     });
   });
 
-const bankStore = (wiring: Wiring) =>
-  storeOf(wiring, "bank", () => {
-    const { topology, timing } = wiring.config;
-    return createDynamoDbBankStore({
-      doc: wiring.clients.doc,
-      tableName: physicalName(topology, topology.tables.bank.name),
-      retentionSeconds: timing.retentionSeconds,
-    });
-  });
-
 const participantRegistry = (wiring: Wiring): ParticipantRegistry =>
   storeOf(wiring, "registry", () => {
     const { topology } = wiring.config;
@@ -139,27 +132,25 @@ const participantRegistry = (wiring: Wiring): ParticipantRegistry =>
     );
   });
 
-/** The stores of the e-commerce participants this deployment runs, each on its own table. */
-const commerceStores = (wiring: Wiring): CommerceStores => {
-  const { topology, timing, commerce } = wiring.config;
-  const storeFor = <S extends ResourceState>(name: CommerceParticipantName, model: ResourceModel<S>) =>
-    storeOf(wiring, `commerce:${name}`, () =>
-      createDynamoDbParticipantStore({
-        doc: wiring.clients.doc,
-        tableName: physicalName(topology, name),
-        model,
-        retentionSeconds: timing.retentionSeconds,
-      }),
-    );
-  const has = (name: CommerceParticipantName) => commerce.participants.includes(name);
-  const { inventory, payment, order, shipping } = commerceModels;
-  return {
-    ...(has("inventory") ? { inventory: storeFor("inventory", inventory) } : {}),
-    ...(has("payment") ? { payment: storeFor("payment", payment) } : {}),
-    ...(has("order") ? { order: storeFor("order", order) } : {}),
-    ...(has("shipping") ? { shipping: storeFor("shipping", shipping) } : {}),
-  };
-};
+/** A built-in kind's store: one per table, shared by the kind's participants (the bank servers). */
+const kindStore = (wiring: Wiring, kind: KindName) =>
+  storeOf(wiring, `kind:${kind}`, () => {
+    const { topology, timing } = wiring.config;
+    return createDynamoDbParticipantStore({
+      doc: wiring.clients.doc,
+      tableName: physicalName(topology, kind),
+      model: PARTICIPANT_KINDS[kind].model,
+      retentionSeconds: timing.retentionSeconds,
+    });
+  });
+
+/** The resources the API serves: each kind this deployment runs, over its store. */
+const resourceMounts = (wiring: Wiring): ResourceMount[] =>
+  KIND_NAMES.flatMap((kind) => {
+    const participants = participantsOf(wiring.config, kind);
+    if (participants.length === 0) return [];
+    return [{ routes: PARTICIPANT_KINDS[kind].routes, participants, store: kindStore(wiring, kind) }];
+  });
 
 const onWrite = (wiring: Wiring) => (tx: TxRecord) => wiring.decisions.changed(tx);
 
@@ -167,14 +158,12 @@ export function apiRole(wiring: Wiring): App {
   const { config } = wiring;
   return createApp({
     store: transactionStore(wiring),
-    bank: bankStore(wiring),
-    commerce: commerceStores(wiring),
+    resources: resourceMounts(wiring),
     bus: wiring.bus,
     clock: wiring.clock,
     policy: wiring.policy,
     log: wiring.logFor("api"),
     catalog: participantCatalog(config),
-    registry: participantRegistry(wiring),
     participants: {
       registry: participantRegistry(wiring),
       builtIn: participantNames(config),
@@ -182,7 +171,6 @@ export function apiRole(wiring: Wiring): App {
       resolve: systemResolve,
       clock: wiring.clock,
     },
-    bankServers: config.bankServers,
     keys: { client: config.apiKeys, admin: config.adminKeys },
     defaultTimeoutMs: config.timing.defaultTimeoutMs,
     maxTimeoutMs: config.timing.maxTimeoutMs,
@@ -223,63 +211,29 @@ function participantDeps(wiring: Wiring, name: string) {
 
 type Built = { readonly participant: Participant; readonly log: Log };
 
-function bankParticipant(wiring: Wiring, server: string): Built {
-  if (!wiring.config.bankServers.includes(server)) throw new Error(`unknown bank server ${server}`);
-  return storeOf(wiring, `participant:${server}`, () => {
-    const deps = participantDeps(wiring, server);
-    return {
-      participant: createBankParticipant({ ...deps, server, store: bankStore(wiring) }),
-      log: deps.log,
-    };
-  });
-}
-
-function commerceParticipant(wiring: Wiring, name: string): Built {
-  if (!isCommerceParticipant(name) || !wiring.config.commerce.participants.includes(name)) {
-    throw new Error(`unknown e-commerce participant ${name}`);
-  }
+/** A built-in participant of this process, by name, built once: its kind from the registry, over its kind's store. */
+function builtIn(wiring: Wiring, name: string): Built {
+  const { kind, table } = builtInParticipant(wiring.config, name);
   return storeOf(wiring, `participant:${name}`, () => {
     const deps = participantDeps(wiring, name);
-    const participant = createCommerceParticipant(name, {
+    const participant = createBuiltInParticipant(name, kind, {
       ...deps,
-      stores: commerceStores(wiring),
-      payment: wiring.config.commerce.payment,
+      store: kindStore(wiring, table),
+      settings: wiring.config.commerce,
     });
     return { participant, log: deps.log };
   });
 }
 
-const handlerOf = ({ participant, log }: Built): SqsHandler =>
-  sqsBatchHandler(participantMessage, participant.handle, log);
+/** A built-in participant's queue handler, by name. */
+export const participantRole = (wiring: Wiring, name: string): SqsHandler => {
+  const { participant, log } = builtIn(wiring, name);
+  return sqsBatchHandler(participantMessage, participant.handle, log);
+};
 
-/** One bank server's queue handler (its Lambda entry builds only this). */
-export const bankParticipantRole = (wiring: Wiring, server: string): SqsHandler =>
-  handlerOf(bankParticipant(wiring, server));
-
-/** A bank server's scheduled check for prepared barriers it is in doubt about. */
-export const bankInquiryRole = (wiring: Wiring, server: string): (() => Promise<number>) =>
-  bankParticipant(wiring, server).participant.inquire;
-
-/** One e-commerce participant's queue handler. */
-export const commerceParticipantRole = (wiring: Wiring, name: string): SqsHandler =>
-  handlerOf(commerceParticipant(wiring, name));
-
-export const commerceInquiryRole = (wiring: Wiring, name: string): (() => Promise<number>) =>
-  commerceParticipant(wiring, name).participant.inquire;
-
-/** Any participant's queue handler, by name (the local runtime serves them all). */
-export function participantRole(wiring: Wiring, name: string): SqsHandler {
-  return wiring.config.bankServers.includes(name)
-    ? bankParticipantRole(wiring, name)
-    : commerceParticipantRole(wiring, name);
-}
-
-/** Any participant's scheduled check for prepared barriers it is in doubt about. */
-export function participantInquiryRole(wiring: Wiring, name: string): () => Promise<number> {
-  return wiring.config.bankServers.includes(name)
-    ? bankInquiryRole(wiring, name)
-    : commerceInquiryRole(wiring, name);
-}
+/** A built-in participant's scheduled check for prepared barriers it is in doubt about. */
+export const participantInquiryRole = (wiring: Wiring, name: string): (() => Promise<number>) =>
+  builtIn(wiring, name).participant.inquire;
 
 /** The dispatcher's queue handler: messages for registered HTTP participants, delivered over HTTP. */
 export function dispatcherRole(wiring: Wiring): SqsHandler {
