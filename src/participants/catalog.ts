@@ -4,7 +4,6 @@
  * Built from the same resource models the participants run.
  */
 import type { z } from "zod";
-import type { Config } from "../config.ts";
 import { touchedBy } from "../participant-kit/planning.ts";
 import {
   actionSchemas,
@@ -12,7 +11,7 @@ import {
   type ResourceModel,
   type ResourceState,
 } from "../participant-kit/resource-model.ts";
-import { builtInParticipants } from "./kinds.ts";
+import { builtInParticipants, type Deployment } from "./kinds.ts";
 
 export interface ParticipantKind {
   readonly kind: string;
@@ -46,7 +45,7 @@ export function kindOf<S extends ResourceState>(model: ResourceModel<S>, plural:
 }
 
 /** Every built-in participant this deployment runs, each as its kind in the registry (kinds.ts). */
-export function participantCatalog(config: Pick<Config, "bankServers" | "commerce">): Catalog {
+export function participantCatalog(config: Deployment): Catalog {
   return new Map(
     builtInParticipants(config).map(({ name, kind }) => [name, kindOf(kind.model, kind.plural)]),
   );

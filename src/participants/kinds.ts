@@ -10,7 +10,6 @@
  * CONCORD_COMMERCE_PARTICIPANTS from the names in commerce/names.ts).
  */
 import * as z from "zod";
-import type { CommerceSettings, Config } from "../config.ts";
 import type { ExternalService } from "../participant-kit/kit-deps.ts";
 import type { ResourceModel, ResourceState } from "../participant-kit/resource-model.ts";
 import { bankModel } from "./bank/bank-rules.ts";
@@ -45,8 +44,10 @@ export interface BuiltInKind {
   readonly service?: (settings: ServiceSettings) => ExternalService | undefined;
 }
 
-/** What the services a kind fronts are configured with (the simulated payment provider). */
-export type ServiceSettings = Pick<CommerceSettings, "payment">;
+/** What the services a kind fronts are configured with (the simulated payment provider; `config.commerce`). */
+export interface ServiceSettings {
+  readonly payment: { readonly failureRate: number; readonly latencyMs: number };
+}
 
 const count = (field: string) => z.strictObject({ [field]: nonNegative });
 
@@ -82,7 +83,11 @@ export type KindName = keyof typeof KINDS;
 export const PARTICIPANT_KINDS: Readonly<Record<KindName, BuiltInKind>> = KINDS;
 export const KIND_NAMES = Object.keys(KINDS) as KindName[];
 
-type Deployment = Pick<Config, "bankServers" | "commerce">;
+/** Which participants a deployment runs (the `Config` fields that say so). */
+export interface Deployment {
+  readonly bankServers: readonly string[];
+  readonly commerce: { readonly participants: readonly string[] };
+}
 
 /** The participants of one kind this deployment runs. */
 export const participantsOf = (config: Deployment, kind: KindName): readonly string[] =>
