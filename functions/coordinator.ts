@@ -1,8 +1,5 @@
-import type { SQSEvent } from "aws-lambda";
-import { lambdaWiring } from "../src/lambda.ts";
-import { coordinatorRole } from "../src/wiring.ts";
+import { lambdaEntry } from "../src/lambda.ts";
+import { coordinatorRole } from "../src/roles.ts";
 
-const coordinator = coordinatorRole(lambdaWiring());
-
-/** Triggered by the coordinator queue: votes and acks. */
-export const handler = (event: SQSEvent) => coordinator(event);
+/** Triggered by the coordinator queue: votes, acks and saga results. */
+export const handler = lambdaEntry(coordinatorRole);

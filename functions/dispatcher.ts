@@ -1,8 +1,5 @@
-import type { SQSEvent } from "aws-lambda";
-import { lambdaWiring } from "../src/lambda.ts";
-import { dispatcherRole } from "../src/wiring.ts";
-
-const dispatcher = dispatcherRole(lambdaWiring());
+import { lambdaEntry } from "../src/lambda.ts";
+import { dispatcherRole } from "../src/roles.ts";
 
 /** Triggered by the dispatcher queue: messages for registered HTTP participants, delivered over HTTP. */
-export const handler = (event: SQSEvent) => dispatcher(event);
+export const handler = lambdaEntry(dispatcherRole);

@@ -109,6 +109,9 @@ export const WAITING_INDEX = "waiting";
 /** Sparse index of a participant's prepared barriers, by age: who may be in doubt. */
 export const PREPARED_INDEX = "prepared";
 
+/** The one entry of every built-in participant's functions (bank servers and e-commerce alike). */
+export const PARTICIPANT_ENTRY = "functions/participant.ts";
+
 /** Each built-in participant has its own queue, named after it. */
 export const participantQueue = (participant: string): string => `participant-${participant}`;
 
@@ -169,19 +172,15 @@ interface ScheduleOptions {
 }
 
 /**
- * A participant's functions, from one entry: one triggered by its own queue,
+ * A built-in participant's functions, from the one participant entry: one triggered by its own queue,
  * sending to the coordinator and to its own queue (a PREPARE waiting for a lock
  * puts itself back, delayed); one on the schedule, asking the coordinator about
  * barriers it is in doubt about. Apart, because the scheduled one runs through
  * its minute, and a queue's visibility timeout must be 6x its function's timeout.
  */
-function participantFunctions(
-  participant: string,
-  entry: string,
-  table: string,
-  schedule: ScheduleOptions,
-): FunctionSpec[] {
+function participantFunctions(participant: string, table: string, schedule: ScheduleOptions): FunctionSpec[] {
   const environment = { CONCORD_PARTICIPANT: participant };
+  const entry = PARTICIPANT_ENTRY;
   return [
     {
       name: participantQueue(participant),
@@ -285,12 +284,9 @@ export function buildTopology(options: TopologyOptions): Topology {
         access: { tables: ["transactions"], sendsTo: participantQueues },
         trigger: sqsTrigger(COORDINATOR_QUEUE),
       },
-      ...bankServers.flatMap((server) =>
-        participantFunctions(server, "functions/bank-participant.ts", "bank", schedule),
-      ),
-      ...commerce.flatMap((name) =>
-        participantFunctions(name, "functions/commerce-participant.ts", name, schedule),
-      ),
+      // Every built-in participant runs the same entry; CONCORD_PARTICIPANT says which.
+      ...bankServers.flatMap((server) => participantFunctions(server, "bank", schedule)),
+      ...commerce.flatMap((name) => participantFunctions(name, name, schedule)),
       {
         // Calls registered HTTP participants for the messages addressed to them; a failed
         // call goes back on its own queue, delayed. Reads the registry, writes nothing.

@@ -5,9 +5,12 @@
  * variables (set by LocalStack, unset on AWS), all read once by `loadConfig`.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { FunctionRole } from "../infra/topology.ts";
 import { createAwsClients } from "./adapters/aws-clients.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { list } from "./env-values.ts";
+import { type RoleBuilder, type RoleEntry, scheduledRun } from "./roles.ts";
 import { createWiring, type Wiring } from "./wiring.ts";
 
 let config: Config | undefined;
@@ -62,4 +65,29 @@ export async function withApiKeysFromSecret(from: Config): Promise<Config> {
   if (apiKeys.length + adminKeys.length === 0)
     throw new ConfigError(`secret ${secretId} holds no API key; refusing to start with auth off`);
   return { ...from, apiKeys, adminKeys };
+}
+
+/**
+ * A queue-triggered or scheduled function's Lambda handler, from its role's
+ * builder (roles.ts): an SQS batch goes to the role's `batch`; a scheduled
+ * event runs its `pass` every timer tick through the invocation. A built-in
+ * participant's functions are told which participant they are by
+ * CONCORD_PARTICIPANT.
+ */
+export function lambdaEntry<R extends Exclude<FunctionRole, "api">>(build: RoleBuilder<R>) {
+  const wiring = lambdaWiring();
+  const { batch, pass }: RoleEntry = build(wiring, wiring.config.lambda.participant ?? "");
+  const run = pass && scheduledRun(wiring, pass);
+  return async (
+    event: SQSEvent | ScheduledEvent,
+    context?: Context,
+  ): Promise<SQSBatchResponse | undefined> => {
+    if ("Records" in event) {
+      if (!batch) throw new Error("this function is not triggered by a queue");
+      return batch(event);
+    }
+    if (!run) throw new Error("this function does not run on a schedule");
+    await run(context && (() => context.getRemainingTimeInMillis()));
+    return undefined;
+  };
 }

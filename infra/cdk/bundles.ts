@@ -1,8 +1,8 @@
 import { basename, join } from "node:path";
 
 /**
- * Where the bundle of a function's entry lives: `functions/bank-participant.ts` is
- * bundled to `<bundlesDir>/bank-participant/index.mjs` (scripts/bundle.ts), and
+ * Where the bundle of a function's entry lives: `functions/participant.ts` is
+ * bundled to `<bundlesDir>/participant/index.mjs` (scripts/bundle.ts), and
  * every Lambda runs it with the handler `index.handler`.
  */
 export const bundleName = (entry: string): string => basename(entry, ".ts");

@@ -3,27 +3,25 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { isUnavailableError } from "../adapters/transient-errors.ts";
 import type { Log } from "../log.ts";
-import type { BankStore } from "../participants/bank/bank-store.ts";
-import type { CommerceStores } from "../participants/commerce/models.ts";
 import { type ApiKeys, apiKeyAuth, type Role } from "./auth.ts";
 import { ApiError } from "./errors.ts";
-import { bankRoutes } from "./routes/bank.ts";
-import { commerceRoutes } from "./routes/commerce.ts";
 import { type ParticipantRoutesDeps, participantRoutes } from "./routes/participants.ts";
+import { participantResourceRoutes, type ResourceMount } from "./routes/resources.ts";
 import { type TransactionRoutesDeps, transactionRoutes } from "./routes/transactions.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** What a 503 asks the client to wait: the SDK has already spent its own backoff. */
 export const RETRY_AFTER_SECONDS = 1;
 
-export interface ApiDeps extends TransactionRoutesDeps {
-  readonly bank: BankStore;
-  readonly bankServers: readonly string[];
-  /** The e-commerce participants' stores, for those this deployment runs. */
-  readonly commerce?: CommerceStores;
+export interface ApiDeps extends Omit<TransactionRoutesDeps, "registry"> {
+  /** The built-in participants' resources, one mount per kind this deployment runs. */
+  readonly resources: readonly ResourceMount[];
   readonly keys: ApiKeys;
   readonly log: Log;
-  /** The HTTP participant registry; without it, `/v1/participants` is not served. */
+  /**
+   * The HTTP participant registry; without it, `/v1/participants` is not served
+   * and transactions may name only built-in participants.
+   */
   readonly participants?: ParticipantRoutesDeps;
 }
 
@@ -46,9 +44,9 @@ export function createApp(deps: ApiDeps) {
       },
     }),
   );
-  v1.route("/", transactionRoutes(deps));
-  v1.route("/bank", bankRoutes({ bank: deps.bank, servers: deps.bankServers }));
-  v1.route("/", commerceRoutes(deps.commerce ?? {}));
+  const registry = deps.participants?.registry;
+  v1.route("/", transactionRoutes({ ...deps, ...(registry ? { registry } : {}) }));
+  v1.route("/", participantResourceRoutes(deps.resources));
   if (deps.participants) v1.route("/participants", participantRoutes(deps.participants));
   app.route("/v1", v1);
 

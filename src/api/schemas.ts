@@ -77,10 +77,6 @@ const transferOperation = z
 
 export const transferRequest = z.array(transferOperation).min(1).max(MAX_BRANCHES);
 
-export const accountBody = z.strictObject({
-  balance: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-});
-
 export const waitParam = z.coerce.number().int().min(0).max(MAX_WAIT_MS);
 
 /** zod issues as `{path, message}` pairs for the error's details. */

@@ -10,8 +10,18 @@ import { statusOf } from "../core/view.ts";
  */
 export class DecisionSignal {
   private readonly emitter = new EventEmitter().setMaxListeners(0);
-  /** True once a coordinator in this process reports to it. */
-  active = false;
+  private reporting = false;
+
+  /** True once a coordinator in this process reports to it: a waiter may listen instead of polling. */
+  get active(): boolean {
+    return this.reporting;
+  }
+
+  /** What a coordinator in this process reports its writes to; from then on the signal is active. */
+  reporter(): (tx: TxRecord) => void {
+    this.reporting = true;
+    return (tx) => this.changed(tx);
+  }
 
   /** Called with every record the coordinator writes. */
   changed(tx: TxRecord): void {

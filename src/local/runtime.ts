@@ -7,7 +7,7 @@
 
 import { GetQueueUrlCommand } from "@aws-sdk/client-sqs";
 import { serve } from "@hono/node-server";
-import { participantQueue, physicalName } from "../../infra/topology.ts";
+import { type FunctionRole, physicalName } from "../../infra/topology.ts";
 import {
   type AwsClients,
   createAwsClients,
@@ -18,13 +18,23 @@ import type { CallCounter } from "../adapters/call-counter.ts";
 import type { FaultInjector } from "../adapters/fault-injection.ts";
 import { type Config, participantNames } from "../config.ts";
 import { createLog, type Log } from "../log.ts";
-import { createRoles, type RoleOptions, type Roles } from "../wiring.ts";
+import { createRoles, type RoleEntry, type Roles } from "../roles.ts";
+import { createWiring, type RoleOptions } from "../wiring.ts";
 import { provision, type QueueUrls } from "./provision.ts";
 import { startSchedule } from "./scheduler.ts";
 import { startSqsPoller } from "./sqs-poller.ts";
 
 export type RoleName = "api" | "coordinator" | "participants" | "dispatcher" | "sweeper";
 export const ALL_ROLES: readonly RoleName[] = ["api", "coordinator", "participants", "dispatcher", "sweeper"];
+
+/** Which of the runtime's roles runs each function role of the topology (`participants`: all of them). */
+const RUN_AS: Readonly<Record<FunctionRole, RoleName>> = {
+  api: "api",
+  coordinator: "coordinator",
+  participant: "participants",
+  dispatcher: "dispatcher",
+  sweeper: "sweeper",
+};
 
 export interface RuntimeOptions {
   readonly config: Config;
@@ -79,75 +89,58 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         ...(options.maxReceiveCount !== undefined ? { maxReceiveCount: options.maxReceiveCount } : {}),
       })
     : undefined;
-  const roles = createRoles(config, clients, {
-    ...options.roleOptions,
-    log: logFor,
-    ...(queueUrls ? { queueUrls } : {}),
-  });
+  const roles = createRoles(
+    createWiring(config, clients, {
+      ...options.roleOptions,
+      log: logFor,
+      ...(queueUrls ? { queueUrls } : {}),
+    }),
+  );
 
   const stops: (() => Promise<void>)[] = [];
   const pollers = options.pollersPerQueue ?? 2;
-  const triggers = config.topology.functions.filter((f) => f.trigger);
+  const served = options.participants ?? participantNames(config);
 
-  for (const fn of triggers) {
-    const trigger = fn.trigger;
-    if (!trigger) continue;
-    let handler: Roles["coordinator"] | undefined;
-    if (fn.role === "coordinator" && wanted.has("coordinator")) handler = roles.coordinator;
-    if (fn.role === "dispatcher" && wanted.has("dispatcher")) handler = roles.dispatcher;
-    if (fn.role === "participant" && wanted.has("participants")) {
-      const server = fn.environment.CONCORD_PARTICIPANT ?? "";
-      const serve = options.participants ?? participantNames(config);
-      if (serve.includes(server) && trigger.queue === participantQueue(server)) {
-        handler = roles.participant(server);
-      }
+  // Every function of the topology that this process runs, fed as Lambda feeds it:
+  // its queue's batches by pollers, its schedule every tick (what a deployed one does
+  // within each invocation of its minute-long schedule, see TimerSettings), so timers
+  // fire as finely as on AWS.
+  for (const fn of config.topology.functions) {
+    if (!wanted.has(RUN_AS[fn.role]) || (!fn.trigger && !fn.schedule)) continue;
+    const participant = fn.environment.CONCORD_PARTICIPANT ?? "";
+    if (fn.role === "participant" && !served.includes(participant)) continue;
+    const entry: RoleEntry = roles.of(fn.role, participant);
+    const { trigger, schedule } = fn;
+    if (trigger && entry.batch) {
+      const queueUrl =
+        queueUrls?.get(trigger.queue) ?? (await resolveQueueUrl(clients, config, trigger.queue));
+      const poller = startSqsPoller({
+        sqs: pollingSqs,
+        queueUrl,
+        handler: entry.batch,
+        batchSize: trigger.batchSize,
+        concurrency: pollers,
+        log: logFor(`poller-${trigger.queue}`),
+      });
+      stops.push(() => poller.stop());
     }
-    if (!handler) continue;
-    const queueUrl = queueUrls?.get(trigger.queue) ?? (await resolveQueueUrl(clients, config, trigger.queue));
-    const poller = startSqsPoller({
-      sqs: pollingSqs,
-      queueUrl,
-      handler,
-      batchSize: trigger.batchSize,
-      concurrency: pollers,
-      log: logFor(`poller-${trigger.queue}`),
-    });
-    stops.push(() => poller.stop());
-  }
-
-  // Scheduled functions run every tick here: what a deployed one does within each
-  // invocation of its minute-long schedule (see TimerSettings), so timers fire as
-  // finely as on AWS.
-  if (wanted.has("participants")) {
-    const serve = options.participants ?? participantNames(config);
-    for (const fn of config.topology.functions) {
-      const server = fn.environment.CONCORD_PARTICIPANT ?? "";
-      if (fn.role !== "participant" || !fn.schedule || !serve.includes(server)) continue;
-      // The participant's own schedule: ask about barriers it is in doubt about.
-      const inquiry = startSchedule({
-        rateMs: options.inquiryIntervalMs ?? config.timers.tickMs,
-        run: roles.participantInquiry(server),
+    const { pass } = entry;
+    if (schedule && pass) {
+      const rateMs = fn.role === "sweeper" ? options.sweepIntervalMs : options.inquiryIntervalMs;
+      const timer = startSchedule({
+        rateMs: rateMs ?? config.timers.tickMs,
+        run: pass,
         log: logFor("schedule"),
       });
-      stops.push(() => inquiry.stop());
+      stops.push(() => timer.stop());
     }
-  }
-
-  if (wanted.has("sweeper")) {
-    const schedule = startSchedule({
-      rateMs: options.sweepIntervalMs ?? config.timers.tickMs,
-      run: () => roles.sweeper().then(() => {}),
-      log: logFor("schedule"),
-    });
-    stops.push(() => schedule.stop());
   }
 
   let url: string | undefined;
   if (wanted.has("api") && options.port !== undefined) {
     const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-      const s = serve({ fetch: roles.api.fetch, port: options.port, hostname: "127.0.0.1" }, () =>
-        resolve(s),
-      );
+      const { http } = roles.of("api");
+      const s = serve({ fetch: http.fetch, port: options.port, hostname: "127.0.0.1" }, () => resolve(s));
       s.once("error", reject);
     });
     const address = server.address();

@@ -4,7 +4,6 @@
  * Built from the same resource models the participants run.
  */
 import type { z } from "zod";
-import type { Config } from "../config.ts";
 import { touchedBy } from "../participant-kit/planning.ts";
 import {
   actionSchemas,
@@ -12,8 +11,7 @@ import {
   type ResourceModel,
   type ResourceState,
 } from "../participant-kit/resource-model.ts";
-import { bankModel } from "./bank/bank-rules.ts";
-import { commerceModels } from "./commerce/models.ts";
+import { builtInParticipants, type Deployment } from "./kinds.ts";
 
 export interface ParticipantKind {
   readonly kind: string;
@@ -46,25 +44,11 @@ export function kindOf<S extends ResourceState>(model: ResourceModel<S>, plural:
   };
 }
 
-const bank = kindOf(bankModel, "accounts on one server");
-
-export function bankCatalog(servers: readonly string[]): Catalog {
-  return new Map(servers.map((s) => [s, bank]));
-}
-
-const commerce = {
-  inventory: kindOf(commerceModels.inventory, "SKUs"),
-  payment: kindOf(commerceModels.payment, "customers"),
-  order: kindOf(commerceModels.order, "orders"),
-  shipping: kindOf(commerceModels.shipping, "shipments"),
-};
-
-/** Every participant this deployment runs: the bank servers and the e-commerce participants. */
-export function participantCatalog(config: Pick<Config, "bankServers" | "commerce">): Catalog {
-  return new Map([
-    ...bankCatalog(config.bankServers),
-    ...config.commerce.participants.map((name) => [name, commerce[name]] as const),
-  ]);
+/** Every built-in participant this deployment runs, each as its kind in the registry (kinds.ts). */
+export function participantCatalog(config: Deployment): Catalog {
+  return new Map(
+    builtInParticipants(config).map(({ name, kind }) => [name, kindOf(kind.model, kind.plural)]),
+  );
 }
 
 /** Action names an HTTP participant may be asked for: they travel in its request bodies and logs. */

@@ -75,7 +75,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...(options.wrapBus ? { roleOptions: { wrapBus: options.wrapBus } } : {}),
     ...(options.faults ? { faults: options.faults } : {}),
   });
-  const app = runtime.roles.api;
+  const app = runtime.roles.of("api").http;
 
   const request: Stack["request"] = (method, path, body, headers = {}) =>
     Promise.resolve(

@@ -63,9 +63,9 @@ const SQS_ACTIONS = ["SendMessage", "GetQueueUrl", "GetQueueAttributes"];
 describe("the actions the stack grants cover what the handlers call", () => {
   it("reads the handlers' own code and nothing that never ships", () => {
     expect(shipped).toContain("src/coordinator/advance.ts");
-    expect(shipped).toContain("src/participants/bank/bank-participant.ts");
+    expect(shipped).toContain("src/participants/built-in.ts");
     expect(shipped).toContain("src/adapters/dynamodb-participant-store.ts");
-    expect(shipped).toContain("src/participants/commerce/commerce-participant.ts");
+    expect(shipped).toContain("src/participants/kinds.ts");
     expect(shipped.filter((f) => /^src\/(local|chaos|sim)\//.test(f))).toEqual([]);
   });
 

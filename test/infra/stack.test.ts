@@ -12,7 +12,13 @@ import {
 } from "../../infra/cdk/concord-stack.ts";
 import { API_KEYS_SECRET_VARIABLE } from "../../infra/cdk/function-environment.ts";
 import { TABLE_ACTIONS, TABLE_READ_ACTIONS } from "../../infra/cdk/permissions.ts";
-import { buildTopology, type FunctionSpec, physicalName, type Topology } from "../../infra/topology.ts";
+import {
+  buildTopology,
+  type FunctionSpec,
+  PARTICIPANT_ENTRY,
+  physicalName,
+  type Topology,
+} from "../../infra/topology.ts";
 import { loadConfig } from "../../src/config.ts";
 import { referencedId, type Synthesized, synthesize } from "./stack-fixture.ts";
 
@@ -165,20 +171,24 @@ describe("functions", () => {
     }
   });
 
-  it("runs the e-commerce participants from one entry, each told which it is by CONCORD_PARTICIPANT", () => {
-    const commerce = functions().filter((fn) => fn.entry === "functions/commerce-participant.ts");
-    const names = ["inventory", "payment", "order", "shipping"];
+  it("runs every built-in participant from one entry and one bundle, each told which it is by CONCORD_PARTICIPANT", () => {
+    const participants = functions().filter((fn) => fn.role === "participant");
+    expect(new Set(participants.map((fn) => fn.entry))).toEqual(new Set([PARTICIPANT_ENTRY]));
+    const names = [...s.config.bankServers, "inventory", "payment", "order", "shipping"];
     // Each twice: on its queue, and on the schedule (its in-doubt check).
-    expect(commerce.filter((fn) => fn.trigger).map((fn) => fn.environment.CONCORD_PARTICIPANT)).toEqual(
+    expect(participants.filter((fn) => fn.trigger).map((fn) => fn.environment.CONCORD_PARTICIPANT)).toEqual(
       names,
     );
-    expect(commerce.filter((fn) => fn.schedule).map((fn) => fn.environment.CONCORD_PARTICIPANT)).toEqual(
+    expect(participants.filter((fn) => fn.schedule).map((fn) => fn.environment.CONCORD_PARTICIPANT)).toEqual(
       names,
     );
-    for (const fn of commerce) {
+    for (const fn of participants) {
       if (fn.trigger) expect(fn.trigger.queue).toBe(`participant-${fn.environment.CONCORD_PARTICIPANT}`);
       else expect(fn.schedule).toBeDefined();
     }
+    // One asset: the same bundle behind every participant function.
+    const code = new Set(participants.map((fn) => JSON.stringify(s.props(functionId(fn)).Code)));
+    expect(code.size).toBe(1);
   });
 
   it("never puts API keys in a function's environment; the API reads them from a generated secret", () => {

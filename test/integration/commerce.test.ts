@@ -9,8 +9,9 @@ import { physicalName } from "../../infra/topology.ts";
 import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-participant-store.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { silentLog } from "../../src/log.ts";
-import { createCommerceParticipant } from "../../src/participants/commerce/commerce-participant.ts";
+import { createBuiltInParticipant } from "../../src/participants/built-in.ts";
 import { inventoryModel } from "../../src/participants/commerce/inventory-model.ts";
+import { PARTICIPANT_KINDS } from "../../src/participants/kinds.ts";
 import { recording } from "../helpers/buses.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 
@@ -199,9 +200,9 @@ describe("2PC over the e-commerce participants", () => {
         model: inventoryModel,
         retentionSeconds: 3_600,
       });
-      const participant = createCommerceParticipant("inventory", {
-        stores: { inventory: store },
-        payment: { failureRate: 0, latencyMs: 0 },
+      const participant = createBuiltInParticipant("inventory", PARTICIPANT_KINDS.inventory, {
+        store,
+        settings: { payment: { failureRate: 0, latencyMs: 0 } },
         bus: recording(),
         clock: Date.now,
         log: silentLog,

@@ -514,7 +514,7 @@ describe("a PREPARE whose answer was lost, arriving again after the deadline", (
     // Time for the dispatcher to take the copy and for anything it sends to be handled.
     await new Promise((r) => setTimeout(r, 2_000));
     expect(keeper.callsTo("prepare").filter((c) => c.body.txId === tx.id)).toHaveLength(calledBefore);
-    await local.runtime.roles.sweeper();
+    await local.runtime.roles.of("sweeper").pass();
     await eventually(
       async () => (keeper.callsTo("rollback").some((c) => c.body.txId === tx.id) ? true : undefined),
       5_000,

@@ -46,7 +46,7 @@ describe("a participant in doubt", () => {
   it("is told to roll back when the coordinator never heard of the transaction (presumed abort)", async () => {
     await stack.seed("bank-3", "c", 50);
     // A PREPARE for a transaction the coordinator has no record of.
-    await stack.runtime.roles.participant("bank-3")({
+    await stack.runtime.roles.of("participant", "bank-3").batch({
       Records: [
         {
           messageId: "m-1",

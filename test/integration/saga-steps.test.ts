@@ -11,42 +11,43 @@ import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-part
 import type { ActionMessage, CompensateMessage, ParticipantMessage } from "../../src/core/messages.ts";
 import { silentLog } from "../../src/log.ts";
 import { RetryLaterError } from "../../src/participant-kit/errors.ts";
-import {
-  createCommerceParticipant,
-  type PaymentSimulation,
-} from "../../src/participants/commerce/commerce-participant.ts";
-import { type CommerceStores, commerceModels } from "../../src/participants/commerce/models.ts";
+import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
+import type { ResourceState } from "../../src/participant-kit/resource-model.ts";
+import { createBuiltInParticipant } from "../../src/participants/built-in.ts";
 import type { CommerceParticipantName } from "../../src/participants/commerce/names.ts";
+import { PARTICIPANT_KINDS, type ServiceSettings } from "../../src/participants/kinds.ts";
 import { recording } from "../helpers/buses.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 
 let stack: Stack;
-let stores: CommerceStores;
+let stores: Record<CommerceParticipantName, ParticipantStore<ResourceState>>;
 beforeAll(async () => {
   stack = await startStack({ roles: [] });
   const { topology } = stack.config;
-  const storeOn = <N extends CommerceParticipantName>(name: N) => ({
-    doc: stack.runtime.clients.doc,
-    tableName: physicalName(topology, name),
-    retentionSeconds: 3_600,
-  });
+  const storeOf = (name: CommerceParticipantName) =>
+    createDynamoDbParticipantStore({
+      doc: stack.runtime.clients.doc,
+      tableName: physicalName(topology, name),
+      model: PARTICIPANT_KINDS[name].model,
+      retentionSeconds: 3_600,
+    });
   stores = {
-    inventory: createDynamoDbParticipantStore({ ...storeOn("inventory"), model: commerceModels.inventory }),
-    payment: createDynamoDbParticipantStore({ ...storeOn("payment"), model: commerceModels.payment }),
-    order: createDynamoDbParticipantStore({ ...storeOn("order"), model: commerceModels.order }),
-    shipping: createDynamoDbParticipantStore({ ...storeOn("shipping"), model: commerceModels.shipping }),
+    inventory: storeOf("inventory"),
+    payment: storeOf("payment"),
+    order: storeOf("order"),
+    shipping: storeOf("shipping"),
   };
 });
 afterAll(() => stack?.stop());
 
-const NO_FAILURES: PaymentSimulation = { failureRate: 0, latencyMs: 0 };
+const NO_FAILURES: ServiceSettings["payment"] = { failureRate: 0, latencyMs: 0 };
 
 /** One participant's handler and what it told the coordinator, as `step:outcome[:reason]`. */
 function participant(name: CommerceParticipantName, payment = NO_FAILURES) {
   const bus = recording();
-  const p = createCommerceParticipant(name, {
-    stores,
-    payment,
+  const p = createBuiltInParticipant(name, PARTICIPANT_KINDS[name], {
+    store: stores[name],
+    settings: { payment },
     bus,
     clock: Date.now,
     log: silentLog,

@@ -73,7 +73,7 @@ beforeAll(async () => {
   coordinator = await coldStart<SqsEntry>(bundle("coordinator"), env, "coordinator");
   for (const server of SERVERS) {
     const entry = await coldStart<ParticipantEntry>(
-      bundle("bank-participant"),
+      bundle("participant"),
       { ...env, CONCORD_PARTICIPANT: server },
       server,
     );
@@ -119,11 +119,7 @@ describe("what each bundle holds", () => {
   const OWN_CODE: Record<string, string[]> = {
     api: ["src/api/app.ts", "node_modules/hono/", "node_modules/@aws-sdk/client-secrets-manager/"],
     coordinator: ["src/coordinator/coordinator.ts"],
-    "bank-participant": ["src/participants/bank/bank-participant.ts"],
-    "commerce-participant": [
-      "src/participants/commerce/commerce-participant.ts",
-      "src/participants/commerce/unreliable-service.ts",
-    ],
+    participant: ["src/participants/built-in.ts", "src/participant-kit/two-phase-participant.ts"],
     sweeper: ["src/coordinator/sweeper.ts"],
     dispatcher: ["src/http-participants/dispatcher.ts", "src/http-participants/http-call.ts"],
   };
@@ -275,10 +271,10 @@ describe("a participant's scheduled in-doubt check", () => {
   });
 });
 
-describe("the e-commerce participant entry", () => {
+describe("the participant entry, as an e-commerce participant", () => {
   it("runs the participant CONCORD_PARTICIPANT names: a saga action on inventory, answered with its result", async () => {
     const inventory = await coldStart<SqsEntry>(
-      bundle("commerce-participant"),
+      bundle("participant"),
       { ...env, CONCORD_PARTICIPANT: "inventory" },
       "inventory",
     );

@@ -60,11 +60,7 @@ beforeAll(async () => {
   ]);
   api = await coldStart<UrlEntry>(bundles.get("api"), env, "api");
   sweeper = await coldStart<ScheduledEntry>(bundles.get("sweeper"), env, "sweeper");
-  bank3 = await coldStart(
-    bundles.get("bank-participant"),
-    { ...env, CONCORD_PARTICIPANT: "bank-3" },
-    "bank-3",
-  );
+  bank3 = await coldStart(bundles.get("participant"), { ...env, CONCORD_PARTICIPANT: "bank-3" }, "bank-3");
 });
 
 afterAll(() => {

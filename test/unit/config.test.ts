@@ -144,7 +144,10 @@ describe("bounds and messages", () => {
     ],
     [{ CONCORD_HTTP_TIMEOUT_MS: "0" }, "CONCORD_HTTP_TIMEOUT_MS must be an integer >= 1"],
     [{ CONCORD_HTTP_TIMEOUT_MS: "8001" }, "CONCORD_HTTP_TIMEOUT_MS must be at most 8000"],
-    [{ CONCORD_HTTP_PARTICIPANT_SECRET: "short" }, "CONCORD_HTTP_PARTICIPANT_SECRET must be at least 32 characters"],
+    [
+      { CONCORD_HTTP_PARTICIPANT_SECRET: "short" },
+      "CONCORD_HTTP_PARTICIPANT_SECRET must be at least 32 characters",
+    ],
     [{ CONCORD_LOG_LEVEL: "loud" }, "CONCORD_LOG_LEVEL must be one of"],
     [
       { CONCORD_LOCAL_VISIBILITY_TIMEOUT_SECONDS: "43201" },

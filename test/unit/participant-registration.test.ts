@@ -48,7 +48,7 @@ function app(options: { allowPrivate?: boolean; allowedHosts?: string[] } = {}) 
   const api = createApp({
     // Only the registry's routes are exercised: the rest of the API is not reached.
     ...({} as Parameters<typeof createApp>[0]),
-    bankServers: ["bank-1", "bank-2"],
+    resources: [],
     keys: { client: ["client"], admin: ["admin"] },
     log: silentLog,
     participants: {

@@ -1,10 +1,11 @@
 /**
- * Read (and, for seeding, reset) one participant's resources over HTTP: the
- * e-commerce participants' SKUs, customers, orders and shipments. A view shows
- * the state, the version and, while a transaction holds it, `lockedBy`.
+ * Read (and, for seeding, create or reset) the built-in participants'
+ * resources over HTTP, one set of routes per kind, shaped by the registry
+ * (participants/kinds.ts): bank accounts, SKUs, customers, orders, shipments.
+ * A view shows the state, the version and, while a transaction holds it,
+ * `lockedBy`.
  */
-import { Hono } from "hono";
-import type * as z from "zod";
+import { type Context, Hono } from "hono";
 import { StaleRecordError } from "../../adapters/errors.ts";
 import { ResourceLockedError } from "../../participant-kit/errors.ts";
 import type { ParticipantStore } from "../../participant-kit/participant-store.ts";
@@ -14,30 +15,41 @@ import {
   type Resource,
   type ResourceState,
 } from "../../participant-kit/resource-model.ts";
+import type { ResourceRoutesShape } from "../../participants/kinds.ts";
 import { type Role, requireAdmin } from "../auth.ts";
 import { parseBody } from "../body.ts";
 import { ApiError, badRequest, notFound } from "../errors.ts";
 
 type Env = { Variables: { role: Role } };
 
-export interface ResourceRoutesSpec<S extends ResourceState> {
-  readonly store: ParticipantStore<S>;
-  readonly participant: string;
-  /** What one resource is called, in views and messages (`sku`, `customer`, `order`). */
-  readonly noun: string;
-  /** The body of an admin PUT that creates or resets one; without it the resources are read-only. */
-  readonly seed?: z.ZodType<S>;
+/** One kind's resources as this deployment serves them: its participants, over its store. */
+export interface ResourceMount {
+  readonly routes: ResourceRoutesShape;
+  /** The kind's participants this deployment runs; an `owner` path segment must name one. */
+  readonly participants: readonly string[];
+  readonly store: ParticipantStore<ResourceState>;
 }
 
 /** A resource that exists: a lock placeholder of a transaction that creates it does not, yet. */
-const exists = <S extends ResourceState>(r: Resource<S> | undefined): r is Resource<S> & { state: S } =>
-  r?.state !== undefined;
+const exists = (
+  r: Resource<ResourceState> | undefined,
+): r is Resource<ResourceState> & { state: ResourceState } => r?.state !== undefined;
 
-export function resourceRoutes<S extends ResourceState>(spec: ResourceRoutesSpec<S>) {
-  const { store, participant, noun } = spec;
+function resourceRoutes(mount: ResourceMount) {
+  const { store, participants } = mount;
+  const { noun, owner, seed } = mount.routes;
   const app = new Hono<Env>();
+  const served = new Set(participants);
 
-  const view = (r: Resource<S> & { state: S }) => ({
+  /** Whose resources: named by the path when the kind has many participants, else its only one. */
+  const participantOf = (c: Context<Env>): string => {
+    const name = owner ? c.req.param(owner.param) : participants[0];
+    if (name === undefined || !served.has(name)) throw notFound(`${owner?.what ?? "participant"} ${name}`);
+    return name;
+  };
+
+  const view = (participant: string, r: Resource<ResourceState> & { state: ResourceState }) => ({
+    ...(owner ? { [owner.param]: participant } : {}),
     [noun]: r.id,
     ...r.state,
     version: r.version,
@@ -55,31 +67,27 @@ export function resourceRoutes<S extends ResourceState>(spec: ResourceRoutesSpec
   };
 
   app.get("/:id", async (c) => {
+    const participant = participantOf(c);
     const id = idOf(c.req.param("id"));
     const found = await store.getResource(participant, id);
-    if (!exists(found)) throw notFound(`${noun} ${id}`);
-    return c.json(view(found));
+    if (!exists(found)) throw notFound(owner ? `${noun} ${id} on ${participant}` : `${noun} ${id}`);
+    return c.json(view(participant, found));
   });
 
-  const { seed } = spec;
   if (seed) {
     app.put("/:id", requireAdmin, async (c) => {
+      const participant = participantOf(c);
       const id = newIdOf(c.req.param("id"));
       const state = await parseBody(c, seed);
       try {
         const written = await store.putResource(participant, id, state);
         if (!exists(written)) throw new Error(`${noun} ${id} was written without its state`);
-        return c.json(view(written));
+        return c.json(view(participant, written));
       } catch (err) {
         if (err instanceof ResourceLockedError) {
-          throw new ApiError(
-            409,
-            "resource_locked",
-            `${noun} ${id} is locked by transaction ${err.lockedBy}`,
-            {
-              lockedBy: err.lockedBy,
-            },
-          );
+          const code = mount.routes.lockedCode ?? "resource_locked";
+          const message = `${noun} ${id} is locked by transaction ${err.lockedBy}`;
+          throw new ApiError(409, code, message, { lockedBy: err.lockedBy });
         }
         if (err instanceof StaleRecordError)
           throw new ApiError(409, "conflict", `the ${noun} changed; try again`);
@@ -88,5 +96,12 @@ export function resourceRoutes<S extends ResourceState>(spec: ResourceRoutesSpec
     });
   }
 
+  return app;
+}
+
+/** Every built-in kind's resource routes, each at its own path. */
+export function participantResourceRoutes(mounts: readonly ResourceMount[]) {
+  const app = new Hono<Env>();
+  for (const mount of mounts) app.route(mount.routes.path, resourceRoutes(mount));
   return app;
 }

@@ -7,14 +7,13 @@
 import * as z from "zod";
 import { planGroup } from "../../participant-kit/planning.ts";
 import {
-  accept,
   defineModel,
   MAX_RESOURCES_PER_WRITE,
   RESOURCE_ID,
   type Resource,
   type ResourceView,
-  refuse,
 } from "../../participant-kit/resource-model.ts";
+import { moveQuantities, nonNegative } from "../quantity.ts";
 
 export const ACCOUNT_ID = RESOURCE_ID;
 export const accountId = z
@@ -41,9 +40,7 @@ export const isBankAction = (action: string): action is BankAction => Object.has
 
 export const MAX_ACCOUNTS_PER_PREPARE = MAX_RESOURCES_PER_WRITE;
 
-export const accountState = z.object({
-  balance: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
-});
+export const accountState = z.object({ balance: nonNegative });
 export type AccountState = z.infer<typeof accountState>;
 
 export const BANK_NO_REASONS = [
@@ -57,6 +54,13 @@ export const BANK_NO_REASONS = [
 ] as const;
 export type BankNoReason = (typeof BANK_NO_REASONS)[number];
 
+/** The bank's words for the shared quantity rule (quantity.ts). */
+const BANK_REASONS = {
+  unknown: "unknown_account",
+  insufficient: "insufficient_funds",
+  overflow: "balance_overflow",
+} as const;
+
 interface Movement {
   readonly account: string;
   readonly delta: number;
@@ -66,24 +70,18 @@ interface Movement {
  * Moves money on the accounts named, in order. `expectedVersion` pins the first
  * account a branch names (the one it debits or credits), at its version as read.
  */
-function move(
+const move = (
   movements: readonly Movement[],
   expected: number | undefined,
   accounts: ResourceView<AccountState>,
-) {
-  const set: { id: string; state: AccountState }[] = [];
-  for (const [i, { account, delta }] of movements.entries()) {
-    const { state, version } = accounts.get(account);
-    if (state === undefined) return refuse<AccountState>("unknown_account");
-    if (i === 0 && expected !== undefined && version !== expected)
-      return refuse<AccountState>("version_conflict");
-    const balance = state.balance + delta;
-    if (balance < 0) return refuse<AccountState>("insufficient_funds");
-    if (balance > Number.MAX_SAFE_INTEGER) return refuse<AccountState>("balance_overflow");
-    set.push({ id: account, state: { balance } });
-  }
-  return accept(...set);
-}
+) =>
+  moveQuantities(
+    "balance",
+    BANK_REASONS,
+    movements.map(({ account, delta }) => ({ id: account, delta })),
+    accounts,
+    expected,
+  );
 
 export const bankModel = defineModel({
   kind: "account",

@@ -5,7 +5,7 @@
  */
 import * as z from "zod";
 import { accept, defineModel, refuse, resourceId } from "../../participant-kit/resource-model.ts";
-import { positive } from "./quantities.ts";
+import { positive } from "../quantity.ts";
 
 export const ORDER_STATUSES = ["pending", "confirmed", "cancelled"] as const;
 export const orderState = z.object({

@@ -1,0 +1,209 @@
+/**
+ * The one table of role builders: for each function role of the topology,
+ * what it runs, built from a Wiring. A Lambda entry (functions/*) imports its
+ * role's builder by name, so its bundle holds that role alone; the local
+ * runtime looks every role up in `ROLE_BUILDERS`. Either way a function runs
+ * its role the same way: `batch` for the batches of its trigger queue, `pass`
+ * for each pass of its schedule, `http` for the API.
+ */
+import type { FunctionRole } from "../infra/topology.ts";
+import { type App, createApp } from "./api/app.ts";
+import type { ResourceMount } from "./api/routes/resources.ts";
+import { participantNames } from "./config.ts";
+import { createCoordinator } from "./coordinator/coordinator.ts";
+import { createSweeper, type SweepReport } from "./coordinator/sweeper.ts";
+import { coordinatorMessage, participantMessage } from "./core/messages.ts";
+import { runScheduled } from "./handlers/scheduled-run.ts";
+import { type SqsHandler, sqsBatchHandler } from "./handlers/sqs-batch.ts";
+import { sqsGroupedBatchHandler } from "./handlers/sqs-grouped-batch.ts";
+import { createDispatcher } from "./http-participants/dispatcher.ts";
+import { systemResolve } from "./http-participants/guarded-lookup.ts";
+import { httpCall } from "./http-participants/http-call.ts";
+import { createBuiltInParticipant } from "./participants/built-in.ts";
+import { participantCatalog } from "./participants/catalog.ts";
+import { builtInParticipant, KIND_NAMES, PARTICIPANT_KINDS, participantsOf } from "./participants/kinds.ts";
+import { kindStore, participantRegistry, transactionStore, type Wiring } from "./wiring.ts";
+
+/** What a function runs, by how it is invoked. */
+export interface RoleEntry {
+  readonly http?: App;
+  readonly batch?: SqsHandler;
+  readonly pass?: () => Promise<unknown>;
+}
+
+/** What each role runs. */
+export interface RoleHandlers {
+  readonly api: { readonly http: App };
+  /** Votes, acks and results from the coordinator queue. */
+  readonly coordinator: { readonly batch: SqsHandler };
+  /** Its queue's messages; on its schedule, asks about barriers it is in doubt about (resolves with how many). */
+  readonly participant: { readonly batch: SqsHandler; readonly pass: () => Promise<number> };
+  /** Messages for registered HTTP participants, delivered over HTTP. */
+  readonly dispatcher: { readonly batch: SqsHandler };
+  /** Timeouts, re-sends, deadlock detection. */
+  readonly sweeper: { readonly pass: () => Promise<SweepReport> };
+}
+
+/** Builds one role; `participant` names which built-in participant, for that role (others ignore it). */
+export type RoleBuilder<R extends FunctionRole> = (wiring: Wiring, participant: string) => RoleHandlers[R];
+
+/** The resources the API serves: each kind this deployment runs, over its store. */
+const resourceMounts = (wiring: Wiring): ResourceMount[] =>
+  KIND_NAMES.flatMap((kind) => {
+    const participants = participantsOf(wiring.config, kind);
+    if (participants.length === 0) return [];
+    return [{ routes: PARTICIPANT_KINDS[kind].routes, participants, store: kindStore(wiring, kind) }];
+  });
+
+export const apiRole: RoleBuilder<"api"> = (wiring) => {
+  const { config } = wiring;
+  const http = createApp({
+    store: transactionStore(wiring),
+    resources: resourceMounts(wiring),
+    bus: wiring.bus,
+    clock: wiring.clock,
+    policy: wiring.policy,
+    log: wiring.logFor("api"),
+    catalog: participantCatalog(config),
+    participants: {
+      registry: participantRegistry(wiring),
+      builtIn: participantNames(config),
+      urlPolicy: config.http,
+      resolve: systemResolve,
+      clock: wiring.clock,
+    },
+    keys: { client: config.apiKeys, admin: config.adminKeys },
+    defaultTimeoutMs: config.timing.defaultTimeoutMs,
+    maxTimeoutMs: config.timing.maxTimeoutMs,
+    decisions: wiring.decisions,
+    crash: wiring.crash,
+  });
+  return { http };
+};
+
+export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
+  const log = wiring.logFor("coordinator");
+  const { bus, clock, policy } = wiring;
+  const c = createCoordinator({
+    store: transactionStore(wiring),
+    bus,
+    clock,
+    log,
+    policy,
+    onWrite: wiring.decisions.reporter(),
+    crash: wiring.crash,
+  });
+  return { batch: sqsGroupedBatchHandler(coordinatorMessage, (m) => m.txId, c.handleGroup, log) };
+};
+
+export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
+  if (name === "") throw new Error("CONCORD_PARTICIPANT must name the built-in participant to serve");
+  const { kind, table } = builtInParticipant(wiring.config, name);
+  const { lockPolicy, lockWaitBudgetMs, inDoubtAfterMs } = wiring.config.participants;
+  const log = wiring.logFor(`participant-${name}`);
+  const participant = createBuiltInParticipant(name, kind, {
+    store: kindStore(wiring, table),
+    settings: wiring.config.commerce,
+    bus: wiring.bus,
+    clock: wiring.clock,
+    log,
+    lockPolicy,
+    waitBudgetMs: lockWaitBudgetMs,
+    inDoubtAfterMs,
+    crash: wiring.crash,
+  });
+  return { batch: sqsBatchHandler(participantMessage, participant.handle, log), pass: participant.inquire };
+};
+
+export const dispatcherRole: RoleBuilder<"dispatcher"> = (wiring) => {
+  const log = wiring.logFor("dispatcher");
+  const { http } = wiring.config;
+  const dispatcher = createDispatcher({
+    registry: participantRegistry(wiring),
+    bus: wiring.bus,
+    call: httpCall,
+    policy: http,
+    timeoutMs: http.timeoutMs,
+    ...(http.secret ? { secret: http.secret } : {}),
+    clock: wiring.clock,
+    log,
+  });
+  return { batch: sqsBatchHandler(participantMessage, dispatcher.handle, log) };
+};
+
+export const sweeperRole: RoleBuilder<"sweeper"> = (wiring) => {
+  const sweeper = createSweeper({
+    store: transactionStore(wiring),
+    bus: wiring.bus,
+    clock: wiring.clock,
+    log: wiring.logFor("sweeper"),
+    policy: wiring.policy,
+    onWrite: (tx) => wiring.decisions.changed(tx),
+    crash: wiring.crash,
+  });
+  return { pass: sweeper.sweep };
+};
+
+export const ROLE_BUILDERS: { readonly [R in FunctionRole]: RoleBuilder<R> } = {
+  api: apiRole,
+  coordinator: coordinatorRole,
+  participant: participantRole,
+  dispatcher: dispatcherRole,
+  sweeper: sweeperRole,
+};
+
+/** A scheduled invocation's own pass may not start when less than this is left before its timeout. */
+const SCHEDULED_MARGIN_MS = 5_000;
+
+/**
+ * A scheduled function's invocation (EventBridge, once a minute): `pass` every
+ * timer tick through the configured run (`config.timers`), so its timers fire
+ * within about a tick. Takes what the invocation has left, from Lambda's context.
+ */
+export function scheduledRun(
+  wiring: Wiring,
+  pass: () => Promise<unknown>,
+): (remainingMs?: () => number) => Promise<number> {
+  const { tickMs, runSeconds } = wiring.config.timers;
+  const log = wiring.logFor("schedule");
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+  return (remainingMs) =>
+    runScheduled(pass, {
+      tickMs,
+      runMs: runSeconds * 1000,
+      clock: wiring.clock,
+      sleep,
+      marginMs: SCHEDULED_MARGIN_MS,
+      log,
+      ...(remainingMs ? { remainingMs } : {}),
+    });
+}
+
+/** Every role of one process, each built once (per participant) on first use; the local runtime runs any subset. */
+export interface Roles {
+  readonly wiring: Wiring;
+  of<R extends FunctionRole>(role: R, participant?: string): RoleHandlers[R];
+}
+
+export function createRoles(wiring: Wiring): Roles {
+  const cached = <R extends FunctionRole>(role: R) => {
+    const build: RoleBuilder<R> = ROLE_BUILDERS[role];
+    const byParticipant = new Map<string, RoleHandlers[R]>();
+    return (participant: string): RoleHandlers[R] => {
+      let handlers = byParticipant.get(participant);
+      if (!handlers) {
+        handlers = build(wiring, participant);
+        byParticipant.set(participant, handlers);
+      }
+      return handlers;
+    };
+  };
+  const roles: { readonly [R in FunctionRole]: (participant: string) => RoleHandlers[R] } = {
+    api: cached("api"),
+    coordinator: cached("coordinator"),
+    participant: cached("participant"),
+    dispatcher: cached("dispatcher"),
+    sweeper: cached("sweeper"),
+  };
+  return { wiring, of: (role, participant = "") => roles[role](participant) };
+}
