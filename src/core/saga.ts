@@ -11,6 +11,7 @@
  * the record's `dueAt` is the earliest of them (and the deadline while running).
  */
 import { backoffMs } from "./backoff.ts";
+import type { Reason } from "./reasons.ts";
 import { type Step as AnyStep, appendEvents, type Effect, type Policy, unchanged } from "./step.ts";
 import {
   type AtomicGroup,
@@ -42,7 +43,7 @@ export interface SagaBeginInput {
 export interface VoteInput {
   readonly participant: string;
   readonly vote: Vote;
-  readonly reason?: string;
+  readonly reason?: Reason;
   readonly failedBranch?: number;
 }
 
@@ -61,7 +62,7 @@ export interface ResultInput {
   readonly branch: number;
   readonly step: SagaStepKind;
   readonly outcome: StepOutcome;
-  readonly reason?: string;
+  readonly reason?: Reason;
 }
 
 // ---------------------------------------------------------------------------
@@ -290,7 +291,7 @@ const groupsSettled = (tx: SagaRecord): boolean =>
 const owesCompensation = (step: SagaStep | undefined): boolean =>
   step !== undefined && step.status !== "pending" && step.status !== "compensated";
 
-function decideGroup(d: Draft, index: number, decision: Decision, reason?: string): void {
+function decideGroup(d: Draft, index: number, decision: Decision, reason?: Reason): void {
   const stage = d.tx.stages[index];
   if (!stage?.atomic) return;
   const { now, policy } = d;
@@ -320,7 +321,7 @@ function decideGroup(d: Draft, index: number, decision: Decision, reason?: strin
  * The abort decision: undo everything attempted. The open atomic group, if
  * undecided, is rolled back (never compensated: it applied nothing).
  */
-function startCompensation(d: Draft, reason: string, failedBranch?: number): void {
+function startCompensation(d: Draft, reason: Reason, failedBranch?: number): void {
   d.tx = {
     ...withoutWaits(d.tx),
     state: "compensating",
@@ -482,7 +483,7 @@ export function onResult(tx: SagaRecord, result: ResultInput, now: number, polic
       break;
     case "retry": {
       // The step goes out again at its due time; a repeat of the same news changes nothing.
-      const said = reason ?? result.outcome;
+      const said: Reason = reason ?? (result.outcome === "failed" ? "failed" : "retry");
       if (step.reason === said) return unchanged(tx);
       setStep(d, result.branch, { ...step, reason: said });
       event(d, recorded);
@@ -661,7 +662,7 @@ export function onSweep(tx: SagaRecord, now: number, policy: Policy): Step {
 export type AbortRequest = Step | { readonly rejected: "already_decided"; readonly state: SagaState };
 
 /** An operator's (or the deadlock breaker's) abort: only a saga still running forward can be. */
-export function requestAbort(tx: SagaRecord, reason: string, now: number, policy: Policy): AbortRequest {
+export function requestAbort(tx: SagaRecord, reason: Reason, now: number, policy: Policy): AbortRequest {
   if (tx.state !== "running") return { rejected: "already_decided", state: tx.state };
   const d = draftOf(tx, now, policy);
   event(d, { type: "abort_requested", reason });

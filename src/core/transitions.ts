@@ -2,6 +2,7 @@
  * The transitions of any transaction, whatever its protocol: each picks the
  * protocol's own by the record's `protocol`, so the use cases need not. Pure.
  */
+import type { Reason } from "./reasons.ts";
 import * as saga from "./saga.ts";
 import type { Policy, Step } from "./step.ts";
 import type { TxRecord, TxState } from "./transaction.ts";
@@ -36,7 +37,7 @@ export function onSweep(tx: TxRecord, now: number, policy: Policy): Step {
 
 export type AbortRequest = Step | { readonly rejected: "already_decided"; readonly state: TxState };
 
-export function requestAbort(tx: TxRecord, reason: string, now: number, policy: Policy): AbortRequest {
+export function requestAbort(tx: TxRecord, reason: Reason, now: number, policy: Policy): AbortRequest {
   return tx.protocol === "2pc"
     ? twoPc.requestAbort(tx, reason, now, policy)
     : saga.requestAbort(tx, reason, now, policy);

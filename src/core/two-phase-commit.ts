@@ -4,6 +4,7 @@
  * to send once that record is durable. Nothing here does I/O.
  */
 import { backoffMs } from "./backoff.ts";
+import type { Reason } from "./reasons.ts";
 import { type Step as AnyStep, appendEvents, type Policy, unchanged } from "./step.ts";
 import type {
   BranchSpec,
@@ -31,7 +32,7 @@ export interface BeginInput {
 export interface VoteInput {
   readonly participant: string;
   readonly vote: Vote;
-  readonly reason?: string;
+  readonly reason?: Reason;
   readonly failedBranch?: number;
 }
 
@@ -104,7 +105,7 @@ function decisionTargets(tx: TwoPcRecord): ParticipantState[] {
 function decide(
   tx: TwoPcRecord,
   decision: Decision,
-  reason: string | undefined,
+  reason: Reason | undefined,
   now: number,
   policy: Policy,
 ): Step {
@@ -302,7 +303,7 @@ export function onSweep(tx: TwoPcRecord, now: number, policy: Policy): Step {
 export type AbortRequest = Step | { readonly rejected: "already_decided"; readonly state: TwoPcState };
 
 /** An operator's abort: only an undecided transaction can still be aborted. */
-export function requestAbort(tx: TwoPcRecord, reason: string, now: number, policy: Policy): AbortRequest {
+export function requestAbort(tx: TwoPcRecord, reason: Reason, now: number, policy: Policy): AbortRequest {
   if (tx.state !== "preparing") return { rejected: "already_decided", state: tx.state };
   const requested = appendEvents(tx, [{ at: now, type: "abort_requested", reason }], policy.maxEvents);
   return decide(requested, "abort", reason, now, policy);

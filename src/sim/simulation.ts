@@ -24,6 +24,7 @@ import {
   type ParticipantMessage,
   participantMessage,
 } from "../core/messages.ts";
+import { isReason } from "../core/reasons.ts";
 import { isFinal, isWaiting, type TxRecord } from "../core/transaction.ts";
 import { decisionOf, type Policy } from "../core/two-phase-commit.ts";
 import { type Status, statusOf } from "../core/view.ts";
@@ -337,8 +338,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     ...txStore,
     async save(tx, expectedVersion) {
       // Read the stored record only for a deadlock abort: every other save goes straight through.
-      const before = tx.reason === "deadlock" ? await txStore.get(tx.id) : undefined;
-      const breaksDeadlock = tx.reason === "deadlock" && before?.reason !== "deadlock";
+      const deadlock = isReason(tx.reason, "deadlock");
+      const before = deadlock ? await txStore.get(tx.id) : undefined;
+      const breaksDeadlock = deadlock && !isReason(before?.reason, "deadlock");
       const onCycle =
         breaksDeadlock &&
         before?.version === expectedVersion &&
@@ -668,7 +670,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     committed: txStore.all().filter((tx) => tx.state === "committed").length,
     sagas: clients.filter((c) => c.request.protocol === "saga").length,
     compensated: txStore.all().filter((tx) => tx.state === "compensated").length,
-    deadlocks: txStore.all().filter((tx) => tx.reason === "deadlock").length,
+    deadlocks: txStore.all().filter((tx) => isReason(tx.reason, "deadlock")).length,
     steps: step,
     faults,
     trace,
