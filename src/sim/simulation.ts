@@ -17,6 +17,7 @@ import { abortTransaction, retryTransaction } from "../coordinator/admin.ts";
 import { type BeginRequest, beginTransaction } from "../coordinator/begin-transaction.ts";
 import { createCoordinator } from "../coordinator/coordinator.ts";
 import { createSweeper } from "../coordinator/sweeper.ts";
+import { decisionOf } from "../core/atomic-group.ts";
 import { LOCK_POLICIES, type LockPolicy } from "../core/lock-policy.ts";
 import {
   type CoordinatorMessage,
@@ -26,7 +27,7 @@ import {
 } from "../core/messages.ts";
 import { isReason } from "../core/reasons.ts";
 import { isFinal, isWaiting, type TxRecord } from "../core/transaction.ts";
-import { decisionOf, type Policy } from "../core/two-phase-commit.ts";
+import type { Policy } from "../core/two-phase-commit.ts";
 import { type Status, statusOf } from "../core/view.ts";
 import type { CrashPoint } from "../crash-points.ts";
 import { createDispatcher, type Dispatcher } from "../http-participants/dispatcher.ts";

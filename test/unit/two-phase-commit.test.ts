@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { AckInput, VoteInput } from "../../src/core/atomic-group.ts";
 import { reasonOf } from "../../src/core/reasons.ts";
 import type { TwoPcRecord } from "../../src/core/transaction.ts";
 import {
-  type AckInput,
   begin,
   onAck,
   onSweep,
@@ -13,7 +13,6 @@ import {
   requestAbort,
   requestRetry,
   type Step,
-  type VoteInput,
 } from "../../src/core/two-phase-commit.ts";
 
 const policy: Policy = {
