@@ -28,6 +28,8 @@ export interface AckInput {
 }
 
 type GroupEvent = Omit<TxEvent, "at">;
+/** Which group an event is about: a saga names the atomic stage; 2PC has one group. */
+type Where = { readonly stage?: number };
 
 /** The group's participants: one per name among the branches `members` (all by default), in request order. */
 export function groupByParticipant(
@@ -58,8 +60,9 @@ export const withVote = <P extends ParticipantState>(p: P, vote: VoteInput): P =
   ...(vote.failedBranch !== undefined ? { failedBranch: vote.failedBranch } : {}),
 });
 
-export const voteEvent = (vote: VoteInput): GroupEvent => ({
+export const voteEvent = (vote: VoteInput, where: Where = {}): GroupEvent => ({
   type: "vote",
+  ...where,
   participant: vote.participant,
   vote: vote.vote,
   ...(vote.reason !== undefined ? { reason: vote.reason } : {}),
@@ -96,8 +99,9 @@ export function ackable(
   return index >= 0 && !participants[index]?.acked ? index : undefined;
 }
 
-export const ackEvent = (ack: AckInput): GroupEvent => ({
+export const ackEvent = (ack: AckInput, where: Where = {}): GroupEvent => ({
   type: "ack",
+  ...where,
   participant: ack.participant,
   decision: ack.decision,
 });
@@ -113,8 +117,9 @@ export function withWait<T extends Waits>(tx: T, waiting: WaitingInput): T | und
   return { ...tx, waits: { ...tx.waits, [waiting.participant]: waiting.holder } };
 }
 
-export const waitingEvent = (waiting: WaitingInput): GroupEvent => ({
+export const waitingEvent = (waiting: WaitingInput, where: Where = {}): GroupEvent => ({
   type: "waiting",
+  ...where,
   participant: waiting.participant,
   holder: waiting.holder,
 });

@@ -10,6 +10,26 @@
  * branch's action or compensation, an atomic participant's PREPARE or decision);
  * the record's `dueAt` is the earliest of them (and the deadline while running).
  */
+import {
+  type AckInput,
+  ackable,
+  ackEvent,
+  decided,
+  decisionEffects,
+  decisionTargets,
+  groupByParticipant,
+  prepareEffects,
+  tally,
+  toldAgain,
+  type VoteInput,
+  voteEvent,
+  type WaitingInput,
+  waitingEvent,
+  withoutWait,
+  withoutWaits,
+  withVote,
+  withWait,
+} from "./atomic-group.ts";
 import { backoffMs } from "./backoff.ts";
 import type { Reason } from "./reasons.ts";
 import { type Step as AnyStep, appendEvents, type Effect, type Policy, unchanged } from "./step.ts";
@@ -26,7 +46,6 @@ import {
   type SagaStepKind,
   type StepOutcome,
   type TxEvent,
-  type Vote,
 } from "./transaction.ts";
 
 export type Step = AnyStep<SagaRecord>;
@@ -38,23 +57,6 @@ export interface SagaBeginInput {
   readonly atomicStages: readonly number[];
   readonly timeoutMs: number;
   readonly requestHash: string;
-}
-
-export interface VoteInput {
-  readonly participant: string;
-  readonly vote: Vote;
-  readonly reason?: Reason;
-  readonly failedBranch?: number;
-}
-
-export interface WaitingInput {
-  readonly participant: string;
-  readonly holder: string;
-}
-
-export interface AckInput {
-  readonly participant: string;
-  readonly decision: Decision;
 }
 
 export interface ResultInput {
@@ -135,21 +137,10 @@ export function planStages(branches: readonly BranchSpec[], atomicStages: readon
     .sort(([a], [b]) => a - b)
     .map(([stage, members]): SagaStage => {
       if (!atomic.has(stage)) return { stage, branches: members };
-      return { stage, branches: members, atomic: { participants: groupByParticipant(branches, members) } };
+      const participants = groupByParticipant(branches, members).map((p) => ({ ...p, attempts: 0 }));
+      return { stage, branches: members, atomic: { participants } };
     });
   return { ok: true, stages };
-}
-
-function groupByParticipant(
-  branches: readonly BranchSpec[],
-  members: readonly number[],
-): AtomicParticipant[] {
-  const byName = new Map<string, number[]>();
-  for (const i of members) {
-    const name = branches[i]?.participant ?? "";
-    byName.set(name, [...(byName.get(name) ?? []), i]);
-  }
-  return [...byName].map(([name, indexes]) => ({ name, branches: indexes, attempts: 0 }));
 }
 
 /** The request broke a rule `planStages` checks: the caller skipped validation. */
@@ -213,18 +204,6 @@ const participantOf = (tx: SagaRecord, branch: number): string => tx.branches[br
 
 const withoutDue = ({ dueAt: _dueAt, ...rest }: AtomicParticipant): AtomicParticipant => rest;
 
-function withoutWait(tx: SagaRecord, participant: string): SagaRecord {
-  if (tx.waits?.[participant] === undefined) return tx;
-  const { [participant]: _gone, ...waits } = tx.waits;
-  const { waits: _all, ...rest } = tx;
-  return Object.keys(waits).length > 0 ? { ...rest, waits } : rest;
-}
-
-function withoutWaits(tx: SagaRecord): SagaRecord {
-  const { waits: _waits, ...rest } = tx;
-  return rest;
-}
-
 /** The record's due time and attempts, from every message it waits on. */
 function schedule(tx: SagaRecord): SagaRecord {
   const { dueAt: _dueAt, ...rest } = tx;
@@ -260,7 +239,7 @@ function startStage(d: Draft, index: number): void {
     setGroup(d, index, { ...stage.atomic, participants });
     const names = participants.map((p) => p.name);
     event(d, { type: "prepare_sent", stage: stage.stage, participants: names });
-    d.effects.push(...names.map((participant) => ({ kind: "prepare" as const, participant })));
+    d.effects.push(...prepareEffects(names));
     return;
   }
   for (const b of stage.branches) {
@@ -295,11 +274,11 @@ function decideGroup(d: Draft, index: number, decision: Decision, reason?: Reaso
   const stage = d.tx.stages[index];
   if (!stage?.atomic) return;
   const { now, policy } = d;
-  const participants = stage.atomic.participants.map((p): AtomicParticipant => {
-    // A participant that voted no holds nothing and has nothing to hear.
-    if (decision === "abort" && p.vote === "no") return { ...withoutDue(p), acked: true };
-    return { ...p, attempts: 0, dueAt: now + policy.decisionRetryMs };
-  });
+  // Those that hear the decision get it on a fresh schedule; the others are owed nothing.
+  const participants = decided(stage.atomic.participants, decision).map(
+    (p): AtomicParticipant =>
+      p.acked ? withoutDue(p) : { ...p, attempts: 0, dueAt: now + policy.decisionRetryMs },
+  );
   setGroup(d, index, { participants, decision, decidedAt: now });
   // Only the open atomic stage can wait for locks: once it is decided, nothing waits.
   d.tx = withoutWaits(d.tx);
@@ -309,10 +288,10 @@ function decideGroup(d: Draft, index: number, decision: Decision, reason?: Reaso
     decision,
     ...(reason !== undefined ? { reason } : {}),
   });
-  const targets = participants.filter((p) => !p.acked).map((p) => p.name);
+  const targets = decisionTargets(participants);
   if (targets.length > 0) {
     event(d, { type: "decision_sent", stage: stage.stage, decision, participants: targets });
-    d.effects.push(...targets.map((participant) => ({ kind: "decision" as const, participant, decision })));
+    d.effects.push(...decisionEffects(targets, decision));
   }
   if (decision === "commit") for (const b of stage.branches) setStep(d, b, { status: "done", attempts: 0 });
 }
@@ -497,43 +476,32 @@ export function onVote(tx: SagaRecord, vote: VoteInput, now: number, policy: Pol
   const at = locate(tx, vote.participant);
   if (!at || at.index > tx.current) return unchanged(tx);
   const { group, p } = at;
-  if (group.decision !== undefined) {
-    // Decided already: a yes means it may hold locks, so it is told again, at once.
-    if (vote.vote === "yes") {
-      return unchanged(tx, [{ kind: "decision", participant: p.name, decision: group.decision }]);
-    }
-    return unchanged(tx);
-  }
+  if (group.decision !== undefined) return unchanged(tx, toldAgain(vote, group.decision));
   if (p.vote !== undefined || tx.state !== "running") return unchanged(tx);
   const d = draftOf(withoutWait(tx, p.name), now, policy);
-  setParticipant(d, at.index, {
-    ...withoutDue(p),
-    vote: vote.vote,
-    ...(vote.reason !== undefined ? { reason: vote.reason } : {}),
-    ...(vote.failedBranch !== undefined ? { failedBranch: vote.failedBranch } : {}),
-  });
-  event(d, {
-    type: "vote",
-    stage: at.stage.stage,
-    participant: p.name,
-    vote: vote.vote,
-    ...(vote.reason !== undefined ? { reason: vote.reason } : {}),
-  });
-  if (vote.vote === "no") {
-    startCompensation(d, vote.reason ?? "vote_no");
-  } else if (d.tx.stages[at.index]?.atomic?.participants.every((q) => q.vote === "yes")) {
-    decideGroup(d, at.index, "commit");
-    settle(d);
+  setParticipant(d, at.index, withVote(withoutDue(p), vote));
+  event(d, voteEvent(vote, { stage: at.stage.stage }));
+  switch (tally(d.tx.stages[at.index]?.atomic?.participants ?? [], vote)) {
+    case "abort":
+      // A no in an atomic stage is the saga's failure: undo what it did.
+      startCompensation(d, vote.reason ?? "vote_no");
+      break;
+    case "commit":
+      decideGroup(d, at.index, "commit");
+      settle(d);
+      break;
+    case undefined:
+      break;
   }
   return finish(d);
 }
 
 export function onAck(tx: SagaRecord, ack: AckInput, now: number, policy: Policy): Step {
   const at = locate(tx, ack.participant);
-  if (!at || at.group.decision !== ack.decision || at.p.acked) return unchanged(tx);
+  if (!at || ackable(at.group.participants, at.group.decision, ack) === undefined) return unchanged(tx);
   const d = draftOf(tx, now, policy);
   setParticipant(d, at.index, { ...withoutDue(at.p), acked: true });
-  event(d, { type: "ack", stage: at.stage.stage, participant: at.p.name, decision: ack.decision });
+  event(d, ackEvent(ack, { stage: at.stage.stage }));
   settle(d);
   return finish(d);
 }
@@ -545,13 +513,14 @@ export function onWaiting(tx: SagaRecord, waiting: WaitingInput, now: number, po
   if (!at || at.index !== tx.current || at.group.decision !== undefined || at.p.vote !== undefined) {
     return unchanged(tx);
   }
-  if (tx.waits?.[waiting.participant] === waiting.holder) return unchanged(tx);
-  const d = draftOf({ ...tx, waits: { ...tx.waits, [waiting.participant]: waiting.holder } }, now, policy);
+  const waits = withWait(tx, waiting);
+  if (!waits) return unchanged(tx);
+  const d = draftOf(waits, now, policy);
   // It holds its PREPARE (re-queued, delayed), so its next copy waits for the
   // waiting interval; but that copy may be lost, so a copy still comes.
   const dueAt = Math.max(at.p.dueAt ?? 0, now + policy.waitingRetryMs);
   setParticipant(d, at.index, { ...at.p, dueAt });
-  event(d, { type: "waiting", stage: at.stage.stage, participant: at.p.name, holder: waiting.holder });
+  event(d, waitingEvent(waiting, { stage: at.stage.stage }));
   return finish(d);
 }
 

@@ -2,9 +2,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { messageFor } from "../../src/coordinator/dispatch.ts";
+import type { AckInput } from "../../src/core/atomic-group.ts";
 import { reasonOf } from "../../src/core/reasons.ts";
 import {
-  type AckInput,
   begin,
   decides,
   InvalidSagaError,
