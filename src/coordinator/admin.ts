@@ -3,13 +3,14 @@
  * `advance`: the record is written (conditionally) before any message leaves, so
  * an abort that races a vote either is the decision or finds the decision made.
  */
+import type { KnownReason } from "../core/reasons.ts";
 import type { Policy, Step } from "../core/step.ts";
 import type { TxRecord, TxState } from "../core/transaction.ts";
 import { requestAbort, requestRetry } from "../core/transitions.ts";
 import { advance, type CoordinatorDeps } from "./advance.ts";
 
 /** Recorded as the transaction's reason when an operator aborts it. */
-export const OPERATOR_ABORT_REASON = "aborted_by_operator";
+export const OPERATOR_ABORT_REASON: KnownReason = "aborted_by_operator";
 
 export type AdminOutcome =
   | { readonly outcome: "done"; readonly tx: TxRecord }

@@ -1,5 +1,6 @@
 /** The coordinator function's use case: record votes, waits, acks and step results, decide, tell participants. */
 import type { CoordinatorMessage } from "../core/messages.ts";
+import { reasonOf } from "../core/reasons.ts";
 import type { Effect, Policy, Step } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { onAck, onResult, onVote, onWaiting } from "../core/transitions.ts";
@@ -19,7 +20,7 @@ function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy:
           branch: message.branch,
           step: message.step,
           outcome: message.outcome,
-          ...(message.reason !== undefined ? { reason: message.reason } : {}),
+          ...(message.reason !== undefined ? { reason: reasonOf(message.reason) } : {}),
         },
         now,
         policy,
@@ -30,7 +31,7 @@ function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy:
         {
           participant: message.participant,
           vote: message.vote,
-          ...(message.reason !== undefined ? { reason: message.reason } : {}),
+          ...(message.reason !== undefined ? { reason: reasonOf(message.reason) } : {}),
           ...(message.failedBranch !== undefined ? { failedBranch: message.failedBranch } : {}),
         },
         now,

@@ -5,6 +5,7 @@
  * of two sweepers that find the same transaction, one writes and sends, the other
  * reloads and finds it no longer due.
  */
+import { isReason } from "../core/reasons.ts";
 import { stalled } from "../core/saga.ts";
 import type { Policy } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
@@ -117,7 +118,7 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
         const step = requestAbort(tx, "deadlock", now, policy);
         return "rejected" in step ? { next: tx, effects: [], changed: false } : step;
       });
-      if (tx?.reason === "deadlock") {
+      if (isReason(tx?.reason, "deadlock")) {
         aborted++;
         log.warn("deadlock broken: aborted the youngest transaction of a cycle", {
           txId: id,

@@ -9,23 +9,52 @@
  * Every message the coordinator waits on has its own re-send schedule (a
  * branch's action or compensation, an atomic participant's PREPARE or decision);
  * the record's `dueAt` is the earliest of them (and the deadline while running).
+ *
+ * This file holds the transitions; their parts are in `saga/`: `plan.ts` (the
+ * request as stages), `draft.ts` (a transition's work in progress), `forward.ts`
+ * (starting stages, deciding an atomic one), `backward.ts` (compensations),
+ * `settle.ts` (the saga's commit, abort and completion: where it becomes final)
+ * and `resend.ts`.
  */
-import { backoffMs } from "./backoff.ts";
-import { type Step as AnyStep, appendEvents, type Effect, type Policy, unchanged } from "./step.ts";
 import {
-  type AtomicGroup,
-  type AtomicParticipant,
+  type AckInput,
+  ackable,
+  ackEvent,
+  tally,
+  toldAgain,
+  type VoteInput,
+  voteEvent,
+  type WaitingInput,
+  waitingEvent,
+  withoutWait,
+  withVote,
+  withWait,
+} from "./atomic-group.ts";
+import type { Reason } from "./reasons.ts";
+import {
+  draftOf,
+  event,
+  finish,
+  locate,
+  participantOf,
+  schedule,
+  setParticipant,
+  setStep,
+  withoutDue,
+} from "./saga/draft.ts";
+import { decideGroup, startStage } from "./saga/forward.ts";
+import { InvalidSagaError, planStages } from "./saga/plan.ts";
+import { resend } from "./saga/resend.ts";
+import { settle, startCompensation } from "./saga/settle.ts";
+import type { Step as AnyStep, Policy } from "./step.ts";
+import { unchanged } from "./step.ts";
+import {
   type BranchSpec,
-  type Decision,
   isFinal,
   type SagaRecord,
-  type SagaStage,
   type SagaState,
-  type SagaStep,
   type SagaStepKind,
   type StepOutcome,
-  type TxEvent,
-  type Vote,
 } from "./transaction.ts";
 
 export type Step = AnyStep<SagaRecord>;
@@ -39,380 +68,15 @@ export interface SagaBeginInput {
   readonly requestHash: string;
 }
 
-export interface VoteInput {
-  readonly participant: string;
-  readonly vote: Vote;
-  readonly reason?: string;
-  readonly failedBranch?: number;
-}
-
-export interface WaitingInput {
-  readonly participant: string;
-  readonly holder: string;
-}
-
-export interface AckInput {
-  readonly participant: string;
-  readonly decision: Decision;
-}
-
 export interface ResultInput {
   readonly participant: string;
   readonly branch: number;
   readonly step: SagaStepKind;
   readonly outcome: StepOutcome;
-  readonly reason?: string;
+  readonly reason?: Reason;
 }
 
-// ---------------------------------------------------------------------------
-// Plan: the request's branches as ordered stages.
-
-export interface PlanIssue {
-  /** Where in the request: `["branches", 2, "stage"]`, `["atomicStages", 0]`. */
-  readonly path: readonly (string | number)[];
-  readonly message: string;
-}
-
-export type Plan =
-  | { readonly ok: true; readonly stages: readonly SagaStage[] }
-  | { readonly ok: false; readonly issues: readonly PlanIssue[] };
-
-/** Without `stage`, a branch is a stage of its own: they run one after another in list order. */
-export const stageNumberOf = (branch: BranchSpec, index: number): number => branch.stage ?? index;
-
-/**
- * Checks the rules a saga request must follow and orders its stages. A
- * participant may be in one atomic stage only: its 2PC barrier is keyed by the
- * transaction, so two groups would share it.
- */
-export function planStages(branches: readonly BranchSpec[], atomicStages: readonly number[]): Plan {
-  const issues: PlanIssue[] = [];
-  const staged = branches.filter((b) => b.stage !== undefined).length;
-  branches.forEach((b, i) => {
-    if (staged > 0 && b.stage === undefined) {
-      issues.push({
-        path: ["branches", i, "stage"],
-        message: "either every branch of a saga has a stage or none has",
-      });
-    }
-    if (b.compensation === undefined) {
-      issues.push({
-        path: ["branches", i, "compensation"],
-        message: "every saga branch needs a compensation",
-      });
-    }
-  });
-  const byStage = new Map<number, number[]>();
-  branches.forEach((b, i) => {
-    const n = stageNumberOf(b, i);
-    byStage.set(n, [...(byStage.get(n) ?? []), i]);
-  });
-  const atomic = new Set<number>();
-  const atomicStageOf = new Map<string, number>();
-  for (const [j, n] of atomicStages.entries()) {
-    const path = ["atomicStages", j];
-    const members = byStage.get(n);
-    if (atomic.has(n) || !members) {
-      issues.push({ path, message: members ? `stage ${n} is listed twice` : `no branch is in stage ${n}` });
-      continue;
-    }
-    atomic.add(n);
-    for (const i of members) {
-      const name = branches[i]?.participant ?? "";
-      const other = atomicStageOf.get(name);
-      if (other !== undefined && other !== n) {
-        issues.push({
-          path,
-          message: `participant "${name}" is in atomic stages ${other} and ${n}; it may be in one atomic stage of a saga`,
-        });
-      }
-      atomicStageOf.set(name, other ?? n);
-    }
-  }
-  if (issues.length > 0) return { ok: false, issues };
-  const stages = [...byStage]
-    .sort(([a], [b]) => a - b)
-    .map(([stage, members]): SagaStage => {
-      if (!atomic.has(stage)) return { stage, branches: members };
-      return { stage, branches: members, atomic: { participants: groupByParticipant(branches, members) } };
-    });
-  return { ok: true, stages };
-}
-
-function groupByParticipant(
-  branches: readonly BranchSpec[],
-  members: readonly number[],
-): AtomicParticipant[] {
-  const byName = new Map<string, number[]>();
-  for (const i of members) {
-    const name = branches[i]?.participant ?? "";
-    byName.set(name, [...(byName.get(name) ?? []), i]);
-  }
-  return [...byName].map(([name, indexes]) => ({ name, branches: indexes, attempts: 0 }));
-}
-
-/** The request broke a rule `planStages` checks: the caller skipped validation. */
-export class InvalidSagaError extends Error {
-  override name = "InvalidSagaError";
-  constructor(readonly issues: readonly PlanIssue[]) {
-    super(`invalid saga: ${issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// A transition's work in progress.
-
-/**
- * The record so far and what the transition asks for. Mutated only inside one
- * transition, which returns it as an immutable step through `finish`.
- */
-interface Draft {
-  tx: SagaRecord;
-  readonly effects: Effect[];
-  readonly events: TxEvent[];
-  readonly now: number;
-  readonly policy: Policy;
-}
-
-const draftOf = (tx: SagaRecord, now: number, policy: Policy): Draft => ({
-  tx,
-  effects: [],
-  events: [],
-  now,
-  policy,
-});
-
-function finish(d: Draft): Step {
-  return {
-    next: appendEvents(schedule(d.tx), d.events, d.policy.maxEvents),
-    effects: d.effects,
-    changed: true,
-  };
-}
-
-const event = (d: Draft, e: Omit<TxEvent, "at">) => d.events.push({ at: d.now, ...e });
-
-function setStep(d: Draft, branch: number, step: SagaStep): void {
-  d.tx = { ...d.tx, steps: d.tx.steps.with(branch, step) };
-}
-
-function setGroup(d: Draft, index: number, group: AtomicGroup): void {
-  const stage = d.tx.stages[index];
-  if (stage) d.tx = { ...d.tx, stages: d.tx.stages.with(index, { ...stage, atomic: group }) };
-}
-
-function setParticipant(d: Draft, index: number, p: AtomicParticipant): void {
-  const group = d.tx.stages[index]?.atomic;
-  if (!group) return;
-  const participants = group.participants.map((q) => (q.name === p.name ? p : q));
-  setGroup(d, index, { ...group, participants });
-}
-
-const participantOf = (tx: SagaRecord, branch: number): string => tx.branches[branch]?.participant ?? "";
-
-const withoutDue = ({ dueAt: _dueAt, ...rest }: AtomicParticipant): AtomicParticipant => rest;
-
-function withoutWait(tx: SagaRecord, participant: string): SagaRecord {
-  if (tx.waits?.[participant] === undefined) return tx;
-  const { [participant]: _gone, ...waits } = tx.waits;
-  const { waits: _all, ...rest } = tx;
-  return Object.keys(waits).length > 0 ? { ...rest, waits } : rest;
-}
-
-function withoutWaits(tx: SagaRecord): SagaRecord {
-  const { waits: _waits, ...rest } = tx;
-  return rest;
-}
-
-/** The record's due time and attempts, from every message it waits on. */
-function schedule(tx: SagaRecord): SagaRecord {
-  const { dueAt: _dueAt, ...rest } = tx;
-  let dueAt = tx.state === "running" ? tx.deadline : Number.POSITIVE_INFINITY;
-  let attempts = 0;
-  const consider = (unit: { readonly attempts: number; readonly dueAt?: number }) => {
-    if (unit.dueAt === undefined) return;
-    dueAt = Math.min(dueAt, unit.dueAt);
-    attempts = Math.max(attempts, unit.attempts);
-  };
-  for (const step of tx.steps)
-    if (step.status === "running" || step.status === "compensating") consider(step);
-  for (const stage of tx.stages) for (const p of stage.atomic?.participants ?? []) consider(p);
-  if (isFinal(tx.state) || dueAt === Number.POSITIVE_INFINITY) return { ...rest, attempts };
-  return { ...rest, attempts, dueAt };
-}
-
-// ---------------------------------------------------------------------------
-// Moving on: stages forward, compensations backward, completion.
-
-function startStage(d: Draft, index: number): void {
-  const stage = d.tx.stages[index];
-  if (!stage) return;
-  const { now, policy } = d;
-  d.tx = { ...d.tx, current: index };
-  event(d, { type: "stage_started", stage: stage.stage, branches: stage.branches });
-  if (stage.atomic) {
-    const participants = stage.atomic.participants.map((p) => ({
-      ...p,
-      attempts: 0,
-      dueAt: now + policy.prepareRetryMs,
-    }));
-    setGroup(d, index, { ...stage.atomic, participants });
-    const names = participants.map((p) => p.name);
-    event(d, { type: "prepare_sent", stage: stage.stage, participants: names });
-    d.effects.push(...names.map((participant) => ({ kind: "prepare" as const, participant })));
-    return;
-  }
-  for (const b of stage.branches) {
-    setStep(d, b, { status: "running", attempts: 0, dueAt: now + policy.prepareRetryMs });
-  }
-  event(d, { type: "action_sent", stage: stage.stage, branches: stage.branches });
-  d.effects.push(
-    ...stage.branches.map((branch) => ({
-      kind: "action" as const,
-      participant: participantOf(d.tx, branch),
-      branch,
-    })),
-  );
-}
-
-function stageSucceeded(tx: SagaRecord, index: number): boolean {
-  const stage = tx.stages[index];
-  if (!stage) return false;
-  if (stage.atomic) return stage.atomic.decision === "commit";
-  return stage.branches.every((b) => tx.steps[b]?.status === "done");
-}
-
-/** Every decided atomic group is acknowledged by all who had to hear it. */
-const groupsSettled = (tx: SagaRecord): boolean =>
-  tx.stages.every((s) => s.atomic?.decision === undefined || s.atomic.participants.every((p) => p.acked));
-
-/** The branch's action was attempted (or its atomic group committed) and is not undone yet. */
-const owesCompensation = (step: SagaStep | undefined): boolean =>
-  step !== undefined && step.status !== "pending" && step.status !== "compensated";
-
-function decideGroup(d: Draft, index: number, decision: Decision, reason?: string): void {
-  const stage = d.tx.stages[index];
-  if (!stage?.atomic) return;
-  const { now, policy } = d;
-  const participants = stage.atomic.participants.map((p): AtomicParticipant => {
-    // A participant that voted no holds nothing and has nothing to hear.
-    if (decision === "abort" && p.vote === "no") return { ...withoutDue(p), acked: true };
-    return { ...p, attempts: 0, dueAt: now + policy.decisionRetryMs };
-  });
-  setGroup(d, index, { participants, decision, decidedAt: now });
-  // Only the open atomic stage can wait for locks: once it is decided, nothing waits.
-  d.tx = withoutWaits(d.tx);
-  event(d, {
-    type: "stage_decision",
-    stage: stage.stage,
-    decision,
-    ...(reason !== undefined ? { reason } : {}),
-  });
-  const targets = participants.filter((p) => !p.acked).map((p) => p.name);
-  if (targets.length > 0) {
-    event(d, { type: "decision_sent", stage: stage.stage, decision, participants: targets });
-    d.effects.push(...targets.map((participant) => ({ kind: "decision" as const, participant, decision })));
-  }
-  if (decision === "commit") for (const b of stage.branches) setStep(d, b, { status: "done", attempts: 0 });
-}
-
-/**
- * The abort decision: undo everything attempted. The open atomic group, if
- * undecided, is rolled back (never compensated: it applied nothing).
- */
-function startCompensation(d: Draft, reason: string, failedBranch?: number): void {
-  d.tx = {
-    ...withoutWaits(d.tx),
-    state: "compensating",
-    decidedAt: d.now,
-    reason,
-    ...(failedBranch !== undefined ? { failedBranch } : {}),
-  };
-  event(d, { type: "decision", decision: "abort", reason });
-  const open = d.tx.stages[d.tx.current];
-  if (open?.atomic && open.atomic.decision === undefined) decideGroup(d, d.tx.current, "abort", reason);
-  settle(d);
-}
-
-/**
- * Sends the compensations of the latest stage that still owes some; earlier
- * stages wait until it is undone. An atomic stage's branch is undone only once
- * its participant acknowledged the commit: a compensation must not overtake the
- * COMMIT that applies what it undoes.
- */
-function compensateNext(d: Draft): void {
-  for (let i = d.tx.current; i >= 0; i--) {
-    const stage = d.tx.stages[i];
-    if (!stage) continue;
-    const owed = stage.branches.filter((b) => owesCompensation(d.tx.steps[b]));
-    if (owed.length === 0) continue;
-    const applied = new Set(stage.atomic?.participants.filter((p) => p.acked).map((p) => p.name));
-    const ready = owed.filter(
-      (b) =>
-        d.tx.steps[b]?.status !== "compensating" &&
-        (stage.atomic === undefined || applied.has(participantOf(d.tx, b))),
-    );
-    if (ready.length === 0) return;
-    for (const b of ready) {
-      const before = d.tx.steps[b];
-      // A failed action stays known as failed: its compensation undoes nothing.
-      const actionFailed = before?.status === "failed" ? (before.reason ?? "action_failed") : undefined;
-      setStep(d, b, {
-        status: "compensating",
-        attempts: 0,
-        dueAt: d.now + d.policy.decisionRetryMs,
-        ...(actionFailed !== undefined ? { actionFailed } : {}),
-      });
-    }
-    event(d, { type: "compensation_sent", stage: stage.stage, branches: ready });
-    d.effects.push(
-      ...ready.map((branch) => ({
-        kind: "compensate" as const,
-        participant: participantOf(d.tx, branch),
-        branch,
-      })),
-    );
-    return;
-  }
-}
-
-function complete(d: Draft, state: Extract<SagaState, "committed" | "compensated">): void {
-  d.tx = { ...d.tx, state, completedAt: d.now };
-  event(d, { type: "completed" });
-  // Participants keep a `done` step barrier and an atomic stage's committed barrier
-  // for as long as a compensation may come; now none can. A committed saga left
-  // every step done; a compensated one only its committed atomic stages' barriers
-  // (each compensation recorded gave its step barrier an expiry already).
-  const holders = new Set<string>();
-  for (const stage of d.tx.stages) {
-    if (state === "committed" || stage.atomic?.decision === "commit") {
-      for (const b of stage.branches) holders.add(participantOf(d.tx, b));
-    }
-  }
-  d.effects.push(...[...holders].map((participant) => ({ kind: "finished" as const, participant })));
-}
-
-/** After any change: start what can start, finish what is finished. */
-function settle(d: Draft): void {
-  if (d.tx.state === "running") {
-    if (!stageSucceeded(d.tx, d.tx.current)) return;
-    if (d.tx.current + 1 < d.tx.stages.length) {
-      startStage(d, d.tx.current + 1);
-      return;
-    }
-    // Every stage succeeded: that is the saga's commit.
-    d.tx = { ...d.tx, state: "committing", decidedAt: d.now };
-    event(d, { type: "decision", decision: "commit" });
-  }
-  if (d.tx.state === "committing") {
-    if (groupsSettled(d.tx)) complete(d, "committed");
-    return;
-  }
-  if (d.tx.state === "compensating") {
-    compensateNext(d);
-    if (groupsSettled(d.tx) && !d.tx.steps.some(owesCompensation)) complete(d, "compensated");
-  }
-}
+export { InvalidSagaError, type Plan, type PlanIssue, planStages, stageNumberOf } from "./saga/plan.ts";
 
 // ---------------------------------------------------------------------------
 // Transitions.
@@ -441,15 +105,6 @@ export function begin(input: SagaBeginInput, now: number, policy: Policy): Step 
   event(d, { type: "created" });
   startStage(d, 0);
   return finish(d);
-}
-
-/** The atomic stage a participant belongs to, if it is in one. */
-function locate(tx: SagaRecord, participant: string) {
-  for (const [index, stage] of tx.stages.entries()) {
-    const p = stage.atomic?.participants.find((q) => q.name === participant);
-    if (stage.atomic && p) return { index, stage, group: stage.atomic, p };
-  }
-  return undefined;
 }
 
 export function onResult(tx: SagaRecord, result: ResultInput, now: number, policy: Policy): Step {
@@ -493,7 +148,7 @@ export function onResult(tx: SagaRecord, result: ResultInput, now: number, polic
       break;
     case "retry": {
       // The step goes out again at its due time; a repeat of the same news changes nothing.
-      const said = reason ?? result.outcome;
+      const said: Reason = reason ?? (result.outcome === "failed" ? "failed" : "retry");
       if (step.reason === said) return unchanged(tx);
       setStep(d, result.branch, { ...step, reason: said });
       event(d, recorded);
@@ -507,43 +162,32 @@ export function onVote(tx: SagaRecord, vote: VoteInput, now: number, policy: Pol
   const at = locate(tx, vote.participant);
   if (!at || at.index > tx.current) return unchanged(tx);
   const { group, p } = at;
-  if (group.decision !== undefined) {
-    // Decided already: a yes means it may hold locks, so it is told again, at once.
-    if (vote.vote === "yes") {
-      return unchanged(tx, [{ kind: "decision", participant: p.name, decision: group.decision }]);
-    }
-    return unchanged(tx);
-  }
+  if (group.decision !== undefined) return unchanged(tx, toldAgain(vote, group.decision));
   if (p.vote !== undefined || tx.state !== "running") return unchanged(tx);
   const d = draftOf(withoutWait(tx, p.name), now, policy);
-  setParticipant(d, at.index, {
-    ...withoutDue(p),
-    vote: vote.vote,
-    ...(vote.reason !== undefined ? { reason: vote.reason } : {}),
-    ...(vote.failedBranch !== undefined ? { failedBranch: vote.failedBranch } : {}),
-  });
-  event(d, {
-    type: "vote",
-    stage: at.stage.stage,
-    participant: p.name,
-    vote: vote.vote,
-    ...(vote.reason !== undefined ? { reason: vote.reason } : {}),
-  });
-  if (vote.vote === "no") {
-    startCompensation(d, vote.reason ?? "vote_no");
-  } else if (d.tx.stages[at.index]?.atomic?.participants.every((q) => q.vote === "yes")) {
-    decideGroup(d, at.index, "commit");
-    settle(d);
+  setParticipant(d, at.index, withVote(withoutDue(p), vote));
+  event(d, voteEvent(vote, { stage: at.stage.stage }));
+  switch (tally(d.tx.stages[at.index]?.atomic?.participants ?? [], vote)) {
+    case "abort":
+      // A no in an atomic stage is the saga's failure: undo what it did.
+      startCompensation(d, vote.reason ?? "vote_no");
+      break;
+    case "commit":
+      decideGroup(d, at.index, "commit");
+      settle(d);
+      break;
+    case undefined:
+      break;
   }
   return finish(d);
 }
 
 export function onAck(tx: SagaRecord, ack: AckInput, now: number, policy: Policy): Step {
   const at = locate(tx, ack.participant);
-  if (!at || at.group.decision !== ack.decision || at.p.acked) return unchanged(tx);
+  if (!at || ackable(at.group.participants, at.group.decision, ack) === undefined) return unchanged(tx);
   const d = draftOf(tx, now, policy);
   setParticipant(d, at.index, { ...withoutDue(at.p), acked: true });
-  event(d, { type: "ack", stage: at.stage.stage, participant: at.p.name, decision: ack.decision });
+  event(d, ackEvent(ack, { stage: at.stage.stage }));
   settle(d);
   return finish(d);
 }
@@ -555,104 +199,15 @@ export function onWaiting(tx: SagaRecord, waiting: WaitingInput, now: number, po
   if (!at || at.index !== tx.current || at.group.decision !== undefined || at.p.vote !== undefined) {
     return unchanged(tx);
   }
-  if (tx.waits?.[waiting.participant] === waiting.holder) return unchanged(tx);
-  const d = draftOf({ ...tx, waits: { ...tx.waits, [waiting.participant]: waiting.holder } }, now, policy);
+  const waits = withWait(tx, waiting);
+  if (!waits) return unchanged(tx);
+  const d = draftOf(waits, now, policy);
   // It holds its PREPARE (re-queued, delayed), so its next copy waits for the
   // waiting interval; but that copy may be lost, so a copy still comes.
   const dueAt = Math.max(at.p.dueAt ?? 0, now + policy.waitingRetryMs);
   setParticipant(d, at.index, { ...at.p, dueAt });
-  event(d, { type: "waiting", stage: at.stage.stage, participant: at.p.name, holder: waiting.holder });
+  event(d, waitingEvent(waiting, { stage: at.stage.stage }));
   return finish(d);
-}
-
-type Resend = "due" | "all";
-
-/**
- * Sends again what the saga waits on: with `due`, what is due at `now`, with the
- * backoff growing; with `all` (an operator's retry), everything outstanding, with
- * the backoff starting over. Returns whether anything went out.
- */
-function resend(d: Draft, which: Resend): boolean {
-  const { now, policy } = d;
-  const pick = (dueAt: number | undefined) => dueAt !== undefined && (which === "all" || dueAt <= now);
-  const next = (attempts: number) => (which === "all" ? 0 : attempts + 1);
-  const delay = (base: number, attempts: number) =>
-    which === "all" ? base : backoffMs(base, attempts, policy.backoffCapMs);
-  // One event per kind, stage and attempt, however many messages it covers.
-  const grouped = new Map<string, { e: Omit<TxEvent, "at">; branches: number[]; participants: string[] }>();
-  const note = (e: Omit<TxEvent, "at">, member: { branch: number } | { participant: string }) => {
-    const key = `${e.type}:${e.stage}:${e.attempt}`;
-    const entry = grouped.get(key) ?? { e, branches: [], participants: [] };
-    if ("branch" in member) entry.branches.push(member.branch);
-    else entry.participants.push(member.participant);
-    grouped.set(key, entry);
-  };
-  let sent = false;
-  for (const [branch, step] of d.tx.steps.entries()) {
-    if (step.status !== "running" && step.status !== "compensating") continue;
-    if (!pick(step.dueAt)) continue;
-    const action = step.status === "running";
-    const attempts = next(step.attempts);
-    const base = action ? policy.prepareRetryMs : policy.decisionRetryMs;
-    setStep(d, branch, { ...step, attempts, dueAt: now + delay(base, attempts) });
-    const participant = participantOf(d.tx, branch);
-    d.effects.push(
-      action ? { kind: "action", participant, branch } : { kind: "compensate", participant, branch },
-    );
-    sent = true;
-    if (which === "all") {
-      note({ type: "retry_requested" }, { branch });
-      continue;
-    }
-    note({ type: action ? "action_resent" : "compensation_resent", attempt: attempts }, { branch });
-    if (!action && attempts === policy.stalledAfterAttempts) {
-      note({ type: "compensation_stalled", attempt: attempts }, { branch });
-    }
-  }
-  for (const [index, stage] of d.tx.stages.entries()) {
-    const group = stage.atomic;
-    if (!group) continue;
-    for (const p of group.participants) {
-      if (!pick(p.dueAt)) continue;
-      const attempts = next(p.attempts);
-      const decision = group.decision;
-      const base = decision === undefined ? policy.prepareRetryMs : policy.decisionRetryMs;
-      // A waiter holds a copy of its PREPARE: more come no sooner than the waiting interval.
-      const waits = decision === undefined && d.tx.waits?.[p.name] !== undefined;
-      const after = waits ? Math.max(delay(base, attempts), policy.waitingRetryMs) : delay(base, attempts);
-      setParticipant(d, index, { ...p, attempts, dueAt: now + after });
-      d.effects.push(
-        decision === undefined
-          ? { kind: "prepare", participant: p.name }
-          : { kind: "decision", participant: p.name, decision },
-      );
-      sent = true;
-      if (which === "all") {
-        note({ type: "retry_requested" }, { participant: p.name });
-        continue;
-      }
-      const about = {
-        stage: stage.stage,
-        attempt: attempts,
-        ...(decision !== undefined ? { decision } : {}),
-      };
-      note(
-        { type: decision === undefined ? "prepare_resent" : "decision_resent", ...about },
-        { participant: p.name },
-      );
-      if (decision !== undefined && attempts === policy.stalledAfterAttempts) {
-        note({ type: "decision_stalled", ...about }, { participant: p.name });
-      }
-    }
-  }
-  for (const { e, branches, participants } of grouped.values()) {
-    event(d, {
-      ...e,
-      ...(branches.length > 0 ? { branches } : {}),
-      ...(participants.length > 0 ? { participants } : {}),
-    });
-  }
-  return sent;
 }
 
 /** What the sweeper does with a saga whose due time has come. */
@@ -672,7 +227,7 @@ export function onSweep(tx: SagaRecord, now: number, policy: Policy): Step {
 export type AbortRequest = Step | { readonly rejected: "already_decided"; readonly state: SagaState };
 
 /** An operator's (or the deadlock breaker's) abort: only a saga still running forward can be. */
-export function requestAbort(tx: SagaRecord, reason: string, now: number, policy: Policy): AbortRequest {
+export function requestAbort(tx: SagaRecord, reason: Reason, now: number, policy: Policy): AbortRequest {
   if (tx.state !== "running") return { rejected: "already_decided", state: tx.state };
   const d = draftOf(tx, now, policy);
   event(d, { type: "abort_requested", reason });

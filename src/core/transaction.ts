@@ -1,4 +1,5 @@
 /** The coordinator's durable record of one global transaction, and its parts. */
+import type { Reason } from "./reasons.ts";
 
 export const TWO_PC_STATES = ["preparing", "committing", "aborting", "committed", "aborted"] as const;
 export type TwoPcState = (typeof TWO_PC_STATES)[number];
@@ -43,7 +44,7 @@ export interface ParticipantState {
   /** Indexes into the record's branches, in request order. */
   readonly branches: readonly number[];
   readonly vote?: Vote;
-  readonly reason?: string;
+  readonly reason?: Reason;
   /** Branch the participant blamed for a no vote, when it named one. */
   readonly failedBranch?: number;
   readonly acked?: boolean;
@@ -90,7 +91,7 @@ export interface TxEvent {
   readonly vote?: Vote;
   readonly holder?: string;
   readonly decision?: Decision;
-  readonly reason?: string;
+  readonly reason?: Reason;
   readonly attempt?: number;
   /** Saga: the stage number (as in the request) the event is about. */
   readonly stage?: number;
@@ -108,7 +109,7 @@ interface RecordBase {
   readonly deadline: number;
   readonly decidedAt?: number;
   readonly completedAt?: number;
-  readonly reason?: string;
+  readonly reason?: Reason;
   readonly branches: readonly BranchSpec[];
   readonly events: readonly TxEvent[];
   /** Wait-for edges while undecided: participant → the transaction whose lock it waits for. */
@@ -145,15 +146,15 @@ export type SagaStep =
       readonly attempts: number;
       /** When the step is sent again unless its result arrives first. */
       readonly dueAt: number;
-      readonly reason?: string;
+      readonly reason?: Reason;
       /** The action failed (applied nothing) with this reason; the compensation only blocks a late one. */
-      readonly actionFailed?: string;
+      readonly actionFailed?: Reason;
     }
   | {
       readonly status: "done" | "failed" | "compensated";
       readonly attempts: number;
-      readonly reason?: string;
-      readonly actionFailed?: string;
+      readonly reason?: Reason;
+      readonly actionFailed?: Reason;
     };
 export type SagaStepStatus = SagaStep["status"];
 

@@ -2,6 +2,8 @@
  * The transitions of any transaction, whatever its protocol: each picks the
  * protocol's own by the record's `protocol`, so the use cases need not. Pure.
  */
+import type { AckInput, VoteInput, WaitingInput } from "./atomic-group.ts";
+import type { Reason } from "./reasons.ts";
 import * as saga from "./saga.ts";
 import type { Policy, Step } from "./step.ts";
 import type { TxRecord, TxState } from "./transaction.ts";
@@ -9,15 +11,15 @@ import * as twoPc from "./two-phase-commit.ts";
 
 export type { Policy, Step } from "./step.ts";
 
-export function onVote(tx: TxRecord, vote: twoPc.VoteInput, now: number, policy: Policy): Step {
+export function onVote(tx: TxRecord, vote: VoteInput, now: number, policy: Policy): Step {
   return tx.protocol === "2pc" ? twoPc.onVote(tx, vote, now, policy) : saga.onVote(tx, vote, now, policy);
 }
 
-export function onAck(tx: TxRecord, ack: twoPc.AckInput, now: number, policy: Policy): Step {
+export function onAck(tx: TxRecord, ack: AckInput, now: number, policy: Policy): Step {
   return tx.protocol === "2pc" ? twoPc.onAck(tx, ack, now, policy) : saga.onAck(tx, ack, now, policy);
 }
 
-export function onWaiting(tx: TxRecord, waiting: twoPc.WaitingInput, now: number, policy: Policy): Step {
+export function onWaiting(tx: TxRecord, waiting: WaitingInput, now: number, policy: Policy): Step {
   return tx.protocol === "2pc"
     ? twoPc.onWaiting(tx, waiting, now, policy)
     : saga.onWaiting(tx, waiting, now, policy);
@@ -36,7 +38,7 @@ export function onSweep(tx: TxRecord, now: number, policy: Policy): Step {
 
 export type AbortRequest = Step | { readonly rejected: "already_decided"; readonly state: TxState };
 
-export function requestAbort(tx: TxRecord, reason: string, now: number, policy: Policy): AbortRequest {
+export function requestAbort(tx: TxRecord, reason: Reason, now: number, policy: Policy): AbortRequest {
   return tx.protocol === "2pc"
     ? twoPc.requestAbort(tx, reason, now, policy)
     : saga.requestAbort(tx, reason, now, policy);

@@ -3,21 +3,34 @@
  * the current record and an event and returns the next record plus the messages
  * to send once that record is durable. Nothing here does I/O.
  */
+import {
+  type AckInput,
+  ackable,
+  ackEvent,
+  decided,
+  decisionEffects,
+  decisionOf,
+  decisionTargets,
+  groupByParticipant,
+  prepareEffects,
+  tally,
+  toldAgain,
+  type VoteInput,
+  voteEvent,
+  type WaitingInput,
+  waitingEvent,
+  withoutWait,
+  withoutWaits,
+  withVote,
+  withWait,
+} from "./atomic-group.ts";
 import { backoffMs } from "./backoff.ts";
+import type { Reason } from "./reasons.ts";
 import { type Step as AnyStep, appendEvents, type Policy, unchanged } from "./step.ts";
-import type {
-  BranchSpec,
-  Decision,
-  ParticipantState,
-  TwoPcRecord,
-  TwoPcState,
-  TxEvent,
-  TxState,
-  Vote,
-} from "./transaction.ts";
+import type { BranchSpec, Decision, TwoPcRecord, TwoPcState, TxEvent } from "./transaction.ts";
 
-// Shared with the saga; still importable from here, where they were born.
-export { appendEvents, type Effect, type Policy } from "./step.ts";
+// Callers configure the policy beside the 2PC transitions.
+export type { Policy } from "./step.ts";
 
 export type Step = AnyStep<TwoPcRecord>;
 
@@ -26,40 +39,6 @@ export interface BeginInput {
   readonly branches: readonly BranchSpec[];
   readonly timeoutMs: number;
   readonly requestHash: string;
-}
-
-export interface VoteInput {
-  readonly participant: string;
-  readonly vote: Vote;
-  readonly reason?: string;
-  readonly failedBranch?: number;
-}
-
-export interface WaitingInput {
-  readonly participant: string;
-  readonly holder: string;
-}
-
-export interface AckInput {
-  readonly participant: string;
-  readonly decision: Decision;
-}
-
-export const decisionOf = (state: TxState): Decision | undefined =>
-  state === "committing" || state === "committed"
-    ? "commit"
-    : state === "aborting" || state === "aborted"
-      ? "abort"
-      : undefined;
-
-function groupByParticipant(branches: readonly BranchSpec[]): ParticipantState[] {
-  const byName = new Map<string, number[]>();
-  branches.forEach((b, i) => {
-    const list = byName.get(b.participant);
-    if (list) list.push(i);
-    else byName.set(b.participant, [i]);
-  });
-  return [...byName].map(([name, indexes]) => ({ name, branches: indexes }));
 }
 
 export function begin(input: BeginInput, now: number, policy: Policy): Step {
@@ -91,52 +70,42 @@ export function begin(input: BeginInput, now: number, policy: Policy): Step {
       ],
       policy.maxEvents,
     ),
-    effects: names.map((participant) => ({ kind: "prepare", participant })),
+    effects: prepareEffects(names),
     changed: true,
   };
-}
-
-/** Participants that may hold locks for this transaction and so must hear the decision. */
-function decisionTargets(tx: TwoPcRecord): ParticipantState[] {
-  return tx.participants.filter((p) => !p.acked);
 }
 
 function decide(
   tx: TwoPcRecord,
   decision: Decision,
-  reason: string | undefined,
+  reason: Reason | undefined,
   now: number,
   policy: Policy,
 ): Step {
-  // A participant that voted no holds nothing and has nothing to hear.
-  const participants = tx.participants.map((p) =>
-    decision === "abort" && p.vote === "no" ? { ...p, acked: true } : p,
-  );
-  const { waits: _waits, ...rest } = tx;
-  const decided: TwoPcRecord = {
-    ...rest,
+  const next: TwoPcRecord = {
+    ...withoutWaits(tx),
     state: decision === "commit" ? "committing" : "aborting",
     decidedAt: now,
-    participants,
+    participants: decided(tx.participants, decision),
     attempts: 0,
     dueAt: now + policy.decisionRetryMs,
     ...(reason !== undefined ? { reason } : {}),
   };
-  const targets = decisionTargets(decided).map((p) => p.name);
+  const targets = decisionTargets(next.participants);
   const events: TxEvent[] = [
     { at: now, type: "decision", decision, ...(reason !== undefined ? { reason } : {}) },
   ];
   if (targets.length === 0) {
     return {
-      next: complete(appendEvents(decided, events, policy.maxEvents), now, policy),
+      next: complete(appendEvents(next, events, policy.maxEvents), now, policy),
       effects: [],
       changed: true,
     };
   }
   events.push({ at: now, type: "decision_sent", decision, participants: targets });
   return {
-    next: appendEvents(decided, events, policy.maxEvents),
-    effects: targets.map((participant) => ({ kind: "decision", participant, decision })),
+    next: appendEvents(next, events, policy.maxEvents),
+    effects: decisionEffects(targets, decision),
     changed: true,
   };
 }
@@ -157,45 +126,23 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
   if (!participant) return unchanged(tx);
 
   const decision = decisionOf(tx.state);
-  if (decision !== undefined) {
-    // Decided already: a yes means it may hold locks, so it is told again, at once
-    // (even if it acknowledged before: a barrier written anew must hear it too).
-    if (vote.vote === "yes") {
-      return unchanged(tx, [{ kind: "decision", participant: participant.name, decision }]);
-    }
-    return unchanged(tx);
-  }
+  if (decision !== undefined) return unchanged(tx, toldAgain(vote, decision));
   if (participant.vote !== undefined) return unchanged(tx);
 
-  const participants = tx.participants.with(index, {
-    ...participant,
-    vote: vote.vote,
-    ...(vote.reason !== undefined ? { reason: vote.reason } : {}),
-    ...(vote.failedBranch !== undefined ? { failedBranch: vote.failedBranch } : {}),
-  });
+  const participants = tx.participants.with(index, withVote(participant, vote));
   const voted = appendEvents(
     { ...withoutWait(tx, participant.name), participants },
-    [
-      {
-        at: now,
-        type: "vote",
-        participant: participant.name,
-        vote: vote.vote,
-        ...(vote.reason !== undefined ? { reason: vote.reason } : {}),
-      },
-    ],
+    [{ at: now, ...voteEvent(vote) }],
     policy.maxEvents,
   );
-  if (vote.vote === "no") return decide(voted, "abort", vote.reason ?? "vote_no", now, policy);
-  if (participants.every((p) => p.vote === "yes")) return decide(voted, "commit", undefined, now, policy);
-  return { next: voted, effects: [], changed: true };
-}
-
-function withoutWait(tx: TwoPcRecord, participant: string): TwoPcRecord {
-  if (tx.waits?.[participant] === undefined) return tx;
-  const { [participant]: _gone, ...waits } = tx.waits;
-  const { waits: _all, ...rest } = tx;
-  return Object.keys(waits).length > 0 ? { ...rest, waits } : rest;
+  switch (tally(participants, vote)) {
+    case "abort":
+      return decide(voted, "abort", vote.reason ?? "vote_no", now, policy);
+    case "commit":
+      return decide(voted, "commit", undefined, now, policy);
+    case undefined:
+      return { next: voted, effects: [], changed: true };
+  }
 }
 
 /** A participant waits for another transaction's lock: an edge of the wait-for graph. */
@@ -203,16 +150,16 @@ export function onWaiting(tx: TwoPcRecord, waiting: WaitingInput, now: number, p
   if (tx.state !== "preparing") return unchanged(tx);
   const participant = tx.participants.find((p) => p.name === waiting.participant);
   if (!participant || participant.vote !== undefined) return unchanged(tx);
-  if (tx.waits?.[waiting.participant] === waiting.holder) return unchanged(tx);
-  const waits = { ...tx.waits, [waiting.participant]: waiting.holder };
+  const waits = withWait(tx, waiting);
+  if (!waits) return unchanged(tx);
   // Once every participant without a vote holds its PREPARE, the next copy waits
   // for the waiting interval; a silent one keeps its own, sooner, re-send.
-  const dueAt = allWait({ ...tx, waits })
-    ? Math.max(tx.dueAt ?? 0, prepareDueAt({ ...tx, waits }, tx.attempts, now, policy))
+  const dueAt = allWait(waits)
+    ? Math.max(tx.dueAt ?? 0, prepareDueAt(waits, tx.attempts, now, policy))
     : tx.dueAt;
   const next = appendEvents(
-    { ...tx, waits, ...(dueAt !== undefined ? { dueAt } : {}) },
-    [{ at: now, type: "waiting", participant: waiting.participant, holder: waiting.holder }],
+    { ...waits, ...(dueAt !== undefined ? { dueAt } : {}) },
+    [{ at: now, ...waitingEvent(waiting) }],
     policy.maxEvents,
   );
   return { next, effects: [], changed: true };
@@ -245,17 +192,12 @@ function allWait(tx: TwoPcRecord): boolean {
 
 export function onAck(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy): Step {
   if (tx.state !== "committing" && tx.state !== "aborting") return unchanged(tx);
-  if (decisionOf(tx.state) !== ack.decision) return unchanged(tx);
-  const index = tx.participants.findIndex((p) => p.name === ack.participant);
-  const participant = tx.participants[index];
-  if (!participant || participant.acked) return unchanged(tx);
+  const index = ackable(tx.participants, decisionOf(tx.state), ack);
+  const participant = index === undefined ? undefined : tx.participants[index];
+  if (index === undefined || !participant) return unchanged(tx);
 
   const participants = tx.participants.with(index, { ...participant, acked: true });
-  const acked = appendEvents(
-    { ...tx, participants },
-    [{ at: now, type: "ack", participant: participant.name, decision: ack.decision }],
-    policy.maxEvents,
-  );
+  const acked = appendEvents({ ...tx, participants }, [{ at: now, ...ackEvent(ack) }], policy.maxEvents);
   if (participants.every((p) => p.acked))
     return { next: complete(acked, now, policy), effects: [], changed: true };
   return { next: acked, effects: [], changed: true };
@@ -274,12 +216,12 @@ export function onSweep(tx: TwoPcRecord, now: number, policy: Policy): Step {
       [{ at: now, type: "prepare_resent", participants: targets, attempt: attempts }],
       policy.maxEvents,
     );
-    return { next, effects: targets.map((participant) => ({ kind: "prepare", participant })), changed: true };
+    return { next, effects: prepareEffects(targets), changed: true };
   }
 
   const decision = decisionOf(tx.state);
   if (decision === undefined || tx.state === "committed" || tx.state === "aborted") return unchanged(tx);
-  const targets = decisionTargets(tx).map((p) => p.name);
+  const targets = decisionTargets(tx.participants);
   const attempts = tx.attempts + 1;
   const events: TxEvent[] = [
     { at: now, type: "decision_resent", decision, participants: targets, attempt: attempts },
@@ -292,17 +234,13 @@ export function onSweep(tx: TwoPcRecord, now: number, policy: Policy): Step {
     events,
     policy.maxEvents,
   );
-  return {
-    next,
-    effects: targets.map((participant) => ({ kind: "decision", participant, decision })),
-    changed: true,
-  };
+  return { next, effects: decisionEffects(targets, decision), changed: true };
 }
 
 export type AbortRequest = Step | { readonly rejected: "already_decided"; readonly state: TwoPcState };
 
 /** An operator's abort: only an undecided transaction can still be aborted. */
-export function requestAbort(tx: TwoPcRecord, reason: string, now: number, policy: Policy): AbortRequest {
+export function requestAbort(tx: TwoPcRecord, reason: Reason, now: number, policy: Policy): AbortRequest {
   if (tx.state !== "preparing") return { rejected: "already_decided", state: tx.state };
   const requested = appendEvents(tx, [{ at: now, type: "abort_requested", reason }], policy.maxEvents);
   return decide(requested, "abort", reason, now, policy);
@@ -334,26 +272,18 @@ export function requestRetry(tx: TwoPcRecord, now: number, policy: Policy): Retr
         [{ ...requested, participants: targets }],
         policy.maxEvents,
       );
-      return {
-        next,
-        effects: targets.map((participant) => ({ kind: "prepare", participant })),
-        changed: true,
-      };
+      return { next, effects: prepareEffects(targets), changed: true };
     }
     case "committing":
     case "aborting": {
       const decision: Decision = tx.state === "committing" ? "commit" : "abort";
-      const targets = decisionTargets(tx).map((p) => p.name);
+      const targets = decisionTargets(tx.participants);
       const next = appendEvents(
         { ...tx, attempts: 0, dueAt: now + policy.decisionRetryMs },
         [{ at: now, type: "retry_requested", decision, participants: targets }],
         policy.maxEvents,
       );
-      return {
-        next,
-        effects: targets.map((participant) => ({ kind: "decision", participant, decision })),
-        changed: true,
-      };
+      return { next, effects: decisionEffects(targets, decision), changed: true };
     }
   }
 }

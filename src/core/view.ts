@@ -1,4 +1,5 @@
 /** The client-facing shape of a transaction (design §3), derived from the record. */
+import { decisionOf } from "./atomic-group.ts";
 import type {
   Decision,
   ParticipantState,
@@ -90,19 +91,6 @@ function preparedState(decision: Decision | undefined, p: ParticipantState | und
   return p?.acked ? "rolled_back" : "aborting";
 }
 
-function twoPcDecision(tx: TwoPcRecord): Decision | undefined {
-  switch (tx.state) {
-    case "preparing":
-      return undefined;
-    case "committing":
-    case "committed":
-      return "commit";
-    case "aborting":
-    case "aborted":
-      return "abort";
-  }
-}
-
 /** Why a participant's no vote names this branch, if it does. */
 const blamed = (p: ParticipantState | undefined, i: number) =>
   p?.vote === "no" && (p.failedBranch === undefined || p.failedBranch === i) ? p.reason : undefined;
@@ -110,7 +98,7 @@ const blamed = (p: ParticipantState | undefined, i: number) =>
 function twoPcBranches(tx: TwoPcRecord): BranchView[] {
   const byBranch = new Map<number, ParticipantState>();
   for (const p of tx.participants) for (const i of p.branches) byBranch.set(i, p);
-  const decision = twoPcDecision(tx);
+  const decision = decisionOf(tx.state);
   return tx.branches.map((b, i) => {
     const p = byBranch.get(i);
     const reason = blamed(p, i);

@@ -21,6 +21,7 @@
  * stage can never apply what was just judged not to have happened.
  */
 import type { ActionMessage, CompensateMessage, ResultMessage } from "../core/messages.ts";
+import { isReason } from "../core/reasons.ts";
 import type { Barrier, StepBarrier } from "./barriers.ts";
 import { BarrierConflictError, ProtocolViolationError, RetryLaterError } from "./errors.ts";
 import type { KitDeps } from "./kit-deps.ts";
@@ -136,7 +137,7 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
       }
       const plan = planGroup(model, [branch], resources, undefined);
       if (plan.vote === "no") {
-        if (plan.reason === "lock_conflict") return retry("lock_conflict");
+        if (isReason(plan.reason, "lock_conflict")) return retry("lock_conflict");
         await store.writeStep({ ...base, state: "failed", reason: plan.reason }, undefined, [], now);
         log.info("action failed", {
           txId: message.txId,
@@ -227,7 +228,7 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
       }
       const plan = planGroup(model, [branch], resources, undefined);
       if (plan.vote === "no") {
-        if (plan.reason !== "lock_conflict") {
+        if (!isReason(plan.reason, "lock_conflict")) {
           log.warn("compensation cannot apply; the coordinator will send it again", {
             txId: message.txId,
             participant: name,

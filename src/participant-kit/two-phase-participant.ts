@@ -5,6 +5,7 @@
  */
 import { type LockPolicy, onConflict } from "../core/lock-policy.ts";
 import type { DecisionMessage, PrepareMessage, VoteMessage } from "../core/messages.ts";
+import { isReason } from "../core/reasons.ts";
 import type { Barrier } from "./barriers.ts";
 import { BarrierConflictError, ProtocolViolationError } from "./errors.ts";
 import type { KitDeps } from "./kit-deps.ts";
@@ -118,7 +119,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
           await store.prepare(barrier, now);
           return { barrier };
         }
-        if (plan.reason === "lock_conflict" && plan.holder !== undefined) {
+        if (isReason(plan.reason, "lock_conflict") && plan.holder !== undefined) {
           const holder =
             plan.holderStartedAt !== undefined
               ? { id: plan.holder, startedAt: plan.holderStartedAt }

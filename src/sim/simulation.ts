@@ -17,6 +17,7 @@ import { abortTransaction, retryTransaction } from "../coordinator/admin.ts";
 import { type BeginRequest, beginTransaction } from "../coordinator/begin-transaction.ts";
 import { createCoordinator } from "../coordinator/coordinator.ts";
 import { createSweeper } from "../coordinator/sweeper.ts";
+import { decisionOf } from "../core/atomic-group.ts";
 import { LOCK_POLICIES, type LockPolicy } from "../core/lock-policy.ts";
 import {
   type CoordinatorMessage,
@@ -24,8 +25,9 @@ import {
   type ParticipantMessage,
   participantMessage,
 } from "../core/messages.ts";
+import { isReason } from "../core/reasons.ts";
 import { isFinal, isWaiting, type TxRecord } from "../core/transaction.ts";
-import { decisionOf, type Policy } from "../core/two-phase-commit.ts";
+import type { Policy } from "../core/two-phase-commit.ts";
 import { type Status, statusOf } from "../core/view.ts";
 import type { CrashPoint } from "../crash-points.ts";
 import { createDispatcher, type Dispatcher } from "../http-participants/dispatcher.ts";
@@ -404,8 +406,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     ...txStore,
     async save(tx, expectedVersion) {
       // Read the stored record only for a deadlock abort: every other save goes straight through.
-      const before = tx.reason === "deadlock" ? await txStore.get(tx.id) : undefined;
-      const breaksDeadlock = tx.reason === "deadlock" && before?.reason !== "deadlock";
+      const deadlock = isReason(tx.reason, "deadlock");
+      const before = deadlock ? await txStore.get(tx.id) : undefined;
+      const breaksDeadlock = deadlock && !isReason(before?.reason, "deadlock");
       const onCycle =
         breaksDeadlock &&
         before?.version === expectedVersion &&
@@ -807,7 +810,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     committed: txStore.all().filter((tx) => tx.state === "committed").length,
     sagas: clients.filter((c) => c.request.protocol === "saga").length,
     compensated: txStore.all().filter((tx) => tx.state === "compensated").length,
-    deadlocks: txStore.all().filter((tx) => tx.reason === "deadlock").length,
+    deadlocks: txStore.all().filter((tx) => isReason(tx.reason, "deadlock")).length,
     steps: step,
     faults,
     trace,

@@ -1,5 +1,6 @@
 /** Operators' transitions: abort while undecided, retry while unfinished. */
 import { describe, expect, it } from "vitest";
+import { reasonOf } from "../../src/core/reasons.ts";
 import type { TwoPcRecord } from "../../src/core/transaction.ts";
 import {
   begin,
@@ -39,8 +40,12 @@ function started(participants = ["bank-1", "bank-2", "bank-3"]): TwoPcRecord {
 }
 
 const vote = (participant: string, v: "yes" | "no") => (tx: TwoPcRecord) =>
-  onVote(tx, { participant, vote: v, ...(v === "no" ? { reason: "insufficient_funds" } : {}) }, T0, policy)
-    .next;
+  onVote(
+    tx,
+    { participant, vote: v, ...(v === "no" ? { reason: reasonOf("insufficient_funds") } : {}) },
+    T0,
+    policy,
+  ).next;
 const ack = (participant: string, decision: "commit" | "abort") => (tx: TwoPcRecord) =>
   onAck(tx, { participant, decision }, T0, policy).next;
 /** Sweeps `times` times, each at the record's due time. */

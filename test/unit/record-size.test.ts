@@ -4,6 +4,7 @@
  * once the API has let its branches in.
  */
 import { describe, expect, it } from "vitest";
+import { reasonOf } from "../../src/core/reasons.ts";
 import {
   branchesBytes,
   EVENT_LOG_MAX_BYTES,
@@ -39,7 +40,7 @@ const T0 = 1_700_000_000_000;
 const name = (i: number) => `p${String(i).padStart(3, "0")}-`.padEnd(64, "x");
 const NAMES = Array.from({ length: 100 }, (_, i) => name(i));
 /** The longest reason a vote or a step result may carry: 200 characters of 3 bytes. */
-const REASON = "€".repeat(200);
+const REASON = reasonOf("€".repeat(200));
 const TX_ID = "t".repeat(128);
 const logBytes = (events: readonly TxEvent[]) => events.reduce((n, e) => n + storedBytes(e), 0);
 

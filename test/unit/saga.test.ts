@@ -2,8 +2,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { messageFor } from "../../src/coordinator/dispatch.ts";
+import type { AckInput } from "../../src/core/atomic-group.ts";
+import { reasonOf } from "../../src/core/reasons.ts";
 import {
-  type AckInput,
   begin,
   decides,
   InvalidSagaError,
@@ -63,7 +64,7 @@ const result =
         branch: b,
         step,
         outcome,
-        ...(reason !== undefined ? { reason } : {}),
+        ...(reason !== undefined ? { reason: reasonOf(reason) } : {}),
       },
       T0 + 100,
       policy,
@@ -74,7 +75,12 @@ const undone = (b: number) => result(b, "done", "compensation");
 const vote =
   (participant: string, v: "yes" | "no", reason?: string): Move =>
   (tx) =>
-    onVote(tx, { participant, vote: v, ...(reason !== undefined ? { reason } : {}) }, T0 + 100, policy);
+    onVote(
+      tx,
+      { participant, vote: v, ...(reason !== undefined ? { reason: reasonOf(reason) } : {}) },
+      T0 + 100,
+      policy,
+    );
 const ack =
   (participant: string, decision: AckInput["decision"]): Move =>
   (tx) =>
@@ -709,7 +715,7 @@ describe("operators", () => {
       vote("bank-2", "yes"),
     ).next;
     expect(committing.state).toBe("committing");
-    expect(requestAbort(committing, "x", T0, policy)).toEqual({
+    expect(requestAbort(committing, reasonOf("x"), T0, policy)).toEqual({
       rejected: "already_decided",
       state: "committing",
     });
@@ -988,14 +994,20 @@ describe("size", () => {
     for (let b = 0; b < 50; b++) {
       tx = onResult(
         tx,
-        { participant: `bank-${b % 3}`, branch: b, step: "action", outcome: "retry", reason: `r${b}` },
+        {
+          participant: `bank-${b % 3}`,
+          branch: b,
+          step: "action",
+          outcome: "retry",
+          reason: reasonOf(`r${b}`),
+        },
         T0,
         bounded,
       ).next;
     }
     tx = onResult(
       tx,
-      { participant: "bank-0", branch: 99, step: "action", outcome: "failed", reason: "x" },
+      { participant: "bank-0", branch: 99, step: "action", outcome: "failed", reason: reasonOf("x") },
       T0,
       bounded,
     ).next;

@@ -1,8 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { AckInput, VoteInput } from "../../src/core/atomic-group.ts";
+import { reasonOf } from "../../src/core/reasons.ts";
 import type { TwoPcRecord } from "../../src/core/transaction.ts";
 import {
-  type AckInput,
   begin,
   onAck,
   onSweep,
@@ -12,7 +13,6 @@ import {
   requestAbort,
   requestRetry,
   type Step,
-  type VoteInput,
 } from "../../src/core/two-phase-commit.ts";
 
 const policy: Policy = {
@@ -47,7 +47,7 @@ const yes = (participant: string): VoteInput => ({ participant, vote: "yes" });
 const no = (participant: string, reason = "insufficient_funds"): VoteInput => ({
   participant,
   vote: "no",
-  reason,
+  reason: reasonOf(reason),
 });
 
 function run(tx: TwoPcRecord, ...events: ((tx: TwoPcRecord) => Step)[]): TwoPcRecord {
@@ -140,7 +140,7 @@ describe("onVote", () => {
   it("records the reason and the blamed branch", () => {
     const step = onVote(
       started(),
-      { participant: "bank-2", vote: "no", reason: "unknown_account", failedBranch: 1 },
+      { participant: "bank-2", vote: "no", reason: reasonOf("unknown_account"), failedBranch: 1 },
       T0,
       policy,
     );
@@ -290,7 +290,7 @@ describe("requestAbort", () => {
 
   it("refuses once decided", () => {
     const committing = run(started(["bank-1"]), (t) => onVote(t, yes("bank-1"), T0, policy));
-    expect(requestAbort(committing, "x", T0, policy)).toEqual({
+    expect(requestAbort(committing, reasonOf("x"), T0, policy)).toEqual({
       rejected: "already_decided",
       state: "committing",
     });
