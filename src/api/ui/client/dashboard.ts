@@ -223,8 +223,8 @@ function listPage(): void {
     void refresh();
   });
 
-  const prev = el("button", { type: "button", id: "prev-page" }, "Newer");
-  const nextButton = el("button", { type: "button", id: "next-page" }, "Older");
+  const prev = el("button", { type: "button", id: "prev-page" }, "Previous");
+  const nextButton = el("button", { type: "button", id: "next-page" }, "Next");
   prev.addEventListener("click", () => {
     if (cursors.length > 1) cursors = cursors.slice(0, -1);
     void refresh();
