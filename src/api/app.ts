@@ -8,6 +8,7 @@ import { ApiError } from "./errors.ts";
 import { type ParticipantRoutesDeps, participantRoutes } from "./routes/participants.ts";
 import { participantResourceRoutes, type ResourceMount } from "./routes/resources.ts";
 import { type TransactionRoutesDeps, transactionRoutes } from "./routes/transactions.ts";
+import { dashboardRoutes } from "./ui/routes.ts";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** What a 503 asks the client to wait: the SDK has already spent its own backoff. */
@@ -49,6 +50,7 @@ export function createApp(deps: ApiDeps) {
   v1.route("/", participantResourceRoutes(deps.resources));
   if (deps.participants) v1.route("/participants", participantRoutes(deps.participants));
   app.route("/v1", v1);
+  app.route("/ui", dashboardRoutes(deps));
 
   app.notFound((c) =>
     c.json(new ApiError(404, "not_found", `no route ${c.req.method} ${c.req.path}`).toBody(), 404),
