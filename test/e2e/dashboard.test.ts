@@ -74,7 +74,7 @@ describe.skipIf(!haveChromium)("the dashboard in chromium", () => {
       },
     });
     server = await new Promise<ReturnType<typeof serve>>((done) => {
-      const s = serve({ fetch: stack.runtime.roles.api.fetch, port: 0, hostname: "127.0.0.1" }, () =>
+      const s = serve({ fetch: stack.runtime.roles.of("api").http.fetch, port: 0, hostname: "127.0.0.1" }, () =>
         done(s),
       );
     });
