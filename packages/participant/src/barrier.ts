@@ -5,7 +5,7 @@
  * Nothing here does I/O; `handler.ts` carries a plan out, and re-decides when
  * a conditional write finds that someone else wrote first.
  *
- * 2PC barrier, one per (participant, txId):
+ * 2PC barrier, one per (participant, txId, incarnation):
  *
  * | request   | none                                  | in flight (lease live) | prepared       | committed | refused | rolled_back                |
  * | --------- | ------------------------------------- | ---------------------- | -------------- | --------- | ------- | -------------------------- |
@@ -13,17 +13,24 @@
  * | commit    | 409 `not_prepared`                    | 503                    | run `commit`   | ack       | 409     | 409                        |
  * | rollback  | write rolled_back; 404 unknown_tx     | 503                    | run `rollback` | 409       | ack     | ack (404 if never prepared) |
  *
- * Saga step barrier, one per (participant, txId, branch):
+ * Saga step barrier, one per (participant, txId, branch, incarnation):
  *
  * | request    | none                               | in flight (lease live) | done             | failed             | compensated        |
  * | ---------- | ---------------------------------- | ---------------------- | ---------------- | ------------------ | ------------------ |
  * | action     | run `action` → done / failed       | 503                    | done             | its failure        | failed `compensated` |
  * | compensate | write compensated (blocks action)  | 503                    | run `compensate` | write compensated  | done               |
  *
- * An in-flight state whose lease ran out (the process died in the rule, or the
- * rule threw) is taken over: the step runs again, so a rule must tolerate
- * being run again for the same transaction after a crash. A record of another
- * incarnation of the id is never taken for this one's.
+ * An in-flight state (only in `own-io` mode, where a delivery claims the step
+ * before its rule runs) whose lease ran out — the process died in the rule, or
+ * the rule threw — is taken over: the step runs again. In `transactional` mode
+ * a `run` plan writes no claim: the rule's writes and the barrier's next state
+ * are one conditional write on the version read.
+ *
+ * Records are kept per incarnation of the id (its `startedAt`): an id used
+ * again starts afresh, and a ROLLBACK or compensation of an incarnation that
+ * never ran here finds nothing of another. A decision that names no
+ * incarnation (an older dispatcher) is given the newest record held; a record
+ * of another incarnation is never taken for this one's.
  */
 import type { Branch, ParticipantRequest } from "./request.ts";
 import type { BarrierRecord, BarrierState } from "./store.ts";

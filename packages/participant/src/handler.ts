@@ -13,12 +13,38 @@ import {
   type ParticipantRequest,
   parseRequest,
 } from "./request.ts";
-import { RetryLaterError, type SagaRules, type StepOutcome, type TwoPhaseRules, type Vote } from "./rules.ts";
+import {
+  RetryLaterError,
+  type SagaRules,
+  type StepOutcome,
+  type TwoPhaseRules,
+  type Vote,
+  type Writes,
+} from "./rules.ts";
 import { DEFAULT_MAX_SKEW_MS, SIGNATURE_HEADER, verifySignature } from "./signature.ts";
 import type { BarrierRecord, BarrierStore } from "./store.ts";
 
+/**
+ * How a rule's effects reach the service's state.
+ *
+ * - `transactional`: the rules read, and return their writes (`yes(data,
+ *   writes)`, `done(data, writes)`, or the writes from `commit`, `rollback`,
+ *   `compensate`); the store commits them in one atomic write with the
+ *   barrier's transition, conditional on the barrier's version. Effects apply
+ *   exactly once whatever crashes, duplicates or overlaps come; a rule may be
+ *   run more than once (two copies at once, or a retry after a write that lost
+ *   a race), so it must do no I/O of its own but reads.
+ * - `own-io` (default): the rules do their own I/O. A delivery claims the step
+ *   under a lease (`leaseMs`) before the rule runs and records the outcome
+ *   after, so a crash in between runs the rule again once the lease ran out:
+ *   at least once, the rule must tolerate a re-run.
+ */
+export type WriteMode = "transactional" | "own-io";
+
 export interface ParticipantOptions {
   readonly store: BarrierStore;
+  /** Default `own-io`; see {@link WriteMode}. */
+  readonly mode?: WriteMode;
   /** 2PC rules; without them `/prepare` votes no (`2pc_not_supported`). */
   readonly twoPhase?: TwoPhaseRules;
   /** Saga rules; without them `/action` fails (`saga_not_supported`). */
@@ -66,6 +92,7 @@ export function createParticipantHandler(options: ParticipantOptions): Participa
     throw new Error("give the secret shared with concord (secret), or allowUnsigned: true to accept anyone");
   }
   const clock = options.clock ?? Date.now;
+  const mode = options.mode ?? "own-io";
   const leaseMs = options.leaseMs ?? 30_000;
   const retentionSeconds = options.retentionSeconds ?? 30 * 86_400;
   const maxSkewMs = options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
@@ -83,7 +110,13 @@ export function createParticipantHandler(options: ParticipantOptions): Participa
   async function runRule(
     plan: Plan & { kind: "run" },
     req: ParticipantRequest,
-  ): Promise<{ state: BarrierRecord["state"]; reason?: string; data?: unknown; answer: Answer }> {
+  ): Promise<{
+    state: BarrierRecord["state"];
+    reason?: string;
+    data?: unknown;
+    writes?: Writes | undefined;
+    answer: Answer;
+  }> {
     const base = {
       txId: req.txId,
       participant: req.participant,
@@ -102,19 +135,29 @@ export function createParticipantHandler(options: ParticipantOptions): Participa
           deadline: req.deadline,
         });
         return vote.vote === "yes"
-          ? { state: "prepared", data: vote.data, answer: { status: 200, body: { vote: "yes" } } }
+          ? {
+              state: "prepared",
+              data: vote.data,
+              writes: vote.writes,
+              answer: { status: 200, body: { vote: "yes" } },
+            }
           : { state: "refused", reason: vote.reason, answer: refuse(vote.reason, vote.branch) };
       }
       case "commit":
         if (!twoPhase) throw new RetryLaterError("2pc_not_supported");
-        await twoPhase.commit({ ...base, branches: plan.branches, data: plan.data });
-        return { state: "committed", data: plan.data, answer: { status: 200, body: { acknowledged: true } } };
+        return {
+          state: "committed",
+          data: plan.data,
+          writes: (await twoPhase.commit({ ...base, branches: plan.branches, data: plan.data })) ?? undefined,
+          answer: { status: 200, body: { acknowledged: true } },
+        };
       case "rollback":
         if (!twoPhase) throw new RetryLaterError("2pc_not_supported");
-        await twoPhase.rollback({ ...base, branches: plan.branches, data: plan.data });
         return {
           state: "rolled_back",
           data: plan.data,
+          writes:
+            (await twoPhase.rollback({ ...base, branches: plan.branches, data: plan.data })) ?? undefined,
           answer: { status: 200, body: { acknowledged: true } },
         };
       case "action": {
@@ -123,20 +166,26 @@ export function createParticipantHandler(options: ParticipantOptions): Participa
         }
         const result: StepOutcome = await saga.action({ ...base, ...branch, deadline: req.deadline });
         return result.outcome === "done"
-          ? { state: "done", data: result.data, answer: { status: 200, body: { outcome: "done" } } }
+          ? {
+              state: "done",
+              data: result.data,
+              writes: result.writes,
+              answer: { status: 200, body: { outcome: "done" } },
+            }
           : { state: "failed", reason: result.reason, answer: refuse(result.reason) };
       }
       case "compensate":
         if (!saga) throw new RetryLaterError("saga_not_supported");
-        await saga.compensate({
-          ...base,
-          ...branch,
-          atomic: req.endpoint === "compensate" && req.atomic,
-          data: plan.data,
-        });
         return {
           state: "compensated",
           data: plan.data,
+          writes:
+            (await saga.compensate({
+              ...base,
+              ...branch,
+              atomic: req.endpoint === "compensate" && req.atomic,
+              data: plan.data,
+            })) ?? undefined,
           answer: { status: 200, body: { outcome: "compensated" } },
         };
     }
@@ -145,12 +194,63 @@ export function createParticipantHandler(options: ParticipantOptions): Participa
   const expiryFor = (state: BarrierRecord["state"], now: number) =>
     SETTLED.has(state) ? { expiresAt: Math.floor(now / 1000) + retentionSeconds } : {};
 
+  /** The records a request concerns, of its incarnation (or the newest held, for a decision naming none). */
+  async function read(key: string | undefined, req: ParticipantRequest) {
+    if (key === undefined) return undefined;
+    if (req.startedAt === undefined) return store.newest(key);
+    // An incarnation-less record (a ROLLBACK from an older dispatcher) belongs to whichever incarnation comes.
+    return (await store.get(key, req.startedAt)) ?? (await store.get(key, undefined));
+  }
+
+  /** Runs the rule and records its outcome with its writes; `undefined`: the write lost a race, decide again. */
+  async function runAndRecord(
+    plan: Plan & { kind: "run" },
+    req: ParticipantRequest,
+    now: number,
+  ): Promise<Response | undefined> {
+    let held: BarrierRecord = { ...plan.claim, key: plan.key, version: plan.expectedVersion };
+    let lease: { token: string; until: number } | undefined;
+    if (mode === "own-io") {
+      // Claim the step first: no other delivery runs the rule while this one does.
+      lease = { token: crypto.randomUUID(), until: now + leaseMs };
+      const claim: BarrierRecord = { ...held, version: held.version + 1, lease };
+      if (!(await store.put(claim, plan.expectedVersion)).written) return undefined;
+      held = { ...plan.claim, key: plan.key, version: claim.version };
+    }
+    let result: Awaited<ReturnType<typeof runRule>>;
+    try {
+      result = await runRule(plan, req);
+    } catch (err) {
+      options.onError?.(err, req);
+      if (lease) {
+        // Give the step up at once: the next delivery takes it over instead of waiting out the lease.
+        await store.put({ ...held, version: held.version + 1, lease: { ...lease, until: 0 } }, held.version);
+      }
+      const reason = err instanceof RetryLaterError ? err.reason : "rule_failed";
+      return comeBack(reason, "the step did not complete; it is sent again");
+    }
+    const { answer, writes, ...outcome } = result;
+    const settled: BarrierRecord = {
+      ...held,
+      ...outcome,
+      version: held.version + 1,
+      ...expiryFor(outcome.state, clock()),
+    };
+    if ((await store.put(settled, held.version, writes ?? [])).written)
+      return json(answer.status, answer.body);
+    // Transactional: someone else wrote first, or a write's condition no longer holds — nothing
+    // was written, so decide again (and run the rule again on what is there now).
+    if (!lease) return undefined;
+    // The lease ran out while the rule ran and another delivery took the step over.
+    return comeBack("lease_lost", "the step was taken over by another delivery; ask again");
+  }
+
   async function carryOut(req: ParticipantRequest): Promise<Response> {
     const keys = keysOf(req);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const [twoPhaseRecord, stepRecord] = await Promise.all([
-        keys.twoPhase ? store.get(keys.twoPhase) : undefined,
-        keys.step ? store.get(keys.step) : undefined,
+        read(keys.twoPhase, req),
+        read(keys.step, req),
       ]);
       const now = clock();
       const plan = decide(req, { twoPhase: twoPhaseRecord, step: stepRecord }, now);
@@ -172,38 +272,9 @@ export function createParticipantHandler(options: ParticipantOptions): Participa
           continue; // someone else wrote first: decide again on what they wrote
         }
         case "run": {
-          const lease = { token: crypto.randomUUID(), until: now + leaseMs };
-          const claim: BarrierRecord = {
-            ...plan.claim,
-            key: plan.key,
-            version: plan.expectedVersion + 1,
-            lease,
-          };
-          if (!(await store.put(claim, plan.expectedVersion)).written) continue;
-          let result: Awaited<ReturnType<typeof runRule>>;
-          try {
-            result = await runRule(plan, req);
-          } catch (err) {
-            options.onError?.(err, req);
-            // Give the step up at once: the next delivery takes it over instead of waiting out the lease.
-            await store.put(
-              { ...claim, version: claim.version + 1, lease: { ...lease, until: 0 } },
-              claim.version,
-            );
-            const reason = err instanceof RetryLaterError ? err.reason : "rule_failed";
-            return comeBack(reason, "the step did not complete; it is sent again");
-          }
-          const { lease: _lease, ...held } = claim;
-          const { answer, ...outcome } = result;
-          const settled: BarrierRecord = {
-            ...held,
-            ...outcome,
-            version: claim.version + 1,
-            ...expiryFor(outcome.state, clock()),
-          };
-          if ((await store.put(settled, claim.version)).written) return json(answer.status, answer.body);
-          // The lease ran out while the rule ran and another delivery took the step over.
-          return comeBack("lease_lost", "the step was taken over by another delivery; ask again");
+          const response = await runAndRecord(plan, req, now);
+          if (response) return response;
+          continue;
         }
       }
     }

@@ -1,5 +1,10 @@
 export { type Answer, decide, type Plan, stepKey, twoPhaseKey } from "./barrier.ts";
-export { createParticipantHandler, type ParticipantHandler, type ParticipantOptions } from "./handler.ts";
+export {
+  createParticipantHandler,
+  type ParticipantHandler,
+  type ParticipantOptions,
+  type WriteMode,
+} from "./handler.ts";
 export { participantApp } from "./hono.ts";
 export { createMemoryBarrierStore, type MemoryBarrierStore } from "./memory-store.ts";
 export type {
@@ -13,6 +18,7 @@ export type {
 } from "./request.ts";
 export {
   type ActionContext,
+  type Applied,
   type CompensateContext,
   type DecisionContext,
   done,
@@ -24,6 +30,7 @@ export {
   type StepOutcome,
   type TwoPhaseRules,
   type Vote,
+  type Writes,
   yes,
 } from "./rules.ts";
 export { DEFAULT_MAX_SKEW_MS, SIGNATURE_HEADER, signRequest, verifySignature } from "./signature.ts";
@@ -31,8 +38,10 @@ export type {
   BarrierRecord,
   BarrierState,
   BarrierStore,
+  Item,
   Lease,
   PutResult,
   StepState,
   TwoPhaseState,
+  Write,
 } from "./store.ts";

@@ -4,6 +4,7 @@
  * and only when the barrier says the step may run.
  */
 import type { Branch } from "./request.ts";
+import type { Write } from "./store.ts";
 
 interface Context {
   readonly txId: string;
@@ -38,37 +39,62 @@ export interface CompensateContext extends Context, Branch {
   readonly data: unknown;
 }
 
+/**
+ * The writes a rule asks for, committed by the store in the same atomic write
+ * as the barrier's transition: they apply once, or not at all, whatever
+ * crashes or duplicates come. A rule that returns its writes instead of doing
+ * them does no I/O of its own but reads.
+ */
+export type Writes = readonly Write[];
+
+/** What `commit`, `rollback` and `compensate` return: their writes, or nothing (`own-io` rules, or nothing to write). */
+// biome-ignore lint/suspicious/noConfusingVoidType: a rule with no return statement must fit, as before writes existed
+export type Applied = Writes | undefined | void;
+
 export type Vote =
-  | { readonly vote: "yes"; readonly data?: unknown }
+  | { readonly vote: "yes"; readonly data?: unknown; readonly writes?: Writes }
   | { readonly vote: "no"; readonly reason: string; readonly branch?: number };
 export type StepOutcome =
-  | { readonly outcome: "done"; readonly data?: unknown }
+  | { readonly outcome: "done"; readonly data?: unknown; readonly writes?: Writes }
   | { readonly outcome: "failed"; readonly reason: string };
 
-export const yes = (data?: unknown): Vote => ({ vote: "yes", ...(data !== undefined ? { data } : {}) });
+const withWrites = (writes: Writes | undefined) => (writes && writes.length > 0 ? { writes } : {});
+
+/** Vote yes; `writes` (what the vote reserves) are committed with the `prepared` barrier. A no reserves nothing. */
+export const yes = (data?: unknown, writes?: Writes): Vote => ({
+  vote: "yes",
+  ...(data !== undefined ? { data } : {}),
+  ...withWrites(writes),
+});
 export const no = (reason: string, branch?: number): Vote => ({
   vote: "no",
   reason,
   ...(branch !== undefined ? { branch } : {}),
 });
-export const done = (data?: unknown): StepOutcome => ({
+/** The step applied; `writes` (what it applies) are committed with the `done` barrier. */
+export const done = (data?: unknown, writes?: Writes): StepOutcome => ({
   outcome: "done",
   ...(data !== undefined ? { data } : {}),
+  ...withWrites(writes),
 });
 export const failed = (reason: string): StepOutcome => ({ outcome: "failed", reason });
 
-/** 2PC: reserve on `prepare`, apply on `commit`, release on `rollback`. */
+/**
+ * 2PC: reserve on `prepare`, apply on `commit`, release on `rollback`. Each
+ * rule may return the writes it wants (commit, rollback: as its result);
+ * see `ParticipantOptions.mode` for what that buys.
+ */
 export interface TwoPhaseRules {
   /** Reserve what the branches need and vote; a no reserves nothing. */
   prepare(ctx: PrepareContext): Promise<Vote>;
   /** Apply what `prepare` reserved. Must succeed: the service voted yes. */
-  commit(ctx: DecisionContext): Promise<void>;
+  commit(ctx: DecisionContext): Promise<Applied>;
   /**
    * Release what `prepare` reserved. Called after a yes, and after a `prepare`
    * that never finished (a crash): release whatever this transaction holds,
    * which may be nothing.
    */
-  rollback(ctx: DecisionContext): Promise<void>;
+  rollback(ctx: DecisionContext): Promise<Applied>;
 }
 
 /** Saga: do on `action`, undo on `compensate`. */
@@ -79,7 +105,7 @@ export interface SagaRules {
    * an action that never finished, then `data` is undefined); must succeed in
    * the end: throw to be called again later.
    */
-  compensate(ctx: CompensateContext): Promise<void>;
+  compensate(ctx: CompensateContext): Promise<Applied>;
 }
 
 /**

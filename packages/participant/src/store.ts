@@ -1,9 +1,11 @@
 /**
  * The store port: where the kit keeps one barrier record per step of a
- * transaction. Two operations, each one atomic call on the backend: read a
- * record, and write one on the condition that the stored version is the one
- * read (0: no record yet). Every barrier transition is one such write, so two
- * deliveries racing for the same step can never both win.
+ * transaction and incarnation, and — for services whose state lives in the
+ * same store — that state. Each write is one atomic call on the backend: a
+ * barrier transition conditional on the version read (0: no record yet),
+ * together with the writes the business rule returned. Two deliveries racing
+ * for the same step can never both win, and a rule's writes land exactly when
+ * its barrier transition does.
  */
 import type { Branch } from "./request.ts";
 
@@ -32,11 +34,15 @@ export interface Lease {
 export interface BarrierRecord {
   /** `2pc#<participant>#<txId>` or `step#<participant>#<txId>#<branch>`. */
   readonly key: string;
+  /**
+   * The transaction's incarnation (its `startedAt`): with `key`, what the
+   * record is stored under, so an id used again gets records of its own.
+   * Absent only on a ROLLBACK's record from a dispatcher that named none.
+   */
+  readonly incarnation?: string;
   /** 1 when created, + 1 on every write. */
   readonly version: number;
   readonly state: BarrierState;
-  /** The transaction's incarnation (its `startedAt`), when the request that wrote the record named one. */
-  readonly incarnation?: string;
   /** Why a vote was no or a step failed. */
   readonly reason?: string;
   /** 2PC: the branches the PREPARE covered, handed to `commit` and `rollback`. */
@@ -50,14 +56,54 @@ export interface BarrierRecord {
   readonly expiresAt?: number;
 }
 
+/**
+ * One write a rule asks for on the service's own items, committed in the same
+ * atomic write as the barrier transition (all or nothing). An item is a flat
+ * object of attributes under a string key.
+ */
+export type Write =
+  /** Create or replace the item; with `ifAbsent`, only if there is none. */
+  | {
+      readonly kind: "put";
+      readonly key: string;
+      readonly item: Readonly<Record<string, unknown>>;
+      readonly ifAbsent?: boolean;
+    }
+  /**
+   * Add `amount` (negative to take) to a number attribute (absent counts as
+   * 0); with `atLeast`, only if the result is at least that — the check and
+   * the change are one step, so two transactions can never both spend the
+   * same points.
+   */
+  | {
+      readonly kind: "add";
+      readonly key: string;
+      readonly field: string;
+      readonly amount: number;
+      readonly atLeast?: number;
+    }
+  | { readonly kind: "delete"; readonly key: string };
+
+export type Item = Readonly<Record<string, unknown>>;
+
+/**
+ * `written: false` when a condition failed and nothing was written: the
+ * barrier's version moved (someone else wrote first), or one of the writes'
+ * conditions (`ifAbsent`, `atLeast`) did not hold.
+ */
 export type PutResult = { readonly written: true } | { readonly written: false };
 
 export interface BarrierStore {
-  get(key: string): Promise<BarrierRecord | undefined>;
+  /** The record of this key and incarnation (undefined: the incarnation-less one). Strongly consistent. */
+  get(key: string, incarnation: string | undefined): Promise<BarrierRecord | undefined>;
+  /** The record of the newest incarnation held under this key (for a decision that names none). */
+  newest(key: string): Promise<BarrierRecord | undefined>;
   /**
-   * Writes `record` if the stored record's version is `expectedVersion` (0: no
-   * record). `record.version` is `expectedVersion + 1`. Returns
-   * `{ written: false }` when the condition fails: someone else wrote first.
+   * Writes `record` if the stored record (same key and incarnation) has
+   * version `expectedVersion` (0: none), together with `writes`, atomically:
+   * all or nothing. `record.version` is `expectedVersion + 1`.
    */
-  put(record: BarrierRecord, expectedVersion: number): Promise<PutResult>;
+  put(record: BarrierRecord, expectedVersion: number, writes?: readonly Write[]): Promise<PutResult>;
+  /** One of the service's items, as the last committed write left it. Strongly consistent. */
+  readItem(key: string): Promise<Item | undefined>;
 }

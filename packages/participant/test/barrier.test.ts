@@ -123,11 +123,25 @@ const cases: [string, Delivery[], Reply, string[], { held: number; applied: numb
     { held: 5, applied: 0 },
   ],
   [
-    "prepare of another incarnation of the id votes no id_reused",
-    [p(), p({ startedAt: OTHER })],
-    no("id_reused"),
-    ["prepare"],
-    { held: 5, applied: 0 },
+    "an id used again (another incarnation) prepares afresh, beside the old one's record",
+    [p(), c(), p({ startedAt: OTHER }), c({ startedAt: OTHER })],
+    ACK,
+    ["prepare", "commit", "prepare", "commit"],
+    { held: 0, applied: 10 },
+  ],
+  [
+    "a decision without an incarnation goes to the newest incarnation held",
+    [p(), c(), p({ startedAt: OTHER }), r({ startedAt: null })],
+    ACK,
+    ["prepare", "commit", "prepare", "rollback"],
+    { held: 0, applied: 5 },
+  ],
+  [
+    "a rollback without an incarnation, of nothing held: 404, and the late prepare votes no",
+    [r({ startedAt: null }), p()],
+    no("rolled_back"),
+    [],
+    { held: 0, applied: 0 },
   ],
   [
     "rollback of another incarnation releases nothing of this one",
@@ -137,9 +151,9 @@ const cases: [string, Delivery[], Reply, string[], { held: number; applied: numb
     { held: 5, applied: 0 },
   ],
   [
-    "commit of another incarnation applies nothing",
+    "commit of an incarnation never prepared here applies nothing of another",
     [p(), c({ startedAt: OTHER })],
-    no("id_reused"),
+    no("not_prepared"),
     ["prepare"],
     { held: 5, applied: 0 },
   ],
@@ -195,10 +209,24 @@ const cases: [string, Delivery[], Reply, string[], { held: number; applied: numb
     { held: 0, applied: 0 },
   ],
   [
-    "an action of another incarnation fails id_reused",
-    [a(), a({ startedAt: OTHER })],
-    no("id_reused"),
+    "an id used again runs its action afresh",
+    [a(), a({ startedAt: OTHER }), a({ startedAt: OTHER })],
+    DONE,
+    ["action", "action"],
+    { held: 0, applied: 10 },
+  ],
+  [
+    "a compensation for an incarnation that never ran here undoes nothing of another",
+    [a(), x({ startedAt: OTHER })],
+    COMPENSATED,
     ["action"],
+    { held: 0, applied: 5 },
+  ],
+  [
+    "an atomic compensation for an incarnation never prepared here leaves the other's commit",
+    [p(), c(), x({ atomic: true, startedAt: OTHER })],
+    COMPENSATED,
+    ["prepare", "commit"],
     { held: 0, applied: 5 },
   ],
   [
@@ -231,9 +259,9 @@ const cases: [string, Delivery[], Reply, string[], { held: number; applied: numb
   ],
 ];
 
-describe("the barrier", () => {
+describe.each(["own-io", "transactional"] as const)("the barrier (%s)", (mode) => {
   it.each(cases)("%s", async (_name, deliveries, last, calls, ledger) => {
-    const kit = rig();
+    const kit = rig({ mode });
     let reply: Reply | undefined;
     for (const [endpoint, body] of deliveries) reply = await kit.send(endpoint, body);
     expect(reply).toMatchObject(last);
@@ -242,7 +270,7 @@ describe("the barrier", () => {
   });
 
   it("answers a refusal's body as the dispatcher reads it: `reason`, and `branch` when the rule named one", async () => {
-    const kit = rig();
+    const kit = rig({ mode });
     const reply = await kit.send("prepare", bodies.prepare({ action: "redeem", branches: [3] }));
     expect(reply).toEqual({ status: 409, body: { reason: "not_enough_points", branch: 3 } });
   });
@@ -262,7 +290,7 @@ describe("the barrier", () => {
   });
 });
 
-describe("concurrent and interrupted deliveries", () => {
+describe("concurrent and interrupted deliveries (own-io: claims under a lease)", () => {
   it("a second prepare while the first runs its rule answers 503, and the rule runs once", async () => {
     const kit = rig();
     const gate = kit.hold("prepare");
@@ -323,4 +351,55 @@ describe("concurrent and interrupted deliveries", () => {
     expect(await kit.send("prepare", bodies.prepare())).toMatchObject(no("rolled_back"));
     expect(kit.calls).toEqual(["prepare", "rollback"]);
   });
+});
+
+describe("concurrent and interrupted deliveries (transactional: writes with the barrier)", () => {
+  const wait = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+  it("two copies of a prepare at once: both may run the rule, the reservation is written once", async () => {
+    const kit = rig({ mode: "transactional" });
+    const gate = kit.hold("prepare");
+    const first = kit.send("prepare", bodies.prepare());
+    await wait();
+    expect(await kit.send("prepare", bodies.prepare())).toMatchObject(YES);
+    gate.release();
+    // Its write lost the race: it answers from what the other recorded.
+    expect(await first).toMatchObject(YES);
+    expect(kit.ledger).toEqual({ held: 5, applied: 0 });
+  });
+
+  it("a rollback while a prepare slower than any lease runs: the reservation is never written", async () => {
+    const kit = rig({ mode: "transactional", leaseMs: 1_000 });
+    const gate = kit.hold("prepare");
+    const prepare = kit.send("prepare", bodies.prepare());
+    await wait();
+    kit.advance(60_000);
+    expect(await kit.send("rollback", bodies.rollback())).toMatchObject(UNKNOWN);
+    gate.release();
+    expect(await prepare).toMatchObject(no("rolled_back"));
+    expect(kit.ledger).toEqual({ held: 0, applied: 0 });
+  });
+
+  it.each([
+    ["prepare", [p()], p(), YES, { held: 5, applied: 0 }],
+    ["commit", [p(), c()], c(), ACK, { held: 0, applied: 5 }],
+    ["rollback", [p(), r()], r(), ACK, { held: 0, applied: 0 }],
+    ["action", [a()], a(), DONE, { held: 0, applied: 5 }],
+    ["compensation", [a(), x()], x(), COMPENSATED, { held: 0, applied: 0 }],
+  ] as [string, Delivery[], Delivery, Reply, { held: number; applied: number }][])(
+    "a crash after the %s's write, before its answer: the re-sent message applies nothing twice",
+    async (_name, deliveries, again, answer, ledger) => {
+      let crashes = 0;
+      const last = deliveries.length - 1;
+      let writes = 0;
+      // Dies after the write of the last delivery, once.
+      const kit = rig({ mode: "transactional", crashAfterWrite: () => writes++ === last && crashes++ === 0 });
+      const replies: Reply[] = [];
+      for (const [endpoint, body] of deliveries) replies.push(await kit.send(endpoint, body));
+      expect(replies.at(-1)?.status).toBe(500);
+      expect(await kit.send(again[0], again[1])).toMatchObject(answer);
+      expect(await kit.send(again[0], again[1])).toMatchObject(answer);
+      expect(kit.ledger).toEqual(ledger);
+    },
+  );
 });

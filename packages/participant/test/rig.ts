@@ -5,11 +5,14 @@
  * and requests go through `app.request()` as concord would send them.
  */
 import { Hono } from "hono";
+import type { WriteMode } from "../src/handler.ts";
 import { participantApp } from "../src/hono.ts";
-import { createMemoryBarrierStore } from "../src/memory-store.ts";
+import { createMemoryBarrierStore, type MemoryBarrierStore } from "../src/memory-store.ts";
 import type { Endpoint } from "../src/request.ts";
 import { done, failed, no, type SagaRules, type TwoPhaseRules, yes } from "../src/rules.ts";
-import type { BarrierStore } from "../src/store.ts";
+import type { BarrierStore, Write } from "../src/store.ts";
+
+const LEDGER = "ledger";
 
 export const T0 = Date.parse("2026-01-01T00:00:00.000Z");
 export const STARTED = new Date(T0 - 1_000).toISOString();
@@ -78,10 +81,61 @@ export interface Rig {
   hold(rule: string): { release: (fail?: boolean) => void };
 }
 
-export function rig(options: { store?: BarrierStore; secret?: string; leaseMs?: number } = {}): Rig {
-  const store = options.store ?? createMemoryBarrierStore();
+/** Thrown by a store that "dies" right after its write: the answer never leaves (the dispatcher sees a 500). */
+export class CrashAfterWrite extends Error {
+  override name = "CrashAfterWrite";
+}
+
+/**
+ * `mode: "transactional"`: the same ledger kept as an item of the store,
+ * written only through the writes the rules return. `crashAfterWrite`: asked
+ * after every write that carried business writes; true makes the process
+ * "die" there, after the write and before the answer.
+ */
+export function rig(
+  options: {
+    store?: MemoryBarrierStore;
+    secret?: string;
+    leaseMs?: number;
+    mode?: WriteMode;
+    crashAfterWrite?: () => boolean;
+  } = {},
+): Rig {
+  const memory = options.store ?? createMemoryBarrierStore();
+  const store: BarrierStore = options.crashAfterWrite
+    ? {
+        ...memory,
+        get: (k, i) => memory.get(k, i),
+        newest: (k) => memory.newest(k),
+        readItem: (k) => memory.readItem(k),
+        async put(record, expected, writes) {
+          const result = await memory.put(record, expected, writes);
+          if (result.written && writes && writes.length > 0 && options.crashAfterWrite?.()) {
+            throw new CrashAfterWrite();
+          }
+          return result;
+        },
+      }
+    : memory;
+  const transactional = options.mode === "transactional";
   const calls: string[] = [];
-  const ledger = { held: 0, applied: 0 };
+  const own = { held: 0, applied: 0 };
+  const ledger = transactional
+    ? {
+        get held() {
+          return Number(memory.items.get(LEDGER)?.held ?? 0);
+        },
+        get applied() {
+          return Number(memory.items.get(LEDGER)?.applied ?? 0);
+        },
+      }
+    : own;
+  const add = (field: "held" | "applied", amount: number): Write => ({
+    kind: "add",
+    key: LEDGER,
+    field,
+    amount,
+  });
   let now = T0;
   const holds = new Map<string, Promise<void>>();
   const gate = async (rule: string) => {
@@ -92,36 +146,42 @@ export function rig(options: { store?: BarrierStore; secret?: string; leaseMs?: 
       await held;
     }
   };
+  const pointsOf = (data: unknown) => (data as { points: number } | undefined)?.points;
   const twoPhase: TwoPhaseRules = {
     async prepare(ctx) {
       await gate("prepare");
       if (ctx.branches.some((b) => b.action === "redeem"))
         return no("not_enough_points", ctx.branches[0]?.branch);
-      ledger.held += 5;
+      if (transactional) return yes({ points: 5 }, [add("held", 5)]);
+      own.held += 5;
       return yes({ points: 5 });
     },
     async commit(ctx) {
       await gate("commit");
-      const { points } = ctx.data as { points: number };
-      ledger.held -= points;
-      ledger.applied += points;
+      const points = pointsOf(ctx.data) ?? 0;
+      if (transactional) return [add("held", -points), add("applied", points)];
+      own.held -= points;
+      own.applied += points;
     },
     async rollback(ctx) {
       await gate("rollback");
       // After a crash in prepare there is no data: release whatever this transaction holds.
-      ledger.held -= (ctx.data as { points: number } | undefined)?.points ?? ledger.held;
+      if (transactional) return [add("held", -(pointsOf(ctx.data) ?? 0))];
+      own.held -= pointsOf(ctx.data) ?? own.held;
     },
   };
   const saga: SagaRules = {
     async action(ctx) {
       await gate("action");
       if (ctx.action === "redeem") return failed("not_enough_points");
-      ledger.applied += 5;
+      if (transactional) return done({ points: 5 }, [add("applied", 5)]);
+      own.applied += 5;
       return done({ points: 5 });
     },
     async compensate(ctx) {
       await gate("compensate");
-      ledger.applied -= (ctx.data as { points: number } | undefined)?.points ?? 0;
+      if (transactional) return [add("applied", -(pointsOf(ctx.data) ?? 0))];
+      own.applied -= pointsOf(ctx.data) ?? 0;
     },
   };
   const app = new Hono().route(
@@ -132,6 +192,7 @@ export function rig(options: { store?: BarrierStore; secret?: string; leaseMs?: 
       saga,
       ...(options.secret ? { secret: options.secret } : { allowUnsigned: true }),
       leaseMs: options.leaseMs ?? 10_000,
+      mode: options.mode ?? "own-io",
       clock: () => now,
     }),
   );
@@ -145,7 +206,9 @@ export function rig(options: { store?: BarrierStore; secret?: string; leaseMs?: 
         body: typeof body === "string" ? body : JSON.stringify(body),
         headers: { "content-type": "application/json", ...headers },
       });
-      return { status: res.status, body: await res.json() };
+      const text = await res.text();
+      // A crashed delivery's 500 is the server's plain text, not the kit's.
+      return { status: res.status, body: res.status === 500 ? text : JSON.parse(text) };
     },
     advance: (ms) => {
       now += ms;

@@ -37,6 +37,6 @@ describe("Concord-Signature", () => {
     expect(reply.status).toBe(401);
     expect(reply.body.error.code).toBe("unauthorized");
     expect(kit.calls).toEqual([]);
-    expect(await kit.store.get("2pc#loyalty#tx-1")).toBeUndefined();
+    expect(await kit.store.newest("2pc#loyalty#tx-1")).toBeUndefined();
   });
 });
