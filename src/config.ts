@@ -1,9 +1,9 @@
 import type { z } from "zod";
 import { buildTopology, type Topology } from "../infra/topology.ts";
+import type { FaultPlan } from "../testkit/faults/fault-plan.ts";
 import type { LockPolicy } from "./core/lock-policy.ts";
 import type { CrashRules } from "./crash-points.ts";
 import { envSchema, MAX_SCHEDULED_RUN_SECONDS } from "./env-schema.ts";
-import type { FaultPlan } from "./faults/fault-plan.ts";
 import type { CommerceParticipantName } from "./participants/commerce/names.ts";
 
 export { MAX_HTTP_TIMEOUT_MS, MAX_SCHEDULED_RUN_SECONDS } from "./env-schema.ts";

@@ -8,6 +8,7 @@
  * sets)`, and its row in docs/deploy.md (a test checks the table against this).
  */
 import { z } from "zod";
+import { FaultPlanError, parseFaultPlanText } from "../testkit/faults/fault-plan.ts";
 import { LOCK_POLICIES } from "./core/lock-policy.ts";
 import { CRASH_POINTS, CrashConfigError, parseCrashSpec } from "./crash-points.ts";
 import {
@@ -26,7 +27,6 @@ import {
   stringList,
   text,
 } from "./env-values.ts";
-import { FaultPlanError, parseFaultPlanText } from "./faults/fault-plan.ts";
 import { COMMERCE_PARTICIPANTS } from "./participants/commerce/names.ts";
 
 /** What a variable means, for the configuration reference in docs/deploy.md. */

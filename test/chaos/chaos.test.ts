@@ -13,7 +13,7 @@ const SEED = Number(process.env.CONCORD_CHAOS_SEED ?? 20_240_605);
 
 function runChaos(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/chaos/cli.ts", ...args], {
+    const child = spawn(process.execPath, ["--import", "tsx", "testkit/chaos/cli.ts", ...args], {
       env: { ...process.env, CONCORD_FAULTS: "", CONCORD_CRASH_AT: "" },
       stdio: ["ignore", "pipe", "pipe"],
     });

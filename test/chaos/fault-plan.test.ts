@@ -1,17 +1,17 @@
 /** The fault plan's decisions and the chaos run's schedules are a pure function of the seed. */
 import { describe, expect, it } from "vitest";
 import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
-import { killSchedule, type RoleKey } from "../../src/chaos/supervisor.ts";
-import { accountsOf, transferSpecs } from "../../src/chaos/workload.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import type { CoordinatorMessage } from "../../src/core/messages.ts";
+import { killSchedule, type RoleKey } from "../../testkit/chaos/supervisor.ts";
+import { accountsOf, transferSpecs } from "../../testkit/chaos/workload.ts";
 import {
   type FaultPlan,
   fateSource,
   faultyBus,
   parseFaultPlan,
   seededRandom,
-} from "../../src/faults/fault-plan.ts";
+} from "../../testkit/faults/fault-plan.ts";
 
 const plan = (seed: number): FaultPlan => parseFaultPlan({ seed, drop: 0.1, dup: 0.1, delayMs: 500 });
 const fates = (seed: number, n: number) => {

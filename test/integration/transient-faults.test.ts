@@ -21,15 +21,15 @@ import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
 import { createDynamoDbBankStore } from "../../src/adapters/dynamodb-bank-store.ts";
 import { TransientStoreError } from "../../src/adapters/errors.ts";
+import { isTransientCancellation, isUnavailableError } from "../../src/adapters/transient-errors.ts";
+import { loadConfig } from "../../src/config.ts";
 import {
   createFaultInjector,
   type DynamoDbFault,
   type FaultCall,
   type FaultInjector,
   type SqsFault,
-} from "../../src/adapters/fault-injection.ts";
-import { isTransientCancellation, isUnavailableError } from "../../src/adapters/transient-errors.ts";
-import { loadConfig } from "../../src/config.ts";
+} from "../../testkit/faults/fault-injection.ts";
 import { dropping, type Sent } from "../helpers/buses.ts";
 import { bankState, expectAgreement } from "../helpers/invariants.ts";
 import { type Stack, startStack, testEnv } from "../helpers/stack.ts";

@@ -11,6 +11,8 @@
  * Every random decision comes from a source seeded by `seed`: the same seed and
  * the same sequence of sends give the same drops, copies and delays.
  */
+
+import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import {
   createFaultInjector,
   DYNAMODB_FAULTS,
@@ -20,8 +22,7 @@ import {
   SQS_FAULTS,
   type SqsFault,
   seededRandom,
-} from "../adapters/fault-injection.ts";
-import type { MessageBus } from "../adapters/sqs-bus.ts";
+} from "./fault-injection.ts";
 
 export { seededRandom };
 

@@ -11,42 +11,45 @@
  * After the faults phase a quiet phase delivers everything and sweeps until every
  * transaction is final; then design §4's invariants are checked on the state.
  */
-import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
-import type { MessageBus } from "../adapters/sqs-bus.ts";
-import { abortTransaction, retryTransaction } from "../coordinator/admin.ts";
-import { type BeginRequest, beginTransaction } from "../coordinator/begin-transaction.ts";
-import { createCoordinator } from "../coordinator/coordinator.ts";
-import { createSweeper } from "../coordinator/sweeper.ts";
-import { LOCK_POLICIES, type LockPolicy } from "../core/lock-policy.ts";
+import type { TransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
+import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
+import { abortTransaction, retryTransaction } from "../../src/coordinator/admin.ts";
+import { type BeginRequest, beginTransaction } from "../../src/coordinator/begin-transaction.ts";
+import { createCoordinator } from "../../src/coordinator/coordinator.ts";
+import { createSweeper } from "../../src/coordinator/sweeper.ts";
+import { LOCK_POLICIES, type LockPolicy } from "../../src/core/lock-policy.ts";
 import {
   type CoordinatorMessage,
   coordinatorMessage,
   type ParticipantMessage,
   participantMessage,
-} from "../core/messages.ts";
-import { isFinal, isWaiting, type TxRecord } from "../core/transaction.ts";
-import { decisionOf, type Policy } from "../core/two-phase-commit.ts";
-import { type Status, statusOf } from "../core/view.ts";
-import type { CrashPoint } from "../crash-points.ts";
-import { createDispatcher, type Dispatcher } from "../http-participants/dispatcher.ts";
-import { UNKNOWN_TRANSACTION } from "../http-participants/http-protocol.ts";
-import type { Log, LogFields } from "../log.ts";
-import { RetryLaterError } from "../participant-kit/errors.ts";
+} from "../../src/core/messages.ts";
+import { isFinal, isWaiting, type TxRecord } from "../../src/core/transaction.ts";
+import { decisionOf, type Policy } from "../../src/core/two-phase-commit.ts";
+import { type Status, statusOf } from "../../src/core/view.ts";
+import type { CrashPoint } from "../../src/crash-points.ts";
+import { createDispatcher, type Dispatcher } from "../../src/http-participants/dispatcher.ts";
+import { UNKNOWN_TRANSACTION } from "../../src/http-participants/http-protocol.ts";
+import type { Log, LogFields } from "../../src/log.ts";
+import { RetryLaterError } from "../../src/participant-kit/errors.ts";
 import {
   createMemoryParticipantStore,
   type MemoryParticipantStore,
-} from "../participant-kit/memory-participant-store.ts";
+} from "../../src/participant-kit/memory-participant-store.ts";
 import {
   type BankParticipant,
   createBankParticipant,
   ProtocolViolationError,
-} from "../participants/bank/bank-participant.ts";
-import { type AccountState, bankModel } from "../participants/bank/bank-rules.ts";
-import type { BankStore } from "../participants/bank/bank-store.ts";
+} from "../../src/participants/bank/bank-participant.ts";
+import { type AccountState, bankModel } from "../../src/participants/bank/bank-rules.ts";
+import type { BankStore } from "../../src/participants/bank/bank-store.ts";
+import {
+  createMemoryTransactionStore,
+  type MemoryTransactionStore,
+} from "../../src/sim/memory-transaction-store.ts";
 import { checkFinalState, FINAL_STATE_INVARIANTS } from "./final-state.ts";
 import { createSimulatedHttpService, NETWORK_FAULTS, type SimulatedHttpService } from "./http-service.ts";
 import { createLedger } from "./ledger.ts";
-import { createMemoryTransactionStore, type MemoryTransactionStore } from "./memory-transaction-store.ts";
 import { createRandom } from "./random.ts";
 import { ACCOUNT_IDS, ESCROW, randomSaga, randomTransfer } from "./workload.ts";
 

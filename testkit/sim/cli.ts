@@ -9,9 +9,9 @@
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
 import { Command, Option } from "commander";
-import { choiceArg, intArg, shareArg, usageErrorsExit } from "../cli-args.ts";
-import { LOCK_POLICIES, type LockPolicy } from "../core/lock-policy.ts";
-import { createProgress } from "../progress.ts";
+import { choiceArg, intArg, shareArg, usageErrorsExit } from "../../src/cli-args.ts";
+import { LOCK_POLICIES, type LockPolicy } from "../../src/core/lock-policy.ts";
+import { createProgress } from "../../src/progress.ts";
 import {
   DEFAULT_SAGA_SHARE,
   HTTP_MUTANTS,

@@ -5,8 +5,8 @@
 import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { physicalName } from "../../infra/topology.ts";
-import type { AwsClients } from "../adapters/aws-clients.ts";
-import type { Config } from "../config.ts";
+import type { AwsClients } from "../../src/adapters/aws-clients.ts";
+import type { Config } from "../../src/config.ts";
 import { type Account, accountKey, type ClientRecord, type TransferSpec } from "./workload.ts";
 
 export type Item = Record<string, unknown>;
