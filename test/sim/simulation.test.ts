@@ -10,7 +10,8 @@
  */
 import { describe, expect, it } from "vitest";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
-import { runSimulation, type SimulationResult } from "../../testkit/sim/simulation.ts";
+import type { SimulationResult } from "../../testkit/sim/model.ts";
+import { runSimulation } from "../../testkit/sim/simulation.ts";
 
 const CI_SEEDS = 2_000;
 /** The run stops early, after this long, on a slow or busy machine (seeds/s are in the report). */
