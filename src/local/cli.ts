@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { physicalName } from "../../infra/topology.ts";
-import { awsFaultInjector, faultyBus } from "../../testkit/faults/fault-plan.ts";
+import { awsFaultInjector, faultyBus, parseFaultPlanText } from "../../testkit/faults/fault-plan.ts";
 import { createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
 import { authEnabled } from "../api/auth.ts";
 import { intArg, portArg } from "../cli-args.ts";
@@ -272,7 +272,7 @@ program
     const config = stackConfig();
     const roles = names as RoleName[];
     // CONCORD_FAULTS: drop, duplicate and delay this process's sends, and fail some AWS calls.
-    const plan = config.faults.plan;
+    const plan = parseFaultPlanText(config.faults.planText);
     const faults = plan && awsFaultInjector(plan);
     const runtime = await startRuntime({
       config,

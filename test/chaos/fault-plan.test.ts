@@ -7,9 +7,11 @@ import { killSchedule, type RoleKey } from "../../testkit/chaos/supervisor.ts";
 import { accountsOf, transferSpecs } from "../../testkit/chaos/workload.ts";
 import {
   type FaultPlan,
+  FaultPlanError,
   fateSource,
   faultyBus,
   parseFaultPlan,
+  parseFaultPlanText,
   seededRandom,
 } from "../../testkit/faults/fault-plan.ts";
 
@@ -68,7 +70,7 @@ describe("fault plan", () => {
   });
 
   it("reads CONCORD_FAULTS, and nothing when it is unset", () => {
-    const planOf = (env: Record<string, string>) => loadConfig(env).faults.plan;
+    const planOf = (env: Record<string, string>) => parseFaultPlanText(loadConfig(env).faults.planText);
     expect(planOf({})).toBeUndefined();
     const p = planOf({
       CONCORD_FAULTS:
@@ -80,7 +82,9 @@ describe("fault plan", () => {
       /^CONCORD_FAULTS drop must be a probability/,
     );
     expect(() => planOf({ CONCORD_FAULTS: '{"aws":[{"service":"sqs","fault":"nope"}]}' })).toThrow(
-      ConfigError,
+      FaultPlanError,
     );
+    // Not JSON at all: the configuration refuses it before anything reads the plan.
+    expect(() => loadConfig({ CONCORD_FAULTS: "{" })).toThrow(ConfigError);
   });
 });

@@ -88,7 +88,7 @@ export function parseFaultPlan(raw: unknown): FaultPlan {
   };
 }
 
-/** The plan in a CONCORD_FAULTS value, or undefined when unset or empty. */
+/** The plan in a CONCORD_FAULTS value, or undefined when unset or empty; a bad one names the variable. */
 export function parseFaultPlanText(value: string | undefined): FaultPlan | undefined {
   const text = value?.trim();
   if (!text) return undefined;
@@ -98,7 +98,12 @@ export function parseFaultPlanText(value: string | undefined): FaultPlan | undef
   } catch {
     throw new FaultPlanError(`${FAULTS_ENV} is not JSON: ${text}`);
   }
-  return parseFaultPlan(raw);
+  try {
+    return parseFaultPlan(raw);
+  } catch (err) {
+    if (err instanceof FaultPlanError) throw new FaultPlanError(`${FAULTS_ENV} ${err.message}`);
+    throw err;
+  }
 }
 
 /** What happens to one send: no copy (dropped), one, or two, each after its delay. */
