@@ -7,6 +7,9 @@ import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { physicalName } from "../../infra/topology.ts";
 import type { AwsClients } from "../../src/adapters/aws-clients.ts";
 import type { Config } from "../../src/config.ts";
+import type { TxRecord } from "../../src/core/transaction.ts";
+import { checkInvariants as checkStoredInvariants } from "../invariants/check.ts";
+import { participantItems } from "../invariants/snapshot.ts";
 import { type Account, accountKey, type ClientRecord, type TransferSpec } from "./workload.ts";
 
 export type Item = Record<string, unknown>;
@@ -104,71 +107,23 @@ export interface CheckInput {
   readonly initialBalance: number;
 }
 
-/** Every violation of design §4 found; empty when all hold. */
+/**
+ * Every violation of design §4 found (the one checker, testkit/invariants/),
+ * then what the workload knows besides: every stored transaction is one it
+ * started, what the client was told still holds, impossible transfers never
+ * commit. Empty when all hold.
+ */
 export function checkInvariants(input: CheckInput): string[] {
   const { state, specs, records, accounts, initialBalance } = input;
-  const v: string[] = [];
-  const txById = new Map(state.txs.map((t) => [String(t.id), t]));
+  const txs = state.txs as unknown as TxRecord[];
+  const v = checkStoredInvariants({
+    records: txs,
+    ...participantItems([...state.accounts, ...state.barriers, ...state.steps]),
+    initial: new Map(accounts.map((a) => [accountKey(a.server, a.account), initialBalance])),
+  }).map((x) => `${x.invariant}: ${x.detail}`);
+  const txById = new Map(txs.map((t) => [t.id, t]));
   const specById = new Map(specs.map((s) => [s.id, s]));
-
-  // 4. Liveness: every transaction final, no lock held, no barrier left prepared.
-  for (const t of state.txs) if (!FINAL.has(String(t.state))) v.push(`liveness: ${t.id} still ${t.state}`);
-  for (const a of state.accounts)
-    if (a.lockedBy !== undefined) v.push(`liveness: ${a.participant}/${a.id} locked by ${a.lockedBy}`);
-  for (const b of state.barriers)
-    if (b.state === "prepared") v.push(`liveness: barrier ${b.participant}/${b.txId} still prepared`);
-
-  // 1+2. Atomicity and agreement: barriers agree with the decision.
-  const barriersOf = new Map<string, Item[]>();
-  for (const b of state.barriers)
-    barriersOf.set(String(b.txId), [...(barriersOf.get(String(b.txId)) ?? []), b]);
-  for (const t of state.txs) {
-    const bs = barriersOf.get(String(t.id)) ?? [];
-    if (t.state === "committed" && bs.some((b) => b.state !== "committed"))
-      v.push(
-        `agreement: ${t.id} committed, barriers ${bs.map((b) => `${b.participant}:${b.state}`).join(",")}`,
-      );
-    if (t.state === "aborted" && bs.some((b) => b.state === "committed"))
-      v.push(
-        `agreement: ${t.id} aborted, barriers ${bs.map((b) => `${b.participant}:${b.state}`).join(",")}`,
-      );
-    if (!specById.has(String(t.id))) v.push(`unexpected transaction ${t.id} in the store`);
-  }
-  // Sagas: committed → every step applied and standing; compensated → none left applied.
-  for (const s of state.steps) {
-    const t = txById.get(String(s.txId));
-    const where = `${s.participant}/${s.txId}#${s.branch}`;
-    if (t?.state === "committed" && s.state !== "done")
-      v.push(`agreement: saga ${t.id} committed, step ${where} ${s.state}`);
-    if (t?.state === "compensated" && s.state === "done")
-      v.push(`agreement: saga ${t.id} compensated, step ${where} still done`);
-  }
-
-  // 3. Conservation, no negative balance.
-  const expectedTotal = initialBalance * accounts.length;
-  const total = state.accounts.reduce((s, a) => s + Number(a.balance), 0);
-  if (total !== expectedTotal) v.push(`conservation: total ${total} != ${expectedTotal}`);
-  if (state.accounts.length !== accounts.length)
-    v.push(`conservation: ${state.accounts.length} accounts stored, ${accounts.length} seeded`);
-  for (const a of state.accounts)
-    if (Number(a.balance) < 0) v.push(`negative: ${a.participant}/${a.id} = ${a.balance}`);
-
-  // 1+5. Atomicity, exactly once: each balance is the start plus every committed transfer, applied once.
-  const expected = new Map(accounts.map((a) => [accountKey(a.server, a.account), initialBalance]));
-  for (const spec of specs) {
-    if (txById.get(spec.id)?.state !== "committed") continue;
-    for (const op of spec.ops) {
-      const key = accountKey(op.server_id, op.account_id);
-      expected.set(key, (expected.get(key) ?? 0) + (op.operation === "deposit" ? op.amount : -op.amount));
-    }
-  }
-  for (const a of state.accounts) {
-    const key = accountKey(String(a.participant), String(a.id));
-    if (expected.get(key) !== Number(a.balance))
-      v.push(`atomicity: ${key} = ${a.balance}, committed transfers give ${expected.get(key)}`);
-  }
-
-  // What the client was told still holds; impossible transfers never commit.
+  for (const t of txs) if (!specById.has(t.id)) v.push(`unexpected transaction ${t.id} in the store`);
   for (const r of records.values()) {
     const tx = txById.get(r.id);
     if (r.told === "rejected") v.push(`client: ${r.id} refused by the API: ${r.detail}`);

@@ -6,7 +6,7 @@ import type { Policy } from "../../src/core/two-phase-commit.ts";
 import type { Status } from "../../src/core/view.ts";
 import type { CrashPoint } from "../../src/crash-points.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
-import { FINAL_STATE_INVARIANTS } from "./final-state.ts";
+import { INVARIANTS as STATE_INVARIANTS } from "../invariants/snapshot.ts";
 import type { Mutant } from "./mutants.ts";
 
 /** A process dying at a crash point: whatever the step would have done after it is lost. */
@@ -56,7 +56,7 @@ export interface SimulationOptions {
 }
 
 export const INVARIANTS = [
-  ...FINAL_STATE_INVARIANTS,
+  ...STATE_INVARIANTS,
   "decision-stable",
   "deadlock-victim",
   "client-outcome-stable",

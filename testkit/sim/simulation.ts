@@ -14,7 +14,7 @@
 import type { BeginRequest } from "../../src/coordinator/begin-transaction.ts";
 import { LOCK_POLICIES, type LockPolicy } from "../../src/core/lock-policy.ts";
 import { isFinal } from "../../src/core/transaction.ts";
-import { checkFinalState } from "./final-state.ts";
+import { checkSnapshot } from "../invariants/check.ts";
 import {
   type ClientTx,
   DEFAULT_SAGA_SHARE,
@@ -176,16 +176,23 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       const tx = await txStore.get(client.id);
       if (tx) s.tell(client, tx);
     }
-    checkFinalState(
+    const services = service ? [service] : [];
+    checkSnapshot(
       {
         expectedIds: clients.filter((c) => !c.expired).map((c) => c.id),
         records: txStore.all(),
         expired: s.expiredRecords,
         ...(faults.expiry ? { expiry: { retentionMs: RETENTION_MS, now: sim.now } } : {}),
-        bank: world.bank,
+        accounts: world.bank.resources().map((r) => ({
+          participant: r.participant,
+          id: r.id,
+          balance: r.state?.balance ?? 0,
+          lockedBy: r.lockedBy,
+        })),
+        barriers: [...world.bank.barriers(), ...services.flatMap((x) => x.barriers())],
+        steps: [...world.bank.steps(), ...services.flatMap((x) => x.steps())],
         initial: world.initial,
         ledger: world.ledger.entries,
-        ...(service ? { services: [service] } : {}),
       },
       sim.violate,
     );
