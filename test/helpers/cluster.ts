@@ -5,7 +5,6 @@
  */
 import { randomUUID } from "node:crypto";
 import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
@@ -13,6 +12,7 @@ import type { TxRecord } from "../../src/core/transaction.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { checkInvariants as checkStoredInvariants } from "../../testkit/invariants/check.ts";
 import { participantItems } from "../../testkit/invariants/snapshot.ts";
+import { scanTable } from "../../testkit/scan-table.ts";
 import { type RoleProcess, startRole } from "./processes.ts";
 import { eventually, testEnv } from "./stack.ts";
 
@@ -101,19 +101,7 @@ export async function startCluster(
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   };
 
-  const scan: Cluster["scan"] = async (table) => {
-    const name = physicalName(config.topology, config.topology.tables[table].name);
-    const items: Record<string, unknown>[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await clients.doc.send(
-        new ScanCommand({ TableName: name, ConsistentRead: true, ExclusiveStartKey: startKey }),
-      );
-      items.push(...(out.Items ?? []));
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
-    return items;
-  };
+  const scan: Cluster["scan"] = (table) => scanTable(clients.doc, config.topology, table);
 
   return {
     config,

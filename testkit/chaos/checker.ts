@@ -3,16 +3,16 @@
  * and what the client was told. Pure apart from `readState`/`readDeadLetters`.
  */
 import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { physicalName } from "../../infra/topology.ts";
 import type { AwsClients } from "../../src/adapters/aws-clients.ts";
 import type { Config } from "../../src/config.ts";
 import type { TxRecord } from "../../src/core/transaction.ts";
 import { checkInvariants as checkStoredInvariants } from "../invariants/check.ts";
 import { participantItems } from "../invariants/snapshot.ts";
+import { type Item, scanTable } from "../scan-table.ts";
 import { type Account, accountKey, type ClientRecord, type TransferSpec } from "./workload.ts";
 
-export type Item = Record<string, unknown>;
+export type { Item };
 
 export interface StoredState {
   readonly txs: Item[];
@@ -22,19 +22,8 @@ export interface StoredState {
   readonly steps: Item[];
 }
 
-async function scan(clients: AwsClients, config: Config, table: "transactions" | "bank"): Promise<Item[]> {
-  const name = physicalName(config.topology, config.topology.tables[table].name);
-  const items: Item[] = [];
-  let startKey: Item | undefined;
-  do {
-    const out = await clients.doc.send(
-      new ScanCommand({ TableName: name, ConsistentRead: true, ExclusiveStartKey: startKey }),
-    );
-    items.push(...(out.Items ?? []));
-    startKey = out.LastEvaluatedKey;
-  } while (startKey);
-  return items;
-}
+const scan = (clients: AwsClients, config: Config, table: "transactions" | "bank") =>
+  scanTable(clients.doc, config.topology, table);
 
 export async function readState(clients: AwsClients, config: Config): Promise<StoredState> {
   const [txs, bank] = await Promise.all([
