@@ -3,7 +3,6 @@ import { buildTopology, type Topology } from "../infra/topology.ts";
 import type { LockPolicy } from "./core/lock-policy.ts";
 import type { CrashRules } from "./crash-points.ts";
 import { envSchema, MAX_SCHEDULED_RUN_SECONDS } from "./env-schema.ts";
-import type { FaultPlan } from "./faults/fault-plan.ts";
 import type { CommerceParticipantName } from "./participants/commerce/names.ts";
 
 export { MAX_HTTP_TIMEOUT_MS, MAX_SCHEDULED_RUN_SECONDS } from "./env-schema.ts";
@@ -62,8 +61,11 @@ export interface LocalSettings {
 export interface FaultSettings {
   /** CONCORD_CRASH_AT: where this process dies or fails. */
   readonly crashAt?: CrashRules;
-  /** CONCORD_FAULTS: what `concord role` does to its sends and AWS calls. */
-  readonly plan?: FaultPlan;
+  /**
+   * CONCORD_FAULTS, as JSON text: what `concord role` does to its sends and AWS
+   * calls. The role command parses it (testkit/faults/fault-plan.ts); nothing else reads it.
+   */
+  readonly planText?: string;
 }
 
 /** Registered HTTP participants: where concord may call, and how long it waits. */
@@ -237,7 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     faults: {
       ...(e.CONCORD_CRASH_AT ? { crashAt: e.CONCORD_CRASH_AT } : {}),
-      ...(e.CONCORD_FAULTS ? { plan: e.CONCORD_FAULTS } : {}),
+      ...(e.CONCORD_FAULTS ? { planText: e.CONCORD_FAULTS } : {}),
     },
   };
 }

@@ -67,6 +67,19 @@ export const stringList = () => raw.transform(list);
 /** A string, or undefined when unset or empty. */
 export const text = () => raw.transform((v) => (unset(v) ? undefined : v));
 
+/** JSON text, kept as text for whoever reads it (its shape is theirs to check), or undefined when unset. */
+export const jsonText = () =>
+  raw.transform((v, ctx) => {
+    const value = v?.trim();
+    if (unset(value)) return undefined;
+    try {
+      JSON.parse(value);
+    } catch {
+      return refuse(ctx, `is not JSON: ${value}`);
+    }
+    return value;
+  });
+
 /** A secret string of at least `min` characters, or undefined when unset or empty. */
 export const secret = (min: number) =>
   raw.transform((v, ctx) => {

@@ -4,7 +4,6 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { Config } from "../config.ts";
 import { type CallCounter, countCalls } from "./call-counter.ts";
-import type { FaultInjector } from "./fault-injection.ts";
 
 export interface AwsClients {
   readonly dynamodb: DynamoDBClient;
@@ -12,11 +11,22 @@ export interface AwsClients {
   readonly sqs: SQSClient;
 }
 
+/**
+ * Something that wraps a client's HTTP request handler: the testkit's fault
+ * injector (testkit/faults/fault-injection.ts) is one. Production passes none.
+ */
+export interface ClientFaults {
+  install(
+    client: { readonly config: { readonly requestHandler?: unknown } },
+    service: "dynamodb" | "sqs",
+  ): void;
+}
+
 export interface AwsClientOptions {
   /** Counts every API call by service and operation (benchmarks, tests). */
   readonly counter?: CallCounter;
   /** Answers chosen requests with AWS error responses (tests: throttling, 5xx, conflicts). */
-  readonly faults?: FaultInjector;
+  readonly faults?: ClientFaults;
 }
 
 /** Region and credentials from the configuration; without credentials there, the SDK's default chain. */

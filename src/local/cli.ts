@@ -8,11 +8,11 @@ import { resolve } from "node:path";
 import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { physicalName } from "../../infra/topology.ts";
+import { awsFaultInjector, faultyBus, parseFaultPlanText } from "../../testkit/faults/fault-plan.ts";
 import { createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
 import { authEnabled } from "../api/auth.ts";
 import { intArg, portArg } from "../cli-args.ts";
 import { type Config, DEFAULT_DATA_DIR, loadConfig } from "../config.ts";
-import { awsFaultInjector, faultyBus } from "../faults/fault-plan.ts";
 import { type Emulators, startEmulators, stopAllEmulatorsSync } from "./emulators/index.ts";
 import { provision } from "./provision.ts";
 import { ALL_ROLES, type RoleName, type Runtime, startRuntime } from "./runtime.ts";
@@ -272,7 +272,7 @@ program
     const config = stackConfig();
     const roles = names as RoleName[];
     // CONCORD_FAULTS: drop, duplicate and delay this process's sends, and fail some AWS calls.
-    const plan = config.faults.plan;
+    const plan = parseFaultPlanText(config.faults.planText);
     const faults = plan && awsFaultInjector(plan);
     const runtime = await startRuntime({
       config,

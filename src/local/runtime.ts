@@ -10,12 +10,12 @@ import { serve } from "@hono/node-server";
 import { type FunctionRole, physicalName } from "../../infra/topology.ts";
 import {
   type AwsClients,
+  type ClientFaults,
   createAwsClients,
   createPollingSqsClient,
   destroyAwsClients,
 } from "../adapters/aws-clients.ts";
 import type { CallCounter } from "../adapters/call-counter.ts";
-import type { FaultInjector } from "../adapters/fault-injection.ts";
 import { type Config, participantNames } from "../config.ts";
 import { createLog, type Log } from "../log.ts";
 import { createRoles, type RoleEntry, type Roles } from "../roles.ts";
@@ -56,7 +56,7 @@ export interface RuntimeOptions {
   readonly provision?: boolean;
   readonly counter?: CallCounter;
   /** Transient AWS faults injected into every client of this runtime (tests). */
-  readonly faults?: FaultInjector;
+  readonly faults?: ClientFaults;
   readonly log?: (service: string) => Log;
   readonly roleOptions?: Omit<RoleOptions, "log" | "queueUrls">;
 }

@@ -10,10 +10,12 @@ import { describe, expect, it } from "vitest";
 
 const TRANSFERS = Number(process.env.CONCORD_CHAOS_TRANSFERS ?? 1000);
 const SEED = Number(process.env.CONCORD_CHAOS_SEED ?? 20_240_605);
+/** The workload stops sending at 140 s: on a loaded machine it may not reach TRANSFERS, never fewer than this. */
+const MIN_SENT = 300;
 
 function runChaos(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/chaos/cli.ts", ...args], {
+    const child = spawn(process.execPath, ["--import", "tsx", "testkit/chaos/cli.ts", ...args], {
       env: { ...process.env, CONCORD_FAULTS: "", CONCORD_CRASH_AT: "" },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -30,7 +32,7 @@ function runChaos(args: string[]): Promise<{ code: number | null; stdout: string
 }
 
 describe("chaos run", () => {
-  it(`${TRANSFERS} transfers under message, AWS and process faults keep every invariant`, async () => {
+  it(`the transfers sent within 140 s (up to ${TRANSFERS}, at least ${MIN_SENT}) under message, AWS and process faults keep every invariant`, async () => {
     const { code, stdout, stderr } = await runChaos([
       ...["--transfers", String(TRANSFERS), "--servers", "4", "--accounts", "32", "--concurrency", "32"],
       ...["--sagas", "0.2"],
@@ -45,7 +47,7 @@ describe("chaos run", () => {
     // A fifth of the transfers ran as sagas, and the checker saw them. Counted against what
     // was sent: on a loaded machine the 140 s bound stops the workload before all of them.
     const sent = Number(/transfers +(\d+) of/.exec(stdout)?.[1]);
-    expect(sent).toBeGreaterThanOrEqual(Math.min(TRANSFERS, 300));
+    expect(sent).toBeGreaterThanOrEqual(Math.min(TRANSFERS, MIN_SENT));
     expect(Number(/, (\d+) sagas\)/.exec(stdout)?.[1])).toBeGreaterThan(sent / 10);
     expect(code).toBe(0);
   }, 230_000);

@@ -1,17 +1,19 @@
 /** The fault plan's decisions and the chaos run's schedules are a pure function of the seed. */
 import { describe, expect, it } from "vitest";
 import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
-import { killSchedule, type RoleKey } from "../../src/chaos/supervisor.ts";
-import { accountsOf, transferSpecs } from "../../src/chaos/workload.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import type { CoordinatorMessage } from "../../src/core/messages.ts";
+import { killSchedule, type RoleKey } from "../../testkit/chaos/supervisor.ts";
+import { accountsOf, transferSpecs } from "../../testkit/chaos/workload.ts";
 import {
   type FaultPlan,
+  FaultPlanError,
   fateSource,
   faultyBus,
   parseFaultPlan,
+  parseFaultPlanText,
   seededRandom,
-} from "../../src/faults/fault-plan.ts";
+} from "../../testkit/faults/fault-plan.ts";
 
 const plan = (seed: number): FaultPlan => parseFaultPlan({ seed, drop: 0.1, dup: 0.1, delayMs: 500 });
 const fates = (seed: number, n: number) => {
@@ -68,7 +70,7 @@ describe("fault plan", () => {
   });
 
   it("reads CONCORD_FAULTS, and nothing when it is unset", () => {
-    const planOf = (env: Record<string, string>) => loadConfig(env).faults.plan;
+    const planOf = (env: Record<string, string>) => parseFaultPlanText(loadConfig(env).faults.planText);
     expect(planOf({})).toBeUndefined();
     const p = planOf({
       CONCORD_FAULTS:
@@ -80,7 +82,9 @@ describe("fault plan", () => {
       /^CONCORD_FAULTS drop must be a probability/,
     );
     expect(() => planOf({ CONCORD_FAULTS: '{"aws":[{"service":"sqs","fault":"nope"}]}' })).toThrow(
-      ConfigError,
+      FaultPlanError,
     );
+    // Not JSON at all: the configuration refuses it before anything reads the plan.
+    expect(() => loadConfig({ CONCORD_FAULTS: "{" })).toThrow(ConfigError);
   });
 });

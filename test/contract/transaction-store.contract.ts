@@ -203,9 +203,21 @@ export function transactionStoreContract(name: string, fresh: () => Promise<Tran
       ]);
     });
 
-    it("has at least one shard", async () => {
+    it("serves every one of its shards: a due record is listed in its own shard and no other", async () => {
       const store = await fresh();
-      expect(store.shards).toBeGreaterThanOrEqual(1);
+      expect(Number.isInteger(store.shards) && store.shards >= 1).toBe(true);
+      // One record per shard: ids tried in turn until one hashes to the shard.
+      const base = randomUUID();
+      const ids = Array.from({ length: store.shards }, (_, s) => {
+        let n = 0;
+        while (shardOf(`${base}-${n}`, store.shards) !== s) n++;
+        return `${base}-${n}`;
+      });
+      for (const id of ids) await store.create({ ...record(id), dueAt: T0 });
+      for (let s = 0; s < store.shards; s++) {
+        const listed = (await store.due(s, T0, 100)).filter((id) => id.startsWith(base));
+        expect(listed, `shard ${s}`).toEqual([ids[s]]);
+      }
     });
   });
 }

@@ -5,11 +5,14 @@
  */
 import { randomUUID } from "node:crypto";
 import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
+import type { TxRecord } from "../../src/core/transaction.ts";
 import type { TransactionView } from "../../src/core/view.ts";
+import { checkInvariants as checkStoredInvariants } from "../../testkit/invariants/check.ts";
+import { participantItems } from "../../testkit/invariants/snapshot.ts";
+import { scanTable } from "../../testkit/scan-table.ts";
 import { type RoleProcess, startRole } from "./processes.ts";
 import { eventually, testEnv } from "./stack.ts";
 
@@ -98,19 +101,7 @@ export async function startCluster(
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   };
 
-  const scan: Cluster["scan"] = async (table) => {
-    const name = physicalName(config.topology, config.topology.tables[table].name);
-    const items: Record<string, unknown>[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const out = await clients.doc.send(
-        new ScanCommand({ TableName: name, ConsistentRead: true, ExclusiveStartKey: startKey }),
-      );
-      items.push(...(out.Items ?? []));
-      startKey = out.LastEvaluatedKey;
-    } while (startKey);
-    return items;
-  };
+  const scan: Cluster["scan"] = (table) => scanTable(clients.doc, config.topology, table);
 
   return {
     config,
@@ -180,31 +171,16 @@ export async function startCluster(
   };
 }
 
-/** Design §4 from the stored state: conservation, agreement, no lock, no prepared barrier, nothing unfinished. */
+/**
+ * Design §4 from the stored state (the one checker, testkit/invariants/):
+ * conservation of the total, agreement, no negative balance, no lock, no
+ * prepared barrier, nothing unfinished.
+ */
 export async function checkInvariants(cluster: Cluster, expectedTotal: number): Promise<string[]> {
-  const bank = await cluster.scan("bank");
-  const txs = await cluster.scan("transactions");
-  const accounts = bank.filter((i) => i.kind === "account");
-  const barriers = bank.filter((i) => i.kind === "barrier");
-  const violations: string[] = [];
-  const total = accounts.reduce((s, a) => s + Number(a.balance), 0);
-  if (total !== expectedTotal) violations.push(`total ${total} != ${expectedTotal}`);
-  for (const a of accounts) {
-    if (Number(a.balance) < 0) violations.push(`${a.pk} negative`);
-    if (a.lockedBy !== undefined) violations.push(`${a.pk} locked by ${a.lockedBy}`);
-  }
-  const byTx = new Map<string, string[]>();
-  for (const b of barriers) {
-    if (b.state === "prepared") violations.push(`${b.pk} still prepared`);
-    byTx.set(String(b.txId), [...(byTx.get(String(b.txId)) ?? []), String(b.state)]);
-  }
-  for (const tx of txs) {
-    const states = byTx.get(String(tx.id)) ?? [];
-    if (tx.state === "committed" && states.some((s) => s !== "committed"))
-      violations.push(`${tx.id} committed, barriers ${states}`);
-    if (tx.state === "aborted" && states.includes("committed"))
-      violations.push(`${tx.id} aborted, barriers ${states}`);
-    if (tx.state !== "committed" && tx.state !== "aborted") violations.push(`${tx.id} still ${tx.state}`);
-  }
-  return violations;
+  const [bank, txs] = await Promise.all([cluster.scan("bank"), cluster.scan("transactions")]);
+  return checkStoredInvariants({
+    records: txs as unknown as TxRecord[],
+    ...participantItems(bank),
+    expectedTotal,
+  }).map((v) => `${v.invariant}: ${v.detail}`);
 }

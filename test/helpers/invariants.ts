@@ -1,5 +1,8 @@
 /** The invariants of design §4 that can be read from the stored state. */
 import { expect } from "vitest";
+import type { TxRecord } from "../../src/core/transaction.ts";
+import { checkInvariants } from "../../testkit/invariants/check.ts";
+import { participantItems } from "../../testkit/invariants/snapshot.ts";
 import type { Stack } from "./stack.ts";
 
 export interface BankState {
@@ -22,24 +25,18 @@ export async function bankState(stack: Stack): Promise<BankState> {
 }
 
 /**
- * Atomicity and agreement: each finished transaction's participants settled
- * their barriers the way the coordinator decided, and none contradicts it.
+ * Atomicity and agreement: each transaction is final and its participants
+ * settled their barriers the way the coordinator decided (the one checker,
+ * testkit/invariants/, on the stored records and barriers alone).
  */
 export async function expectAgreement(stack: Stack): Promise<void> {
   const txs = await stack.scan("transactions");
-  const barriers = (await stack.scan("bank")).filter((i) => i.kind === "barrier");
-  const byTx = new Map<string, Record<string, unknown>[]>();
-  for (const b of barriers) byTx.set(String(b.txId), [...(byTx.get(String(b.txId)) ?? []), b]);
-  const violations: string[] = [];
-  for (const tx of txs) {
-    const states = (byTx.get(String(tx.id)) ?? []).map((b) => String(b.state));
-    if (tx.state === "committed" && states.some((s) => s !== "committed")) {
-      violations.push(`${tx.id} committed but barriers ${states}`);
-    }
-    if (tx.state === "aborted" && states.some((s) => s === "committed" || s === "prepared")) {
-      violations.push(`${tx.id} aborted but barriers ${states}`);
-    }
-    if (tx.state !== "committed" && tx.state !== "aborted") violations.push(`${tx.id} still ${tx.state}`);
-  }
+  const { barriers, steps } = participantItems(await stack.scan("bank"));
+  const violations = checkInvariants({
+    records: txs as unknown as TxRecord[],
+    accounts: [],
+    barriers,
+    steps,
+  }).filter((v) => v.invariant === "agreement" || v.invariant === "liveness");
   expect(violations).toEqual([]);
 }

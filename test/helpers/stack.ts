@@ -3,16 +3,15 @@
  * tables and queues (a unique prefix) so test files can run side by side.
  */
 import { randomUUID } from "node:crypto";
-import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { inject } from "vitest";
-import { physicalName } from "../../infra/topology.ts";
-import type { FaultInjector } from "../../src/adapters/fault-injection.ts";
 import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { isFinal } from "../../src/core/transaction.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { type RoleName, type Runtime, startRuntime } from "../../src/local/runtime.ts";
 import { silentLog } from "../../src/log.ts";
+import type { FaultInjector } from "../../testkit/faults/fault-injection.ts";
+import { scanTable } from "../../testkit/scan-table.ts";
 
 export interface StackOptions {
   readonly bankServers?: readonly string[];
@@ -105,21 +104,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         throw new Error(`transfer: ${res.status} ${await res.text()}`);
       return (await res.json()) as TransactionView;
     },
-    async scan(table) {
-      const spec = config.topology.tables[table];
-      if (!spec) throw new Error(`no table ${table} in the topology`);
-      const name = physicalName(config.topology, spec.name);
-      const items: Record<string, unknown>[] = [];
-      let start: Record<string, unknown> | undefined;
-      do {
-        const out = await runtime.clients.doc.send(
-          new ScanCommand({ TableName: name, ConsistentRead: true, ExclusiveStartKey: start }),
-        );
-        items.push(...(out.Items ?? []));
-        start = out.LastEvaluatedKey;
-      } while (start);
-      return items;
-    },
+    scan: (table) => scanTable(runtime.clients.doc, config.topology, table),
     settle(id, timeoutMs = 20_000) {
       return eventually(
         async () => {

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
-import { createDynamoDbBankStore } from "../../src/adapters/dynamodb-bank-store.ts";
+import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-participant-store.ts";
 import { silentLog } from "../../src/log.ts";
-import { createBankParticipant } from "../../src/participants/bank/bank-participant.ts";
+import { createParticipant } from "../../src/participant-kit/participant.ts";
+import { bankModel } from "../../src/participants/bank/bank-rules.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
 import { duplicating, recording } from "../helpers/buses.ts";
 import { eventually, type Stack, startStack } from "../helpers/stack.ts";
@@ -67,7 +68,8 @@ describe("a participant's barrier", () => {
   beforeAll(async () => {
     stack = await startStack({ roles: [] });
     const { topology } = stack.config;
-    store = createDynamoDbBankStore({
+    store = createDynamoDbParticipantStore({
+      model: bankModel,
       doc: stack.runtime.clients.doc,
       tableName: physicalName(topology, topology.tables.bank.name),
       retentionSeconds: 3600,
@@ -77,8 +79,9 @@ describe("a participant's barrier", () => {
 
   const participant = () => {
     const bus = recording();
-    const p = createBankParticipant({
-      server: "bank-1",
+    const p = createParticipant({
+      name: "bank-1",
+      model: bankModel,
       store,
       bus,
       clock: Date.now,

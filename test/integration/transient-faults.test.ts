@@ -19,17 +19,18 @@ import { RequestThrottled, SendMessageCommand, SQSClient } from "@aws-sdk/client
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
-import { createDynamoDbBankStore } from "../../src/adapters/dynamodb-bank-store.ts";
+import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-participant-store.ts";
 import { TransientStoreError } from "../../src/adapters/errors.ts";
+import { isTransientCancellation, isUnavailableError } from "../../src/adapters/transient-errors.ts";
+import { loadConfig } from "../../src/config.ts";
+import { bankModel } from "../../src/participants/bank/bank-rules.ts";
 import {
   createFaultInjector,
   type DynamoDbFault,
   type FaultCall,
   type FaultInjector,
   type SqsFault,
-} from "../../src/adapters/fault-injection.ts";
-import { isTransientCancellation, isUnavailableError } from "../../src/adapters/transient-errors.ts";
-import { loadConfig } from "../../src/config.ts";
+} from "../../testkit/faults/fault-injection.ts";
 import { dropping, type Sent } from "../helpers/buses.ts";
 import { bankState, expectAgreement } from "../helpers/invariants.ts";
 import { type Stack, startStack, testEnv } from "../helpers/stack.ts";
@@ -369,7 +370,8 @@ describe("transient AWS faults during transfers", () => {
     const id = `outlasting-${randomUUID()}`;
     const { from } = await accounts(id, 1);
     const { topology } = stack.config;
-    const store = createDynamoDbBankStore({
+    const store = createDynamoDbParticipantStore({
+      model: bankModel,
       doc: stack.runtime.clients.doc,
       tableName: physicalName(topology, topology.tables.bank.name),
       retentionSeconds: 3600,

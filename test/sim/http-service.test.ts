@@ -6,9 +6,9 @@
 import { describe, expect, it } from "vitest";
 import type { ParticipantMessage } from "../../src/core/messages.ts";
 import { type CallMessage, idempotencyKey, requestBody } from "../../src/http-participants/http-protocol.ts";
-import { createSimulatedHttpService } from "../../src/sim/http-service.ts";
-import type { Entry } from "../../src/sim/ledger.ts";
-import { createRandom } from "../../src/sim/random.ts";
+import { createSimulatedHttpService } from "../../testkit/sim/http-service.ts";
+import type { Entry } from "../../testkit/sim/ledger.ts";
+import { createRandom } from "../../testkit/sim/random.ts";
 
 const FIRST = 1_700_000_000_000;
 const SECOND = FIRST + 120_000;

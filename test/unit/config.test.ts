@@ -91,7 +91,7 @@ describe("reading", () => {
       (c) => c.faults.crashAt?.get("before-commit"),
       { action: "kill", onHit: 2 },
     ],
-    [{ CONCORD_FAULTS: '{"seed":3,"drop":0.5}' }, (c) => c.faults.plan?.drop, 0.5],
+    [{ CONCORD_FAULTS: ' {"seed":3,"drop":0.5} ' }, (c) => c.faults.planText, '{"seed":3,"drop":0.5}'],
   ] satisfies [Record<string, string>, (c: ReturnType<typeof loadConfig>) => unknown, unknown][])(
     "%o",
     (env, pick, expected) => {

@@ -49,6 +49,7 @@ function app(options: { allowPrivate?: boolean; allowedHosts?: string[] } = {}) 
     // Only the registry's routes are exercised: the rest of the API is not reached.
     ...({} as Parameters<typeof createApp>[0]),
     resources: [],
+    catalog: new Map(),
     keys: { client: ["client"], admin: ["admin"] },
     log: silentLog,
     participants: {

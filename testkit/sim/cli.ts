@@ -9,18 +9,12 @@
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
 import { Command, Option } from "commander";
-import { choiceArg, intArg, shareArg, usageErrorsExit } from "../cli-args.ts";
-import { LOCK_POLICIES, type LockPolicy } from "../core/lock-policy.ts";
-import { createProgress } from "../progress.ts";
-import {
-  DEFAULT_SAGA_SHARE,
-  HTTP_MUTANTS,
-  MUTANTS,
-  type Mutant,
-  runSimulation,
-  type SimulationOptions,
-  type SimulationResult,
-} from "./simulation.ts";
+import { choiceArg, intArg, shareArg, usageErrorsExit } from "../../src/cli-args.ts";
+import { LOCK_POLICIES, type LockPolicy } from "../../src/core/lock-policy.ts";
+import { createProgress } from "../../src/progress.ts";
+import { DEFAULT_SAGA_SHARE, type SimulationOptions, type SimulationResult } from "./model.ts";
+import { HTTP_MUTANTS, MUTANTS, type Mutant } from "./mutants.ts";
+import { runSimulation } from "./simulation.ts";
 
 const mutants = [...Object.keys(MUTANTS), ...HTTP_MUTANTS] as Mutant[];
 

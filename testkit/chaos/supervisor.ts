@@ -4,12 +4,12 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { CRASH_POINTS, type CrashPoint } from "../crash-points.ts";
+import { CRASH_POINTS, type CrashPoint } from "../../src/crash-points.ts";
 import { deriveSeed, FAULTS_ENV, type FaultPlan, seededRandom } from "../faults/fault-plan.ts";
 
 export type RoleKey = "api" | "coordinator" | "sweeper" | `bank-${number}`;
 
-const CLI = fileURLToPath(new URL("../local/cli.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../../src/local/cli.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 

@@ -11,6 +11,8 @@
  * Every random decision comes from a source seeded by `seed`: the same seed and
  * the same sequence of sends give the same drops, copies and delays.
  */
+
+import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import {
   createFaultInjector,
   DYNAMODB_FAULTS,
@@ -20,8 +22,7 @@ import {
   SQS_FAULTS,
   type SqsFault,
   seededRandom,
-} from "../adapters/fault-injection.ts";
-import type { MessageBus } from "../adapters/sqs-bus.ts";
+} from "./fault-injection.ts";
 
 export { seededRandom };
 
@@ -87,7 +88,7 @@ export function parseFaultPlan(raw: unknown): FaultPlan {
   };
 }
 
-/** The plan in a CONCORD_FAULTS value, or undefined when unset or empty. */
+/** The plan in a CONCORD_FAULTS value, or undefined when unset or empty; a bad one names the variable. */
 export function parseFaultPlanText(value: string | undefined): FaultPlan | undefined {
   const text = value?.trim();
   if (!text) return undefined;
@@ -97,7 +98,12 @@ export function parseFaultPlanText(value: string | undefined): FaultPlan | undef
   } catch {
     throw new FaultPlanError(`${FAULTS_ENV} is not JSON: ${text}`);
   }
-  return parseFaultPlan(raw);
+  try {
+    return parseFaultPlan(raw);
+  } catch (err) {
+    if (err instanceof FaultPlanError) throw new FaultPlanError(`${FAULTS_ENV} ${err.message}`);
+    throw err;
+  }
 }
 
 /** What happens to one send: no copy (dropped), one, or two, each after its delay. */

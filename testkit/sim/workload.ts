@@ -13,8 +13,8 @@
  * business failures are (insufficient funds, an unknown account), and the
  * deposits that undo them always apply.
  */
-import type { BeginRequest } from "../coordinator/begin-transaction.ts";
-import type { BranchSpec } from "../core/transaction.ts";
+import type { BeginRequest } from "../../src/coordinator/begin-transaction.ts";
+import type { BranchSpec } from "../../src/core/transaction.ts";
 import { REFUSE } from "./http-service.ts";
 import type { Random } from "./random.ts";
 

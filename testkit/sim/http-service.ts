@@ -20,8 +20,8 @@
  * for the whole run: concord's `finished` message never reaches a service (the
  * dispatcher drops it), so a service's barriers expire on its own schedule.
  */
-import type { Caller, CallOutcome, HttpCall } from "../http-participants/http-call.ts";
-import { UNKNOWN_TRANSACTION } from "../http-participants/http-protocol.ts";
+import type { Caller, CallOutcome, HttpCall } from "../../src/http-participants/http-call.ts";
+import { UNKNOWN_TRANSACTION } from "../../src/http-participants/http-protocol.ts";
 import type { Entry } from "./ledger.ts";
 import type { Random } from "./random.ts";
 

@@ -5,7 +5,7 @@
  * moved it, how often, and in what order, so the saga invariants can be
  * checked per branch.
  */
-import type { BankStore } from "../participants/bank/bank-store.ts";
+import type { BankStore } from "../../src/participants/bank/bank-store.ts";
 
 /** Every entry names its transaction's incarnation (`startedAt`): an id may be used again. */
 export type Entry =

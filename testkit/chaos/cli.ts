@@ -10,13 +10,13 @@
  */
 import { createServer } from "node:net";
 import { Command, Option } from "commander";
-import { createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
-import { durationArg, intArg, shareArg, usageErrorsExit } from "../cli-args.ts";
-import { loadConfig } from "../config.ts";
+import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
+import { durationArg, intArg, shareArg, usageErrorsExit } from "../../src/cli-args.ts";
+import { loadConfig } from "../../src/config.ts";
+import { startEmulators, stopAllEmulatorsSync } from "../../src/local/emulators/index.ts";
+import { provision } from "../../src/local/provision.ts";
+import { createProgress } from "../../src/progress.ts";
 import { type FaultPlan, parseFaultPlan } from "../faults/fault-plan.ts";
-import { startEmulators, stopAllEmulatorsSync } from "../local/emulators/index.ts";
-import { provision } from "../local/provision.ts";
-import { createProgress } from "../progress.ts";
 import { checkInvariants, readDeadLetters, readState, unfinished } from "./checker.ts";
 import { formatReport, progressLine } from "./report.ts";
 import { killLoop, killSchedule, type RoleKey, Supervisor, sleep } from "./supervisor.ts";

@@ -1,0 +1,179 @@
+/**
+ * Design §4's invariants, read from a snapshot of the state (snapshot.ts): the
+ * one checker the simulation, the chaos run and the integration helpers use.
+ * Each check runs when the snapshot carries what it needs: balances against the
+ * opening ones (or a total), barriers and step barriers against the records'
+ * decisions, and, given the ledger of effects, every saga branch.
+ */
+import { isFinal, type TxRecord } from "../../src/core/transaction.ts";
+import { parseBranch } from "../../src/participants/bank/bank-rules.ts";
+import { checkSaga, type Positioned } from "./saga.ts";
+import {
+  type AccountView,
+  type BarrierView,
+  incarnation,
+  type Snapshot,
+  type StateViolation,
+  type StepView,
+  type Violate,
+} from "./snapshot.ts";
+
+/** Every violation found, in the order checked; empty when every invariant holds. */
+export function checkInvariants(snapshot: Snapshot): StateViolation[] {
+  const found: StateViolation[] = [];
+  checkSnapshot(snapshot, (invariant, detail) => {
+    found.push({ invariant, detail });
+  });
+  return found;
+}
+
+/** The same, reporting each violation as it is found. */
+export function checkSnapshot(state: Snapshot, violate: Violate): void {
+  const records = new Map(state.records.map((tx) => [tx.id, tx]));
+  const all = [...records.values(), ...(state.expired ?? [])];
+  // Liveness: every transaction final, no lock held, no barrier left prepared.
+  for (const id of state.expectedIds ?? []) if (!records.has(id)) violate("liveness", `${id} has no record`);
+  for (const tx of records.values()) {
+    if (!isFinal(tx.state)) violate("liveness", `${tx.id} is still ${tx.state}`);
+  }
+  for (const a of state.accounts) {
+    if (a.lockedBy !== undefined) violate("no-lock-left", `${a.participant}/${a.id} locked by ${a.lockedBy}`);
+    if (a.balance < 0) violate("non-negative", `${a.participant}/${a.id} has ${a.balance}`);
+  }
+  for (const b of state.barriers) {
+    if (b.state === "prepared")
+      violate("no-prepared-left", `${b.participant}'s barrier for ${b.txId} is prepared`);
+  }
+  checkAgreement(state, all, violate);
+  checkSteps(all, state.steps, violate);
+  checkBalances(state, all, violate);
+}
+
+/** The barriers of one incarnation; one without an incarnation (an older version's) is any incarnation's. */
+function byIncarnation<T extends { txId: string; txStartedAt?: number | undefined }>(items: readonly T[]) {
+  const of = new Map<string, T[]>();
+  for (const item of items) {
+    const k = incarnation(item.txId, item.txStartedAt);
+    const mine = of.get(k);
+    if (mine) mine.push(item);
+    else of.set(k, [item]);
+  }
+  return (tx: TxRecord): T[] => [
+    ...(of.get(incarnation(tx.id, tx.createdAt)) ?? []),
+    ...(of.get(incarnation(tx.id, undefined)) ?? []),
+  ];
+}
+
+/**
+ * Agreement: every barrier of a committed transaction is committed, none of an
+ * aborted one committed or prepared. Given the ledger (the simulation, where
+ * nothing else writes), every participant a 2PC or an atomic stage names must
+ * hold its barrier too, unless the TTL may have taken it.
+ */
+function checkAgreement(state: Snapshot, all: readonly TxRecord[], violate: Violate): void {
+  const barriersOf = byIncarnation<BarrierView>(state.barriers);
+  const listed = (bs: readonly BarrierView[]) => bs.map((b) => `${b.participant}:${b.state}`).join(",");
+  for (const tx of all) {
+    const bs = barriersOf(tx);
+    if (tx.state === "committed" && bs.some((b) => b.state !== "committed"))
+      violate("agreement", `${tx.id} committed, barriers ${listed(bs)}`);
+    if (tx.state === "aborted" && bs.some((b) => b.state === "committed" || b.state === "prepared"))
+      violate("agreement", `${tx.id} aborted, barriers ${listed(bs)}`);
+  }
+  if (!state.ledger) return;
+  const barrierOf = new Map(
+    state.barriers.map((b) => [`${b.participant}/${incarnation(b.txId, b.txStartedAt)}`, b]),
+  );
+  // A plain 2PC barrier expires from its decision; an atomic stage's committed one only from its saga's end.
+  const mayHaveExpired = (tx: TxRecord) => {
+    const since = tx.protocol === "saga" ? tx.completedAt : tx.decidedAt;
+    return (
+      state.expiry !== undefined &&
+      since !== undefined &&
+      since + state.expiry.retentionMs <= state.expiry.now
+    );
+  };
+  const agree = (tx: TxRecord, names: readonly string[], decision: "commit" | "abort", what: string) => {
+    for (const name of names) {
+      const barrier =
+        barrierOf.get(`${name}/${incarnation(tx.id, tx.createdAt)}`) ??
+        barrierOf.get(`${name}/${incarnation(tx.id, undefined)}`);
+      if (barrier === undefined && mayHaveExpired(tx)) continue;
+      if (decision === "commit" && barrier?.state !== "committed") {
+        violate("agreement", `${what} committed but ${name}'s barrier is ${barrier?.state ?? "absent"}`);
+      }
+      if (decision === "abort" && (barrier?.state === "committed" || barrier?.state === "prepared")) {
+        violate("agreement", `${what} aborted but ${name}'s barrier is ${barrier.state}`);
+      }
+    }
+  };
+  // Each incarnation's ledger entries with their positions, read once for all sagas.
+  const entriesOf = new Map<string, Positioned[]>();
+  state.ledger.forEach((entry, at) => {
+    const k = incarnation(entry.txId, entry.startedAt);
+    const mine = entriesOf.get(k);
+    if (mine) mine.push({ at, entry });
+    else entriesOf.set(k, [{ at, entry }]);
+  });
+  for (const tx of all) {
+    if (tx.protocol === "2pc" && (tx.state === "committed" || tx.state === "aborted")) {
+      const names = tx.participants.map((p) => p.name);
+      agree(tx, names, tx.state === "committed" ? "commit" : "abort", tx.id);
+    }
+    if (tx.protocol === "saga") {
+      checkSaga(tx, entriesOf.get(incarnation(tx.id, tx.createdAt)) ?? [], agree, violate);
+    }
+  }
+}
+
+/** Step barriers agree with their saga's outcome: done when committed, compensated when not. */
+function checkSteps(all: readonly TxRecord[], steps: readonly StepView[], violate: Violate): void {
+  const stepsOf = byIncarnation<StepView>(steps);
+  for (const tx of all) {
+    if (tx.protocol !== "saga" || !isFinal(tx.state)) continue;
+    const want = tx.state === "committed" ? "done" : "compensated";
+    for (const step of stepsOf(tx)) {
+      if (step.state !== want) {
+        violate(
+          "agreement",
+          `saga ${tx.id} ${tx.state}, step ${step.participant}#${step.branch} is ${step.state}`,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * Atomicity and conservation: the balances are the opening ones plus every
+ * committed transaction, whole and once, and their total does not move.
+ */
+function checkBalances(state: Snapshot, all: readonly TxRecord[], violate: Violate): void {
+  const { initial, accounts } = state;
+  const total = accounts.reduce((sum, a) => sum + a.balance, 0);
+  if (state.expectedTotal !== undefined && total !== state.expectedTotal)
+    violate("conservation", `total ${total}, was ${state.expectedTotal}`);
+  if (!initial) return;
+  const expected = new Map(initial);
+  for (const tx of all) {
+    if (tx.state !== "committed") continue;
+    tx.branches.forEach((branch, index) => {
+      const parsed = parseBranch({ index, action: branch.action, input: branch.input });
+      if (!parsed.ok) return;
+      for (const m of parsed.movements) {
+        const key = `${branch.participant}/${m.account}`;
+        expected.set(key, (expected.get(key) ?? 0) + m.delta);
+      }
+    });
+  }
+  const stored = new Map<string, AccountView>(accounts.map((a) => [`${a.participant}/${a.id}`, a]));
+  for (const key of initial.keys())
+    if (!stored.has(key)) violate("conservation", `${key} was opened, no longer stored`);
+  let initialTotal = 0;
+  for (const v of initial.values()) initialTotal += v;
+  for (const [key, a] of stored) {
+    const want = expected.get(key);
+    if (want !== a.balance)
+      violate("atomicity", `${key} is ${a.balance}, committed transactions make it ${want}`);
+  }
+  if (total !== initialTotal) violate("conservation", `total ${total}, was ${initialTotal}`);
+}

@@ -1,0 +1,68 @@
+import type { BankStore } from "../../src/participants/bank/bank-store.ts";
+
+/**
+ * Deliberately broken stores, to show the simulation catches real bugs.
+ * - rollback-applies: a ROLLBACK applies the reservation as a COMMIT would.
+ * - no-rollback-barrier: a ROLLBACK before its PREPARE leaves no barrier, so the late PREPARE hangs.
+ * - no-compensation-barrier: a saga compensation for an action that has not run records
+ *   nothing, so the late action applies after its compensation.
+ * - expires-at-write: a done step barrier, and an atomic stage's committed barrier,
+ *   expire a retention after they are written (as they once did), not after the saga ends.
+ * - decision-ignores-incarnation: a decision is judged on the barrier as if it were always
+ *   its own incarnation's (as before decisions named one).
+ */
+export const MUTANTS = {
+  "rollback-applies": (store: BankStore): BankStore => ({ ...store, rollback: store.commit }),
+  "expires-at-write": (store: BankStore): BankStore => ({
+    ...store,
+    async writeStep(step, from, planned, now) {
+      await store.writeStep(step, from, planned, now);
+      if (step.state === "done") {
+        await store.finish(step.participant, step.txId, step.txStartedAt, [step.branch], now);
+      }
+    },
+    async commit(barrier, now) {
+      await store.commit(barrier, now);
+      await store.finish(barrier.participant, barrier.txId, barrier.txStartedAt ?? 0, [], now);
+    },
+  }),
+  "decision-ignores-incarnation": (store: BankStore): BankStore => {
+    // The decision reads the barrier without its incarnation; what it writes is the stored barrier.
+    const stored = async <B extends { participant: string; txId: string }>(barrier: B): Promise<B> => ({
+      ...barrier,
+      ...(await store.getBarrier(barrier.participant, barrier.txId)),
+    });
+    return {
+      ...store,
+      async getBarrier(participant, txId) {
+        const barrier = await store.getBarrier(participant, txId);
+        if (!barrier) return undefined;
+        const { txStartedAt: _s, ...rest } = barrier;
+        return rest;
+      },
+      commit: async (barrier, now) => store.commit(await stored(barrier), now),
+      rollback: async (barrier, now) => store.rollback(await stored(barrier), now),
+    };
+  },
+  "no-rollback-barrier": (store: BankStore): BankStore => ({ ...store, rollbackUnprepared: async () => {} }),
+  "no-compensation-barrier": (store: BankStore): BankStore => ({
+    ...store,
+    async writeStep(step, from, planned, now) {
+      const nothingToUndo = step.state === "compensated" && from === undefined && planned.length === 0;
+      if (!nothingToUndo) await store.writeStep(step, from, planned, now);
+    },
+  }),
+} as const satisfies Record<string, (store: BankStore) => BankStore>;
+export type BankMutant = keyof typeof MUTANTS;
+
+/**
+ * A dispatcher broken the way it once was, to show the simulation catches it.
+ * - late-prepare-votes-no: a PREPARE past its deadline votes no (`timeout`), which
+ *   excuses the participant from the ROLLBACK though an earlier copy may have prepared it.
+ * - bare-404-acknowledges: any 404 to a ROLLBACK acknowledges it, a gateway's too.
+ */
+export const HTTP_MUTANTS = ["late-prepare-votes-no", "bare-404-acknowledges"] as const;
+export type HttpMutant = (typeof HTTP_MUTANTS)[number];
+export type Mutant = BankMutant | HttpMutant;
+export const isHttpMutant = (m: Mutant | undefined): m is HttpMutant =>
+  HTTP_MUTANTS.includes(m as HttpMutant);

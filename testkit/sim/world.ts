@@ -1,0 +1,354 @@
+/**
+ * The world a simulated run happens in: the in-memory stores behind simulated
+ * I/O (each call may yield, each write may crash its caller), the message pool
+ * standing in for SQS, the real coordinator, sweeper, bank participants and
+ * HTTP dispatcher, and the accounts' opening balances.
+ */
+import type { TransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
+import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
+import { createCoordinator } from "../../src/coordinator/coordinator.ts";
+import { createSweeper } from "../../src/coordinator/sweeper.ts";
+import { decisionOf } from "../../src/core/atomic-group.ts";
+import type { CoordinatorMessage, ParticipantMessage } from "../../src/core/messages.ts";
+import { isReason } from "../../src/core/reasons.ts";
+import { isWaiting, type TxRecord } from "../../src/core/transaction.ts";
+import { createDispatcher, type Dispatcher } from "../../src/http-participants/dispatcher.ts";
+import { UNKNOWN_TRANSACTION } from "../../src/http-participants/http-protocol.ts";
+import type { Log, LogFields } from "../../src/log.ts";
+import { RetryLaterError } from "../../src/participant-kit/errors.ts";
+import {
+  createMemoryParticipantStore,
+  type MemoryParticipantStore,
+} from "../../src/participant-kit/memory-participant-store.ts";
+import { createParticipant, type Participant } from "../../src/participant-kit/participant.ts";
+import { type AccountState, bankModel } from "../../src/participants/bank/bank-rules.ts";
+import type { BankStore } from "../../src/participants/bank/bank-store.ts";
+import {
+  createMemoryTransactionStore,
+  type MemoryTransactionStore,
+} from "../../src/sim/memory-transaction-store.ts";
+import { createSimulatedHttpService, NETWORK_FAULTS, type SimulatedHttpService } from "./http-service.ts";
+import { createLedger, type Ledger } from "./ledger.ts";
+import {
+  describe,
+  type Envelope,
+  type FaultModel,
+  HTTP_TIMEOUT_MS,
+  IN_DOUBT_AFTER_MS,
+  POLICY,
+  RETENTION_SECONDS,
+  type SimCrashPoint,
+  type SimState,
+  SimulatedCrash,
+  SimulatedSendFailure,
+  type SimulationOptions,
+  START,
+} from "./model.ts";
+import { isHttpMutant, MUTANTS } from "./mutants.ts";
+import type { Random } from "./random.ts";
+import { ACCOUNT_IDS, ESCROW } from "./workload.ts";
+
+const WRITES: ReadonlySet<PropertyKey> = new Set([
+  "create",
+  "save",
+  "prepare",
+  "refuse",
+  "commit",
+  "rollback",
+  "rollbackUnprepared",
+  "writeStep",
+  "finish",
+]);
+
+/**
+ * The same store, each call first yielding as `yieldSome` decides (as I/O would,
+ * so concurrent handlers interleave), and `afterWrite` run once a write is durable:
+ * it may crash the caller there, at a point between any two steps.
+ */
+function simulatedIo<T extends object>(store: T, yieldSome: () => Promise<void>, afterWrite: () => void): T {
+  return new Proxy(store, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (typeof value !== "function") return value;
+      const isWrite = WRITES.has(key);
+      return async (...args: unknown[]) => {
+        await yieldSome();
+        const result = await value.apply(target, args);
+        if (isWrite) afterWrite();
+        return result;
+      };
+    },
+  });
+}
+
+/**
+ * Whether `id` is on a cycle of waits that hold now: edges the records hold
+ * whose holder still locks something at that participant.
+ */
+function onWaitCycle(
+  id: string,
+  records: readonly TxRecord[],
+  holds: (participant: string, holder: string) => boolean,
+): boolean {
+  const edges = new Map(
+    records.filter(isWaiting).map(
+      (tx) =>
+        [
+          tx.id,
+          Object.entries(tx.waits ?? {})
+            .filter(([participant, holder]) => holds(participant, holder))
+            .map(([, holder]) => holder),
+        ] as const,
+    ),
+  );
+  const seen = new Set<string>();
+  const reaches = (from: string): boolean => {
+    for (const next of edges.get(from) ?? []) {
+      if (next === id) return true;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      if (reaches(next)) return true;
+    }
+    return false;
+  };
+  return reaches(id);
+}
+
+export interface World {
+  readonly txStore: MemoryTransactionStore;
+  readonly bank: MemoryParticipantStore<AccountState>;
+  readonly ledger: Ledger;
+  /** Messages sent and not yet deleted, as SQS holds them. */
+  readonly pool: Envelope[];
+  /** What the use cases are given: the transaction store behind simulated I/O, the bus, the clock... */
+  readonly deps: Parameters<typeof createCoordinator>[0];
+  readonly coordinator: ReturnType<typeof createCoordinator>;
+  readonly sweeper: ReturnType<typeof createSweeper>;
+  readonly participants: ReadonlyMap<string, Participant>;
+  readonly httpName: string | undefined;
+  readonly service: SimulatedHttpService | undefined;
+  readonly dispatcher: Dispatcher | undefined;
+  /** Every account's balance before the run, by `server/account`. */
+  readonly initial: ReadonlyMap<string, number>;
+}
+
+export async function buildWorld(
+  options: SimulationOptions,
+  sim: SimState,
+  rng: Random,
+  faults: FaultModel,
+  servers: readonly string[],
+  httpName: string | undefined,
+): Promise<World> {
+  const txStore: MemoryTransactionStore = createMemoryTransactionStore({ shards: 2 });
+  const bank: MemoryParticipantStore<AccountState> = createMemoryParticipantStore(bankModel, {
+    retentionSeconds: RETENTION_SECONDS,
+  });
+  const mutant = options.mutant;
+  const mutate = mutant && !isHttpMutant(mutant) ? MUTANTS[mutant] : (s: BankStore) => s;
+  const ledger = createLedger();
+  // A store call yields a few microtasks first (as I/O would), so concurrent handlers interleave.
+  const yieldSome = async () => {
+    for (let n = rng.int(3); n > 0; n--) await Promise.resolve();
+  };
+  const bankStore = simulatedIo(
+    (options.wrapBankStore ?? ((s: BankStore) => s))(mutate(ledger.wrap(bank))),
+    yieldSome,
+    () => crash("after-store-write"),
+  );
+  // The sweeper aborts a transaction to break a deadlock only while it is on a cycle of waits.
+  const checkedStore: TransactionStore = {
+    ...txStore,
+    async save(tx, expectedVersion) {
+      // Read the stored record only for a deadlock abort: every other save goes straight through.
+      const deadlock = isReason(tx.reason, "deadlock");
+      const before = deadlock ? await txStore.get(tx.id) : undefined;
+      const breaksDeadlock = deadlock && !isReason(before?.reason, "deadlock");
+      const onCycle =
+        breaksDeadlock &&
+        before?.version === expectedVersion &&
+        onWaitCycle(tx.id, txStore.all(), (participant, holder) =>
+          bank.resources().some((r) => r.participant === participant && r.lockedBy === holder),
+        );
+      await txStore.save(tx, expectedVersion);
+      if (breaksDeadlock && !onCycle) {
+        sim.violate(
+          "deadlock-victim",
+          `${tx.id} aborted as a deadlock victim, but it is on no cycle of waits`,
+        );
+      }
+    },
+  };
+  const transactions = simulatedIo<TransactionStore>(checkedStore, yieldSome, () =>
+    crash("after-store-write"),
+  );
+  const pool: Envelope[] = [];
+  let seq = 0;
+  const clock = () => sim.now;
+
+  const send = async (to: string, body: CoordinatorMessage | ParticipantMessage, delayMs = 0) => {
+    if (sim.faulty && rng.chance(faults.sendFailRate)) {
+      sim.note(() => `  send failed: ${describe(body)}`);
+      throw new SimulatedSendFailure(`send to ${to} failed`);
+    }
+    const envelope: Envelope = { seq: seq++, sentAt: sim.now, to, body, visibleAt: sim.now + delayMs };
+    pool.push(envelope);
+    sim.note(() => `  sent m${envelope.seq} ${describe(body)}${delayMs ? ` (delayed ${delayMs}ms)` : ""}`);
+  };
+  const bus: MessageBus = {
+    toCoordinator: (m) => send("coordinator", m),
+    toParticipant: (p, m, o) => send(p, m, (o?.delaySeconds ?? 0) * 1_000),
+  };
+
+  const crash = (point: SimCrashPoint): void => {
+    if (sim.faulty && rng.chance(faults.crashRate)) {
+      sim.note(() => `  CRASH at ${point}`);
+      throw new SimulatedCrash(point);
+    }
+  };
+
+  // Errors the use cases log instead of throwing (the sweeper, dispatch) must be simulated faults too.
+  const checkLogged = (message: string, fields?: LogFields) => {
+    const error = fields && !(fields instanceof Error) ? String(fields.error ?? "") : String(fields ?? "");
+    if (!/^(SimulatedCrash|SimulatedSendFailure)/.test(error))
+      sim.violate("unexpected-error", `${message}: ${error}`);
+  };
+  const log: Log = { debug() {}, info() {}, warn() {}, error: checkLogged };
+
+  // A decision, once written, never changes (per incarnation: an id may serve again once its record expired).
+  const decided = new Map<string, "commit" | "abort">();
+  const onWrite = (tx: TxRecord) => {
+    const key = `${tx.id}@${tx.createdAt}`;
+    const before = decided.get(key);
+    const after = decisionOf(tx.state);
+    if (before !== undefined && after !== before) {
+      sim.violate("decision-stable", `${tx.id} was decided ${before}, then written as ${tx.state}`);
+    }
+    if (after !== undefined) decided.set(key, after);
+  };
+
+  // The service compensations need, down through a long pause: the bank's provider answers
+  // `retry` and the HTTP participant 503 to compensations until it is back.
+  const externalService = async (call: { readonly step: string }) => {
+    if (sim.compensationsBlocked && call.step === "compensation") throw new RetryLaterError("service_down");
+  };
+
+  // Lost-race pauses yield instead of sleeping: no timers, so the run stays deterministic.
+  const pause = async () => {
+    sim.note(() => "  lost a race: re-read and decide again");
+    await yieldSome();
+  };
+  const deps = { store: transactions, bus, clock, log, policy: POLICY, onWrite, crash, pause };
+  const coordinator = createCoordinator(deps);
+  const sweeper = createSweeper({ ...deps, concurrency: 4 });
+  const participants = new Map<string, Participant>(
+    servers.map((server) => [
+      server,
+      createParticipant({
+        name: server,
+        model: bankModel,
+        store: bankStore,
+        bus,
+        clock,
+        log,
+        lockPolicy: faults.lockPolicy,
+        // A PREPARE that meets a lock re-queues itself at once: no in-process waiting.
+        waitBudgetMs: 0,
+        inDoubtAfterMs: IN_DOUBT_AFTER_MS,
+        crash,
+        sleep: pause,
+        ...(faults.expiry ? { service: externalService } : {}),
+      }),
+    ]),
+  );
+
+  // The HTTP participant: the real dispatcher, its calls answered by a simulated service.
+  let service: SimulatedHttpService | undefined;
+  let dispatcher: Dispatcher | undefined;
+  if (httpName !== undefined) {
+    const httpService = createSimulatedHttpService({
+      name: httpName,
+      rng,
+      fault: () =>
+        sim.faulty && rng.chance(faults.httpFaultRate) ? rng.pick(NETWORK_FAULTS.slice(1)) : "none",
+      record: ledger.record,
+      violation: (detail) => sim.violate("agreement", detail),
+      afterCall: () => crash("after-http-call"),
+      down: (endpoint) => sim.compensationsBlocked && endpoint === "compensate",
+      yieldSome,
+    });
+    const call: typeof httpService.call = async (request) => {
+      let outcome = await httpService.call(request);
+      if (mutant === "bare-404-acknowledges" && outcome.kind === "response" && outcome.status === 404) {
+        outcome = { ...outcome, body: JSON.stringify({ error: { code: UNKNOWN_TRANSACTION } }) };
+      }
+      sim.note(
+        () =>
+          `  call ${request.url.pathname} ${request.headers["idempotency-key"]}: ${JSON.stringify(outcome)}`,
+      );
+      return outcome;
+    };
+    const registered = {
+      name: httpName,
+      baseUrl: `https://${httpName}.example/concord`,
+      protocols: ["2pc", "saga"] as const,
+      createdAt: START,
+      version: 1,
+    };
+    service = httpService;
+    const real = createDispatcher({
+      registry: {
+        get: async (name) =>
+          name === httpName ? { ...registered, protocols: [...registered.protocols] } : undefined,
+      },
+      bus,
+      call,
+      policy: { allowedHosts: [], allowPrivate: false },
+      timeoutMs: HTTP_TIMEOUT_MS,
+      clock,
+      log,
+    });
+    dispatcher =
+      mutant === "late-prepare-votes-no"
+        ? {
+            handle: (m) =>
+              m.type === "prepare" && sim.now >= m.deadline
+                ? bus.toCoordinator({
+                    type: "vote",
+                    txId: m.txId,
+                    participant: m.participant,
+                    vote: "no",
+                    reason: "timeout",
+                  })
+                : real.handle(m),
+          }
+        : real;
+  }
+
+  // --- accounts ---
+  const initial = new Map<string, number>();
+  for (const server of servers) {
+    for (const account of ACCOUNT_IDS) {
+      const balance = rng.between(0, 200);
+      await bank.putResource(server, account, { balance });
+      initial.set(`${server}/${account}`, balance);
+    }
+    await bank.putResource(server, ESCROW, { balance: 0 });
+    initial.set(`${server}/${ESCROW}`, 0);
+  }
+
+  return {
+    txStore,
+    bank,
+    ledger,
+    pool,
+    deps,
+    coordinator,
+    sweeper,
+    participants,
+    httpName,
+    service,
+    dispatcher,
+    initial,
+  };
+}
