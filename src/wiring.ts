@@ -13,7 +13,7 @@ import type { AwsClients } from "./adapters/aws-clients.ts";
 import { createDynamoDbParticipantRegistry } from "./adapters/dynamodb-participant-registry.ts";
 import { createDynamoDbParticipantStore } from "./adapters/dynamodb-participant-store.ts";
 import { createDynamoDbTransactionStore } from "./adapters/dynamodb-transaction-store.ts";
-import { createSqsBus, type MessageBus } from "./adapters/sqs-bus.ts";
+import { createSqsBus } from "./adapters/sqs-bus.ts";
 import type { Config } from "./config.ts";
 import { DecisionSignal } from "./coordinator/decision-signal.ts";
 import type { Policy } from "./core/two-phase-commit.ts";
@@ -21,6 +21,7 @@ import { armCrash, type Crash } from "./crash-points.ts";
 import { rememberingRegistry } from "./http-participants/registry.ts";
 import { createLog, type Log } from "./log.ts";
 import { type KindName, PARTICIPANT_KINDS } from "./participants/kinds.ts";
+import type { MessageBus } from "./ports/message-bus.ts";
 
 export interface RoleOptions {
   readonly log?: (service: string) => Log;

@@ -16,8 +16,8 @@ import { type DynamoDBDocumentClient, QueryCommand, ScanCommand } from "@aws-sdk
 import { STATUS_INDEX } from "../../infra/topology.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { type Status, statusOf } from "../core/view.ts";
+import type { ListPage, ListQuery } from "../ports/transaction-store.ts";
 import { batchGetAll } from "./batch-get.ts";
-import type { ListPage, ListQuery } from "./dynamodb-transaction-store.ts";
 import {
   decodeCursor,
   encodeCursor,

@@ -1,3 +1,7 @@
+/**
+ * The TransactionStore port on one DynamoDB table: I/O and mapping only. A
+ * lost conditional write becomes StaleRecordError or DuplicateTransactionError.
+ */
 import { randomUUID } from "node:crypto";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import {
@@ -11,47 +15,10 @@ import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { DUE_INDEX, WAITING_INDEX } from "../../infra/topology.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { isFinal, isWaiting } from "../core/transaction.ts";
-import { type Status, statusOf } from "../core/view.ts";
+import { statusOf } from "../core/view.ts";
+import { DuplicateTransactionError, StaleRecordError } from "../ports/errors.ts";
+import { shardOf, type TransactionStore, type WaitingTx } from "../ports/transaction-store.ts";
 import { listTransactions, statusShardOf } from "./dynamodb-transaction-listing.ts";
-import { DuplicateTransactionError, StaleRecordError } from "./errors.ts";
-
-/** Durable home of transaction records. Every write is conditional. */
-export interface TransactionStore {
-  get(id: string): Promise<TxRecord | undefined>;
-  /** Writes a new record; throws DuplicateTransactionError carrying the existing one. */
-  create(tx: TxRecord): Promise<void>;
-  /** Replaces the record if it is still at `expectedVersion`; throws StaleRecordError otherwise. */
-  save(tx: TxRecord, expectedVersion: number): Promise<void>;
-  /** Ids of transactions in one shard of the due index whose due time is at or before `now`. */
-  due(shard: number, now: number, limit: number): Promise<string[]>;
-  /** Undecided transactions in one shard that wait for another's lock, with their edges. */
-  waiting(shard: number): Promise<WaitingTx[]>;
-  /**
-   * One page of transactions: with a status, newest first; without, in storage
-   * order. Throws InvalidCursorError for a cursor this listing did not make.
-   */
-  list(query: ListQuery): Promise<ListPage>;
-  readonly shards: number;
-}
-
-export interface ListQuery {
-  readonly status?: Status;
-  readonly limit: number;
-  /** `nextCursor` of the previous page. */
-  readonly cursor?: string;
-}
-
-export interface ListPage {
-  readonly items: readonly TxRecord[];
-  /** Absent on the last page. */
-  readonly nextCursor?: string;
-}
-
-export interface WaitingTx {
-  readonly id: string;
-  readonly createdAt: number;
-  readonly waits: Readonly<Record<string, string>>;
-}
 
 export interface DynamoDbTransactionStoreOptions {
   readonly doc: DynamoDBDocumentClient;
@@ -59,16 +26,6 @@ export interface DynamoDbTransactionStoreOptions {
   readonly shards: number;
   /** How long a finished record is kept before DynamoDB's TTL removes it. */
   readonly retentionSeconds: number;
-}
-
-/** FNV-1a: a stable, cheap spread of ids over the due index's shards. */
-export function shardOf(id: string, shards: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) {
-    hash ^= id.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % shards;
 }
 
 type Item = TxRecord & {

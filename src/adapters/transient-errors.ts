@@ -7,7 +7,7 @@
  */
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import { backoffMs } from "../core/backoff.ts";
-import { TransientStoreError } from "./errors.ts";
+import { TransientStoreError } from "../ports/errors.ts";
 
 /**
  * Cancellation reasons that say "try again" (TransactionConflict: another

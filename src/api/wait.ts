@@ -1,7 +1,7 @@
-import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
 import type { DecisionSignal } from "../coordinator/decision-signal.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { statusOf } from "../core/view.ts";
+import type { TransactionStore } from "../ports/transaction-store.ts";
 
 // Without a local coordinator the record is polled, quickly at first. With one,
 // its signal wakes the waiter, and the slow poll only guards against a miss.

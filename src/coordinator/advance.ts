@@ -1,11 +1,11 @@
-import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
-import { StaleRecordError } from "../adapters/errors.ts";
-import type { MessageBus } from "../adapters/sqs-bus.ts";
 import type { Step } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { decides as isDecision } from "../core/transitions.ts";
 import type { Crash, CrashPoint } from "../crash-points.ts";
 import type { Log } from "../log.ts";
+import { StaleRecordError } from "../ports/errors.ts";
+import type { MessageBus } from "../ports/message-bus.ts";
+import type { TransactionStore } from "../ports/transaction-store.ts";
 import { dispatch } from "./dispatch.ts";
 
 export interface CoordinatorDeps {

@@ -21,7 +21,7 @@ import {
   type SqsFault,
   seededRandom,
 } from "../adapters/fault-injection.ts";
-import type { MessageBus } from "../adapters/sqs-bus.ts";
+import type { MessageBus } from "../ports/message-bus.ts";
 
 export { seededRandom };
 

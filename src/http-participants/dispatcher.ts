@@ -8,9 +8,10 @@
  * ever). A failed saga call answers `retry`: the coordinator re-sends the step
  * after its backoff and counts the attempts in the transaction's view.
  */
-import type { MessageBus } from "../adapters/sqs-bus.ts";
+
 import type { DecisionMessage, ParticipantMessage, PrepareMessage } from "../core/messages.ts";
 import type { Log } from "../log.ts";
+import type { MessageBus } from "../ports/message-bus.ts";
 import type { Caller, CallOutcome } from "./http-call.ts";
 import {
   type CallMessage,

@@ -1,7 +1,8 @@
 /** What the 2PC and saga halves of a participant share, filled in once by createParticipant. */
-import type { MessageBus } from "../adapters/sqs-bus.ts";
+
 import type { Crash } from "../crash-points.ts";
 import type { Log } from "../log.ts";
+import type { MessageBus } from "../ports/message-bus.ts";
 import type { ParticipantStore } from "./participant-store.ts";
 import type { BranchRequest } from "./planning.ts";
 import type { ResourceModel, ResourceState } from "./resource-model.ts";

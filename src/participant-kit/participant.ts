@@ -3,11 +3,12 @@
  * coordinator sends it (2PC PREPARE/COMMIT/ROLLBACK, saga action/compensate),
  * and the scheduled in-doubt check. See docs/participants.md.
  */
-import type { MessageBus } from "../adapters/sqs-bus.ts";
+
 import type { LockPolicy } from "../core/lock-policy.ts";
 import type { ParticipantMessage } from "../core/messages.ts";
 import { type Crash, noCrash } from "../crash-points.ts";
 import type { Log } from "../log.ts";
+import type { MessageBus } from "../ports/message-bus.ts";
 import { ProtocolViolationError } from "./errors.ts";
 import type { ExternalService } from "./kit-deps.ts";
 import type { ParticipantStore } from "./participant-store.ts";

@@ -5,9 +5,9 @@
  * and for tests; it passes the same contract suite as the DynamoDB store.
  */
 
-import { shardOf, type TransactionStore, type WaitingTx } from "../adapters/dynamodb-transaction-store.ts";
-import { DuplicateTransactionError, StaleRecordError } from "../adapters/errors.ts";
 import { isFinal, isWaiting, type TxRecord } from "../core/transaction.ts";
+import { DuplicateTransactionError, StaleRecordError } from "../ports/errors.ts";
+import { shardOf, type TransactionStore, type WaitingTx } from "../ports/transaction-store.ts";
 
 export class NotSupportedInSimulationError extends Error {
   override name = "NotSupportedInSimulationError";

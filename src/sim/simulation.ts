@@ -11,8 +11,7 @@
  * After the faults phase a quiet phase delivers everything and sweeps until every
  * transaction is final; then design §4's invariants are checked on the state.
  */
-import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
-import type { MessageBus } from "../adapters/sqs-bus.ts";
+
 import { abortTransaction, retryTransaction } from "../coordinator/admin.ts";
 import { type BeginRequest, beginTransaction } from "../coordinator/begin-transaction.ts";
 import { createCoordinator } from "../coordinator/coordinator.ts";
@@ -43,6 +42,8 @@ import {
 } from "../participants/bank/bank-participant.ts";
 import { type AccountState, bankModel } from "../participants/bank/bank-rules.ts";
 import type { BankStore } from "../participants/bank/bank-store.ts";
+import type { MessageBus } from "../ports/message-bus.ts";
+import type { TransactionStore } from "../ports/transaction-store.ts";
 import { checkFinalState, FINAL_STATE_INVARIANTS } from "./final-state.ts";
 import { createSimulatedHttpService, NETWORK_FAULTS, type SimulatedHttpService } from "./http-service.ts";
 import { createLedger } from "./ledger.ts";

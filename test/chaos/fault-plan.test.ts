@@ -1,6 +1,5 @@
 /** The fault plan's decisions and the chaos run's schedules are a pure function of the seed. */
 import { describe, expect, it } from "vitest";
-import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import { killSchedule, type RoleKey } from "../../src/chaos/supervisor.ts";
 import { accountsOf, transferSpecs } from "../../src/chaos/workload.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
@@ -12,6 +11,7 @@ import {
   parseFaultPlan,
   seededRandom,
 } from "../../src/faults/fault-plan.ts";
+import type { MessageBus } from "../../src/ports/message-bus.ts";
 
 const plan = (seed: number): FaultPlan => parseFaultPlan({ seed, drop: 0.1, dup: 0.1, delayMs: 500 });
 const fates = (seed: number, n: number) => {

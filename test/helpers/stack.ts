@@ -7,12 +7,12 @@ import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { inject } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import type { FaultInjector } from "../../src/adapters/fault-injection.ts";
-import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { isFinal } from "../../src/core/transaction.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { type RoleName, type Runtime, startRuntime } from "../../src/local/runtime.ts";
 import { silentLog } from "../../src/log.ts";
+import type { MessageBus } from "../../src/ports/message-bus.ts";
 
 export interface StackOptions {
   readonly bankServers?: readonly string[];

@@ -7,10 +7,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
-import {
-  createDynamoDbTransactionStore,
-  type TransactionStore,
-} from "../../src/adapters/dynamodb-transaction-store.ts";
+import { createDynamoDbTransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
 import { loadConfig } from "../../src/config.ts";
 import { advance, type CoordinatorDeps } from "../../src/coordinator/advance.ts";
 import { type BeginRequest, beginTransaction } from "../../src/coordinator/begin-transaction.ts";
@@ -23,6 +20,7 @@ import { onSweep } from "../../src/core/transitions.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { provision } from "../../src/local/provision.ts";
 import { silentLog } from "../../src/log.ts";
+import type { TransactionStore } from "../../src/ports/transaction-store.ts";
 import { policyOf } from "../../src/wiring.ts";
 import { recording } from "../helpers/buses.ts";
 import { bankState } from "../helpers/invariants.ts";

@@ -20,7 +20,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vi
 import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
 import { createDynamoDbBankStore } from "../../src/adapters/dynamodb-bank-store.ts";
-import { TransientStoreError } from "../../src/adapters/errors.ts";
 import {
   createFaultInjector,
   type DynamoDbFault,
@@ -30,6 +29,7 @@ import {
 } from "../../src/adapters/fault-injection.ts";
 import { isTransientCancellation, isUnavailableError } from "../../src/adapters/transient-errors.ts";
 import { loadConfig } from "../../src/config.ts";
+import { TransientStoreError } from "../../src/ports/errors.ts";
 import { dropping, type Sent } from "../helpers/buses.ts";
 import { bankState, expectAgreement } from "../helpers/invariants.ts";
 import { type Stack, startStack, testEnv } from "../helpers/stack.ts";

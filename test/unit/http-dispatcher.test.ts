@@ -5,7 +5,6 @@
  * and the bus stubbed, so every case is exact.
  */
 import { describe, expect, it } from "vitest";
-import type { MessageBus, SendOptions } from "../../src/adapters/sqs-bus.ts";
 import type { ParticipantMessage } from "../../src/core/messages.ts";
 import { createDispatcher } from "../../src/http-participants/dispatcher.ts";
 import type { CallOutcome, HttpCall } from "../../src/http-participants/http-call.ts";
@@ -21,6 +20,7 @@ import {
 } from "../../src/http-participants/http-protocol.ts";
 import { type HttpParticipant, rememberingRegistry } from "../../src/http-participants/registry.ts";
 import type { LogFields } from "../../src/log.ts";
+import type { MessageBus, SendOptions } from "../../src/ports/message-bus.ts";
 
 /** Records what the dispatcher sends, with the send options (a re-queue's delay). */
 function recording() {

@@ -6,7 +6,6 @@
  */
 import { describe, expect, it } from "vitest";
 import { buildTopology, DISPATCHER_QUEUE, queueFor } from "../../infra/topology.ts";
-import { InvalidCursorError } from "../../src/adapters/errors.ts";
 import { createApp } from "../../src/api/app.ts";
 import {
   type HttpParticipant,
@@ -14,6 +13,7 @@ import {
   type ParticipantRegistry,
 } from "../../src/http-participants/registry.ts";
 import { silentLog } from "../../src/log.ts";
+import { InvalidCursorError } from "../../src/ports/errors.ts";
 
 function memoryRegistry(): ParticipantRegistry & { readonly size: () => number } {
   const records = new Map<string, HttpParticipant>();

@@ -1,6 +1,4 @@
 import { type Context, Hono } from "hono";
-import type { TransactionStore } from "../../adapters/dynamodb-transaction-store.ts";
-import { InvalidCursorError } from "../../adapters/errors.ts";
 import type { CoordinatorDeps } from "../../coordinator/advance.ts";
 import {
   type BeginRequest,
@@ -20,6 +18,8 @@ import {
   protocolsNeeded,
 } from "../../http-participants/registry.ts";
 import { type Catalog, httpKind, type ParticipantKind } from "../../participants/catalog.ts";
+import { InvalidCursorError } from "../../ports/errors.ts";
+import type { TransactionStore } from "../../ports/transaction-store.ts";
 import type { Role } from "../auth.ts";
 import { parseBody } from "../body.ts";
 import { ApiError, badRequest, notFound } from "../errors.ts";
