@@ -22,7 +22,13 @@ import { httpCall } from "./http-participants/http-call.ts";
 import { createBuiltInParticipant } from "./participants/built-in.ts";
 import { participantCatalog } from "./participants/catalog.ts";
 import { builtInParticipant, KIND_NAMES, PARTICIPANT_KINDS, participantsOf } from "./participants/kinds.ts";
-import { kindStore, participantRegistry, transactionStore, type Wiring } from "./wiring.ts";
+import {
+  kindStore,
+  participantRegistry,
+  transactionListing,
+  transactionStore,
+  type Wiring,
+} from "./wiring.ts";
 
 /** What a function runs, by how it is invoked. */
 export interface RoleEntry {
@@ -59,6 +65,7 @@ export const apiRole: RoleBuilder<"api"> = (wiring) => {
   const { config } = wiring;
   const http = createApp({
     store: transactionStore(wiring),
+    listing: transactionListing(wiring),
     resources: resourceMounts(wiring),
     bus: wiring.bus,
     clock: wiring.clock,

@@ -12,6 +12,7 @@ import { physicalName } from "../infra/topology.ts";
 import type { AwsClients } from "./adapters/aws-clients.ts";
 import { createDynamoDbParticipantRegistry } from "./adapters/dynamodb-participant-registry.ts";
 import { createDynamoDbParticipantStore } from "./adapters/dynamodb-participant-store.ts";
+import { createDynamoDbTransactionListing } from "./adapters/dynamodb-transaction-listing.ts";
 import { createDynamoDbTransactionStore } from "./adapters/dynamodb-transaction-store.ts";
 import { createSqsBus } from "./adapters/sqs-bus.ts";
 import type { Config } from "./config.ts";
@@ -112,6 +113,15 @@ export const transactionStore = /* @__PURE__ */ once((wiring: Wiring) =>
     tableName: tableName(wiring, wiring.config.topology.tables.transactions.name),
     shards: wiring.config.topology.dueShards,
     retentionSeconds: wiring.config.timing.retentionSeconds,
+  }),
+);
+
+/** Pages of transactions for operators, over the transactions table's status index. */
+export const transactionListing = /* @__PURE__ */ once((wiring: Wiring) =>
+  createDynamoDbTransactionListing({
+    doc: wiring.clients.doc,
+    tableName: tableName(wiring, wiring.config.topology.tables.transactions.name),
+    shards: wiring.config.topology.dueShards,
   }),
 );
 

@@ -13,12 +13,9 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { DUE_INDEX, WAITING_INDEX } from "../../infra/topology.ts";
-import type { TxRecord } from "../core/transaction.ts";
-import { isFinal, isWaiting } from "../core/transaction.ts";
-import { statusOf } from "../core/view.ts";
 import { DuplicateTransactionError, StaleRecordError } from "../ports/errors.ts";
-import { shardOf, type TransactionStore, type WaitingTx } from "../ports/transaction-store.ts";
-import { listTransactions, statusShardOf } from "./dynamodb-transaction-listing.ts";
+import type { TransactionStore, WaitingTx } from "../ports/transaction-store.ts";
+import { fromItem, toItem } from "./dynamodb-transaction-item.ts";
 
 export interface DynamoDbTransactionStoreOptions {
   readonly doc: DynamoDBDocumentClient;
@@ -28,42 +25,8 @@ export interface DynamoDbTransactionStoreOptions {
   readonly retentionSeconds: number;
 }
 
-type Item = TxRecord & {
-  dueShard?: string;
-  waitShard?: string;
-  statusShard?: string;
-  expiresAt?: number;
-  /** Unique per write: tells our own write, retried by the SDK after a lost response, from another's. */
-  writeToken?: string;
-};
-
 export function createDynamoDbTransactionStore(options: DynamoDbTransactionStoreOptions): TransactionStore {
   const { doc, tableName, shards, retentionSeconds } = options;
-
-  const toItem = (tx: TxRecord, writeToken: string): Item => {
-    const item: Item = { ...tx, writeToken };
-    // Only records the sweeper must look at carry the index keys: the index stays sparse.
-    if (tx.dueAt !== undefined) item.dueShard = String(shardOf(tx.id, shards));
-    item.statusShard = statusShardOf(statusOf(tx.state), shardOf(tx.id, shards));
-    if (isWaiting(tx)) {
-      item.waitShard = String(shardOf(tx.id, shards));
-    }
-    if (isFinal(tx.state))
-      item.expiresAt = Math.floor((tx.completedAt ?? Date.now()) / 1000) + retentionSeconds;
-    return item;
-  };
-
-  const fromItem = (item: Record<string, unknown>): TxRecord => {
-    const {
-      dueShard: _s,
-      waitShard: _w,
-      statusShard: _t,
-      expiresAt: _e,
-      writeToken: _k,
-      ...tx
-    } = item as unknown as Item;
-    return tx;
-  };
 
   return {
     shards,
@@ -79,7 +42,7 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
         await doc.send(
           new PutCommand({
             TableName: tableName,
-            Item: toItem(tx, token),
+            Item: toItem(tx, token, shards, retentionSeconds),
             ConditionExpression: "attribute_not_exists(id)",
             ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           }),
@@ -100,7 +63,7 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
         await doc.send(
           new PutCommand({
             TableName: tableName,
-            Item: toItem(tx, token),
+            Item: toItem(tx, token, shards, retentionSeconds),
             ConditionExpression: "version = :expected",
             ExpressionAttributeValues: { ":expected": expectedVersion },
             ReturnValuesOnConditionCheckFailure: "ALL_OLD",
@@ -128,8 +91,6 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
       );
       return (out.Items ?? []).map((item) => String(item.id));
     },
-
-    list: (query) => listTransactions({ doc, tableName, shards, fromItem }, query),
 
     async waiting(shard) {
       const found: WaitingTx[] = [];

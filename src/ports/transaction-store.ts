@@ -1,10 +1,10 @@
 import type { TxRecord } from "../core/transaction.ts";
-import type { Status } from "../core/view.ts";
 
 /**
  * Durable home of transaction records, as the coordinator, the sweeper and the
  * API's begin and wait use it. Every write is conditional. Served by the
- * DynamoDB adapter and the in-memory store, which pass the same contract suite.
+ * DynamoDB adapter and the in-memory store, which pass the same contract suite;
+ * listing is a port of its own (transaction-listing.ts).
  */
 export interface TransactionStore {
   get(id: string): Promise<TxRecord | undefined>;
@@ -16,25 +16,7 @@ export interface TransactionStore {
   due(shard: number, now: number, limit: number): Promise<string[]>;
   /** Undecided transactions in one shard that wait for another's lock, with their edges. */
   waiting(shard: number): Promise<WaitingTx[]>;
-  /**
-   * One page of transactions: with a status, newest first; without, in storage
-   * order. Throws InvalidCursorError for a cursor this listing did not make.
-   */
-  list(query: ListQuery): Promise<ListPage>;
   readonly shards: number;
-}
-
-export interface ListQuery {
-  readonly status?: Status;
-  readonly limit: number;
-  /** `nextCursor` of the previous page. */
-  readonly cursor?: string;
-}
-
-export interface ListPage {
-  readonly items: readonly TxRecord[];
-  /** Absent on the last page. */
-  readonly nextCursor?: string;
 }
 
 export interface WaitingTx {

@@ -9,10 +9,6 @@ import { isFinal, isWaiting, type TxRecord } from "../core/transaction.ts";
 import { DuplicateTransactionError, StaleRecordError } from "../ports/errors.ts";
 import { shardOf, type TransactionStore, type WaitingTx } from "../ports/transaction-store.ts";
 
-export class NotSupportedInSimulationError extends Error {
-  override name = "NotSupportedInSimulationError";
-}
-
 export interface MemoryTransactionStore extends TransactionStore {
   /** Every record, for invariant checks. */
   all(): TxRecord[];
@@ -70,10 +66,6 @@ export function createMemoryTransactionStore(options: { shards?: number } = {}):
         }
       }
       return found;
-    },
-
-    async list() {
-      throw new NotSupportedInSimulationError("listing transactions is not supported by the in-memory store");
     },
 
     all: () => [...records.values()],
