@@ -7,10 +7,11 @@
  * order; an atomic stage applied at all of its participants or at none; and
  * the view a client reads agrees with what the participants hold.
  */
+
+import type { MemoryParticipantStore } from "../../testkit/memory/memory-participant-store.ts";
 import { isFinal, type SagaRecord, type TxRecord } from "../core/transaction.ts";
 import { type BranchState, toView } from "../core/view.ts";
 import type { Barrier, StepBarrier } from "../participant-kit/barriers.ts";
-import type { MemoryParticipantStore } from "../participant-kit/memory-participant-store.ts";
 import { type AccountState, parseBranch } from "../participants/bank/bank-rules.ts";
 import type { ServiceBarrier, ServiceStep } from "./http-service.ts";
 import type { Entry } from "./ledger.ts";

@@ -12,6 +12,14 @@
  * transaction is final; then design §4's invariants are checked on the state.
  */
 
+import {
+  createMemoryParticipantStore,
+  type MemoryParticipantStore,
+} from "../../testkit/memory/memory-participant-store.ts";
+import {
+  createMemoryTransactionStore,
+  type MemoryTransactionStore,
+} from "../../testkit/memory/memory-transaction-store.ts";
 import { abortTransaction, retryTransaction } from "../coordinator/admin.ts";
 import { type BeginRequest, beginTransaction } from "../coordinator/begin-transaction.ts";
 import { createCoordinator } from "../coordinator/coordinator.ts";
@@ -32,10 +40,6 @@ import { UNKNOWN_TRANSACTION } from "../http-participants/http-protocol.ts";
 import type { Log, LogFields } from "../log.ts";
 import { RetryLaterError } from "../participant-kit/errors.ts";
 import {
-  createMemoryParticipantStore,
-  type MemoryParticipantStore,
-} from "../participant-kit/memory-participant-store.ts";
-import {
   type BankParticipant,
   createBankParticipant,
   ProtocolViolationError,
@@ -47,7 +51,6 @@ import type { TransactionStore } from "../ports/transaction-store.ts";
 import { checkFinalState, FINAL_STATE_INVARIANTS } from "./final-state.ts";
 import { createSimulatedHttpService, NETWORK_FAULTS, type SimulatedHttpService } from "./http-service.ts";
 import { createLedger } from "./ledger.ts";
-import { createMemoryTransactionStore, type MemoryTransactionStore } from "./memory-transaction-store.ts";
 import { createRandom } from "./random.ts";
 import { ACCOUNT_IDS, ESCROW, randomSaga, randomTransfer } from "./workload.ts";
 

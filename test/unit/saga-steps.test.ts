@@ -18,9 +18,9 @@ import type { Crash } from "../../src/crash-points.ts";
 import { silentLog } from "../../src/log.ts";
 import { ProtocolViolationError, RetryLaterError } from "../../src/participant-kit/errors.ts";
 import type { ExternalService } from "../../src/participant-kit/kit-deps.ts";
-import { createMemoryParticipantStore } from "../../src/participant-kit/memory-participant-store.ts";
 import { createParticipant } from "../../src/participant-kit/participant.ts";
 import { inventoryModel } from "../../src/participants/commerce/inventory-model.ts";
+import { createMemoryParticipantStore } from "../../testkit/memory/memory-participant-store.ts";
 import { recording } from "../helpers/buses.ts";
 
 const T0 = 1_700_000_000_000;

@@ -14,7 +14,7 @@ import type { BranchSpec, SagaRecord, TxRecord } from "../../src/core/transactio
 import { toView } from "../../src/core/view.ts";
 import type { CrashPoint } from "../../src/crash-points.ts";
 import type { Log, LogFields } from "../../src/log.ts";
-import { createMemoryTransactionStore } from "../../src/sim/memory-transaction-store.ts";
+import { createMemoryTransactionStore } from "../../testkit/memory/memory-transaction-store.ts";
 import { recording } from "../helpers/buses.ts";
 
 const policy: Policy = {

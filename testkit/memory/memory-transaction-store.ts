@@ -5,9 +5,9 @@
  * and for tests; it passes the same contract suite as the DynamoDB store.
  */
 
-import { isFinal, isWaiting, type TxRecord } from "../core/transaction.ts";
-import { DuplicateTransactionError, StaleRecordError } from "../ports/errors.ts";
-import { shardOf, type TransactionStore, type WaitingTx } from "../ports/transaction-store.ts";
+import { isFinal, isWaiting, type TxRecord } from "../../src/core/transaction.ts";
+import { DuplicateTransactionError, StaleRecordError } from "../../src/ports/errors.ts";
+import { shardOf, type TransactionStore, type WaitingTx } from "../../src/ports/transaction-store.ts";
 
 export interface MemoryTransactionStore extends TransactionStore {
   /** Every record, for invariant checks. */
