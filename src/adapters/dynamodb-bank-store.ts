@@ -6,7 +6,7 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { bankModel } from "../participants/bank/bank-rules.ts";
 import type { BankStore } from "../participants/bank/bank-store.ts";
-import { barrierKey, createDynamoDbParticipantStore, resourceKey } from "./dynamodb-participant-store.ts";
+import { createDynamoDbParticipantStore } from "./dynamodb-participant-store.ts";
 
 export interface DynamoDbBankStoreOptions {
   readonly doc: DynamoDBDocumentClient;
@@ -14,10 +14,6 @@ export interface DynamoDbBankStoreOptions {
   /** How long a settled barrier is kept: longer than any message can live in SQS (14 days). */
   readonly retentionSeconds: number;
 }
-
-export const accountKey = (server: string, account: string): string =>
-  resourceKey(bankModel.kind, server, account);
-export { barrierKey };
 
 export function createDynamoDbBankStore(options: DynamoDbBankStoreOptions): BankStore {
   return createDynamoDbParticipantStore({ ...options, model: bankModel });

@@ -155,5 +155,3 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
     },
   };
 }
-
-export type Sweeper = ReturnType<typeof createSweeper>;

@@ -38,12 +38,9 @@ import type { CrashPoint } from "../crash-points.ts";
 import { createDispatcher, type Dispatcher } from "../http-participants/dispatcher.ts";
 import { UNKNOWN_TRANSACTION } from "../http-participants/http-protocol.ts";
 import type { Log, LogFields } from "../log.ts";
-import { RetryLaterError } from "../participant-kit/errors.ts";
-import {
-  type BankParticipant,
-  createBankParticipant,
-  ProtocolViolationError,
-} from "../participants/bank/bank-participant.ts";
+import { ProtocolViolationError, RetryLaterError } from "../participant-kit/errors.ts";
+import type { Participant } from "../participant-kit/participant.ts";
+import { createBankParticipant } from "../participants/bank/bank-participant.ts";
 import { type AccountState, bankModel } from "../participants/bank/bank-rules.ts";
 import type { BankStore } from "../participants/bank/bank-store.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
@@ -490,7 +487,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const deps = { store: transactions, bus, clock, log, policy: POLICY, onWrite, crash, pause };
   const coordinator = createCoordinator(deps);
   const sweeper = createSweeper({ ...deps, concurrency: 4 });
-  const participants = new Map<string, BankParticipant>(
+  const participants = new Map<string, Participant>(
     servers.map((server) => [
       server,
       createBankParticipant({

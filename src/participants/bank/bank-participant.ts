@@ -11,8 +11,6 @@ import {
 } from "../../participant-kit/participant.ts";
 import { type AccountState, bankModel } from "./bank-rules.ts";
 
-export { ProtocolViolationError } from "../../participant-kit/errors.ts";
-
 export interface BankParticipantDeps extends Omit<ParticipantDeps<AccountState>, "name" | "model"> {
   /** The bank server's name (`bank-1`): its queue and its keys. */
   readonly server: string;
@@ -22,5 +20,3 @@ export function createBankParticipant(deps: BankParticipantDeps): Participant {
   const { server, ...rest } = deps;
   return createParticipant({ ...rest, name: server, model: bankModel });
 }
-
-export type BankParticipant = Participant;
