@@ -22,6 +22,7 @@ import { httpCall } from "./http-participants/http-call.ts";
 import { createBuiltInParticipant } from "./participants/built-in.ts";
 import { participantCatalog } from "./participants/catalog.ts";
 import { builtInParticipant, KIND_NAMES, PARTICIPANT_KINDS, participantsOf } from "./participants/kinds.ts";
+import { sleep } from "./timers.ts";
 import {
   kindStore,
   participantRegistry,
@@ -173,7 +174,6 @@ export function scheduledRun(
 ): (remainingMs?: () => number) => Promise<number> {
   const { tickMs, runSeconds } = wiring.config.timers;
   const log = wiring.logFor("schedule");
-  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
   return (remainingMs) =>
     runScheduled(pass, {
       tickMs,

@@ -17,9 +17,10 @@ import { type FaultPlan, parseFaultPlan } from "../faults/fault-plan.ts";
 import { startEmulators, stopAllEmulatorsSync } from "../local/emulators/index.ts";
 import { provision } from "../local/provision.ts";
 import { createProgress } from "../progress.ts";
+import { sleep } from "../timers.ts";
 import { checkInvariants, readDeadLetters, readState, unfinished } from "./checker.ts";
 import { formatReport, progressLine } from "./report.ts";
-import { killLoop, killSchedule, type RoleKey, Supervisor, sleep } from "./supervisor.ts";
+import { killLoop, killSchedule, type RoleKey, Supervisor } from "./supervisor.ts";
 import { accountsOf, type ClientRecord, runWorkload, transferSpecs } from "./workload.ts";
 
 function freePort(): Promise<number> {

@@ -1,3 +1,4 @@
+import { jitteredBackoffMs } from "../core/backoff.ts";
 import type { Step } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { decides as isDecision } from "../core/transitions.ts";
@@ -6,6 +7,7 @@ import type { Log } from "../log.ts";
 import { StaleRecordError } from "../ports/errors.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import type { TransactionStore } from "../ports/transaction-store.ts";
+import { sleep } from "../timers.ts";
 import { dispatch } from "./dispatch.ts";
 
 export interface CoordinatorDeps {
@@ -25,7 +27,7 @@ export interface CoordinatorDeps {
 }
 
 const racePause = (attempt: number): Promise<void> =>
-  new Promise((r) => setTimeout(r, Math.random() * 4 * 2 ** attempt));
+  sleep(jitteredBackoffMs(4, attempt, 2_000, Math.random));
 
 /** Crash points a caller names around its write. */
 export interface AdvancePoints {

@@ -13,6 +13,7 @@ import type { TransactionView } from "../../src/core/view.ts";
 import { type RoleName, type Runtime, startRuntime } from "../../src/local/runtime.ts";
 import { silentLog } from "../../src/log.ts";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
+import { sleep } from "../../src/timers.ts";
 
 export interface StackOptions {
   readonly bankServers?: readonly string[];
@@ -145,6 +146,6 @@ export async function eventually<T>(
     const value = await check();
     if (value !== undefined) return value;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
