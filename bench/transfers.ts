@@ -18,8 +18,8 @@ import { loadConfig } from "../src/config.ts";
 import { LOCK_POLICIES, type LockPolicy } from "../src/core/lock-policy.ts";
 import { type Emulators, startEmulators } from "../src/local/emulators/index.ts";
 import { startRuntime } from "../src/local/runtime.ts";
-import { silentLog } from "../src/log.ts";
 import { sleep } from "../src/timers.ts";
+import { silentLogger } from "../testkit/logging.ts";
 import {
   costPerMillion,
   LAMBDA_MEMORY_MB,
@@ -127,7 +127,7 @@ const runtime = await startRuntime({
   visibilityTimeoutSeconds: 10,
   sweepIntervalMs: 1000,
   pollersPerQueue: opts.pollers,
-  log: () => silentLog,
+  log: silentLogger(),
 });
 // Every DynamoDB client of the roles: the document client shares this middleware stack.
 meter.meterCapacity(runtime.clients.dynamodb);

@@ -1,9 +1,9 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
 import { jitteredBackoffMs } from "../core/backoff.ts";
 import type { Step } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { decides as isDecision } from "../core/transitions.ts";
 import type { Crash, CrashPoint } from "../crash-points.ts";
-import type { Log } from "../log.ts";
 import { StaleRecordError } from "../ports/errors.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import type { TransactionStore } from "../ports/transaction-store.ts";
@@ -14,7 +14,7 @@ export interface CoordinatorDeps {
   readonly store: TransactionStore;
   readonly bus: MessageBus;
   readonly clock: () => number;
-  readonly log: Log;
+  readonly log: Logger;
   /** Sees every record written, once durable (the in-process decision signal). */
   readonly onWrite?: (tx: TxRecord) => void;
   /** Crash-point injection for fault tests. */

@@ -4,11 +4,11 @@
  * and the scheduled in-doubt check. See docs/participants.md.
  */
 
+import type { Logger } from "@aws-lambda-powertools/logger";
 import { jitteredBackoffMs } from "../core/backoff.ts";
 import type { LockPolicy } from "../core/lock-policy.ts";
 import type { ParticipantMessage } from "../core/messages.ts";
 import { type Crash, noCrash } from "../crash-points.ts";
-import type { Log } from "../log.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import { sleep as realSleep } from "../timers.ts";
 import { ProtocolViolationError } from "./errors.ts";
@@ -25,7 +25,7 @@ export interface ParticipantDeps<S extends ResourceState> {
   readonly store: ParticipantStore<S>;
   readonly bus: MessageBus;
   readonly clock: () => number;
-  readonly log: Log;
+  readonly log: Logger;
   readonly lockPolicy: LockPolicy;
   /**
    * How long one delivery of a PREPARE waits in process for a lock before it

@@ -12,6 +12,7 @@
  * transaction is final; then design §4's invariants are checked on the state.
  */
 
+import { RecordingLogger } from "../../testkit/logging.ts";
 import {
   createMemoryParticipantStore,
   type MemoryParticipantStore,
@@ -37,7 +38,6 @@ import { type Status, statusOf } from "../core/view.ts";
 import type { CrashPoint } from "../crash-points.ts";
 import { createDispatcher, type Dispatcher } from "../http-participants/dispatcher.ts";
 import { UNKNOWN_TRANSACTION } from "../http-participants/http-protocol.ts";
-import type { Log, LogFields } from "../log.ts";
 import { ProtocolViolationError, RetryLaterError } from "../participant-kit/errors.ts";
 import type { Participant } from "../participant-kit/participant.ts";
 import { createBankParticipant } from "../participants/bank/bank-participant.ts";
@@ -453,12 +453,15 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   };
 
   // Errors the use cases log instead of throwing (the sweeper, dispatch) must be simulated faults too.
-  const checkLogged = (message: string, fields?: LogFields) => {
-    const error = fields && !(fields instanceof Error) ? String(fields.error ?? "") : String(fields ?? "");
+  const log = new RecordingLogger(({ level, message, fields }) => {
+    if (level !== "error") return;
+    const error =
+      fields && typeof fields === "object" && !(fields instanceof Error)
+        ? String((fields as { error?: unknown }).error ?? "")
+        : String(fields ?? "");
     if (!/^(SimulatedCrash|SimulatedSendFailure)/.test(error))
       violate("unexpected-error", `${message}: ${error}`);
-  };
-  const log: Log = { debug() {}, info() {}, warn() {}, error: checkLogged };
+  });
 
   // A decision, once written, never changes (per incarnation: an id may serve again once its record expired).
   const decided = new Map<string, "commit" | "abort">();

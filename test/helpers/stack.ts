@@ -11,9 +11,9 @@ import { type Config, loadConfig } from "../../src/config.ts";
 import { isFinal } from "../../src/core/transaction.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { type RoleName, type Runtime, startRuntime } from "../../src/local/runtime.ts";
-import { silentLog } from "../../src/log.ts";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
 import { sleep } from "../../src/timers.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 
 export interface StackOptions {
   readonly bankServers?: readonly string[];
@@ -71,7 +71,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     sweepIntervalMs: options.sweepIntervalMs ?? 250,
     pollersPerQueue: options.pollersPerQueue ?? 2,
     ...(options.inquiryIntervalMs ? { inquiryIntervalMs: options.inquiryIntervalMs } : {}),
-    log: () => silentLog,
+    log: silentLogger(),
     ...(options.roles ? { roles: options.roles } : {}),
     ...(options.wrapBus ? { roleOptions: { wrapBus: options.wrapBus } } : {}),
     ...(options.faults ? { faults: options.faults } : {}),

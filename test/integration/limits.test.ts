@@ -19,9 +19,9 @@ import type { BranchSpec, TxRecord } from "../../src/core/transaction.ts";
 import { onSweep } from "../../src/core/transitions.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { provision } from "../../src/local/provision.ts";
-import { silentLog } from "../../src/log.ts";
 import type { TransactionStore } from "../../src/ports/transaction-store.ts";
 import { policyOf } from "../../src/wiring.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 import { recording } from "../helpers/buses.ts";
 import { bankState } from "../helpers/invariants.ts";
 import { type Stack, startStack, testEnv } from "../helpers/stack.ts";
@@ -167,7 +167,7 @@ describe("the record stays within DynamoDB's item limit", () => {
       retentionSeconds: 3_600,
     });
     // Nothing leaves: the participants here are names only, and nothing answers but the test.
-    deps = { store, bus: recording(), clock: () => now, log: silentLog, policy: policyOf(config) };
+    deps = { store, bus: recording(), clock: () => now, log: silentLogger(), policy: policyOf(config) };
     coordinator = createCoordinator(deps);
     begin = async (request) => (await beginTransaction(deps, request)).tx.id;
   }, 60_000);

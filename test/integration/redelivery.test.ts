@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import { createDynamoDbBankStore } from "../../src/adapters/dynamodb-bank-store.ts";
-import { silentLog } from "../../src/log.ts";
 import { createBankParticipant } from "../../src/participants/bank/bank-participant.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 import { duplicating, recording } from "../helpers/buses.ts";
 import { eventually, type Stack, startStack } from "../helpers/stack.ts";
 
@@ -82,7 +82,7 @@ describe("a participant's barrier", () => {
       store,
       bus,
       clock: Date.now,
-      log: silentLog,
+      log: silentLogger(),
       lockPolicy: "no-wait",
     });
     return { bus, handle: p.handle };

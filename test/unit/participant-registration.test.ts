@@ -12,8 +12,8 @@ import {
   NameTakenError,
   type ParticipantRegistry,
 } from "../../src/http-participants/registry.ts";
-import { silentLog } from "../../src/log.ts";
 import { InvalidCursorError } from "../../src/ports/errors.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 
 function memoryRegistry(): ParticipantRegistry & { readonly size: () => number } {
   const records = new Map<string, HttpParticipant>();
@@ -50,7 +50,7 @@ function app(options: { allowPrivate?: boolean; allowedHosts?: string[] } = {}) 
     ...({} as Parameters<typeof createApp>[0]),
     resources: [],
     keys: { client: ["client"], admin: ["admin"] },
-    log: silentLog,
+    log: silentLogger(),
     participants: {
       registry,
       builtIn: ["bank-1", "bank-2", "inventory"],
