@@ -18,7 +18,8 @@ import { loadConfig } from "../src/config.ts";
 import { LOCK_POLICIES, type LockPolicy } from "../src/core/lock-policy.ts";
 import { type Emulators, startEmulators } from "../src/local/emulators/index.ts";
 import { startRuntime } from "../src/local/runtime.ts";
-import { silentLog } from "../src/log.ts";
+import { sleep } from "../src/timers.ts";
+import { silentLogger } from "../testkit/logging.ts";
 import {
   costPerMillion,
   LAMBDA_MEMORY_MB,
@@ -126,7 +127,7 @@ const runtime = await startRuntime({
   visibilityTimeoutSeconds: 10,
   sweepIntervalMs: 1000,
   pollersPerQueue: opts.pollers,
-  log: () => silentLog,
+  log: silentLogger(),
 });
 // Every DynamoDB client of the roles: the document client shares this middleware stack.
 meter.meterCapacity(runtime.clients.dynamodb);
@@ -233,7 +234,7 @@ async function drive(label: string, count: number, clients: number, make: (n: nu
         let view = await viewOf(res);
         // Past the longest wait the API allows: poll until the decision.
         while (view.status === "pending" && view.id) {
-          await new Promise((r) => setTimeout(r, 250));
+          await sleep(250);
           apiRequests += 1;
           view = await viewOf(await fetch(`${url}/v1/transactions/${view.id}`));
         }
@@ -272,7 +273,7 @@ async function quiesce(maxMs = 15_000) {
   let last = busy();
   let quiet = 0;
   while (quiet < 3 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
     const now = busy();
     quiet = now === last ? quiet + 1 : 0;
     last = now;

@@ -12,8 +12,6 @@ import { join, relative, resolve } from "node:path";
 import { type BuildResult, build, type Metafile, type Plugin } from "esbuild";
 import { BUNDLE_FILE, bundleDir, bundleName } from "../infra/cdk/bundles.ts";
 
-export { bundleName };
-
 export interface Bundle {
   /** The entry's file name without extension; also the folder under the output directory. */
   readonly name: string;

@@ -15,6 +15,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-sec
 import { Command, Option } from "commander";
 import { intArg, usageErrorsExit } from "../src/cli-args.ts";
 import { loadConfig } from "../src/config.ts";
+import { sleep } from "../src/timers.ts";
 
 export interface SmokeOptions {
   readonly url: string;
@@ -91,7 +92,7 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeResult> {
   log(`transfer ${view.id}: ${view.status} after ${Date.now() - started} ms`);
   // Committed as soon as the decision is durable; applied once every participant acknowledged.
   while (!(view.status === "aborted" || view.completedAt) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     view = (await call<View>("GET", `/v1/transactions/${encodeURIComponent(view.id)}`)).body;
   }
   const ms = Date.now() - started;

@@ -5,8 +5,6 @@ import type { CrashRules } from "./crash-points.ts";
 import { envSchema, MAX_SCHEDULED_RUN_SECONDS } from "./env-schema.ts";
 import type { CommerceParticipantName } from "./participants/commerce/names.ts";
 
-export { MAX_HTTP_TIMEOUT_MS, MAX_SCHEDULED_RUN_SECONDS } from "./env-schema.ts";
-
 /** Everything a handler needs to know about where it runs, read once per process. */
 export interface Config {
   readonly region: string;

@@ -1,21 +1,12 @@
 import { Logger } from "@aws-lambda-powertools/logger";
+import type { LogLevel } from "@aws-lambda-powertools/logger/types";
 
-/** The logging surface the use cases need; Powertools' Logger satisfies it. */
-export type LogFields = Record<string, unknown> | Error;
-export interface Log {
-  debug(message: string, fields?: LogFields): void;
-  info(message: string, fields?: LogFields): void;
-  warn(message: string, fields?: LogFields): void;
-  error(message: string, fields?: LogFields): void;
+/**
+ * The root logger of one process: Powertools' structured JSON at the configured
+ * level (`config.log.level`: CONCORD_LOG_LEVEL or POWERTOOLS_LOG_LEVEL). Each
+ * role logs through a child of it (`createChild`) named for the role, with the
+ * keys it always carries (a participant's name) as persistent keys.
+ */
+export function createRootLogger(level = "INFO"): Logger {
+  return new Logger({ serviceName: "concord", logLevel: level as LogLevel });
 }
-
-/** Structured JSON logs at `level` (the configuration's `log.level`: CONCORD_LOG_LEVEL or POWERTOOLS_LOG_LEVEL). */
-export function createLog(service: string, level = "INFO"): Log {
-  const logger = new Logger({ serviceName: `concord-${service}`, logLevel: level as "INFO" });
-  type Method = "debug" | "info" | "warn" | "error";
-  const at = (method: Method) => (message: string, fields?: LogFields) =>
-    fields === undefined ? logger[method](message) : logger[method](message, fields as never);
-  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
-}
-
-export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };

@@ -22,7 +22,14 @@ import { httpCall } from "./http-participants/http-call.ts";
 import { createBuiltInParticipant } from "./participants/built-in.ts";
 import { participantCatalog } from "./participants/catalog.ts";
 import { builtInParticipant, KIND_NAMES, PARTICIPANT_KINDS, participantsOf } from "./participants/kinds.ts";
-import { kindStore, participantRegistry, transactionStore, type Wiring } from "./wiring.ts";
+import { sleep } from "./timers.ts";
+import {
+  kindStore,
+  participantRegistry,
+  transactionListing,
+  transactionStore,
+  type Wiring,
+} from "./wiring.ts";
 
 /** What a function runs, by how it is invoked. */
 export interface RoleEntry {
@@ -59,11 +66,12 @@ export const apiRole: RoleBuilder<"api"> = (wiring) => {
   const { config } = wiring;
   const http = createApp({
     store: transactionStore(wiring),
+    listing: transactionListing(wiring),
     resources: resourceMounts(wiring),
     bus: wiring.bus,
     clock: wiring.clock,
     policy: wiring.policy,
-    log: wiring.logFor("api"),
+    log: wiring.log.createChild({ serviceName: "concord-api" }),
     catalog: participantCatalog(config),
     participants: {
       registry: participantRegistry(wiring),
@@ -82,7 +90,7 @@ export const apiRole: RoleBuilder<"api"> = (wiring) => {
 };
 
 export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
-  const log = wiring.logFor("coordinator");
+  const log = wiring.log.createChild({ serviceName: "concord-coordinator" });
   const { bus, clock, policy } = wiring;
   const c = createCoordinator({
     store: transactionStore(wiring),
@@ -100,7 +108,11 @@ export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
   if (name === "") throw new Error("CONCORD_PARTICIPANT must name the built-in participant to serve");
   const { kind, table } = builtInParticipant(wiring.config, name);
   const { lockPolicy, lockWaitBudgetMs, inDoubtAfterMs } = wiring.config.participants;
-  const log = wiring.logFor(`participant-${name}`);
+  // Every line this participant logs names it.
+  const log = wiring.log.createChild({
+    serviceName: "concord-participant",
+    persistentKeys: { participant: name },
+  });
   const participant = createBuiltInParticipant(name, kind, {
     store: kindStore(wiring, table),
     settings: wiring.config.commerce,
@@ -116,7 +128,7 @@ export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
 };
 
 export const dispatcherRole: RoleBuilder<"dispatcher"> = (wiring) => {
-  const log = wiring.logFor("dispatcher");
+  const log = wiring.log.createChild({ serviceName: "concord-dispatcher" });
   const { http } = wiring.config;
   const dispatcher = createDispatcher({
     registry: participantRegistry(wiring),
@@ -136,7 +148,7 @@ export const sweeperRole: RoleBuilder<"sweeper"> = (wiring) => {
     store: transactionStore(wiring),
     bus: wiring.bus,
     clock: wiring.clock,
-    log: wiring.logFor("sweeper"),
+    log: wiring.log.createChild({ serviceName: "concord-sweeper" }),
     policy: wiring.policy,
     onWrite: (tx) => wiring.decisions.changed(tx),
     crash: wiring.crash,
@@ -165,8 +177,7 @@ export function scheduledRun(
   pass: () => Promise<unknown>,
 ): (remainingMs?: () => number) => Promise<number> {
   const { tickMs, runSeconds } = wiring.config.timers;
-  const log = wiring.logFor("schedule");
-  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+  const log = wiring.log.createChild({ serviceName: "concord-schedule" });
   return (remainingMs) =>
     runScheduled(pass, {
       tickMs,

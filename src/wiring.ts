@@ -8,22 +8,26 @@
  * string keys), so a Lambda bundle built from one entry holds only the stores
  * its role uses.
  */
+import type { Logger } from "@aws-lambda-powertools/logger";
 import { physicalName } from "../infra/topology.ts";
 import type { AwsClients } from "./adapters/aws-clients.ts";
 import { createDynamoDbParticipantRegistry } from "./adapters/dynamodb-participant-registry.ts";
 import { createDynamoDbParticipantStore } from "./adapters/dynamodb-participant-store.ts";
+import { createDynamoDbTransactionListing } from "./adapters/dynamodb-transaction-listing.ts";
 import { createDynamoDbTransactionStore } from "./adapters/dynamodb-transaction-store.ts";
-import { createSqsBus, type MessageBus } from "./adapters/sqs-bus.ts";
+import { createSqsBus } from "./adapters/sqs-bus.ts";
 import type { Config } from "./config.ts";
 import { DecisionSignal } from "./coordinator/decision-signal.ts";
 import type { Policy } from "./core/two-phase-commit.ts";
 import { armCrash, type Crash } from "./crash-points.ts";
 import { rememberingRegistry } from "./http-participants/registry.ts";
-import { createLog, type Log } from "./log.ts";
+import { createRootLogger } from "./log.ts";
 import { type KindName, PARTICIPANT_KINDS } from "./participants/kinds.ts";
+import type { MessageBus } from "./ports/message-bus.ts";
 
 export interface RoleOptions {
-  readonly log?: (service: string) => Log;
+  /** The root logger; from the configured level when absent. */
+  readonly log?: Logger;
   readonly clock?: () => number;
   readonly queueUrls?: ReadonlyMap<string, string>;
   /** Wraps the SQS bus: fault tests drop, duplicate or reorder messages here. */
@@ -32,13 +36,14 @@ export interface RoleOptions {
   readonly crash?: Crash;
 }
 
-/** What the roles of one process share: configuration, clients, the bus, the clock, the decision signal. */
+/** What the roles of one process share: configuration, clients, the bus, the clock, the root logger, the decision signal. */
 export interface Wiring {
   readonly config: Config;
   readonly clients: AwsClients;
   readonly bus: MessageBus;
   readonly clock: () => number;
-  readonly logFor: (service: string) => Log;
+  /** The root logger: each role logs through a child of it. */
+  readonly log: Logger;
   readonly policy: Policy;
   /** Wakes an API's `?wait=` when a coordinator runs in the same process (it reports to it). */
   readonly decisions: DecisionSignal;
@@ -65,7 +70,7 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     clients,
     bus: options.wrapBus ? options.wrapBus(sqsBus) : sqsBus,
     clock: options.clock ?? Date.now,
-    logFor: options.log ?? ((service: string) => createLog(service, config.log.level)),
+    log: options.log ?? createRootLogger(config.log.level),
     policy: policyOf(config),
     decisions: new DecisionSignal(),
     crash: options.crash ?? armCrash(config.faults.crashAt),
@@ -111,6 +116,15 @@ export const transactionStore = /* @__PURE__ */ once((wiring: Wiring) =>
     tableName: tableName(wiring, wiring.config.topology.tables.transactions.name),
     shards: wiring.config.topology.dueShards,
     retentionSeconds: wiring.config.timing.retentionSeconds,
+  }),
+);
+
+/** Pages of transactions for operators, over the transactions table's status index. */
+export const transactionListing = /* @__PURE__ */ once((wiring: Wiring) =>
+  createDynamoDbTransactionListing({
+    doc: wiring.clients.doc,
+    tableName: tableName(wiring, wiring.config.topology.tables.transactions.name),
+    shards: wiring.config.topology.dueShards,
   }),
 );
 

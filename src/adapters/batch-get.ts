@@ -8,6 +8,8 @@ import {
   type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
 } from "@aws-sdk/lib-dynamodb";
+import { backoffMs } from "../core/backoff.ts";
+import { sleep } from "../timers.ts";
 
 type Item = Record<string, unknown>;
 
@@ -34,7 +36,7 @@ export async function batchGetAll(
     let pending: Item[] = keys.slice(i, i + BATCH_GET_LIMIT);
     for (let round = 0; pending.length > 0; round++) {
       if (round === BATCH_GET_ROUNDS) throw new UnprocessedKeysError(pending.length);
-      if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** round)));
+      if (round > 0) await sleep(backoffMs(20, round, 1_000));
       const out: BatchGetCommandOutput = await doc.send(
         new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } } }),
       );

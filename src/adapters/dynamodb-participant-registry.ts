@@ -8,8 +8,8 @@ import {
   PARTICIPANT_NAME,
   type ParticipantRegistry,
 } from "../http-participants/registry.ts";
+import { InvalidCursorError } from "../ports/errors.ts";
 import { batchGetAll } from "./batch-get.ts";
-import { InvalidCursorError } from "./errors.ts";
 
 export interface DynamoDbRegistryOptions {
   readonly doc: DynamoDBDocumentClient;

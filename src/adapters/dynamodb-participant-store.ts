@@ -30,8 +30,8 @@ import {
 import { BarrierConflictError, ResourceLockedError } from "../participant-kit/errors.ts";
 import type { ParticipantStore } from "../participant-kit/participant-store.ts";
 import type { Resource, ResourceModel, ResourceState } from "../participant-kit/resource-model.ts";
+import { StaleRecordError } from "../ports/errors.ts";
 import { batchGetAll } from "./batch-get.ts";
-import { StaleRecordError } from "./errors.ts";
 import { retryTransientCancellations } from "./transient-errors.ts";
 
 export interface DynamoDbParticipantStoreOptions<S extends ResourceState> {

@@ -16,8 +16,9 @@ import { type DynamoDBDocumentClient, QueryCommand, ScanCommand } from "@aws-sdk
 import { STATUS_INDEX } from "../../infra/topology.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { type Status, statusOf } from "../core/view.ts";
+import type { ListPage, ListQuery, TransactionListing } from "../ports/transaction-listing.ts";
 import { batchGetAll } from "./batch-get.ts";
-import type { ListPage, ListQuery } from "./dynamodb-transaction-store.ts";
+import { fromItem, statusShardOf } from "./dynamodb-transaction-item.ts";
 import {
   decodeCursor,
   encodeCursor,
@@ -27,17 +28,23 @@ import {
   type ShardRead,
 } from "./list-cursor.ts";
 
-/** Key of the status index's partition: the client-facing status, spread over the shards. */
-export const statusShardOf = (status: Status, shard: number): string => `${status}#${shard}`;
-
-export interface ListingDeps {
+export interface DynamoDbTransactionListingOptions {
   readonly doc: DynamoDBDocumentClient;
   readonly tableName: string;
+  /** The store's shards: the status index is spread over as many. */
   readonly shards: number;
-  readonly fromItem: (item: Record<string, unknown>) => TxRecord;
 }
 
-export async function listTransactions(deps: ListingDeps, query: ListQuery): Promise<ListPage> {
+export function createDynamoDbTransactionListing(
+  options: DynamoDbTransactionListingOptions,
+): TransactionListing {
+  return { list: (query) => listTransactions(options, query) };
+}
+
+async function listTransactions(
+  deps: DynamoDbTransactionListingOptions,
+  query: ListQuery,
+): Promise<ListPage> {
   const { status, limit, cursor } = query;
   const position = cursor === undefined ? undefined : decodeCursor(cursor, { status, shards: deps.shards });
   if (status === undefined) return scanPage(deps, limit, position?.by === "id" ? position.after : undefined);
@@ -53,7 +60,7 @@ export async function listTransactions(deps: ListingDeps, query: ListQuery): Pro
 }
 
 async function readShard(
-  deps: ListingDeps,
+  deps: DynamoDbTransactionListingOptions,
   status: Status,
   shard: number,
   from: ShardPosition,
@@ -83,21 +90,25 @@ async function readShard(
 }
 
 /** The records of `ids`, in that order; ids whose record is gone (TTL) are left out. */
-async function getMany(deps: ListingDeps, ids: readonly string[]): Promise<TxRecord[]> {
+async function getMany(deps: DynamoDbTransactionListingOptions, ids: readonly string[]): Promise<TxRecord[]> {
   if (ids.length === 0) return [];
   const items = await batchGetAll(
     deps.doc,
     deps.tableName,
     ids.map((id) => ({ id })),
   );
-  const found = new Map(items.map((item) => [String(item.id), deps.fromItem(item)]));
+  const found = new Map(items.map((item) => [String(item.id), fromItem(item)]));
   return ids.flatMap((id) => {
     const tx = found.get(id);
     return tx ? [tx] : [];
   });
 }
 
-async function scanPage(deps: ListingDeps, limit: number, after: string | undefined): Promise<ListPage> {
+async function scanPage(
+  deps: DynamoDbTransactionListingOptions,
+  limit: number,
+  after: string | undefined,
+): Promise<ListPage> {
   const out = await deps.doc.send(
     new ScanCommand({
       TableName: deps.tableName,
@@ -107,7 +118,7 @@ async function scanPage(deps: ListingDeps, limit: number, after: string | undefi
       ...(after !== undefined ? { ExclusiveStartKey: { id: after } } : {}),
     }),
   );
-  const all = (out.Items ?? []).map(deps.fromItem);
+  const all = (out.Items ?? []).map(fromItem);
   const items = all.slice(0, limit);
   const last = items.at(-1);
   // A Scan also stops early at 1 MB of items: then its own LastEvaluatedKey says more may follow.

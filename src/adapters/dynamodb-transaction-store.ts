@@ -1,3 +1,7 @@
+/**
+ * The TransactionStore port on one DynamoDB table: I/O and mapping only. A
+ * lost conditional write becomes StaleRecordError or DuplicateTransactionError.
+ */
 import { randomUUID } from "node:crypto";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
 import {
@@ -9,49 +13,9 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { DUE_INDEX, WAITING_INDEX } from "../../infra/topology.ts";
-import type { TxRecord } from "../core/transaction.ts";
-import { isFinal, isWaiting } from "../core/transaction.ts";
-import { type Status, statusOf } from "../core/view.ts";
-import { listTransactions, statusShardOf } from "./dynamodb-transaction-listing.ts";
-import { DuplicateTransactionError, StaleRecordError } from "./errors.ts";
-
-/** Durable home of transaction records. Every write is conditional. */
-export interface TransactionStore {
-  get(id: string): Promise<TxRecord | undefined>;
-  /** Writes a new record; throws DuplicateTransactionError carrying the existing one. */
-  create(tx: TxRecord): Promise<void>;
-  /** Replaces the record if it is still at `expectedVersion`; throws StaleRecordError otherwise. */
-  save(tx: TxRecord, expectedVersion: number): Promise<void>;
-  /** Ids of transactions in one shard of the due index whose due time is at or before `now`. */
-  due(shard: number, now: number, limit: number): Promise<string[]>;
-  /** Undecided transactions in one shard that wait for another's lock, with their edges. */
-  waiting(shard: number): Promise<WaitingTx[]>;
-  /**
-   * One page of transactions: with a status, newest first; without, in storage
-   * order. Throws InvalidCursorError for a cursor this listing did not make.
-   */
-  list(query: ListQuery): Promise<ListPage>;
-  readonly shards: number;
-}
-
-export interface ListQuery {
-  readonly status?: Status;
-  readonly limit: number;
-  /** `nextCursor` of the previous page. */
-  readonly cursor?: string;
-}
-
-export interface ListPage {
-  readonly items: readonly TxRecord[];
-  /** Absent on the last page. */
-  readonly nextCursor?: string;
-}
-
-export interface WaitingTx {
-  readonly id: string;
-  readonly createdAt: number;
-  readonly waits: Readonly<Record<string, string>>;
-}
+import { DuplicateTransactionError, StaleRecordError } from "../ports/errors.ts";
+import type { TransactionStore, WaitingTx } from "../ports/transaction-store.ts";
+import { fromItem, toItem } from "./dynamodb-transaction-item.ts";
 
 export interface DynamoDbTransactionStoreOptions {
   readonly doc: DynamoDBDocumentClient;
@@ -61,52 +25,8 @@ export interface DynamoDbTransactionStoreOptions {
   readonly retentionSeconds: number;
 }
 
-/** FNV-1a: a stable, cheap spread of ids over the due index's shards. */
-export function shardOf(id: string, shards: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) {
-    hash ^= id.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % shards;
-}
-
-type Item = TxRecord & {
-  dueShard?: string;
-  waitShard?: string;
-  statusShard?: string;
-  expiresAt?: number;
-  /** Unique per write: tells our own write, retried by the SDK after a lost response, from another's. */
-  writeToken?: string;
-};
-
 export function createDynamoDbTransactionStore(options: DynamoDbTransactionStoreOptions): TransactionStore {
   const { doc, tableName, shards, retentionSeconds } = options;
-
-  const toItem = (tx: TxRecord, writeToken: string): Item => {
-    const item: Item = { ...tx, writeToken };
-    // Only records the sweeper must look at carry the index keys: the index stays sparse.
-    if (tx.dueAt !== undefined) item.dueShard = String(shardOf(tx.id, shards));
-    item.statusShard = statusShardOf(statusOf(tx.state), shardOf(tx.id, shards));
-    if (isWaiting(tx)) {
-      item.waitShard = String(shardOf(tx.id, shards));
-    }
-    if (isFinal(tx.state))
-      item.expiresAt = Math.floor((tx.completedAt ?? Date.now()) / 1000) + retentionSeconds;
-    return item;
-  };
-
-  const fromItem = (item: Record<string, unknown>): TxRecord => {
-    const {
-      dueShard: _s,
-      waitShard: _w,
-      statusShard: _t,
-      expiresAt: _e,
-      writeToken: _k,
-      ...tx
-    } = item as unknown as Item;
-    return tx;
-  };
 
   return {
     shards,
@@ -122,7 +42,7 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
         await doc.send(
           new PutCommand({
             TableName: tableName,
-            Item: toItem(tx, token),
+            Item: toItem(tx, token, shards, retentionSeconds),
             ConditionExpression: "attribute_not_exists(id)",
             ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           }),
@@ -143,7 +63,7 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
         await doc.send(
           new PutCommand({
             TableName: tableName,
-            Item: toItem(tx, token),
+            Item: toItem(tx, token, shards, retentionSeconds),
             ConditionExpression: "version = :expected",
             ExpressionAttributeValues: { ":expected": expectedVersion },
             ReturnValuesOnConditionCheckFailure: "ALL_OLD",
@@ -171,8 +91,6 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
       );
       return (out.Items ?? []).map((item) => String(item.id));
     },
-
-    list: (query) => listTransactions({ doc, tableName, shards, fromItem }, query),
 
     async waiting(shard) {
       const found: WaitingTx[] = [];

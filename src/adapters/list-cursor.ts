@@ -8,7 +8,7 @@
  */
 import * as z from "zod";
 import { STATUSES, type Status } from "../core/view.ts";
-import { InvalidCursorError } from "./errors.ts";
+import { InvalidCursorError } from "../ports/errors.ts";
 
 /** An entry of the status index: which transaction, created when. */
 export interface IndexKey {

@@ -1,20 +1,6 @@
 import { GetQueueUrlCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { COORDINATOR_QUEUE, physicalName, queueFor, type Topology } from "../../infra/topology.ts";
-import type { CoordinatorMessage, ParticipantMessage } from "../core/messages.ts";
-
-/**
- * Where messages go. The protocol only names the recipient; the bus knows the
- * queues: a built-in participant's own, or the dispatcher's for an HTTP participant.
- */
-export interface MessageBus {
-  toCoordinator(message: CoordinatorMessage): Promise<void>;
-  toParticipant(participant: string, message: ParticipantMessage, options?: SendOptions): Promise<void>;
-}
-
-export interface SendOptions {
-  /** Hold the message back this long (SQS DelaySeconds, 0-900). */
-  readonly delaySeconds?: number;
-}
+import type { MessageBus, SendOptions } from "../ports/message-bus.ts";
 
 export interface SqsBusOptions {
   readonly sqs: SQSClient;

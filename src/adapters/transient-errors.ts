@@ -6,8 +6,9 @@
  * applied nothing and may be sent again.
  */
 import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
-import { backoffMs } from "../core/backoff.ts";
-import { TransientStoreError } from "./errors.ts";
+import { jitteredBackoffMs } from "../core/backoff.ts";
+import { TransientStoreError } from "../ports/errors.ts";
+import { sleep } from "../timers.ts";
 
 /**
  * Cancellation reasons that say "try again" (TransactionConflict: another
@@ -43,8 +44,6 @@ export interface CancellationRetryOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /**
  * Runs `write` again while it fails with a transient cancellation, waiting a
  * full-jitter capped exponential backoff in between (a conflicting transaction
@@ -67,7 +66,7 @@ export async function retryTransientCancellations<T>(
     } catch (err) {
       if (!isTransientCancellation(err)) throw err;
       if (attempt >= attempts) throw new TransientStoreError(attempt, { cause: err });
-      await wait(Math.floor(random() * backoffMs(baseMs, attempt - 1, capMs)));
+      await wait(jitteredBackoffMs(baseMs, attempt - 1, capMs, random));
     }
   }
 }

@@ -1,8 +1,8 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { isUnavailableError } from "../adapters/transient-errors.ts";
-import type { Log } from "../log.ts";
 import { type ApiKeys, apiKeyAuth, type Role } from "./auth.ts";
 import { ApiError } from "./errors.ts";
 import { type ParticipantRoutesDeps, participantRoutes } from "./routes/participants.ts";
@@ -18,7 +18,7 @@ export interface ApiDeps extends Omit<TransactionRoutesDeps, "registry"> {
   /** The built-in participants' resources, one mount per kind this deployment runs. */
   readonly resources: readonly ResourceMount[];
   readonly keys: ApiKeys;
-  readonly log: Log;
+  readonly log: Logger;
   /**
    * The HTTP participant registry; without it, `/v1/participants` is not served
    * and transactions may name only built-in participants.

@@ -1,7 +1,8 @@
-import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
 import type { DecisionSignal } from "../coordinator/decision-signal.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { statusOf } from "../core/view.ts";
+import type { TransactionStore } from "../ports/transaction-store.ts";
+import { sleep } from "../timers.ts";
 
 // Without a local coordinator the record is polled, quickly at first. With one,
 // its signal wakes the waiter, and the slow poll only guards against a miss.
@@ -29,7 +30,7 @@ export async function waitForOutcome(
       current = decided ?? (await store.get(tx.id)) ?? current;
       continue;
     }
-    await new Promise((r) => setTimeout(r, Math.min(pause, left)));
+    await sleep(Math.min(pause, left));
     pause = Math.min(pause * 2, FAST_POLL_CAP_MS);
     current = (await store.get(tx.id)) ?? current;
   }

@@ -1,18 +1,20 @@
-import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
-import { StaleRecordError } from "../adapters/errors.ts";
-import type { MessageBus } from "../adapters/sqs-bus.ts";
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { jitteredBackoffMs } from "../core/backoff.ts";
 import type { Step } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { decides as isDecision } from "../core/transitions.ts";
 import type { Crash, CrashPoint } from "../crash-points.ts";
-import type { Log } from "../log.ts";
+import { StaleRecordError } from "../ports/errors.ts";
+import type { MessageBus } from "../ports/message-bus.ts";
+import type { TransactionStore } from "../ports/transaction-store.ts";
+import { sleep } from "../timers.ts";
 import { dispatch } from "./dispatch.ts";
 
 export interface CoordinatorDeps {
   readonly store: TransactionStore;
   readonly bus: MessageBus;
   readonly clock: () => number;
-  readonly log: Log;
+  readonly log: Logger;
   /** Sees every record written, once durable (the in-process decision signal). */
   readonly onWrite?: (tx: TxRecord) => void;
   /** Crash-point injection for fault tests. */
@@ -25,7 +27,7 @@ export interface CoordinatorDeps {
 }
 
 const racePause = (attempt: number): Promise<void> =>
-  new Promise((r) => setTimeout(r, Math.random() * 4 * 2 ** attempt));
+  sleep(jitteredBackoffMs(4, attempt, 2_000, Math.random));
 
 /** Crash points a caller names around its write. */
 export interface AdvancePoints {

@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from "node:crypto";
-import { DuplicateTransactionError } from "../adapters/errors.ts";
 import { begin as beginSaga } from "../core/saga.ts";
 import type { Policy, Step } from "../core/step.ts";
 import type { BranchSpec, TxRecord } from "../core/transaction.ts";
 import { begin as beginTwoPc } from "../core/two-phase-commit.ts";
+import { DuplicateTransactionError } from "../ports/errors.ts";
 import type { CoordinatorDeps } from "./advance.ts";
 import { dispatch } from "./dispatch.ts";
 

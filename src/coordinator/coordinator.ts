@@ -1,4 +1,5 @@
 /** The coordinator function's use case: record votes, waits, acks and step results, decide, tell participants. */
+import type { Logger } from "@aws-lambda-powertools/logger";
 import type { CoordinatorMessage } from "../core/messages.ts";
 import { reasonOf } from "../core/reasons.ts";
 import type { Effect, Policy, Step } from "../core/step.ts";
@@ -81,14 +82,20 @@ export function createCoordinator(deps: CoordinatorDeps & { readonly policy: Pol
   async function handleGroup(messages: readonly CoordinatorMessage[]): Promise<void> {
     const txId = messages[0]?.txId;
     if (txId === undefined) return;
+    // Lines about this transaction carry its id; the child is made only when there is one
+    // to log, since each child is a new Logger and most groups log nothing.
+    let txLogger: Logger | undefined;
+    const txLog = () => {
+      txLogger ??= log.createChild({ persistentKeys: { txId } });
+      return txLogger;
+    };
     const tx = await advance(deps, txId, (tx, now) => foldMessages(tx, messages, now, policy), {
       beforeDecision: "after-votes-before-decision",
       afterDecision: "after-decision-before-send",
     });
     for (const m of messages) {
       if (m.type === "vote" && m.inquiry) {
-        log.info("participant in doubt asked for the decision", {
-          txId,
+        txLog().info("participant in doubt asked for the decision", {
           participant: m.participant,
           state: tx?.state,
         });
@@ -98,13 +105,12 @@ export function createCoordinator(deps: CoordinatorDeps & { readonly policy: Pol
     for (const m of messages) {
       if (m.type === "vote" && m.vote === "yes") {
         // Presumed abort: no record means no commit was ever decided.
-        log.warn("vote for an unknown transaction: presumed abort", { txId, participant: m.participant });
+        txLog().warn("vote for an unknown transaction: presumed abort", { participant: m.participant });
         await bus.toParticipant(m.participant, { type: "rollback", txId, participant: m.participant });
       } else if (m.type === "ack") {
-        log.warn("ack for an unknown transaction", { txId, participant: m.participant });
+        txLog().warn("ack for an unknown transaction", { participant: m.participant });
       } else if (m.type === "result") {
-        log.warn("step result for an unknown transaction", {
-          txId,
+        txLog().warn("step result for an unknown transaction", {
           participant: m.participant,
           branch: m.branch,
           step: m.step,

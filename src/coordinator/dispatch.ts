@@ -1,8 +1,8 @@
-import type { MessageBus } from "../adapters/sqs-bus.ts";
+import type { Logger } from "@aws-lambda-powertools/logger";
 import type { ParticipantMessage } from "../core/messages.ts";
 import type { Effect } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
-import type { Log } from "../log.ts";
+import type { MessageBus } from "../ports/message-bus.ts";
 
 /** A record that cannot give what an effect of its own asks for: a bug, never a retryable fault. */
 export class InconsistentRecordError extends Error {
@@ -92,7 +92,7 @@ export async function dispatch(
   tx: TxRecord,
   effects: readonly Effect[],
   bus: MessageBus,
-  log: Log,
+  log: Logger,
 ): Promise<void> {
   await Promise.all(
     effects.map(async (effect) => {

@@ -156,5 +156,3 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
     },
   };
 }
-
-export type Sweeper = ReturnType<typeof createSweeper>;

@@ -1,6 +1,6 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSRecord } from "aws-lambda";
 import type { z } from "zod";
-import type { Log } from "../log.ts";
 
 /**
  * The record's message, or undefined when its body can never parse: such a
@@ -10,7 +10,7 @@ import type { Log } from "../log.ts";
 export function parseRecord<T extends z.ZodType>(
   schema: T,
   record: SQSRecord,
-  log: Log,
+  log: Logger,
 ): z.infer<T> | undefined {
   let json: unknown;
   try {

@@ -1,4 +1,4 @@
-import type { Log } from "../log.ts";
+import type { Logger } from "@aws-lambda-powertools/logger";
 
 export interface ScheduledRunOptions {
   /** Between the starts of two passes. */
@@ -11,7 +11,7 @@ export interface ScheduledRunOptions {
   readonly remainingMs?: () => number;
   /** Time kept free before the timeout for a pass to finish. */
   readonly marginMs: number;
-  readonly log: Log;
+  readonly log: Logger;
 }
 
 /**

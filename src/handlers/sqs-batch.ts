@@ -1,7 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import type { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { z } from "zod";
-import type { Log } from "../log.ts";
 import { describeError, parseRecord } from "./parse-record.ts";
 
 export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
@@ -15,7 +15,7 @@ export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 export function sqsBatchHandler<T extends z.ZodType>(
   schema: T,
   handle: (message: z.infer<T>) => Promise<void>,
-  log: Log,
+  log: Logger,
 ): SqsHandler {
   return async (event) => {
     // One processor per invocation: it holds the state of the batch it is processing.

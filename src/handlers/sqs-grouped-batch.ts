@@ -1,6 +1,6 @@
+import type { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
 import type { z } from "zod";
-import type { Log } from "../log.ts";
 import { describeError, parseRecord } from "./parse-record.ts";
 import type { SqsHandler } from "./sqs-batch.ts";
 
@@ -15,7 +15,7 @@ export function sqsGroupedBatchHandler<T extends z.ZodType>(
   schema: T,
   keyOf: (message: z.infer<T>) => string,
   handleGroup: (messages: z.infer<T>[]) => Promise<void>,
-  log: Log,
+  log: Logger,
 ): SqsHandler {
   return async (event) => {
     const groups = new Map<string, { messages: z.infer<T>[]; records: SQSRecord[] }>();

@@ -8,9 +8,10 @@
  * ever). A failed saga call answers `retry`: the coordinator re-sends the step
  * after its backoff and counts the attempts in the transaction's view.
  */
-import type { MessageBus } from "../adapters/sqs-bus.ts";
+
+import type { Logger } from "@aws-lambda-powertools/logger";
 import type { DecisionMessage, ParticipantMessage, PrepareMessage } from "../core/messages.ts";
-import type { Log } from "../log.ts";
+import type { MessageBus } from "../ports/message-bus.ts";
 import type { Caller, CallOutcome } from "./http-call.ts";
 import {
   type CallMessage,
@@ -36,7 +37,7 @@ export interface DispatcherDeps {
   /** Signs every call when set (CONCORD_HTTP_PARTICIPANT_SECRET); unsigned otherwise. */
   readonly secret?: string;
   readonly clock: () => number;
-  readonly log: Log;
+  readonly log: Logger;
 }
 
 /** A message for a participant nobody registered: only a bug or a hand-edited table gets here. */

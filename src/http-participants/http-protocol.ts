@@ -11,6 +11,8 @@
  * | /action       | done     | failed (+ reason)     | retry                                      |
  * | /compensate   | done     | retry                 | retry                                      |
  */
+
+import { backoffMs } from "../core/backoff.ts";
 import type { ParticipantMessage } from "../core/messages.ts";
 import type { CallOutcome } from "./http-call.ts";
 
@@ -167,4 +169,4 @@ export function verdictOf(endpoint: Endpoint, outcome: CallOutcome): Verdict {
 /** Re-queues of one delivery of a 2PC message after failed calls, before the coordinator's own re-send takes over. */
 export const MAX_REQUEUES = 5;
 /** 1, 2, 4, 8, 16 s: quick for a blip, and within SQS's 900 s DelaySeconds limit. */
-export const requeueDelaySeconds = (retries: number): number => Math.min(2 ** retries, 16);
+export const requeueDelaySeconds = (retries: number): number => backoffMs(1, retries, 16);

@@ -24,6 +24,7 @@ import {
   type TableSpec,
   type Topology,
 } from "../../infra/topology.ts";
+import { sleep } from "../timers.ts";
 
 type Log = Pick<Console, "info" | "warn">;
 
@@ -180,7 +181,7 @@ async function waitUntilActive(
         `table ${tableName} not ACTIVE after ${timeoutMs} ms (${table?.TableStatus}; indexes: ${states || "none"})`,
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, TABLE_POLL_MS));
+    await sleep(TABLE_POLL_MS);
   }
 }
 

@@ -5,6 +5,7 @@
  * role can also be its own process.
  */
 
+import type { Logger } from "@aws-lambda-powertools/logger";
 import { GetQueueUrlCommand } from "@aws-sdk/client-sqs";
 import { serve } from "@hono/node-server";
 import { type FunctionRole, physicalName } from "../../infra/topology.ts";
@@ -17,7 +18,7 @@ import {
 } from "../adapters/aws-clients.ts";
 import type { CallCounter } from "../adapters/call-counter.ts";
 import { type Config, participantNames } from "../config.ts";
-import { createLog, type Log } from "../log.ts";
+import { createRootLogger } from "../log.ts";
 import { createRoles, type RoleEntry, type Roles } from "../roles.ts";
 import { createWiring, type RoleOptions } from "../wiring.ts";
 import { provision, type QueueUrls } from "./provision.ts";
@@ -57,7 +58,8 @@ export interface RuntimeOptions {
   readonly counter?: CallCounter;
   /** Transient AWS faults injected into every client of this runtime (tests). */
   readonly faults?: ClientFaults;
-  readonly log?: (service: string) => Log;
+  /** The root logger; from the configured level when absent. */
+  readonly log?: Logger;
   readonly roleOptions?: Omit<RoleOptions, "log" | "queueUrls">;
 }
 
@@ -72,8 +74,8 @@ export interface Runtime {
 
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config } = options;
-  const logFor = options.log ?? ((service: string) => createLog(service, config.log.level));
-  const log = logFor("runtime");
+  const root = options.log ?? createRootLogger(config.log.level);
+  const log = root.createChild({ serviceName: "concord-runtime" });
   const wanted = new Set(options.roles ?? ALL_ROLES);
   const clientOptions = {
     ...(options.counter ? { counter: options.counter } : {}),
@@ -92,7 +94,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const roles = createRoles(
     createWiring(config, clients, {
       ...options.roleOptions,
-      log: logFor,
+      log: root,
       ...(queueUrls ? { queueUrls } : {}),
     }),
   );
@@ -120,7 +122,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         handler: entry.batch,
         batchSize: trigger.batchSize,
         concurrency: pollers,
-        log: logFor(`poller-${trigger.queue}`),
+        log: root.createChild({ serviceName: "concord-poller", persistentKeys: { queue: trigger.queue } }),
       });
       stops.push(() => poller.stop());
     }
@@ -130,7 +132,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       const timer = startSchedule({
         rateMs: rateMs ?? config.timers.tickMs,
         run: pass,
-        log: logFor("schedule"),
+        log: root.createChild({ serviceName: "concord-schedule" }),
       });
       stops.push(() => timer.stop());
     }

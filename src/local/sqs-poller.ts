@@ -13,6 +13,8 @@ import type {
   SQSMessageAttributes,
   SQSRecord,
 } from "aws-lambda";
+import { backoffMs } from "../core/backoff.ts";
+import { sleep } from "../timers.ts";
 
 type Log = Pick<Console, "info" | "warn" | "error">;
 
@@ -171,7 +173,7 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
       } catch (err) {
         if (abort.signal.aborted) return;
         failures += 1;
-        const delay = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (failures - 1));
+        const delay = backoffMs(RETRY_BASE_MS, failures - 1, RETRY_CAP_MS);
         log.warn("sqs receive failed; retrying", {
           queueUrl,
           attempt: failures,
@@ -268,18 +270,4 @@ function toLambdaAttributes(
     };
   }
   return out;
-}
-
-/** Resolves after `ms`, or at once when the signal fires. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

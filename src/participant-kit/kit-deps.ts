@@ -1,7 +1,8 @@
 /** What the 2PC and saga halves of a participant share, filled in once by createParticipant. */
-import type { MessageBus } from "../adapters/sqs-bus.ts";
+
+import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Crash } from "../crash-points.ts";
-import type { Log } from "../log.ts";
+import type { MessageBus } from "../ports/message-bus.ts";
 import type { ParticipantStore } from "./participant-store.ts";
 import type { BranchRequest } from "./planning.ts";
 import type { ResourceModel, ResourceState } from "./resource-model.ts";
@@ -32,7 +33,7 @@ export interface KitDeps<S extends ResourceState> {
   readonly store: ParticipantStore<S>;
   readonly bus: MessageBus;
   readonly clock: () => number;
-  readonly log: Log;
+  readonly log: Logger;
   readonly crash: Crash;
   readonly sleep: (ms: number) => Promise<void>;
   /** Waits before re-reading after a lost race on a barrier (jittered, growing with the attempt). */

@@ -3,11 +3,14 @@
  * coordinator sends it (2PC PREPARE/COMMIT/ROLLBACK, saga action/compensate),
  * and the scheduled in-doubt check. See docs/participants.md.
  */
-import type { MessageBus } from "../adapters/sqs-bus.ts";
+
+import type { Logger } from "@aws-lambda-powertools/logger";
+import { jitteredBackoffMs } from "../core/backoff.ts";
 import type { LockPolicy } from "../core/lock-policy.ts";
 import type { ParticipantMessage } from "../core/messages.ts";
 import { type Crash, noCrash } from "../crash-points.ts";
-import type { Log } from "../log.ts";
+import type { MessageBus } from "../ports/message-bus.ts";
+import { sleep as realSleep } from "../timers.ts";
 import { ProtocolViolationError } from "./errors.ts";
 import type { ExternalService } from "./kit-deps.ts";
 import type { ParticipantStore } from "./participant-store.ts";
@@ -22,7 +25,7 @@ export interface ParticipantDeps<S extends ResourceState> {
   readonly store: ParticipantStore<S>;
   readonly bus: MessageBus;
   readonly clock: () => number;
-  readonly log: Log;
+  readonly log: Logger;
   readonly lockPolicy: LockPolicy;
   /**
    * How long one delivery of a PREPARE waits in process for a lock before it
@@ -46,10 +49,8 @@ export interface ParticipantDeps<S extends ResourceState> {
 // a handful settles it, and a message that still loses returns to the queue.
 const MAX_RACES = 8;
 
-const timerSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 export function createParticipant<S extends ResourceState>(deps: ParticipantDeps<S>) {
-  const sleep = deps.sleep ?? timerSleep;
+  const sleep = deps.sleep ?? realSleep;
   const kit = {
     name: deps.name,
     model: deps.model,
@@ -59,7 +60,7 @@ export function createParticipant<S extends ResourceState>(deps: ParticipantDeps
     log: deps.log,
     crash: deps.crash ?? noCrash,
     sleep,
-    pause: (attempt: number) => sleep(Math.random() * 5 * 2 ** attempt),
+    pause: (attempt: number) => sleep(jitteredBackoffMs(5, attempt, 1_000, Math.random)),
     maxRaces: MAX_RACES,
     ...(deps.service ? { service: deps.service } : {}),
   };

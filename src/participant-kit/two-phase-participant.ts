@@ -3,6 +3,8 @@
  * on the decision, always through the 2PC barrier so that any message,
  * delivered any number of times in any order, has the effect of one delivery.
  */
+
+import { jitteredBackoffMs } from "../core/backoff.ts";
 import { type LockPolicy, onConflict } from "../core/lock-policy.ts";
 import type { DecisionMessage, PrepareMessage, VoteMessage } from "../core/messages.ts";
 import { isReason } from "../core/reasons.ts";
@@ -178,7 +180,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         log.debug("waiting for a lock; PREPARE re-queued", { txId: message.txId, holder: settled.waitFor });
         return;
       }
-      await sleep(Math.min(WAIT_STEP_CAP_MS, 10 * 2 ** round) * (0.5 + Math.random() / 2));
+      await sleep(jitteredBackoffMs(10, round, WAIT_STEP_CAP_MS, Math.random, 0.5));
     }
   }
 

@@ -1,8 +1,8 @@
 /** The fault plan's decisions and the chaos run's schedules are a pure function of the seed. */
 import { describe, expect, it } from "vitest";
-import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import type { CoordinatorMessage } from "../../src/core/messages.ts";
+import type { MessageBus } from "../../src/ports/message-bus.ts";
 import { killSchedule, type RoleKey } from "../../testkit/chaos/supervisor.ts";
 import { accountsOf, transferSpecs } from "../../testkit/chaos/workload.ts";
 import {

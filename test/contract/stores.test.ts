@@ -11,9 +11,9 @@ import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-part
 import { createDynamoDbTransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { provision } from "../../src/local/provision.ts";
-import { createMemoryParticipantStore } from "../../src/participant-kit/memory-participant-store.ts";
 import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
-import { createMemoryTransactionStore } from "../../src/sim/memory-transaction-store.ts";
+import { createMemoryParticipantStore } from "../../testkit/memory/memory-participant-store.ts";
+import { createMemoryTransactionStore } from "../../testkit/memory/memory-transaction-store.ts";
 import { testEnv } from "../helpers/stack.ts";
 import { type CounterState, counterModel, participantStoreContract } from "./participant-store.contract.ts";
 import { transactionStoreContract } from "./transaction-store.contract.ts";

@@ -5,11 +5,11 @@
  */
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { shardOf, type TransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
-import { DuplicateTransactionError, StaleRecordError } from "../../src/adapters/errors.ts";
 import { begin as beginSaga } from "../../src/core/saga.ts";
 import type { SagaRecord, TwoPcRecord } from "../../src/core/transaction.ts";
 import { begin, type Policy } from "../../src/core/two-phase-commit.ts";
+import { DuplicateTransactionError, StaleRecordError } from "../../src/ports/errors.ts";
+import { shardOf, type TransactionStore } from "../../src/ports/transaction-store.ts";
 
 const policy: Policy = {
   prepareRetryMs: 1_000,

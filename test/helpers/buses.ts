@@ -1,6 +1,7 @@
 /** Message faults for tests: wrap the real bus to drop, duplicate or record what passes. */
-import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
+
 import type { CoordinatorMessage, ParticipantMessage } from "../../src/core/messages.ts";
+import type { MessageBus } from "../../src/ports/message-bus.ts";
 
 export type Sent =
   | { to: "coordinator"; message: CoordinatorMessage }

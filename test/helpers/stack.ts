@@ -4,13 +4,14 @@
  */
 import { randomUUID } from "node:crypto";
 import { inject } from "vitest";
-import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { isFinal } from "../../src/core/transaction.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { type RoleName, type Runtime, startRuntime } from "../../src/local/runtime.ts";
-import { silentLog } from "../../src/log.ts";
+import type { MessageBus } from "../../src/ports/message-bus.ts";
+import { sleep } from "../../src/timers.ts";
 import type { FaultInjector } from "../../testkit/faults/fault-injection.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 import { scanTable } from "../../testkit/scan-table.ts";
 
 export interface StackOptions {
@@ -69,7 +70,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     sweepIntervalMs: options.sweepIntervalMs ?? 250,
     pollersPerQueue: options.pollersPerQueue ?? 2,
     ...(options.inquiryIntervalMs ? { inquiryIntervalMs: options.inquiryIntervalMs } : {}),
-    log: () => silentLog,
+    log: silentLogger(),
     ...(options.roles ? { roles: options.roles } : {}),
     ...(options.wrapBus ? { roleOptions: { wrapBus: options.wrapBus } } : {}),
     ...(options.faults ? { faults: options.faults } : {}),
@@ -130,6 +131,6 @@ export async function eventually<T>(
     const value = await check();
     if (value !== undefined) return value;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runSmoke } from "../../scripts/smoke.ts";
 import { loadConfig } from "../../src/config.ts";
 import { type Runtime, startRuntime } from "../../src/local/runtime.ts";
-import { silentLog } from "../../src/log.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 import { testEnv } from "../helpers/stack.ts";
 
 let runtime: Runtime;
@@ -22,7 +22,7 @@ beforeAll(async () => {
     port: 0,
     visibilityTimeoutSeconds: 2,
     sweepIntervalMs: 250,
-    log: () => silentLog,
+    log: silentLogger(),
   });
   url = runtime.url ?? "";
 });

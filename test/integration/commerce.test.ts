@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-participant-store.ts";
 import type { TransactionView } from "../../src/core/view.ts";
-import { silentLog } from "../../src/log.ts";
 import { createBuiltInParticipant } from "../../src/participants/built-in.ts";
 import { inventoryModel } from "../../src/participants/commerce/inventory-model.ts";
 import { PARTICIPANT_KINDS } from "../../src/participants/kinds.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 import { recording } from "../helpers/buses.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 
@@ -205,7 +205,7 @@ describe("2PC over the e-commerce participants", () => {
         settings: { payment: { failureRate: 0, latencyMs: 0 } },
         bus: recording(),
         clock: Date.now,
-        log: silentLog,
+        log: silentLogger(),
         lockPolicy: "no-wait",
       });
       await participant.handle({

@@ -4,7 +4,7 @@
  * at least one committed, and no lock left.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
+import type { MessageBus } from "../../src/ports/message-bus.ts";
 import { holding } from "../helpers/buses.ts";
 import { bankState } from "../helpers/invariants.ts";
 import { eventually, type Stack, startStack } from "../helpers/stack.ts";

@@ -5,7 +5,7 @@
  * that meets the lock dies; under wait-die an older one waits its turn.
  */
 import { describe, expect, it } from "vitest";
-import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
+import type { MessageBus } from "../../src/ports/message-bus.ts";
 import { bankState } from "../helpers/invariants.ts";
 import { startStack } from "../helpers/stack.ts";
 

@@ -9,7 +9,7 @@ import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { type Runtime, startRuntime } from "../../src/local/runtime.ts";
-import { silentLog } from "../../src/log.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 import { testEnv } from "../helpers/stack.ts";
 
 const TWO_MIB = 2 * 1024 * 1024;
@@ -20,7 +20,7 @@ beforeAll(async () => {
   const config = loadConfig(
     testEnv(`k${randomUUID().slice(0, 12)}`, { CONCORD_COMMERCE_PARTICIPANTS: "none" }),
   );
-  runtime = await startRuntime({ config, provision: true, roles: ["api"], port: 0, log: () => silentLog });
+  runtime = await startRuntime({ config, provision: true, roles: ["api"], port: 0, log: silentLogger() });
   if (!runtime.url) throw new Error("the API is not listening");
   url = runtime.url;
 }, 60_000);

@@ -8,9 +8,9 @@
  * lost arriving again after the deadline.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import type { PrepareMessage } from "../../src/core/messages.ts";
 import type { TransactionView } from "../../src/core/view.ts";
+import type { MessageBus } from "../../src/ports/message-bus.ts";
 import { duplicating } from "../helpers/buses.ts";
 import { type HttpService, startHttpService, unknownTransaction } from "../helpers/http-service.ts";
 import { eventually, type Stack, startStack } from "../helpers/stack.ts";

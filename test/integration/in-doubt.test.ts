@@ -3,7 +3,7 @@
  * asks the coordinator for the decision; an unknown transaction is an abort.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
+import type { MessageBus } from "../../src/ports/message-bus.ts";
 import { dropping } from "../helpers/buses.ts";
 import { bankState } from "../helpers/invariants.ts";
 import { eventually, type Stack, startStack } from "../helpers/stack.ts";

@@ -7,10 +7,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
-import {
-  createDynamoDbTransactionStore,
-  type TransactionStore,
-} from "../../src/adapters/dynamodb-transaction-store.ts";
+import { createDynamoDbTransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
 import { loadConfig } from "../../src/config.ts";
 import { advance, type CoordinatorDeps } from "../../src/coordinator/advance.ts";
 import { type BeginRequest, beginTransaction } from "../../src/coordinator/begin-transaction.ts";
@@ -22,8 +19,9 @@ import type { BranchSpec, TxRecord } from "../../src/core/transaction.ts";
 import { onSweep } from "../../src/core/transitions.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { provision } from "../../src/local/provision.ts";
-import { silentLog } from "../../src/log.ts";
+import type { TransactionStore } from "../../src/ports/transaction-store.ts";
 import { policyOf } from "../../src/wiring.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 import { recording } from "../helpers/buses.ts";
 import { bankState } from "../helpers/invariants.ts";
 import { type Stack, startStack, testEnv } from "../helpers/stack.ts";
@@ -169,7 +167,7 @@ describe("the record stays within DynamoDB's item limit", () => {
       retentionSeconds: 3_600,
     });
     // Nothing leaves: the participants here are names only, and nothing answers but the test.
-    deps = { store, bus: recording(), clock: () => now, log: silentLog, policy: policyOf(config) };
+    deps = { store, bus: recording(), clock: () => now, log: silentLogger(), policy: policyOf(config) };
     coordinator = createCoordinator(deps);
     begin = async (request) => (await beginTransaction(deps, request)).tx.id;
   }, 60_000);

@@ -7,8 +7,8 @@ import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import { createDynamoDbTransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
-import { DuplicateTransactionError, StaleRecordError } from "../../src/adapters/errors.ts";
 import { begin } from "../../src/core/two-phase-commit.ts";
+import { DuplicateTransactionError, StaleRecordError } from "../../src/ports/errors.ts";
 import { policyOf } from "../../src/wiring.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 

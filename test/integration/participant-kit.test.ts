@@ -18,8 +18,8 @@ import {
 } from "../../packages/participant/src/dynamodb-store.ts";
 import { participantApp } from "../../packages/participant/src/hono.ts";
 import { done, failed, no, yes } from "../../packages/participant/src/rules.ts";
-import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import type { TransactionView } from "../../src/core/view.ts";
+import type { MessageBus } from "../../src/ports/message-bus.ts";
 import { duplicating } from "../helpers/buses.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 

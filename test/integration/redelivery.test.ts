@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-participant-store.ts";
-import { silentLog } from "../../src/log.ts";
 import { createParticipant } from "../../src/participant-kit/participant.ts";
 import { bankModel } from "../../src/participants/bank/bank-rules.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 import { duplicating, recording } from "../helpers/buses.ts";
 import { eventually, type Stack, startStack } from "../helpers/stack.ts";
 
@@ -85,7 +85,7 @@ describe("a participant's barrier", () => {
       store,
       bus,
       clock: Date.now,
-      log: silentLog,
+      log: silentLogger(),
       lockPolicy: "no-wait",
     });
     return { bus, handle: p.handle };

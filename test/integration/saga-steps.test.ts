@@ -9,13 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-participant-store.ts";
 import type { ActionMessage, CompensateMessage, ParticipantMessage } from "../../src/core/messages.ts";
-import { silentLog } from "../../src/log.ts";
 import { RetryLaterError } from "../../src/participant-kit/errors.ts";
 import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
 import type { ResourceState } from "../../src/participant-kit/resource-model.ts";
 import { createBuiltInParticipant } from "../../src/participants/built-in.ts";
 import type { CommerceParticipantName } from "../../src/participants/commerce/names.ts";
 import { PARTICIPANT_KINDS, type ServiceSettings } from "../../src/participants/kinds.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 import { recording } from "../helpers/buses.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 
@@ -50,7 +50,7 @@ function participant(name: CommerceParticipantName, payment = NO_FAILURES) {
     settings: { payment },
     bus,
     clock: Date.now,
-    log: silentLog,
+    log: silentLogger(),
     lockPolicy: "no-wait",
   });
   const told = () =>

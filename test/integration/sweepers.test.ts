@@ -7,15 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
-import {
-  createDynamoDbTransactionStore,
-  type TransactionStore,
-} from "../../src/adapters/dynamodb-transaction-store.ts";
-import { StaleRecordError } from "../../src/adapters/errors.ts";
+import { createDynamoDbTransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
 import { createSweeper } from "../../src/coordinator/sweeper.ts";
 import type { TransactionView } from "../../src/core/view.ts";
-import { silentLog } from "../../src/log.ts";
+import { StaleRecordError } from "../../src/ports/errors.ts";
+import type { TransactionStore } from "../../src/ports/transaction-store.ts";
 import { policyOf } from "../../src/wiring.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 import { dropping, recording, type Sent } from "../helpers/buses.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 
@@ -124,7 +122,7 @@ function twoSweepers(shared: TransactionStore) {
       store: shared,
       bus,
       clock: () => now,
-      log: silentLog,
+      log: silentLogger(),
       policy: policyOf(stack.config),
     }),
   );

@@ -20,10 +20,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vi
 import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
 import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-participant-store.ts";
-import { TransientStoreError } from "../../src/adapters/errors.ts";
 import { isTransientCancellation, isUnavailableError } from "../../src/adapters/transient-errors.ts";
 import { loadConfig } from "../../src/config.ts";
 import { bankModel } from "../../src/participants/bank/bank-rules.ts";
+import { TransientStoreError } from "../../src/ports/errors.ts";
 import {
   createFaultInjector,
   type DynamoDbFault,

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { startSchedule } from "../../src/local/scheduler.ts";
+import { sleep } from "../../src/timers.ts";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const quietLog = () => ({ warn: vi.fn(), error: vi.fn() });
 
 describe("schedule", () => {

@@ -5,7 +5,6 @@
  * and the bus stubbed, so every case is exact.
  */
 import { describe, expect, it } from "vitest";
-import type { MessageBus, SendOptions } from "../../src/adapters/sqs-bus.ts";
 import type { ParticipantMessage } from "../../src/core/messages.ts";
 import { createDispatcher } from "../../src/http-participants/dispatcher.ts";
 import type { CallOutcome, HttpCall } from "../../src/http-participants/http-call.ts";
@@ -20,7 +19,8 @@ import {
   verdictOf,
 } from "../../src/http-participants/http-protocol.ts";
 import { type HttpParticipant, rememberingRegistry } from "../../src/http-participants/registry.ts";
-import type { LogFields } from "../../src/log.ts";
+import type { MessageBus, SendOptions } from "../../src/ports/message-bus.ts";
+import { type LogEntry, RecordingLogger } from "../../testkit/logging.ts";
 
 /** Records what the dispatcher sends, with the send options (a re-queue's delay). */
 function recording() {
@@ -207,10 +207,7 @@ const registered: HttpParticipant = {
 function setup(answers: CallOutcome[], options: { now?: number; allowedHosts?: string[] } = {}) {
   const bus = recording();
   const calls: HttpCall[] = [];
-  const logged: { level: string; message: string; fields?: LogFields }[] = [];
-  const at = (level: string) => (message: string, fields?: LogFields) => {
-    logged.push({ level, message, ...(fields ? { fields } : {}) });
-  };
+  const logged: LogEntry[] = [];
   let lookups = 0;
   const dispatcher = createDispatcher({
     registry: rememberingRegistry({
@@ -228,7 +225,7 @@ function setup(answers: CallOutcome[], options: { now?: number; allowedHosts?: s
     policy: { allowedHosts: options.allowedHosts ?? [], allowPrivate: false },
     timeoutMs: 3000,
     clock: () => options.now ?? Date.UTC(2029, 11, 31, 12),
-    log: { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") },
+    log: new RecordingLogger((entry) => logged.push(entry)),
   });
   return { dispatcher, bus, calls, logged, lookups: () => lookups };
 }

@@ -1,7 +1,6 @@
 /** The listing's cursor (opaque, validated) and the newest-first merge of its shards. */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { InvalidCursorError } from "../../src/adapters/errors.ts";
 import {
   decodeCursor,
   encodeCursor,
@@ -10,6 +9,7 @@ import {
   mergeNewestFirst,
   type ShardPosition,
 } from "../../src/adapters/list-cursor.ts";
+import { InvalidCursorError } from "../../src/ports/errors.ts";
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 

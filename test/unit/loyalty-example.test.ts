@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from "vitest";
 import * as z from "zod";
-import { silentLog } from "../../src/log.ts";
-import { createMemoryParticipantStore } from "../../src/participant-kit/memory-participant-store.ts";
 import { createParticipant } from "../../src/participant-kit/participant.ts";
 import { planGroup } from "../../src/participant-kit/planning.ts";
 import { accept, defineModel, refuse, resourceId } from "../../src/participant-kit/resource-model.ts";
+import { silentLogger } from "../../testkit/logging.ts";
+import { createMemoryParticipantStore } from "../../testkit/memory/memory-participant-store.ts";
 import { recording } from "../helpers/buses.ts";
 
 // --- the model (docs/participants.md, step 1) ---
@@ -66,7 +66,7 @@ describe("the loyalty example", () => {
       store,
       bus,
       clock: Date.now,
-      log: silentLog,
+      log: silentLogger(),
       lockPolicy: "wait-die",
     });
     const now = Date.now();

@@ -6,14 +6,14 @@
  */
 import { describe, expect, it } from "vitest";
 import { buildTopology, DISPATCHER_QUEUE, queueFor } from "../../infra/topology.ts";
-import { InvalidCursorError } from "../../src/adapters/errors.ts";
 import { createApp } from "../../src/api/app.ts";
 import {
   type HttpParticipant,
   NameTakenError,
   type ParticipantRegistry,
 } from "../../src/http-participants/registry.ts";
-import { silentLog } from "../../src/log.ts";
+import { InvalidCursorError } from "../../src/ports/errors.ts";
+import { silentLogger } from "../../testkit/logging.ts";
 
 function memoryRegistry(): ParticipantRegistry & { readonly size: () => number } {
   const records = new Map<string, HttpParticipant>();
@@ -51,7 +51,7 @@ function app(options: { allowPrivate?: boolean; allowedHosts?: string[] } = {}) 
     resources: [],
     catalog: new Map(),
     keys: { client: ["client"], admin: ["admin"] },
-    log: silentLog,
+    log: silentLogger(),
     participants: {
       registry,
       builtIn: ["bank-1", "bank-2", "inventory"],

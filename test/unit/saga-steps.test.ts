@@ -15,12 +15,12 @@ import type {
   PrepareMessage,
 } from "../../src/core/messages.ts";
 import type { Crash } from "../../src/crash-points.ts";
-import { silentLog } from "../../src/log.ts";
 import { ProtocolViolationError, RetryLaterError } from "../../src/participant-kit/errors.ts";
 import type { ExternalService } from "../../src/participant-kit/kit-deps.ts";
-import { createMemoryParticipantStore } from "../../src/participant-kit/memory-participant-store.ts";
 import { createParticipant } from "../../src/participant-kit/participant.ts";
 import { inventoryModel } from "../../src/participants/commerce/inventory-model.ts";
+import { silentLogger } from "../../testkit/logging.ts";
+import { createMemoryParticipantStore } from "../../testkit/memory/memory-participant-store.ts";
 import { recording } from "../helpers/buses.ts";
 
 const T0 = 1_700_000_000_000;
@@ -36,7 +36,7 @@ async function world(options: { service?: ExternalService; crash?: Crash } = {})
     store,
     bus,
     clock: () => clock.now,
-    log: silentLog,
+    log: silentLogger(),
     lockPolicy: "no-wait",
     sleep: async () => {},
     ...(options.service ? { service: options.service } : {}),

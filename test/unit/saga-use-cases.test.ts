@@ -13,8 +13,8 @@ import type { Policy } from "../../src/core/step.ts";
 import type { BranchSpec, SagaRecord, TxRecord } from "../../src/core/transaction.ts";
 import { toView } from "../../src/core/view.ts";
 import type { CrashPoint } from "../../src/crash-points.ts";
-import type { Log, LogFields } from "../../src/log.ts";
-import { createMemoryTransactionStore } from "../../src/sim/memory-transaction-store.ts";
+import { RecordingLogger } from "../../testkit/logging.ts";
+import { createMemoryTransactionStore } from "../../testkit/memory/memory-transaction-store.ts";
 import { recording } from "../helpers/buses.ts";
 
 const policy: Policy = {
@@ -70,16 +70,12 @@ function harness() {
   let now = T0;
   const store = createMemoryTransactionStore();
   const bus = recording();
-  const warnings: { message: string; fields?: LogFields }[] = [];
+  const warnings: { message: string; fields?: unknown }[] = [];
   const crashes: CrashPoint[] = [];
-  const log: Log = {
-    debug() {},
-    info() {},
-    warn: (message, fields) => warnings.push({ message, ...(fields ? { fields } : {}) }),
-    error: (message, fields) => {
-      throw new Error(`unexpected error log: ${message} ${JSON.stringify(fields)}`);
-    },
-  };
+  const log = new RecordingLogger(({ level, message, fields }) => {
+    if (level === "warn") warnings.push({ message, ...(fields !== undefined ? { fields } : {}) });
+    if (level === "error") throw new Error(`unexpected error log: ${message} ${JSON.stringify(fields)}`);
+  });
   const deps = {
     store,
     bus,

@@ -1,11 +1,11 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import { describe, expect, it } from "vitest";
-import { TransientStoreError } from "../../src/adapters/errors.ts";
 import {
   isTransientCancellation,
   isUnavailableError,
   retryTransientCancellations,
 } from "../../src/adapters/transient-errors.ts";
+import { TransientStoreError } from "../../src/ports/errors.ts";
 
 const cancelled = (...codes: string[]) =>
   new TransactionCanceledException({

@@ -16,10 +16,11 @@ import { loadConfig } from "../../src/config.ts";
 import { startEmulators, stopAllEmulatorsSync } from "../../src/local/emulators/index.ts";
 import { provision } from "../../src/local/provision.ts";
 import { createProgress } from "../../src/progress.ts";
+import { sleep } from "../../src/timers.ts";
 import { type FaultPlan, parseFaultPlan } from "../faults/fault-plan.ts";
 import { checkInvariants, readDeadLetters, readState, unfinished } from "./checker.ts";
 import { formatReport, progressLine } from "./report.ts";
-import { killLoop, killSchedule, type RoleKey, Supervisor, sleep } from "./supervisor.ts";
+import { killLoop, killSchedule, type RoleKey, Supervisor } from "./supervisor.ts";
 import { accountsOf, type ClientRecord, runWorkload, transferSpecs } from "./workload.ts";
 
 function freePort(): Promise<number> {

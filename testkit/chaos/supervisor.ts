@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { CRASH_POINTS, type CrashPoint } from "../../src/crash-points.ts";
+import { sleep } from "../../src/timers.ts";
 import { deriveSeed, FAULTS_ENV, type FaultPlan, seededRandom } from "../faults/fault-plan.ts";
 
 export type RoleKey = "api" | "coordinator" | "sweeper" | `bank-${number}`;
@@ -230,8 +231,6 @@ export class Supervisor {
     }
   }
 }
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs `step` every `everyMs` until `until` says stop; steps never overlap. */
 export async function killLoop(

@@ -2,6 +2,9 @@
  * The chaos workload: seeded random transfers driven over HTTP at the API with
  * bounded concurrency, recording what the client was told about each one.
  */
+
+import { backoffMs } from "../../src/core/backoff.ts";
+import { sleep } from "../../src/timers.ts";
 import { deriveSeed, seededRandom } from "../faults/fault-plan.ts";
 
 export interface TransferOp {
@@ -91,8 +94,6 @@ export interface WorkloadOptions {
   readonly maxAttempts: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /**
  * A saga's deadline. Past it, an action still in flight is compensated, and the
  * compensation of a deposit is a withdrawal that the recipient may no longer be
@@ -137,7 +138,7 @@ async function drive(options: WorkloadOptions, spec: TransferSpec, record: Clien
     if (attempt > 1) {
       if (Date.now() > options.deadline) return;
       record.retries++;
-      await sleep(Math.min(2000, 100 * 2 ** (attempt - 2)));
+      await sleep(backoffMs(100, attempt - 2, 2_000));
     }
     try {
       const res = await post(options.url, spec, options.waitMs);

@@ -12,7 +12,7 @@
  * the same sequence of sends give the same drops, copies and delays.
  */
 
-import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
+import type { MessageBus } from "../../src/ports/message-bus.ts";
 import {
   createFaultInjector,
   DYNAMODB_FAULTS,

@@ -4,8 +4,6 @@
  * standing in for SQS, the real coordinator, sweeper, bank participants and
  * HTTP dispatcher, and the accounts' opening balances.
  */
-import type { TransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
-import type { MessageBus } from "../../src/adapters/sqs-bus.ts";
 import { createCoordinator } from "../../src/coordinator/coordinator.ts";
 import { createSweeper } from "../../src/coordinator/sweeper.ts";
 import { decisionOf } from "../../src/core/atomic-group.ts";
@@ -14,19 +12,21 @@ import { isReason } from "../../src/core/reasons.ts";
 import { isWaiting, type TxRecord } from "../../src/core/transaction.ts";
 import { createDispatcher, type Dispatcher } from "../../src/http-participants/dispatcher.ts";
 import { UNKNOWN_TRANSACTION } from "../../src/http-participants/http-protocol.ts";
-import type { Log, LogFields } from "../../src/log.ts";
 import { RetryLaterError } from "../../src/participant-kit/errors.ts";
-import {
-  createMemoryParticipantStore,
-  type MemoryParticipantStore,
-} from "../../src/participant-kit/memory-participant-store.ts";
 import { createParticipant, type Participant } from "../../src/participant-kit/participant.ts";
 import { type AccountState, bankModel } from "../../src/participants/bank/bank-rules.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
+import type { MessageBus } from "../../src/ports/message-bus.ts";
+import type { TransactionStore } from "../../src/ports/transaction-store.ts";
+import { RecordingLogger } from "../logging.ts";
+import {
+  createMemoryParticipantStore,
+  type MemoryParticipantStore,
+} from "../memory/memory-participant-store.ts";
 import {
   createMemoryTransactionStore,
   type MemoryTransactionStore,
-} from "../../src/sim/memory-transaction-store.ts";
+} from "../memory/memory-transaction-store.ts";
 import { createSimulatedHttpService, NETWORK_FAULTS, type SimulatedHttpService } from "./http-service.ts";
 import { createLedger, type Ledger } from "./ledger.ts";
 import {
@@ -208,12 +208,15 @@ export async function buildWorld(
   };
 
   // Errors the use cases log instead of throwing (the sweeper, dispatch) must be simulated faults too.
-  const checkLogged = (message: string, fields?: LogFields) => {
-    const error = fields && !(fields instanceof Error) ? String(fields.error ?? "") : String(fields ?? "");
+  const log = new RecordingLogger(({ level, message, fields }) => {
+    if (level !== "error") return;
+    const error =
+      fields && typeof fields === "object" && !(fields instanceof Error)
+        ? String((fields as { error?: unknown }).error ?? "")
+        : String(fields ?? "");
     if (!/^(SimulatedCrash|SimulatedSendFailure)/.test(error))
       sim.violate("unexpected-error", `${message}: ${error}`);
-  };
-  const log: Log = { debug() {}, info() {}, warn() {}, error: checkLogged };
+  });
 
   // A decision, once written, never changes (per incarnation: an id may serve again once its record expired).
   const decided = new Map<string, "commit" | "abort">();

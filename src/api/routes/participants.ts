@@ -4,7 +4,6 @@
  * (scheme, credentials, host allowlist, and every address its host resolves to).
  */
 import { type Context, Hono } from "hono";
-import { InvalidCursorError } from "../../adapters/errors.ts";
 import { checkHost, type Resolve } from "../../http-participants/guarded-lookup.ts";
 import {
   type HttpParticipant,
@@ -16,6 +15,7 @@ import {
   sameRegistration,
 } from "../../http-participants/registry.ts";
 import { checkBaseUrl, type UrlPolicy } from "../../http-participants/url-policy.ts";
+import { InvalidCursorError } from "../../ports/errors.ts";
 import { type Role, requireAdmin } from "../auth.ts";
 import { parseBody } from "../body.ts";
 import { ApiError, badRequest, notFound } from "../errors.ts";

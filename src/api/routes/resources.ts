@@ -6,7 +6,6 @@
  * `lockedBy`.
  */
 import { type Context, Hono } from "hono";
-import { StaleRecordError } from "../../adapters/errors.ts";
 import { ResourceLockedError } from "../../participant-kit/errors.ts";
 import type { ParticipantStore } from "../../participant-kit/participant-store.ts";
 import {
@@ -16,6 +15,7 @@ import {
   type ResourceState,
 } from "../../participant-kit/resource-model.ts";
 import type { ResourceRoutesShape } from "../../participants/kinds.ts";
+import { StaleRecordError } from "../../ports/errors.ts";
 import { type Role, requireAdmin } from "../auth.ts";
 import { parseBody } from "../body.ts";
 import { ApiError, badRequest, notFound } from "../errors.ts";

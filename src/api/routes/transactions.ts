@@ -1,6 +1,4 @@
 import { type Context, Hono } from "hono";
-import type { TransactionStore } from "../../adapters/dynamodb-transaction-store.ts";
-import { InvalidCursorError } from "../../adapters/errors.ts";
 import type { CoordinatorDeps } from "../../coordinator/advance.ts";
 import {
   type BeginRequest,
@@ -20,6 +18,9 @@ import {
   protocolsNeeded,
 } from "../../http-participants/registry.ts";
 import { type Catalog, httpKind, type ParticipantKind } from "../../participants/catalog.ts";
+import { InvalidCursorError } from "../../ports/errors.ts";
+import type { TransactionListing } from "../../ports/transaction-listing.ts";
+import type { TransactionStore } from "../../ports/transaction-store.ts";
 import type { Role } from "../auth.ts";
 import { parseBody } from "../body.ts";
 import { ApiError, badRequest, notFound } from "../errors.ts";
@@ -38,6 +39,7 @@ import { adminRoutes } from "./admin.ts";
 
 export interface TransactionRoutesDeps extends CoordinatorDeps {
   readonly store: TransactionStore;
+  readonly listing: TransactionListing;
   readonly policy: Policy;
   readonly catalog: Catalog;
   /** Registered HTTP participants: branches may name them besides the catalog's. */
@@ -314,7 +316,7 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
 
   app.get("/transactions", async (c) => {
     try {
-      const page = await deps.store.list(readListQuery(c));
+      const page = await deps.listing.list(readListQuery(c));
       return c.json({
         transactions: page.items.map(toView),
         ...(page.nextCursor !== undefined ? { nextCursor: page.nextCursor } : {}),

@@ -1,18 +1,11 @@
 /**
  * The bank's business rules, pure: the account resource model the participant
  * kit runs (deposit, withdraw, transfer, usable in 2PC branches and as saga
- * actions or compensations), and the same rules read in bank terms (the vote
- * and the net change per account).
+ * actions or compensations), and a branch read in bank terms (its money
+ * movements, for the simulation's ledger).
  */
 import * as z from "zod";
-import { planGroup } from "../../participant-kit/planning.ts";
-import {
-  defineModel,
-  MAX_RESOURCES_PER_WRITE,
-  RESOURCE_ID,
-  type Resource,
-  type ResourceView,
-} from "../../participant-kit/resource-model.ts";
+import { defineModel, RESOURCE_ID, type ResourceView } from "../../participant-kit/resource-model.ts";
 import { moveQuantities, nonNegative } from "../quantity.ts";
 
 export const ACCOUNT_ID = RESOURCE_ID;
@@ -26,7 +19,7 @@ export const amount = z
   .max(Number.MAX_SAFE_INTEGER, "amount must be a safe integer");
 const expectedVersion = z.number().int().nonnegative().optional();
 
-export const bankActions = {
+const bankActions = {
   deposit: z.strictObject({ account: accountId, amount, expectedVersion }),
   withdraw: z.strictObject({ account: accountId, amount, expectedVersion }),
   transfer: z
@@ -34,25 +27,8 @@ export const bankActions = {
     .refine((t) => t.account !== t.to_account, { message: "to_account must differ from account" }),
 } as const;
 
-export type BankAction = keyof typeof bankActions;
-export const BANK_ACTIONS = Object.keys(bankActions) as BankAction[];
-export const isBankAction = (action: string): action is BankAction => Object.hasOwn(bankActions, action);
-
-export const MAX_ACCOUNTS_PER_PREPARE = MAX_RESOURCES_PER_WRITE;
-
-export const accountState = z.object({ balance: nonNegative });
+const accountState = z.object({ balance: nonNegative });
 export type AccountState = z.infer<typeof accountState>;
-
-export const BANK_NO_REASONS = [
-  "invalid_input",
-  "unknown_account",
-  "insufficient_funds",
-  "version_conflict",
-  "lock_conflict",
-  "balance_overflow",
-  "too_many_resources",
-] as const;
-export type BankNoReason = (typeof BANK_NO_REASONS)[number];
 
 /** The bank's words for the shared quantity rule (quantity.ts). */
 const BANK_REASONS = {
@@ -113,37 +89,11 @@ export const bankModel = defineModel({
   }),
 });
 
-export interface Account {
-  readonly account: string;
-  readonly balance: number;
-  readonly version: number;
-  readonly lockedBy?: string;
-  /** When the lock holder's transaction started: its age for wait-die. */
-  readonly lockedByStartedAt?: number;
-}
-
 export interface BankBranch {
   readonly index: number;
   readonly action: string;
   readonly input: unknown;
 }
-
-/** The net change to one account, valid only while the account is at `version`. */
-export interface AccountEffect {
-  readonly account: string;
-  readonly delta: number;
-  readonly version: number;
-}
-
-export type PreparePlan =
-  | { readonly vote: "yes"; readonly effects: readonly AccountEffect[] }
-  | {
-      readonly vote: "no";
-      readonly reason: string;
-      readonly failedBranch: number;
-      readonly holder?: string;
-      readonly holderStartedAt?: number;
-    };
 
 type ParsedBranch = { ok: true; movements: Movement[]; expected?: number } | { ok: false };
 
@@ -176,47 +126,4 @@ export function parseBranch(branch: BankBranch): ParsedBranch {
     default:
       return { ok: false };
   }
-}
-
-/** Every account a set of branches touches, in first-use order; invalid branches are skipped. */
-export function accountsTouched(branches: readonly BankBranch[]): string[] {
-  const seen = new Set<string>();
-  for (const b of branches) {
-    const parsed = parseBranch(b);
-    if (parsed.ok) for (const m of parsed.movements) seen.add(m.account);
-  }
-  return [...seen];
-}
-
-/**
- * The kit's plan for these branches, in bank terms: the vote, and the net
- * change per account at the version it was computed at.
- */
-export function planPrepare(
-  branches: readonly BankBranch[],
-  accounts: ReadonlyMap<string, Account>,
-  txId: string,
-): PreparePlan {
-  const resources = new Map<string, Resource<AccountState>>(
-    [...accounts].map(([id, a]) => [
-      id,
-      {
-        id,
-        version: a.version,
-        state: { balance: a.balance },
-        ...(a.lockedBy !== undefined ? { lockedBy: a.lockedBy } : {}),
-        ...(a.lockedByStartedAt !== undefined ? { lockedByStartedAt: a.lockedByStartedAt } : {}),
-      },
-    ]),
-  );
-  const plan = planGroup(bankModel, branches, resources, txId);
-  if (plan.vote === "no") return plan;
-  return {
-    vote: "yes",
-    effects: plan.planned.map((p) => ({
-      account: p.id,
-      delta: p.next === undefined ? 0 : p.next.balance - (accounts.get(p.id)?.balance ?? 0),
-      version: p.version,
-    })),
-  };
 }

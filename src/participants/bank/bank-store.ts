@@ -1,7 +1,5 @@
 /** The bank's persistence: the participant kit's store over account resources. */
-import type { Barrier } from "../../participant-kit/barriers.ts";
 import type { ParticipantStore } from "../../participant-kit/participant-store.ts";
 import type { AccountState } from "./bank-rules.ts";
 
 export type BankStore = ParticipantStore<AccountState>;
-export type BankBarrier = Barrier<AccountState>;

@@ -7,6 +7,7 @@
 
 import { RetryLaterError } from "../../participant-kit/errors.ts";
 import type { ExternalService } from "../../participant-kit/kit-deps.ts";
+import { sleep as realSleep } from "../../timers.ts";
 
 export interface UnreliableServiceOptions {
   /** Probability in [0, 1] that a call fails. */
@@ -18,14 +19,12 @@ export interface UnreliableServiceOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-const timerSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /** Undefined when it would never fail nor wait: then the participant calls nothing. */
 export function unreliableService(options: UnreliableServiceOptions): ExternalService | undefined {
   const { failureRate, latencyMs, reason } = options;
   if (failureRate <= 0 && latencyMs <= 0) return undefined;
   const random = options.random ?? Math.random;
-  const sleep = options.sleep ?? timerSleep;
+  const sleep = options.sleep ?? realSleep;
   return async () => {
     if (latencyMs > 0) await sleep(latencyMs);
     if (random() < failureRate) throw new RetryLaterError(reason);

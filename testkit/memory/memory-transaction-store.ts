@@ -5,13 +5,9 @@
  * and for tests; it passes the same contract suite as the DynamoDB store.
  */
 
-import { shardOf, type TransactionStore, type WaitingTx } from "../adapters/dynamodb-transaction-store.ts";
-import { DuplicateTransactionError, StaleRecordError } from "../adapters/errors.ts";
-import { isFinal, isWaiting, type TxRecord } from "../core/transaction.ts";
-
-export class NotSupportedInSimulationError extends Error {
-  override name = "NotSupportedInSimulationError";
-}
+import { isFinal, isWaiting, type TxRecord } from "../../src/core/transaction.ts";
+import { DuplicateTransactionError, StaleRecordError } from "../../src/ports/errors.ts";
+import { shardOf, type TransactionStore, type WaitingTx } from "../../src/ports/transaction-store.ts";
 
 export interface MemoryTransactionStore extends TransactionStore {
   /** Every record, for invariant checks. */
@@ -70,10 +66,6 @@ export function createMemoryTransactionStore(options: { shards?: number } = {}):
         }
       }
       return found;
-    },
-
-    async list() {
-      throw new NotSupportedInSimulationError("listing transactions is not supported by the in-memory store");
     },
 
     all: () => [...records.values()],

@@ -11,10 +11,10 @@ import {
   type PlannedResource,
   type StepBarrier,
   type StepState,
-} from "./barriers.ts";
-import { BarrierConflictError, ResourceLockedError } from "./errors.ts";
-import type { ParticipantStore } from "./participant-store.ts";
-import type { Resource, ResourceModel, ResourceState } from "./resource-model.ts";
+} from "../../src/participant-kit/barriers.ts";
+import { BarrierConflictError, ResourceLockedError } from "../../src/participant-kit/errors.ts";
+import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
+import type { Resource, ResourceModel, ResourceState } from "../../src/participant-kit/resource-model.ts";
 
 export interface StoredResource<S extends ResourceState> extends Resource<S> {
   readonly participant: string;

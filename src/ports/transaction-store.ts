@@ -1,0 +1,40 @@
+import type { TxRecord } from "../core/transaction.ts";
+
+/**
+ * Durable home of transaction records, as the coordinator, the sweeper and the
+ * API's begin and wait use it. Every write is conditional. Served by the
+ * DynamoDB adapter and the in-memory store, which pass the same contract suite;
+ * listing is a port of its own (transaction-listing.ts).
+ */
+export interface TransactionStore {
+  get(id: string): Promise<TxRecord | undefined>;
+  /** Writes a new record; throws DuplicateTransactionError carrying the existing one. */
+  create(tx: TxRecord): Promise<void>;
+  /** Replaces the record if it is still at `expectedVersion`; throws StaleRecordError otherwise. */
+  save(tx: TxRecord, expectedVersion: number): Promise<void>;
+  /** Ids of transactions in one shard of the due index whose due time is at or before `now`. */
+  due(shard: number, now: number, limit: number): Promise<string[]>;
+  /** Undecided transactions in one shard that wait for another's lock, with their edges. */
+  waiting(shard: number): Promise<WaitingTx[]>;
+  readonly shards: number;
+}
+
+export interface WaitingTx {
+  readonly id: string;
+  readonly createdAt: number;
+  readonly waits: Readonly<Record<string, string>>;
+}
+
+/**
+ * The shard of `id` among `shards`, for `due` and `waiting`: every backend
+ * spreads records by this one function, so a caller knows which shard holds a
+ * record. FNV-1a: stable and cheap.
+ */
+export function shardOf(id: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    hash ^= id.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % shards;
+}

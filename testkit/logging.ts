@@ -1,0 +1,45 @@
+/** Loggers for tests and the simulation: Powertools Loggers, so they go wherever a role's logger goes. */
+import { Logger } from "@aws-lambda-powertools/logger";
+import type { ConstructorOptions } from "@aws-lambda-powertools/logger/types";
+
+/** Logs nothing. */
+export const silentLogger = (): Logger => new Logger({ logLevel: "SILENT" });
+
+export interface LogEntry {
+  readonly level: "debug" | "info" | "warn" | "error";
+  readonly message: string;
+  /** The first extra argument: the fields object, or the error. */
+  readonly fields?: unknown;
+}
+
+/** Prints nothing and hands every entry to `onLog`, its children's too. */
+export class RecordingLogger extends Logger {
+  constructor(
+    private readonly onLog: (entry: LogEntry) => void,
+    options: ConstructorOptions = {},
+  ) {
+    super({ ...options, logLevel: "DEBUG" });
+  }
+
+  private record(level: LogEntry["level"], input: unknown, extra: unknown[]): void {
+    const message = typeof input === "string" ? input : String((input as { message?: unknown }).message);
+    this.onLog(extra.length > 0 ? { level, message, fields: extra[0] } : { level, message });
+  }
+
+  override debug(input: Parameters<Logger["debug"]>[0], ...extra: unknown[]): void {
+    this.record("debug", input, extra);
+  }
+  override info(input: Parameters<Logger["info"]>[0], ...extra: unknown[]): void {
+    this.record("info", input, extra);
+  }
+  override warn(input: Parameters<Logger["warn"]>[0], ...extra: unknown[]): void {
+    this.record("warn", input, extra);
+  }
+  override error(input: Parameters<Logger["error"]>[0], ...extra: unknown[]): void {
+    this.record("error", input, extra);
+  }
+
+  protected override createLogger(options?: ConstructorOptions): Logger {
+    return new RecordingLogger(this.onLog, options);
+  }
+}
