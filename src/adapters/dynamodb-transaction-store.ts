@@ -5,6 +5,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  UpdateCommand,
   type QueryCommandOutput,
 } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
@@ -22,6 +23,12 @@ export interface TransactionStore {
   create(tx: TxRecord): Promise<void>;
   /** Replaces the record if it is still at `expectedVersion`; throws StaleRecordError otherwise. */
   save(tx: TxRecord, expectedVersion: number): Promise<void>;
+  /**
+   * Writes `next` over `before` if the record is still at `before.version`,
+   * changing only what differs. One call: a lost race returns the record that
+   * won (undefined when there is none), so the caller needs no read to retry.
+   */
+  update(before: TxRecord, next: TxRecord): Promise<UpdateOutcome>;
   /** Ids of transactions in one shard of the due index whose due time is at or before `now`. */
   due(shard: number, now: number, limit: number): Promise<string[]>;
   /** Undecided transactions in one shard that wait for another's lock, with their edges. */
@@ -33,6 +40,10 @@ export interface TransactionStore {
   list(query: ListQuery): Promise<ListPage>;
   readonly shards: number;
 }
+
+export type UpdateOutcome =
+  | { readonly saved: true }
+  | { readonly saved: false; readonly current: TxRecord | undefined };
 
 export interface ListQuery {
   readonly status?: Status;
@@ -79,6 +90,41 @@ type Item = TxRecord & {
   /** Unique per write: tells our own write, retried by the SDK after a lost response, from another's. */
   writeToken?: string;
 };
+
+const same = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * SET for each top-level attribute that `after` changes or adds, REMOVE for each
+ * it drops. DynamoDB bills the write on the item's size either way; what this
+ * saves is the read before it and the bytes sent.
+ */
+export function updateExpression(
+  beforeItem: object,
+  afterItem: object,
+): { expression: string; names: Record<string, string>; values: Record<string, unknown> } {
+  const before = beforeItem as Readonly<Record<string, unknown>>;
+  const after = afterItem as Readonly<Record<string, unknown>>;
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const set: string[] = [];
+  const remove: string[] = [];
+  let n = 0;
+  for (const [key, value] of Object.entries(after)) {
+    if (key === "id" || value === undefined || same(before[key], value)) continue;
+    names[`#a${n}`] = key;
+    values[`:a${n}`] = value;
+    set.push(`#a${n} = :a${n}`);
+    n++;
+  }
+  for (const [key, value] of Object.entries(before)) {
+    if (key === "id" || value === undefined || after[key] !== undefined) continue;
+    names[`#a${n}`] = key;
+    remove.push(`#a${n}`);
+    n++;
+  }
+  const expression = `SET ${set.join(", ")}${remove.length > 0 ? ` REMOVE ${remove.join(", ")}` : ""}`;
+  return { expression, names, values };
+}
 
 export function createDynamoDbTransactionStore(options: DynamoDbTransactionStoreOptions): TransactionStore {
   const { doc, tableName, shards, retentionSeconds } = options;
@@ -153,6 +199,32 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
         if (err instanceof ConditionalCheckFailedException) {
           if (err.Item?.writeToken?.S === token) return;
           throw new StaleRecordError(tx.id, { cause: err });
+        }
+        throw err;
+      }
+    },
+
+    async update(before, next) {
+      const token = randomUUID();
+      const { expression, names, values } = updateExpression(toItem(before, ""), toItem(next, token));
+      try {
+        await doc.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { id: next.id },
+            UpdateExpression: expression,
+            ConditionExpression: "#version = :expected",
+            ExpressionAttributeNames: { ...names, "#version": "version" },
+            ExpressionAttributeValues: { ...values, ":expected": before.version },
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        );
+        return { saved: true };
+      } catch (err) {
+        if (err instanceof ConditionalCheckFailedException) {
+          // Our own write, retried by the SDK after its response was lost.
+          if (err.Item?.writeToken?.S === token) return { saved: true };
+          return { saved: false, current: err.Item ? fromItem(unmarshall(err.Item)) : undefined };
         }
         throw err;
       }
