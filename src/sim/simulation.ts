@@ -11,12 +11,13 @@
  * After the faults phase a quiet phase delivers everything and sweeps until every
  * transaction is final; then design §4's invariants are checked on the state.
  */
-import { createRecordCache } from "../coordinator/record-cache.ts";
+
 import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
 import type { MessageBus } from "../adapters/sqs-bus.ts";
 import { abortTransaction, retryTransaction } from "../coordinator/admin.ts";
 import { type BeginRequest, beginTransaction } from "../coordinator/begin-transaction.ts";
 import { createCoordinator } from "../coordinator/coordinator.ts";
+import { createRecordCache } from "../coordinator/record-cache.ts";
 import { createSweeper } from "../coordinator/sweeper.ts";
 import { decisionOf } from "../core/atomic-group.ts";
 import { LOCK_POLICIES, type LockPolicy } from "../core/lock-policy.ts";

@@ -38,8 +38,14 @@ function setup() {
   const calls: string[] = [];
   const store: TransactionStore = {
     ...memory,
-    get: (id) => (calls.push("get"), memory.get(id)),
-    update: (before, next) => (calls.push("update"), memory.update(before, next)),
+    get: (id) => {
+      calls.push("get");
+      return memory.get(id);
+    },
+    update: (before, next) => {
+      calls.push("update");
+      return memory.update(before, next);
+    },
   };
   const sent: ParticipantMessage[] = [];
   const bus: MessageBus = {
