@@ -24,7 +24,7 @@ function storeWithRetriedPuts() {
   const twice = {
     send: async (command: unknown) => {
       if (command instanceof PutCommand || command instanceof UpdateCommand) {
-        await doc.send(command);
+        await doc.send(command as never);
       }
       return doc.send(command as never);
     },
