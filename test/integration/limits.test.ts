@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
+import { CallCounter } from "../../src/adapters/call-counter.ts";
 import {
   createDynamoDbTransactionStore,
   type TransactionStore,
@@ -29,9 +30,10 @@ import { bankState } from "../helpers/invariants.ts";
 import { type Stack, startStack, testEnv } from "../helpers/stack.ts";
 
 const SERVERS = Array.from({ length: 100 }, (_, i) => `bank-${i + 1}`);
+const counter = new CallCounter();
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ bankServers: SERVERS, pollersPerQueue: 1 });
+  stack = await startStack({ bankServers: SERVERS, pollersPerQueue: 1, counter });
   for (let i = 0; i < SERVERS.length; i += 20) {
     await Promise.all(SERVERS.slice(i, i + 20).map((s) => stack.seed(s, "acct", 100)));
   }
@@ -90,6 +92,35 @@ describe("100 participants in one transaction", () => {
     expect(after).toMatchObject({ total: before.total, locked: [], prepared: [] });
     expect((await stack.account("bank-100", "acct")).balance).toBe(103);
   }, 90_000);
+
+  it("a 2PC's decision costs the same calls per participant at 100 participants as at 10, and its time is printed", async () => {
+    // Receives (empty polls included) depend on time, not on the transaction: left out.
+    const work = () =>
+      Object.entries(counter.snapshot())
+        .filter(([key]) => key !== "sqs:ReceiveMessage")
+        .reduce((sum, [, n]) => sum + n, 0);
+    const run = async (n: number) => {
+      const start = performance.now();
+      const before = work();
+      const res = await stack.request("POST", "/v1/transactions?wait=30000", {
+        protocol: "2pc",
+        branches: spread(() => 1).slice(0, n),
+      });
+      const decidedMs = performance.now() - start;
+      const view = (await res.json()) as TransactionView;
+      expect(view).toMatchObject({ status: "committed" });
+      await stack.settle(view.id, 60_000);
+      return { decidedMs, calls: work() - before };
+    };
+    await run(100); // warm-up: every participant's queue and client in use
+    const ten = await run(10);
+    const hundred = await run(100);
+    console.log(
+      `100-participant 2PC: decision after ${hundred.decidedMs.toFixed(0)} ms (warm); ` +
+        `calls per participant ${(hundred.calls / 100).toFixed(2)} at 100, ${(ten.calls / 10).toFixed(2)} at 10`,
+    );
+    expect(hundred.calls / 100).toBeLessThanOrEqual((ten.calls / 10) * 1.25);
+  }, 120_000);
 
   it("one bad branch among 100 aborts all of them and applies nothing", async () => {
     const before = await Promise.all(SERVERS.map((s) => stack.account(s, "acct")));
