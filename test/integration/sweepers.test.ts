@@ -11,7 +11,6 @@ import {
   createDynamoDbTransactionStore,
   type TransactionStore,
 } from "../../src/adapters/dynamodb-transaction-store.ts";
-import { StaleRecordError } from "../../src/adapters/errors.ts";
 import { createSweeper } from "../../src/coordinator/sweeper.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { silentLog } from "../../src/log.ts";
@@ -84,14 +83,12 @@ function rendezvous(inner: TransactionStore) {
 /** A store that writes whatever the version: what a claim-less sweeper would amount to. */
 const lastWriterWins = (inner: TransactionStore): TransactionStore => ({
   ...inner,
-  async save(tx) {
+  async update(_before, next) {
     for (;;) {
-      const current = await inner.get(tx.id);
-      try {
-        return await inner.save(tx, current?.version ?? 0);
-      } catch (err) {
-        if (!(err instanceof StaleRecordError)) throw err;
-      }
+      const current = await inner.get(next.id);
+      if (!current) return { saved: false, current };
+      if ((await inner.update(current, { ...next, version: current.version + 1 })).saved)
+        return { saved: true };
     }
   },
 });
