@@ -1,7 +1,7 @@
 import type { TransactionStore } from "../adapters/dynamodb-transaction-store.ts";
 import type { MessageBus } from "../adapters/sqs-bus.ts";
 import type { Step } from "../core/step.ts";
-import type { TxRecord } from "../core/transaction.ts";
+import { isFinal, type TxRecord } from "../core/transaction.ts";
 import { decides as isDecision } from "../core/transitions.ts";
 import type { Crash, CrashPoint } from "../crash-points.ts";
 import type { Log } from "../log.ts";
@@ -94,7 +94,9 @@ export async function advance(
       fresh = true;
       continue;
     }
-    deps.records?.remember(next);
+    // A final record changes no more: holding it would only cost memory.
+    if (isFinal(next.state)) deps.records?.forget(id);
+    else deps.records?.remember(next);
     deps.onWrite?.(next);
     if (decides && points.afterDecision) crash(points.afterDecision);
     if (points.afterWrite) crash(points.afterWrite);

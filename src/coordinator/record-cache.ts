@@ -12,7 +12,11 @@ export interface RecordCache {
   forget(id: string): void;
 }
 
-/** Bounded: the least recently remembered entries go first. */
+/**
+ * Bounded: the least recently remembered entries go first. Records of a few KB
+ * each, so the default holds some tens of MB at most; a transaction's events
+ * come within seconds, and final records are not kept (see `advance`).
+ */
 export function createRecordCache(capacity = 10_000): RecordCache {
   const entries = new Map<string, TxRecord>();
   return {
