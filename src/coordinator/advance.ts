@@ -79,7 +79,7 @@ export async function advance(
         fresh = true;
         continue;
       }
-      deps.records?.remember(tx);
+      if (!isFinal(tx.state)) deps.records?.remember(tx);
       await dispatch(tx, step.effects, deps.bus, deps.log);
       return tx;
     }
