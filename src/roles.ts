@@ -84,6 +84,7 @@ export const apiRole: RoleBuilder<"api"> = (wiring) => {
     defaultTimeoutMs: config.timing.defaultTimeoutMs,
     maxTimeoutMs: config.timing.maxTimeoutMs,
     decisions: wiring.decisions,
+    records: wiring.records,
     crash: wiring.crash,
   });
   return { http };
@@ -99,6 +100,7 @@ export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
     log,
     policy,
     onWrite: wiring.decisions.reporter(),
+    records: wiring.records,
     crash: wiring.crash,
   });
   return { batch: sqsGroupedBatchHandler(coordinatorMessage, (m) => m.txId, c.handleGroup, log) };

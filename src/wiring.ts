@@ -18,6 +18,7 @@ import { createDynamoDbTransactionStore } from "./adapters/dynamodb-transaction-
 import { createSqsBus } from "./adapters/sqs-bus.ts";
 import type { Config } from "./config.ts";
 import { DecisionSignal } from "./coordinator/decision-signal.ts";
+import { createRecordCache, type RecordCache } from "./coordinator/record-cache.ts";
 import type { Policy } from "./core/two-phase-commit.ts";
 import { armCrash, type Crash } from "./crash-points.ts";
 import { rememberingRegistry } from "./http-participants/registry.ts";
@@ -47,6 +48,8 @@ export interface Wiring {
   readonly policy: Policy;
   /** Wakes an API's `?wait=` when a coordinator runs in the same process (it reports to it). */
   readonly decisions: DecisionSignal;
+  /** Transaction records the API and coordinator of this process last wrote: their next write needs no read. */
+  readonly records: RecordCache;
   readonly crash: Crash;
 }
 
@@ -73,6 +76,7 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     log: options.log ?? createRootLogger(config.log.level),
     policy: policyOf(config),
     decisions: new DecisionSignal(),
+    records: createRecordCache(),
     crash: options.crash ?? armCrash(config.faults.crashAt),
   };
 }

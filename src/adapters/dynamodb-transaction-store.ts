@@ -10,6 +10,7 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandOutput,
+  UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { DUE_INDEX, WAITING_INDEX } from "../../infra/topology.ts";
@@ -23,6 +24,41 @@ export interface DynamoDbTransactionStoreOptions {
   readonly shards: number;
   /** How long a finished record is kept before DynamoDB's TTL removes it. */
   readonly retentionSeconds: number;
+}
+
+const same = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * SET for each top-level attribute that `after` changes or adds, REMOVE for each
+ * it drops. DynamoDB bills the write on the item's size either way; what this
+ * saves is the read before it and the bytes sent.
+ */
+export function updateExpression(
+  beforeItem: object,
+  afterItem: object,
+): { expression: string; names: Record<string, string>; values: Record<string, unknown> } {
+  const before = beforeItem as Readonly<Record<string, unknown>>;
+  const after = afterItem as Readonly<Record<string, unknown>>;
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const set: string[] = [];
+  const remove: string[] = [];
+  let n = 0;
+  for (const [key, value] of Object.entries(after)) {
+    if (key === "id" || value === undefined || same(before[key], value)) continue;
+    names[`#a${n}`] = key;
+    values[`:a${n}`] = value;
+    set.push(`#a${n} = :a${n}`);
+    n++;
+  }
+  for (const [key, value] of Object.entries(before)) {
+    if (key === "id" || value === undefined || after[key] !== undefined) continue;
+    names[`#a${n}`] = key;
+    remove.push(`#a${n}`);
+    n++;
+  }
+  const expression = `SET ${set.join(", ")}${remove.length > 0 ? ` REMOVE ${remove.join(", ")}` : ""}`;
+  return { expression, names, values };
 }
 
 export function createDynamoDbTransactionStore(options: DynamoDbTransactionStoreOptions): TransactionStore {
@@ -73,6 +109,35 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
         if (err instanceof ConditionalCheckFailedException) {
           if (err.Item?.writeToken?.S === token) return;
           throw new StaleRecordError(tx.id, { cause: err });
+        }
+        throw err;
+      }
+    },
+
+    async update(before, next) {
+      const token = randomUUID();
+      const { expression, names, values } = updateExpression(
+        toItem(before, "", shards, retentionSeconds),
+        toItem(next, token, shards, retentionSeconds),
+      );
+      try {
+        await doc.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { id: next.id },
+            UpdateExpression: expression,
+            ConditionExpression: "#version = :expected",
+            ExpressionAttributeNames: { ...names, "#version": "version" },
+            ExpressionAttributeValues: { ...values, ":expected": before.version },
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          }),
+        );
+        return { saved: true };
+      } catch (err) {
+        if (err instanceof ConditionalCheckFailedException) {
+          // Our own write, retried by the SDK after its response was lost.
+          if (err.Item?.writeToken?.S === token) return { saved: true };
+          return { saved: false, current: err.Item ? fromItem(unmarshall(err.Item)) : undefined };
         }
         throw err;
       }

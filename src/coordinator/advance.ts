@@ -1,14 +1,14 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { jitteredBackoffMs } from "../core/backoff.ts";
 import type { Step } from "../core/step.ts";
-import type { TxRecord } from "../core/transaction.ts";
+import { isFinal, type TxRecord } from "../core/transaction.ts";
 import { decides as isDecision } from "../core/transitions.ts";
 import type { Crash, CrashPoint } from "../crash-points.ts";
-import { StaleRecordError } from "../ports/errors.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import type { TransactionStore } from "../ports/transaction-store.ts";
 import { sleep } from "../timers.ts";
 import { dispatch } from "./dispatch.ts";
+import type { RecordCache } from "./record-cache.ts";
 
 export interface CoordinatorDeps {
   readonly store: TransactionStore;
@@ -24,6 +24,8 @@ export interface CoordinatorDeps {
    * Injectable so the deterministic simulation needs no timers.
    */
   readonly pause?: (attempt: number) => Promise<void>;
+  /** Records this process last wrote or read: a hit saves the read before a write. */
+  readonly records?: RecordCache;
 }
 
 const racePause = (attempt: number): Promise<void> =>
@@ -49,7 +51,11 @@ export class ContentionError extends Error {
 
 /**
  * The one way a record changes: load, decide, write conditionally, then send.
- * A lost race reloads and decides again; nothing is sent on a stale record.
+ * A lost race decides again on the record that won, which the failed write
+ * returns; nothing is sent on a stale record. The record comes from
+ * `deps.records` when this process holds it: then a change costs one write
+ * and no read. A held record is only a hint: a step that changes nothing on it
+ * is decided again on a fresh read before anything is sent.
  * Returns undefined when the transaction does not exist.
  */
 export async function advance(
@@ -60,24 +66,39 @@ export async function advance(
 ): Promise<TxRecord | undefined> {
   const crash = deps.crash ?? (() => {});
   const pause = deps.pause ?? racePause;
+  const held = deps.records?.get(id);
+  let tx = held ?? (await deps.store.get(id));
+  let fresh = held === undefined;
   for (let attempt = 0; attempt < MAX_RACES; attempt++) {
-    const tx = await deps.store.get(id);
-    if (!tx) return undefined;
+    if (!tx) {
+      deps.records?.forget(id);
+      return undefined;
+    }
     const step = transition(tx, deps.clock());
     if (!step.changed) {
+      if (!fresh) {
+        tx = await deps.store.get(id);
+        fresh = true;
+        continue;
+      }
+      if (!isFinal(tx.state)) deps.records?.remember(tx);
       await dispatch(tx, step.effects, deps.bus, deps.log);
       return tx;
     }
     const next: TxRecord = { ...step.next, version: tx.version + 1 };
     const decides = isDecision(tx, next);
     if (decides && points.beforeDecision) crash(points.beforeDecision);
-    try {
-      await deps.store.save(next, tx.version);
-    } catch (err) {
-      if (!(err instanceof StaleRecordError)) throw err;
-      await pause(attempt);
+    const outcome = await deps.store.update(tx, next);
+    if (!outcome.saved) {
+      // A stale hint is no race: decide again at once on the record that won.
+      if (fresh) await pause(attempt);
+      tx = outcome.current;
+      fresh = true;
       continue;
     }
+    // A final record changes no more: holding it would only cost memory.
+    if (isFinal(next.state)) deps.records?.forget(id);
+    else deps.records?.remember(next);
     deps.onWrite?.(next);
     if (decides && points.afterDecision) crash(points.afterDecision);
     if (points.afterWrite) crash(points.afterWrite);

@@ -12,12 +12,22 @@ export interface TransactionStore {
   create(tx: TxRecord): Promise<void>;
   /** Replaces the record if it is still at `expectedVersion`; throws StaleRecordError otherwise. */
   save(tx: TxRecord, expectedVersion: number): Promise<void>;
+  /**
+   * Writes `next` over `before` if the record is still at `before.version`,
+   * changing only what differs. One call: a lost race returns the record that
+   * won (undefined when there is none), so the caller needs no read to retry.
+   */
+  update(before: TxRecord, next: TxRecord): Promise<UpdateOutcome>;
   /** Ids of transactions in one shard of the due index whose due time is at or before `now`. */
   due(shard: number, now: number, limit: number): Promise<string[]>;
   /** Undecided transactions in one shard that wait for another's lock, with their edges. */
   waiting(shard: number): Promise<WaitingTx[]>;
   readonly shards: number;
 }
+
+export type UpdateOutcome =
+  | { readonly saved: true }
+  | { readonly saved: false; readonly current: TxRecord | undefined };
 
 export interface WaitingTx {
   readonly id: string;

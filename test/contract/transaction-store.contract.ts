@@ -128,6 +128,45 @@ export function transactionStoreContract(name: string, fresh: () => Promise<Tran
       expect(await store.get(tx.id)).toBeUndefined();
     });
 
+    it("update writes the next record over the one it was made from, fields it drops included", async () => {
+      const store = await fresh();
+      const tx: TwoPcRecord = { ...record(), dueAt: T0, waits: { "bank-1": "other" } };
+      await store.create(tx);
+      const { dueAt: _d, waits: _w, ...rest } = tx;
+      const next: TwoPcRecord = {
+        ...rest,
+        state: "aborted",
+        reason: "timeout",
+        completedAt: T0,
+        events: [...tx.events, { at: T0, type: "decision", decision: "abort" }],
+        version: 2,
+      };
+      expect(await store.update(tx, next)).toEqual({ saved: true });
+      expect(await store.get(tx.id)).toEqual(next);
+      const due = await Promise.all(
+        Array.from({ length: store.shards }, (_, s) => store.due(s, T0 + 60_000, 100)),
+      );
+      expect(due.flat()).not.toContain(tx.id);
+    });
+
+    it("update from a stale version writes nothing and returns the record that won", async () => {
+      const store = await fresh();
+      const tx = record();
+      await store.create(tx);
+      const won: TwoPcRecord = { ...tx, attempts: 1, version: 2 };
+      await store.update(tx, won);
+      const outcome = await store.update(tx, { ...tx, state: "committing", version: 2 });
+      expect(outcome).toEqual({ saved: false, current: won });
+      expect(await store.get(tx.id)).toEqual(won);
+    });
+
+    it("update of a record that does not exist creates nothing and returns no current record", async () => {
+      const store = await fresh();
+      const tx = record();
+      expect(await store.update(tx, { ...tx, version: 2 })).toEqual({ saved: false, current: undefined });
+      expect(await store.get(tx.id)).toBeUndefined();
+    });
+
     it("due lists, per shard, the records due at or before now, most overdue first, up to the limit", async () => {
       const store = await fresh();
       const txs = Array.from({ length: 6 }, (_, i) => ({ ...record(), dueAt: T0 + i * 1_000 }));

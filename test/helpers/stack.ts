@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { inject } from "vitest";
+import type { CallCounter } from "../../src/adapters/call-counter.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { isFinal } from "../../src/core/transaction.ts";
 import type { TransactionView } from "../../src/core/view.ts";
@@ -24,6 +25,8 @@ export interface StackOptions {
   readonly pollersPerQueue?: number;
   /** Transient AWS faults for the stack's clients (the API, every role, and these helpers). */
   readonly faults?: FaultInjector;
+  /** Counts every AWS call the stack's clients make. */
+  readonly counter?: CallCounter;
 }
 
 export interface Stack {
@@ -74,6 +77,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...(options.roles ? { roles: options.roles } : {}),
     ...(options.wrapBus ? { roleOptions: { wrapBus: options.wrapBus } } : {}),
     ...(options.faults ? { faults: options.faults } : {}),
+    ...(options.counter ? { counter: options.counter } : {}),
   });
   const app = runtime.roles.of("api").http;
 

@@ -3,7 +3,7 @@
  * the same request; the retry then fails its own condition. The store must see
  * its own write there, not a competing one.
  */
-import { PutCommand } from "@aws-sdk/lib-dynamodb";
+import { PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import { createDynamoDbTransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
@@ -18,13 +18,13 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-/** A document client that sends every PutItem twice, as an SDK retry after a lost response would. */
+/** A document client that sends every PutItem and UpdateItem twice, as an SDK retry after a lost response would. */
 function storeWithRetriedPuts() {
   const { doc } = stack.runtime.clients;
   const twice = {
     send: async (command: unknown) => {
-      if (command instanceof PutCommand) {
-        await doc.send(command);
+      if (command instanceof PutCommand || command instanceof UpdateCommand) {
+        await doc.send(command as never);
       }
       return doc.send(command as never);
     },
@@ -59,11 +59,23 @@ describe("a lost response, retried", () => {
     expect(await store.get("lost-1")).toMatchObject({ version: 2, attempts: 1 });
   });
 
+  it("update recognises its own write and succeeds", async () => {
+    const store = storeWithRetriedPuts();
+    const tx = record("lost-3");
+    await store.create(tx);
+    await expect(store.update(tx, { ...tx, attempts: 1, version: 2 })).resolves.toEqual({ saved: true });
+    expect(await store.get("lost-3")).toMatchObject({ version: 2, attempts: 1 });
+  });
+
   it("a competing writer is still told apart", async () => {
     const store = storeWithRetriedPuts();
     const tx = record("lost-2");
     await store.create(tx);
     await expect(store.create(tx)).rejects.toBeInstanceOf(DuplicateTransactionError);
     await expect(store.save({ ...tx, version: 2 }, 7)).rejects.toBeInstanceOf(StaleRecordError);
+    await expect(store.update({ ...tx, version: 7 }, { ...tx, version: 8 })).resolves.toMatchObject({
+      saved: false,
+      current: { version: 1 },
+    });
   });
 });

@@ -10,7 +10,6 @@ import { physicalName } from "../../infra/topology.ts";
 import { createDynamoDbTransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
 import { createSweeper } from "../../src/coordinator/sweeper.ts";
 import type { TransactionView } from "../../src/core/view.ts";
-import { StaleRecordError } from "../../src/ports/errors.ts";
 import type { TransactionStore } from "../../src/ports/transaction-store.ts";
 import { policyOf } from "../../src/wiring.ts";
 import { silentLogger } from "../../testkit/logging.ts";
@@ -82,14 +81,12 @@ function rendezvous(inner: TransactionStore) {
 /** A store that writes whatever the version: what a claim-less sweeper would amount to. */
 const lastWriterWins = (inner: TransactionStore): TransactionStore => ({
   ...inner,
-  async save(tx) {
+  async update(_before, next) {
     for (;;) {
-      const current = await inner.get(tx.id);
-      try {
-        return await inner.save(tx, current?.version ?? 0);
-      } catch (err) {
-        if (!(err instanceof StaleRecordError)) throw err;
-      }
+      const current = await inner.get(next.id);
+      if (!current) return { saved: false, current };
+      if ((await inner.update(current, { ...next, version: current.version + 1 })).saved)
+        return { saved: true };
     }
   },
 });

@@ -48,6 +48,13 @@ export function createMemoryTransactionStore(options: { shards?: number } = {}):
       records.set(tx.id, tx);
     },
 
+    async update(before, next) {
+      const current = records.get(before.id);
+      if (!current || current.version !== before.version) return { saved: false, current };
+      records.set(next.id, next);
+      return { saved: true };
+    },
+
     async due(shard, now, limit) {
       const found: TxRecord[] = [];
       for (const tx of records.values()) {

@@ -5,6 +5,7 @@
  * HTTP dispatcher, and the accounts' opening balances.
  */
 import { createCoordinator } from "../../src/coordinator/coordinator.ts";
+import { createRecordCache } from "../../src/coordinator/record-cache.ts";
 import { createSweeper } from "../../src/coordinator/sweeper.ts";
 import { decisionOf } from "../../src/core/atomic-group.ts";
 import type { CoordinatorMessage, ParticipantMessage } from "../../src/core/messages.ts";
@@ -157,26 +158,36 @@ export async function buildWorld(
     () => crash("after-store-write"),
   );
   // The sweeper aborts a transaction to break a deadlock only while it is on a cycle of waits.
+  // Read the stored record only for a deadlock abort: every other write goes straight through.
+  const checkDeadlockAbort = async (tx: TxRecord, expectedVersion: number, write: () => Promise<boolean>) => {
+    const deadlock = isReason(tx.reason, "deadlock");
+    const before = deadlock ? await txStore.get(tx.id) : undefined;
+    const breaksDeadlock = deadlock && !isReason(before?.reason, "deadlock");
+    const onCycle =
+      breaksDeadlock &&
+      before?.version === expectedVersion &&
+      onWaitCycle(tx.id, txStore.all(), (participant, holder) =>
+        bank.resources().some((r) => r.participant === participant && r.lockedBy === holder),
+      );
+    const written = await write();
+    if (written && breaksDeadlock && !onCycle) {
+      sim.violate("deadlock-victim", `${tx.id} aborted as a deadlock victim, but it is on no cycle of waits`);
+    }
+  };
   const checkedStore: TransactionStore = {
     ...txStore,
-    async save(tx, expectedVersion) {
-      // Read the stored record only for a deadlock abort: every other save goes straight through.
-      const deadlock = isReason(tx.reason, "deadlock");
-      const before = deadlock ? await txStore.get(tx.id) : undefined;
-      const breaksDeadlock = deadlock && !isReason(before?.reason, "deadlock");
-      const onCycle =
-        breaksDeadlock &&
-        before?.version === expectedVersion &&
-        onWaitCycle(tx.id, txStore.all(), (participant, holder) =>
-          bank.resources().some((r) => r.participant === participant && r.lockedBy === holder),
-        );
-      await txStore.save(tx, expectedVersion);
-      if (breaksDeadlock && !onCycle) {
-        sim.violate(
-          "deadlock-victim",
-          `${tx.id} aborted as a deadlock victim, but it is on no cycle of waits`,
-        );
-      }
+    save: (tx, expectedVersion) =>
+      checkDeadlockAbort(tx, expectedVersion, async () => {
+        await txStore.save(tx, expectedVersion);
+        return true;
+      }),
+    async update(before, next) {
+      let outcome: Awaited<ReturnType<TransactionStore["update"]>> = { saved: false, current: undefined };
+      await checkDeadlockAbort(next, before.version, async () => {
+        outcome = await txStore.update(before, next);
+        return outcome.saved;
+      });
+      return outcome;
     },
   };
   const transactions = simulatedIo<TransactionStore>(checkedStore, yieldSome, () =>
@@ -242,7 +253,8 @@ export async function buildWorld(
     await yieldSome();
   };
   const deps = { store: transactions, bus, clock, log, policy: POLICY, onWrite, crash, pause };
-  const coordinator = createCoordinator(deps);
+  // The coordinator keeps the records it wrote, as a warm process does; the sweeper's writes make them stale.
+  const coordinator = createCoordinator({ ...deps, records: createRecordCache() });
   const sweeper = createSweeper({ ...deps, concurrency: 4 });
   const participants = new Map<string, Participant>(
     servers.map((server) => [
