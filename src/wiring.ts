@@ -20,6 +20,7 @@ import type { Policy } from "./core/two-phase-commit.ts";
 import { armCrash, type Crash } from "./crash-points.ts";
 import { rememberingRegistry } from "./http-participants/registry.ts";
 import { createLog, type Log } from "./log.ts";
+import { type Metrics, noMetrics } from "./metrics/metrics.ts";
 import { type KindName, PARTICIPANT_KINDS } from "./participants/kinds.ts";
 
 export interface RoleOptions {
@@ -30,6 +31,8 @@ export interface RoleOptions {
   readonly wrapBus?: (bus: MessageBus) => MessageBus;
   /** Crash-point injection; from CONCORD_CRASH_AT when absent. */
   readonly crash?: Crash;
+  /** Where the roles count things: a Prometheus registry locally, CloudWatch on Lambda; none when absent. */
+  readonly metrics?: Metrics;
 }
 
 /** What the roles of one process share: configuration, clients, the bus, the clock, the decision signal. */
@@ -43,6 +46,8 @@ export interface Wiring {
   /** Wakes an API's `?wait=` when a coordinator runs in the same process (it reports to it). */
   readonly decisions: DecisionSignal;
   readonly crash: Crash;
+  /** One per process: every role of the process counts into it. */
+  readonly metrics: Metrics;
 }
 
 export const policyOf = (config: Config): Policy => ({
@@ -69,6 +74,7 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     policy: policyOf(config),
     decisions: new DecisionSignal(),
     crash: options.crash ?? armCrash(config.faults.crashAt),
+    metrics: options.metrics ?? noMetrics,
   };
 }
 

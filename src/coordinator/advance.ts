@@ -6,6 +6,7 @@ import type { TxRecord } from "../core/transaction.ts";
 import { decides as isDecision } from "../core/transitions.ts";
 import type { Crash, CrashPoint } from "../crash-points.ts";
 import type { Log } from "../log.ts";
+import { type Metrics, recordWrite } from "../metrics/metrics.ts";
 import { dispatch } from "./dispatch.ts";
 
 export interface CoordinatorDeps {
@@ -17,6 +18,8 @@ export interface CoordinatorDeps {
   readonly onWrite?: (tx: TxRecord) => void;
   /** Crash-point injection for fault tests. */
   readonly crash?: Crash;
+  /** Decisions, completions and re-sends, counted from each durable write. */
+  readonly metrics?: Metrics;
   /**
    * Waits before reloading after a lost race (jittered, growing with the attempt).
    * Injectable so the deterministic simulation needs no timers.
@@ -77,6 +80,7 @@ export async function advance(
       continue;
     }
     deps.onWrite?.(next);
+    if (deps.metrics) recordWrite(deps.metrics, tx, next);
     if (decides && points.afterDecision) crash(points.afterDecision);
     if (points.afterWrite) crash(points.afterWrite);
     await dispatch(next, step.effects, deps.bus, deps.log);

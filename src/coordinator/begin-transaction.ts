@@ -91,6 +91,7 @@ export async function beginTransaction(
     if (err.existing.requestHash !== hash) throw new IdempotencyConflictError(id);
     return { tx: err.existing, created: false };
   }
+  deps.metrics?.count("concord_transactions_begun_total", { protocol: request.protocol });
   deps.crash?.("after-record-before-prepare");
   await dispatch(step.next, step.effects, deps.bus, deps.log);
   return { tx: step.next, created: true };

@@ -18,6 +18,7 @@ import type { CallCounter } from "../adapters/call-counter.ts";
 import type { FaultInjector } from "../adapters/fault-injection.ts";
 import { type Config, participantNames } from "../config.ts";
 import { createLog, type Log } from "../log.ts";
+import { createPrometheusMetrics } from "../metrics/prometheus.ts";
 import { createRoles, type RoleEntry, type Roles } from "../roles.ts";
 import { createWiring, type RoleOptions } from "../wiring.ts";
 import { provision, type QueueUrls } from "./provision.ts";
@@ -91,6 +92,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     : undefined;
   const roles = createRoles(
     createWiring(config, clients, {
+      // One registry for the process: with every role here, `/metrics` sees everything.
+      metrics: createPrometheusMetrics(),
       ...options.roleOptions,
       log: logFor,
       ...(queueUrls ? { queueUrls } : {}),

@@ -8,6 +8,7 @@ import type { LockPolicy } from "../core/lock-policy.ts";
 import type { ParticipantMessage } from "../core/messages.ts";
 import { type Crash, noCrash } from "../crash-points.ts";
 import type { Log } from "../log.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import { ProtocolViolationError } from "./errors.ts";
 import type { ExternalService } from "./kit-deps.ts";
 import type { ParticipantStore } from "./participant-store.ts";
@@ -40,6 +41,8 @@ export interface ParticipantDeps<S extends ResourceState> {
   readonly sleep?: (ms: number) => Promise<void>;
   /** An external service that must agree before a new effect is recorded (see ExternalService). */
   readonly service?: ExternalService;
+  /** Lock waits are counted here. */
+  readonly metrics?: Metrics;
 }
 
 // Each retry follows a lost race with another delivery of the same transaction;
@@ -62,6 +65,7 @@ export function createParticipant<S extends ResourceState>(deps: ParticipantDeps
     pause: (attempt: number) => sleep(Math.random() * 5 * 2 ** attempt),
     maxRaces: MAX_RACES,
     ...(deps.service ? { service: deps.service } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
   };
   const twoPhase = createTwoPhaseParticipant(kit, {
     lockPolicy: deps.lockPolicy,

@@ -74,8 +74,9 @@ describe.skipIf(!haveChromium)("the dashboard in chromium", () => {
       },
     });
     server = await new Promise<ReturnType<typeof serve>>((done) => {
-      const s = serve({ fetch: stack.runtime.roles.of("api").http.fetch, port: 0, hostname: "127.0.0.1" }, () =>
-        done(s),
+      const s = serve(
+        { fetch: stack.runtime.roles.of("api").http.fetch, port: 0, hostname: "127.0.0.1" },
+        () => done(s),
       );
     });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
