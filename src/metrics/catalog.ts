@@ -10,6 +10,9 @@ import { REASONS } from "../core/reasons.ts";
 /** The Prometheus text exposition format served at `GET /metrics`. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
+/** The CloudWatch namespace of every concord metric on Lambda; the stack's alarms read it. */
+export const CLOUDWATCH_NAMESPACE = "Concord";
+
 /** Every label any metric may carry; each has a bounded set of values. */
 export const LABEL_NAMES = ["protocol", "outcome", "reason", "step", "participant", "queue"] as const;
 export type LabelName = (typeof LABEL_NAMES)[number];

@@ -10,11 +10,8 @@ import { MetricUnit, Metrics as PowertoolsMetrics } from "@aws-lambda-powertools
 
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
 
-import { type LabelsOf, METRICS, type MetricName } from "./catalog.ts";
+import { CLOUDWATCH_NAMESPACE, type LabelsOf, METRICS, type MetricName } from "./catalog.ts";
 import type { Metrics } from "./metrics.ts";
-
-/** The CloudWatch namespace of every concord metric; the alarms (infra/cdk) read it. */
-export const CLOUDWATCH_NAMESPACE = "Concord";
 
 export interface CloudWatchEmfOptions {
   /** The `service` dimension: the stack's prefix, so two stacks in one account stay apart. */
