@@ -46,7 +46,7 @@ async function scrape(): Promise<Series[]> {
 }
 
 /** The value of the one series of `name` with exactly `labels` (0 when there is none). */
-const valueOf = (all: readonly Series[], name: string, labels: Record<string, string> = {}) =>
+const seriesValue = (all: readonly Series[], name: string, labels: Record<string, string> = {}) =>
   all.find(
     (s) =>
       s.name === name &&
@@ -104,7 +104,7 @@ describe("GET /metrics on the local runtime", () => {
     lostPrepares.add("m-stuck");
     await submit(twoPc("m-stuck", 1));
     const pending = await scrape();
-    expect(valueOf(pending, "concord_transactions_in_flight")).toBe(1);
+    expect(seriesValue(pending, "concord_transactions_in_flight")).toBe(1);
     await eventually(
       async () => {
         const view = (await (
@@ -120,7 +120,7 @@ describe("GET /metrics on the local runtime", () => {
 
     const after = await scrape();
     const moved = (name: string, labels: Record<string, string>) =>
-      valueOf(after, name, labels) - valueOf(before, name, labels);
+      seriesValue(after, name, labels) - seriesValue(before, name, labels);
 
     expect(moved("concord_transactions_begun_total", { protocol: "2pc" })).toBe(3);
     expect(moved("concord_transactions_begun_total", { protocol: "saga" })).toBe(1);
@@ -141,7 +141,7 @@ describe("GET /metrics on the local runtime", () => {
     // The stuck one's PREPAREs were re-sent by the sweeper until the abort.
     expect(moved("concord_resends_total", { protocol: "2pc", step: "prepare" })).toBeGreaterThan(0);
 
-    expect(valueOf(after, "concord_transactions_in_flight")).toBe(0);
+    expect(seriesValue(after, "concord_transactions_in_flight")).toBe(0);
     for (const queue of stack.config.topology.queues) {
       const dlq = after.find(
         (s) => s.name === "concord_dead_letters" && s.labels.queue === queue.deadLetter.name,
@@ -175,7 +175,7 @@ describe("GET /metrics on the local runtime", () => {
     await eventually(
       async () => {
         const all = await scrape();
-        return valueOf(all, "concord_dead_letters", { queue: "coordinator-dlq" }) === 1 ? true : undefined;
+        return seriesValue(all, "concord_dead_letters", { queue: "coordinator-dlq" }) === 1 ? true : undefined;
       },
       10_000,
       "the dead letter to show",
