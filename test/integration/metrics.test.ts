@@ -175,7 +175,9 @@ describe("GET /metrics on the local runtime", () => {
     await eventually(
       async () => {
         const all = await scrape();
-        return seriesValue(all, "concord_dead_letters", { queue: "coordinator-dlq" }) === 1 ? true : undefined;
+        return seriesValue(all, "concord_dead_letters", { queue: "coordinator-dlq" }) === 1
+          ? true
+          : undefined;
       },
       10_000,
       "the dead letter to show",

@@ -14,6 +14,7 @@ import type { BranchSpec, SagaRecord, TxRecord } from "../../src/core/transactio
 import { toView } from "../../src/core/view.ts";
 import type { CrashPoint } from "../../src/crash-points.ts";
 import type { Log, LogFields } from "../../src/log.ts";
+import { createPrometheusMetrics } from "../../src/metrics/prometheus.ts";
 import { createMemoryTransactionStore } from "../../src/sim/memory-transaction-store.ts";
 import { recording } from "../helpers/buses.ts";
 
@@ -87,6 +88,7 @@ function harness() {
     log,
     policy,
     pause: async () => {},
+    metrics: createPrometheusMetrics(),
     crash: (point: CrashPoint) => {
       crashes.push(point);
     },
@@ -325,6 +327,10 @@ describe("a saga through the coordinator's use cases", () => {
       branches: [0],
       participants: ["bank-1"],
     });
+    // The warnings are metrics too: the counter the CompensationStalled alarm reads.
+    const text = await h.deps.metrics.scrape([]);
+    expect(text).toContain(`concord_compensation_stalls_total ${stalledWarnings.length}\n`);
+    expect(text).toContain(`concord_resends_total{protocol="saga",step="compensation"} ${N}\n`);
     const end = await h.record("stuck");
     expect(end.state).toBe("compensated");
     expect(end.events.filter((e) => e.type === "compensation_stalled")).toHaveLength(1);
