@@ -10,6 +10,7 @@ import type { FunctionRole } from "../infra/topology.ts";
 import { createAwsClients } from "./adapters/aws-clients.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { list } from "./env-values.ts";
+import { createCloudWatchEmfMetrics } from "./metrics/cloudwatch-emf.ts";
 import { type RoleBuilder, type RoleEntry, scheduledRun } from "./roles.ts";
 import { createWiring, type Wiring } from "./wiring.ts";
 
@@ -22,10 +23,26 @@ export function lambdaConfig(): Config {
   return config;
 }
 
-/** The wiring of this warm Lambda process, built on first use. */
+/** The wiring of this warm Lambda process, built on first use; its metrics go to CloudWatch. */
 export function lambdaWiring(from: Config = lambdaConfig()): Wiring {
-  wiring ??= createWiring(from, createAwsClients(from));
+  wiring ??= createWiring(from, createAwsClients(from), {
+    metrics: createCloudWatchEmfMetrics({ service: from.topology.prefix }),
+  });
   return wiring;
+}
+
+/** Runs one invocation, then writes what it counted (embedded metrics), whether it succeeded or threw. */
+export function flushingMetrics<A extends unknown[], R>(
+  wiring: Wiring,
+  invoke: (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
+  return async (...args) => {
+    try {
+      return await invoke(...args);
+    } finally {
+      wiring.metrics.flush?.();
+    }
+  };
 }
 
 /**
@@ -78,16 +95,16 @@ export function lambdaEntry<R extends Exclude<FunctionRole, "api">>(build: RoleB
   const wiring = lambdaWiring();
   const { batch, pass }: RoleEntry = build(wiring, wiring.config.lambda.participant ?? "");
   const run = pass && scheduledRun(wiring, pass);
-  return async (
-    event: SQSEvent | ScheduledEvent,
-    context?: Context,
-  ): Promise<SQSBatchResponse | undefined> => {
-    if ("Records" in event) {
-      if (!batch) throw new Error("this function is not triggered by a queue");
-      return batch(event);
-    }
-    if (!run) throw new Error("this function does not run on a schedule");
-    await run(context && (() => context.getRemainingTimeInMillis()));
-    return undefined;
-  };
+  return flushingMetrics(
+    wiring,
+    async (event: SQSEvent | ScheduledEvent, context?: Context): Promise<SQSBatchResponse | undefined> => {
+      if ("Records" in event) {
+        if (!batch) throw new Error("this function is not triggered by a queue");
+        return batch(event);
+      }
+      if (!run) throw new Error("this function does not run on a schedule");
+      await run(context && (() => context.getRemainingTimeInMillis()));
+      return undefined;
+    },
+  );
 }

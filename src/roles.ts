@@ -6,7 +6,9 @@
  * its role the same way: `batch` for the batches of its trigger queue, `pass`
  * for each pass of its schedule, `http` for the API.
  */
-import type { FunctionRole } from "../infra/topology.ts";
+import { type FunctionRole, physicalName } from "../infra/topology.ts";
+import { countInFlight } from "./adapters/dynamodb-transaction-gauges.ts";
+import { deadLetterDepth } from "./adapters/sqs-dead-letter-depth.ts";
 import { type App, createApp } from "./api/app.ts";
 import type { ResourceMount } from "./api/routes/resources.ts";
 import { participantNames } from "./config.ts";
@@ -19,9 +21,16 @@ import { sqsGroupedBatchHandler } from "./handlers/sqs-grouped-batch.ts";
 import { createDispatcher } from "./http-participants/dispatcher.ts";
 import { systemResolve } from "./http-participants/guarded-lookup.ts";
 import { httpCall } from "./http-participants/http-call.ts";
+import { type GaugeSources, readGauges } from "./metrics/gauges.ts";
 import { createBuiltInParticipant } from "./participants/built-in.ts";
 import { participantCatalog } from "./participants/catalog.ts";
-import { builtInParticipant, KIND_NAMES, PARTICIPANT_KINDS, participantsOf } from "./participants/kinds.ts";
+import {
+  builtInParticipant,
+  builtInParticipants,
+  KIND_NAMES,
+  PARTICIPANT_KINDS,
+  participantsOf,
+} from "./participants/kinds.ts";
 import { sleep } from "./timers.ts";
 import {
   kindStore,
@@ -62,8 +71,39 @@ const resourceMounts = (wiring: Wiring): ResourceMount[] =>
     return [{ routes: PARTICIPANT_KINDS[kind].routes, participants, store: kindStore(wiring, kind) }];
   });
 
+/** In doubt: at most this many barriers are counted per participant on a scrape. */
+const IN_DOUBT_COUNT_LIMIT = 1000;
+
+/** Where a scrape reads its gauges: the status index, each participant's prepared index, each DLQ. */
+function gaugeSources(wiring: Wiring): GaugeSources {
+  const { config, clients } = wiring;
+  const { topology } = config;
+  const dlqs = deadLetterDepth({ sqs: clients.sqs, topology });
+  return {
+    inFlight: () =>
+      countInFlight({
+        doc: clients.doc,
+        tableName: physicalName(topology, topology.tables.transactions.name),
+        shards: topology.dueShards,
+      }),
+    inDoubt: async () => {
+      const before = wiring.clock() - config.participants.inDoubtAfterMs;
+      const counts = await Promise.all(
+        builtInParticipants(config).map(async ({ name, table }) => {
+          const barriers = await kindStore(wiring, table).preparedBefore(name, before, IN_DOUBT_COUNT_LIMIT);
+          return [name, barriers.length] as const;
+        }),
+      );
+      return new Map(counts);
+    },
+    deadLetters: () => dlqs.depths(),
+  };
+}
+
 export const apiRole: RoleBuilder<"api"> = (wiring) => {
-  const { config } = wiring;
+  const { config, metrics } = wiring;
+  const scrape = metrics.scrape?.bind(metrics);
+  const sources = scrape && gaugeSources(wiring);
   const http = createApp({
     store: transactionStore(wiring),
     listing: transactionListing(wiring),
@@ -86,6 +126,13 @@ export const apiRole: RoleBuilder<"api"> = (wiring) => {
     decisions: wiring.decisions,
     records: wiring.records,
     crash: wiring.crash,
+    metrics,
+    ...(scrape && sources
+      ? {
+          scrapeMetrics: async () =>
+            scrape(await readGauges(sources, wiring.log.createChild({ serviceName: "concord-metrics" }))),
+        }
+      : {}),
   });
   return { http };
 };
@@ -102,6 +149,7 @@ export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
     onWrite: wiring.decisions.reporter(),
     records: wiring.records,
     crash: wiring.crash,
+    metrics: wiring.metrics,
   });
   return { batch: sqsGroupedBatchHandler(coordinatorMessage, (m) => m.txId, c.handleGroup, log) };
 };
@@ -125,6 +173,7 @@ export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
     waitBudgetMs: lockWaitBudgetMs,
     inDoubtAfterMs,
     crash: wiring.crash,
+    metrics: wiring.metrics,
   });
   return { batch: sqsBatchHandler(participantMessage, participant.handle, log), pass: participant.inquire };
 };
@@ -154,6 +203,7 @@ export const sweeperRole: RoleBuilder<"sweeper"> = (wiring) => {
     policy: wiring.policy,
     onWrite: (tx) => wiring.decisions.changed(tx),
     crash: wiring.crash,
+    metrics: wiring.metrics,
   });
   return { pass: sweeper.sweep };
 };

@@ -23,6 +23,7 @@ import type { Policy } from "./core/two-phase-commit.ts";
 import { armCrash, type Crash } from "./crash-points.ts";
 import { rememberingRegistry } from "./http-participants/registry.ts";
 import { createRootLogger } from "./log.ts";
+import { type Metrics, noMetrics } from "./metrics/metrics.ts";
 import { type KindName, PARTICIPANT_KINDS } from "./participants/kinds.ts";
 import type { MessageBus } from "./ports/message-bus.ts";
 
@@ -35,6 +36,8 @@ export interface RoleOptions {
   readonly wrapBus?: (bus: MessageBus) => MessageBus;
   /** Crash-point injection; from CONCORD_CRASH_AT when absent. */
   readonly crash?: Crash;
+  /** Where the roles count things: a Prometheus registry locally, CloudWatch on Lambda; none when absent. */
+  readonly metrics?: Metrics;
 }
 
 /** What the roles of one process share: configuration, clients, the bus, the clock, the root logger, the decision signal. */
@@ -51,6 +54,8 @@ export interface Wiring {
   /** Transaction records the API and coordinator of this process last wrote: their next write needs no read. */
   readonly records: RecordCache;
   readonly crash: Crash;
+  /** One per process: every role of the process counts into it. */
+  readonly metrics: Metrics;
 }
 
 export const policyOf = (config: Config): Policy => ({
@@ -78,6 +83,7 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     decisions: new DecisionSignal(),
     records: createRecordCache(),
     crash: options.crash ?? armCrash(config.faults.crashAt),
+    metrics: options.metrics ?? noMetrics,
   };
 }
 

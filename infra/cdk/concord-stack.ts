@@ -4,6 +4,8 @@
  * unchanged to AWS and to LocalStack.
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Tags } from "aws-cdk-lib";
+import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
+import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
@@ -12,8 +14,10 @@ import * as lambda from "aws-cdk-lib/aws-lambda";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
+import * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
+import { CLOUDWATCH_NAMESPACE, METRICS } from "../../src/metrics/catalog.ts";
 import { type FunctionSpec, physicalName, type TableSpec, type Topology } from "../topology.ts";
 import { bundleDir, HANDLER } from "./bundles.ts";
 import { API_KEYS_SECRET_VARIABLE } from "./function-environment.ts";
@@ -64,6 +68,8 @@ export class ConcordStack extends Stack {
   readonly queues = new Map<string, sqs.Queue>();
   readonly functions = new Map<string, lambda.Function>();
   readonly apiKeys?: secretsmanager.Secret;
+  /** Every alarm of the stack notifies this topic; subscribe to it (docs/deploy.md). */
+  readonly alarms: sns.Topic;
 
   constructor(scope: Construct, id: string, props: ConcordStackProps) {
     super(scope, id, props);
@@ -118,7 +124,78 @@ export class ConcordStack extends Stack {
       this.functions.set(spec.name, this.function(spec, name(spec.name), props));
     }
 
+    this.alarms = this.alarmTopic(topology);
+
     new CfnOutput(this, "Prefix", { value: topology.prefix, description: "CONCORD_PREFIX of this stack" });
+  }
+
+  /**
+   * What an operator must hear about, each alarm firing on the first minute it
+   * is above zero: a message in a dead-letter queue, a decision or compensation
+   * still unanswered after the stalled threshold of re-sends (the sweeper's
+   * embedded metrics, see src/metrics/catalog.ts), a function's errors.
+   */
+  private alarmTopic(topology: Topology): sns.Topic {
+    const topic = new sns.Topic(this, "Alarms", {
+      topicName: physicalName(topology, "alarms"),
+      displayName: `concord ${topology.prefix} alarms`,
+    });
+    const action = new SnsAction(topic);
+    const above0 = (id: string, metric: cloudwatch.IMetric, description: string) =>
+      new cloudwatch.Alarm(this, id, {
+        metric,
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        // No data is no trouble: an idle stack sends no metric at all.
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      }).addAlarmAction(action);
+    const minute = Duration.minutes(1);
+
+    for (const spec of topology.queues) {
+      const deadLetter = this.queues.get(spec.deadLetter.name);
+      if (!deadLetter) continue;
+      above0(
+        `${pascal(spec.deadLetter.name)}Alarm`,
+        deadLetter.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: "Maximum" }),
+        `messages in ${physicalName(topology, spec.deadLetter.name)}: see docs/deploy.md, dead letters`,
+      );
+    }
+    for (const [{ cloudWatch: metricName }, what] of [
+      [
+        METRICS.concord_decision_stalls_total,
+        "a decision is unacknowledged after the stalled threshold of re-sends",
+      ],
+      [
+        METRICS.concord_compensation_stalls_total,
+        "a compensation is not done after the stalled threshold of re-sends",
+      ],
+    ] as const) {
+      above0(
+        `${metricName}Alarm`,
+        new cloudwatch.Metric({
+          namespace: CLOUDWATCH_NAMESPACE,
+          metricName,
+          dimensionsMap: { service: topology.prefix },
+          statistic: "Sum",
+          period: minute,
+        }),
+        `${what} (concord ${topology.prefix}); the sweeper's logs name the transaction`,
+      );
+    }
+    for (const [name, fn] of this.functions) {
+      above0(
+        `${pascal(name)}ErrorsAlarm`,
+        fn.metricErrors({ period: minute, statistic: "Sum" }),
+        `${physicalName(topology, name)} failed invocations`,
+      );
+    }
+    new CfnOutput(this, "AlarmTopicArn", {
+      value: topic.topicArn,
+      description: "SNS topic of every alarm: subscribe an email or a chat hook to it",
+    });
+    return topic;
   }
 
   private table(spec: TableSpec, tableName: string, retain: boolean): dynamodb.Table {

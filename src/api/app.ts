@@ -5,6 +5,7 @@ import { HTTPException } from "hono/http-exception";
 import { isUnavailableError } from "../adapters/transient-errors.ts";
 import { type ApiKeys, apiKeyAuth, type Role } from "./auth.ts";
 import { ApiError } from "./errors.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
 import { type ParticipantRoutesDeps, participantRoutes } from "./routes/participants.ts";
 import { participantResourceRoutes, type ResourceMount } from "./routes/resources.ts";
 import { type TransactionRoutesDeps, transactionRoutes } from "./routes/transactions.ts";
@@ -24,6 +25,8 @@ export interface ApiDeps extends Omit<TransactionRoutesDeps, "registry"> {
    * and transactions may name only built-in participants.
    */
   readonly participants?: ParticipantRoutesDeps;
+  /** Prometheus text for `GET /metrics`; absent where metrics go to CloudWatch. */
+  readonly scrapeMetrics?: () => Promise<string>;
 }
 
 /** The HTTP API (design §3) as a Hono app: served locally, or wrapped as a Lambda function URL handler. */
@@ -51,6 +54,7 @@ export function createApp(deps: ApiDeps) {
   if (deps.participants) v1.route("/participants", participantRoutes(deps.participants));
   app.route("/v1", v1);
   app.route("/ui", dashboardRoutes(deps));
+  app.route("/metrics", metricsRoutes(deps.keys, deps.scrapeMetrics));
 
   app.notFound((c) =>
     c.json(new ApiError(404, "not_found", `no route ${c.req.method} ${c.req.path}`).toBody(), 404),

@@ -4,6 +4,7 @@ import type { Step } from "../core/step.ts";
 import { isFinal, type TxRecord } from "../core/transaction.ts";
 import { decides as isDecision } from "../core/transitions.ts";
 import type { Crash, CrashPoint } from "../crash-points.ts";
+import { type Metrics, recordWrite } from "../metrics/metrics.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import type { TransactionStore } from "../ports/transaction-store.ts";
 import { sleep } from "../timers.ts";
@@ -19,6 +20,8 @@ export interface CoordinatorDeps {
   readonly onWrite?: (tx: TxRecord) => void;
   /** Crash-point injection for fault tests. */
   readonly crash?: Crash;
+  /** Decisions, completions and re-sends, counted from each durable write. */
+  readonly metrics?: Metrics;
   /**
    * Waits before reloading after a lost race (jittered, growing with the attempt).
    * Injectable so the deterministic simulation needs no timers.
@@ -100,6 +103,7 @@ export async function advance(
     if (isFinal(next.state)) deps.records?.forget(id);
     else deps.records?.remember(next);
     deps.onWrite?.(next);
+    if (deps.metrics) recordWrite(deps.metrics, tx, next);
     if (decides && points.afterDecision) crash(points.afterDecision);
     if (points.afterWrite) crash(points.afterWrite);
     await dispatch(next, step.effects, deps.bus, deps.log);

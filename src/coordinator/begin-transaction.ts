@@ -92,6 +92,7 @@ export async function beginTransaction(
     return { tx: err.existing, created: false };
   }
   deps.records?.remember(step.next);
+  deps.metrics?.count("concord_transactions_begun_total", { protocol: request.protocol });
   deps.crash?.("after-record-before-prepare");
   await dispatch(step.next, step.effects, deps.bus, deps.log);
   return { tx: step.next, created: true };

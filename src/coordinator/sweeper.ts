@@ -38,6 +38,7 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
   function warnIfStalled(tx: TxRecord): void {
     if (tx.protocol === "2pc") {
       if (tx.attempts >= policy.stalledAfterAttempts && tx.state !== "preparing") {
+        deps.metrics?.count("concord_decision_stalls_total", {});
         log.warn("decision not yet acknowledged", {
           txId: tx.id,
           state: tx.state,
@@ -50,6 +51,7 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
     }
     const { compensations, decisions } = stalled(tx, policy);
     if (decisions.length > 0) {
+      deps.metrics?.count("concord_decision_stalls_total", {});
       log.warn("decision not yet acknowledged", {
         txId: tx.id,
         state: tx.state,
@@ -59,6 +61,7 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
       });
     }
     if (compensations.length > 0) {
+      deps.metrics?.count("concord_compensation_stalls_total", {});
       log.warn("compensation not yet done", {
         txId: tx.id,
         state: tx.state,
@@ -120,6 +123,7 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
       });
       if (isReason(tx?.reason, "deadlock")) {
         aborted++;
+        deps.metrics?.count("concord_deadlocks_total", {});
         log.warn("deadlock broken: aborted the youngest transaction of a cycle", {
           txId: id,
           metric: "Deadlock",

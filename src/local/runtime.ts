@@ -19,6 +19,7 @@ import {
 import type { CallCounter } from "../adapters/call-counter.ts";
 import { type Config, participantNames } from "../config.ts";
 import { createRootLogger } from "../log.ts";
+import { createPrometheusMetrics } from "../metrics/prometheus.ts";
 import { createRoles, type RoleEntry, type Roles } from "../roles.ts";
 import { createWiring, type RoleOptions } from "../wiring.ts";
 import { provision, type QueueUrls } from "./provision.ts";
@@ -93,6 +94,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     : undefined;
   const roles = createRoles(
     createWiring(config, clients, {
+      // One registry for the process: with every role here, `/metrics` sees everything.
+      metrics: createPrometheusMetrics(),
       ...options.roleOptions,
       log: root,
       ...(queueUrls ? { queueUrls } : {}),

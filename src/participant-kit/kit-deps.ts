@@ -2,6 +2,7 @@
 
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Crash } from "../crash-points.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import type { ParticipantStore } from "./participant-store.ts";
 import type { BranchRequest } from "./planning.ts";
@@ -39,6 +40,7 @@ export interface KitDeps<S extends ResourceState> {
   /** Waits before re-reading after a lost race on a barrier (jittered, growing with the attempt). */
   readonly pause: (attempt: number) => Promise<void>;
   readonly service?: ExternalService;
+  readonly metrics?: Metrics;
   /** Lost races on one message before it goes back to its queue. */
   readonly maxRaces: number;
 }

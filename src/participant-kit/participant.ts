@@ -9,6 +9,7 @@ import { jitteredBackoffMs } from "../core/backoff.ts";
 import type { LockPolicy } from "../core/lock-policy.ts";
 import type { ParticipantMessage } from "../core/messages.ts";
 import { type Crash, noCrash } from "../crash-points.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import { sleep as realSleep } from "../timers.ts";
 import { ProtocolViolationError } from "./errors.ts";
@@ -43,6 +44,8 @@ export interface ParticipantDeps<S extends ResourceState> {
   readonly sleep?: (ms: number) => Promise<void>;
   /** An external service that must agree before a new effect is recorded (see ExternalService). */
   readonly service?: ExternalService;
+  /** Lock waits are counted here. */
+  readonly metrics?: Metrics;
 }
 
 // Each retry follows a lost race with another delivery of the same transaction;
@@ -63,6 +66,7 @@ export function createParticipant<S extends ResourceState>(deps: ParticipantDeps
     pause: (attempt: number) => sleep(jitteredBackoffMs(5, attempt, 1_000, Math.random)),
     maxRaces: MAX_RACES,
     ...(deps.service ? { service: deps.service } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
   };
   const twoPhase = createTwoPhaseParticipant(kit, {
     lockPolicy: deps.lockPolicy,

@@ -48,7 +48,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
   deps: KitDeps<S>,
   options: TwoPhaseOptions,
 ) {
-  const { name, model, store, bus, clock, log, crash, sleep, pause, service, maxRaces } = deps;
+  const { name, model, store, bus, clock, log, crash, sleep, pause, service, maxRaces, metrics } = deps;
 
   function voteFrom(barrier: Barrier<S>): VoteMessage {
     const base = { type: "vote", txId: barrier.txId, participant: name } as const;
@@ -162,6 +162,9 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         await bus.toCoordinator(voteFrom(settled.barrier));
         return;
       }
+      // Counted once per PREPARE: on its first delivery, when it first meets a lock.
+      if (reported === undefined && !message.waits)
+        metrics?.count("concord_lock_waits_total", { participant: name });
       if (settled.waitFor !== reported) {
         // Tell the coordinator once per holder: the sweeper then spaces its copies of
         // this PREPARE by the waiting interval, and under detect the edge feeds deadlock detection.

@@ -20,6 +20,7 @@ import {
   type Topology,
 } from "../../infra/topology.ts";
 import { loadConfig } from "../../src/config.ts";
+import { CLOUDWATCH_NAMESPACE, METRICS } from "../../src/metrics/catalog.ts";
 import { referencedId, type Synthesized, synthesize } from "./stack-fixture.ts";
 
 const PREFIX = "acme";
@@ -350,6 +351,66 @@ describe("triggers", () => {
       FunctionName: { "Fn::GetAtt": [apiId, "Arn"] },
     });
     expect(idsIn(s.outputs.FunctionUrl?.Value)).toEqual(s.ids("AWS::Lambda::Url"));
+  });
+});
+
+describe("alarms", () => {
+  const topicId = () => s.idWhere("AWS::SNS::Topic", "TopicName", name("alarms"));
+  const alarms = () => s.ids("AWS::CloudWatch::Alarm").map((id) => s.props(id));
+  /** The alarm on `metric` (name, namespace, dimensions as CloudFormation writes them). */
+  const alarmOn = (metricName: string, namespace: string, dimensions: unknown) =>
+    alarms().filter(
+      (a) =>
+        a.MetricName === metricName &&
+        a.Namespace === namespace &&
+        JSON.stringify(a.Dimensions) === JSON.stringify(dimensions),
+    );
+
+  it("sends every alarm, above zero for a minute, to one SNS topic, and outputs the topic", () => {
+    expect(alarms().length).toBeGreaterThan(0);
+    for (const a of alarms()) {
+      expect(a.Threshold).toBe(0);
+      expect(a.ComparisonOperator).toBe("GreaterThanThreshold");
+      expect(a.EvaluationPeriods).toBe(1);
+      expect(a.Period).toBe(60);
+      expect(a.TreatMissingData).toBe("notBreaching");
+      expect(a.AlarmActions).toEqual([{ Ref: topicId() }]);
+    }
+    expect(s.outputs.AlarmTopicArn?.Value).toEqual({ Ref: topicId() });
+  });
+
+  it("alarms on every dead-letter queue holding a message", () => {
+    for (const spec of s.config.topology.queues) {
+      const dlq = queueId(spec.deadLetter.name);
+      const found = alarmOn("ApproximateNumberOfMessagesVisible", "AWS/SQS", [
+        { Name: "QueueName", Value: { "Fn::GetAtt": [dlq, "QueueName"] } },
+      ]);
+      expect(found, spec.deadLetter.name).toHaveLength(1);
+    }
+    // And on no queue that is not a dead-letter queue: a busy queue is no alarm.
+    for (const spec of s.config.topology.queues) {
+      const found = alarmOn("ApproximateNumberOfMessagesVisible", "AWS/SQS", [
+        { Name: "QueueName", Value: { "Fn::GetAtt": [queueId(spec.name), "QueueName"] } },
+      ]);
+      expect(found, spec.name).toHaveLength(0);
+    }
+  });
+
+  it("alarms on stalled decisions and stalled compensations, the sweeper's embedded metrics of this stack", () => {
+    for (const metric of [METRICS.concord_decision_stalls_total, METRICS.concord_compensation_stalls_total]) {
+      const found = alarmOn(metric.cloudWatch, CLOUDWATCH_NAMESPACE, [{ Name: "service", Value: PREFIX }]);
+      expect(found, metric.cloudWatch).toHaveLength(1);
+      expect(found[0]?.Statistic).toBe("Sum");
+    }
+  });
+
+  it("alarms on every function's errors", () => {
+    for (const fn of functions()) {
+      const found = alarmOn("Errors", "AWS/Lambda", [
+        { Name: "FunctionName", Value: { Ref: functionId(fn) } },
+      ]);
+      expect(found, fn.name).toHaveLength(1);
+    }
   });
 });
 

@@ -80,6 +80,14 @@ describe("with API keys configured", () => {
     return (await res.json()) as { balance: number; version: number; lockedBy?: string };
   };
 
+  it("GET /metrics needs the admin key: 401 without a key, 403 with a client key", async () => {
+    expect((await stack.request("GET", "/metrics")).status).toBe(401);
+    expect((await stack.request("GET", "/metrics", undefined, CLIENT)).status).toBe(403);
+    const res = await stack.request("GET", "/metrics", undefined, ADMIN);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("# TYPE concord_transactions_begun_total counter");
+  });
+
   it("GET /health needs no key", async () => {
     const res = await stack.request("GET", "/health");
     expect(res.status).toBe(200);

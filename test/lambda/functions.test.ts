@@ -140,6 +140,13 @@ describe("what each bundle holds", () => {
     for (const name of names) expect(bundle(name).bytes, name).toBeLessThan(700 * 1024);
   });
 
+  it("counts metrics with Powertools (embedded metrics), never with the local Prometheus registry", () => {
+    for (const name of names) {
+      expect(holds(name, "node_modules/@aws-lambda-powertools/metrics/"), name).toBe(true);
+      expect(holds(name, "node_modules/prom-client/"), name).toBe(false);
+    }
+  });
+
   it("bundles the AWS SDK, and of zod's locales only English", () => {
     for (const name of names) {
       expect(holds(name, "node_modules/@aws-sdk/client-dynamodb/"), name).toBe(true);

@@ -13,6 +13,7 @@ import type { Policy } from "../../src/core/step.ts";
 import type { BranchSpec, SagaRecord, TxRecord } from "../../src/core/transaction.ts";
 import { toView } from "../../src/core/view.ts";
 import type { CrashPoint } from "../../src/crash-points.ts";
+import { createPrometheusMetrics } from "../../src/metrics/prometheus.ts";
 import { RecordingLogger } from "../../testkit/logging.ts";
 import { createMemoryTransactionStore } from "../../testkit/memory/memory-transaction-store.ts";
 import { recording } from "../helpers/buses.ts";
@@ -83,6 +84,7 @@ function harness() {
     log,
     policy,
     pause: async () => {},
+    metrics: createPrometheusMetrics(),
     crash: (point: CrashPoint) => {
       crashes.push(point);
     },
@@ -321,6 +323,10 @@ describe("a saga through the coordinator's use cases", () => {
       branches: [0],
       participants: ["bank-1"],
     });
+    // The warnings are metrics too: the counter the CompensationStalled alarm reads.
+    const text = await h.deps.metrics.scrape([]);
+    expect(text).toContain(`concord_compensation_stalls_total ${stalledWarnings.length}\n`);
+    expect(text).toContain(`concord_resends_total{protocol="saga",step="compensation"} ${N}\n`);
     const end = await h.record("stuck");
     expect(end.state).toBe("compensated");
     expect(end.events.filter((e) => e.type === "compensation_stalled")).toHaveLength(1);
