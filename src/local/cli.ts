@@ -5,11 +5,10 @@
 import { rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { resolve } from "node:path";
-import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { physicalName } from "../../infra/topology.ts";
 import { awsFaultInjector, faultyBus, parseFaultPlanText } from "../../testkit/faults/fault-plan.ts";
 import { createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
+import { lookAtDeadLetters } from "../adapters/sqs-dead-letter-depth.ts";
 import { authEnabled } from "../api/auth.ts";
 import { intArg, portArg } from "../cli-args.ts";
 import { type Config, DEFAULT_DATA_DIR, loadConfig } from "../config.ts";
@@ -226,27 +225,9 @@ program
     const config = stackConfig();
     const clients = createAwsClients(config);
     try {
-      for (const queue of config.topology.queues) {
-        const dlq = physicalName(config.topology, queue.deadLetter.name);
-        const { QueueUrl } = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: dlq }));
-        const { Attributes = {} } = await clients.sqs.send(
-          new GetQueueAttributesCommand({
-            QueueUrl,
-            AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-          }),
-        );
-        // Someone else may be looking at them right now: count those too.
-        const count =
-          Number(Attributes.ApproximateNumberOfMessages ?? 0) +
-          Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
-        console.log(`${dlq}\t${count} messages`);
-        if (opts.peek) {
-          // VisibilityTimeout 0: the messages stay where they are for the next look.
-          const out = await clients.sqs.send(
-            new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: opts.peek, VisibilityTimeout: 0 }),
-          );
-          for (const m of out.Messages ?? []) console.log(`  ${m.MessageId}  ${m.Body}`);
-        }
+      for (const look of await lookAtDeadLetters(clients.sqs, config.topology, opts.peek ?? 0)) {
+        console.log(`${look.queue}\t${look.count} messages`);
+        for (const m of look.messages) console.log(`  ${m.id}  ${m.body}`);
       }
     } finally {
       destroyAwsClients(clients);

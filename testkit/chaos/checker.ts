@@ -1,10 +1,5 @@
-/**
- * The invariants of design §4, checked from the stored state (DynamoDB scans)
- * and what the client was told. Pure apart from `readState`/`readDeadLetters`.
- */
-import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { physicalName } from "../../infra/topology.ts";
 import type { AwsClients } from "../../src/adapters/aws-clients.ts";
+import { lookAtDeadLetters } from "../../src/adapters/sqs-dead-letter-depth.ts";
 import type { Config } from "../../src/config.ts";
 import type { TxRecord } from "../../src/core/transaction.ts";
 import { checkInvariants as checkStoredInvariants } from "../invariants/check.ts";
@@ -58,34 +53,12 @@ export interface DeadLetters {
 }
 
 export async function readDeadLetters(clients: AwsClients, config: Config): Promise<DeadLetters[]> {
-  const out: DeadLetters[] = [];
-  for (const queue of config.topology.queues) {
-    const name = physicalName(config.topology, queue.deadLetter.name);
-    const { QueueUrl } = await clients.sqs.send(new GetQueueUrlCommand({ QueueName: name }));
-    const { Attributes = {} } = await clients.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl,
-        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-      }),
-    );
-    const count =
-      Number(Attributes.ApproximateNumberOfMessages ?? 0) +
-      Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
-    let sample: string[] = [];
-    if (count > 0) {
-      const peek = await clients.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl,
-          MaxNumberOfMessages: 3,
-          VisibilityTimeout: 0,
-          WaitTimeSeconds: 0,
-        }),
-      );
-      sample = (peek.Messages ?? []).map((m) => (m.Body ?? "").slice(0, 160));
-    }
-    out.push({ queue: name, count, sample });
-  }
-  return out;
+  const looks = await lookAtDeadLetters(clients.sqs, config.topology, 3);
+  return looks.map(({ queue, count, messages }) => ({
+    queue,
+    count,
+    sample: messages.map((m) => m.body.slice(0, 160)),
+  }));
 }
 
 export interface CheckInput {
