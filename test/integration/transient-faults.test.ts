@@ -24,13 +24,8 @@ import { isTransientCancellation, isUnavailableError } from "../../src/adapters/
 import { loadConfig } from "../../src/config.ts";
 import { bankModel } from "../../src/participants/bank/bank-rules.ts";
 import { TransientStoreError } from "../../src/ports/errors.ts";
-import {
-  createFaultInjector,
-  type DynamoDbFault,
-  type FaultCall,
-  type FaultInjector,
-  type SqsFault,
-} from "../../testkit/faults/fault-injection.ts";
+import type { DynamoDbFault, FaultCall, SqsFault } from "../../testkit/faults/fault-catalogue.ts";
+import { createFaultInjector, type FaultInjector } from "../../testkit/faults/fault-injection.ts";
 import { dropping, type Sent } from "../helpers/buses.ts";
 import { bankState, expectAgreement } from "../helpers/invariants.ts";
 import { type Stack, startStack, testEnv } from "../helpers/stack.ts";

@@ -7,117 +7,21 @@
  * as in production. Every attempt the SDK makes is one call here, so a rule
  * with `times: 2` costs one request two of its retries.
  */
-import { randomUUID } from "node:crypto";
-import { Readable } from "node:stream";
-
-export const DYNAMODB_FAULTS = [
-  /** 400 ThrottlingException: the SDK retries it with its throttling backoff. */
-  "throttling",
-  /** 400 ProvisionedThroughputExceededException: the table's capacity is exhausted. */
-  "provisioned-throughput",
-  /** 400 RequestLimitExceeded: the account's throughput limit. */
-  "request-limit",
-  /** 500 InternalServerError. */
-  "internal-error",
-  /** 503 ServiceUnavailable. */
-  "service-unavailable",
-  /** TransactWriteItems only: 400 TransactionCanceledException, reason TransactionConflict. */
-  "transaction-conflict",
-  /** TransactWriteItems only: 400 TransactionCanceledException, reason ThrottlingError. */
-  "transaction-throttled",
-] as const;
-export type DynamoDbFault = (typeof DYNAMODB_FAULTS)[number];
-
-export const SQS_FAULTS = [
-  /** 500 InternalError. */
-  "sqs-internal-error",
-  /** 503 ServiceUnavailable. */
-  "sqs-service-unavailable",
-  /** 403 RequestThrottled (as the SQS model declares it): the SDK treats it as throttling. */
-  "sqs-throttled",
-] as const;
-export type SqsFault = (typeof SQS_FAULTS)[number];
-
-export type DynamoDbOperation =
-  | "GetItem"
-  | "PutItem"
-  | "UpdateItem"
-  | "DeleteItem"
-  | "Query"
-  | "Scan"
-  | "BatchGetItem"
-  | "BatchWriteItem"
-  | "TransactGetItems"
-  | "TransactWriteItems"
-  | "CreateTable"
-  | "DescribeTable"
-  | "ListTables"
-  | "UpdateTimeToLive";
-
-export type SqsOperation =
-  | "SendMessage"
-  | "SendMessageBatch"
-  | "ReceiveMessage"
-  | "DeleteMessage"
-  | "DeleteMessageBatch"
-  | "ChangeMessageVisibility"
-  | "GetQueueUrl"
-  | "GetQueueAttributes"
-  | "CreateQueue"
-  | "SetQueueAttributes";
-
-export type FaultService = "dynamodb" | "sqs";
-
-/** One attempt the SDK is about to send, as a rule's `match` sees it. */
-export interface FaultCall {
-  readonly service: FaultService;
-  readonly operation: string;
-  /** The request's JSON body, parsed (both services speak a JSON protocol). */
-  readonly input: unknown;
-}
-
-interface RuleOptions {
-  /** Fire on the next N matching calls, then stop. Without it the rule fires until disarmed. */
-  readonly times?: number;
-  /** Fire on a matching call with this chance (0-1), drawn from the injector's seeded source. */
-  readonly probability?: number;
-  /** Narrows the rule further, e.g. to one transaction's items or messages. */
-  readonly match?: (call: FaultCall) => boolean;
-}
-
-export type FaultRule =
-  | (RuleOptions & {
-      readonly service: "dynamodb";
-      readonly operation?: DynamoDbOperation;
-      readonly fault: DynamoDbFault;
-    })
-  | (RuleOptions & { readonly service: "sqs"; readonly operation?: SqsOperation; readonly fault: SqsFault });
-
-/** A rule in force: how often it fired, and a way to lift it. */
-export interface ArmedFault {
-  readonly rule: FaultRule;
-  readonly fired: number;
-  /** Fires left, or undefined when unlimited. */
-  readonly remaining: number | undefined;
-  disarm(): void;
-}
+import type { ArmedFault, DynamoDbFault, FaultCall, FaultRule, FaultService } from "./fault-catalogue.ts";
+import {
+  dynamoDbResponse,
+  operationOf,
+  parseBody,
+  sqsResponse,
+  type WireRequest,
+  type WireResponse,
+} from "./fault-responses.ts";
 
 export interface FaultInjectorOptions {
   /** Seed of the source `probability` draws from; the same seed and calls give the same faults. */
   readonly seed?: number;
 }
 
-// The SDK's HTTP handler contract, structurally: the parts the injector touches.
-interface WireRequest {
-  readonly headers: Record<string, string>;
-  readonly body?: unknown;
-}
-interface WireResponse {
-  readonly statusCode: number;
-  readonly reason?: string;
-  readonly headers: Record<string, string>;
-  readonly body: unknown;
-}
 interface RequestHandlerLike {
   handle(request: WireRequest, options?: unknown): Promise<{ response: WireResponse }>;
 }
@@ -259,116 +163,3 @@ export class FaultInjector {
 
 export const createFaultInjector = (options: FaultInjectorOptions = {}): FaultInjector =>
   new FaultInjector(options);
-
-/** Both services' JSON protocols name the operation in X-Amz-Target: `DynamoDB_20120810.PutItem`, `AmazonSQS.SendMessage`. */
-function operationOf(request: WireRequest): string {
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (name.toLowerCase() === "x-amz-target") return value.slice(value.lastIndexOf(".") + 1);
-  }
-  return "unknown";
-}
-
-const utf8 = new TextDecoder();
-
-function parseBody(body: unknown): unknown {
-  // The SDK's JSON bodies may be Uint8Array subclasses that warn when used as strings: decode the bytes.
-  const text = typeof body === "string" ? body : body instanceof Uint8Array ? utf8.decode(body) : undefined;
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function jsonResponse(statusCode: number, body: unknown, headers: Record<string, string> = {}): WireResponse {
-  const bytes = Buffer.from(JSON.stringify(body));
-  return {
-    statusCode,
-    headers: {
-      "content-type": "application/x-amz-json-1.0",
-      "content-length": String(bytes.length),
-      "x-amzn-requestid": randomUUID(),
-      ...headers,
-    },
-    body: Readable.from([bytes]),
-  };
-}
-
-const DYNAMODB_NS = "com.amazonaws.dynamodb.v20120810";
-
-/** The bodies DynamoDB sends for these errors (awsJson1_0: the type in `__type`). */
-function dynamoDbResponse(fault: DynamoDbFault, call: FaultCall): WireResponse {
-  const error = (status: number, type: string, message: string) =>
-    jsonResponse(status, { __type: `${DYNAMODB_NS}#${type}`, message });
-  switch (fault) {
-    case "throttling":
-      return error(400, "ThrottlingException", "Rate of requests exceeds the allowed throughput.");
-    case "provisioned-throughput":
-      return error(
-        400,
-        "ProvisionedThroughputExceededException",
-        "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.",
-      );
-    case "request-limit":
-      return error(
-        400,
-        "RequestLimitExceeded",
-        "Throughput exceeds the current throughput limit for your account. Please contact AWS Support at https://aws.amazon.com/support request a limit increase",
-      );
-    case "internal-error":
-      return error(500, "InternalServerError", "Internal server error");
-    case "service-unavailable":
-      return jsonResponse(503, {
-        __type: "com.amazon.coral.availability#ServiceUnavailableException",
-        message: "Service unavailable",
-      });
-    case "transaction-conflict":
-      return cancellation(call, "TransactionConflict", "Transaction is ongoing for the item");
-    case "transaction-throttled":
-      return cancellation(
-        call,
-        "ThrottlingError",
-        "Throughput exceeds the current capacity for one or more global secondary indexes. DynamoDB is automatically scaling your index so please try again shortly.",
-      );
-  }
-}
-
-/** DynamoDB gives one reason per item, in order; here the first item is the one that met trouble. */
-function cancellation(call: FaultCall, code: string, message: string): WireResponse {
-  const items = (call.input as { TransactItems?: unknown[] } | undefined)?.TransactItems?.length ?? 1;
-  const reasons = Array.from({ length: Math.max(1, items) }, (_, i) =>
-    i === 0 ? { Code: code, Message: message } : { Code: "None" },
-  );
-  return jsonResponse(400, {
-    __type: `${DYNAMODB_NS}#TransactionCanceledException`,
-    Message: `Transaction cancelled, please refer cancellation reasons for specific reasons [${reasons.map((r) => r.Code).join(", ")}]`,
-    CancellationReasons: reasons,
-  });
-}
-
-/**
- * SQS speaks awsJson1_0 with query compatibility: the JSON type in `__type`
- * and the legacy code in `x-amzn-query-error: <code>;<Sender|Receiver>`.
- */
-function sqsResponse(fault: SqsFault): WireResponse {
-  const error = (status: number, code: string, message: string, party: "Sender" | "Receiver") =>
-    jsonResponse(
-      status,
-      { __type: `com.amazonaws.sqs#${code}`, message },
-      { "x-amzn-query-error": `${code};${party}` },
-    );
-  switch (fault) {
-    case "sqs-internal-error":
-      return error(500, "InternalError", "We encountered an internal error. Please try again.", "Receiver");
-    case "sqs-service-unavailable":
-      return error(
-        503,
-        "ServiceUnavailable",
-        "The request has failed due to a temporary failure of the server.",
-        "Receiver",
-      );
-    case "sqs-throttled":
-      return error(403, "RequestThrottled", "Request is throttled.", "Sender");
-  }
-}

@@ -14,15 +14,13 @@
 
 import type { MessageBus } from "../../src/ports/message-bus.ts";
 import {
-  createFaultInjector,
   DYNAMODB_FAULTS,
   type DynamoDbFault,
-  type FaultInjector,
   type FaultRule,
   SQS_FAULTS,
   type SqsFault,
-  seededRandom,
-} from "./fault-injection.ts";
+} from "./fault-catalogue.ts";
+import { createFaultInjector, type FaultInjector, seededRandom } from "./fault-injection.ts";
 
 export { seededRandom };
 

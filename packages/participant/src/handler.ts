@@ -5,7 +5,8 @@
  * (400), then carry out the barrier's plan — each write conditional on the
  * version read, the rule run only under a claim no other delivery holds.
  */
-import { type Answer, decide, keysOf, type Plan, SETTLED } from "./barrier.ts";
+import { decide, keysOf } from "./barrier.ts";
+import { type Answer, type Plan, SETTLED } from "./barrier-plan.ts";
 import {
   ENDPOINTS,
   type Endpoint,

@@ -1,4 +1,5 @@
-export { type Answer, decide, type Plan, stepKey, twoPhaseKey } from "./barrier.ts";
+export { decide } from "./barrier.ts";
+export { type Answer, type Plan, stepKey, twoPhaseKey } from "./barrier-plan.ts";
 export {
   createParticipantHandler,
   type ParticipantHandler,

@@ -1,0 +1,142 @@
+/**
+ * The default workloads, one measurement per concurrency level: 2-party 2PC
+ * transfers, 2-step sagas (`--protocol saga`) or same-server transfers
+ * (`--one-phase`), each with its calls, capacity, CPU and cost per committed
+ * transaction.
+ */
+import {
+  costPerMillion,
+  LAMBDA_MEMORY_MB,
+  STEP_FUNCTIONS_TWO_STEP_SAGA_TRANSITIONS,
+  stepFunctionsStandardPerMillion,
+} from "./cost-model.ts";
+import {
+  type Bench,
+  drive,
+  pct,
+  progressDone,
+  quiesce,
+  type Request,
+  round,
+  sagaTransfer,
+  say,
+  seed,
+  transfer,
+} from "./driver.ts";
+
+/** The JSON line of one concurrency level: exactly these fields (test/bench/bench-json.test.ts). */
+/** The JSON line of one concurrency level: exactly these fields (test/bench/bench-json.test.ts). */
+interface LevelResult {
+  readonly concurrency: number;
+  readonly committed: number;
+  readonly committedPerSecond: number;
+  readonly p50Ms: number;
+  readonly p95Ms: number;
+  readonly p99Ms: number;
+  readonly callsPerTx: Record<string, number>;
+  readonly callsPerTxTotal: number;
+  readonly capacityUnitsPerTx: { readonly read: number; readonly write: number };
+  readonly cpuMsPerTx: number;
+  readonly usdPerMillion: number;
+}
+
+export async function runLevels(bench: Bench, perLevel: number) {
+  const { opts, meter } = bench;
+  const accounts = Array.from({ length: opts.accounts }, (_, i) => `a${i}`);
+  await seed(bench, opts.onePhase ? ["bank-1"] : ["bank-1", "bank-2"], accounts);
+  const half = Math.floor(opts.accounts / 2);
+  // Transfers in flight take consecutive accounts, so they never collide on a lock.
+  const make = (n: number): Request => {
+    const a = `a${n % opts.accounts}`;
+    if (opts.onePhase) {
+      const b = `a${(n + half) % opts.accounts}`;
+      return transfer([
+        { server_id: "bank-1", account_id: a, operation: "transfer", amount: 1, to_account_id: b },
+      ]);
+    }
+    if (opts.protocol === "saga") return sagaTransfer(a, a);
+    return transfer([
+      { server_id: "bank-1", account_id: a, operation: "withdraw", amount: 1 },
+      { server_id: "bank-2", account_id: a, operation: "deposit", amount: 1 },
+    ]);
+  };
+  const workload = opts.onePhase
+    ? "one participant (same-server transfer)"
+    : opts.protocol === "saga"
+      ? "2-step saga (withdraw on bank-1, then deposit on bank-2)"
+      : "2-party cross-server 2PC transfer";
+  progressDone();
+  say(bench, `${workload}, ${perLevel} per level, Lambda at ${LAMBDA_MEMORY_MB} MB`);
+
+  for (const concurrency of opts.levels) {
+    await quiesce(bench);
+    meter.reset();
+    const cpu0 = process.cpuUsage();
+    const outcome = await drive(bench, `concurrency ${concurrency}`, perLevel, concurrency, make);
+    await quiesce(bench);
+    const cpu = process.cpuUsage(cpu0);
+    const m = meter.snapshot();
+    const per = (n: number) => n / Math.max(1, outcome.committed);
+    const callsPerTx = Object.fromEntries(Object.entries(m.calls).map(([k, v]) => [k, round(per(v), 3)]));
+    const cpuMsPerTx = per((cpu.user + cpu.system) / 1000);
+    const cost = costPerMillion({
+      readUnits: per(m.readUnits),
+      writeUnits: per(m.writeUnits),
+      sqsBilledRequests: per(m.sqsBilledRequests),
+      lambdaInvocations: per(outcome.apiRequests + m.handlerBatches),
+      lambdaMs: cpuMsPerTx,
+    });
+    const { latencies } = outcome;
+    const result: LevelResult = {
+      concurrency,
+      committed: outcome.committed,
+      committedPerSecond: round(outcome.committed / outcome.seconds),
+      p50Ms: round(pct(latencies, 0.5), 1),
+      p95Ms: round(pct(latencies, 0.95), 1),
+      p99Ms: round(pct(latencies, 0.99), 1),
+      callsPerTx,
+      callsPerTxTotal: round(
+        Object.values(callsPerTx).reduce((a, b) => a + b, 0),
+        3,
+      ),
+      capacityUnitsPerTx: { read: round(per(m.readUnits), 3), write: round(per(m.writeUnits), 3) },
+      cpuMsPerTx: round(cpuMsPerTx, 3),
+      usdPerMillion: round(cost.total),
+    };
+    progressDone();
+    if (opts.json) {
+      console.log(JSON.stringify(result));
+      continue;
+    }
+    const notCommitted = perLevel - outcome.committed;
+    say(
+      bench,
+      `concurrency ${String(concurrency).padStart(2)}: ${result.committedPerSecond.toFixed(1).padStart(6)} committed/s  ` +
+        `p50 ${result.p50Ms.toFixed(0)} ms  p95 ${result.p95Ms.toFixed(0)} ms  p99 ${result.p99Ms.toFixed(0)} ms  ` +
+        `(${outcome.committed} committed, ${notCommitted} not committed` +
+        `${notCommitted ? ` ${JSON.stringify(outcome.reasons)}` : ""} in ${outcome.seconds.toFixed(1)} s)\n` +
+        `    calls per committed tx: ${result.callsPerTxTotal.toFixed(1)} = ` +
+        `${Object.entries(callsPerTx)
+          .map(([k, v]) => `${k}=${v.toFixed(1)}`)
+          .join(" ")}\n` +
+        `    capacity units per tx: read ${result.capacityUnitsPerTx.read.toFixed(2)}, write ${result.capacityUnitsPerTx.write.toFixed(2)} = ` +
+        `${Object.entries(m.unitsByCall)
+          .map(([k, v]) => `${k}=${per(v).toFixed(1)}`)
+          .join(" ")}\n    ` +
+        `CPU ${result.cpuMsPerTx.toFixed(2)} ms per tx; ` +
+        `invocations per tx ${per(outcome.apiRequests + m.handlerBatches).toFixed(2)}; ` +
+        `SQS billed requests per tx ${per(m.sqsBilledRequests).toFixed(1)}\n` +
+        `    USD per million: ${cost.total.toFixed(2)} (DynamoDB read ${cost.dynamodbRead.toFixed(2)}, ` +
+        `write ${cost.dynamodbWrite.toFixed(2)}; SQS ${cost.sqs.toFixed(2)}; Lambda requests ${cost.lambdaRequests.toFixed(2)}, ` +
+        `duration ${cost.lambdaDuration.toFixed(2)})`,
+    );
+  }
+  if (opts.protocol === "saga" && !opts.onePhase) {
+    say(
+      bench,
+      `Step Functions Standard, the same 2-step saga: USD ${stepFunctionsStandardPerMillion().toFixed(2)} per million ` +
+        `for its ${STEP_FUNCTIONS_TWO_STEP_SAGA_TRANSITIONS} state transitions alone (no compensation taken), ` +
+        "before the Lambda functions its tasks call",
+    );
+  }
+}
