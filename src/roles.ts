@@ -99,7 +99,7 @@ export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
 export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
   if (name === "") throw new Error("CONCORD_PARTICIPANT must name the built-in participant to serve");
   const { kind, table } = builtInParticipant(wiring.config, name);
-  const { lockPolicy, lockWaitBudgetMs, inDoubtAfterMs } = wiring.config.participants;
+  const { lockPolicy, lockMode, lockWaitBudgetMs, inDoubtAfterMs } = wiring.config.participants;
   const log = wiring.logFor(`participant-${name}`);
   const participant = createBuiltInParticipant(name, kind, {
     store: kindStore(wiring, table),
@@ -108,6 +108,7 @@ export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
     clock: wiring.clock,
     log,
     lockPolicy,
+    lockMode,
     waitBudgetMs: lockWaitBudgetMs,
     inDoubtAfterMs,
     crash: wiring.crash,

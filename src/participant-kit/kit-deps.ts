@@ -2,6 +2,7 @@
 import type { MessageBus } from "../adapters/sqs-bus.ts";
 import type { Crash } from "../crash-points.ts";
 import type { Log } from "../log.ts";
+import type { LockMode } from "./lock-mode.ts";
 import type { ParticipantStore } from "./participant-store.ts";
 import type { BranchRequest } from "./planning.ts";
 import type { ResourceModel, ResourceState } from "./resource-model.ts";
@@ -38,6 +39,8 @@ export interface KitDeps<S extends ResourceState> {
   /** Waits before re-reading after a lost race on a barrier (jittered, growing with the attempt). */
   readonly pause: (attempt: number) => Promise<void>;
   readonly service?: ExternalService;
+  /** How a PREPARE holds quantities, and whether a saga step moves them without a version check. */
+  readonly lockMode: LockMode;
   /** Lost races on one message before it goes back to its queue. */
   readonly maxRaces: number;
 }

@@ -10,6 +10,7 @@ import { type Crash, noCrash } from "../crash-points.ts";
 import type { Log } from "../log.ts";
 import { ProtocolViolationError } from "./errors.ts";
 import type { ExternalService } from "./kit-deps.ts";
+import type { LockMode } from "./lock-mode.ts";
 import type { ParticipantStore } from "./participant-store.ts";
 import type { ResourceModel, ResourceState } from "./resource-model.ts";
 import { createSagaSteps } from "./saga-steps.ts";
@@ -24,6 +25,8 @@ export interface ParticipantDeps<S extends ResourceState> {
   readonly clock: () => number;
   readonly log: Log;
   readonly lockPolicy: LockPolicy;
+  /** How a PREPARE holds quantities: reservations (default) or exclusive locks. */
+  readonly lockMode?: LockMode;
   /**
    * How long one delivery of a PREPARE waits in process for a lock before it
    * puts itself back on the queue (delayed) and lets the poller move on.
@@ -61,6 +64,7 @@ export function createParticipant<S extends ResourceState>(deps: ParticipantDeps
     sleep,
     pause: (attempt: number) => sleep(Math.random() * 5 * 2 ** attempt),
     maxRaces: MAX_RACES,
+    lockMode: deps.lockMode ?? "escrow",
     ...(deps.service ? { service: deps.service } : {}),
   };
   const twoPhase = createTwoPhaseParticipant(kit, {
