@@ -52,7 +52,10 @@ const resourceMounts = (wiring: Wiring): ResourceMount[] =>
   KIND_NAMES.flatMap((kind) => {
     const participants = participantsOf(wiring.config, kind);
     if (participants.length === 0) return [];
-    return [{ routes: PARTICIPANT_KINDS[kind].routes, participants, store: kindStore(wiring, kind) }];
+    const { routes, model } = PARTICIPANT_KINDS[kind];
+    return [
+      { routes, participants, store: kindStore(wiring, kind), quantities: Object.keys(model.quantities) },
+    ];
   });
 
 export const apiRole: RoleBuilder<"api"> = (wiring) => {

@@ -22,6 +22,8 @@ export const FINAL_STATE_INVARIANTS = [
   "non-negative",
   "liveness",
   "no-lock-left",
+  "reservation-within-available",
+  "no-reservation-left",
   "no-prepared-left",
   "saga-exactly-once",
   "saga-committed",
@@ -77,9 +79,24 @@ export function checkFinalState(state: FinalState, violate: Violate): void {
     account: r.id,
     balance: r.state?.balance ?? 0,
     lockedBy: r.lockedBy,
+    hold: r.holds?.balance,
   }));
   for (const a of accounts) {
     if (a.lockedBy !== undefined) violate("no-lock-left", `${a.server}/${a.account} locked by ${a.lockedBy}`);
+    // Escrow: what is reserved never exceeds the balance, and every hold goes with its decision.
+    if (a.hold !== undefined) {
+      const { reserved, pending } = a.hold;
+      if (reserved < 0 || pending < 0 || reserved > a.balance) {
+        violate(
+          "reservation-within-available",
+          `${a.server}/${a.account}: ${reserved} reserved, ${pending} pending on ${a.balance}`,
+        );
+      }
+      violate(
+        "no-reservation-left",
+        `${a.server}/${a.account} still holds ${reserved} reserved, ${pending} pending`,
+      );
+    }
     if (a.balance < 0) violate("non-negative", `${a.server}/${a.account} has ${a.balance}`);
   }
   const services = state.services ?? [];

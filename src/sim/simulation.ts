@@ -32,6 +32,7 @@ import { createDispatcher, type Dispatcher } from "../http-participants/dispatch
 import { UNKNOWN_TRANSACTION } from "../http-participants/http-protocol.ts";
 import type { Log, LogFields } from "../log.ts";
 import { RetryLaterError } from "../participant-kit/errors.ts";
+import type { LockMode } from "../participant-kit/lock-mode.ts";
 import {
   createMemoryParticipantStore,
   type MemoryParticipantStore,
@@ -199,6 +200,8 @@ export interface SimulationResult {
 export interface FaultModel {
   readonly servers: number;
   readonly lockPolicy: LockPolicy;
+  /** Reservations (escrow) or exclusive locks for the bank's balances. */
+  readonly lockMode: LockMode;
   readonly dropRate: number;
   readonly duplicateRate: number;
   readonly crashRate: number;
@@ -369,6 +372,13 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const faults: FaultModel = {
     servers: rng.between(2, 3),
     lockPolicy: pickPolicy(rng.pick(LOCK_POLICIES), options.lockPolicy),
+    // From a stream of its own, so every other draw of a seed stays what it was.
+    lockMode: createRandom(options.seed * 104_729 + 3).pick([
+      "escrow",
+      "escrow",
+      "escrow",
+      "exclusive",
+    ] as const),
     dropRate: rng.pick([0, 0.02, 0.08]),
     duplicateRate: rng.pick([0, 0.05, 0.2]),
     crashRate: rng.pick([0, 0.03, 0.1]),
@@ -496,6 +506,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         clock,
         log,
         lockPolicy: faults.lockPolicy,
+        lockMode: faults.lockMode,
         // A PREPARE that meets a lock re-queues itself at once: no in-process waiting.
         waitBudgetMs: 0,
         inDoubtAfterMs: IN_DOUBT_AFTER_MS,

@@ -192,6 +192,10 @@ export async function checkInvariants(cluster: Cluster, expectedTotal: number): 
   for (const a of accounts) {
     if (Number(a.balance) < 0) violations.push(`${a.pk} negative`);
     if (a.lockedBy !== undefined) violations.push(`${a.pk} locked by ${a.lockedBy}`);
+    // A hold attribute off the balance: a reservation or pending credit outlived its transaction.
+    for (const held of [a.balanceAvailable, a.balancePromised]) {
+      if (held !== undefined && held !== a.balance) violations.push(`${a.pk} holds ${held} of ${a.balance}`);
+    }
   }
   const byTx = new Map<string, string[]>();
   for (const b of barriers) {

@@ -283,6 +283,17 @@ describe("deterministic simulation", () => {
       expect(failed?.violation?.detail).toMatch(/^ext's barrier/);
     });
 
+    it("a ROLLBACK that releases locks but leaves reservations held", async () => {
+      // Money reserved for an aborted transfer stays unavailable for good.
+      const wrap = (store: BankStore): BankStore => ({
+        ...store,
+        rollback: (barrier, now) =>
+          store.rollback({ ...barrier, planned: barrier.planned.filter((p) => p.moves === undefined) }, now),
+      });
+      const { failed } = await firstViolation(200, { wrapBankStore: wrap });
+      expect(failed?.violation?.invariant).toBe("no-reservation-left");
+    });
+
     it("a prepare that ignores other transactions' locks", async () => {
       // Two transactions may then reserve the same balance: a withdrawal can overdraw.
       const wrap = (store: BankStore): BankStore => ({
