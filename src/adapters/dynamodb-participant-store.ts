@@ -21,12 +21,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { PREPARED_INDEX } from "../../infra/topology.ts";
-import {
-  type Barrier,
-  keptUntilFinished,
-  type PlannedResource,
-  type StepBarrier,
-} from "../participant-kit/barriers.ts";
+import { type Barrier, keptUntilFinished, type PlannedResource } from "../participant-kit/barriers.ts";
 import {
   BarrierConflictError,
   ResourceLockedError,
@@ -35,6 +30,7 @@ import {
 import type { ParticipantStore } from "../participant-kit/participant-store.ts";
 import type { Resource, ResourceModel, ResourceState } from "../participant-kit/resource-model.ts";
 import { batchGetAll } from "./batch-get.ts";
+import { barrierKey, settleBarrierItem, stepKey, toBarrier, toStep } from "./dynamodb-barrier-items.ts";
 import { type Item, LOCK_ATTRIBUTES, resourceItems, type TransactItem } from "./dynamodb-resource-items.ts";
 import { StaleRecordError } from "./errors.ts";
 import { retryTransientCancellations } from "./transient-errors.ts";
@@ -47,22 +43,8 @@ export interface DynamoDbParticipantStoreOptions<S extends ResourceState> {
   readonly retentionSeconds: number;
 }
 
+export { barrierKey, stepKey } from "./dynamodb-barrier-items.ts";
 export { resourceKey } from "./dynamodb-resource-items.ts";
-export const barrierKey = (participant: string, txId: string): string => `barrier#${participant}#${txId}`;
-export const stepKey = (participant: string, txId: string, branch: number): string =>
-  `step#${participant}#${txId}#${branch}`;
-
-type TransactItems = TransactItem[];
-
-function toBarrier<S extends ResourceState>(item: Item): Barrier<S> {
-  const { pk: _pk, kind: _kind, preparedShard: _s, preparedAt: _p, ...barrier } = item;
-  return barrier as unknown as Barrier<S>;
-}
-
-function toStep(item: Item): StepBarrier {
-  const { pk: _pk, kind: _kind, ...step } = item;
-  return step as unknown as StepBarrier;
-}
 
 export function createDynamoDbParticipantStore<S extends ResourceState>(
   options: DynamoDbParticipantStoreOptions<S>,
@@ -70,7 +52,8 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
   const { doc, tableName, model, retentionSeconds } = options;
   const expiry = (now: number) => Math.floor(now / 1000) + retentionSeconds;
   const items = resourceItems(tableName, model);
-  const { keyOf, toResource, stateClauses, identity, writeResource, availableAt, moveItem, holdFree } = items;
+  const { keyOf, toResource, stateClauses, identity, writeResource, availableAt, moveItem } = items;
+  const { holdFree, lockItem, releaseItem } = items;
 
   const batchGet = (pks: readonly string[]): Promise<Item[]> =>
     batchGetAll(
@@ -101,7 +84,7 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
    * caller's items are conditional on the barrier, so a repeat can never apply twice.
    * Still refused after the last attempt: TransientStoreError, and the message returns.
    */
-  async function transact(txId: string, items: TransactItems): Promise<void> {
+  async function transact(txId: string, items: TransactItem[]): Promise<void> {
     await retryTransientCancellations(async () => {
       try {
         await doc.send(new TransactWriteCommand({ TransactItems: items }));
@@ -140,28 +123,8 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     }
   }
 
-  /**
-   * The barrier's move from prepared to `state`, as the first item of a decision's
-   * transaction; it expires from now on, unless kept until its saga is finished.
-   */
-  const settleBarrier = (barrier: Barrier<S>, state: "committed" | "rolled_back", now: number) => {
-    const kept = keptUntilFinished({ state, ...(barrier.sagaStage ? { sagaStage: true } : {}) });
-    return {
-      Update: {
-        TableName: tableName,
-        Key: { pk: barrierKey(barrier.participant, barrier.txId) },
-        UpdateExpression: `SET #state = :${state === "committed" ? "committed" : "rolledBack"}, decidedAt = :now${kept ? "" : ", expiresAt = :exp"} REMOVE preparedShard`,
-        ConditionExpression: "#state = :prepared",
-        ExpressionAttributeNames: { "#state": "state" },
-        ExpressionAttributeValues: {
-          [state === "committed" ? ":committed" : ":rolledBack"]: state,
-          ":prepared": "prepared",
-          ":now": now,
-          ...(kept ? {} : { ":exp": expiry(now) }),
-        },
-      },
-    };
-  };
+  const settleBarrier = (barrier: Barrier<S>, state: "committed" | "rolled_back", now: number) =>
+    settleBarrierItem(tableName, barrier, state, now, expiry(now));
 
   /** Sets `expiresAt` on an item of this incarnation that has none; a failed condition means there is nothing to do. */
   async function expireFromNow(pk: string, txStartedAt: number, now: number, notPrepared: boolean) {
@@ -187,28 +150,8 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     }
   }
 
-  /** Releases what the barrier holds: a move's hold, a placeholder (dropped), or a lock. */
-  const release = (barrier: Barrier<S>, p: PlannedResource<S>): TransactItems[number] =>
-    p.moves !== undefined
-      ? moveItem(barrier.participant, p, "release")
-      : p.version === 0
-        ? {
-            Delete: {
-              TableName: tableName,
-              Key: { pk: keyOf(barrier.participant, p.id) },
-              ConditionExpression: "lockedBy = :tx",
-              ExpressionAttributeValues: { ":tx": barrier.txId },
-            },
-          }
-        : {
-            Update: {
-              TableName: tableName,
-              Key: { pk: keyOf(barrier.participant, p.id) },
-              UpdateExpression: `REMOVE ${LOCK_ATTRIBUTES}`,
-              ConditionExpression: "lockedBy = :tx AND version = :v",
-              ExpressionAttributeValues: { ":tx": barrier.txId, ":v": p.version },
-            },
-          };
+  const release = (barrier: Barrier<S>, p: PlannedResource<S>) =>
+    releaseItem(barrier.participant, barrier.txId, p);
 
   return {
     async getResource(participant, id) {
@@ -312,34 +255,9 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
             ConditionExpression: "attribute_not_exists(pk)",
           },
         },
-        ...barrier.planned.map((p): TransactItems[number] => {
+        ...barrier.planned.map((p): TransactItem => {
           if (p.moves !== undefined) return moveItem(barrier.participant, p, "hold");
-          const available = availableAt(p.version);
-          // A resource the transaction creates is locked through a placeholder at version 0.
-          const ident = p.version === 0 ? identity(barrier.participant, p.id) : undefined;
-          return {
-            Update: {
-              TableName: tableName,
-              Key: { pk: keyOf(barrier.participant, p.id) },
-              UpdateExpression: `SET ${[
-                "lockedBy = :tx",
-                "lockedAt = :now",
-                "lockedByStartedAt = :started",
-                ...(ident ? [...ident.set, "version = :v"] : []),
-              ].join(", ")}`,
-              ConditionExpression: available.condition,
-              ...(ident || Object.keys(available.names).length > 0
-                ? { ExpressionAttributeNames: { ...available.names, ...ident?.names } }
-                : {}),
-              ExpressionAttributeValues: {
-                ...available.values,
-                ...ident?.values,
-                ":tx": barrier.txId,
-                ":now": now,
-                ":started": barrier.txStartedAt ?? now,
-              },
-            },
-          };
+          return lockItem(barrier.participant, p, barrier.txId, now, barrier.txStartedAt ?? now);
         }),
       ]);
     },
@@ -446,7 +364,7 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
               : {}),
           },
         },
-        ...planned.map((p): TransactItems[number] => {
+        ...planned.map((p): TransactItem => {
           if (p.moves !== undefined) return moveItem(step.participant, p, "direct");
           const available = availableAt(p.version);
           if (p.next !== undefined) return writeResource(step.participant, p, p.next, available);

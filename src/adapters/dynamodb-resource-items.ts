@@ -264,5 +264,76 @@ export function resourceItems<S extends ResourceState>(tableName: string, model:
     };
   }
 
-  return { keyOf, toResource, stateClauses, holdFree, availableAt, identity, writeResource, moveItem };
+  /** A PREPARE's lock on a planned resource, unlocked at its version and free of holds (a placeholder at version 0). */
+  function lockItem(
+    participant: string,
+    p: PlannedResource<S>,
+    txId: string,
+    now: number,
+    startedAt: number,
+  ): TransactItem {
+    const available = availableAt(p.version);
+    // A resource the transaction creates is locked through a placeholder at version 0.
+    const ident = p.version === 0 ? identity(participant, p.id) : undefined;
+    return {
+      Update: {
+        TableName: tableName,
+        Key: { pk: keyOf(participant, p.id) },
+        UpdateExpression: `SET ${[
+          "lockedBy = :tx",
+          "lockedAt = :now",
+          "lockedByStartedAt = :started",
+          ...(ident ? [...ident.set, "version = :v"] : []),
+        ].join(", ")}`,
+        ConditionExpression: available.condition,
+        ...(ident || Object.keys(available.names).length > 0
+          ? { ExpressionAttributeNames: { ...available.names, ...ident?.names } }
+          : {}),
+        ExpressionAttributeValues: {
+          ...available.values,
+          ...ident?.values,
+          ":tx": txId,
+          ":now": now,
+          ":started": startedAt,
+        },
+      },
+    };
+  }
+
+  /** Releases what a barrier holds on a resource: a move's hold, a placeholder (dropped), or a lock. */
+  function releaseItem(participant: string, txId: string, p: PlannedResource<S>): TransactItem {
+    if (p.moves !== undefined) return moveItem(participant, p, "release");
+    if (p.version === 0) {
+      return {
+        Delete: {
+          TableName: tableName,
+          Key: { pk: keyOf(participant, p.id) },
+          ConditionExpression: "lockedBy = :tx",
+          ExpressionAttributeValues: { ":tx": txId },
+        },
+      };
+    }
+    return {
+      Update: {
+        TableName: tableName,
+        Key: { pk: keyOf(participant, p.id) },
+        UpdateExpression: `REMOVE ${LOCK_ATTRIBUTES}`,
+        ConditionExpression: "lockedBy = :tx AND version = :v",
+        ExpressionAttributeValues: { ":tx": txId, ":v": p.version },
+      },
+    };
+  }
+
+  return {
+    keyOf,
+    toResource,
+    stateClauses,
+    holdFree,
+    availableAt,
+    identity,
+    writeResource,
+    moveItem,
+    lockItem,
+    releaseItem,
+  };
 }

@@ -132,12 +132,16 @@ describe("with API keys configured", () => {
       server: "bank-1",
       account: "a1",
       balance: 1_000,
+      reserved: 0,
+      pending: 0,
       version: 1,
     });
     expect(await account("bank-2", "b1")).toEqual({
       server: "bank-2",
       account: "b1",
       balance: 0,
+      reserved: 0,
+      pending: 0,
       version: 1,
     });
   });

@@ -84,6 +84,8 @@ describe("2PC over the e-commerce participants", () => {
     expect(await seed("/v1/payment/customers/o1-alice", { balance: 1_000 })).toEqual({
       customer: "o1-alice",
       balance: 1_000,
+      reserved: 0,
+      pending: 0,
       version: 1,
     });
     const view = await order("o1", 2, 300);
@@ -99,6 +101,8 @@ describe("2PC over the e-commerce participants", () => {
     expect((await get("/v1/payment/customers/o1-alice")).body).toEqual({
       customer: "o1-alice",
       balance: 700,
+      reserved: 0,
+      pending: 0,
       version: 2,
     });
     expect((await get("/v1/orders/o1")).body).toEqual({
@@ -136,6 +140,8 @@ describe("2PC over the e-commerce participants", () => {
     expect((await get("/v1/payment/customers/o2-alice")).body).toEqual({
       customer: "o2-alice",
       balance: 1_000,
+      reserved: 0,
+      pending: 0,
       version: 1,
     });
     // The order and shipment a prepared participant locked as placeholders are gone.
