@@ -3,6 +3,7 @@ import { buildTopology, type Topology } from "../infra/topology.ts";
 import type { LockPolicy } from "./core/lock-policy.ts";
 import type { CrashRules } from "./crash-points.ts";
 import { envSchema, MAX_SCHEDULED_RUN_SECONDS } from "./env-schema.ts";
+import type { LockMode } from "./participant-kit/lock-mode.ts";
 import type { CommerceParticipantName } from "./participants/commerce/names.ts";
 
 /** Everything a handler needs to know about where it runs, read once per process. */
@@ -88,6 +89,8 @@ export interface CommerceSettings {
 export interface ParticipantSettings {
   /** What a participant does on a lock conflict. */
   readonly lockPolicy: LockPolicy;
+  /** How a PREPARE holds quantities: reservations (escrow) or exclusive locks. */
+  readonly lockMode: LockMode;
   /** How long one delivery of a PREPARE waits in process for a lock before re-queueing itself. */
   readonly lockWaitBudgetMs: number;
   /** A prepared barrier older than this asks the coordinator for the decision. */
@@ -200,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     participants: {
       lockPolicy: e.CONCORD_LOCK_POLICY,
+      lockMode: e.CONCORD_LOCK_MODE,
       lockWaitBudgetMs: e.CONCORD_LOCK_WAIT_BUDGET_MS,
       inDoubtAfterMs: e.CONCORD_IN_DOUBT_AFTER_MS,
     },

@@ -27,6 +27,7 @@ import {
   stringList,
   text,
 } from "./env-values.ts";
+import { LOCK_MODES } from "./participant-kit/lock-mode.ts";
 import { COMMERCE_PARTICIPANTS } from "./participants/commerce/names.ts";
 
 /** What a variable means, for the configuration reference in docs/deploy.md. */
@@ -141,6 +142,11 @@ export const envSchema = z
       oneOf(LOCK_POLICIES, "wait-die"),
       "wait-die",
       `what a participant does on a lock conflict: ${LOCK_POLICIES.join(", ")}`,
+    ),
+    CONCORD_LOCK_MODE: v(
+      oneOf(LOCK_MODES, "escrow"),
+      "escrow",
+      "how a PREPARE holds balances and stock: escrow (reservations, no lock) or exclusive (locks, the lock policy decides)",
     ),
     CONCORD_LOCK_WAIT_BUDGET_MS: v(
       int(2_000, { min: 0 }),

@@ -68,7 +68,10 @@ const resourceMounts = (wiring: Wiring): ResourceMount[] =>
   KIND_NAMES.flatMap((kind) => {
     const participants = participantsOf(wiring.config, kind);
     if (participants.length === 0) return [];
-    return [{ routes: PARTICIPANT_KINDS[kind].routes, participants, store: kindStore(wiring, kind) }];
+    const { routes, model } = PARTICIPANT_KINDS[kind];
+    return [
+      { routes, participants, store: kindStore(wiring, kind), quantities: Object.keys(model.quantities) },
+    ];
   });
 
 /** In doubt: at most this many barriers are counted per participant on a scrape. */
@@ -157,7 +160,7 @@ export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
 export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
   if (name === "") throw new Error("CONCORD_PARTICIPANT must name the built-in participant to serve");
   const { kind, table } = builtInParticipant(wiring.config, name);
-  const { lockPolicy, lockWaitBudgetMs, inDoubtAfterMs } = wiring.config.participants;
+  const { lockPolicy, lockMode, lockWaitBudgetMs, inDoubtAfterMs } = wiring.config.participants;
   // Every line this participant logs names it.
   const log = wiring.log.createChild({
     serviceName: "concord-participant",
@@ -170,6 +173,7 @@ export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
     clock: wiring.clock,
     log,
     lockPolicy,
+    lockMode,
     waitBudgetMs: lockWaitBudgetMs,
     inDoubtAfterMs,
     crash: wiring.crash,

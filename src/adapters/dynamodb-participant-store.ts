@@ -21,17 +21,18 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { PREPARED_INDEX } from "../../infra/topology.ts";
+import { type Barrier, keptUntilFinished, type PlannedResource } from "../participant-kit/barriers.ts";
 import {
-  type Barrier,
-  keptUntilFinished,
-  type PlannedResource,
-  type StepBarrier,
-} from "../participant-kit/barriers.ts";
-import { BarrierConflictError, ResourceLockedError } from "../participant-kit/errors.ts";
+  BarrierConflictError,
+  ResourceLockedError,
+  ResourceReservedError,
+} from "../participant-kit/errors.ts";
 import type { ParticipantStore } from "../participant-kit/participant-store.ts";
 import type { Resource, ResourceModel, ResourceState } from "../participant-kit/resource-model.ts";
 import { StaleRecordError } from "../ports/errors.ts";
 import { batchGetAll } from "./batch-get.ts";
+import { barrierKey, settleBarrierItem, stepKey, toBarrier, toStep } from "./dynamodb-barrier-items.ts";
+import { type Item, LOCK_ATTRIBUTES, resourceItems, type TransactItem } from "./dynamodb-resource-items.ts";
 import { retryTransientCancellations } from "./transient-errors.ts";
 
 export interface DynamoDbParticipantStoreOptions<S extends ResourceState> {
@@ -42,114 +43,17 @@ export interface DynamoDbParticipantStoreOptions<S extends ResourceState> {
   readonly retentionSeconds: number;
 }
 
-// Participant names and resource ids never contain '#', so these keys cannot collide.
-export const resourceKey = (kind: string, participant: string, id: string): string =>
-  `${kind}#${participant}#${id}`;
-export const barrierKey = (participant: string, txId: string): string => `barrier#${participant}#${txId}`;
-export const stepKey = (participant: string, txId: string, branch: number): string =>
-  `step#${participant}#${txId}#${branch}`;
-
-type Item = Record<string, unknown>;
-type TransactItems = NonNullable<TransactWriteCommand["input"]["TransactItems"]>;
-
-const LOCK_ATTRIBUTES = "lockedBy, lockedAt, lockedByStartedAt";
-
-/** The condition that a resource is unlocked at `version`; version 0 also holds while it is absent. */
-function availableAt(version: number): { condition: string; values: Item } {
-  return version === 0
-    ? {
-        condition: "(attribute_not_exists(pk) OR version = :v) AND attribute_not_exists(lockedBy)",
-        values: { ":v": 0 },
-      }
-    : { condition: "version = :v AND attribute_not_exists(lockedBy)", values: { ":v": version } };
-}
-
-function toBarrier<S extends ResourceState>(item: Item): Barrier<S> {
-  const { pk: _pk, kind: _kind, preparedShard: _s, preparedAt: _p, ...barrier } = item;
-  return barrier as unknown as Barrier<S>;
-}
-
-function toStep(item: Item): StepBarrier {
-  const { pk: _pk, kind: _kind, ...step } = item;
-  return step as unknown as StepBarrier;
-}
+export { barrierKey, stepKey } from "./dynamodb-barrier-items.ts";
+export { resourceKey } from "./dynamodb-resource-items.ts";
 
 export function createDynamoDbParticipantStore<S extends ResourceState>(
   options: DynamoDbParticipantStoreOptions<S>,
 ): ParticipantStore<S> {
   const { doc, tableName, model, retentionSeconds } = options;
   const expiry = (now: number) => Math.floor(now / 1000) + retentionSeconds;
-  const keyOf = (participant: string, id: string) => resourceKey(model.kind, participant, id);
-
-  function toResource(id: string, item: Item): Resource<S> {
-    const version = Number(item.version ?? 0);
-    const picked = Object.fromEntries(model.stateKeys.filter((k) => k in item).map((k) => [k, item[k]]));
-    return {
-      id,
-      version,
-      // Version 0 is a lock placeholder for a resource a prepared transaction creates.
-      ...(version > 0 ? { state: model.state.parse(picked) } : {}),
-      ...(typeof item.lockedBy === "string" ? { lockedBy: item.lockedBy } : {}),
-      ...(typeof item.lockedAt === "number" ? { lockedAt: item.lockedAt } : {}),
-      ...(typeof item.lockedByStartedAt === "number" ? { lockedByStartedAt: item.lockedByStartedAt } : {}),
-    };
-  }
-
-  /**
-   * `SET` and `REMOVE` clauses that make an item's state attributes exactly
-   * `state` (names aliased: `status`, `order`, ... are reserved words).
-   */
-  function stateClauses(state: S): { set: string[]; remove: string[]; names: Item; values: Item } {
-    const set: string[] = [];
-    const remove: string[] = [];
-    const names: Item = {};
-    const values: Item = {};
-    model.stateKeys.forEach((k, i) => {
-      names[`#s${i}`] = k;
-      const value = state[k];
-      if (value === undefined) remove.push(`#s${i}`);
-      else {
-        set.push(`#s${i} = :s${i}`);
-        values[`:s${i}`] = value;
-      }
-    });
-    return { set, remove, names, values };
-  }
-
-  const identity = (participant: string, id: string) => ({
-    set: ["#kind = :kind", "#participant = :participant", "#id = :id"],
-    names: { "#kind": "kind", "#participant": "participant", "#id": "id" },
-    values: { ":kind": model.kind, ":participant": participant, ":id": id },
-  });
-
-  /** An Update that sets a resource to `next` at version + 1 under `condition` (creating it when absent). */
-  function writeResource(
-    participant: string,
-    planned: PlannedResource<S>,
-    next: S,
-    extra: { remove?: string; condition: string; values: Item },
-  ): TransactItems[number] {
-    const state = stateClauses(next);
-    const ident = planned.version === 0 ? identity(participant, planned.id) : undefined;
-    const remove = [...state.remove, ...(extra.remove ? [extra.remove] : [])];
-    return {
-      Update: {
-        TableName: tableName,
-        Key: { pk: keyOf(participant, planned.id) },
-        UpdateExpression:
-          `SET ${[...state.set, ...(ident?.set ?? []), "version = :next"].join(", ")}` +
-          (remove.length > 0 ? ` REMOVE ${remove.join(", ")}` : ""),
-        ConditionExpression: extra.condition,
-        ExpressionAttributeNames: { ...state.names, ...ident?.names },
-        ExpressionAttributeValues: {
-          ...state.values,
-          ...ident?.values,
-          ...extra.values,
-          ":next": planned.version + 1,
-        },
-      },
-    };
-  }
+  const items = resourceItems(tableName, model);
+  const { keyOf, toResource, stateClauses, identity, writeResource, availableAt, moveItem } = items;
+  const { holdFree, lockItem, releaseItem } = items;
 
   const batchGet = (pks: readonly string[]): Promise<Item[]> =>
     batchGetAll(
@@ -180,7 +84,7 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
    * caller's items are conditional on the barrier, so a repeat can never apply twice.
    * Still refused after the last attempt: TransientStoreError, and the message returns.
    */
-  async function transact(txId: string, items: TransactItems): Promise<void> {
+  async function transact(txId: string, items: TransactItem[]): Promise<void> {
     await retryTransientCancellations(async () => {
       try {
         await doc.send(new TransactWriteCommand({ TransactItems: items }));
@@ -219,28 +123,8 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     }
   }
 
-  /**
-   * The barrier's move from prepared to `state`, as the first item of a decision's
-   * transaction; it expires from now on, unless kept until its saga is finished.
-   */
-  const settleBarrier = (barrier: Barrier<S>, state: "committed" | "rolled_back", now: number) => {
-    const kept = keptUntilFinished({ state, ...(barrier.sagaStage ? { sagaStage: true } : {}) });
-    return {
-      Update: {
-        TableName: tableName,
-        Key: { pk: barrierKey(barrier.participant, barrier.txId) },
-        UpdateExpression: `SET #state = :${state === "committed" ? "committed" : "rolledBack"}, decidedAt = :now${kept ? "" : ", expiresAt = :exp"} REMOVE preparedShard`,
-        ConditionExpression: "#state = :prepared",
-        ExpressionAttributeNames: { "#state": "state" },
-        ExpressionAttributeValues: {
-          [state === "committed" ? ":committed" : ":rolledBack"]: state,
-          ":prepared": "prepared",
-          ":now": now,
-          ...(kept ? {} : { ":exp": expiry(now) }),
-        },
-      },
-    };
-  };
+  const settleBarrier = (barrier: Barrier<S>, state: "committed" | "rolled_back", now: number) =>
+    settleBarrierItem(tableName, barrier, state, now, expiry(now));
 
   /** Sets `expiresAt` on an item of this incarnation that has none; a failed condition means there is nothing to do. */
   async function expireFromNow(pk: string, txStartedAt: number, now: number, notPrepared: boolean) {
@@ -266,26 +150,8 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     }
   }
 
-  /** Releases a lock the barrier holds: drops a placeholder, or unlocks the resource as it is. */
-  const release = (barrier: Barrier<S>, p: PlannedResource<S>): TransactItems[number] =>
-    p.version === 0
-      ? {
-          Delete: {
-            TableName: tableName,
-            Key: { pk: keyOf(barrier.participant, p.id) },
-            ConditionExpression: "lockedBy = :tx",
-            ExpressionAttributeValues: { ":tx": barrier.txId },
-          },
-        }
-      : {
-          Update: {
-            TableName: tableName,
-            Key: { pk: keyOf(barrier.participant, p.id) },
-            UpdateExpression: `REMOVE ${LOCK_ATTRIBUTES}`,
-            ConditionExpression: "lockedBy = :tx AND version = :v",
-            ExpressionAttributeValues: { ":tx": barrier.txId, ":v": p.version },
-          },
-        };
+  const release = (barrier: Barrier<S>, p: PlannedResource<S>) =>
+    releaseItem(barrier.participant, barrier.txId, p);
 
   return {
     async getResource(participant, id) {
@@ -298,6 +164,8 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     async putResource(participant, id, state) {
       const clauses = stateClauses(model.state.parse(state));
       const ident = identity(participant, id);
+      // A reset would leave the holds of prepared transactions against a value they were not taken on.
+      const free = holdFree();
       try {
         const out = await doc.send(
           new UpdateCommand({
@@ -306,8 +174,8 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
             UpdateExpression:
               `SET ${[...clauses.set, ...ident.set, "version = if_not_exists(version, :zero) + :one"].join(", ")}` +
               (clauses.remove.length > 0 ? ` REMOVE ${clauses.remove.join(", ")}` : ""),
-            ConditionExpression: "attribute_not_exists(lockedBy)",
-            ExpressionAttributeNames: { ...clauses.names, ...ident.names },
+            ConditionExpression: `attribute_not_exists(lockedBy)${free ? ` AND ${free.condition}` : ""}`,
+            ExpressionAttributeNames: { ...clauses.names, ...ident.names, ...free?.names },
             ExpressionAttributeValues: { ...clauses.values, ...ident.values, ":zero": 0, ":one": 1 },
             ReturnValues: "ALL_NEW",
             ReturnValuesOnConditionCheckFailure: "ALL_OLD",
@@ -318,6 +186,7 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
         if (err instanceof ConditionalCheckFailedException) {
           const lockedBy = err.Item?.lockedBy?.S;
           if (lockedBy) throw new ResourceLockedError(id, lockedBy, { cause: err });
+          if (err.Item) throw new ResourceReservedError(id, { cause: err });
           throw new StaleRecordError(keyOf(participant, id), { cause: err });
         }
         throw err;
@@ -386,31 +255,9 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
             ConditionExpression: "attribute_not_exists(pk)",
           },
         },
-        ...barrier.planned.map((p): TransactItems[number] => {
-          const available = availableAt(p.version);
-          // A resource the transaction creates is locked through a placeholder at version 0.
-          const ident = p.version === 0 ? identity(barrier.participant, p.id) : undefined;
-          return {
-            Update: {
-              TableName: tableName,
-              Key: { pk: keyOf(barrier.participant, p.id) },
-              UpdateExpression: `SET ${[
-                "lockedBy = :tx",
-                "lockedAt = :now",
-                "lockedByStartedAt = :started",
-                ...(ident ? [...ident.set, "version = :v"] : []),
-              ].join(", ")}`,
-              ConditionExpression: available.condition,
-              ...(ident ? { ExpressionAttributeNames: ident.names } : {}),
-              ExpressionAttributeValues: {
-                ...available.values,
-                ...ident?.values,
-                ":tx": barrier.txId,
-                ":now": now,
-                ":started": barrier.txStartedAt ?? now,
-              },
-            },
-          };
+        ...barrier.planned.map((p): TransactItem => {
+          if (p.moves !== undefined) return moveItem(barrier.participant, p, "hold");
+          return lockItem(barrier.participant, p, barrier.txId, now, barrier.txStartedAt ?? now);
         }),
       ]);
     },
@@ -432,13 +279,16 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
       await transact(barrier.txId, [
         settleBarrier(barrier, "committed", now),
         ...barrier.planned.map((p) =>
-          p.next !== undefined
-            ? writeResource(barrier.participant, p, p.next, {
-                remove: LOCK_ATTRIBUTES,
-                condition: "lockedBy = :tx AND version = :v",
-                values: { ":tx": barrier.txId, ":v": p.version },
-              })
-            : release(barrier, p),
+          p.moves !== undefined
+            ? moveItem(barrier.participant, p, "apply")
+            : p.next !== undefined
+              ? writeResource(barrier.participant, p, p.next, {
+                  remove: LOCK_ATTRIBUTES,
+                  condition: "lockedBy = :tx AND version = :v",
+                  names: {},
+                  values: { ":tx": barrier.txId, ":v": p.version },
+                })
+              : release(barrier, p),
         ),
       ]);
     },
@@ -514,7 +364,8 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
               : {}),
           },
         },
-        ...planned.map((p): TransactItems[number] => {
+        ...planned.map((p): TransactItem => {
+          if (p.moves !== undefined) return moveItem(step.participant, p, "direct");
           const available = availableAt(p.version);
           if (p.next !== undefined) return writeResource(step.participant, p, p.next, available);
           // Read, not written: still checked, so the step was judged on the state it writes against.
@@ -523,6 +374,9 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
               TableName: tableName,
               Key: { pk: keyOf(step.participant, p.id) },
               ConditionExpression: available.condition,
+              ...(Object.keys(available.names).length > 0
+                ? { ExpressionAttributeNames: available.names }
+                : {}),
               ExpressionAttributeValues: available.values,
             },
           };

@@ -9,6 +9,7 @@ export const ERROR_CODES = [
   "idempotency_conflict",
   "account_locked",
   "resource_locked",
+  "resource_reserved",
   "conflict",
   "payload_too_large",
   "unavailable",

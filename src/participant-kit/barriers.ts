@@ -14,14 +14,22 @@ export const BARRIER_STATES = ["prepared", "committed", "rolled_back", "refused"
 export type BarrierState = (typeof BARRIER_STATES)[number];
 
 /**
- * One resource a prepared transaction holds: locked at `version`, and set to
- * `next` at commit. Without `next` the resource was only read: commit unlocks
- * it unchanged (or drops its placeholder, when it did not exist).
+ * One resource a prepared transaction holds, in one of two ways:
+ *
+ * - locked at `version`, and set to `next` at commit. Without `next` the
+ *   resource was only read: commit unlocks it unchanged (or drops its
+ *   placeholder, when it did not exist).
+ * - with `moves` (the escrow method): the net change per quantity field, held
+ *   without a lock. A PREPARE reserves each debit against what is available and
+ *   records each credit as pending; commit applies and releases them, rollback
+ *   releases them. `version` is then the version as read, checked by nothing.
+ *   A saga step applies `moves` at once, under the same availability condition.
  */
 export interface PlannedResource<S extends ResourceState> {
   readonly id: string;
   readonly version: number;
   readonly next?: S;
+  readonly moves?: Readonly<Record<string, number>>;
 }
 
 export interface Barrier<S extends ResourceState> {

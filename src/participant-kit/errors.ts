@@ -53,3 +53,14 @@ export class RetryLaterError extends Error {
 export class ModelContractError extends Error {
   override name = "ModelContractError";
 }
+
+/** A resource an operator wanted to reset holds reservations or pending credits of prepared transactions. */
+export class ResourceReservedError extends Error {
+  override name = "ResourceReservedError";
+  constructor(
+    readonly id: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${id} holds reservations of prepared transactions`, options);
+  }
+}

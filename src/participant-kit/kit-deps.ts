@@ -4,6 +4,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Crash } from "../crash-points.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
+import type { LockMode } from "./lock-mode.ts";
 import type { ParticipantStore } from "./participant-store.ts";
 import type { BranchRequest } from "./planning.ts";
 import type { ResourceModel, ResourceState } from "./resource-model.ts";
@@ -40,6 +41,8 @@ export interface KitDeps<S extends ResourceState> {
   /** Waits before re-reading after a lost race on a barrier (jittered, growing with the attempt). */
   readonly pause: (attempt: number) => Promise<void>;
   readonly service?: ExternalService;
+  /** How a PREPARE holds quantities, and whether a saga step moves them without a version check. */
+  readonly lockMode: LockMode;
   readonly metrics?: Metrics;
   /** Lost races on one message before it goes back to its queue. */
   readonly maxRaces: number;

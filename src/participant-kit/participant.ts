@@ -14,6 +14,7 @@ import type { MessageBus } from "../ports/message-bus.ts";
 import { sleep as realSleep } from "../timers.ts";
 import { ProtocolViolationError } from "./errors.ts";
 import type { ExternalService } from "./kit-deps.ts";
+import type { LockMode } from "./lock-mode.ts";
 import type { ParticipantStore } from "./participant-store.ts";
 import type { ResourceModel, ResourceState } from "./resource-model.ts";
 import { createSagaSteps } from "./saga-steps.ts";
@@ -28,6 +29,8 @@ export interface ParticipantDeps<S extends ResourceState> {
   readonly clock: () => number;
   readonly log: Logger;
   readonly lockPolicy: LockPolicy;
+  /** How a PREPARE holds quantities: reservations (default) or exclusive locks. */
+  readonly lockMode?: LockMode;
   /**
    * How long one delivery of a PREPARE waits in process for a lock before it
    * puts itself back on the queue (delayed) and lets the poller move on.
@@ -65,6 +68,7 @@ export function createParticipant<S extends ResourceState>(deps: ParticipantDeps
     sleep,
     pause: (attempt: number) => sleep(jitteredBackoffMs(5, attempt, 1_000, Math.random)),
     maxRaces: MAX_RACES,
+    lockMode: deps.lockMode ?? "escrow",
     ...(deps.service ? { service: deps.service } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
   };

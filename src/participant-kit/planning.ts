@@ -6,6 +6,8 @@
  */
 import type { PlannedResource } from "./barriers.ts";
 import { ModelContractError } from "./errors.ts";
+import { isHeld } from "./escrow.ts";
+import type { LockMode } from "./lock-mode.ts";
 import {
   actionOf,
   MAX_RESOURCES_PER_WRITE,
@@ -52,13 +54,51 @@ export function touchedBy<S extends ResourceState>(
   return [...seen];
 }
 
+/** What an action sees of a quantity: the committed value less what is reserved on it. */
+function availableView<S extends ResourceState>(model: ResourceModel<S>, read: Resource<S>): S | undefined {
+  if (read.state === undefined || read.holds === undefined) return read.state;
+  const state: Record<string, string | number | boolean> = { ...read.state };
+  for (const [field, hold] of Object.entries(read.holds)) {
+    if (field in model.quantities) state[field] = Number(state[field] ?? 0) - hold.reserved;
+  }
+  return state as S;
+}
+
+/**
+ * The net change per quantity field from `before` to `after`, when nothing else
+ * changed and something did; otherwise undefined (the resource must be locked).
+ */
+function quantityMoves<S extends ResourceState>(
+  model: ResourceModel<S>,
+  before: S | undefined,
+  after: S | undefined,
+): Record<string, number> | undefined {
+  if (before === undefined || after === undefined) return undefined;
+  const moves: Record<string, number> = {};
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const [b, a] = [before[key], after[key]];
+    if (key in model.quantities && typeof a === "number" && typeof b === "number") {
+      if (a !== b) moves[key] = a - b;
+    } else if (a !== b) return undefined;
+  }
+  return Object.keys(moves).length > 0 ? moves : undefined;
+}
+
 /**
  * Applies the branches in order, each against the states the earlier ones left
  * (so a withdraw-then-deposit on one account is judged as a client reads it).
+ * An action sees each quantity as what is available: the value less what other
+ * transactions reserved on it.
+ *
  * A branch that touches a resource locked by another transaction stops the plan
  * with `lock_conflict` before its action is judged: state under someone else's
  * lock is not settled yet. Every touched resource is planned, written or not,
- * so a PREPARE locks what it read and a saga step checks its version.
+ * so a PREPARE holds what it read and a saga step checks what it writes against.
+ *
+ * In `escrow` mode a resource whose only change is to quantity fields, and that
+ * no branch needs stable (`stable`), is planned as `moves`: reserved, not
+ * locked. Any other resource is locked at its version, which needs it free of
+ * reservations too (`lock_conflict` with no holder to wait for otherwise).
  *
  * `lockOwner` is the transaction whose own locks do not conflict: a PREPARE's.
  * A saga step owns no lock (it writes only unlocked resources), so it passes none.
@@ -68,9 +108,14 @@ export function planGroup<S extends ResourceState>(
   branches: readonly BranchRequest[],
   resources: ReadonlyMap<string, Resource<S>>,
   lockOwner: string | undefined,
+  mode: LockMode = "escrow",
 ): GroupPlan<S> {
-  const working = new Map<string, { state?: S; version: number }>();
+  const working = new Map<string, { state?: S; readonly before?: S; readonly version: number }>();
   const changed = new Set<string>();
+  const stable = new Set<string>();
+  /** The last branch that touched each resource: the one a refusal found after the loop names. */
+  const lastBranch = new Map<string, number>();
+  const escrow = mode === "escrow" && Object.keys(model.quantities).length > 0;
   for (const branch of branches) {
     const no = (reason: string, holder?: Resource<S>): GroupPlan<S> => ({
       vote: "no",
@@ -82,13 +127,17 @@ export function planGroup<S extends ResourceState>(
     const parsed = parse(model, branch);
     const action = actionOf(model, branch.action);
     if (!parsed || !action) return no("invalid_input");
+    const pinned = action.stable?.(parsed.input) === true;
     for (const id of parsed.ids) {
       const read = resources.get(id);
       if (read?.lockedBy !== undefined && read.lockedBy !== lockOwner) return no("lock_conflict", read);
+      if (pinned) stable.add(id);
+      lastBranch.set(id, branch.index);
       if (!working.has(id)) {
+        const seen = read ? availableView(model, read) : undefined;
         working.set(id, {
           version: read?.version ?? 0,
-          ...(read?.state !== undefined ? { state: read.state } : {}),
+          ...(seen !== undefined ? { state: seen, before: seen } : {}),
         });
       }
     }
@@ -118,12 +167,27 @@ export function planGroup<S extends ResourceState>(
   if (working.size > MAX_RESOURCES_PER_WRITE) {
     return { vote: "no", reason: "too_many_resources", failedBranch: branches[0]?.index ?? 0 };
   }
-  return {
-    vote: "yes",
-    planned: [...working].map(([id, { version, state }]) => ({
-      id,
-      version,
-      ...(changed.has(id) && state !== undefined ? { next: state } : {}),
-    })),
-  };
+  const planned: PlannedResource<S>[] = [];
+  for (const [id, { version, state, before }] of working) {
+    const read = resources.get(id);
+    const failedBranch = lastBranch.get(id) ?? branches[0]?.index ?? 0;
+    const moves =
+      escrow && !stable.has(id) && changed.has(id) ? quantityMoves(model, before, state) : undefined;
+    if (moves !== undefined) {
+      // Credits are bounded by the value plus every pending credit: no order of commits overflows.
+      for (const [field, delta] of Object.entries(moves)) {
+        const value = Number(read?.state?.[field] ?? 0) + (read?.holds?.[field]?.pending ?? 0);
+        const words = model.quantities[field];
+        if (delta > 0 && value + delta > Number.MAX_SAFE_INTEGER && words) {
+          return { vote: "no", reason: words.overflow, failedBranch };
+        }
+      }
+      planned.push({ id, version, moves });
+      continue;
+    }
+    // A lock needs the resource free of reservations: their commits would change it under the lock.
+    if (isHeld(read?.holds)) return { vote: "no", reason: "lock_conflict", failedBranch };
+    planned.push({ id, version, ...(changed.has(id) && state !== undefined ? { next: state } : {}) });
+  }
+  return { vote: "yes", planned };
 }

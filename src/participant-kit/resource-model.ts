@@ -32,6 +32,24 @@ export interface Resource<S extends ResourceState> {
   readonly lockedAt?: number;
   /** When the lock holder's transaction started: its age for wait-die. */
   readonly lockedByStartedAt?: number;
+  /** Per quantity field, what prepared transactions hold on it; absent when nothing is held. */
+  readonly holds?: Readonly<Record<string, Hold>>;
+}
+
+/**
+ * What prepared transactions hold on one quantity (the escrow method): debits
+ * `reserved` against the committed value, credits `pending` on top of it. What a
+ * debit may take is `value - reserved`; no order of commits can go below zero.
+ */
+export interface Hold {
+  readonly reserved: number;
+  readonly pending: number;
+}
+
+/** How a model words the refusals of a quantity, as its own actions would. */
+export interface QuantitySpec {
+  readonly insufficient: string;
+  readonly overflow: string;
 }
 
 /** What an action sees of one resource: the state so far in its group, and the version as read. */
@@ -58,6 +76,7 @@ export const refuse = <S extends ResourceState>(reason: string): ActionOutcome<S
 export interface Action<S extends ResourceState> {
   readonly input: z.ZodType;
   touches(input: unknown): readonly string[];
+  stable?(input: unknown): boolean;
   apply(input: unknown, resources: ResourceView<S>): ActionOutcome<S>;
 }
 
@@ -65,6 +84,11 @@ export interface ActionSpec<S extends ResourceState, I> {
   readonly input: z.ZodType<I>;
   /** Every resource the action reads or writes: the kit locks (2PC) or version-checks (saga) each. */
   touches(input: I): readonly string[];
+  /**
+   * True when this input must see a stable value (it checks a version): its
+   * resources are then locked exclusively even where a reservation would do.
+   */
+  stable?(input: I): boolean;
   /** Pure: no I/O, no clock. A resource that does not exist has no `state`. */
   apply(input: I, resources: ResourceView<S>): ActionOutcome<S>;
 }
@@ -83,6 +107,12 @@ export interface ResourceModel<S extends ResourceState> {
   readonly state: z.ZodType<S>;
   /** The state's attribute names. */
   readonly stateKeys: readonly string[];
+  /**
+   * The state's quantity fields (non-negative integers that actions only add to
+   * and take from): a 2PC branch reserves against them instead of locking the
+   * resource, and a saga step moves them without a version check.
+   */
+  readonly quantities: Readonly<Record<string, QuantitySpec>>;
   readonly actions: Readonly<Record<string, Action<S>>>;
 }
 
@@ -101,6 +131,12 @@ export const RESERVED_ATTRIBUTES: ReadonlySet<string> = new Set([
   "state",
 ]);
 
+/**
+ * The attributes a store may keep beside a quantity `field` for its holds
+ * (what is available to debits, what credits may add up to); no state may use them.
+ */
+export const holdAttributes = (field: string) => [`${field}Available`, `${field}Promised`] as const;
+
 const KIND = /^[a-z][a-z0-9-]{0,31}$/;
 
 export class ModelDefinitionError extends Error {
@@ -114,6 +150,8 @@ export class ModelDefinitionError extends Error {
 export function defineModel<S extends ResourceState>(definition: {
   readonly kind: string;
   readonly state: z.ZodObject & z.ZodType<S>;
+  /** Which state fields are quantities, and the model's words for their refusals. */
+  readonly quantities?: Readonly<Record<string, QuantitySpec>>;
   /** The actions, each typed by its input schema: `actions: (action) => ({ reserve: action({...}) })`. */
   readonly actions: (action: ActionBuilder<S>) => Readonly<Record<string, Action<S>>>;
 }): ResourceModel<S> {
@@ -128,8 +166,21 @@ export function defineModel<S extends ResourceState>(definition: {
       throw new ModelDefinitionError(`${kind}: state attribute "${key}" is one the store writes itself`);
     }
   }
+  const quantities = definition.quantities ?? {};
+  for (const field of Object.keys(quantities)) {
+    if (!stateKeys.includes(field)) {
+      throw new ModelDefinitionError(`${kind}: quantity "${field}" is not a state attribute`);
+    }
+    for (const derived of holdAttributes(field)) {
+      if (stateKeys.includes(derived)) {
+        throw new ModelDefinitionError(
+          `${kind}: state attribute "${derived}" is one the store keeps for ${field}`,
+        );
+      }
+    }
+  }
   if (Object.keys(actions).length === 0) throw new ModelDefinitionError(`${kind} has no actions`);
-  return { kind, state, stateKeys, actions };
+  return { kind, state, stateKeys, quantities, actions };
 }
 
 /** The action named `name`, if the model has one (own properties only: no `toString`). */

@@ -58,7 +58,7 @@ function actionAnswer(step: StepBarrier, startedAt: number): Outcome {
 }
 
 export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
-  const { name, model, store, bus, clock, log, crash, pause, service, maxRaces } = deps;
+  const { name, model, store, bus, clock, log, crash, pause, service, maxRaces, lockMode } = deps;
 
   async function reply(
     message: ActionMessage | CompensateMessage,
@@ -135,7 +135,7 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
         await store.writeStep({ ...base, state: "failed", reason: "timeout" }, undefined, [], now);
         return failed("timeout", true);
       }
-      const plan = planGroup(model, [branch], resources, undefined);
+      const plan = planGroup(model, [branch], resources, undefined, lockMode);
       if (plan.vote === "no") {
         if (isReason(plan.reason, "lock_conflict")) return retry("lock_conflict");
         await store.writeStep({ ...base, state: "failed", reason: plan.reason }, undefined, [], now);
@@ -226,7 +226,7 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
         await store.writeStep(next, step?.state, [], now);
         return done(true);
       }
-      const plan = planGroup(model, [branch], resources, undefined);
+      const plan = planGroup(model, [branch], resources, undefined, lockMode);
       if (plan.vote === "no") {
         if (!isReason(plan.reason, "lock_conflict")) {
           log.warn("compensation cannot apply; the coordinator will send it again", {

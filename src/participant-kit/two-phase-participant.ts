@@ -48,7 +48,8 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
   deps: KitDeps<S>,
   options: TwoPhaseOptions,
 ) {
-  const { name, model, store, bus, clock, log, crash, sleep, pause, service, maxRaces, metrics } = deps;
+  const { name, model, store, bus, clock, log, crash, sleep, pause, service, maxRaces, metrics, lockMode } =
+    deps;
 
   function voteFrom(barrier: Barrier<S>): VoteMessage {
     const base = { type: "vote", txId: barrier.txId, participant: name } as const;
@@ -106,7 +107,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
           await store.refuse(barrier);
           return { barrier };
         }
-        const plan = planGroup(model, message.branches, resources, message.txId);
+        const plan = planGroup(model, message.branches, resources, message.txId, lockMode);
         if (plan.vote === "yes") {
           // An external service (payment) must agree before the vote; a transient
           // failure throws RetryLaterError: nothing written, the PREPARE comes back.

@@ -2,7 +2,11 @@
  * The shape the bank, inventory and payment models share: a count per resource
  * (a balance, a stock) that a debit takes from, never below zero, and a credit
  * gives back to, never past a safe integer. `moveQuantities` is the rule;
- * `quantityModel` makes a debit/credit pair of it, each the other's compensation.
+ * `quantityModel` makes a debit/credit pair of it, each the other's compensation,
+ * and declares the count a quantity: the kit then reserves against it (the
+ * escrow method) instead of locking the resource, so debits and credits of
+ * concurrent transactions never wait for each other. The rule judges a debit
+ * against what the kit shows it: the count less what is reserved.
  */
 import * as z from "zod";
 import {
@@ -90,6 +94,8 @@ export function quantityModel<F extends string>(spec: {
   return defineModel<Counted<F>>({
     kind,
     state,
+    // The count only ever moves by these actions: prepares reserve against it instead of locking.
+    quantities: { [field]: { insufficient: reasons.insufficient, overflow: reasons.overflow } },
     actions: (action) => ({
       [spec.debit]: action({
         input,

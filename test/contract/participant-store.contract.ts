@@ -8,7 +8,11 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import * as z from "zod";
 import type { Barrier, StepBarrier } from "../../src/participant-kit/barriers.ts";
-import { BarrierConflictError, ResourceLockedError } from "../../src/participant-kit/errors.ts";
+import {
+  BarrierConflictError,
+  ResourceLockedError,
+  ResourceReservedError,
+} from "../../src/participant-kit/errors.ts";
 import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
 import { accept, defineModel, type ResourceModel } from "../../src/participant-kit/resource-model.ts";
 
@@ -20,6 +24,8 @@ export type CounterState = z.infer<typeof counterState>;
 export const counterModel: ResourceModel<CounterState> = defineModel({
   kind: "counter",
   state: counterState,
+  // `count` is a quantity: planned moves on it are held (escrow), planned states lock.
+  quantities: { count: { insufficient: "insufficient_count", overflow: "count_overflow" } },
   actions: (action) => ({
     add: action({
       input: z.object({ id: z.string(), by: z.number().int() }),
@@ -352,6 +358,135 @@ export function participantStoreContract(name: string, store: () => Store, expir
           state: "prepared",
           participant: p,
         });
+      });
+    });
+
+    describe("reservations (escrow): held at prepare, applied at commit, never past what is available", () => {
+      /** A barrier holding `moves` on counters of `p`, without a lock. */
+      const holding = (p: string, moves: Record<string, number>): CounterBarrier => ({
+        participant: p,
+        txId: txId(),
+        state: "prepared",
+        planned: Object.entries(moves).map(([id, count]) => ({ id, version: 1, moves: { count } })),
+        createdAt: T0,
+        txStartedAt: T0,
+      });
+
+      it("prepares on one resource at once reserve debits and record credits, without a lock or a new version", async () => {
+        const { p, s } = await setup();
+        const [t1, t2, t3] = [holding(p, { a: -60, b: 5 }), holding(p, { a: -40 }), holding(p, { a: 7 })];
+        for (const t of [t1, t2, t3]) await s.prepare(t, T0);
+        expect(await s.getResource(p, "a")).toEqual({
+          id: "a",
+          version: 1,
+          state: { count: 100 },
+          holds: { count: { reserved: 100, pending: 7 } },
+        });
+        expect(await s.getResource(p, "b")).toEqual({
+          id: "b",
+          version: 1,
+          state: { count: 50 },
+          holds: { count: { reserved: 0, pending: 5 } },
+        });
+        // Nothing is left to take from a, whatever its pending credit: a fourth debit writes nothing.
+        const t4 = holding(p, { a: -1 });
+        await expectConflict(s.prepare(t4, T0), false);
+        expect(await s.getBarrier(p, t4.txId)).toBeUndefined();
+      });
+
+      it("commits in any order apply each move once and release its hold; rollback only releases", async () => {
+        const { p, s } = await setup();
+        const [t1, t2, t3] = [holding(p, { a: -60, b: 60 }), holding(p, { a: -40 }), holding(p, { a: 25 })];
+        for (const t of [t1, t2, t3]) await s.prepare(t, T0);
+        await s.commit(t2, T0 + 1);
+        await s.rollback(t3, T0 + 2);
+        await s.commit(t1, T0 + 3);
+        // A decision delivered again changes nothing.
+        await expectConflict(s.commit(t1, T0 + 4), true);
+        await expectConflict(s.rollback(t2, T0 + 4), true);
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 3, state: { count: 0 } });
+        expect(await s.getResource(p, "b")).toEqual({ id: "b", version: 2, state: { count: 110 } });
+        expect((await s.getBarrier(p, t3.txId))?.state).toBe("rolled_back");
+      });
+
+      it("a lock waits for holds to go, and a hold for a lock: neither is taken over the other", async () => {
+        const { p, s, barrier } = await setup();
+        const held = holding(p, { a: -1 });
+        await s.prepare(held, T0);
+        await expectConflict(s.prepare(barrier, T0), false);
+        expect((await s.getResource(p, "b"))?.lockedBy).toBeUndefined();
+        await s.commit(held, T0);
+        const locked: CounterBarrier = { ...barrier, planned: [{ id: "b", version: 1, next: { count: 1 } }] };
+        await s.prepare(locked, T0);
+        await expectConflict(s.prepare(holding(p, { b: 1 }), T0), false);
+        await expectConflict(
+          s.writeStep(
+            { participant: p, txId: txId(), branch: 0, state: "done", txStartedAt: T0, createdAt: T0 },
+            undefined,
+            [{ id: "b", version: 1, moves: { count: -1 } }],
+            T0,
+          ),
+          false,
+        );
+        expect(await s.getResource(p, "b")).toMatchObject({ state: { count: 50 }, lockedBy: barrier.txId });
+      });
+
+      it("a hold on a resource that does not exist writes nothing", async () => {
+        const { p, s } = await setup();
+        const ghost = holding(p, { ghost: 5 });
+        await expectConflict(s.prepare(ghost, T0), false);
+        expect(await s.getResource(p, "ghost")).toBeUndefined();
+        expect(await s.getBarrier(p, ghost.txId)).toBeUndefined();
+      });
+
+      it("credits never promise past a safe integer, counting the pending ones", async () => {
+        const { p, s } = await setup();
+        const half = Math.floor((Number.MAX_SAFE_INTEGER - 100) / 2);
+        await s.prepare(holding(p, { a: half }), T0);
+        await s.prepare(holding(p, { a: half }), T0);
+        await expectConflict(s.prepare(holding(p, { a: 2 }), T0), false);
+        expect((await s.getResource(p, "a"))?.holds).toEqual({ count: { reserved: 0, pending: 2 * half } });
+      });
+
+      it("a reset of a resource that holds anything is refused", async () => {
+        const { p, s } = await setup();
+        const held = holding(p, { a: 3 });
+        await s.prepare(held, T0);
+        await expect(s.putResource(p, "a", { count: 1 })).rejects.toBeInstanceOf(ResourceReservedError);
+        await s.rollback(held, T0);
+        expect(await s.putResource(p, "a", { count: 1 })).toEqual({
+          id: "a",
+          version: 2,
+          state: { count: 1 },
+        });
+      });
+
+      it("a saga step moves at once, never taking what is reserved", async () => {
+        const { p, s } = await setup();
+        await s.prepare(holding(p, { a: -70 }), T0);
+        const stepOf = (branch: number): StepBarrier => ({
+          participant: p,
+          txId: txId(),
+          branch,
+          state: "done",
+          txStartedAt: T0,
+          createdAt: T0,
+        });
+        const over = stepOf(0);
+        await expectConflict(
+          s.writeStep(over, undefined, [{ id: "a", version: 1, moves: { count: -31 } }], T0),
+          false,
+        );
+        expect(await s.getStep(p, over.txId, 0)).toBeUndefined();
+        await s.writeStep(stepOf(1), undefined, [{ id: "a", version: 1, moves: { count: -30 } }], T0);
+        await s.writeStep(stepOf(2), undefined, [{ id: "b", version: 1, moves: { count: 5 } }], T0);
+        expect(await s.getResource(p, "a")).toEqual({
+          id: "a",
+          version: 2,
+          state: { count: 70 },
+          holds: { count: { reserved: 70, pending: 0 } },
+        });
+        expect(await s.getResource(p, "b")).toEqual({ id: "b", version: 2, state: { count: 55 } });
       });
     });
 

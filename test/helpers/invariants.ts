@@ -9,6 +9,8 @@ export interface BankState {
   readonly total: number;
   readonly negative: string[];
   readonly locked: string[];
+  /** Accounts holding a reservation or a pending credit (balanceAvailable/balancePromised off the balance). */
+  readonly held: string[];
   readonly prepared: string[];
 }
 
@@ -20,6 +22,10 @@ export async function bankState(stack: Stack): Promise<BankState> {
     total: accounts.reduce((sum, a) => sum + Number(a.balance), 0),
     negative: accounts.filter((a) => Number(a.balance) < 0).map((a) => String(a.pk)),
     locked: accounts.filter((a) => a.lockedBy !== undefined).map((a) => `${a.pk} by ${a.lockedBy}`),
+    // An attribute absent reads as the balance: the item holds nothing.
+    held: accounts
+      .filter((a) => [a.balanceAvailable, a.balancePromised].some((v) => v !== undefined && v !== a.balance))
+      .map((a) => `${a.pk}: available ${a.balanceAvailable}, promised ${a.balancePromised} of ${a.balance}`),
     prepared: barriers.filter((b) => b.state === "prepared").map((b) => String(b.pk)),
   };
 }

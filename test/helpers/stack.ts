@@ -34,7 +34,10 @@ export interface Stack {
   readonly runtime: Runtime;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
   seed(server: string, account: string, balance: number): Promise<void>;
-  account(server: string, account: string): Promise<{ balance: number; version: number; lockedBy?: string }>;
+  account(
+    server: string,
+    account: string,
+  ): Promise<{ balance: number; reserved: number; pending: number; version: number; lockedBy?: string }>;
   transfer(ops: unknown[], wait?: number, headers?: Record<string, string>): Promise<TransactionView>;
   /** Every item of a table, by logical name (`transactions`, `bank`, `inventory`, ...). */
   scan(table: string): Promise<Record<string, unknown>[]>;
@@ -101,7 +104,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async account(server, account) {
       const res = await request("GET", `/v1/bank/${server}/accounts/${account}`);
       if (res.status !== 200) throw new Error(`account ${server}/${account}: ${res.status}`);
-      return (await res.json()) as { balance: number; version: number; lockedBy?: string };
+      return (await res.json()) as Awaited<ReturnType<Stack["account"]>>;
     },
     async transfer(ops, wait = 10_000, headers = {}) {
       const res = await request("POST", `/v1/transfers?wait=${wait}`, ops, headers);

@@ -57,12 +57,18 @@ async function view(stack: Stack, id: string, headers: Record<string, string> = 
   return (await res.json()) as TransactionView;
 }
 
-/** bank-1 has voted yes and holds its account's lock: the transaction is stuck undecided. */
+/**
+ * bank-1 has voted yes and holds its withdrawal: a reservation on the transaction's own
+ * account (or its lock, under exclusive locks). The transaction is stuck undecided.
+ */
 const lockedBy = (stack: Stack, id: string) =>
   eventually(
-    async () => ((await stack.account("bank-1", `${id}-a`)).lockedBy === id ? true : undefined),
+    async () => {
+      const a = await stack.account("bank-1", `${id}-a`);
+      return a.reserved > 0 || a.lockedBy === id ? true : undefined;
+    },
     10_000,
-    `bank-1 to lock for ${id}`,
+    `bank-1 to hold ${id}'s withdrawal`,
   );
 
 async function expectError(res: Response, status: number, code: string) {
@@ -99,7 +105,7 @@ describe("admin endpoints (auth off)", () => {
       expect(final).toMatchObject({ phase: "aborted", reason: "aborted_by_operator" });
       expect(final.branches.map((b) => b.state)).toEqual(["rolled_back", "rolled_back"]);
       const account = await stack.account("bank-1", "ab-1-a");
-      expect(account).toMatchObject({ balance: 100, version: 1 });
+      expect(account).toMatchObject({ balance: 100, reserved: 0, pending: 0, version: 1 });
       expect(account.lockedBy).toBeUndefined();
       expect((await stack.account("bank-2", "ab-1-b")).balance).toBe(0);
       const bank = await bankState(stack);
@@ -348,7 +354,7 @@ describe("admin endpoints with API keys", () => {
     await begin(stack, "kb-1", 0, ADMIN);
     await eventually(async () => {
       const res = await stack.request("GET", "/v1/bank/bank-1/accounts/kb-1-a", undefined, ADMIN);
-      return ((await res.json()) as { lockedBy?: string }).lockedBy === "kb-1" ? true : undefined;
+      return ((await res.json()) as { reserved: number }).reserved > 0 ? true : undefined;
     });
 
     for (const action of ["abort", "retry"]) {

@@ -140,12 +140,16 @@ describe("with API keys configured", () => {
       server: "bank-1",
       account: "a1",
       balance: 1_000,
+      reserved: 0,
+      pending: 0,
       version: 1,
     });
     expect(await account("bank-2", "b1")).toEqual({
       server: "bank-2",
       account: "b1",
       balance: 0,
+      reserved: 0,
+      pending: 0,
       version: 1,
     });
   });
@@ -207,7 +211,14 @@ describe("with API keys configured", () => {
   it("the admin key can do everything", async () => {
     const put = await stack.request("PUT", "/v1/bank/bank-1/accounts/admin-made", { balance: 70 }, ADMIN);
     expect(put.status).toBe(200);
-    expect(await put.json()).toEqual({ server: "bank-1", account: "admin-made", balance: 70, version: 1 });
+    expect(await put.json()).toEqual({
+      server: "bank-1",
+      account: "admin-made",
+      balance: 70,
+      reserved: 0,
+      pending: 0,
+      version: 1,
+    });
     const put2 = await stack.request("PUT", "/v1/bank/bank-2/accounts/admin-made-2", { balance: 0 }, ADMIN);
     expect(put2.status).toBe(200);
 

@@ -741,7 +741,14 @@ describe("after all the bad input", () => {
     expect(state.prepared).toEqual([]);
     for (const s of SEEDED) {
       const account = await stack.account(s.server, s.account);
-      expect(account).toEqual({ server: s.server, account: s.account, balance: s.balance, version: 1 });
+      expect(account).toEqual({
+        server: s.server,
+        account: s.account,
+        balance: s.balance,
+        reserved: 0,
+        pending: 0,
+        version: 1,
+      });
     }
   });
 

@@ -84,15 +84,25 @@ describe("2PC over the e-commerce participants", () => {
     expect(await seed("/v1/payment/customers/o1-alice", { balance: 1_000 })).toEqual({
       customer: "o1-alice",
       balance: 1_000,
+      reserved: 0,
+      pending: 0,
       version: 1,
     });
     const view = await order("o1", 2, 300);
     expect(view).toMatchObject({ status: "committed", phase: "committed" });
     expect(view.branches.map((b) => b.vote)).toEqual(["yes", "yes", "yes", "yes"]);
-    expect((await get("/v1/inventory/o1-sku")).body).toEqual({ sku: "o1-sku", stock: 8, version: 2 });
+    expect((await get("/v1/inventory/o1-sku")).body).toEqual({
+      sku: "o1-sku",
+      stock: 8,
+      reserved: 0,
+      pending: 0,
+      version: 2,
+    });
     expect((await get("/v1/payment/customers/o1-alice")).body).toEqual({
       customer: "o1-alice",
       balance: 700,
+      reserved: 0,
+      pending: 0,
       version: 2,
     });
     expect((await get("/v1/orders/o1")).body).toEqual({
@@ -120,10 +130,18 @@ describe("2PC over the e-commerce participants", () => {
     const view = await order("o2", 5, 300);
     expect(view).toMatchObject({ status: "aborted", reason: "insufficient_stock" });
     expect(view.branches[0]).toMatchObject({ vote: "no", reason: "insufficient_stock" });
-    expect((await get("/v1/inventory/o2-sku")).body).toEqual({ sku: "o2-sku", stock: 1, version: 1 });
+    expect((await get("/v1/inventory/o2-sku")).body).toEqual({
+      sku: "o2-sku",
+      stock: 1,
+      reserved: 0,
+      pending: 0,
+      version: 1,
+    });
     expect((await get("/v1/payment/customers/o2-alice")).body).toEqual({
       customer: "o2-alice",
       balance: 1_000,
+      reserved: 0,
+      pending: 0,
       version: 1,
     });
     // The order and shipment a prepared participant locked as placeholders are gone.
@@ -151,9 +169,27 @@ describe("2PC over the e-commerce participants", () => {
 
   describe("seed and read endpoints", () => {
     it("PUT resets stock and bumps the version; GET shows it", async () => {
-      expect(await seed("/v1/inventory/e-sku", { stock: 3 })).toEqual({ sku: "e-sku", stock: 3, version: 1 });
-      expect(await seed("/v1/inventory/e-sku", { stock: 0 })).toEqual({ sku: "e-sku", stock: 0, version: 2 });
-      expect((await get("/v1/inventory/e-sku")).body).toEqual({ sku: "e-sku", stock: 0, version: 2 });
+      expect(await seed("/v1/inventory/e-sku", { stock: 3 })).toEqual({
+        sku: "e-sku",
+        stock: 3,
+        reserved: 0,
+        pending: 0,
+        version: 1,
+      });
+      expect(await seed("/v1/inventory/e-sku", { stock: 0 })).toEqual({
+        sku: "e-sku",
+        stock: 0,
+        reserved: 0,
+        pending: 0,
+        version: 2,
+      });
+      expect((await get("/v1/inventory/e-sku")).body).toEqual({
+        sku: "e-sku",
+        stock: 0,
+        reserved: 0,
+        pending: 0,
+        version: 2,
+      });
     });
 
     it.each([
@@ -191,7 +227,7 @@ describe("2PC over the e-commerce participants", () => {
       );
     });
 
-    it("PUT on a SKU a transaction holds is a 409 resource_locked, and changes nothing", async () => {
+    it("PUT on a SKU a prepared transaction reserves on is a 409 resource_reserved, and changes nothing", async () => {
       await seed("/v1/inventory/e-held", { stock: 4 });
       const { topology } = stack.config;
       const store = createDynamoDbParticipantStore({
@@ -216,19 +252,25 @@ describe("2PC over the e-commerce participants", () => {
         startedAt: Date.now(),
         branches: [{ index: 0, action: "reserve", input: { sku: "e-held", quantity: 1 } }],
       });
+      // A reservation, not a lock: the view shows what it holds, and a reset must wait for it.
       expect((await get("/v1/inventory/e-held")).body).toEqual({
         sku: "e-held",
         stock: 4,
+        reserved: 1,
+        pending: 0,
         version: 1,
-        lockedBy: "holder-1",
       });
       const res = await stack.request("PUT", "/v1/inventory/e-held", { stock: 100 });
       expect(res.status).toBe(409);
-      expect(await res.json()).toEqual({
-        error: { code: "resource_locked", message: expect.any(String), details: { lockedBy: "holder-1" } },
-      });
+      expect(await res.json()).toEqual({ error: { code: "resource_reserved", message: expect.any(String) } });
       await participant.handle({ type: "rollback", txId: "holder-1", participant: "inventory" });
-      expect((await get("/v1/inventory/e-held")).body).toEqual({ sku: "e-held", stock: 4, version: 1 });
+      expect((await get("/v1/inventory/e-held")).body).toEqual({
+        sku: "e-held",
+        stock: 4,
+        reserved: 0,
+        pending: 0,
+        version: 1,
+      });
     });
 
     it("a transaction naming an action a participant does not have is a 400 that starts nothing", async () => {

@@ -25,7 +25,8 @@ async function deadlock(
 ) {
   let gate: ReturnType<typeof holding> | undefined;
   stack = await startStack({
-    env: { CONCORD_LOCK_POLICY: policy, CONCORD_LOCK_WAIT_BUDGET_MS: "500" },
+    // Deadlocks need locks: transfers that only add and take reserve instead.
+    env: { CONCORD_LOCK_MODE: "exclusive", CONCORD_LOCK_POLICY: policy, CONCORD_LOCK_WAIT_BUDGET_MS: "500" },
     wrapBus: (bus: MessageBus) => {
       gate = holding(bus, (s) => s.to !== "coordinator" && isSecondStep(s.to, s.message as never));
       return gate.bus;
@@ -53,7 +54,7 @@ async function deadlock(
   expect(gate?.held()).toBe(2);
   await releaseInOrder(s, [t1, t2], () => (gate as ReturnType<typeof holding>).releaseNext());
   const [v1, v2] = await Promise.all([s.settle(t1, 30_000), s.settle(t2, 30_000)]);
-  expect(await bankState(s)).toMatchObject({ total: 200, locked: [], prepared: [], negative: [] });
+  expect(await bankState(s)).toMatchObject({ total: 200, locked: [], held: [], prepared: [], negative: [] });
   return { v1, v2 };
 }
 

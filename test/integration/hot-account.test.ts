@@ -1,8 +1,11 @@
 /**
  * A hot account: bursts of transfers out of one account, no client retries, and
  * their PREPAREs reaching the hot account's server in an order unrelated to
- * their age (as a standard SQS queue delivers). Under no-wait every transfer
- * that meets the lock dies; under wait-die an older one waits its turn.
+ * their age (as a standard SQS queue delivers). With reservations (the default)
+ * they all prepare at once and commit, and with scarce funds exactly what the
+ * account holds is taken, never more. With exclusive locks forced, under
+ * no-wait every transfer that meets the lock dies; under wait-die an older one
+ * waits its turn.
  */
 import { describe, expect, it } from "vitest";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
@@ -37,15 +40,25 @@ function reordering(bus: MessageBus): MessageBus {
   };
 }
 
-async function run(policy: string): Promise<number> {
+interface Run {
+  readonly env: Record<string, string>;
+  /** What the hot account holds at the start. */
+  readonly funds?: number;
+}
+
+async function run({
+  env,
+  funds = 1_000_000,
+}: Run): Promise<{ committed: number; reasons: string[]; hot: number }> {
   const stack = await startStack({
-    env: { CONCORD_LOCK_POLICY: policy, CONCORD_LOCK_WAIT_BUDGET_MS: "1000" },
+    env: { CONCORD_LOCK_WAIT_BUDGET_MS: "1000", ...env },
     wrapBus: reordering,
   });
   try {
-    await stack.seed("bank-1", "hot", 1_000_000);
+    await stack.seed("bank-1", "hot", funds);
     for (let i = 0; i < CLIENTS; i++) await stack.seed("bank-2", `cold-${i}`, 0);
     let committed = 0;
+    const reasons: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const outcomes = await Promise.all(
         Array.from({ length: CLIENTS }, async (_, i) => {
@@ -53,29 +66,55 @@ async function run(policy: string): Promise<number> {
             { server_id: "bank-1", account_id: "hot", operation: "withdraw", amount: 1 },
             { server_id: "bank-2", account_id: `cold-${i}`, operation: "deposit", amount: 1 },
           ]);
-          return ((await res.json()) as { status: string }).status;
+          return (await res.json()) as { status: string; reason?: string };
         }),
       );
-      expect(outcomes.filter((o) => o === "pending")).toEqual([]);
-      committed += outcomes.filter((o) => o === "committed").length;
+      expect(outcomes.filter((o) => o.status === "pending")).toEqual([]);
+      committed += outcomes.filter((o) => o.status === "committed").length;
+      for (const o of outcomes) if (o.reason !== undefined) reasons.push(o.reason);
       for (const t of await stack.scan("transactions")) await stack.settle(String(t.id), 30_000);
     }
-    expect(await bankState(stack)).toMatchObject({ total: 1_000_000, locked: [], prepared: [] });
-    return committed;
+    expect(await bankState(stack)).toMatchObject({
+      total: funds,
+      negative: [],
+      locked: [],
+      held: [],
+      prepared: [],
+    });
+    return { committed, reasons, hot: (await stack.account("bank-1", "hot")).balance };
   } finally {
     await stack.stop();
   }
 }
 
+const N = CLIENTS * ROUNDS;
+const share = (n: number) => `${n}/${N} (${((100 * n) / N).toFixed(0)}%)`;
+
 describe("a hot account", () => {
-  it("commits clearly more under wait-die than under no-wait", async () => {
-    const noWait = await run("no-wait");
-    const waitDie = await run("wait-die");
-    const n = CLIENTS * ROUNDS;
+  it("with reservations, transfers out of it all prepare at once and commit", async () => {
+    const { committed, reasons } = await run({ env: { CONCORD_LOCK_POLICY: "no-wait" } });
+    console.log(`hot account, reservations under no-wait: committed ${share(committed)}`);
+    // Even no-wait, which dies at the first lock it meets, meets none.
+    expect(reasons).toEqual([]);
+    expect(committed).toBe(N);
+  }, 120_000);
+
+  it("with reservations and scarce funds, exactly what the account holds is taken, never more", async () => {
+    const funds = Math.floor(N / 3);
+    const { committed, reasons, hot } = await run({ env: {}, funds });
+    console.log(`hot account holding ${funds}: committed ${share(committed)}`);
+    expect(committed).toBe(funds);
+    expect(hot).toBe(0);
+    expect(new Set(reasons)).toEqual(new Set(["insufficient_funds"]));
+  }, 120_000);
+
+  it("with exclusive locks forced, commits clearly more under wait-die than under no-wait", async () => {
+    const exclusive = { CONCORD_LOCK_MODE: "exclusive" };
+    const noWait = (await run({ env: { ...exclusive, CONCORD_LOCK_POLICY: "no-wait" } })).committed;
+    const waitDie = (await run({ env: { ...exclusive, CONCORD_LOCK_POLICY: "wait-die" } })).committed;
     console.log(
-      `hot account, ${n} transfers in bursts of ${CLIENTS}: wait-die committed ${waitDie}/${n} (${((100 * waitDie) / n).toFixed(0)}%), ` +
-        `no-wait ${noWait}/${n} (${((100 * noWait) / n).toFixed(0)}%)`,
+      `hot account, exclusive locks: wait-die committed ${share(waitDie)}, no-wait ${share(noWait)}`,
     );
     expect(waitDie).toBeGreaterThan(noWait * 1.5);
-  }, 120_000);
+  }, 180_000);
 });

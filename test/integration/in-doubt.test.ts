@@ -34,13 +34,13 @@ describe("a participant in doubt", () => {
       { server_id: "bank-2", account_id: "b", operation: "deposit", amount: 30 },
     ]);
     expect(view.status).toBe("committed");
-    // bank-2 holds its lock, prepared, until it asks.
-    expect((await stack.account("bank-2", "b")).lockedBy).toBe(view.id);
+    // bank-2 holds the deposit pending, prepared, until it asks.
+    expect(await stack.account("bank-2", "b")).toMatchObject({ balance: 0, pending: 30 });
     const done = await stack.settle(view.id, 15_000);
     expect(done.phase).toBe("committed");
     expect(dropped).toBe(1);
     expect(await stack.account("bank-2", "b")).toMatchObject({ balance: 30 });
-    expect(await bankState(stack)).toMatchObject({ total: 100, locked: [], prepared: [] });
+    expect(await bankState(stack)).toMatchObject({ total: 100, locked: [], held: [], prepared: [] });
   });
 
   it("is told to roll back when the coordinator never heard of the transaction (presumed abort)", async () => {
@@ -73,8 +73,11 @@ describe("a participant in doubt", () => {
         },
       ],
     });
-    expect((await stack.account("bank-3", "c")).lockedBy).toBe("ghost-1");
-    await eventually(async () => ((await stack.account("bank-3", "c")).lockedBy ? undefined : true), 15_000);
+    expect((await stack.account("bank-3", "c")).reserved).toBe(5);
+    await eventually(
+      async () => ((await stack.account("bank-3", "c")).reserved > 0 ? undefined : true),
+      15_000,
+    );
     const barrier = (await stack.scan("bank")).find((i) => i.txId === "ghost-1");
     expect(barrier).toMatchObject({ state: "rolled_back" });
     expect((await stack.account("bank-3", "c")).balance).toBe(50);

@@ -94,7 +94,7 @@ describe("100 participants in one transaction", () => {
     expect(view.branches).toHaveLength(100);
     await stack.settle(view.id, 60_000);
     const after = await bankState(stack);
-    expect(after).toMatchObject({ total: before.total, locked: [], prepared: [] });
+    expect(after).toMatchObject({ total: before.total, locked: [], held: [], prepared: [] });
     expect((await stack.account("bank-100", "acct")).balance).toBe(103);
   }, 90_000);
 
@@ -144,8 +144,8 @@ describe("100 participants in one transaction", () => {
     expect(view.branches[58]).toMatchObject({ vote: "no", reason: "insufficient_funds" });
     await stack.settle(view.id, 60_000);
     const after = await Promise.all(SERVERS.map((s) => stack.account(s, "acct")));
-    expect(after.map((a) => [a.balance, a.version, a.lockedBy])).toEqual(
-      before.map((a) => [a.balance, a.version, undefined]),
+    expect(after.map((a) => [a.balance, a.reserved, a.pending, a.version, a.lockedBy])).toEqual(
+      before.map((a) => [a.balance, 0, 0, a.version, undefined]),
     );
   }, 90_000);
 

@@ -139,7 +139,9 @@ function orderPlacement(name: string, options: Parameters<typeof startStack>[0] 
       balance: customer?.balance,
       order: (await get(`/v1/orders/${o.id}`))?.status,
       shipment: (await get(`/v1/shipments/${o.id}-ship`))?.status,
+      // A lock or a reservation left behind: either outlived its transaction.
       locked: [sku?.lockedBy, customer?.lockedBy].filter((x) => x !== undefined),
+      held: [sku, customer].filter((r) => r !== undefined && (r.reserved !== 0 || r.pending !== 0)).length,
     };
   }
 
@@ -147,6 +149,7 @@ function orderPlacement(name: string, options: Parameters<typeof startStack>[0] 
   async function expectInvariants(o: Order) {
     const w = await world(o);
     expect(w.locked).toEqual([]);
+    expect(w.held).toBe(0);
     expect(w.stock).toBeGreaterThanOrEqual(0);
     const charged = 1000 - (w.balance as number);
     const reserved = 10 - (w.stock as number);

@@ -113,6 +113,8 @@ describe("a participant's barrier", () => {
       server: "bank-1",
       account: "p1",
       balance: 100,
+      reserved: 0,
+      pending: 0,
       version: 1,
     });
   });
@@ -122,7 +124,7 @@ describe("a participant's barrier", () => {
     const { bus, handle } = participant();
     await handle(prepare("dup-1", 30));
     await handle(prepare("dup-1", 30));
-    expect((await stack.account("bank-1", "p1")).lockedBy).toBe("dup-1");
+    expect(await stack.account("bank-1", "p1")).toMatchObject({ balance: 100, reserved: 30 });
     await handle({ type: "commit", txId: "dup-1", participant: "bank-1" });
     await handle({ type: "commit", txId: "dup-1", participant: "bank-1" });
     await handle(prepare("dup-1", 30));
@@ -132,7 +134,7 @@ describe("a participant's barrier", () => {
         .filter((s) => s.message.type === "vote")
         .every((s) => "vote" in s.message && s.message.vote === "yes"),
     ).toBe(true);
-    expect(await stack.account("bank-1", "p1")).toMatchObject({ balance: 70, version: 3 });
+    expect(await stack.account("bank-1", "p1")).toMatchObject({ balance: 70, reserved: 0, version: 3 });
     expect((await stack.account("bank-1", "p1")).lockedBy).toBeUndefined();
   });
 
@@ -224,7 +226,7 @@ describe("a participant's barrier", () => {
       decision: "abort",
     });
     expect(await store.getBarrier("bank-1", "reused-3")).toMatchObject({ state: "prepared" });
-    expect((await stack.account("bank-1", "p1")).lockedBy).toBe("reused-3");
+    expect((await stack.account("bank-1", "p1")).reserved).toBeGreaterThan(0);
     await handle({ type: "commit", txId: "reused-3", participant: "bank-1", startedAt: current.startedAt });
     expect(await stack.account("bank-1", "p1")).toMatchObject({ balance: 90 });
     // A COMMIT naming another incarnation never applies this one.

@@ -27,8 +27,8 @@ describe("a PREPARE that is never delivered", () => {
     });
     expect(res.status).toBe(202);
     const { id } = (await res.json()) as { id: string };
-    // bank-1 voted yes and holds its lock while bank-2 stays silent.
-    await eventually(async () => ((await stack.account("bank-1", "s1")).lockedBy === id ? true : undefined));
+    // bank-1 voted yes and holds its reservation while bank-2 stays silent.
+    await eventually(async () => ((await stack.account("bank-1", "s1")).reserved > 0 ? true : undefined));
     const view = await eventually(async () => {
       const v = (await (await stack.request("GET", `/v1/transactions/${id}`)).json()) as {
         phase: string;
@@ -41,8 +41,8 @@ describe("a PREPARE that is never delivered", () => {
     expect(view.reason).toBe("timeout");
     expect(view.events.map((e) => e.type)).toContain("prepare_resent");
     expect(view.branches.map((b) => b.state)).toEqual(["rolled_back", "rolled_back"]);
-    expect(await stack.account("bank-1", "s1")).toMatchObject({ balance: 100 });
+    expect(await stack.account("bank-1", "s1")).toMatchObject({ balance: 100, reserved: 0, pending: 0 });
     expect((await stack.account("bank-1", "s1")).lockedBy).toBeUndefined();
-    expect(await bankState(stack)).toMatchObject({ locked: [], prepared: [] });
+    expect(await bankState(stack)).toMatchObject({ locked: [], held: [], prepared: [] });
   });
 });

@@ -239,7 +239,13 @@ describe("transient AWS faults during transfers", () => {
 
   /** Conservation, no lock held, no barrier left prepared, every participant agreeing with its decision. */
   async function expectInvariants() {
-    expect(await bankState(stack)).toEqual({ total: seeded, negative: [], locked: [], prepared: [] });
+    expect(await bankState(stack)).toEqual({
+      total: seeded,
+      negative: [],
+      locked: [],
+      held: [],
+      prepared: [],
+    });
     await expectAgreement(stack);
   }
 

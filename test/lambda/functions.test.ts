@@ -306,7 +306,13 @@ describe("the participant entry, as an e-commerce participant", () => {
     );
     const delivery = await deliver(clients.sqs, queueUrl(participantQueue("inventory")), inventory);
     expect(delivery).toEqual({ received: 1, failed: [] });
-    expect((await call("GET", "/v1/inventory/widget")).body).toEqual({ sku: "widget", stock: 3, version: 2 });
+    expect((await call("GET", "/v1/inventory/widget")).body).toEqual({
+      sku: "widget",
+      stock: 3,
+      reserved: 0,
+      pending: 0,
+      version: 2,
+    });
 
     const results: unknown[] = [];
     const reading: SqsEntry = async (event) => {

@@ -272,7 +272,11 @@ describe("deterministic simulation", () => {
         sagaShare: 0,
         httpParticipants: false,
       });
-      expect(failed?.violation?.invariant).toMatch(/no-lock-left|no-prepared-left/);
+      // The hanging PREPARE holds a lock or a reservation, and its barrier stays prepared
+      // under an aborted transaction: whichever check meets it first names it.
+      expect(failed?.violation?.invariant).toMatch(
+        /no-lock-left|no-reservation-left|no-prepared-left|agreement/,
+      );
     });
 
     it("a dispatcher whose PREPARE past the deadline votes no (an HTTP service left prepared)", async () => {
@@ -286,6 +290,17 @@ describe("deterministic simulation", () => {
       const { failed } = await firstViolation(500, { mutant: "bare-404-acknowledges" });
       expect(failed?.violation?.invariant).toBe("no-prepared-left");
       expect(failed?.violation?.detail).toMatch(/^ext's barrier/);
+    });
+
+    it("a ROLLBACK that releases locks but leaves reservations held", async () => {
+      // Money reserved for an aborted transfer stays unavailable for good.
+      const wrap = (store: BankStore): BankStore => ({
+        ...store,
+        rollback: (barrier, now) =>
+          store.rollback({ ...barrier, planned: barrier.planned.filter((p) => p.moves === undefined) }, now),
+      });
+      const { failed } = await firstViolation(200, { wrapBankStore: wrap });
+      expect(failed?.violation?.invariant).toBe("no-reservation-left");
     });
 
     it("a prepare that ignores other transactions' locks", async () => {

@@ -3,6 +3,7 @@
  * read, as a 2PC PREPARE or a saga step would plan them.
  */
 import { describe, expect, it } from "vitest";
+import type { LockMode } from "../../src/participant-kit/lock-mode.ts";
 import { type BranchRequest, planGroup } from "../../src/participant-kit/planning.ts";
 import type { Resource } from "../../src/participant-kit/resource-model.ts";
 import { type AccountState, bankModel } from "../../src/participants/bank/bank-rules.ts";
@@ -25,27 +26,38 @@ const yes = (...balances: [id: string, balance: number][]) => ({
   vote: "yes",
   planned: balances.map(([id, balance]) => ({ id, version: 3, next: { balance } })),
 });
+/** Under reservations (the default) a plan that only moves balances records the net move, not the new balance. */
+const moves = (...deltas: [id: string, delta: number][]) => ({
+  vote: "yes",
+  planned: deltas.map(([id, delta]) => ({ id, version: 3, moves: { balance: delta } })),
+});
 const no = (reason: string, failedBranch = 0) => ({ vote: "no", reason, failedBranch });
 
 describe("the bank's rules", () => {
-  it.each<{ name: string; branches: BranchRequest[]; plan: unknown }>([
+  it.each<{ name: string; branches: BranchRequest[]; plan: unknown; mode?: LockMode }>([
     {
-      name: "a covered withdrawal votes yes with the new balance",
+      name: "a covered withdrawal votes yes with its move",
+      branches: [{ index: 0, action: "withdraw", input: { account: "a", amount: 40 } }],
+      plan: moves(["a", -40]),
+    },
+    {
+      name: "under exclusive locks a covered withdrawal votes yes with the new balance",
       branches: [{ index: 0, action: "withdraw", input: { account: "a", amount: 40 } }],
       plan: yes(["a", 60]),
+      mode: "exclusive",
     },
     {
       name: "a transfer moves money between two accounts",
       branches: [{ index: 0, action: "transfer", input: { account: "a", to_account: "b", amount: 100 } }],
-      plan: yes(["a", 0], ["b", 100]),
+      plan: moves(["a", -100], ["b", 100]),
     },
     {
-      name: "branches on one account net into one new balance",
+      name: "branches on one account net into one move",
       branches: [
         { index: 0, action: "deposit", input: { account: "a", amount: 10 } },
         { index: 1, action: "withdraw", input: { account: "a", amount: 105 } },
       ],
-      plan: yes(["a", 5]),
+      plan: moves(["a", -95]),
     },
     {
       name: "an uncovered withdrawal refuses with insufficient_funds",
@@ -95,8 +107,8 @@ describe("the bank's rules", () => {
       branches: [{ index: 0, action: "steal", input: { account: "a", amount: 5 } }],
       plan: no("invalid_input"),
     },
-  ])("$name", ({ branches, plan }) => {
-    expect(planGroup(bankModel, branches, accounts, "me")).toEqual(plan);
+  ])("$name", ({ branches, plan, mode }) => {
+    expect(planGroup(bankModel, branches, accounts, "me", mode)).toEqual(plan);
   });
 
   it("treats a lock held by the same transaction as its own", () => {
@@ -107,6 +119,6 @@ describe("the bank's rules", () => {
       mine,
       "me",
     );
-    expect(plan).toEqual(yes(["a", 1]));
+    expect(plan).toEqual(moves(["a", 1]));
   });
 });

@@ -30,12 +30,17 @@ const yes = (id: string, version: number, next: unknown) => ({
   vote: "yes",
   planned: [{ id, version, next }],
 });
+/** A quantity moved by reservation: no lock, no new state, the net change per field. */
+const moved = (id: string, version: number, moves: Record<string, number>) => ({
+  vote: "yes",
+  planned: [{ id, version, moves }],
+});
 const no = (reason: string, failedBranch = 0) => ({ vote: "no", reason, failedBranch });
 
 describe("inventory", () => {
   const stock = { w: { stock: 5 } };
   it.each([
-    ["reserve takes stock", [["reserve", { sku: "w", quantity: 5 }]], yes("w", 3, { stock: 0 })],
+    ["reserve takes stock", [["reserve", { sku: "w", quantity: 5 }]], moved("w", 3, { stock: -5 })],
     ["stock never goes below zero", [["reserve", { sku: "w", quantity: 6 }]], no("insufficient_stock")],
     [
       "two reservations are judged together",
@@ -45,7 +50,7 @@ describe("inventory", () => {
       ],
       no("insufficient_stock", 1),
     ],
-    ["release puts stock back", [["release", { sku: "w", quantity: 2 }]], yes("w", 3, { stock: 7 })],
+    ["release puts stock back", [["release", { sku: "w", quantity: 2 }]], moved("w", 3, { stock: 2 })],
     ["an unknown SKU refuses", [["reserve", { sku: "nope", quantity: 1 }]], no("unknown_sku")],
     ["a quantity of zero is not valid", [["reserve", { sku: "w", quantity: 0 }]], no("invalid_input")],
     ["a SKU id with # is not valid", [["release", { sku: "w#1", quantity: 1 }]], no("invalid_input")],
@@ -60,14 +65,14 @@ describe("payment", () => {
     [
       "charge takes from the balance",
       [["charge", { customer: "c", amount: 100 }]],
-      yes("c", 3, { balance: 0 }),
+      moved("c", 3, { balance: -100 }),
     ],
     [
       "a charge over the balance refuses",
       [["charge", { customer: "c", amount: 101 }]],
       no("insufficient_funds"),
     ],
-    ["refund gives back", [["refund", { customer: "c", amount: 5 }]], yes("c", 3, { balance: 105 })],
+    ["refund gives back", [["refund", { customer: "c", amount: 5 }]], moved("c", 3, { balance: 5 })],
     ["an unknown customer refuses", [["refund", { customer: "x", amount: 5 }]], no("unknown_customer")],
     [
       "an amount in fractions is not valid",

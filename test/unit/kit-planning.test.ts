@@ -15,6 +15,7 @@ import {
   type Resource,
   refuse,
 } from "../../src/participant-kit/resource-model.ts";
+import { type AccountState, bankModel } from "../../src/participants/bank/bank-rules.ts";
 
 const counter = z.object({ count: z.number().int().nonnegative() });
 type Counter = z.infer<typeof counter>;
@@ -186,5 +187,122 @@ describe("defineModel", () => {
       }),
     };
     expect(() => defineModel({ ...definition, ...override } as never)).toThrow(ModelDefinitionError);
+  });
+});
+
+describe("planGroup with reservations (a model that declares quantities)", () => {
+  /** The bank's model: `balance` is a quantity; a branch with expectedVersion must see it stable. */
+  const plan = (
+    list: Resource<AccountState>[],
+    branches: { action: string; input: unknown }[],
+    mode?: "escrow" | "exclusive",
+  ) =>
+    planGroup(
+      bankModel,
+      branches.map((b, index) => ({ index, ...b })),
+      new Map(list.map((r) => [r.id, r])),
+      "me",
+      mode,
+    );
+  const account = (id: string, balance: number, extra: Partial<Resource<AccountState>> = {}) => ({
+    id,
+    version: 3,
+    state: { balance },
+    ...extra,
+  });
+  const reserved = (reserved: number, pending = 0) => ({ holds: { balance: { reserved, pending } } });
+
+  it.each([
+    {
+      name: "a withdrawal reserves, a deposit is pending: moves, no new state, no lock",
+      list: [account("a", 100), account("b", 0)],
+      branches: [
+        { action: "withdraw", input: { account: "a", amount: 30 } },
+        { action: "deposit", input: { account: "b", amount: 30 } },
+      ],
+      plan: {
+        vote: "yes",
+        planned: [
+          { id: "a", version: 3, moves: { balance: -30 } },
+          { id: "b", version: 3, moves: { balance: 30 } },
+        ],
+      },
+    },
+    {
+      name: "a withdrawal is judged against the balance less what others reserved",
+      list: [account("a", 100, reserved(80, 50))],
+      branches: [{ action: "withdraw", input: { account: "a", amount: 21 } }],
+      plan: { vote: "no", reason: "insufficient_funds", failedBranch: 0 },
+    },
+    {
+      name: "what is left after others' reservations can still be taken",
+      list: [account("a", 100, reserved(80, 50))],
+      branches: [{ action: "withdraw", input: { account: "a", amount: 20 } }],
+      plan: { vote: "yes", planned: [{ id: "a", version: 3, moves: { balance: -20 } }] },
+    },
+    {
+      name: "a transfer within one server reserves on the source and is pending on the target",
+      list: [account("a", 10, reserved(5)), account("b", 0, reserved(0, 7))],
+      branches: [{ action: "transfer", input: { account: "a", to_account: "b", amount: 5 } }],
+      plan: {
+        vote: "yes",
+        planned: [
+          { id: "a", version: 3, moves: { balance: -5 } },
+          { id: "b", version: 3, moves: { balance: 5 } },
+        ],
+      },
+    },
+    {
+      name: "a group's moves on one account net out: one hold for the net",
+      list: [account("a", 50)],
+      branches: [
+        { action: "withdraw", input: { account: "a", amount: 50 } },
+        { action: "deposit", input: { account: "a", amount: 20 } },
+      ],
+      plan: { vote: "yes", planned: [{ id: "a", version: 3, moves: { balance: -30 } }] },
+    },
+    {
+      name: "a credit that pending credits would push past a safe integer refuses",
+      list: [account("a", 1, reserved(0, Number.MAX_SAFE_INTEGER - 5))],
+      branches: [{ action: "deposit", input: { account: "a", amount: 5 } }],
+      plan: { vote: "no", reason: "balance_overflow", failedBranch: 0 },
+    },
+    {
+      name: "a branch that pins a version locks: a new state at the version read",
+      list: [account("a", 100)],
+      branches: [{ action: "withdraw", input: { account: "a", amount: 30, expectedVersion: 3 } }],
+      plan: { vote: "yes", planned: [{ id: "a", version: 3, next: { balance: 70 } }] },
+    },
+    {
+      name: "a lock is not taken over reservations: lock_conflict, with no holder to wait for",
+      list: [account("a", 100, reserved(1))],
+      branches: [{ action: "deposit", input: { account: "a", amount: 30, expectedVersion: 3 } }],
+      plan: { vote: "no", reason: "lock_conflict", failedBranch: 0 },
+    },
+    {
+      name: "a reservation waits for another transaction's lock like any branch",
+      list: [account("a", 100, { lockedBy: "other", lockedByStartedAt: 9 })],
+      branches: [{ action: "withdraw", input: { account: "a", amount: 1 } }],
+      plan: { vote: "no", reason: "lock_conflict", failedBranch: 0, holder: "other", holderStartedAt: 9 },
+    },
+  ])("$name", ({ list, branches, plan: expected }) => {
+    expect(plan(list, branches)).toEqual(expected);
+  });
+
+  it("under exclusive mode every touched account is locked, as before reservations", () => {
+    expect(
+      plan([account("a", 100)], [{ action: "withdraw", input: { account: "a", amount: 30 } }], "exclusive"),
+    ).toEqual({ vote: "yes", planned: [{ id: "a", version: 3, next: { balance: 70 } }] });
+  });
+
+  it("a model declares only state fields as quantities", () => {
+    expect(() =>
+      defineModel({
+        kind: "thing",
+        state: counter,
+        quantities: { missing: { insufficient: "x", overflow: "y" } },
+        actions: (action) => ({ peek: action({ input: ids, touches: (i) => i.ids, apply: () => accept() }) }),
+      }),
+    ).toThrow(ModelDefinitionError);
   });
 });

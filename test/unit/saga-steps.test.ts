@@ -17,6 +17,7 @@ import type {
 import type { Crash } from "../../src/crash-points.ts";
 import { ProtocolViolationError, RetryLaterError } from "../../src/participant-kit/errors.ts";
 import type { ExternalService } from "../../src/participant-kit/kit-deps.ts";
+import type { LockMode } from "../../src/participant-kit/lock-mode.ts";
 import { createParticipant } from "../../src/participant-kit/participant.ts";
 import { inventoryModel } from "../../src/participants/commerce/inventory-model.ts";
 import { silentLogger } from "../../testkit/logging.ts";
@@ -26,7 +27,7 @@ import { recording } from "../helpers/buses.ts";
 const T0 = 1_700_000_000_000;
 const P = "inventory";
 
-async function world(options: { service?: ExternalService; crash?: Crash } = {}) {
+async function world(options: { service?: ExternalService; crash?: Crash; lockMode?: LockMode } = {}) {
   const store = createMemoryParticipantStore(inventoryModel);
   const bus = recording();
   const clock = { now: T0 };
@@ -38,6 +39,7 @@ async function world(options: { service?: ExternalService; crash?: Crash } = {})
     clock: () => clock.now,
     log: silentLogger(),
     lockPolicy: "no-wait",
+    ...(options.lockMode ? { lockMode: options.lockMode } : {}),
     sleep: async () => {},
     ...(options.service ? { service: options.service } : {}),
     ...(options.crash ? { crash: options.crash } : {}),
@@ -172,8 +174,37 @@ describe("saga step barriers", () => {
     expect((await w.store.getStep(P, "t1", 1))?.state).toBe(step);
   });
 
-  it("a resource locked by a 2PC transaction makes the step retry, writing nothing, until the lock goes", async () => {
+  it("a saga step never takes what a prepared 2PC transaction reserved", async () => {
     const w = await world();
+    await w.handle(
+      prepare({ txId: "2pc", branches: [{ index: 0, action: "reserve", input: { sku: "w", quantity: 8 } }] }),
+    );
+    // 10 in stock, 8 reserved: a step taking 3 finds only 2 available.
+    await w.handle(action({ input: { sku: "w", quantity: 3 } }));
+    await w.handle(action({ branch: 2, input: { sku: "w", quantity: 2 } }));
+    expect(await w.store.getResource(P, "w")).toMatchObject({
+      state: { stock: 8 },
+      holds: { stock: { reserved: 8, pending: 0 } },
+    });
+    await w.handle(decide("commit", "2pc"));
+    expect(w.told()).toEqual(["vote:yes", "action:failed:insufficient_stock", "action:done", "ack"]);
+    expect(await w.store.getResource(P, "w")).toEqual({ id: "w", version: 3, state: { stock: 0 } });
+  });
+
+  it("a saga step applies beside a prepared 2PC transaction's pending credit, which counts only once committed", async () => {
+    const w = await world();
+    await w.handle(
+      prepare({ txId: "2pc", branches: [{ index: 0, action: "release", input: { sku: "w", quantity: 5 } }] }),
+    );
+    await w.handle(action({ input: { sku: "w", quantity: 10 } }));
+    await w.handle(action({ branch: 2, input: { sku: "w", quantity: 1 } }));
+    await w.handle(decide("rollback", "2pc"));
+    expect(w.told()).toEqual(["vote:yes", "action:done", "action:failed:insufficient_stock", "ack"]);
+    expect(await w.store.getResource(P, "w")).toEqual({ id: "w", version: 2, state: { stock: 0 } });
+  });
+
+  it("under exclusive locks, a resource locked by a 2PC transaction makes the step retry, writing nothing, until the lock goes", async () => {
+    const w = await world({ lockMode: "exclusive" });
     await w.handle(
       prepare({ txId: "2pc", branches: [{ index: 0, action: "reserve", input: { sku: "w", quantity: 1 } }] }),
     );
@@ -185,8 +216,8 @@ describe("saga step barriers", () => {
     expect(await w.stock()).toBe(6);
   });
 
-  it("a compensation meeting a 2PC lock retries, then undoes once the lock is gone", async () => {
-    const w = await world();
+  it("under exclusive locks, a compensation meeting a 2PC lock retries, then undoes once the lock is gone", async () => {
+    const w = await world({ lockMode: "exclusive" });
     await w.handle(action());
     await w.handle(
       prepare({ txId: "2pc", branches: [{ index: 0, action: "release", input: { sku: "w", quantity: 1 } }] }),

@@ -31,13 +31,27 @@ export function checkInvariants(snapshot: Snapshot): StateViolation[] {
 export function checkSnapshot(state: Snapshot, violate: Violate): void {
   const records = new Map(state.records.map((tx) => [tx.id, tx]));
   const all = [...records.values(), ...(state.expired ?? [])];
-  // Liveness: every transaction final, no lock held, no barrier left prepared.
+  // Liveness: every transaction final, no lock or reservation held, no barrier left prepared.
   for (const id of state.expectedIds ?? []) if (!records.has(id)) violate("liveness", `${id} has no record`);
   for (const tx of records.values()) {
     if (!isFinal(tx.state)) violate("liveness", `${tx.id} is still ${tx.state}`);
   }
   for (const a of state.accounts) {
     if (a.lockedBy !== undefined) violate("no-lock-left", `${a.participant}/${a.id} locked by ${a.lockedBy}`);
+    // Escrow: what is reserved never exceeds the balance, and every hold goes with its decision.
+    if (a.hold !== undefined) {
+      const { reserved, pending } = a.hold;
+      if (reserved < 0 || pending < 0 || reserved > a.balance) {
+        violate(
+          "reservation-within-available",
+          `${a.participant}/${a.id}: ${reserved} reserved, ${pending} pending on ${a.balance}`,
+        );
+      }
+      violate(
+        "no-reservation-left",
+        `${a.participant}/${a.id} still holds ${reserved} reserved, ${pending} pending`,
+      );
+    }
     if (a.balance < 0) violate("non-negative", `${a.participant}/${a.id} has ${a.balance}`);
   }
   for (const b of state.barriers) {

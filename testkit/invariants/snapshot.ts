@@ -15,6 +15,8 @@ export const INVARIANTS = [
   "non-negative",
   "liveness",
   "no-lock-left",
+  "reservation-within-available",
+  "no-reservation-left",
   "no-prepared-left",
   "saga-exactly-once",
   "saga-committed",
@@ -39,6 +41,8 @@ export interface AccountView {
   readonly id: string;
   readonly balance: number;
   readonly lockedBy?: string | undefined;
+  /** What reservations (escrow) hold on the balance; absent when nothing is held. */
+  readonly hold?: { readonly reserved: number; readonly pending: number } | undefined;
 }
 
 /** A participant's 2PC barrier (or an atomic stage's). Without `txStartedAt` it is read as any incarnation's. */
@@ -94,6 +98,19 @@ export interface Snapshot {
 export const incarnation = (txId: string, startedAt: number | undefined): string =>
   `${txId}@${startedAt ?? ""}`;
 
+/**
+ * The hold the DynamoDB store keeps beside a balance (balanceAvailable = balance -
+ * reserved, balancePromised = balance + pending); an attribute absent reads as
+ * the balance, and a hold of nothing as none.
+ */
+function holdOf(item: Record<string, unknown>): AccountView["hold"] {
+  const balance = Number(item.balance ?? 0);
+  const available = item.balanceAvailable === undefined ? balance : Number(item.balanceAvailable);
+  const promised = item.balancePromised === undefined ? balance : Number(item.balancePromised);
+  const hold = { reserved: balance - available, pending: promised - balance };
+  return hold.reserved === 0 && hold.pending === 0 ? undefined : hold;
+}
+
 /** A DynamoDB scan of a participant table, as the checker reads it (kinds: account, barrier, step). */
 export function participantItems(items: readonly Record<string, unknown>[]) {
   const n = (v: unknown) => (v === undefined ? undefined : Number(v));
@@ -106,6 +123,7 @@ export function participantItems(items: readonly Record<string, unknown>[]) {
           id: String(i.id),
           balance: Number(i.balance ?? 0),
           lockedBy: i.lockedBy === undefined ? undefined : String(i.lockedBy),
+          hold: holdOf(i),
         }),
       ),
     barriers: items

@@ -12,7 +12,12 @@ import {
   type StepBarrier,
   type StepState,
 } from "../../src/participant-kit/barriers.ts";
-import { BarrierConflictError, ResourceLockedError } from "../../src/participant-kit/errors.ts";
+import {
+  BarrierConflictError,
+  ResourceLockedError,
+  ResourceReservedError,
+} from "../../src/participant-kit/errors.ts";
+import { applyMoves, fits, isHeld, shiftHolds } from "../../src/participant-kit/escrow.ts";
 import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
 import type { Resource, ResourceModel, ResourceState } from "../../src/participant-kit/resource-model.ts";
 
@@ -48,6 +53,15 @@ function unlocked<S extends ResourceState>(r: StoredResource<S>): StoredResource
   return rest;
 }
 
+/** The resource with `holds` in place of its own (none when undefined). */
+function held<S extends ResourceState>(
+  r: StoredResource<S>,
+  holds: StoredResource<S>["holds"],
+): StoredResource<S> {
+  const { holds: _h, ...rest } = r;
+  return holds !== undefined ? { ...rest, holds } : rest;
+}
+
 export function createMemoryParticipantStore<S extends ResourceState>(
   model: ResourceModel<S>,
   options: MemoryParticipantStoreOptions = {},
@@ -72,12 +86,43 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     return rest;
   };
 
-  /** The resource is unlocked at the planned version (absent counts as version 0). */
+  /**
+   * A lock: the resource is unlocked at the planned version, free of holds
+   * (absent counts as version 0). Moves: it exists, is unlocked, and the moves fit.
+   */
   function available(participant: string, planned: PlannedResource<S>): boolean {
     const r = resources.get(resourceKey(participant, planned.id));
+    if (planned.moves !== undefined) {
+      return r?.lockedBy === undefined && r?.state !== undefined && fits(r.state, r.holds, planned.moves);
+    }
     return r === undefined
       ? planned.version === 0
-      : r.version === planned.version && r.lockedBy === undefined;
+      : r.version === planned.version && r.lockedBy === undefined && !isHeld(r.holds);
+  }
+
+  /** Takes (1) or releases (-1) the holds of planned moves. */
+  function hold(
+    participant: string,
+    moves: NonNullable<PlannedResource<S>["moves"]>,
+    id: string,
+    sign: 1 | -1,
+  ) {
+    const k = resourceKey(participant, id);
+    const r = resources.get(k) as StoredResource<S>;
+    resources.set(k, held(r, shiftHolds(r.holds, moves, sign)));
+  }
+
+  /** Applies planned moves to the value (version + 1), releasing their holds when they were held. */
+  function move(participant: string, planned: PlannedResource<S>, wasHeld: boolean): void {
+    const moves = planned.moves ?? {};
+    const k = resourceKey(participant, planned.id);
+    const r = resources.get(k) as StoredResource<S>;
+    const holds = wasHeld ? shiftHolds(r.holds, moves, -1) : r.holds;
+    resources.set(k, {
+      ...held(r, holds),
+      state: applyMoves(r.state as S, moves),
+      version: r.version + 1,
+    });
   }
 
   /** The barrier is `prepared` and holds every planned lock at its version. */
@@ -85,6 +130,8 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     const stored = barriers.get(key(barrier.participant, barrier.txId));
     if (stored?.barrier.state !== "prepared") throw new BarrierConflictError(barrier.txId, true);
     for (const p of barrier.planned) {
+      // A move's hold was taken with the barrier and goes only with it: the barrier's state is its proof.
+      if (p.moves !== undefined) continue;
       const r = resources.get(resourceKey(barrier.participant, p.id));
       if (r?.lockedBy !== barrier.txId || r.version !== p.version) {
         throw new BarrierConflictError(barrier.txId, false);
@@ -139,6 +186,7 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       const k = resourceKey(participant, id);
       const existing = resources.get(k);
       if (existing?.lockedBy !== undefined) throw new ResourceLockedError(id, existing.lockedBy);
+      if (isHeld(existing?.holds)) throw new ResourceReservedError(id);
       const next: StoredResource<S> = {
         participant,
         id,
@@ -181,6 +229,10 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       barriers.set(key(barrier.participant, barrier.txId), { barrier: copy(barrier) });
       prepared.set(key(barrier.participant, barrier.txId), now);
       for (const p of barrier.planned) {
+        if (p.moves !== undefined) {
+          hold(barrier.participant, p.moves, p.id, 1);
+          continue;
+        }
         const k = resourceKey(barrier.participant, p.id);
         const existing = resources.get(k);
         resources.set(k, {
@@ -201,7 +253,8 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       settle(barrier, "committed", now);
       for (const p of barrier.planned) {
         const k = resourceKey(barrier.participant, p.id);
-        if (p.next !== undefined) write(barrier.participant, p, p.next);
+        if (p.moves !== undefined) move(barrier.participant, p, true);
+        else if (p.next !== undefined) write(barrier.participant, p, p.next);
         else if (p.version === 0) resources.delete(k);
         else resources.set(k, unlocked(resources.get(k) as StoredResource<S>));
       }
@@ -212,7 +265,8 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       settle(barrier, "rolled_back", now);
       for (const p of barrier.planned) {
         const k = resourceKey(barrier.participant, p.id);
-        if (p.version === 0) resources.delete(k);
+        if (p.moves !== undefined) hold(barrier.participant, p.moves, p.id, -1);
+        else if (p.version === 0) resources.delete(k);
         else resources.set(k, unlocked(resources.get(k) as StoredResource<S>));
       }
     },
@@ -269,7 +323,10 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       const resourcesOk = planned.every((p) => available(step.participant, p));
       if (!stepOk || !resourcesOk) throw new BarrierConflictError(step.txId, !stepOk);
       steps.set(k, expiring(copy(step), keptUntilFinished(step), now));
-      for (const p of planned) if (p.next !== undefined) write(step.participant, p, p.next);
+      for (const p of planned) {
+        if (p.moves !== undefined) move(step.participant, p, false);
+        else if (p.next !== undefined) write(step.participant, p, p.next);
+      }
     },
 
     resources: () => [...resources.values()].map(copy),

@@ -46,7 +46,7 @@ export function createLedger(): Ledger {
       async writeStep(step, from, planned, now) {
         await store.writeStep(step, from, planned, now);
         const at = { txId: step.txId, startedAt: step.txStartedAt, branch: step.branch };
-        const applied = planned.some((p) => p.next !== undefined);
+        const applied = planned.some((p) => p.next !== undefined || p.moves !== undefined);
         if (step.state === "failed") entries.push({ kind: "failed", ...at });
         else entries.push({ kind: step.state === "done" ? "action" : "compensation", ...at, applied });
       },

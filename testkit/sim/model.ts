@@ -5,6 +5,7 @@ import type { CoordinatorMessage, ParticipantMessage } from "../../src/core/mess
 import type { Policy } from "../../src/core/two-phase-commit.ts";
 import type { Status } from "../../src/core/view.ts";
 import type { CrashPoint } from "../../src/crash-points.ts";
+import type { LockMode } from "../../src/participant-kit/lock-mode.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
 import { INVARIANTS as STATE_INVARIANTS } from "../invariants/snapshot.ts";
 import type { Mutant } from "./mutants.ts";
@@ -92,6 +93,8 @@ export interface SimulationResult {
 export interface FaultModel {
   readonly servers: number;
   readonly lockPolicy: LockPolicy;
+  /** Reservations (escrow) or exclusive locks for the bank's balances. */
+  readonly lockMode: LockMode;
   readonly dropRate: number;
   readonly duplicateRate: number;
   readonly crashRate: number;

@@ -64,6 +64,13 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const faults: FaultModel = {
     servers: rng.between(2, 3),
     lockPolicy: pickPolicy(rng.pick(LOCK_POLICIES), options.lockPolicy),
+    // From a stream of its own, so every other draw of a seed stays what it was.
+    lockMode: createRandom(options.seed * 104_729 + 3).pick([
+      "escrow",
+      "escrow",
+      "escrow",
+      "exclusive",
+    ] as const),
     dropRate: rng.pick([0, 0.02, 0.08]),
     duplicateRate: rng.pick([0, 0.05, 0.2]),
     crashRate: rng.pick([0, 0.03, 0.1]),
@@ -189,6 +196,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
           id: r.id,
           balance: r.state?.balance ?? 0,
           lockedBy: r.lockedBy,
+          hold: r.holds?.balance,
         })),
         barriers: [...world.bank.barriers(), ...services.flatMap((x) => x.barriers())],
         steps: [...world.bank.steps(), ...services.flatMap((x) => x.steps())],

@@ -267,6 +267,7 @@ export async function buildWorld(
         clock,
         log,
         lockPolicy: faults.lockPolicy,
+        lockMode: faults.lockMode,
         // A PREPARE that meets a lock re-queues itself at once: no in-process waiting.
         waitBudgetMs: 0,
         inDoubtAfterMs: IN_DOUBT_AFTER_MS,

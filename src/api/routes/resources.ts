@@ -3,10 +3,12 @@
  * resources over HTTP, one set of routes per kind, shaped by the registry
  * (participants/kinds.ts): bank accounts, SKUs, customers, orders, shipments.
  * A view shows the state, the version and, while a transaction holds it,
- * `lockedBy`.
+ * `lockedBy`. A kind with a quantity (a balance, a stock) shows beside it what
+ * prepared transactions hold on it: `reserved` (debits that may still take it)
+ * and `pending` (credits not yet applied), always, 0 when nothing is held.
  */
 import { type Context, Hono } from "hono";
-import { ResourceLockedError } from "../../participant-kit/errors.ts";
+import { ResourceLockedError, ResourceReservedError } from "../../participant-kit/errors.ts";
 import type { ParticipantStore } from "../../participant-kit/participant-store.ts";
 import {
   ID_RULE,
@@ -28,6 +30,8 @@ export interface ResourceMount {
   /** The kind's participants this deployment runs; an `owner` path segment must name one. */
   readonly participants: readonly string[];
   readonly store: ParticipantStore<ResourceState>;
+  /** The kind's quantity fields: each is shown with what is reserved and pending on it. */
+  readonly quantities?: readonly string[];
 }
 
 /** A resource that exists: a lock placeholder of a transaction that creates it does not, yet. */
@@ -48,10 +52,24 @@ function resourceRoutes(mount: ResourceMount) {
     return name;
   };
 
+  const quantities = mount.quantities ?? [];
+  /** One quantity: `reserved` and `pending`; several: the same, each by field. */
+  const holdsView = (r: Resource<ResourceState>) => {
+    const of = (f: string) => r.holds?.[f] ?? { reserved: 0, pending: 0 };
+    const [only] = quantities;
+    if (only === undefined) return {};
+    if (quantities.length === 1) return of(only);
+    return {
+      reserved: Object.fromEntries(quantities.map((f) => [f, of(f).reserved])),
+      pending: Object.fromEntries(quantities.map((f) => [f, of(f).pending])),
+    };
+  };
+
   const view = (participant: string, r: Resource<ResourceState> & { state: ResourceState }) => ({
     ...(owner ? { [owner.param]: participant } : {}),
     [noun]: r.id,
     ...r.state,
+    ...holdsView(r),
     version: r.version,
     ...(r.lockedBy !== undefined ? { lockedBy: r.lockedBy } : {}),
   });
@@ -88,6 +106,10 @@ function resourceRoutes(mount: ResourceMount) {
           const code = mount.routes.lockedCode ?? "resource_locked";
           const message = `${noun} ${id} is locked by transaction ${err.lockedBy}`;
           throw new ApiError(409, code, message, { lockedBy: err.lockedBy });
+        }
+        if (err instanceof ResourceReservedError) {
+          const message = `${noun} ${id} holds reservations of prepared transactions; try again once they are decided`;
+          throw new ApiError(409, "resource_reserved", message);
         }
         if (err instanceof StaleRecordError)
           throw new ApiError(409, "conflict", `the ${noun} changed; try again`);

@@ -59,23 +59,33 @@ const move = (
     expected,
   );
 
+/** A branch that pins a version must see the account stable: it locks instead of reserving. */
+const pinned = (i: { readonly expectedVersion?: number | undefined }) => i.expectedVersion !== undefined;
+
 export const bankModel = defineModel({
   kind: "account",
   state: accountState,
+  // Balances only move by deposit, withdraw and transfer: prepares reserve, never lock.
+  quantities: { balance: { insufficient: BANK_REASONS.insufficient, overflow: BANK_REASONS.overflow } },
   actions: (action) => ({
     deposit: action({
       input: bankActions.deposit,
       touches: (i) => [i.account],
+      stable: (i) => pinned(i),
       apply: (i, accounts) => move([{ account: i.account, delta: i.amount }], i.expectedVersion, accounts),
     }),
     withdraw: action({
       input: bankActions.withdraw,
       touches: (i) => [i.account],
+      stable: (i) => pinned(i),
       apply: (i, accounts) => move([{ account: i.account, delta: -i.amount }], i.expectedVersion, accounts),
     }),
     transfer: action({
       input: bankActions.transfer,
       touches: (i) => [i.account, i.to_account],
+      // Within one server a transfer needs no stable value: it reserves on the source
+      // and records a pending credit on the target, applied together at commit.
+      stable: (i) => pinned(i),
       apply: (i, accounts) =>
         move(
           [
