@@ -1,7 +1,7 @@
 import type { AwsClients } from "../../src/adapters/aws-clients.ts";
-import { lookAtDeadLetters } from "../../src/adapters/sqs-dead-letter-depth.ts";
 import type { Config } from "../../src/config.ts";
 import type { TxRecord } from "../../src/core/transaction.ts";
+import { lookAtDeadLetters } from "../../src/local/dead-letters.ts";
 import { checkInvariants as checkStoredInvariants } from "../invariants/check.ts";
 import { participantItems } from "../invariants/snapshot.ts";
 import { type Item, scanTable } from "../scan-table.ts";
