@@ -49,7 +49,13 @@ interface Run {
 async function run({
   env,
   funds = 1_000_000,
-}: Run): Promise<{ committed: number; reasons: string[]; hot: number }> {
+}: Run): Promise<{
+  committed: number;
+  reasons: string[];
+  hot: number;
+  waited: number;
+  waitedAndCommitted: number;
+}> {
   const stack = await startStack({
     env: { CONCORD_LOCK_WAIT_BUDGET_MS: "1000", ...env },
     wrapBus: reordering,
@@ -58,6 +64,8 @@ async function run({
     await stack.seed("bank-1", "hot", funds);
     for (let i = 0; i < CLIENTS; i++) await stack.seed("bank-2", `cold-${i}`, 0);
     let committed = 0;
+    let waited = 0;
+    let waitedAndCommitted = 0;
     const reasons: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const outcomes = await Promise.all(
@@ -66,11 +74,14 @@ async function run({
             { server_id: "bank-1", account_id: "hot", operation: "withdraw", amount: 1 },
             { server_id: "bank-2", account_id: `cold-${i}`, operation: "deposit", amount: 1 },
           ]);
-          return (await res.json()) as { status: string; reason?: string };
+          return (await res.json()) as { status: string; reason?: string; events: { type: string }[] };
         }),
       );
       expect(outcomes.filter((o) => o.status === "pending")).toEqual([]);
       committed += outcomes.filter((o) => o.status === "committed").length;
+      const waiters = outcomes.filter((o) => o.events.some((e) => e.type === "waiting"));
+      waited += waiters.length;
+      waitedAndCommitted += waiters.filter((o) => o.status === "committed").length;
       for (const o of outcomes) if (o.reason !== undefined) reasons.push(o.reason);
       for (const t of await stack.scan("transactions")) await stack.settle(String(t.id), 30_000);
     }
@@ -81,7 +92,13 @@ async function run({
       held: [],
       prepared: [],
     });
-    return { committed, reasons, hot: (await stack.account("bank-1", "hot")).balance };
+    return {
+      committed,
+      reasons,
+      hot: (await stack.account("bank-1", "hot")).balance,
+      waited,
+      waitedAndCommitted,
+    };
   } finally {
     await stack.stop();
   }
@@ -108,13 +125,17 @@ describe("a hot account", () => {
     expect(new Set(reasons)).toEqual(new Set(["insufficient_funds"]));
   }, 120_000);
 
-  it("with exclusive locks forced, commits clearly more under wait-die than under no-wait", async () => {
+  it("with exclusive locks forced, no-wait dies at every lock it meets, wait-die lets an older one wait its turn and commit", async () => {
     const exclusive = { CONCORD_LOCK_MODE: "exclusive" };
-    const noWait = (await run({ env: { ...exclusive, CONCORD_LOCK_POLICY: "no-wait" } })).committed;
-    const waitDie = (await run({ env: { ...exclusive, CONCORD_LOCK_POLICY: "wait-die" } })).committed;
+    const noWait = await run({ env: { ...exclusive, CONCORD_LOCK_POLICY: "no-wait" } });
+    const waitDie = await run({ env: { ...exclusive, CONCORD_LOCK_POLICY: "wait-die" } });
     console.log(
-      `hot account, exclusive locks: wait-die committed ${share(waitDie)}, no-wait ${share(noWait)}`,
+      `hot account, exclusive locks: wait-die committed ${share(waitDie.committed)} (${waitDie.waitedAndCommitted} after waiting), no-wait ${share(noWait.committed)}`,
     );
-    expect(waitDie).toBeGreaterThan(noWait * 1.5);
+    // How many commit depends on how the PREPAREs overlap, which the machine's load
+    // changes (bench --hot measures it); what each policy does at a lock does not.
+    expect(noWait.waited).toBe(0);
+    expect(new Set(noWait.reasons)).toEqual(new Set(["lock_conflict"]));
+    expect(waitDie.waitedAndCommitted).toBeGreaterThan(0);
   }, 180_000);
 });
