@@ -46,10 +46,7 @@ interface Run {
   readonly funds?: number;
 }
 
-async function run({
-  env,
-  funds = 1_000_000,
-}: Run): Promise<{
+async function run({ env, funds = 1_000_000 }: Run): Promise<{
   committed: number;
   reasons: string[];
   hot: number;
