@@ -24,6 +24,7 @@ import {
   buildBundles,
   coldStart,
   deliver,
+  queueUrlIn,
   type ScheduledEntry,
   type SqsEntry,
   scheduledEvent,
@@ -57,11 +58,7 @@ let dispatcher: SqsEntry;
 type ParticipantEntry = SqsEntry & ScheduledEntry;
 
 const bundle = (name: string) => bundles.get(name);
-const queueUrl = (logical: string): string => {
-  const url = queueUrls.get(logical);
-  if (!url) throw new Error(`no queue ${logical}`);
-  return url;
-};
+const queueUrl = (logical: string): string => queueUrlIn(queueUrls, logical);
 
 beforeAll(async () => {
   const config = loadConfig(env);

@@ -159,3 +159,10 @@ export async function deliver(
   }
   return { received: messages.length, failed };
 }
+
+/** A queue's URL by its logical name, from what `provision` returned; a missing one fails the test. */
+export function queueUrlIn(urls: ReadonlyMap<string, string>, logical: string): string {
+  const url = urls.get(logical);
+  if (!url) throw new Error(`no queue ${logical}`);
+  return url;
+}

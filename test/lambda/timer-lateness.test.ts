@@ -17,6 +17,7 @@ import {
   buildBundles,
   coldStart,
   deliver,
+  queueUrlIn,
   type ScheduledEntry,
   type SqsEntry,
   scheduledEvent,
@@ -45,11 +46,7 @@ let api: UrlEntry;
 let sweeper: ScheduledEntry;
 let bank3: SqsEntry & ScheduledEntry;
 
-const queueUrl = (logical: string): string => {
-  const url = queueUrls.get(logical);
-  if (!url) throw new Error(`no queue ${logical}`);
-  return url;
-};
+const queueUrl = (logical: string): string => queueUrlIn(queueUrls, logical);
 
 beforeAll(async () => {
   const config = loadConfig(env);
