@@ -24,6 +24,7 @@ import {
   verdictOf,
 } from "./http-protocol.ts";
 import type { HttpParticipant, ParticipantRegistry } from "./registry.ts";
+import type { SigningSecret } from "./signing-secret.ts";
 import { checkBaseUrl, endpointUrl, type UrlPolicy } from "./url-policy.ts";
 
 export interface DispatcherDeps {
@@ -34,8 +35,11 @@ export interface DispatcherDeps {
   readonly policy: UrlPolicy;
   /** One call's limit (CONCORD_HTTP_TIMEOUT_MS). */
   readonly timeoutMs: number;
-  /** Signs every call when set (CONCORD_HTTP_PARTICIPANT_SECRET); unsigned otherwise. */
-  readonly secret?: string;
+  /**
+   * Signs every call with what it gives (CONCORD_HTTP_PARTICIPANT_SECRET, or the
+   * stack's Secrets Manager secret on Lambda); unsigned without one.
+   */
+  readonly secret?: SigningSecret;
   readonly clock: () => number;
   readonly log: Logger;
 }
@@ -58,13 +62,15 @@ export function createDispatcher(deps: DispatcherDeps) {
       });
       return { kind: "unreachable", reason: `refused by policy: ${checked.reason}` };
     }
+    // Asked per call: a refreshed secret (a rotation) is used from the next call on.
+    const signingKey = secret ? await secret() : undefined;
     return call({
       url: endpointUrl(participant.baseUrl, endpointOf(message)),
       body: requestBody(message),
       headers: { "idempotency-key": idempotencyKey(message) },
       timeoutMs,
       allowPrivate: policy.allowPrivate,
-      ...(secret ? { secret } : {}),
+      ...(signingKey ? { secret: signingKey } : {}),
     });
   }
 

@@ -29,6 +29,7 @@ import type {
 import { createDispatcher } from "../../src/http-participants/dispatcher.ts";
 import type { Caller } from "../../src/http-participants/http-call.ts";
 import { SIGNATURE_HEADER, signature } from "../../src/http-participants/signature.ts";
+import { fixedSecret } from "../../src/http-participants/signing-secret.ts";
 import { silentLogger } from "../../testkit/logging.ts";
 import { createSimulatedHttpService, REFUSE } from "../../testkit/sim/http-service.ts";
 import { createRandom } from "../../testkit/sim/random.ts";
@@ -223,7 +224,7 @@ function rig(service: Service) {
     call: service.call,
     policy: { allowedHosts: [], allowPrivate: false },
     timeoutMs: 1_000,
-    secret: SECRET,
+    secret: fixedSecret(SECRET),
     clock: () => now,
     log: silentLogger(),
   });
