@@ -206,6 +206,7 @@ export const dispatcherRole: RoleBuilder<"dispatcher"> = (wiring) => {
     ...signingSecret(wiring, log),
     clock: wiring.clock,
     log,
+    metrics: wiring.metrics,
   });
   return { batch: sqsBatchHandler(participantMessage, dispatcher.handle, log) };
 };

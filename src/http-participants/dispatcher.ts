@@ -11,6 +11,7 @@
 
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { DecisionMessage, ParticipantMessage, PrepareMessage } from "../core/messages.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import type { Caller, CallOutcome } from "./http-call.ts";
 import {
@@ -42,7 +43,11 @@ export interface DispatcherDeps {
   readonly secret?: SigningSecret;
   readonly clock: () => number;
   readonly log: Logger;
+  /** Counts each call by participant and outcome: the dashboard's health of an HTTP participant. */
+  readonly metrics?: Metrics;
 }
+
+const CALL_OUTCOME: Record<Verdict["kind"], string> = { yes: "ok", no: "refused", retry: "failed" };
 
 /** A message for a participant nobody registered: only a bug or a hand-edited table gets here. */
 export class UnknownParticipantError extends Error {
@@ -72,6 +77,16 @@ export function createDispatcher(deps: DispatcherDeps) {
       allowPrivate: policy.allowPrivate,
       ...(signingKey ? { secret: signingKey } : {}),
     });
+  }
+
+  /** The call and what its answer means, counted by outcome. */
+  async function judge(participant: HttpParticipant, message: CallMessage): Promise<Verdict> {
+    const verdict = verdictOf(message.type, await callFor(participant, message));
+    deps.metrics?.count("concord_http_calls_total", {
+      participant: participant.name,
+      outcome: CALL_OUTCOME[verdict.kind],
+    });
+    return verdict;
   }
 
   /** Back on the dispatcher's queue, delayed; after MAX_REQUEUES the coordinator's re-send takes over. */
@@ -110,7 +125,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       });
       return;
     }
-    const verdict = verdictOf("prepare", await callFor(participant, message));
+    const verdict = await judge(participant, message);
     switch (verdict.kind) {
       case "yes":
         return bus.toCoordinator({ ...base, vote: "yes" });
@@ -134,7 +149,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   }
 
   async function decide(participant: HttpParticipant, message: DecisionMessage): Promise<void> {
-    const verdict = verdictOf(message.type, await callFor(participant, message));
+    const verdict = await judge(participant, message);
     if (verdict.kind === "yes") {
       const decision = message.type === "commit" ? "commit" : "abort";
       return bus.toCoordinator({
@@ -176,7 +191,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       // The coordinator compensates at the deadline anyway; the action is not asked for.
       return result({ kind: "no", reason: "timeout" });
     }
-    const verdict = verdictOf(message.type, await callFor(participant, message));
+    const verdict = await judge(participant, message);
     if (verdict.kind === "retry") {
       log.warn(`${kind} call failed; the coordinator sends it again after its backoff`, {
         txId: message.txId,
