@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { byLabel, parsePrometheus, quantileBound, total } from "../../src/api/ui/client/prometheus-text.ts";
+import { recentFailures } from "../../src/api/ui/client/recent-failures.ts";
 import { createPrometheusMetrics } from "../../src/metrics/prometheus.ts";
 
 async function scraped() {
@@ -59,6 +60,42 @@ describe("the dashboard's reading of /metrics", () => {
     const s = await scraped();
     expect(total(s, "concord_http_calls_total", { participant: 'odd "name"\nhere', outcome: "failed" })).toBe(
       2,
+    );
+  });
+});
+
+describe("an HTTP participant's failures lately, from a counter that only grows", () => {
+  const MINUTE = 60_000;
+  const at = (n: number) => new Map([["svc", n]]);
+
+  it("counts every failure since the start until the page has watched a minute, then only the last minute's", () => {
+    const lately = recentFailures(MINUTE);
+    expect(lately(0, at(11)).get("svc")).toBe(11);
+    expect(lately(3_000, at(11)).get("svc")).toBe(11);
+    // A minute on with no new failure: healthy again.
+    expect(lately(MINUTE, at(11)).get("svc")).toBe(0);
+    expect(lately(MINUTE + 3_000, at(12)).get("svc")).toBe(1);
+    // The failure is a minute old, then gone from the window.
+    expect(lately(2 * MINUTE + 1_000, at(12)).get("svc")).toBe(1);
+    expect(lately(2 * MINUTE + 4_000, at(12)).get("svc")).toBe(0);
+  });
+
+  it("gives a participant first seen now all of its failures", () => {
+    const lately = recentFailures(MINUTE);
+    lately(0, at(1));
+    expect(
+      lately(
+        2 * MINUTE,
+        new Map([
+          ["svc", 1],
+          ["new", 3],
+        ]),
+      ),
+    ).toEqual(
+      new Map([
+        ["svc", 0],
+        ["new", 3],
+      ]),
     );
   });
 });

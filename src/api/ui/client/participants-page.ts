@@ -4,12 +4,15 @@
  * seconds. A built-in participant's health is what may need an operator now:
  * its prepared barriers in doubt and its dead-letter queue's depth. An HTTP
  * participant's is how its calls went (ok, refused, failed, counted by the
- * dispatcher since its process started); their messages that failed for good
- * share the dispatcher's dead-letter queue, shown once.
+ * dispatcher since its process started): it needs attention while its failed
+ * count grew within the last minute (in the page's first minute: at all since
+ * the process started), and is ok again a minute after the failures stop. Their
+ * messages that failed for good share the dispatcher's dead-letter queue, shown once.
  */
 import type { BuiltInParticipantsView, RegisteredParticipantView, SessionView } from "../contract.ts";
 import { el, show, time } from "./dom.ts";
 import { parsePrometheus, type Sample, total } from "./prometheus-text.ts";
+import { recentFailures } from "./recent-failures.ts";
 import { api, failed, live, problem } from "./session.ts";
 
 export function participantsPage(session: SessionView): void {
@@ -121,6 +124,7 @@ export function participantsPage(session: SessionView): void {
   more.addEventListener("click", () => void load());
   const registeredLoaded = load();
 
+  const lately = recentFailures(RECENT_MS);
   live(async () => {
     await Promise.all([builtInLoaded, registeredLoaded]);
     try {
@@ -143,19 +147,27 @@ export function participantsPage(session: SessionView): void {
 
   function fillHealth(s: readonly Sample[]): void {
     healthNote.textContent =
-      "Health: prepared barriers in doubt and messages in the participant's dead-letter queue, as of now; HTTP calls counted since the process started.";
+      "Health: prepared barriers in doubt and messages in the participant's dead-letter queue, as of now; HTTP calls counted since the process started, needing attention while calls failed in the last minute.";
     for (const [participant, { cell, deadLetterQueue }] of builtInHealth) {
       const inDoubt = total(s, "concord_in_doubt", { participant });
       const deadLetters = total(s, "concord_dead_letters", { queue: deadLetterQueue });
       verdict(cell, inDoubt + deadLetters === 0, `in doubt ${inDoubt} · dead letters ${deadLetters}`);
     }
+    const failedNow = new Map(
+      [...httpHealth.keys()].map((p) => [
+        p,
+        total(s, "concord_http_calls_total", { participant: p, outcome: "failed" }),
+      ]),
+    );
+    const recentByParticipant = lately(Date.now(), failedNow);
     for (const [participant, cell] of httpHealth) {
       const [ok, refused, failures] = ["ok", "refused", "failed"].map((outcome) =>
         total(s, "concord_http_calls_total", { participant, outcome }),
       ) as [number, number, number];
+      const recent = recentByParticipant.get(participant) ?? 0;
       verdict(
         cell,
-        failures === 0,
+        recent === 0,
         ok + refused + failures === 0
           ? "no calls yet"
           : `calls ok ${ok} · refused ${refused} · failed ${failures}`,
@@ -166,6 +178,9 @@ export function participantsPage(session: SessionView): void {
     }
   }
 }
+
+/** How long failed calls keep an HTTP participant marked for attention after they stop. */
+const RECENT_MS = 60_000;
 
 function verdict(cell: HTMLElement, healthy: boolean, detail: string): void {
   cell.replaceChildren(
