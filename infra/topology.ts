@@ -132,11 +132,14 @@ export const DISPATCHER_TIMEOUT_SECONDS = FUNCTION_TIMEOUT_SECONDS;
 const VISIBILITY_TIMEOUT_SECONDS = FUNCTION_TIMEOUT_SECONDS * 6;
 const MAX_RECEIVE_COUNT = 5;
 
+/** The dead-letter queue of a queue (logical names). */
+export const deadLetterQueue = (queue: string): string => `${queue}-dlq`;
+
 function queue(name: string): QueueSpec {
   return {
     name,
     visibilityTimeoutSeconds: VISIBILITY_TIMEOUT_SECONDS,
-    deadLetter: { name: `${name}-dlq`, maxReceiveCount: MAX_RECEIVE_COUNT },
+    deadLetter: { name: deadLetterQueue(name), maxReceiveCount: MAX_RECEIVE_COUNT },
   };
 }
 

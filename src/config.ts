@@ -77,6 +77,11 @@ export interface HttpParticipantSettings {
   readonly timeoutMs: number;
   /** Signs every call (`Concord-Signature`, HMAC-SHA256) when set; services check it. Never logged. */
   readonly secret?: string;
+  /**
+   * The Secrets Manager secret (ARN or name) to sign with instead (a deployed
+   * dispatcher: CONCORD_HTTP_PARTICIPANT_SECRET_ARN, set by the stack).
+   */
+  readonly secretArn?: string;
 }
 
 export interface CommerceSettings {
@@ -173,6 +178,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `CONCORD_SCHEDULED_RUN_SECONDS must be at most ${MAX_SCHEDULED_RUN_SECONDS} (Lambda stops a function at 900 s), got ${timers.runSeconds} (the sweep interval + 5)`,
     );
   }
+  if (e.CONCORD_HTTP_PARTICIPANT_SECRET && e.CONCORD_HTTP_PARTICIPANT_SECRET_ARN) {
+    throw new ConfigError(
+      "CONCORD_HTTP_PARTICIPANT_SECRET and CONCORD_HTTP_PARTICIPANT_SECRET_ARN are both set: give the secret, or the Secrets Manager secret that holds it",
+    );
+  }
   const dynamodb = e.AWS_ENDPOINT_URL_DYNAMODB ?? e.AWS_ENDPOINT_URL;
   const sqs = e.AWS_ENDPOINT_URL_SQS ?? e.AWS_ENDPOINT_URL;
   const secretsManagerEndpoint = e.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? e.AWS_ENDPOINT_URL;
@@ -216,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       allowPrivate: e.CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE,
       timeoutMs: e.CONCORD_HTTP_TIMEOUT_MS,
       ...(e.CONCORD_HTTP_PARTICIPANT_SECRET ? { secret: e.CONCORD_HTTP_PARTICIPANT_SECRET } : {}),
+      ...(e.CONCORD_HTTP_PARTICIPANT_SECRET_ARN ? { secretArn: e.CONCORD_HTTP_PARTICIPANT_SECRET_ARN } : {}),
     },
     ...(e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
       ? {

@@ -189,6 +189,11 @@ export const envSchema = z
       "none (calls unsigned)",
       "signs every call to an HTTP participant (`Concord-Signature`, HMAC-SHA256); at least 32 characters; never logged",
     ),
+    CONCORD_HTTP_PARTICIPANT_SECRET_ARN: v(
+      text(),
+      "none",
+      "deployed dispatcher function: the Secrets Manager secret it signs with, re-read every 5 minutes (set by the stack)",
+    ),
     // API keys.
     CONCORD_API_KEYS: v(
       stringList(),

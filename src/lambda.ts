@@ -4,10 +4,10 @@
  * CONCORD_BANK_SERVERS, ...), endpoints from the standard AWS_ENDPOINT_URL*
  * variables (set by LocalStack, unset on AWS), all read once by `loadConfig`.
  */
-import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { Context, ScheduledEvent, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import type { FunctionRole } from "../infra/topology.ts";
 import { createAwsClients } from "./adapters/aws-clients.ts";
+import { secretReader } from "./adapters/secrets-manager.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { list } from "./env-values.ts";
 import { createCloudWatchEmfMetrics } from "./metrics/cloudwatch-emf.ts";
@@ -55,22 +55,12 @@ export function flushingMetrics<A extends unknown[], R>(
  * from starting, because an API without keys would run with auth off.
  */
 export async function withApiKeysFromSecret(from: Config): Promise<Config> {
-  const { apiKeysSecret: secretId, secretsManagerEndpoint: endpoint } = from.lambda;
+  const secretId = from.lambda.apiKeysSecret;
   if (!secretId) return from;
-  const client = new SecretsManagerClient({
-    region: from.region,
-    ...(endpoint ? { endpoint } : {}),
-    ...(from.credentials ? { credentials: from.credentials } : {}),
-  });
-  let text: string | undefined;
-  try {
-    ({ SecretString: text } = await client.send(new GetSecretValueCommand({ SecretId: secretId })));
-  } finally {
-    client.destroy();
-  }
+  const text = await secretReader(from)(secretId);
   let keys: { apiKeys?: unknown; adminKeys?: unknown };
   try {
-    keys = JSON.parse(text ?? "");
+    keys = JSON.parse(text);
   } catch (err) {
     throw new ConfigError(`secret ${secretId} is not JSON of the form {"adminKeys":"...","apiKeys":"..."}`, {
       cause: err,

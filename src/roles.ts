@@ -6,8 +6,10 @@
  * its role the same way: `batch` for the batches of its trigger queue, `pass`
  * for each pass of its schedule, `http` for the API.
  */
+import type { Logger } from "@aws-lambda-powertools/logger";
 import { type FunctionRole, physicalName } from "../infra/topology.ts";
 import { countInFlight } from "./adapters/dynamodb-transaction-gauges.ts";
+import { secretReader } from "./adapters/secrets-manager.ts";
 import { deadLetterDepth } from "./adapters/sqs-dead-letter-depth.ts";
 import { type App, createApp } from "./api/app.ts";
 import type { ResourceMount } from "./api/routes/resources.ts";
@@ -21,6 +23,7 @@ import { sqsGroupedBatchHandler } from "./handlers/sqs-grouped-batch.ts";
 import { createDispatcher } from "./http-participants/dispatcher.ts";
 import { systemResolve } from "./http-participants/guarded-lookup.ts";
 import { httpCall } from "./http-participants/http-call.ts";
+import { fixedSecret, refreshingSecret, type SigningSecret } from "./http-participants/signing-secret.ts";
 import { type GaugeSources, readGauges } from "./metrics/gauges.ts";
 import { createBuiltInParticipant } from "./participants/built-in.ts";
 import { participantCatalog } from "./participants/catalog.ts";
@@ -182,6 +185,15 @@ export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
   return { batch: sqsBatchHandler(participantMessage, participant.handle, log), pass: participant.inquire };
 };
 
+/** The environment's secret (local), or the stack's Secrets Manager secret, cached with a bounded refresh (Lambda). */
+function signingSecret(wiring: Wiring, log: Logger): { secret?: SigningSecret } {
+  const { secret, secretArn } = wiring.config.http;
+  if (secret) return { secret: fixedSecret(secret) };
+  if (!secretArn) return {};
+  const read = secretReader(wiring.config);
+  return { secret: refreshingSecret({ read: () => read(secretArn), clock: wiring.clock, log }) };
+}
+
 export const dispatcherRole: RoleBuilder<"dispatcher"> = (wiring) => {
   const log = wiring.log.createChild({ serviceName: "concord-dispatcher" });
   const { http } = wiring.config;
@@ -191,9 +203,10 @@ export const dispatcherRole: RoleBuilder<"dispatcher"> = (wiring) => {
     call: httpCall,
     policy: http,
     timeoutMs: http.timeoutMs,
-    ...(http.secret ? { secret: http.secret } : {}),
+    ...signingSecret(wiring, log),
     clock: wiring.clock,
     log,
+    metrics: wiring.metrics,
   });
   return { batch: sqsBatchHandler(participantMessage, dispatcher.handle, log) };
 };

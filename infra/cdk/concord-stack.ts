@@ -20,7 +20,7 @@ import type { Construct } from "constructs";
 import { CLOUDWATCH_NAMESPACE, METRICS } from "../../src/metrics/catalog.ts";
 import { type FunctionSpec, physicalName, type TableSpec, type Topology } from "../topology.ts";
 import { bundleDir, HANDLER } from "./bundles.ts";
-import { API_KEYS_SECRET_VARIABLE } from "./function-environment.ts";
+import { API_KEYS_SECRET_VARIABLE, HTTP_PARTICIPANT_SECRET_VARIABLE } from "./function-environment.ts";
 import { TABLE_ACTIONS, TABLE_READ_ACTIONS } from "./permissions.ts";
 
 export interface ConcordStackProps extends StackProps {
@@ -68,6 +68,8 @@ export class ConcordStack extends Stack {
   readonly queues = new Map<string, sqs.Queue>();
   readonly functions = new Map<string, lambda.Function>();
   readonly apiKeys?: secretsmanager.Secret;
+  /** What the dispatcher signs its calls to HTTP participants with; services check it (docs/participants.md). */
+  readonly httpParticipantSecret?: secretsmanager.Secret;
   /** Every alarm of the stack notifies this topic; subscribe to it (docs/deploy.md). */
   readonly alarms: sns.Topic;
 
@@ -117,6 +119,20 @@ export class ConcordStack extends Stack {
       new CfnOutput(this, "ApiKeysSecretArn", {
         value: this.apiKeys.secretArn,
         description: "Secrets Manager secret with the API keys (adminKeys, apiKeys)",
+      });
+    }
+
+    if (topology.functions.some((f) => f.role === "dispatcher")) {
+      // Read by the dispatcher function (src/http-participants/signing-secret.ts), cached for at most
+      // 5 minutes; service teams get its value from here to check `Concord-Signature`.
+      this.httpParticipantSecret = new secretsmanager.Secret(this, "HttpParticipantSecret", {
+        description: `concord ${topology.prefix}: the secret calls to HTTP participants are signed with (HMAC-SHA256)`,
+        generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      new CfnOutput(this, "HttpParticipantSecretArn", {
+        value: this.httpParticipantSecret.secretArn,
+        description: "Secrets Manager secret the dispatcher signs calls to HTTP participants with",
       });
     }
 
@@ -239,6 +255,7 @@ export class ConcordStack extends Stack {
     logGroup.grantWrite(role);
 
     const apiKeys = spec.http ? this.apiKeys : undefined;
+    const signing = spec.role === "dispatcher" ? this.httpParticipantSecret : undefined;
     const fn = new lambda.Function(this, `${id}Function`, {
       functionName,
       description: `concord ${spec.role}${spec.environment.CONCORD_PARTICIPANT ? ` ${spec.environment.CONCORD_PARTICIPANT}` : ""}`,
@@ -254,6 +271,7 @@ export class ConcordStack extends Stack {
         ...props.environment,
         ...spec.environment,
         ...(apiKeys ? { [API_KEYS_SECRET_VARIABLE]: apiKeys.secretArn } : {}),
+        ...(signing ? { [HTTP_PARTICIPANT_SECRET_VARIABLE]: signing.secretArn } : {}),
         NODE_OPTIONS: "--enable-source-maps",
       },
     });
@@ -264,6 +282,7 @@ export class ConcordStack extends Stack {
       this.lookup(this.tables, table, spec).grant(fn, ...TABLE_READ_ACTIONS);
     for (const queue of spec.access.sendsTo) this.lookup(this.queues, queue, spec).grantSendMessages(fn);
     apiKeys?.grantRead(fn);
+    signing?.grantRead(fn);
 
     if (spec.trigger) {
       const { trigger } = spec;

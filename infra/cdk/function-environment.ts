@@ -3,6 +3,9 @@ import type { Config } from "../../src/config.ts";
 /** Names the Secrets Manager secret (ARN or name) the API function reads its API keys from. */
 export const API_KEYS_SECRET_VARIABLE = "CONCORD_API_KEYS_SECRET";
 
+/** Names the Secrets Manager secret (ARN) the dispatcher function signs its calls to HTTP participants with. */
+export const HTTP_PARTICIPANT_SECRET_VARIABLE = "CONCORD_HTTP_PARTICIPANT_SECRET_ARN";
+
 /** Settings that never go into a deployed function's environment. */
 const NOT_DEPLOYED = new Set([
   // Replaced by CONCORD_BANK_SERVERS below.

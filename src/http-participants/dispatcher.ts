@@ -11,6 +11,7 @@
 
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { DecisionMessage, ParticipantMessage, PrepareMessage } from "../core/messages.ts";
+import type { Metrics } from "../metrics/metrics.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import type { Caller, CallOutcome } from "./http-call.ts";
 import {
@@ -24,6 +25,7 @@ import {
   verdictOf,
 } from "./http-protocol.ts";
 import type { HttpParticipant, ParticipantRegistry } from "./registry.ts";
+import type { SigningSecret } from "./signing-secret.ts";
 import { checkBaseUrl, endpointUrl, type UrlPolicy } from "./url-policy.ts";
 
 export interface DispatcherDeps {
@@ -34,11 +36,18 @@ export interface DispatcherDeps {
   readonly policy: UrlPolicy;
   /** One call's limit (CONCORD_HTTP_TIMEOUT_MS). */
   readonly timeoutMs: number;
-  /** Signs every call when set (CONCORD_HTTP_PARTICIPANT_SECRET); unsigned otherwise. */
-  readonly secret?: string;
+  /**
+   * Signs every call with what it gives (CONCORD_HTTP_PARTICIPANT_SECRET, or the
+   * stack's Secrets Manager secret on Lambda); unsigned without one.
+   */
+  readonly secret?: SigningSecret;
   readonly clock: () => number;
   readonly log: Logger;
+  /** Counts each call by participant and outcome: the dashboard's health of an HTTP participant. */
+  readonly metrics?: Metrics;
 }
+
+const CALL_OUTCOME: Record<Verdict["kind"], string> = { yes: "ok", no: "refused", retry: "failed" };
 
 /** A message for a participant nobody registered: only a bug or a hand-edited table gets here. */
 export class UnknownParticipantError extends Error {
@@ -58,14 +67,26 @@ export function createDispatcher(deps: DispatcherDeps) {
       });
       return { kind: "unreachable", reason: `refused by policy: ${checked.reason}` };
     }
+    // Asked per call: a refreshed secret (a rotation) is used from the next call on.
+    const signingKey = secret ? await secret() : undefined;
     return call({
       url: endpointUrl(participant.baseUrl, endpointOf(message)),
       body: requestBody(message),
       headers: { "idempotency-key": idempotencyKey(message) },
       timeoutMs,
       allowPrivate: policy.allowPrivate,
-      ...(secret ? { secret } : {}),
+      ...(signingKey ? { secret: signingKey } : {}),
     });
+  }
+
+  /** The call and what its answer means, counted by outcome. */
+  async function judge(participant: HttpParticipant, message: CallMessage): Promise<Verdict> {
+    const verdict = verdictOf(message.type, await callFor(participant, message));
+    deps.metrics?.count("concord_http_calls_total", {
+      participant: participant.name,
+      outcome: CALL_OUTCOME[verdict.kind],
+    });
+    return verdict;
   }
 
   /** Back on the dispatcher's queue, delayed; after MAX_REQUEUES the coordinator's re-send takes over. */
@@ -104,7 +125,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       });
       return;
     }
-    const verdict = verdictOf("prepare", await callFor(participant, message));
+    const verdict = await judge(participant, message);
     switch (verdict.kind) {
       case "yes":
         return bus.toCoordinator({ ...base, vote: "yes" });
@@ -128,7 +149,7 @@ export function createDispatcher(deps: DispatcherDeps) {
   }
 
   async function decide(participant: HttpParticipant, message: DecisionMessage): Promise<void> {
-    const verdict = verdictOf(message.type, await callFor(participant, message));
+    const verdict = await judge(participant, message);
     if (verdict.kind === "yes") {
       const decision = message.type === "commit" ? "commit" : "abort";
       return bus.toCoordinator({
@@ -170,7 +191,7 @@ export function createDispatcher(deps: DispatcherDeps) {
       // The coordinator compensates at the deadline anyway; the action is not asked for.
       return result({ kind: "no", reason: "timeout" });
     }
-    const verdict = verdictOf(message.type, await callFor(participant, message));
+    const verdict = await judge(participant, message);
     if (verdict.kind === "retry") {
       log.warn(`${kind} call failed; the coordinator sends it again after its backoff`, {
         txId: message.txId,

@@ -89,6 +89,13 @@ export const METRICS = {
     cloudWatch: "LockWaits",
     labels: ["participant"],
   },
+  concord_http_calls_total: {
+    kind: "counter",
+    help: "Calls the dispatcher made to a registered HTTP participant, by what came back: ok (2xx, or a ROLLBACK's unknown_transaction), refused (409/422) or failed (anything else, no answer, unreachable)",
+    cloudWatch: "HttpCalls",
+    // Registered names only (an admin registers each): a bounded set, never a transaction's.
+    labels: ["participant", "outcome"],
+  },
   concord_transactions_in_flight: {
     kind: "gauge",
     help: "Transactions begun and not yet decided (from the status index, read on scrape)",

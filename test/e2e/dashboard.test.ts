@@ -242,13 +242,62 @@ describe.skipIf(!haveChromium)("the dashboard in chromium", () => {
     expect(view.reason).toBe("aborted_by_operator");
   });
 
-  it("lists built-in and registered participants with their URL", async () => {
+  it("lists built-in and registered participants with their URL and health", async () => {
     await page.goto(`${base}/ui/participants`);
     await expect.poll(() => page.locator("#registered tr").count(), { timeout: 10_000 }).toBe(2);
     expect(await page.locator("#registered").innerText()).toContain(picky.url);
     const builtIn = await page.locator("#built-in").innerText();
     expect(builtIn).toContain("bank-1");
     expect(builtIn).toContain("bank-2");
+    // Health from the metrics: a bank with nothing in doubt or dead-lettered is ok; picky refused
+    // (a business answer, not a failure); sleepy's PREPAREs failed (503), so it needs attention (its ROLLBACK went through).
+    const health = (name: string) => page.locator(`td.health[data-participant="${name}"]`).innerText();
+    await expect.poll(() => health("bank-1"), { timeout: 10_000 }).toContain("in doubt 0 · dead letters 0");
+    expect(await health("bank-1")).toMatch(/^ok/);
+    await expect.poll(() => health("picky")).toMatch(/^ok calls ok 0 · refused [1-9]\d* · failed 0$/);
+    await expect.poll(() => health("sleepy")).toMatch(/^attention calls ok \d+ · refused 0 · failed [1-9]/);
+    expect(await page.locator("#http-dead-letters").innerText()).toContain("dispatcher's queue): 0");
+  });
+
+  it("shows the metrics at a glance: counts by protocol and outcome, percentiles, gauges, abort reasons", async () => {
+    await page.goto(`${base}/ui/metrics`);
+    const byProtocol = page.locator("#transactions-by-protocol tbody tr");
+    await expect.poll(() => byProtocol.count(), { timeout: 10_000 }).toBe(2);
+    // Begun: three 2PC (committed, refused, aborted by the operator) and three sagas.
+    const cells = async (row: number) =>
+      (await byProtocol.nth(row).locator("td").allInnerTexts()).slice(0, 2);
+    expect(await cells(0)).toEqual(["2pc", "3"]);
+    expect(await cells(1)).toEqual(["saga", "3"]);
+    expect(await page.locator("#latency").innerText()).toMatch(/≤ [\d.]+ s/);
+    expect(await page.locator("#abort-reasons").innerText()).toContain("aborted_by_operator");
+    expect(await page.locator("#in-flight .tile-value").innerText()).toMatch(/^\d+$/);
+    expect(await page.locator("#dead-letters .tile-value").innerText()).toBe("0");
+    expect(await page.locator("#trouble").innerText()).toContain("failed calls to HTTP participants");
+  });
+
+  it("filters the list by protocol, or says plainly that the API does not", async () => {
+    await page.goto(`${base}/ui`);
+    await expect
+      .poll(() => page.locator("#transactions tr").count(), { timeout: 10_000 })
+      .toBeGreaterThanOrEqual(6);
+    await page.locator("#protocol-filter").selectOption("saga");
+    await expect.poll(() => new URL(page.url()).searchParams.get("protocol")).toBe("saga");
+    // Either every row is a saga (the API filters), or the page says the list is not filtered by it.
+    await expect
+      .poll(
+        async () => {
+          const note = await page.locator("#list-note").innerText();
+          const protocols = await page.locator("#transactions tr td:nth-child(2)").allInnerTexts();
+          return (
+            note.includes("does not filter by protocol") ||
+            (protocols.length === 3 && protocols.every((p) => p === "saga"))
+          );
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(true);
+    await page.locator("#protocol-filter").selectOption("");
+    await expect.poll(() => page.locator("#list-note").innerText()).not.toContain("does not filter");
   });
 
   it("renders the list for the README's screenshot, with no script errors on any page", async () => {

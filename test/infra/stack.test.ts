@@ -10,7 +10,10 @@ import {
   TopologyError,
   VISIBILITY_TIMEOUT_FACTOR,
 } from "../../infra/cdk/concord-stack.ts";
-import { API_KEYS_SECRET_VARIABLE } from "../../infra/cdk/function-environment.ts";
+import {
+  API_KEYS_SECRET_VARIABLE,
+  HTTP_PARTICIPANT_SECRET_VARIABLE,
+} from "../../infra/cdk/function-environment.ts";
 import { TABLE_ACTIONS, TABLE_READ_ACTIONS } from "../../infra/cdk/permissions.ts";
 import {
   buildTopology,
@@ -67,6 +70,17 @@ function statementsOf(fn: FunctionSpec): Statement[] {
 }
 
 /** The resources (logical ids) a function may apply `action` to. */
+/** The one generated secret whose template makes it what it is. */
+function secretWhere(generated: (g: Record<string, unknown>) => boolean): string {
+  const found = s
+    .ids("AWS::SecretsManager::Secret")
+    .filter((id) => generated((s.props(id).GenerateSecretString ?? {}) as Record<string, unknown>));
+  expect(found).toHaveLength(1);
+  return found[0] as string;
+}
+const apiKeysSecret = () => secretWhere((g) => g.GenerateStringKey === "adminKeys");
+const signingSecret = () => secretWhere((g) => g.GenerateStringKey === undefined);
+
 function grantedOn(fn: FunctionSpec, action: string): string[] {
   const ids = statementsOf(fn)
     .filter((st) => st.Effect === "Allow" && [st.Action].flat().includes(action))
@@ -196,18 +210,34 @@ describe("functions", () => {
     const all = JSON.stringify(s.template.toJSON());
     expect(all).not.toContain("do-not-deploy-me");
     expect(all).not.toContain("CONCORD_ADMIN_KEYS");
-    const secret = s.ids("AWS::SecretsManager::Secret");
-    expect(secret).toHaveLength(1);
-    expect(s.props(secret[0] as string).GenerateSecretString).toMatchObject({
+    const secret = apiKeysSecret();
+    expect(s.props(secret).GenerateSecretString).toMatchObject({
       GenerateStringKey: "adminKeys",
       ExcludePunctuation: true,
     });
     for (const fn of functions()) {
       const variables = (s.props(functionId(fn)).Environment as { Variables: Record<string, unknown> })
         .Variables;
-      if (fn.http) expect(variables[API_KEYS_SECRET_VARIABLE]).toEqual({ Ref: secret[0] });
+      if (fn.http) expect(variables[API_KEYS_SECRET_VARIABLE]).toEqual({ Ref: secret });
       else expect(variables[API_KEYS_SECRET_VARIABLE]).toBeUndefined();
     }
+  });
+
+  it("generates the secret calls to HTTP participants are signed with, and names it to the dispatcher alone", () => {
+    const secret = signingSecret();
+    expect(s.props(secret).GenerateSecretString).toMatchObject({
+      PasswordLength: 64,
+      ExcludePunctuation: true,
+    });
+    expect(JSON.stringify(s.template.toJSON())).not.toContain('CONCORD_HTTP_PARTICIPANT_SECRET"');
+    for (const fn of functions()) {
+      const variables = (s.props(functionId(fn)).Environment as { Variables: Record<string, unknown> })
+        .Variables;
+      if (fn.role === "dispatcher")
+        expect(variables[HTTP_PARTICIPANT_SECRET_VARIABLE]).toEqual({ Ref: secret });
+      else expect(variables[HTTP_PARTICIPANT_SECRET_VARIABLE], fn.name).toBeUndefined();
+    }
+    expect(s.template.findOutputs("HttpParticipantSecretArn")).not.toEqual({});
   });
 
   it("keeps each function's logs in its own log group, with a retention, created before the function", () => {
@@ -237,8 +267,9 @@ describe("least privilege", () => {
       );
       const logGroup = s.idWhere("AWS::Logs::LogGroup", "LogGroupName", `/aws/lambda/${name(fn.name)}`);
       expect(grantedOn(fn, "logs:PutLogEvents")).toEqual([logGroup]);
-      expect(grantedOn(fn, "secretsmanager:GetSecretValue")).toEqual(
-        fn.http ? s.ids("AWS::SecretsManager::Secret") : [],
+      // The API reads its keys, the dispatcher its signing secret; nobody reads the other's.
+      expect(grantedOn(fn, "secretsmanager:GetSecretValue"), fn.name).toEqual(
+        fn.http ? [apiKeysSecret()] : fn.role === "dispatcher" ? [signingSecret()] : [],
       );
     }
   });

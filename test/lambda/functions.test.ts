@@ -14,6 +14,7 @@ import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleName } from "../../infra/cdk/bundles.ts";
 import { COORDINATOR_QUEUE, DISPATCHER_QUEUE, participantQueue } from "../../infra/topology.ts";
+import { verifySignature } from "../../packages/participant/src/signature.ts";
 import { functionEntries } from "../../scripts/bundle.ts";
 import { type AwsClients, createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
 import { loadConfig } from "../../src/config.ts";
@@ -115,7 +116,7 @@ describe("what each bundle holds", () => {
 
   /** Code that belongs to exactly one role. */
   const OWN_CODE: Record<string, string[]> = {
-    api: ["src/api/app.ts", "node_modules/hono/", "node_modules/@aws-sdk/client-secrets-manager/"],
+    api: ["src/api/app.ts", "node_modules/hono/"],
     coordinator: ["src/coordinator/coordinator.ts"],
     participant: ["src/participants/built-in.ts", "src/participant-kit/two-phase-participant.ts"],
     sweeper: ["src/coordinator/sweeper.ts"],
@@ -131,6 +132,13 @@ describe("what each bundle holds", () => {
       for (const name of names)
         expect(holds(name, fragment), `${name} bundle, ${fragment}`).toBe(name === owner);
     }
+  });
+
+  it("gives the Secrets Manager client only to the functions that read a secret: the API (its keys) and the dispatcher (its signing secret)", () => {
+    for (const name of names)
+      expect(holds(name, "node_modules/@aws-sdk/client-secrets-manager/"), name).toBe(
+        name === "api" || name === "dispatcher",
+      );
   });
 
   it("keeps every bundle under 700 KiB (each was 1.1 MB when it held every role)", () => {
@@ -398,12 +406,23 @@ describe("the dispatcher entry", () => {
   let service: Server;
   let serviceUrl = "";
   const seen: string[] = [];
+  const signed: { path: string; body: string; signature: string | undefined }[] = [];
 
   beforeAll(async () => {
     service = createServer((req, res) => {
       seen.push(req.url ?? "");
-      req.resume();
-      req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+      let body = "";
+      req.on("data", (chunk) => {
+        body += chunk;
+      });
+      req.on("end", () => {
+        signed.push({
+          path: req.url ?? "",
+          body,
+          signature: req.headers["concord-signature"] as string | undefined,
+        });
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
     });
     await new Promise<void>((resolve) => service.listen(0, "127.0.0.1", resolve));
     serviceUrl = `http://127.0.0.1:${(service.address() as AddressInfo).port}`;
@@ -448,6 +467,71 @@ describe("the dispatcher entry", () => {
     expect(done).toMatchObject({ status: "committed", phase: "committed" });
     expect(seen).toEqual(["/prepare", "/commit"]);
     expect((await call("GET", "/v1/bank/bank-1/accounts/hugo")).body.balance).toBe(50);
+  });
+
+  it("signs its calls with the stack's Secrets Manager secret, read once and kept in the warm function", async () => {
+    const SIGNING = "stack-generated-signing-secret-0123456789abcdefghij";
+    const reads: string[] = [];
+    const secrets = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk) => {
+        body += chunk;
+      });
+      req.on("end", () => {
+        reads.push(body);
+        res.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
+        res.end(
+          JSON.stringify({ ARN: "arn:aws:secretsmanager:us-east-1:1:secret:signing", SecretString: SIGNING }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => secrets.listen(0, "127.0.0.1", resolve));
+    try {
+      const signing = await coldStart<SqsEntry>(
+        bundle("dispatcher"),
+        {
+          ...env,
+          CONCORD_HTTP_PARTICIPANT_SECRET_ARN: "arn:aws:secretsmanager:us-east-1:1:secret:signing",
+          AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(secrets.address() as AddressInfo).port}`,
+        },
+        "dispatcher-signing",
+      );
+      const registered = await call("POST", "/v1/participants", {
+        name: "sealed",
+        baseUrl: `${serviceUrl}/sealed`,
+        protocols: ["2pc"],
+      });
+      expect(registered.status).toBe(201);
+      for (const txId of [`sealed-1-${prefix}`, `sealed-2-${prefix}`]) {
+        await clients.sqs.send(
+          new SendMessageCommand({
+            QueueUrl: queueUrl(DISPATCHER_QUEUE),
+            MessageBody: JSON.stringify({ type: "rollback", txId, participant: "sealed", startedAt: 1 }),
+          }),
+        );
+      }
+      await eventually(
+        async () => {
+          await deliver(clients.sqs, queueUrl(DISPATCHER_QUEUE), signing);
+          return signed.filter((c) => c.path === "/sealed/rollback").length >= 2 ? true : undefined;
+        },
+        15_000,
+        "both ROLLBACKs to reach the service",
+      );
+      for (const call of signed.filter((c) => c.path === "/sealed/rollback")) {
+        const check = await verifySignature(
+          call.signature,
+          { method: "POST", path: call.path, body: call.body },
+          [SIGNING],
+          Date.now(),
+        );
+        expect(check).toEqual({ ok: true });
+      }
+      expect(reads).toHaveLength(1);
+      expect(reads[0]).toContain('"SecretId":"arn:aws:secretsmanager:us-east-1:1:secret:signing"');
+    } finally {
+      await new Promise<void>((resolve) => secrets.close(() => resolve()));
+    }
   });
 
   it("reports a decision for a participant nobody registered in batchItemFailures", async () => {

@@ -208,6 +208,7 @@ function setup(answers: CallOutcome[], options: { now?: number; allowedHosts?: s
   const bus = recording();
   const calls: HttpCall[] = [];
   const logged: LogEntry[] = [];
+  const counted: string[] = [];
   let lookups = 0;
   const dispatcher = createDispatcher({
     registry: rememberingRegistry({
@@ -226,8 +227,12 @@ function setup(answers: CallOutcome[], options: { now?: number; allowedHosts?: s
     timeoutMs: 3000,
     clock: () => options.now ?? Date.UTC(2029, 11, 31, 12),
     log: new RecordingLogger((entry) => logged.push(entry)),
+    metrics: {
+      count: (name, labels) => counted.push(`${name} ${JSON.stringify(labels)}`),
+      observe() {},
+    },
   });
-  return { dispatcher, bus, calls, logged, lookups: () => lookups };
+  return { dispatcher, bus, calls, logged, counted, lookups: () => lookups };
 }
 
 describe("the dispatcher", () => {
@@ -430,6 +435,23 @@ describe("the dispatcher", () => {
     expect(await registry.get("ghost")).toBeUndefined();
     expect([...(await registry.getMany(["ledger", "ghost"])).keys()]).toEqual(["ledger"]);
     expect(asked).toEqual([["ledger", "ghost"], ["ghost"], ["ghost"]]);
+  });
+
+  it("counts each call by participant and outcome, and nothing for a call it did not make", async () => {
+    const { dispatcher, counted } = setup([
+      status(200),
+      status(409, '{"reason":"limit"}'),
+      timeout,
+      status(500),
+    ]);
+    for (const m of [prepare, prepare, prepare, commit]) await dispatcher.handle(m as ParticipantMessage);
+    // Past its deadline, no call is made.
+    const late = setup([], { now: Date.UTC(2031, 0, 1) });
+    await late.dispatcher.handle(prepare as ParticipantMessage);
+    const calls = (outcome: string) =>
+      `concord_http_calls_total ${JSON.stringify({ participant: "ledger", outcome })}`;
+    expect(counted).toEqual([calls("ok"), calls("refused"), calls("failed"), calls("failed")]);
+    expect(late.counted).toEqual([]);
   });
 
   it("reads a registration once per process: registrations never change", async () => {

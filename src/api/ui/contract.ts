@@ -11,11 +11,15 @@ export interface BuiltInParticipantView {
   readonly name: string;
   readonly kind: string;
   readonly actions: readonly string[];
+  /** Its queue's dead-letter queue: the `queue` label of its `concord_dead_letters` gauge. */
+  readonly deadLetterQueue: string;
 }
 
-/** `GET /ui/api/participants`: the built-in participants. */
+/** `GET /ui/api/participants`: the built-in participants, and where HTTP participants' messages dead-letter. */
 export interface BuiltInParticipantsView {
   readonly participants: readonly BuiltInParticipantView[];
+  /** The dispatcher's dead-letter queue, shared by every registered HTTP participant. */
+  readonly httpDeadLetterQueue: string;
 }
 
 /** A registered HTTP participant as `GET /v1/participants` lists it. */

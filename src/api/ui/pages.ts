@@ -1,10 +1,11 @@
 import { html } from "hono/html";
 
-export type Page = "list" | "transaction" | "participants";
+export type Page = "list" | "transaction" | "participants" | "metrics";
 
 const NAV: readonly { page: Page; href: string; label: string }[] = [
   { page: "list", href: "/ui", label: "Transactions" },
   { page: "participants", href: "/ui/participants", label: "Participants" },
+  { page: "metrics", href: "/ui/metrics", label: "Metrics" },
 ];
 
 /**

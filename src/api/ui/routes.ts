@@ -5,6 +5,7 @@
  * the JSON routes, like `/v1`, need one when keys are configured.
  */
 import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { DISPATCHER_QUEUE, deadLetterQueue, participantQueue } from "../../../infra/topology.ts";
 import type { Catalog } from "../../participants/catalog.ts";
 import { type ApiKeys, apiKeyAuth, authEnabled, type Role } from "../auth.ts";
 import type { BuiltInParticipantsView, SessionView } from "./contract.ts";
@@ -49,6 +50,7 @@ export function dashboardRoutes(deps: DashboardDeps) {
   app.get("/", page("list", "Transactions"));
   app.get("/transactions/:id", page("transaction", "Transaction"));
   app.get("/participants", page("participants", "Participants"));
+  app.get("/metrics", page("metrics", "Metrics"));
   app.get("/assets/dashboard.js", (c) =>
     c.body(DASHBOARD_SCRIPT, 200, { "Content-Type": "text/javascript; charset=utf-8" }),
   );
@@ -66,7 +68,9 @@ export function dashboardRoutes(deps: DashboardDeps) {
       name,
       kind: kind.kind,
       actions: Object.keys(kind.actions),
+      deadLetterQueue: deadLetterQueue(participantQueue(name)),
     })),
+    httpDeadLetterQueue: deadLetterQueue(DISPATCHER_QUEUE),
   };
   data.get("/participants", (c) => c.json(builtIn));
   app.route("/api", data);

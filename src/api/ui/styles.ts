@@ -42,5 +42,17 @@ button.link { border: 0; background: none; color: #cfd6e4; text-decoration: unde
   border-bottom: 1px solid var(--line); }
 .timeline time { color: var(--muted); }
 .event-type { font-weight: 600; }
+.health-ok { background: #dcf1e3; color: var(--ok); }
+.health-attention { background: #f9dedc; color: var(--bad); }
+.health-detail { color: var(--muted); font-size: .85rem; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.tiles { display: flex; gap: 1rem; flex-wrap: wrap; margin-bottom: .5rem; }
+.tile { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .6rem .9rem; min-width: 10rem;
+  display: grid; gap: .1rem; }
+.tile.attention { border-color: var(--bad); }
+.tile-value { font-size: 1.6rem; font-weight: 600; font-variant-numeric: tabular-nums; }
+.tile.attention .tile-value { color: var(--bad); }
+.tile-label { color: var(--muted); font-size: .85rem; }
+.tile-detail { margin: .2rem 0 0; padding-left: 1rem; color: var(--muted); font-size: .8rem; overflow-wrap: anywhere; }
 .key-form { max-width: 28rem; display: grid; gap: .6rem; background: #fff; padding: 1rem; border: 1px solid var(--line); }
 `;

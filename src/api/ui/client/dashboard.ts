@@ -8,6 +8,7 @@
 import type { SessionView } from "../contract.ts";
 import { el, show } from "./dom.ts";
 import { listPage } from "./list-page.ts";
+import { metricsPage } from "./metrics-page.ts";
 import { participantsPage } from "./participants-page.ts";
 import { api, failed, onRestart, problem, renderSessionBar } from "./session.ts";
 import { transactionPage } from "./transaction-page.ts";
@@ -24,6 +25,7 @@ async function start(): Promise<void> {
     const page = document.body.dataset.page;
     if (page === "transaction") transactionPage(session);
     else if (page === "participants") participantsPage(session);
+    else if (page === "metrics") metricsPage(session);
     else listPage();
   } catch (err) {
     failed(err);

@@ -1,4 +1,12 @@
-/** The transaction list: filters by status, pages of PAGE_SIZE, refreshed live. */
+/**
+ * The transaction list: filters by status, protocol, participant and time
+ * (created since/until), pages of PAGE_SIZE, refreshed live. The filters
+ * other than status are sent as `GET /v1/transactions` takes them; an API that
+ * does not serve one either refuses it (its 400 is shown) or ignores it, which
+ * the page sees in a row that does not match and says so instead of passing
+ * off an unfiltered list as filtered.
+ */
+import { PROTOCOLS } from "../../../core/transaction.ts";
 import { STATUSES, type TransactionView } from "../../../core/view.ts";
 import { PAGE_SIZE } from "../contract.ts";
 import { el, show, stamp, statusBadge, time, txPath } from "./dom.ts";
@@ -50,6 +58,57 @@ export function listPage(): void {
     void refresh();
   });
 
+  // protocol, participant, since, until: kept in the page's URL like status.
+  const filters = {
+    protocol: el(
+      "select",
+      { id: "protocol-filter", "aria-label": "Protocol" },
+      el("option", { value: "" }, "any protocol"),
+      ...PROTOCOLS.map((p) => el("option", { value: p, selected: params.get("protocol") === p }, p)),
+    ),
+    participant: el("input", {
+      type: "text",
+      id: "participant-filter",
+      placeholder: "any participant",
+      "aria-label": "Participant",
+      value: params.get("participant") ?? "",
+    }),
+    since: el("input", {
+      type: "datetime-local",
+      id: "since-filter",
+      "aria-label": "Created since",
+      value: localInput(params.get("since")),
+    }),
+    until: el("input", {
+      type: "datetime-local",
+      id: "until-filter",
+      "aria-label": "Created until",
+      value: localInput(params.get("until")),
+    }),
+  };
+  /** The filters as the API takes them: times as ISO 8601. */
+  const filterQuery = (): Record<string, string> => {
+    const q: Record<string, string> = {};
+    if (filters.protocol.value) q.protocol = filters.protocol.value;
+    const participant = filters.participant.value.trim();
+    if (participant) q.participant = participant;
+    for (const name of ["since", "until"] as const) {
+      const at = filters[name].value ? new Date(filters[name].value) : undefined;
+      if (at && !Number.isNaN(at.getTime())) q[name] = at.toISOString();
+    }
+    return q;
+  };
+  for (const input of Object.values(filters)) {
+    input.addEventListener("change", () => {
+      cursors = [undefined];
+      const url = new URL(location.href);
+      for (const name of Object.keys(filters)) url.searchParams.delete(name);
+      for (const [name, value] of Object.entries(filterQuery())) url.searchParams.set(name, value);
+      history.replaceState(null, "", url);
+      void refresh();
+    });
+  }
+
   const prev = el("button", { type: "button", id: "prev-page" }, "Previous");
   const nextButton = el("button", { type: "button", id: "next-page" }, "Next");
   prev.addEventListener("click", () => {
@@ -67,6 +126,14 @@ export function listPage(): void {
   const updated = el("span", { class: "stamp" });
   show(
     el("div", { class: "toolbar" }, find, el("label", {}, "Status ", select), updated),
+    el(
+      "div",
+      { class: "toolbar filters" },
+      el("label", {}, "Protocol ", filters.protocol),
+      el("label", {}, "Participant ", filters.participant),
+      el("label", {}, "Since ", filters.since),
+      el("label", {}, "Until ", filters.until),
+    ),
     el(
       "table",
       { class: "list" },
@@ -90,6 +157,8 @@ export function listPage(): void {
   async function refresh(): Promise<boolean> {
     const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
     if (status) query.set("status", status);
+    const wanted = filterQuery();
+    for (const [name, value] of Object.entries(wanted)) query.set(name, value);
     const cursor = cursors[cursors.length - 1];
     if (cursor !== undefined) query.set("cursor", cursor);
     try {
@@ -104,8 +173,15 @@ export function listPage(): void {
       }
       next = answer.body.nextCursor;
       body.replaceChildren(...answer.body.transactions.map(row));
+      const ignored = ignoredFilters(wanted, answer.body.transactions);
       note.textContent =
-        answer.body.transactions.length === 0 ? "No transactions here." : status ? "Newest first." : "";
+        ignored.length > 0
+          ? `This API does not filter by ${ignored.join(", ")}: the list is not filtered by ${ignored.length > 1 ? "them" : "it"}.`
+          : answer.body.transactions.length === 0
+            ? "No transactions here."
+            : status
+              ? "Newest first."
+              : "";
       prev.disabled = cursors.length <= 1;
       nextButton.disabled = next === undefined;
       updated.replaceChildren(stamp());
@@ -132,4 +208,25 @@ function row(tx: TransactionView): HTMLElement {
     el("td", {}, time(tx.createdAt)),
     el("td", {}, time(tx.decidedAt)),
   );
+}
+
+/** The filters a page of the API's answer shows it did not apply: a row that does not match. */
+function ignoredFilters(wanted: Record<string, string>, page: readonly TransactionView[]): string[] {
+  const matches: Record<string, (tx: TransactionView, value: string) => boolean> = {
+    protocol: (tx, v) => tx.protocol === v,
+    participant: (tx, v) => tx.branches.some((b) => b.participant === v),
+    since: (tx, v) => Date.parse(tx.createdAt) >= Date.parse(v),
+    until: (tx, v) => Date.parse(tx.createdAt) <= Date.parse(v),
+  };
+  return Object.entries(wanted)
+    .filter(([name, value]) => page.some((tx) => !matches[name]?.(tx, value)))
+    .map(([name]) => name);
+}
+
+/** An ISO time from the URL as a datetime-local input's value (local time, to the minute). */
+function localInput(iso: string | null): string {
+  const at = iso ? new Date(iso) : undefined;
+  if (!at || Number.isNaN(at.getTime())) return "";
+  const local = new Date(at.getTime() - at.getTimezoneOffset() * 60_000);
+  return local.toISOString().slice(0, 16);
 }
