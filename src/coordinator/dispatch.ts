@@ -35,6 +35,7 @@ export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
         deadline: tx.deadline,
         startedAt: tx.createdAt,
         ...(tx.protocol === "saga" ? { sagaStage: true } : {}),
+        ...(tx.protocol === "2pc" && tx.onePhase ? { onePhase: true } : {}),
         branches: preparedBranches(tx, effect.participant).map((index) => {
           const branch = tx.branches[index];
           return { index, action: branch?.action ?? "", input: branch?.input };

@@ -24,6 +24,12 @@ export const prepareMessage = z.object({
   startedAt,
   /** An atomic stage of a saga: its committed barrier is kept until the saga is finished. */
   sagaStage: z.boolean().optional(),
+  /**
+   * One-phase commit: every branch of the transaction is here. The participant
+   * applies them in one write with its barrier written as committed (and answers
+   * with the ack of that commit), or refuses (and votes no). Never sent to HTTP services.
+   */
+  onePhase: z.boolean().optional(),
   /** Times this PREPARE was put back on the queue to wait for a lock. */
   waits: z.number().int().nonnegative().optional(),
   /** HTTP participants: times the dispatcher put this copy back after a failed call. */

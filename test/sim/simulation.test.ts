@@ -204,6 +204,22 @@ describe("deterministic simulation", () => {
     expect(result.trace.some((line) => line.includes(" ext"))).toBe(false);
   });
 
+  it("commits same-server transfers in one phase: committed, refused, and asked at the deadline", {
+    timeout: 60_000,
+  }, async () => {
+    const seen = { committed: 0, aborted: 0, asked: 0 };
+    for (let seed = 1; seed <= 60; seed++) {
+      const result = await runSimulation({ seed, sagaShare: 0 });
+      expect(result.violation, `seed ${seed}`).toBeUndefined();
+      seen.committed += result.onePhase.committed;
+      seen.aborted += result.onePhase.aborted;
+      seen.asked += result.onePhase.asked;
+    }
+    expect(seen.committed).toBeGreaterThan(0);
+    expect(seen.aborted).toBeGreaterThan(0);
+    expect(seen.asked).toBeGreaterThan(0);
+  });
+
   it("without sagas, runs the 2PC workload alone", async () => {
     const result = await runSimulation({ seed: 7, sagaShare: 0 });
     expect(result.violation).toBeUndefined();
@@ -234,6 +250,15 @@ describe("deterministic simulation", () => {
     ] as const)("seed $seed: $bug", async ({ seed, options }) => {
       const result = await runSimulation({ seed, ...options });
       expect(result.violation).toBeUndefined();
+    });
+  });
+
+  describe("catches a broken coordinator", { timeout: 60_000 }, () => {
+    it("a coordinator that aborts a one-phase transaction at its deadline without asking the participant", async () => {
+      // The participant committed (its report lost or late): the abort contradicts its barrier.
+      const { failed } = await firstViolation(500, { mutant: "one-phase-aborts-alone" });
+      expect(failed?.violation?.invariant).toBe("agreement");
+      expect(failed?.violation?.detail).toMatch(/aborted, barriers bank-\d:committed/);
     });
   });
 
