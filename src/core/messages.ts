@@ -45,6 +45,12 @@ export const decisionMessage = z.object({
   participant,
   /** The incarnation decided; absent on messages of an older version. */
   startedAt: startedAt.optional(),
+  /**
+   * A ROLLBACK that asks a one-phase participant how the transaction ended. Where
+   * another transaction's barrier holds the id it answers no (`id_reused`), not an
+   * ack: nothing of this transaction is there, but nothing durable says so either.
+   */
+  onePhase: z.boolean().optional(),
   /** HTTP participants: times the dispatcher put this copy back after a failed call. */
   retries: z.number().int().nonnegative().optional(),
 });

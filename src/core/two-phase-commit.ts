@@ -25,7 +25,7 @@ import {
   withWait,
 } from "./atomic-group.ts";
 import { backoffMs } from "./backoff.ts";
-import type { Reason } from "./reasons.ts";
+import { isReason, type Reason } from "./reasons.ts";
 import { type Step as AnyStep, appendEvents, type Policy, unchanged } from "./step.ts";
 import type { BranchSpec, Decision, TwoPcRecord, TwoPcState, TxEvent } from "./transaction.ts";
 
@@ -89,8 +89,9 @@ function decide(
   now: number,
   policy: Policy,
 ): Step {
+  const { resolving: _resolving, ...open } = withoutWaits(tx);
   const next: TwoPcRecord = {
-    ...withoutWaits(tx),
+    ...open,
     state: decision === "commit" ? "committing" : "aborting",
     decidedAt: now,
     participants: decided(tx.participants, decision),
@@ -134,6 +135,7 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
 
   const decision = decisionOf(tx.state);
   if (decision !== undefined) return unchanged(tx, toldAgain(vote, decision));
+  if (tx.onePhase && vote.vote === "no") return onOnePhaseRefusal(tx, index, vote, now, policy);
   if (participant.vote !== undefined) return unchanged(tx);
   // Asked to roll back: a prepared participant's yes no longer commits, its ROLLBACK's answer settles it.
   if (tx.resolving !== undefined && vote.vote === "yes") return unchanged(tx);
@@ -152,6 +154,39 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
     case undefined:
       return { next: voted, effects: [], changed: true };
   }
+}
+
+/**
+ * A one-phase participant's refusal. Most are durable: its barrier of this
+ * transaction says `refused` or `rolled_back`, so no copy of the PREPARE can
+ * commit later, and the refusal aborts. Not `id_reused`: another transaction's
+ * barrier under the id answered, and once it expires a copy of the PREPARE
+ * still in flight would commit. That refusal is final only from the deadline
+ * on, when the participant refuses every copy: until then the coordinator
+ * waits (a copy that commits meanwhile is reported and counts), then asks.
+ */
+function onOnePhaseRefusal(
+  tx: TwoPcRecord,
+  index: number,
+  vote: VoteInput,
+  now: number,
+  policy: Policy,
+): Step {
+  const participant = tx.participants[index];
+  if (!participant) return unchanged(tx);
+  const voted = appendEvents(
+    {
+      ...withoutWait(tx, participant.name),
+      participants: tx.participants.with(index, withVote(participant, vote)),
+    },
+    [{ at: now, ...voteEvent(vote) }],
+    policy.maxEvents,
+  );
+  if (!isReason(vote.reason, "id_reused") || now >= tx.deadline) {
+    return decide(voted, "abort", refusalReason(tx, vote), now, policy);
+  }
+  if (participant.vote !== undefined) return unchanged(tx);
+  return { next: { ...voted, dueAt: tx.deadline }, effects: [], changed: true };
 }
 
 /**
@@ -227,7 +262,11 @@ function onOutcome(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy):
     decidedAt: now,
     completedAt: now,
     attempts: 0,
-    participants: [{ ...participant, ...(commit ? { vote: "yes" as const } : {}), acked: true }],
+    participants: [
+      commit
+        ? { name: participant.name, branches: participant.branches, vote: "yes", acked: true }
+        : { ...participant, acked: true },
+    ],
     ...(reason !== undefined ? { reason } : {}),
   };
   const events: TxEvent[] = [
@@ -245,6 +284,10 @@ function onOutcome(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy):
  * PREPARE then refuses), or is answered with the commit made before it. Sent
  * again with backoff until answered, like a decision.
  */
+/** Why a one-phase transaction still undecided at its deadline aborts, if its participant says so. */
+const deadlineReason = (tx: TwoPcRecord): Reason =>
+  tx.participants.some((p) => isReason(p.reason, "id_reused")) ? "id_reused" : "timeout";
+
 function resolve(tx: TwoPcRecord, reason: Reason, now: number, policy: Policy, restart = false): Step {
   const targets = tx.participants.map((p) => p.name);
   const again = tx.resolving !== undefined;
@@ -285,7 +328,7 @@ export function onSweep(tx: TwoPcRecord, now: number, policy: Policy): Step {
 
   if (tx.state === "preparing") {
     if (tx.onePhase && (tx.resolving !== undefined || now >= tx.deadline)) {
-      return resolve(tx, "timeout", now, policy);
+      return resolve(tx, deadlineReason(tx), now, policy);
     }
     if (now >= tx.deadline) return decide(tx, "abort", "timeout", now, policy);
     const targets = unvoted(tx);
@@ -346,7 +389,7 @@ export function requestRetry(tx: TwoPcRecord, now: number, policy: Policy): Retr
       const requested: TxEvent = { at: now, type: "retry_requested" };
       if (tx.onePhase && (tx.resolving !== undefined || now >= tx.deadline)) {
         // As the next sweep would: ask for the outcome (again), the backoff started over.
-        const asked = resolve(tx, "timeout", now, policy, true);
+        const asked = resolve(tx, deadlineReason(tx), now, policy, true);
         return { ...asked, next: appendEvents(asked.next, [requested], policy.maxEvents) };
       }
       // Past the deadline no vote can count any more: do what the next sweep would, abort.

@@ -235,6 +235,18 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
             txId,
             participant: name,
           });
+          if (message.onePhase) {
+            // A one-phase coordinator asks how it ended: it did not commit here, but the barrier
+            // that says so is not this transaction's (it may expire), so the answer is that refusal.
+            await bus.toCoordinator({
+              type: "vote",
+              txId,
+              participant: name,
+              vote: "no",
+              reason: "id_reused",
+            });
+            return;
+          }
         } else if (!barrier) {
           if (commit) throw new ProtocolViolationError(`COMMIT for ${txId} but ${name} never prepared it`);
           await store.rollbackUnprepared(name, txId, now, message.startedAt);

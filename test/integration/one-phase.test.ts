@@ -163,6 +163,30 @@ describe("a one-phase participant, message by message", () => {
     expect(await store.getBarrier("bank-1", "op-race")).toMatchObject({ state: "committed", onePhase: true });
   });
 
+  it("a reused id: the one-phase PREPARE and the ROLLBACK that asks both answer id_reused, and touch the old barrier not", async () => {
+    await stack.seed("bank-1", "m1", 100);
+    await stack.seed("bank-1", "m2", 0);
+    const { bus, handle } = participant();
+    // The earlier transaction under this id committed here, in one phase.
+    await handle({ ...prepare("op-reused", 10), startedAt: 500 });
+    bus.sent.length = 0;
+    await handle(prepare("op-reused", 20));
+    await handle({ ...rollback("op-reused"), onePhase: true });
+    const reused = {
+      type: "vote",
+      txId: "op-reused",
+      participant: "bank-1",
+      vote: "no",
+      reason: "id_reused",
+    };
+    expect(bus.sent.map((s) => s.message)).toEqual([reused, reused]);
+    expect(await balances()).toEqual([90, 10]);
+    expect(await store.getBarrier("bank-1", "op-reused")).toMatchObject({
+      state: "committed",
+      txStartedAt: 500,
+    });
+  });
+
   it("a ROLLBACK that meets a two-phase commit is still a protocol violation", async () => {
     await stack.seed("bank-1", "m1", 100);
     await stack.seed("bank-1", "m2", 0);

@@ -247,6 +247,14 @@ describe("deterministic simulation", () => {
         // the stage's compensation took that barrier for a refused action and undid nothing.
         bug: "an atomic stage's compensation under a reused id met the earlier transaction's step barrier",
       },
+      {
+        seed: 2530,
+        options: {},
+        // tx2's record expired and the id came back as a one-phase transfer at bank-1, where the
+        // earlier tx2's committed barrier lingered: the PREPARE refused (id_reused) and the
+        // coordinator aborted; the old barrier expired and a copy of the PREPARE committed.
+        bug: "a one-phase abort decided on a reused id's refusal, which nothing durable backed",
+      },
     ] as const)("seed $seed: $bug", async ({ seed, options }) => {
       const result = await runSimulation({ seed, ...options });
       expect(result.violation).toBeUndefined();

@@ -226,6 +226,54 @@ describe("one-phase commit: the deadline", () => {
   });
 });
 
+describe("one-phase commit: a reused id's barrier answers", () => {
+  // The participant holds another transaction's barrier under the id: it refuses (`id_reused`)
+  // without writing anything of this one, and that barrier may expire while a copy of the
+  // PREPARE is still in flight, which would then commit.
+  const reused = refused("id_reused");
+
+  it("before the deadline, the refusal is recorded but decides nothing", () => {
+    const step = onVote(started(), reused, T0 + 10, policy);
+    expect(step.next.state).toBe("preparing");
+    expect(step.next.decidedAt).toBeUndefined();
+    expect(step.next.dueAt).toBe(DEADLINE);
+    expect(step.effects).toEqual([]);
+  });
+
+  it("a copy of the PREPARE that committed meanwhile is reported and commits", () => {
+    const tx = run(started(), vote(reused), ack(committed, T0 + 500));
+    expect(tx).toMatchObject({ state: "committed" });
+    expect(tx.participants[0]).toEqual({ name: "bank-1", branches: [0], vote: "yes", acked: true });
+  });
+
+  it("a durable refusal meanwhile (a later copy met no barrier and refused) aborts at once", () => {
+    const tx = run(started(), vote(reused), vote(refused("insufficient_funds"), T0 + 500));
+    expect(tx).toMatchObject({ state: "aborted", reason: "insufficient_funds" });
+  });
+
+  it("at the deadline the participant is asked, and its answer settles it", () => {
+    const asked = onSweep(run(started(), vote(reused)), DEADLINE, policy);
+    expect(asked.next).toMatchObject({ state: "preparing", resolving: "id_reused" });
+    expect(asked.effects).toEqual([{ kind: "decision", participant: "bank-1", decision: "abort" }]);
+    // The old barrier still there: refused again, now past the deadline, so final.
+    expect(run(asked.next, vote(reused, DEADLINE + 5))).toMatchObject({
+      state: "aborted",
+      reason: "id_reused",
+    });
+    // Gone, and a copy committed before the deadline: that commit is the answer.
+    expect(run(asked.next, ack(committed, DEADLINE + 5)).state).toBe("committed");
+    // Gone, nothing committed: the ROLLBACK's barrier is durable.
+    expect(run(asked.next, ack(rolledBack, DEADLINE + 5))).toMatchObject({
+      state: "aborted",
+      reason: "id_reused",
+    });
+  });
+
+  it("past the deadline, the refusal is final at once: the participant refuses every later copy", () => {
+    expect(run(started(), vote(reused, DEADLINE))).toMatchObject({ state: "aborted", reason: "id_reused" });
+  });
+});
+
 describe("one-phase commit: operators", () => {
   it("an abort asks the participant, and an operator learns the outcome from its answer", () => {
     const step = requestAbort(started(), "aborted_by_operator", T0 + 100, policy);
