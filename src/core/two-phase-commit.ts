@@ -277,6 +277,10 @@ function onOutcome(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy):
   return { next: appendEvents(next, events, policy.maxEvents), effects: [], changed: true };
 }
 
+/** Why a one-phase transaction still undecided at its deadline aborts, if its participant says so. */
+const deadlineReason = (tx: TwoPcRecord): Reason =>
+  tx.participants.some((p) => isReason(p.reason, "id_reused")) ? "id_reused" : "timeout";
+
 /**
  * One-phase, past the deadline or aborted: the coordinator may not decide abort
  * while the participant may still commit, so it asks the participant to roll
@@ -284,10 +288,6 @@ function onOutcome(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy):
  * PREPARE then refuses), or is answered with the commit made before it. Sent
  * again with backoff until answered, like a decision.
  */
-/** Why a one-phase transaction still undecided at its deadline aborts, if its participant says so. */
-const deadlineReason = (tx: TwoPcRecord): Reason =>
-  tx.participants.some((p) => isReason(p.reason, "id_reused")) ? "id_reused" : "timeout";
-
 function resolve(tx: TwoPcRecord, reason: Reason, now: number, policy: Policy, restart = false): Step {
   const targets = tx.participants.map((p) => p.name);
   const again = tx.resolving !== undefined;
