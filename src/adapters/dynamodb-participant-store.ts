@@ -150,6 +150,27 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     }
   }
 
+  /**
+   * A planned resource written at once, under the condition a PREPARE would have
+   * needed (a saga step, a one-phase commit): a move applied where it fits, a new
+   * state where unlocked at the planned version, or, read and not written, checked.
+   */
+  function directItem(participant: string, p: PlannedResource<S>): TransactItem {
+    if (p.moves !== undefined) return moveItem(participant, p, "direct");
+    const available = availableAt(p.version);
+    if (p.next !== undefined) return writeResource(participant, p, p.next, available);
+    // Read, not written: still checked, so the write was judged on the state it writes against.
+    return {
+      ConditionCheck: {
+        TableName: tableName,
+        Key: { pk: keyOf(participant, p.id) },
+        ConditionExpression: available.condition,
+        ...(Object.keys(available.names).length > 0 ? { ExpressionAttributeNames: available.names } : {}),
+        ExpressionAttributeValues: available.values,
+      },
+    };
+  }
+
   const release = (barrier: Barrier<S>, p: PlannedResource<S>) =>
     releaseItem(barrier.participant, barrier.txId, p);
 
@@ -262,6 +283,26 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
       ]);
     },
 
+    async commitOnePhase(barrier, now) {
+      const { expiresAt: _e, ...fields } = barrier;
+      await transact(barrier.txId, [
+        {
+          Put: {
+            TableName: tableName,
+            // Final when written: no preparedShard, so it is never in doubt.
+            Item: {
+              pk: barrierKey(barrier.participant, barrier.txId),
+              kind: "barrier",
+              ...fields,
+              expiresAt: expiry(now),
+            },
+            ConditionExpression: "attribute_not_exists(pk)",
+          },
+        },
+        ...barrier.planned.map((p) => directItem(barrier.participant, p)),
+      ]);
+    },
+
     async refuse(barrier) {
       await putBarrier(
         barrier.txId,
@@ -364,23 +405,7 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
               : {}),
           },
         },
-        ...planned.map((p): TransactItem => {
-          if (p.moves !== undefined) return moveItem(step.participant, p, "direct");
-          const available = availableAt(p.version);
-          if (p.next !== undefined) return writeResource(step.participant, p, p.next, available);
-          // Read, not written: still checked, so the step was judged on the state it writes against.
-          return {
-            ConditionCheck: {
-              TableName: tableName,
-              Key: { pk: keyOf(step.participant, p.id) },
-              ConditionExpression: available.condition,
-              ...(Object.keys(available.names).length > 0
-                ? { ExpressionAttributeNames: available.names }
-                : {}),
-              ExpressionAttributeValues: available.values,
-            },
-          };
-        }),
+        ...planned.map((p) => directItem(step.participant, p)),
       ]);
     },
   };

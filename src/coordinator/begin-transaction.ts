@@ -13,6 +13,12 @@ export type BeginRequest =
       readonly protocol: "2pc";
       readonly timeoutMs: number;
       readonly branches: readonly BranchSpec[];
+      /**
+       * Every participant named runs on the participant kit (not an HTTP service):
+       * when they are one, it commits in one phase. Not part of the request's
+       * identity: it follows from the participants, not from what the client asked.
+       */
+      readonly onePhase?: boolean;
     }
   | {
       readonly id?: string;
@@ -67,7 +73,7 @@ export const requestHash = (request: BeginRequest): string =>
 function firstStep(request: BeginRequest, id: string, hash: string, now: number, policy: Policy): Step {
   const common = { id, branches: request.branches, timeoutMs: request.timeoutMs, requestHash: hash };
   return request.protocol === "2pc"
-    ? beginTwoPc(common, now, policy)
+    ? beginTwoPc({ ...common, ...(request.onePhase ? { onePhase: true } : {}) }, now, policy)
     : beginSaga({ ...common, atomicStages: request.atomicStages ?? [] }, now, policy);
 }
 

@@ -27,6 +27,7 @@ export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
         ...base,
         type: effect.decision === "commit" ? "commit" : "rollback",
         startedAt: tx.createdAt,
+        ...(tx.protocol === "2pc" && tx.onePhase ? { onePhase: true } : {}),
       };
     case "prepare":
       return {
@@ -35,6 +36,7 @@ export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
         deadline: tx.deadline,
         startedAt: tx.createdAt,
         ...(tx.protocol === "saga" ? { sagaStage: true } : {}),
+        ...(tx.protocol === "2pc" && tx.onePhase ? { onePhase: true } : {}),
         branches: preparedBranches(tx, effect.participant).map((index) => {
           const branch = tx.branches[index];
           return { index, action: branch?.action ?? "", input: branch?.input };

@@ -24,6 +24,12 @@ export const prepareMessage = z.object({
   startedAt,
   /** An atomic stage of a saga: its committed barrier is kept until the saga is finished. */
   sagaStage: z.boolean().optional(),
+  /**
+   * One-phase commit: every branch of the transaction is here. The participant
+   * applies them in one write with its barrier written as committed (and answers
+   * with the ack of that commit), or refuses (and votes no). Never sent to HTTP services.
+   */
+  onePhase: z.boolean().optional(),
   /** Times this PREPARE was put back on the queue to wait for a lock. */
   waits: z.number().int().nonnegative().optional(),
   /** HTTP participants: times the dispatcher put this copy back after a failed call. */
@@ -39,6 +45,12 @@ export const decisionMessage = z.object({
   participant,
   /** The incarnation decided; absent on messages of an older version. */
   startedAt: startedAt.optional(),
+  /**
+   * A ROLLBACK that asks a one-phase participant how the transaction ended. Where
+   * another transaction's barrier holds the id it answers no (`id_reused`), not an
+   * ack: nothing of this transaction is there, but nothing durable says so either.
+   */
+  onePhase: z.boolean().optional(),
   /** HTTP participants: times the dispatcher put this copy back after a failed call. */
   retries: z.number().int().nonnegative().optional(),
 });

@@ -65,6 +65,9 @@ export const EVENT_TYPES = [
   "waiting",
   "abort_requested",
   "retry_requested",
+  // one-phase: at the deadline (or an operator's abort) the participant is asked to roll back, and answers with its outcome
+  "outcome_asked",
+  "outcome_asked_again",
   // saga
   "stage_started",
   "action_sent",
@@ -130,6 +133,18 @@ export interface TwoPcRecord extends RecordBase {
   readonly protocol: "2pc";
   readonly state: TwoPcState;
   readonly participants: readonly ParticipantState[];
+  /**
+   * Every branch is at one participant of the participant kit: it decides in one
+   * phase (its branches and a committed barrier in one write, or a refusal) and
+   * reports the outcome. The coordinator never decides abort alone for it.
+   */
+  readonly onePhase?: true;
+  /**
+   * One-phase, past the deadline or aborted by an operator: ROLLBACK went to the
+   * participant, whose answer (rolled back, or committed before it) is the
+   * outcome; this is the reason recorded if it rolled back.
+   */
+  readonly resolving?: Reason;
 }
 
 /**

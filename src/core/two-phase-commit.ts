@@ -25,7 +25,7 @@ import {
   withWait,
 } from "./atomic-group.ts";
 import { backoffMs } from "./backoff.ts";
-import type { Reason } from "./reasons.ts";
+import { isReason, type Reason } from "./reasons.ts";
 import { type Step as AnyStep, appendEvents, type Policy, unchanged } from "./step.ts";
 import type { BranchSpec, Decision, TwoPcRecord, TwoPcState, TxEvent } from "./transaction.ts";
 
@@ -39,6 +39,12 @@ export interface BeginInput {
   readonly branches: readonly BranchSpec[];
   readonly timeoutMs: number;
   readonly requestHash: string;
+  /**
+   * The caller knows every participant named can commit in one phase (the
+   * participant kit's, not an HTTP service). Taken only when the branches are
+   * all at one participant.
+   */
+  readonly onePhase?: boolean;
 }
 
 export function begin(input: BeginInput, now: number, policy: Policy): Step {
@@ -59,6 +65,7 @@ export function begin(input: BeginInput, now: number, policy: Policy): Step {
     dueAt: Math.min(deadline, now + policy.prepareRetryMs),
     requestHash: input.requestHash,
     version: 1,
+    ...(input.onePhase && participants.length === 1 ? { onePhase: true as const } : {}),
   };
   const names = participants.map((p) => p.name);
   return {
@@ -82,8 +89,9 @@ function decide(
   now: number,
   policy: Policy,
 ): Step {
+  const { resolving: _resolving, ...open } = withoutWaits(tx);
   const next: TwoPcRecord = {
-    ...withoutWaits(tx),
+    ...open,
     state: decision === "commit" ? "committing" : "aborting",
     decidedAt: now,
     participants: decided(tx.participants, decision),
@@ -127,7 +135,10 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
 
   const decision = decisionOf(tx.state);
   if (decision !== undefined) return unchanged(tx, toldAgain(vote, decision));
+  if (tx.onePhase && vote.vote === "no") return onOnePhaseRefusal(tx, index, vote, now, policy);
   if (participant.vote !== undefined) return unchanged(tx);
+  // Asked to roll back: a prepared participant's yes no longer commits, its ROLLBACK's answer settles it.
+  if (tx.resolving !== undefined && vote.vote === "yes") return unchanged(tx);
 
   const participants = tx.participants.with(index, withVote(participant, vote));
   const voted = appendEvents(
@@ -137,7 +148,7 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
   );
   switch (tally(participants, vote)) {
     case "abort":
-      return decide(voted, "abort", vote.reason ?? "vote_no", now, policy);
+      return decide(voted, "abort", refusalReason(tx, vote), now, policy);
     case "commit":
       return decide(voted, "commit", undefined, now, policy);
     case undefined:
@@ -145,9 +156,51 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
   }
 }
 
+/**
+ * A one-phase participant's refusal. Most are durable: its barrier of this
+ * transaction says `refused` or `rolled_back`, so no copy of the PREPARE can
+ * commit later, and the refusal aborts. Not `id_reused`: another transaction's
+ * barrier under the id answered, and once it expires a copy of the PREPARE
+ * still in flight would commit. That refusal is final only from the deadline
+ * on, when the participant refuses every copy: until then the coordinator
+ * waits (a copy that commits meanwhile is reported and counts), then asks.
+ */
+function onOnePhaseRefusal(
+  tx: TwoPcRecord,
+  index: number,
+  vote: VoteInput,
+  now: number,
+  policy: Policy,
+): Step {
+  const participant = tx.participants[index];
+  if (!participant) return unchanged(tx);
+  const voted = appendEvents(
+    {
+      ...withoutWait(tx, participant.name),
+      participants: tx.participants.with(index, withVote(participant, vote)),
+    },
+    [{ at: now, ...voteEvent(vote) }],
+    policy.maxEvents,
+  );
+  if (!isReason(vote.reason, "id_reused") || now >= tx.deadline) {
+    return decide(voted, "abort", refusalReason(tx, vote), now, policy);
+  }
+  if (participant.vote !== undefined) return unchanged(tx);
+  return { next: { ...voted, dueAt: tx.deadline }, effects: [], changed: true };
+}
+
+/**
+ * Why a no vote aborts. A one-phase participant that refuses with `rolled_back`
+ * met the ROLLBACK sent to resolve it: the reason that ROLLBACK was sent for is the transaction's.
+ */
+function refusalReason(tx: TwoPcRecord, vote: VoteInput): Reason {
+  if (tx.resolving !== undefined && vote.reason === "rolled_back") return tx.resolving;
+  return vote.reason ?? "vote_no";
+}
+
 /** A participant waits for another transaction's lock: an edge of the wait-for graph. */
 export function onWaiting(tx: TwoPcRecord, waiting: WaitingInput, now: number, policy: Policy): Step {
-  if (tx.state !== "preparing") return unchanged(tx);
+  if (tx.state !== "preparing" || tx.resolving !== undefined) return unchanged(tx);
   const participant = tx.participants.find((p) => p.name === waiting.participant);
   if (!participant || participant.vote !== undefined) return unchanged(tx);
   const waits = withWait(tx, waiting);
@@ -190,7 +243,73 @@ function allWait(tx: TwoPcRecord): boolean {
   return pending.length > 0 && pending.every((p) => tx.waits?.[p.name] !== undefined);
 }
 
+/**
+ * One-phase: the participant's report of what it did, as one write. A commit is
+ * the decision and the completion at once (it applied everything in the write
+ * that decided). A rollback counts only once the coordinator asked for it: it is
+ * the answer to the resolving ROLLBACK.
+ */
+function onOutcome(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy): Step {
+  const participant = tx.participants[0];
+  if (!participant || participant.name !== ack.participant) return unchanged(tx);
+  if (ack.decision === "abort" && tx.resolving === undefined) return unchanged(tx);
+  const commit = ack.decision === "commit";
+  const reason = commit ? undefined : tx.resolving;
+  const { dueAt: _dueAt, resolving: _resolving, ...rest } = withoutWaits(tx);
+  const next: TwoPcRecord = {
+    ...rest,
+    state: commit ? "committed" : "aborted",
+    decidedAt: now,
+    completedAt: now,
+    attempts: 0,
+    participants: [
+      commit
+        ? { name: participant.name, branches: participant.branches, vote: "yes", acked: true }
+        : { ...participant, acked: true },
+    ],
+    ...(reason !== undefined ? { reason } : {}),
+  };
+  const events: TxEvent[] = [
+    { at: now, ...ackEvent(ack) },
+    { at: now, type: "decision", decision: ack.decision, ...(reason !== undefined ? { reason } : {}) },
+    { at: now, type: "completed" },
+  ];
+  return { next: appendEvents(next, events, policy.maxEvents), effects: [], changed: true };
+}
+
+/** Why a one-phase transaction still undecided at its deadline aborts, if its participant says so. */
+const deadlineReason = (tx: TwoPcRecord): Reason =>
+  tx.participants.some((p) => isReason(p.reason, "id_reused")) ? "id_reused" : "timeout";
+
+/**
+ * One-phase, past the deadline or aborted: the coordinator may not decide abort
+ * while the participant may still commit, so it asks the participant to roll
+ * back. The ROLLBACK writes a rolled_back barrier where none is (a late one-phase
+ * PREPARE then refuses), or is answered with the commit made before it. Sent
+ * again with backoff until answered, like a decision.
+ */
+function resolve(tx: TwoPcRecord, reason: Reason, now: number, policy: Policy, restart = false): Step {
+  const targets = tx.participants.map((p) => p.name);
+  const again = tx.resolving !== undefined;
+  const attempts = again && !restart ? tx.attempts + 1 : 0;
+  const next: TwoPcRecord = {
+    ...withoutWaits(tx),
+    resolving: tx.resolving ?? reason,
+    attempts,
+    dueAt: now + backoffMs(policy.decisionRetryMs, attempts, policy.backoffCapMs),
+  };
+  const event: TxEvent = again
+    ? { at: now, type: "outcome_asked_again", participants: targets, attempt: attempts }
+    : { at: now, type: "outcome_asked", participants: targets, reason };
+  return {
+    next: appendEvents(next, [event], policy.maxEvents),
+    effects: decisionEffects(targets, "abort"),
+    changed: true,
+  };
+}
+
 export function onAck(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy): Step {
+  if (tx.onePhase && tx.state === "preparing") return onOutcome(tx, ack, now, policy);
   if (tx.state !== "committing" && tx.state !== "aborting") return unchanged(tx);
   const index = ackable(tx.participants, decisionOf(tx.state), ack);
   const participant = index === undefined ? undefined : tx.participants[index];
@@ -208,6 +327,9 @@ export function onSweep(tx: TwoPcRecord, now: number, policy: Policy): Step {
   if (tx.dueAt === undefined || tx.dueAt > now) return unchanged(tx);
 
   if (tx.state === "preparing") {
+    if (tx.onePhase && (tx.resolving !== undefined || now >= tx.deadline)) {
+      return resolve(tx, deadlineReason(tx), now, policy);
+    }
     if (now >= tx.deadline) return decide(tx, "abort", "timeout", now, policy);
     const targets = unvoted(tx);
     const attempts = tx.attempts + 1;
@@ -242,7 +364,10 @@ export type AbortRequest = Step | { readonly rejected: "already_decided"; readon
 /** An operator's abort: only an undecided transaction can still be aborted. */
 export function requestAbort(tx: TwoPcRecord, reason: Reason, now: number, policy: Policy): AbortRequest {
   if (tx.state !== "preparing") return { rejected: "already_decided", state: tx.state };
+  // One-phase and already asked: the participant's answer will settle it.
+  if (tx.resolving !== undefined) return unchanged(tx);
   const requested = appendEvents(tx, [{ at: now, type: "abort_requested", reason }], policy.maxEvents);
+  if (tx.onePhase) return resolve(requested, reason, now, policy);
   return decide(requested, "abort", reason, now, policy);
 }
 
@@ -262,6 +387,11 @@ export function requestRetry(tx: TwoPcRecord, now: number, policy: Policy): Retr
       return { rejected: "final", state: tx.state };
     case "preparing": {
       const requested: TxEvent = { at: now, type: "retry_requested" };
+      if (tx.onePhase && (tx.resolving !== undefined || now >= tx.deadline)) {
+        // As the next sweep would: ask for the outcome (again), the backoff started over.
+        const asked = resolve(tx, deadlineReason(tx), now, policy, true);
+        return { ...asked, next: appendEvents(asked.next, [requested], policy.maxEvents) };
+      }
       // Past the deadline no vote can count any more: do what the next sweep would, abort.
       if (now >= tx.deadline) {
         return decide(appendEvents(tx, [requested], policy.maxEvents), "abort", "timeout", now, policy);

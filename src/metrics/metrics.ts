@@ -35,6 +35,8 @@ function appended(before: TxRecord, after: TxRecord): readonly TxEvent[] {
 const RESENT_STEP: Partial<Record<TxEvent["type"], string>> = {
   prepare_resent: "prepare",
   decision_resent: "decision",
+  // One-phase: the ROLLBACK that asks a participant how the transaction ended, sent again.
+  outcome_asked_again: "decision",
   action_resent: "action",
   compensation_resent: "compensation",
 };

@@ -54,6 +54,11 @@ export interface Barrier<S extends ResourceState> {
    * compensations read it, so it is kept until the saga is finished.
    */
   readonly sagaStage?: boolean;
+  /**
+   * Committed in one phase: the participant decided, in the write that applied
+   * the branches. A ROLLBACK sent to resolve the transaction is answered with this commit.
+   */
+  readonly onePhase?: boolean;
   /** When the store may delete it (seconds since the epoch, as DynamoDB's TTL); see `keptUntilFinished`. */
   readonly expiresAt?: number;
 }

@@ -40,6 +40,14 @@ export interface ParticipantStore<S extends ResourceState> {
    * at its planned version.
    */
   prepare(barrier: Barrier<S>, now: number): Promise<void>;
+  /**
+   * One-phase commit: barrier `committed` (expiring a retention from now) and
+   * every planned resource set as `commit` would set it, in one write. Requires
+   * no barrier, and every planned resource available as a PREPARE would need it
+   * (unlocked at its planned version, absent for version 0; a move's debits
+   * covered). Planned resources without `next` are checked, not written.
+   */
+  commitOnePhase(barrier: Barrier<S>, now: number): Promise<void>;
   /** Barrier `refused`; requires no barrier. */
   refuse(barrier: Barrier<S>): Promise<void>;
   /**

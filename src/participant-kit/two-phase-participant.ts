@@ -6,7 +6,7 @@
 
 import { jitteredBackoffMs } from "../core/backoff.ts";
 import { type LockPolicy, onConflict } from "../core/lock-policy.ts";
-import type { DecisionMessage, PrepareMessage, VoteMessage } from "../core/messages.ts";
+import type { AckMessage, DecisionMessage, PrepareMessage, VoteMessage } from "../core/messages.ts";
 import { isReason } from "../core/reasons.ts";
 import type { Barrier } from "./barriers.ts";
 import { BarrierConflictError, ProtocolViolationError } from "./errors.ts";
@@ -69,6 +69,19 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     }
   }
 
+  /** What a PREPARE's barrier tells the coordinator: a vote, or, committed in one phase, that commit. */
+  function reportOf(barrier: Barrier<S>): VoteMessage | AckMessage {
+    if (barrier.onePhase && barrier.state === "committed") return committedAck(barrier.txId);
+    return voteFrom(barrier);
+  }
+
+  const committedAck = (txId: string): AckMessage => ({
+    type: "ack",
+    txId,
+    participant: name,
+    decision: "commit",
+  });
+
   /** The vote an existing barrier gives this PREPARE: never another transaction's or another stage's. */
   function answerOf(existing: Barrier<S>, message: PrepareMessage): Barrier<S> {
     // A barrier of an earlier transaction under the same id (its record expired and
@@ -118,6 +131,18 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
             startedAt: message.startedAt,
             branches: message.branches,
           });
+          if (message.onePhase) {
+            // The whole transaction is here: apply it now, the barrier committed in the same write.
+            const barrier: Barrier<S> = {
+              ...base,
+              state: "committed",
+              planned: plan.planned,
+              onePhase: true,
+              decidedAt: now,
+            };
+            await store.commitOnePhase(barrier, now);
+            return { barrier };
+          }
           const barrier: Barrier<S> = { ...base, state: "prepared", planned: plan.planned };
           await store.prepare(barrier, now);
           return { barrier };
@@ -160,7 +185,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
       const settled = await settleBarrier(message);
       if ("barrier" in settled) {
         crash("after-prepare-before-vote");
-        await bus.toCoordinator(voteFrom(settled.barrier));
+        await bus.toCoordinator(reportOf(settled.barrier));
         return;
       }
       // Counted once per PREPARE: on its first delivery, when it first meets a lock.
@@ -210,6 +235,18 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
             txId,
             participant: name,
           });
+          if (message.onePhase) {
+            // A one-phase coordinator asks how it ended: it did not commit here, but the barrier
+            // that says so is not this transaction's (it may expire), so the answer is that refusal.
+            await bus.toCoordinator({
+              type: "vote",
+              txId,
+              participant: name,
+              vote: "no",
+              reason: "id_reused",
+            });
+            return;
+          }
         } else if (!barrier) {
           if (commit) throw new ProtocolViolationError(`COMMIT for ${txId} but ${name} never prepared it`);
           await store.rollbackUnprepared(name, txId, now, message.startedAt);
@@ -218,6 +255,13 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         } else if (commit && barrier.state !== "committed") {
           throw new ProtocolViolationError(`COMMIT for ${txId} but ${name}'s barrier is ${barrier.state}`);
         } else if (!commit && barrier.state === "committed") {
+          if (barrier.onePhase) {
+            // The coordinator asks how a one-phase transaction ended (its deadline passed, or
+            // an operator aborted it): it committed here, before the ROLLBACK, and that is the answer.
+            crash("after-rollback-before-ack");
+            await bus.toCoordinator(committedAck(txId));
+            return;
+          }
           throw new ProtocolViolationError(`ROLLBACK for ${txId} but ${name} committed it`);
         }
         break;

@@ -21,6 +21,12 @@ export interface ParticipantKind {
    * any action name matching this, with any JSON input, and only in these protocols.
    */
   readonly open?: { readonly actionName: RegExp; readonly protocols: readonly string[] };
+  /**
+   * It commits a transaction whose branches are all its own in one phase (one
+   * write, no PREPARE/decision round): the participant kit's participants do. An
+   * HTTP participant's contract has no such call, so it keeps two phases.
+   */
+  readonly onePhase?: boolean;
   /** Limits on all of one transaction's branches at this participant; a message when exceeded. */
   readonly checkGroup?: (branches: readonly { action: string; input: unknown }[]) => string | undefined;
 }
@@ -32,6 +38,7 @@ export function kindOf<S extends ResourceState>(model: ResourceModel<S>, plural:
   return {
     kind: model.kind,
     actions: actionSchemas(model),
+    onePhase: true,
     checkGroup(branches) {
       const n = touchedBy(
         model,

@@ -490,6 +490,100 @@ export function participantStoreContract(name: string, store: () => Store, expir
       });
     });
 
+    describe("one-phase commit: the branches and a committed barrier in one write", () => {
+      const committedDraft = (barrier: CounterBarrier): CounterBarrier => ({
+        ...barrier,
+        state: "committed",
+        onePhase: true,
+        decidedAt: T0 + 1,
+      });
+
+      it("applies every planned state and writes the barrier committed, locking nothing", async () => {
+        const { p, s, barrier } = await setup();
+        const one = committedDraft(barrier);
+        await s.commitOnePhase(one, T0 + 1);
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 2, state: { count: 70 } });
+        expect(await s.getResource(p, "b")).toEqual({ id: "b", version: 2, state: { count: 80 } });
+        expect(await s.getBarrier(p, one.txId)).toMatchObject({
+          state: "committed",
+          onePhase: true,
+          branches: [0, 1],
+          txStartedAt: T0 - 5,
+          expiresAt: expiresFrom(T0 + 1),
+        });
+        // Final when written: never in doubt.
+        expect(await s.preparedBefore(p, T0 + 1_000, 10)).toEqual([]);
+      });
+
+      it("applies moves at once, never taking what is reserved", async () => {
+        const { p, s } = await setup();
+        const held: CounterBarrier = {
+          participant: p,
+          txId: txId(),
+          state: "prepared",
+          planned: [{ id: "a", version: 1, moves: { count: -70 } }],
+          createdAt: T0,
+          txStartedAt: T0,
+        };
+        await s.prepare(held, T0);
+        const moving = (count: number): CounterBarrier => ({
+          participant: p,
+          txId: txId(),
+          state: "committed",
+          onePhase: true,
+          planned: [
+            { id: "a", version: 1, moves: { count } },
+            { id: "b", version: 1, moves: { count: -count } },
+          ],
+          createdAt: T0,
+          txStartedAt: T0,
+          decidedAt: T0,
+        });
+        const over = moving(-31);
+        await expectConflict(s.commitOnePhase(over, T0), false);
+        expect(await s.getBarrier(p, over.txId)).toBeUndefined();
+        await s.commitOnePhase(moving(-30), T0);
+        expect(await s.getResource(p, "a")).toEqual({
+          id: "a",
+          version: 2,
+          state: { count: 70 },
+          holds: { count: { reserved: 70, pending: 0 } },
+        });
+        expect(await s.getResource(p, "b")).toEqual({ id: "b", version: 2, state: { count: 80 } });
+      });
+
+      it("over an existing barrier (a ROLLBACK came first) is a conflict on the barrier and applies nothing", async () => {
+        const { p, s, barrier } = await setup();
+        await s.rollbackUnprepared(p, barrier.txId, T0, barrier.txStartedAt);
+        await expectConflict(s.commitOnePhase(committedDraft(barrier), T0 + 1), true);
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 1, state: { count: 100 } });
+        expect((await s.getBarrier(p, barrier.txId))?.state).toBe("rolled_back");
+        // And the other way round: once committed, a ROLLBACK finds the barrier.
+        const { p: q, s: t, barrier: other } = await setup();
+        await t.commitOnePhase(committedDraft(other), T0 + 1);
+        await expectConflict(t.rollbackUnprepared(q, other.txId, T0 + 2), true);
+        await expectConflict(t.commitOnePhase(committedDraft(other), T0 + 3), true);
+        expect(await t.getResource(q, "a")).toEqual({ id: "a", version: 2, state: { count: 70 } });
+      });
+
+      it("at a stale version, or over another transaction's lock, writes nothing at all", async () => {
+        const { p, s, barrier } = await setup();
+        await s.putResource(p, "b", { count: 51 });
+        await expectConflict(s.commitOnePhase(committedDraft(barrier), T0), false);
+        expect(await s.getBarrier(p, barrier.txId)).toBeUndefined();
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 1, state: { count: 100 } });
+        const locker: CounterBarrier = {
+          ...barrier,
+          txId: txId(),
+          planned: [{ id: "a", version: 1, next: { count: 1 } }],
+        };
+        await s.prepare(locker, T0);
+        const fresh = { ...barrier, planned: [{ id: "a", version: 1, next: { count: 99 } }] };
+        await expectConflict(s.commitOnePhase(committedDraft(fresh), T0), false);
+        expect(await s.getResource(p, "a")).toMatchObject({ state: { count: 100 }, lockedBy: locker.txId });
+      });
+    });
+
     describe("saga step barriers", () => {
       const step = (
         p: string,

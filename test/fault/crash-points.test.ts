@@ -187,6 +187,63 @@ describe("crash points, each role its own process", () => {
     expect(await checkInvariants(cluster, 1_000)).toEqual([]);
   });
 
+  /** A same-server transfer: every branch at bank-1, so it commits in one phase. */
+  const oneServer = (amount: number, timeoutMs = 60_000) => ({
+    protocol: "2pc",
+    timeoutMs,
+    branches: [
+      { participant: "bank-1", action: "transfer", input: { account: "a", to_account: "c", amount } },
+    ],
+  });
+  async function seedOneServer(c: Cluster) {
+    expect((await c.call("PUT", "/v1/bank/bank-1/accounts/a", { balance: 1_000 })).status).toBe(200);
+    expect((await c.call("PUT", "/v1/bank/bank-1/accounts/c", { balance: 0 })).status).toBe(200);
+  }
+  const oneServerBalances = async (c: Cluster) =>
+    Promise.all(
+      ["a", "c"].map(async (a) => (await c.call("GET", `/v1/bank/bank-1/accounts/${a}`)).body.balance),
+    );
+
+  it("a one-phase participant dies after its write, before its report: the PREPARE comes back and reports the commit", async () => {
+    cluster = await startCluster({
+      roleEnv: { "bank-1": { CONCORD_CRASH_AT: "after-prepare-before-vote" } },
+    });
+    await seedOneServer(cluster);
+    const { body } = await cluster.call("POST", "/v1/transactions", oneServer(300));
+    expect(await cluster.exited("bank-1")).toBe("SIGKILL");
+    // Applied and decided at bank-1 in its one write; the coordinator does not know yet.
+    expect(await barrierStates(cluster, body.id)).toEqual(["bank-1:committed"]);
+    expect(await oneServerBalances(cluster)).toEqual([700, 300]);
+    expect((await cluster.call("GET", `/v1/transactions/${body.id}`)).body.status).toBe("pending");
+    await cluster.start("bank-1", { CONCORD_CRASH_AT: "" });
+    const done = await cluster.settle(body.id);
+    expect(done).toMatchObject({ status: "committed", phase: "committed" });
+    expect(done.events.map((e: { type: string }) => e.type)).not.toContain("decision_sent");
+    expect(await oneServerBalances(cluster)).toEqual([700, 300]);
+    expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+  });
+
+  it("a one-phase participant that committed and stays down past the deadline: the coordinator asks, never aborts alone, and commits on its answer", async () => {
+    cluster = await startCluster({
+      roleEnv: { "bank-1": { CONCORD_CRASH_AT: "after-prepare-before-vote" } },
+    });
+    await seedOneServer(cluster);
+    const { body } = await cluster.call("POST", "/v1/transactions", oneServer(300, 1_500));
+    expect(await cluster.exited("bank-1")).toBe("SIGKILL");
+    // Past the deadline the coordinator has sent its ROLLBACK and still waits for the answer.
+    const asking = await eventually(async () => {
+      const v = (await (cluster as Cluster).call("GET", `/v1/transactions/${body.id}`)).body;
+      return v.events.some((e: { type: string }) => e.type === "outcome_asked") ? v : undefined;
+    }, 15_000);
+    expect(asking).toMatchObject({ status: "pending", phase: "preparing" });
+    await cluster.start("bank-1", { CONCORD_CRASH_AT: "" });
+    // Whichever comes first, the PREPARE again or the ROLLBACK, is answered with the commit.
+    expect(await cluster.settle(body.id)).toMatchObject({ status: "committed", phase: "committed" });
+    expect(await barrierStates(cluster, body.id)).toEqual(["bank-1:committed"]);
+    expect(await oneServerBalances(cluster)).toEqual([700, 300]);
+    expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+  });
+
   it("the sweeper dies at after-claim-before-send: its claim lapses and a later sweep sends what was due", async () => {
     cluster = await startCluster({
       omit: ["bank-2"],

@@ -31,7 +31,8 @@ const BOUND_MS = 2_000;
 const prefix = `tl${crypto.randomUUID().slice(0, 10)}`;
 const env = testEnv(prefix, {
   // bank-3 is in no transaction of the deadline test: its queue holds only the in-doubt test's PREPARE.
-  CONCORD_BANK_SERVERS: "bank-1,bank-2,bank-3",
+  // bank-4 only makes that transaction two-party (one party would commit in one phase, never in doubt).
+  CONCORD_BANK_SERVERS: "bank-1,bank-2,bank-3,bank-4",
   CONCORD_COMMERCE_PARTICIPANTS: "none",
   CONCORD_SCHEDULED_RUN_SECONDS: String(RUN_SECONDS),
   CONCORD_TIMER_TICK_MS: "1000",
@@ -126,8 +127,10 @@ describe("one scheduled invocation of the sweeper", () => {
 describe("one scheduled invocation of a participant's in-doubt function", () => {
   it("asks the coordinator within about 2 s of the barrier's in-doubt time, and once per in-doubt period", async () => {
     await call("PUT", "/v1/bank/bank-3/accounts/ivan", { balance: 0 });
+    // bank-4's PREPARE is never delivered: the transaction stays undecided.
     const started = await call("POST", "/v1/transfers?wait=0", [
       { server_id: "bank-3", account_id: "ivan", operation: "deposit", amount: 5 },
+      { server_id: "bank-4", account_id: "ivan", operation: "deposit", amount: 5 },
     ]);
     expect(started.status).toBe(202);
     const before = Date.now();

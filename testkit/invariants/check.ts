@@ -98,9 +98,10 @@ function checkAgreement(state: Snapshot, all: readonly TxRecord[], violate: Viol
   const barrierOf = new Map(
     state.barriers.map((b) => [`${b.participant}/${incarnation(b.txId, b.txStartedAt)}`, b]),
   );
-  // A plain 2PC barrier expires from its decision; an atomic stage's committed one only from its saga's end.
+  // A plain 2PC barrier expires from its decision; an atomic stage's committed one only from its saga's end;
+  // a one-phase one from its write, which may come any time after the transaction began.
   const mayHaveExpired = (tx: TxRecord) => {
-    const since = tx.protocol === "saga" ? tx.completedAt : tx.decidedAt;
+    const since = tx.protocol === "saga" ? tx.completedAt : tx.onePhase ? tx.createdAt : tx.decidedAt;
     return (
       state.expiry !== undefined &&
       since !== undefined &&

@@ -244,6 +244,17 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       }
     },
 
+    async commitOnePhase(barrier, now) {
+      const barrierExists = barriers.has(key(barrier.participant, barrier.txId));
+      const resourcesOk = barrier.planned.every((p) => available(barrier.participant, p));
+      if (barrierExists || !resourcesOk) throw new BarrierConflictError(barrier.txId, barrierExists);
+      insertBarrier(barrier, now);
+      for (const p of barrier.planned) {
+        if (p.moves !== undefined) move(barrier.participant, p, false);
+        else if (p.next !== undefined) write(barrier.participant, p, p.next);
+      }
+    },
+
     async refuse(barrier) {
       insertBarrier(barrier, barrier.createdAt);
     },

@@ -6,6 +6,7 @@
  *   npm run sim -- --seeds 500 --mutant late-prepare-votes-no
  *   npm run sim -- --seeds 1000 --no-http     (bank participants only, as before HTTP participants were simulated)
  *   npm run sim -- --seeds 200 --expiry --mutant expires-at-write
+ *   npm run sim -- --seeds 500 --mutant one-phase-aborts-alone
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
 import { Command, Option } from "commander";
@@ -13,10 +14,10 @@ import { choiceArg, intArg, shareArg, usageErrorsExit } from "../../src/cli-args
 import { LOCK_POLICIES, type LockPolicy } from "../../src/core/lock-policy.ts";
 import { createProgress } from "../../src/progress.ts";
 import { DEFAULT_SAGA_SHARE, type SimulationOptions, type SimulationResult } from "./model.ts";
-import { HTTP_MUTANTS, MUTANTS, type Mutant } from "./mutants.ts";
+import { COORDINATOR_MUTANTS, HTTP_MUTANTS, MUTANTS, type Mutant } from "./mutants.ts";
 import { runSimulation } from "./simulation.ts";
 
-const mutants = [...Object.keys(MUTANTS), ...HTTP_MUTANTS] as Mutant[];
+const mutants = [...Object.keys(MUTANTS), ...HTTP_MUTANTS, ...COORDINATOR_MUTANTS] as Mutant[];
 
 const program = usageErrorsExit(
   new Command("npm run sim --")
@@ -29,7 +30,7 @@ const program = usageErrorsExit(
     .option("--seed <n>", "replay this one seed", intArg())
     .option("--trace", "with --seed: print every step", false)
     .addOption(
-      new Option("--mutant <name>", "run a deliberately broken store or dispatcher").argParser(
+      new Option("--mutant <name>", "run a deliberately broken store, dispatcher or coordinator").argParser(
         choiceArg(mutants),
       ),
     )

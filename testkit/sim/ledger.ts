@@ -1,6 +1,6 @@
 /**
  * Every effect the bank store (and the simulated HTTP participant) made durable, in the order it did: a saga step's
- * action or compensation (applied, or recorded without writes), a 2PC commit.
+ * action or compensation (applied, or recorded without writes), a 2PC commit (in two phases or one).
  * Balances say whether money moved right in total; the ledger says which step
  * moved it, how often, and in what order, so the saga invariants can be
  * checked per branch.
@@ -49,6 +49,16 @@ export function createLedger(): Ledger {
         const applied = planned.some((p) => p.next !== undefined || p.moves !== undefined);
         if (step.state === "failed") entries.push({ kind: "failed", ...at });
         else entries.push({ kind: step.state === "done" ? "action" : "compensation", ...at, applied });
+      },
+      async commitOnePhase(barrier, now) {
+        await store.commitOnePhase(barrier, now);
+        entries.push({
+          kind: "commit",
+          txId: barrier.txId,
+          startedAt: barrier.txStartedAt ?? 0,
+          participant: barrier.participant,
+          branches: barrier.branches ?? [],
+        });
       },
       async commit(barrier, now) {
         await store.commit(barrier, now);

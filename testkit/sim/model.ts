@@ -80,6 +80,11 @@ export interface SimulationResult {
   readonly compensated: number;
   /** Transactions the sweeper aborted to break a deadlock (the detect lock policy). */
   readonly deadlocks: number;
+  /**
+   * One-phase transactions: how many committed, how many aborted, and how many
+   * of them reached the deadline (or an operator's abort) undecided and asked their participant.
+   */
+  readonly onePhase: { readonly committed: number; readonly aborted: number; readonly asked: number };
   readonly steps: number;
   /** The faults drawn for this seed. */
   readonly faults: FaultModel;

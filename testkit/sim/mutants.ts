@@ -63,6 +63,15 @@ export type BankMutant = keyof typeof MUTANTS;
  */
 export const HTTP_MUTANTS = ["late-prepare-votes-no", "bare-404-acknowledges"] as const;
 export type HttpMutant = (typeof HTTP_MUTANTS)[number];
-export type Mutant = BankMutant | HttpMutant;
+/**
+ * A coordinator broken the way a naive one-phase commit would be, to show the simulation catches it.
+ * - one-phase-aborts-alone: at the deadline (or an operator's abort) a one-phase transaction is
+ *   decided abort at once instead of asking its participant, which may have committed already.
+ */
+export const COORDINATOR_MUTANTS = ["one-phase-aborts-alone"] as const;
+export type CoordinatorMutant = (typeof COORDINATOR_MUTANTS)[number];
+export type Mutant = BankMutant | HttpMutant | CoordinatorMutant;
 export const isHttpMutant = (m: Mutant | undefined): m is HttpMutant =>
   HTTP_MUTANTS.includes(m as HttpMutant);
+export const isBankMutant = (m: Mutant | undefined): m is BankMutant =>
+  m !== undefined && Object.hasOwn(MUTANTS, m);

@@ -14,7 +14,7 @@
 import type { BeginRequest } from "../../src/coordinator/begin-transaction.ts";
 import { LOCK_POLICIES, type LockPolicy } from "../../src/core/lock-policy.ts";
 import { isReason } from "../../src/core/reasons.ts";
-import { isFinal } from "../../src/core/transaction.ts";
+import { type BranchSpec, isFinal, type TxRecord } from "../../src/core/transaction.ts";
 import { checkSnapshot } from "../invariants/check.ts";
 import {
   type ClientTx,
@@ -34,6 +34,29 @@ import { createRandom } from "./random.ts";
 import { createScheduler } from "./scheduler.ts";
 import { randomSaga, randomTransfer } from "./workload.ts";
 import { buildWorld } from "./world.ts";
+
+/**
+ * A 2PC request as the API makes it: one-phase-capable when every branch is at a
+ * bank server (the participant kit's), never with the HTTP participant.
+ */
+const twoPcRequest =
+  (servers: readonly string[]) => (id: string, timeoutMs: number, branches: BranchSpec[]) =>
+    ({
+      id,
+      timeoutMs,
+      protocol: "2pc",
+      branches,
+      ...(branches.every((b) => servers.includes(b.participant)) ? { onePhase: true } : {}),
+    }) satisfies BeginRequest;
+
+function onePhaseCounts(records: readonly TxRecord[]): SimulationResult["onePhase"] {
+  const one = records.filter((tx) => tx.protocol === "2pc" && tx.onePhase);
+  return {
+    committed: one.filter((tx) => tx.state === "committed").length,
+    aborted: one.filter((tx) => tx.state === "aborted").length,
+    asked: one.filter((tx) => tx.events.some((e) => e.type === "outcome_asked")).length,
+  };
+}
 
 /** A forced lock policy still takes its draw, so the seed's other draws stay the same. */
 const pickPolicy = (drawn: LockPolicy, forced: LockPolicy | undefined) => forced ?? drawn;
@@ -82,6 +105,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const target = options.transfers ?? rng.between(15, 30);
   const sagaShare = options.sagaShare ?? DEFAULT_SAGA_SHARE;
   const httpName = http ? HTTP_PARTICIPANT : undefined;
+  const twoPc = twoPcRequest(servers);
 
   const world = await buildWorld(options, sim, rng, faults, servers, httpName);
   const { txStore, pool, service } = world;
@@ -96,6 +120,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     sagas: clients.filter((c) => c.request.protocol === "saga").length,
     compensated: txStore.all().filter((tx) => tx.state === "compensated").length,
     deadlocks: txStore.all().filter((tx) => isReason(tx.reason, "deadlock")).length,
+    onePhase: onePhaseCounts(txStore.all()),
     steps: sim.step,
     faults,
     trace,
@@ -118,7 +143,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         const timeoutMs = rng.between(3, 20) * 1_000;
         const request: BeginRequest = rng.chance(sagaShare)
           ? { id, timeoutMs, ...randomSaga(rng, servers, httpName) }
-          : { id, timeoutMs, protocol: "2pc", branches: randomTransfer(rng, servers, httpName) };
+          : twoPc(id, timeoutMs, randomTransfer(rng, servers, httpName));
         const client: ClientTx = { id, request, unanswered: false };
         clients.push(client);
         await s.begin(client, false);

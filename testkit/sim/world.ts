@@ -45,7 +45,7 @@ import {
   type SimulationOptions,
   START,
 } from "./model.ts";
-import { isHttpMutant, MUTANTS } from "./mutants.ts";
+import { isBankMutant, MUTANTS } from "./mutants.ts";
 import type { Random } from "./random.ts";
 import { ACCOUNT_IDS, ESCROW } from "./workload.ts";
 
@@ -55,6 +55,7 @@ const WRITES: ReadonlySet<PropertyKey> = new Set([
   "prepare",
   "refuse",
   "commit",
+  "commitOnePhase",
   "rollback",
   "rollbackUnprepared",
   "writeStep",
@@ -115,6 +116,17 @@ function onWaitCycle(
   return reaches(id);
 }
 
+/**
+ * The `one-phase-aborts-alone` coordinator: the write that would ask a one-phase
+ * participant for its outcome decides abort instead (the ROLLBACK still goes out).
+ */
+function abortsAlone(before: TxRecord, next: TxRecord, now: number): TxRecord {
+  if (next.protocol !== "2pc" || next.resolving === undefined || before.protocol !== "2pc") return next;
+  if (before.resolving !== undefined) return next;
+  const { resolving, dueAt: _d, ...rest } = next;
+  return { ...rest, state: "aborted", reason: resolving, decidedAt: now, completedAt: now };
+}
+
 export interface World {
   readonly txStore: MemoryTransactionStore;
   readonly bank: MemoryParticipantStore<AccountState>;
@@ -146,7 +158,7 @@ export async function buildWorld(
     retentionSeconds: RETENTION_SECONDS,
   });
   const mutant = options.mutant;
-  const mutate = mutant && !isHttpMutant(mutant) ? MUTANTS[mutant] : (s: BankStore) => s;
+  const mutate = isBankMutant(mutant) ? MUTANTS[mutant] : (s: BankStore) => s;
   const ledger = createLedger();
   // A store call yields a few microtasks first (as I/O would), so concurrent handlers interleave.
   const yieldSome = async () => {
@@ -181,7 +193,8 @@ export async function buildWorld(
         await txStore.save(tx, expectedVersion);
         return true;
       }),
-    async update(before, next) {
+    async update(before, asked) {
+      const next = mutant === "one-phase-aborts-alone" ? abortsAlone(before, asked, sim.now) : asked;
       let outcome: Awaited<ReturnType<TransactionStore["update"]>> = { saved: false, current: undefined };
       await checkDeadlockAbort(next, before.version, async () => {
         outcome = await txStore.update(before, next);

@@ -194,6 +194,13 @@ function checkBranches(catalog: Catalog, request: BeginRequest): void {
   if (issues.length > 0) throw badRequest("some branches are not valid", issues);
 }
 
+/** A 2PC whose participants can all commit in one phase; the coordinator takes it when they are one. */
+function withOnePhase(catalog: Catalog, request: BeginRequest): BeginRequest {
+  if (request.protocol !== "2pc") return request;
+  const able = request.branches.every((b) => catalog.get(b.participant)?.onePhase === true);
+  return able ? { ...request, onePhase: true } : request;
+}
+
 function readWait(raw: string | undefined): number {
   if (raw === undefined) return 0;
   // Plain decimal digits only: Number() would also take "0x10", "1e3" and " 5".
@@ -242,9 +249,10 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
   const app = new Hono<Env>();
 
   async function start(c: Context<Env>, request: BeginRequest, wait: number) {
-    checkBranches(await catalogFor(deps, request), request);
+    const catalog = await catalogFor(deps, request);
+    checkBranches(catalog, request);
     try {
-      const { tx, created } = await beginTransaction(deps, request);
+      const { tx, created } = await beginTransaction(deps, withOnePhase(catalog, request));
       const final = await waitForOutcome(deps.store, tx, wait, deps.decisions);
       if (!created) c.header("Idempotent-Replayed", "true");
       c.header("Location", `/v1/transactions/${encodeURIComponent(final.id)}`);
