@@ -1,5 +1,5 @@
 import { ConcordError, errorFromResponse } from "./errors.ts";
-import { pauseMs, type RetryOptions, retryableStatus, retryAfterMs, retryPolicy } from "./retry.ts";
+import { pauseMs, type RetryOptions, retryAfterMs, retryableStatus, retryPolicy } from "./retry.ts";
 import { pathOf, ROUTES, type RouteName } from "./routes.ts";
 import {
   type AccountView,
@@ -324,7 +324,12 @@ export class ConcordClient {
       });
       if (!res.ok) {
         const retryAfter = retryAfterMs(res.headers.get("retry-after"), this.#now());
-        return { ok: false, error: await errorFromResponse(res), retryable: retryableStatus(res.status), retryAfter };
+        return {
+          ok: false,
+          error: await errorFromResponse(res),
+          retryable: retryableStatus(res.status),
+          retryAfter,
+        };
       }
       const text = await res.text();
       try {
