@@ -27,11 +27,17 @@ export interface StackOptions {
   readonly faults?: FaultInjector;
   /** Counts every AWS call the stack's clients make. */
   readonly counter?: CallCounter;
+  /** Serve the API over HTTP on 127.0.0.1 (0: a free port), for clients in other processes. */
+  readonly port?: number;
+  /** The participants that run (default all): a transaction at another one stays undecided. */
+  readonly participants?: readonly string[];
 }
 
 export interface Stack {
   readonly config: Config;
   readonly runtime: Runtime;
+  /** The API's URL, when started with `port`. */
+  readonly url?: string;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
   seed(server: string, account: string, balance: number): Promise<void>;
   account(
@@ -81,6 +87,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...(options.wrapBus ? { roleOptions: { wrapBus: options.wrapBus } } : {}),
     ...(options.faults ? { faults: options.faults } : {}),
     ...(options.counter ? { counter: options.counter } : {}),
+    ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(options.participants ? { participants: options.participants } : {}),
   });
   const app = runtime.roles.of("api").http;
 
@@ -96,6 +104,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return {
     config,
     runtime,
+    ...(runtime.url ? { url: runtime.url } : {}),
     request,
     async seed(server, account, balance) {
       const res = await request("PUT", `/v1/bank/${server}/accounts/${account}`, { balance });

@@ -344,7 +344,11 @@ export class ConcordClient {
     } catch (cause) {
       // The caller's abort ends everything; a network failure or an attempt's timeout is retried.
       if (signal?.aborted) throw signal.reason;
-      const why = timeout.signal.aborted ? `no answer within ${limitMs} ms` : String(cause);
+      // fetch's "fetch failed" says little; its cause says why (ECONNREFUSED, ENOTFOUND, ...).
+      const inner = (cause as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+      const why = timeout.signal.aborted
+        ? `no answer within ${limitMs} ms`
+        : `${String(cause)}${typeof inner === "string" ? ` (${inner})` : ""}`;
       const error = new ConcordError(
         { code: "unreachable", status: 0, message: `${init.method} ${url}: ${why}` },
         { cause },
