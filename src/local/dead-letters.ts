@@ -163,7 +163,11 @@ const MOVE_VISIBILITY_SECONDS = 30;
 export async function redriveDeadLetters(
   sqs: Pick<SQSClient, "send">,
   queue: QueuePair,
-  options: { readonly limit?: number; readonly onMoved?: (moved: number) => void } = {},
+  options: {
+    readonly limit?: number;
+    /** How long a message being moved stays hidden from others (default 30 s). */
+    readonly visibilitySeconds?: number;
+  } = {},
 ): Promise<RedriveResult> {
   const [dlqUrl, sourceUrl] = await Promise.all([urlOf(sqs, queue.deadLetter), urlOf(sqs, queue.source)]);
   const limit = options.limit ?? (await depth(sqs, dlqUrl));
@@ -173,7 +177,7 @@ export async function redriveDeadLetters(
       new ReceiveMessageCommand({
         QueueUrl: dlqUrl,
         MaxNumberOfMessages: Math.min(10, limit - moved),
-        VisibilityTimeout: MOVE_VISIBILITY_SECONDS,
+        VisibilityTimeout: options.visibilitySeconds ?? MOVE_VISIBILITY_SECONDS,
         WaitTimeSeconds: 0,
         MessageAttributeNames: ["All"],
       }),
@@ -190,7 +194,6 @@ export async function redriveDeadLetters(
       );
       await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: m.ReceiptHandle }));
       moved++;
-      options.onMoved?.(moved);
     }
   }
   return { moved, left: await depth(sqs, dlqUrl) };

@@ -237,6 +237,7 @@ export function addTxCommands(program: Command, deps: TxCommandDeps): Command {
             next = page.nextCursor;
             if (!opts.all) break;
           }
+          checkFiltered(views, query, opts.url ?? deps.localApiUrl() ?? DEFAULT_API_URL);
           if (opts.json) {
             printJson({ transactions: views, ...(next !== undefined ? { nextCursor: next } : {}) });
             return EXIT.ok;
@@ -271,14 +272,15 @@ export function addTxCommands(program: Command, deps: TxCommandDeps): Command {
   )
     .option("--interval <duration>", "between two reads", durationArg, 500)
     .option("--timeout <duration>", "give up after this long (exit 1)", durationArg)
+    .option("--until-decided", "stop once the outcome is decided, before every participant applied it")
     .action(
-      run(deps, async (client, id: string, opts: ApiOptions & { interval: number; timeout?: number }) => {
+      run(deps, async (client, id: string, opts: WatchOpts) => {
         const signal = opts.timeout !== undefined ? AbortSignal.timeout(opts.timeout) : undefined;
         let last: TransactionView | undefined;
         try {
           for await (const view of client.watch(id, {
             intervalMs: opts.interval,
-            until: "final",
+            until: opts.untilDecided ? "decided" : "final",
             ...(signal ? { signal } : {}),
           })) {
             if (opts.json) console.log(JSON.stringify(view));
@@ -308,6 +310,33 @@ export function addTxCommands(program: Command, deps: TxCommandDeps): Command {
   }
 
   return tx;
+}
+
+type WatchOpts = ApiOptions & { interval: number; timeout?: number; untilDecided?: boolean };
+
+/**
+ * A server that does not serve a filter ignores it and answers unfiltered: said
+ * plainly rather than shown as if filtered. (The time filters are the server's
+ * to define, so only these are checked.)
+ */
+function checkFiltered(views: readonly TransactionView[], query: ListQuery, url: string): void {
+  const checks = [
+    ["status", (v: TransactionView) => query.status === undefined || v.status === query.status],
+    ["protocol", (v: TransactionView) => query.protocol === undefined || v.protocol === query.protocol],
+    [
+      "participant",
+      (v: TransactionView) =>
+        query.participant === undefined || v.branches.some((b) => b.participant === query.participant),
+    ],
+  ] as const;
+  for (const [name, holds] of checks) {
+    const stray = views.find((v) => !holds(v));
+    if (stray) {
+      throw new Error(
+        `the API at ${url} does not filter by --${name} (it answered ${stray.id}, which does not match): it predates that filter`,
+      );
+    }
+  }
 }
 
 /** What changed since the last view: its status line, then the events not printed yet. */
