@@ -196,7 +196,7 @@ export function addTxCommands(program: Command, deps: TxCommandDeps): Command {
     tx
       .command("list")
       .description(
-        "list transactions, newest first, one page (--all: every page); filters as the API serves them",
+        "list transactions, one page in the server's order (newest first with --status; --all: every page); filters as the API serves them",
       ),
   )
     .addOption(

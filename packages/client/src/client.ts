@@ -146,7 +146,7 @@ export class ConcordClient {
     return this.#send("get", { params: { id }, signal: options.signal });
   }
 
-  /** One page of transactions, newest first as the server orders them. */
+  /** One page of transactions, in the server's order (newest first with a status). */
   page(query: ListQuery = {}, options: CallOptions = {}): Promise<TransactionPage> {
     return this.#send("list", { query: toSearch({ ...query }), signal: options.signal });
   }
