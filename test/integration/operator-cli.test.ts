@@ -6,6 +6,7 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import {
@@ -87,6 +88,18 @@ afterAll(async () => {
   await stack?.stop();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
+
+/** A port nothing listens on: one the system just gave out and took back. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 /** A transfer at bank-3, which runs no participant: it stays undecided. */
 async function stuckTransaction(): Promise<TransactionView> {
@@ -222,11 +235,12 @@ describe("concord tx", () => {
     noStack(refused);
   });
 
-  it("an API that is not there: exit 1, and where it looked", async () => {
-    const r = await run(["tx", "get", "x", "--url", "http://127.0.0.1:9"]);
+  it("an API that is not there: exit 1, why, and where it looked", async () => {
+    const port = await closedPort();
+    const r = await run(["tx", "get", "x", "--url", `http://127.0.0.1:${port}`]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("(unreachable)");
-    expect(r.stderr).toContain("is concord running at http://127.0.0.1:9?");
+    expect(r.stderr).toContain("(ECONNREFUSED) (unreachable)");
+    expect(r.stderr).toContain(`is concord running at http://127.0.0.1:${port}?`);
     noStack(r);
   });
 });

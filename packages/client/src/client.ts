@@ -345,7 +345,8 @@ export class ConcordClient {
       // The caller's abort ends everything; a network failure or an attempt's timeout is retried.
       if (signal?.aborted) throw signal.reason;
       // fetch's "fetch failed" says little; its cause says why (ECONNREFUSED, ENOTFOUND, ...).
-      const inner = (cause as { cause?: { code?: unknown } } | undefined)?.cause?.code;
+      const detail = (cause as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+      const inner = detail?.code ?? detail?.message;
       const why = timeout.signal.aborted
         ? `no answer within ${limitMs} ms`
         : `${String(cause)}${typeof inner === "string" ? ` (${inner})` : ""}`;
