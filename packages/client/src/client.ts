@@ -261,6 +261,25 @@ export class ConcordClient {
     return this.#send("getAccount", { params: { server, account }, signal: options.signal });
   }
 
+  /**
+   * A built-in participant's resource by its kind's path and id, e.g.
+   * `getResource("inventory", "sku-1")`, `getResource("payment/customers", "c1")`,
+   * `getResource("bank/bank-1/accounts", "alice")`: its state, version, holds and lock.
+   */
+  getResource<T = Record<string, unknown>>(kind: string, id: string, options: CallOptions = {}): Promise<T> {
+    return this.#send("getResource", { params: { kind, id }, signal: options.signal });
+  }
+
+  /** Creates or resets a resource of a kind that can be seeded (admin): `putResource("inventory", "sku-1", {stock: 5})`. */
+  putResource<T = Record<string, unknown>>(
+    kind: string,
+    id: string,
+    state: Record<string, unknown>,
+    options: CallOptions = {},
+  ): Promise<T> {
+    return this.#send("putResource", { params: { kind, id }, body: state, signal: options.signal });
+  }
+
   /** Liveness: `{"status":"ok"}`. */
   health(options: CallOptions = {}): Promise<{ status: string }> {
     return this.#send("health", { signal: options.signal });

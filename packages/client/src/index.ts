@@ -17,5 +17,5 @@ export {
   isConcordError,
 } from "./errors.ts";
 export type { RetryOptions } from "./retry.ts";
-export { ROUTES, type RouteName } from "./routes.ts";
+export { GENERIC_ROUTES, ROUTES, type RouteName } from "./routes.ts";
 export * from "./types.ts";

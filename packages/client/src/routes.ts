@@ -15,16 +15,27 @@ export const ROUTES = {
   listParticipants: { method: "GET", path: "/v1/participants" },
   putAccount: { method: "PUT", path: "/v1/bank/{server}/accounts/{account}" },
   getAccount: { method: "GET", path: "/v1/bank/{server}/accounts/{account}" },
+  /** Any built-in kind's resource: `{kind}` is its path (`inventory`, `payment/customers`, `orders`, ...). */
+  getResource: { method: "GET", path: "/v1/{kind*}/{id}" },
+  putResource: { method: "PUT", path: "/v1/{kind*}/{id}" },
   health: { method: "GET", path: "/health" },
 } as const;
 
+/** Routes whose path stands for several of the server's (the document lists each kind's own). */
+export const GENERIC_ROUTES: readonly RouteName[] = ["getResource", "putResource", "health"];
+
 export type RouteName = keyof typeof ROUTES;
 
-/** A route's path with its `{params}` filled in, each encoded as one path segment. */
+/**
+ * A route's path with its `{params}` filled in, each encoded as one path
+ * segment; a `{param*}` may span several (each of its segments encoded).
+ */
 export function pathOf(name: RouteName, params: Record<string, string> = {}): string {
-  return ROUTES[name].path.replace(/\{(\w+)\}/g, (_, key: string) => {
+  return ROUTES[name].path.replace(/\{(\w+)(\*?)\}/g, (_, key: string, many: string) => {
     const value = params[key];
     if (value === undefined) throw new TypeError(`${name}: ${key} is required`);
-    return encodeURIComponent(value);
+    return many
+      ? value.split("/").filter(Boolean).map(encodeURIComponent).join("/")
+      : encodeURIComponent(value);
   });
 }

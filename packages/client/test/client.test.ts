@@ -216,6 +216,19 @@ describe("typed errors", () => {
   });
 });
 
+describe("paths", () => {
+  it("encodes each segment: an id never reaches another route, a kind's path keeps its slashes", async () => {
+    const fake = fakeFetch(json(200, {}));
+    const { client } = clientWith(fake.fetch);
+    await client.get("../participants");
+    await client.getResource("payment/customers", "c 1/x");
+    expect(fake.calls.map((c) => c.url)).toEqual([
+      "http://concord.test/v1/transactions/..%2Fparticipants",
+      "http://concord.test/v1/payment/customers/c%201%2Fx",
+    ]);
+  });
+});
+
 describe("the caller's signal", () => {
   it("ends a call during its pause between retries, with the signal's reason, and sends no more", async () => {
     const controller = new AbortController();
