@@ -9,13 +9,14 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { awsFaultInjector, faultyBus, parseFaultPlanText } from "../../testkit/faults/fault-plan.ts";
 import { createAwsClients, destroyAwsClients } from "../adapters/aws-clients.ts";
 import { authEnabled } from "../api/auth.ts";
-import { intArg, portArg } from "../cli-args.ts";
+import { portArg } from "../cli-args.ts";
 import { type Config, DEFAULT_DATA_DIR, loadConfig } from "../config.ts";
-import { lookAtDeadLetters } from "./dead-letters.ts";
+import { addDlqCommands } from "./dlq-commands.ts";
 import { type Emulators, startEmulators, stopAllEmulatorsSync } from "./emulators/index.ts";
 import { provision } from "./provision.ts";
 import { ALL_ROLES, type RoleName, type Runtime, startRuntime } from "./runtime.ts";
 import { publishLocalStack, readLocalStack, stackFilePath } from "./stack-file.ts";
+import { addTxCommands } from "./tx-commands.ts";
 
 /** The local queues' settings: retries within seconds, not Lambda's minute. */
 const localQueues = ({ local }: Config) => ({
@@ -65,6 +66,9 @@ function stackConfig(): Config {
   console.warn(`using the local stack of pid ${stack.pid} (${stackFilePath(dataDir)})`);
   return { ...config, endpoints: { dynamodb: stack.dynamodbEndpoint, sqs: stack.sqsEndpoint } };
 }
+
+/** The API of the local stack `npm start` published in this directory, if it runs. */
+const localApiUrl = (): string | undefined => readLocalStack(resolve(localConfig().local.dataDir))?.api;
 
 function announceAuth(config: Config): void {
   if (!authEnabled({ client: config.apiKeys, admin: config.adminKeys })) {
@@ -116,7 +120,9 @@ function onSignals(stop: () => Promise<void>): void {
 }
 
 const program = new Command("concord")
-  .description("Distributed transactions (2PC) over DynamoDB and SQS, run locally on embedded emulators.")
+  .description(
+    "Distributed transactions (2PC and sagas) over DynamoDB and SQS: run concord locally on embedded emulators, and operate any concord (tx, dlq).",
+  )
   .showHelpAfterError();
 
 program
@@ -215,24 +221,8 @@ program
     }
   });
 
-program
-  .command("dlq")
-  .description(
-    "show what waits in each dead-letter queue at AWS_ENDPOINT_URL_SQS (counts, and bodies with --peek)",
-  )
-  .option("--peek <n>", "print up to n message bodies per queue (1-10)", intArg(1, 10))
-  .action(async (opts: { peek?: number }) => {
-    const config = stackConfig();
-    const clients = createAwsClients(config);
-    try {
-      for (const look of await lookAtDeadLetters(clients.sqs, config.topology, opts.peek ?? 0)) {
-        console.log(`${look.queue}\t${look.count} messages`);
-        for (const m of look.messages) console.log(`  ${m.id}  ${m.body}`);
-      }
-    } finally {
-      destroyAwsClients(clients);
-    }
-  });
+addDlqCommands(program, { stackConfig });
+addTxCommands(program, { localApiUrl });
 
 program
   .command("role")

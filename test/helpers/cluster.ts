@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { physicalName } from "../../infra/topology.ts";
+import { createClient } from "../../packages/client/src/index.ts";
 import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import type { TxRecord } from "../../src/core/transaction.ts";
@@ -14,7 +15,7 @@ import { checkInvariants as checkStoredInvariants } from "../../testkit/invarian
 import { participantItems } from "../../testkit/invariants/snapshot.ts";
 import { scanTable } from "../../testkit/scan-table.ts";
 import { type RoleProcess, startRole } from "./processes.ts";
-import { eventually, testEnv } from "./stack.ts";
+import { testEnv } from "./stack.ts";
 
 export type RoleKey = "coordinator" | "sweeper" | "api" | `bank-${number}`;
 
@@ -132,16 +133,11 @@ export async function startCluster(
     start,
     call,
     settle(id, timeoutMs = 30_000) {
-      return eventually(
-        async () => {
-          const { body } = await call("GET", `/v1/transactions/${id}`);
-          return body?.phase === "committed" || body?.phase === "aborted"
-            ? (body as TransactionView)
-            : undefined;
-        },
-        timeoutMs,
-        `transaction ${id} to finish`,
-      );
+      // The API's URL as it is now (a restarted API listens elsewhere); no retries, as before:
+      // a test sees the API's first answer.
+      const client = createClient({ baseUrl: url, retry: false });
+      const view = client.waitFor(id, { until: "final", timeoutMs, intervalMs: 100 });
+      return view as Promise<TransactionView>;
     },
     scan,
     async deadLetters(queue) {

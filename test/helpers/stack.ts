@@ -4,9 +4,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { inject } from "vitest";
+import { type ConcordClient, createClient, type TransferOperation } from "../../packages/client/src/index.ts";
 import type { CallCounter } from "../../src/adapters/call-counter.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
-import { isFinal } from "../../src/core/transaction.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { type RoleName, type Runtime, startRuntime } from "../../src/local/runtime.ts";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
@@ -27,11 +27,22 @@ export interface StackOptions {
   readonly faults?: FaultInjector;
   /** Counts every AWS call the stack's clients make. */
   readonly counter?: CallCounter;
+  /** Serve the API over HTTP on 127.0.0.1 (0: a free port), for clients in other processes. */
+  readonly port?: number;
+  /** The participants that run (default all): a transaction at another one stays undecided. */
+  readonly participants?: readonly string[];
 }
 
 export interface Stack {
   readonly config: Config;
   readonly runtime: Runtime;
+  /** The API's URL, when started with `port`. */
+  readonly url?: string;
+  /**
+   * The typed client on the API in this process (no port needed). It does not
+   * retry: a test sees the API's first answer.
+   */
+  readonly client: ConcordClient;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
   seed(server: string, account: string, balance: number): Promise<void>;
   account(
@@ -81,6 +92,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...(options.wrapBus ? { roleOptions: { wrapBus: options.wrapBus } } : {}),
     ...(options.faults ? { faults: options.faults } : {}),
     ...(options.counter ? { counter: options.counter } : {}),
+    ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(options.participants ? { participants: options.participants } : {}),
   });
   const app = runtime.roles.of("api").http;
 
@@ -93,36 +106,33 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }),
     );
 
+  // The views come from this server: its own view type (event types and reasons as
+  // its unions) holds them, where the client keeps those open as strings.
+  const asServerView = (view: Promise<unknown>) => view as Promise<TransactionView>;
+  const client = createClient({
+    baseUrl: "http://concord.test",
+    fetch: (input, init) => Promise.resolve(app.request(String(input), init)),
+    retry: false,
+  });
+
   return {
     config,
     runtime,
+    ...(runtime.url ? { url: runtime.url } : {}),
+    client,
     request,
     async seed(server, account, balance) {
-      const res = await request("PUT", `/v1/bank/${server}/accounts/${account}`, { balance });
-      if (res.status !== 200) throw new Error(`seed ${server}/${account}: ${res.status} ${await res.text()}`);
+      await client.putAccount(server, account, balance);
     },
-    async account(server, account) {
-      const res = await request("GET", `/v1/bank/${server}/accounts/${account}`);
-      if (res.status !== 200) throw new Error(`account ${server}/${account}: ${res.status}`);
-      return (await res.json()) as Awaited<ReturnType<Stack["account"]>>;
-    },
-    async transfer(ops, wait = 10_000, headers = {}) {
-      const res = await request("POST", `/v1/transfers?wait=${wait}`, ops, headers);
-      if (res.status !== 201 && res.status !== 202)
-        throw new Error(`transfer: ${res.status} ${await res.text()}`);
-      return (await res.json()) as TransactionView;
+    account: (server, account) => client.getAccount(server, account),
+    transfer(ops, wait = 10_000, headers = {}) {
+      const key = headers["Idempotency-Key"] ?? headers["idempotency-key"];
+      const options = { wait, ...(key !== undefined ? { idempotencyKey: key } : {}) };
+      return asServerView(client.transfer(ops as TransferOperation[], options));
     },
     scan: (table) => scanTable(runtime.clients.doc, config.topology, table),
-    settle(id, timeoutMs = 20_000) {
-      return eventually(
-        async () => {
-          const view = (await (await request("GET", `/v1/transactions/${id}`)).json()) as TransactionView;
-          return isFinal(view.phase) ? view : undefined;
-        },
-        timeoutMs,
-        `transaction ${id} to finish`,
-      );
-    },
+    settle: (id, timeoutMs = 20_000) =>
+      asServerView(client.waitFor(id, { until: "final", timeoutMs, intervalMs: 100 })),
     stop: () => runtime.stop(),
   };
 }
