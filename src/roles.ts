@@ -6,10 +6,12 @@
  * its role the same way: `batch` for the batches of its trigger queue, `pass`
  * for each pass of its schedule, `http` for the API.
  */
-import { type FunctionRole, physicalName } from "../infra/topology.ts";
+import { COORDINATOR_QUEUE, type FunctionRole, physicalName } from "../infra/topology.ts";
 import { countInFlight } from "./adapters/dynamodb-transaction-gauges.ts";
+import { readinessProbes } from "./adapters/readiness-probes.ts";
 import { deadLetterDepth } from "./adapters/sqs-dead-letter-depth.ts";
 import { type App, createApp } from "./api/app.ts";
+import { createReadiness } from "./api/readiness.ts";
 import type { ResourceMount } from "./api/routes/resources.ts";
 import { participantNames } from "./config.ts";
 import { createCoordinator } from "./coordinator/coordinator.ts";
@@ -124,6 +126,13 @@ export const apiRole: RoleBuilder<"api"> = (wiring) => {
       clock: wiring.clock,
     },
     keys: { client: config.apiKeys, admin: config.adminKeys },
+    readiness: createReadiness({
+      probes: readinessProbes(wiring.clients, {
+        table: physicalName(config.topology, config.topology.tables.transactions.name),
+        queue: physicalName(config.topology, COORDINATOR_QUEUE),
+      }),
+      clock: wiring.clock,
+    }),
     defaultTimeoutMs: config.timing.defaultTimeoutMs,
     maxTimeoutMs: config.timing.maxTimeoutMs,
     decisions: wiring.decisions,

@@ -10,6 +10,8 @@ export interface LogEntry {
   readonly message: string;
   /** The first extra argument: the fields object, or the error. */
   readonly fields?: unknown;
+  /** The logger's persistent keys when it logged (a request's id, a transaction's id, a trace). */
+  readonly keys: Readonly<Record<string, unknown>>;
 }
 
 /** Prints nothing and hands every entry to `onLog`, its children's too. */
@@ -23,7 +25,8 @@ export class RecordingLogger extends Logger {
 
   private record(level: LogEntry["level"], input: unknown, extra: unknown[]): void {
     const message = typeof input === "string" ? input : String((input as { message?: unknown }).message);
-    this.onLog(extra.length > 0 ? { level, message, fields: extra[0] } : { level, message });
+    const keys = { ...this.getPersistentLogAttributes() };
+    this.onLog(extra.length > 0 ? { level, message, fields: extra[0], keys } : { level, message, keys });
   }
 
   override debug(input: Parameters<Logger["debug"]>[0], ...extra: unknown[]): void {

@@ -3,6 +3,7 @@
  * tables and queues (a unique prefix) so test files can run side by side.
  */
 import { randomUUID } from "node:crypto";
+import type { Logger } from "@aws-lambda-powertools/logger";
 import { inject } from "vitest";
 import type { CallCounter } from "../../src/adapters/call-counter.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
@@ -27,6 +28,8 @@ export interface StackOptions {
   readonly faults?: FaultInjector;
   /** Counts every AWS call the stack's clients make. */
   readonly counter?: CallCounter;
+  /** The root logger of every role (silent by default). */
+  readonly log?: Logger;
 }
 
 export interface Stack {
@@ -76,7 +79,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     sweepIntervalMs: options.sweepIntervalMs ?? 250,
     pollersPerQueue: options.pollersPerQueue ?? 2,
     ...(options.inquiryIntervalMs ? { inquiryIntervalMs: options.inquiryIntervalMs } : {}),
-    log: silentLogger(),
+    log: options.log ?? silentLogger(),
     ...(options.roles ? { roles: options.roles } : {}),
     ...(options.wrapBus ? { roleOptions: { wrapBus: options.wrapBus } } : {}),
     ...(options.faults ? { faults: options.faults } : {}),
