@@ -6,10 +6,11 @@
  * its role the same way: `batch` for the batches of its trigger queue, `pass`
  * for each pass of its schedule, `http` for the API.
  */
-import { COORDINATOR_QUEUE, type FunctionRole, physicalName } from "../infra/topology.ts";
+import { DISPATCHER_QUEUE, type FunctionRole, physicalName } from "../infra/topology.ts";
+import { dynamoDbProbe } from "./adapters/dynamodb-readiness-probe.ts";
 import { countInFlight } from "./adapters/dynamodb-transaction-gauges.ts";
-import { readinessProbes } from "./adapters/readiness-probes.ts";
 import { deadLetterDepth } from "./adapters/sqs-dead-letter-depth.ts";
+import { sqsProbe } from "./adapters/sqs-readiness-probe.ts";
 import { type App, createApp } from "./api/app.ts";
 import { createReadiness } from "./api/readiness.ts";
 import type { ResourceMount } from "./api/routes/resources.ts";
@@ -127,10 +128,14 @@ export const apiRole: RoleBuilder<"api"> = (wiring) => {
     },
     keys: { client: config.apiKeys, admin: config.adminKeys },
     readiness: createReadiness({
-      probes: readinessProbes(wiring.clients, {
-        table: physicalName(config.topology, config.topology.tables.transactions.name),
-        queue: physicalName(config.topology, COORDINATOR_QUEUE),
-      }),
+      probes: {
+        dynamodb: dynamoDbProbe(
+          wiring.clients.doc,
+          physicalName(config.topology, config.topology.tables.transactions.name),
+        ),
+        // A queue the API sends to, so that its grant covers GetQueueUrl.
+        sqs: sqsProbe(wiring.clients.sqs, physicalName(config.topology, DISPATCHER_QUEUE)),
+      },
       clock: wiring.clock,
     }),
     defaultTimeoutMs: config.timing.defaultTimeoutMs,

@@ -11,7 +11,7 @@ import type { DecisionSignal } from "../../coordinator/decision-signal.ts";
 import { branchesBytes, MAX_BRANCHES_BYTES } from "../../core/record-size.ts";
 import { stageNumberOf } from "../../core/saga.ts";
 import type { Policy } from "../../core/step.ts";
-import type { BranchSpec } from "../../core/transaction.ts";
+import { type BranchSpec, PROTOCOLS } from "../../core/transaction.ts";
 import { STATUSES, statusOf, toView } from "../../core/view.ts";
 import {
   type HttpProtocol,
@@ -203,6 +203,12 @@ const decimal = (digits: number, rule: string, min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, rule).max(max, rule));
 
+/** An ISO 8601 instant with its offset, as milliseconds since the epoch. */
+const instant = (name: string) =>
+  z.iso
+    .datetime({ offset: true, error: `${name} must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z` })
+    .transform((v) => Date.parse(v));
+
 const waitQuery = {
   wait: {
     schema: decimal(5, WAIT_RULE, 0, MAX_WAIT_MS),
@@ -298,9 +304,26 @@ const listSpec = {
       schema: z.enum(STATUSES, { error: `status must be one of ${STATUSES.join(", ")}` }),
       description: "Only transactions with this client-facing status",
     },
+    protocol: {
+      schema: z.enum(PROTOCOLS, { error: 'protocol must be "2pc" or "saga"' }),
+      description: "Only transactions of this protocol",
+    },
+    participant: {
+      schema: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "participant must be a participant's name"),
+      description: "Only transactions with a branch at this participant",
+      example: "bank-1",
+    },
+    since: {
+      schema: instant("since"),
+      description: "Only transactions created at or after this instant (ISO 8601, e.g. 2026-01-31T12:00:00Z)",
+    },
+    until: {
+      schema: instant("until"),
+      description: "Only transactions created before this instant (ISO 8601)",
+    },
     limit: {
       schema: decimal(3, LIMIT_RULE, 1, MAX_PAGE_SIZE),
-      description: `Page size, 1-${MAX_PAGE_SIZE} (default ${DEFAULT_PAGE_SIZE})`,
+      description: `Page size, 1-${MAX_PAGE_SIZE} (default ${DEFAULT_PAGE_SIZE}); a filtered page may hold fewer while \`nextCursor\` says more follow`,
     },
     cursor: {
       schema: z.string(),
@@ -407,10 +430,18 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
 
   table.add(listSpec, async (c, { query }) => {
     try {
+      const { status, protocol, participant, since, until, cursor } = query;
+      if (since !== undefined && until !== undefined && since >= until) {
+        throw badRequest("since must be before until");
+      }
       const page = await deps.listing.list({
-        ...(query.status !== undefined ? { status: query.status } : {}),
+        ...(status !== undefined ? { status } : {}),
+        ...(protocol !== undefined ? { protocol } : {}),
+        ...(participant !== undefined ? { participant } : {}),
+        ...(since !== undefined ? { since } : {}),
+        ...(until !== undefined ? { until } : {}),
         limit: query.limit ?? DEFAULT_PAGE_SIZE,
-        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+        ...(cursor !== undefined ? { cursor } : {}),
       });
       return c.json({
         transactions: page.items.map(toView),
