@@ -1,6 +1,7 @@
 /** Loggers for tests and the simulation: Powertools Loggers, so they go wherever a role's logger goes. */
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { ConstructorOptions } from "@aws-lambda-powertools/logger/types";
+import { currentTraceparent } from "../src/trace-context.ts";
 
 /** Logs nothing. */
 export const silentLogger = (): Logger => new Logger({ logLevel: "SILENT" });
@@ -25,7 +26,12 @@ export class RecordingLogger extends Logger {
 
   private record(level: LogEntry["level"], input: unknown, extra: unknown[]): void {
     const message = typeof input === "string" ? input : String((input as { message?: unknown }).message);
-    const keys = { ...this.getPersistentLogAttributes() };
+    // As the root logger does (src/log.ts): the current trace on every line.
+    const traceparent = currentTraceparent();
+    const keys = {
+      ...this.getPersistentLogAttributes(),
+      ...(traceparent !== undefined ? { traceparent } : {}),
+    };
     this.onLog(extra.length > 0 ? { level, message, fields: extra[0], keys } : { level, message, keys });
   }
 

@@ -4,6 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId } from "hono/request-id";
 import { isUnavailableError } from "../adapters/transient-errors.ts";
+import { childSpan, parseTraceparent, startTrace, withTrace } from "../trace-context.ts";
 import { type ApiKeys, apiKeyAuth, type Role } from "./auth.ts";
 import { ApiError } from "./errors.ts";
 import { openApiDocument } from "./openapi/document.ts";
@@ -105,14 +106,19 @@ export function createApp(deps: ApiDeps) {
     const log = deps.log.createChild({ persistentKeys: { requestId: c.get("requestId") } });
     c.set("log", log);
     const started = Date.now();
-    await next();
-    // One line per request; probes' at debug, so that a load balancer's do not drown the rest.
-    const probe = c.req.path === "/health" || c.req.path === "/ready";
-    log[probe ? "debug" : "info"]("answered", {
-      method: c.req.method,
-      path: c.req.path,
-      status: c.res.status,
-      ms: Date.now() - started,
+    // The client's trace continues here (or one starts): every message this request sends carries it.
+    const traceparent = childSpan(parseTraceparent(c.req.header("traceparent")) ?? startTrace());
+    c.header("traceparent", traceparent);
+    await withTrace(traceparent, async () => {
+      await next();
+      // One line per request; probes' at debug, so that a load balancer's do not drown the rest.
+      const probe = c.req.path === "/health" || c.req.path === "/ready";
+      log[probe ? "debug" : "info"]("answered", {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Date.now() - started,
+      });
     });
   });
 

@@ -225,5 +225,9 @@ describe("X-Request-Id", () => {
     expect(lines.map((e) => e.message)).toEqual(expect.arrayContaining(["transaction started", "answered"]));
     // The transaction's own lines carry both ids.
     expect(lines.find((e) => e.message === "transaction started")?.keys.txId).toEqual(expect.any(String));
+    // And the trace the request started, which its messages carry on to every role.
+    expect(lines.every((e) => /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/.test(String(e.keys.traceparent)))).toBe(
+      true,
+    );
   });
 });
