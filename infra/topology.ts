@@ -75,6 +75,7 @@ export interface Topology {
     readonly transactions: TableSpec;
     readonly bank: TableSpec;
     readonly participants: TableSpec;
+    readonly "transaction-participants": TableSpec;
   } & Readonly<Record<string, TableSpec>>;
   readonly queues: readonly QueueSpec[];
   readonly functions: readonly FunctionSpec[];
@@ -104,6 +105,15 @@ export const PARTICIPANTS_TABLE = "participants";
 export const DUE_INDEX = "due";
 /** Transactions by client-facing status (sharded), newest first: the listing endpoint. */
 export const STATUS_INDEX = "status";
+/** Transactions by protocol (sharded), newest first: the listing by protocol, and without a filter. */
+export const PROTOCOL_INDEX = "protocol";
+/**
+ * One small item per (transaction, participant), written beside the record's
+ * create: a transaction's participants are a list, and an index keys on one value.
+ */
+export const TX_PARTICIPANTS_TABLE = "transaction-participants";
+/** Over TX_PARTICIPANTS_TABLE: a participant's transactions (sharded), newest first. */
+export const PARTICIPANT_INDEX = "participant";
 /** Sparse index of preparing transactions that wait for a lock: the wait-for graph's edges. */
 export const WAITING_INDEX = "waiting";
 /** Sparse index of a participant's prepared barriers, by age: who may be in doubt. */
@@ -247,6 +257,27 @@ export function buildTopology(options: TopologyOptions): Topology {
             sortKey: { name: "createdAt", type: "N" },
             projection: "KEYS_ONLY",
           },
+          // `<protocol>#<shard>`, set at create and never changed: written once per transaction.
+          {
+            name: PROTOCOL_INDEX,
+            partitionKey: { name: "protocolShard", type: "S" },
+            sortKey: { name: "createdAt", type: "N" },
+            projection: "KEYS_ONLY",
+          },
+        ],
+      },
+      [TX_PARTICIPANTS_TABLE]: {
+        name: TX_PARTICIPANTS_TABLE,
+        // `<transaction id>/<participant>`: neither holds a `/`.
+        partitionKey: "key",
+        ttlAttribute: "expiresAt",
+        indexes: [
+          {
+            name: PARTICIPANT_INDEX,
+            partitionKey: { name: "participantShard", type: "S" },
+            sortKey: { name: "createdAt", type: "N" },
+            projection: "KEYS_ONLY",
+          },
         ],
       },
       bank: participantTable("bank"),
@@ -272,7 +303,7 @@ export function buildTopology(options: TopologyOptions): Topology {
         // Starts transactions (PREPARE to participants), seeds and reads resources, admin aborts,
         // registers HTTP participants.
         access: {
-          tables: ["transactions", "bank", PARTICIPANTS_TABLE, ...commerce],
+          tables: ["transactions", TX_PARTICIPANTS_TABLE, "bank", PARTICIPANTS_TABLE, ...commerce],
           sendsTo: participantQueues,
         },
         http: true,

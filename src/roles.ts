@@ -7,11 +7,14 @@
  * for each pass of its schedule, `http` for the API.
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { type FunctionRole, physicalName } from "../infra/topology.ts";
+import { DISPATCHER_QUEUE, type FunctionRole, physicalName } from "../infra/topology.ts";
+import { dynamoDbProbe } from "./adapters/dynamodb-readiness-probe.ts";
 import { countInFlight } from "./adapters/dynamodb-transaction-gauges.ts";
 import { secretReader } from "./adapters/secrets-manager.ts";
 import { deadLetterDepth } from "./adapters/sqs-dead-letter-depth.ts";
+import { sqsProbe } from "./adapters/sqs-readiness-probe.ts";
 import { type App, createApp } from "./api/app.ts";
+import { createReadiness } from "./api/readiness.ts";
 import type { ResourceMount } from "./api/routes/resources.ts";
 import { participantNames } from "./config.ts";
 import { createCoordinator } from "./coordinator/coordinator.ts";
@@ -127,6 +130,17 @@ export const apiRole: RoleBuilder<"api"> = (wiring) => {
       clock: wiring.clock,
     },
     keys: { client: config.apiKeys, admin: config.adminKeys },
+    readiness: createReadiness({
+      probes: {
+        dynamodb: dynamoDbProbe(
+          wiring.clients.doc,
+          physicalName(config.topology, config.topology.tables.transactions.name),
+        ),
+        // A queue the API sends to, so that its grant covers GetQueueUrl.
+        sqs: sqsProbe(wiring.clients.sqs, physicalName(config.topology, DISPATCHER_QUEUE)),
+      },
+      clock: wiring.clock,
+    }),
     defaultTimeoutMs: config.timing.defaultTimeoutMs,
     maxTimeoutMs: config.timing.maxTimeoutMs,
     decisions: wiring.decisions,

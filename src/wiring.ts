@@ -9,7 +9,7 @@
  * its role uses.
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { physicalName } from "../infra/topology.ts";
+import { physicalName, TX_PARTICIPANTS_TABLE } from "../infra/topology.ts";
 import type { AwsClients } from "./adapters/aws-clients.ts";
 import { createDynamoDbParticipantRegistry } from "./adapters/dynamodb-participant-registry.ts";
 import { createDynamoDbParticipantStore } from "./adapters/dynamodb-participant-store.ts";
@@ -126,14 +126,16 @@ export const transactionStore = /* @__PURE__ */ once((wiring: Wiring) =>
     tableName: tableName(wiring, wiring.config.topology.tables.transactions.name),
     shards: wiring.config.topology.dueShards,
     retentionSeconds: wiring.config.timing.retentionSeconds,
+    participantsTableName: tableName(wiring, TX_PARTICIPANTS_TABLE),
   }),
 );
 
-/** Pages of transactions for operators, over the transactions table's status index. */
+/** Pages of transactions for operators, over the indexes of the transactions and transaction-participants tables. */
 export const transactionListing = /* @__PURE__ */ once((wiring: Wiring) =>
   createDynamoDbTransactionListing({
     doc: wiring.clients.doc,
     tableName: tableName(wiring, wiring.config.topology.tables.transactions.name),
+    participantsTableName: tableName(wiring, TX_PARTICIPANTS_TABLE),
     shards: wiring.config.topology.dueShards,
   }),
 );

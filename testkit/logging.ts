@@ -1,6 +1,7 @@
 /** Loggers for tests and the simulation: Powertools Loggers, so they go wherever a role's logger goes. */
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { ConstructorOptions } from "@aws-lambda-powertools/logger/types";
+import { currentTraceparent } from "../src/trace-context.ts";
 
 /** Logs nothing. */
 export const silentLogger = (): Logger => new Logger({ logLevel: "SILENT" });
@@ -10,6 +11,8 @@ export interface LogEntry {
   readonly message: string;
   /** The first extra argument: the fields object, or the error. */
   readonly fields?: unknown;
+  /** The logger's persistent keys when it logged (a request's id, a transaction's id, a trace). */
+  readonly keys: Readonly<Record<string, unknown>>;
 }
 
 /** Prints nothing and hands every entry to `onLog`, its children's too. */
@@ -23,7 +26,13 @@ export class RecordingLogger extends Logger {
 
   private record(level: LogEntry["level"], input: unknown, extra: unknown[]): void {
     const message = typeof input === "string" ? input : String((input as { message?: unknown }).message);
-    this.onLog(extra.length > 0 ? { level, message, fields: extra[0] } : { level, message });
+    // As the root logger does (src/log.ts): the current trace on every line.
+    const traceparent = currentTraceparent();
+    const keys = {
+      ...this.getPersistentLogAttributes(),
+      ...(traceparent !== undefined ? { traceparent } : {}),
+    };
+    this.onLog(extra.length > 0 ? { level, message, fields: extra[0], keys } : { level, message, keys });
   }
 
   override debug(input: Parameters<Logger["debug"]>[0], ...extra: unknown[]): void {

@@ -3,7 +3,7 @@
  * attributes plus the keys of the sparse indexes it belongs to. Shared by the
  * store, which writes items, and the listing, which reads them.
  */
-import type { TxRecord } from "../core/transaction.ts";
+import type { Protocol, TxRecord } from "../core/transaction.ts";
 import { isFinal, isWaiting } from "../core/transaction.ts";
 import { type Status, statusOf } from "../core/view.ts";
 import { shardOf } from "../ports/transaction-store.ts";
@@ -12,6 +12,7 @@ export type TxItem = TxRecord & {
   dueShard?: string;
   waitShard?: string;
   statusShard?: string;
+  protocolShard?: string;
   expiresAt?: number;
   /** Unique per write: tells our own write, retried by the SDK after a lost response, from another's. */
   writeToken?: string;
@@ -19,6 +20,30 @@ export type TxItem = TxRecord & {
 
 /** Key of the status index's partition: the client-facing status, spread over the shards. */
 export const statusShardOf = (status: Status, shard: number): string => `${status}#${shard}`;
+/** Key of the protocol index's partition. */
+export const protocolShardOf = (protocol: Protocol, shard: number): string => `${protocol}#${shard}`;
+/** Key of the participant index's partition (in the transaction-participants table). */
+export const participantShardOf = (participant: string, shard: number): string => `${participant}#${shard}`;
+
+/** The key of the item that lists `txId` under `participant`; ids and names never hold a `/`. */
+export const participantItemKey = (txId: string, participant: string): string => `${txId}/${participant}`;
+export const txIdOfParticipantItemKey = (key: string): string => key.slice(0, key.indexOf("/"));
+
+/**
+ * The participant index's items of a transaction: one per participant its
+ * branches name. They expire with the retention after the deadline, whatever
+ * becomes of the record; the record is the truth, they only point to it.
+ */
+export function participantItems(tx: TxRecord, shards: number, retentionSeconds: number) {
+  const shard = shardOf(tx.id, shards);
+  const names = [...new Set(tx.branches.map((b) => b.participant))];
+  return names.map((participant) => ({
+    key: participantItemKey(tx.id, participant),
+    participantShard: participantShardOf(participant, shard),
+    createdAt: tx.createdAt,
+    expiresAt: Math.floor(tx.deadline / 1000) + retentionSeconds,
+  }));
+}
 
 export function toItem(tx: TxRecord, writeToken: string, shards: number, retentionSeconds: number): TxItem {
   const shard = shardOf(tx.id, shards);
@@ -26,6 +51,7 @@ export function toItem(tx: TxRecord, writeToken: string, shards: number, retenti
   // Only records the sweeper must look at carry the index keys: the index stays sparse.
   if (tx.dueAt !== undefined) item.dueShard = String(shard);
   item.statusShard = statusShardOf(statusOf(tx.state), shard);
+  item.protocolShard = protocolShardOf(tx.protocol, shard);
   if (isWaiting(tx)) item.waitShard = String(shard);
   if (isFinal(tx.state))
     item.expiresAt = Math.floor((tx.completedAt ?? Date.now()) / 1000) + retentionSeconds;
@@ -37,6 +63,7 @@ export function fromItem(item: Record<string, unknown>): TxRecord {
     dueShard: _s,
     waitShard: _w,
     statusShard: _t,
+    protocolShard: _p,
     expiresAt: _e,
     writeToken: _k,
     ...tx

@@ -1,28 +1,40 @@
 /**
- * Listing transactions for operators (`GET /v1/transactions`).
+ * Listing transactions for operators (`GET /v1/transactions`), by index only:
+ * never a Scan, whatever the filters.
  *
- * By status, the `status` index is read: its partition key is `<status>#<shard>`
- * (the shard of the record's id, as for the due index), so the writes of a busy
- * status spread over `shards` partitions instead of one hot one; a page queries
- * every shard newest first and merges them. The index holds keys only (it is
- * written only when a status changes), so the page's records are then read with
- * one strongly consistent BatchGetItem, and a record whose status changed since
- * the index was read is left out.
- *
- * Without a status, a Scan page in storage order: each record once, whatever its
- * status does meanwhile.
+ * Each listing reads one index, the most selective its filters allow:
+ * - `participant`: the participant index, over the small items written beside
+ *   each record's create (one per participant, transaction-participants table);
+ * - else `status`: the status index (its key changes with the status);
+ * - else `protocol`, or no filter at all: the protocol index (every record is in
+ *   it once, under its protocol: no filter reads both protocols' partitions).
+ * Every index's partition key is `<value>#<shard>` (the shard of the record's
+ * id), so no busy value is one hot partition, and its sort key is `createdAt`:
+ * `since`/`until` are key conditions. A page queries each partition newest first
+ * and merges them (list-cursor.ts). The indexes hold keys only, so the page's
+ * records are then read with one strongly consistent BatchGetItem; a record that
+ * no longer matches every filter (its status changed, or a filter the index does
+ * not serve) is left out, so a page may come short while more follow.
  */
-import { type DynamoDBDocumentClient, QueryCommand, ScanCommand } from "@aws-sdk/lib-dynamodb";
-import { STATUS_INDEX } from "../../infra/topology.ts";
-import type { TxRecord } from "../core/transaction.ts";
-import { type Status, statusOf } from "../core/view.ts";
+import { type DynamoDBDocumentClient, QueryCommand } from "@aws-sdk/lib-dynamodb";
+import { PARTICIPANT_INDEX, PROTOCOL_INDEX, STATUS_INDEX } from "../../infra/topology.ts";
+import { PROTOCOLS, type TxRecord } from "../core/transaction.ts";
+import { statusOf } from "../core/view.ts";
 import type { ListPage, ListQuery, TransactionListing } from "../ports/transaction-listing.ts";
 import { batchGetAll } from "./batch-get.ts";
-import { fromItem, statusShardOf } from "./dynamodb-transaction-item.ts";
+import {
+  fromItem,
+  participantItemKey,
+  participantShardOf,
+  protocolShardOf,
+  statusShardOf,
+  txIdOfParticipantItemKey,
+} from "./dynamodb-transaction-item.ts";
 import {
   decodeCursor,
   encodeCursor,
   type IndexKey,
+  listingOf,
   mergeNewestFirst,
   type ShardPosition,
   type ShardRead,
@@ -31,8 +43,21 @@ import {
 export interface DynamoDbTransactionListingOptions {
   readonly doc: DynamoDBDocumentClient;
   readonly tableName: string;
-  /** The store's shards: the status index is spread over as many. */
+  /** The transaction-participants table (the participant index's items). */
+  readonly participantsTableName: string;
+  /** The store's shards: every listing index is spread over as many. */
   readonly shards: number;
+}
+
+/** One partition of one index: where to query, and how its entries name a transaction. */
+interface Partition {
+  readonly table: string;
+  readonly index: string;
+  readonly attribute: string;
+  readonly value: string;
+  /** The table key of an entry with this id, for ExclusiveStartKey. */
+  readonly tableKey: (id: string) => Record<string, string>;
+  readonly idOf: (item: Record<string, unknown>) => string;
 }
 
 export function createDynamoDbTransactionListing(
@@ -41,87 +66,138 @@ export function createDynamoDbTransactionListing(
   return { list: (query) => listTransactions(options, query) };
 }
 
+/** The partitions a listing reads: one index, each of its values the filters allow, every shard. */
+function partitionsOf(deps: DynamoDbTransactionListingOptions, query: ListQuery): Partition[] {
+  const shards = Array.from({ length: deps.shards }, (_, shard) => shard);
+  const byId = (item: Record<string, unknown>) => String(item.id);
+  const { participant, status, protocol } = query;
+  if (participant !== undefined) {
+    return shards.map((shard) => ({
+      table: deps.participantsTableName,
+      index: PARTICIPANT_INDEX,
+      attribute: "participantShard",
+      value: participantShardOf(participant, shard),
+      tableKey: (id) => ({ key: participantItemKey(id, participant) }),
+      idOf: (item) => txIdOfParticipantItemKey(String(item.key)),
+    }));
+  }
+  if (status !== undefined) {
+    return shards.map((shard) => ({
+      table: deps.tableName,
+      index: STATUS_INDEX,
+      attribute: "statusShard",
+      value: statusShardOf(status, shard),
+      tableKey: (id) => ({ id }),
+      idOf: byId,
+    }));
+  }
+  return (protocol !== undefined ? [protocol] : PROTOCOLS).flatMap((p) =>
+    shards.map((shard) => ({
+      table: deps.tableName,
+      index: PROTOCOL_INDEX,
+      attribute: "protocolShard",
+      value: protocolShardOf(p, shard),
+      tableKey: (id) => ({ id }),
+      idOf: byId,
+    })),
+  );
+}
+
+/** Whether a record (read after its index entry) still matches every filter. */
+const matches = (query: ListQuery) => (tx: TxRecord) =>
+  (query.status === undefined || statusOf(tx.state) === query.status) &&
+  (query.protocol === undefined || tx.protocol === query.protocol) &&
+  (query.participant === undefined || tx.branches.some((b) => b.participant === query.participant));
+
 async function listTransactions(
   deps: DynamoDbTransactionListingOptions,
   query: ListQuery,
 ): Promise<ListPage> {
-  const { status, limit, cursor } = query;
-  const position = cursor === undefined ? undefined : decodeCursor(cursor, { status, shards: deps.shards });
-  if (status === undefined) return scanPage(deps, limit, position?.by === "id" ? position.after : undefined);
+  const { limit, cursor } = query;
+  const parts = partitionsOf(deps, query);
+  const listing = listingOf({
+    status: query.status,
+    protocol: query.protocol,
+    participant: query.participant,
+    since: query.since,
+    until: query.until,
+  });
   const from: readonly ShardPosition[] =
-    position?.by === "status" ? position.shards : Array.from({ length: deps.shards }, () => null);
-  // One more than a page per shard: a shard that returns no more than a page is known to be done.
-  const reads = await Promise.all(from.map((at, shard) => readShard(deps, status, shard, at, limit + 1)));
+    cursor === undefined
+      ? parts.map(() => null)
+      : decodeCursor(cursor, { listing, parts: parts.length }).parts;
+  // One more than a page per partition: one that returns no more than a page is known to be done.
+  const reads = await Promise.all(
+    parts.map((part, i) => readPartition(deps, part, from[i] ?? null, limit + 1, query)),
+  );
   const { ids, next } = mergeNewestFirst(reads, limit);
   const records = await getMany(deps, ids);
-  const items = records.filter((tx) => statusOf(tx.state) === status);
+  const items = records.filter(matches(query));
   const done = next.every((p) => p === "end");
-  return { items, ...(done ? {} : { nextCursor: encodeCursor({ by: "status", status, shards: next }) }) };
+  return { items, ...(done ? {} : { nextCursor: encodeCursor({ listing, parts: next }) }) };
 }
 
-async function readShard(
+async function readPartition(
   deps: DynamoDbTransactionListingOptions,
-  status: Status,
-  shard: number,
+  part: Partition,
   from: ShardPosition,
   limit: number,
+  query: ListQuery,
 ): Promise<ShardRead> {
   if (from === "end") return { from, keys: [], more: false };
-  const partition = statusShardOf(status, shard);
+  const { since, until } = query;
+  // `until` is exclusive: createdAt <= until - 1 (times are whole milliseconds).
+  const range =
+    since !== undefined && until !== undefined
+      ? " AND createdAt BETWEEN :since AND :last"
+      : since !== undefined
+        ? " AND createdAt >= :since"
+        : until !== undefined
+          ? " AND createdAt <= :last"
+          : "";
   const out = await deps.doc.send(
     new QueryCommand({
-      TableName: deps.tableName,
-      IndexName: STATUS_INDEX,
-      KeyConditionExpression: "statusShard = :partition",
-      ExpressionAttributeValues: { ":partition": partition },
+      TableName: part.table,
+      IndexName: part.index,
+      KeyConditionExpression: `${part.attribute} = :partition${range}`,
+      ExpressionAttributeValues: {
+        ":partition": part.value,
+        ...(since !== undefined ? { ":since": since } : {}),
+        ...(until !== undefined ? { ":last": until - 1 } : {}),
+      },
       ScanIndexForward: false,
       Limit: limit,
       // Rebuilt from the cursor's id and time only: the partition is always the one asked for.
       ...(from !== null
-        ? { ExclusiveStartKey: { id: from.id, createdAt: from.at, statusShard: partition } }
+        ? {
+            ExclusiveStartKey: {
+              ...part.tableKey(from.id),
+              createdAt: from.at,
+              [part.attribute]: part.value,
+            },
+          }
         : {}),
     }),
   );
   const keys: IndexKey[] = (out.Items ?? []).map((item) => ({
-    id: String(item.id),
+    id: part.idOf(item),
     at: Number(item.createdAt),
   }));
   return { from, keys, more: out.LastEvaluatedKey !== undefined };
 }
 
-/** The records of `ids`, in that order; ids whose record is gone (TTL) are left out. */
+/** The records of `ids`, in that order; ids whose record is gone (TTL) or never written are left out. */
 async function getMany(deps: DynamoDbTransactionListingOptions, ids: readonly string[]): Promise<TxRecord[]> {
   if (ids.length === 0) return [];
+  const unique = [...new Set(ids)];
   const items = await batchGetAll(
     deps.doc,
     deps.tableName,
-    ids.map((id) => ({ id })),
+    unique.map((id) => ({ id })),
   );
   const found = new Map(items.map((item) => [String(item.id), fromItem(item)]));
   return ids.flatMap((id) => {
     const tx = found.get(id);
     return tx ? [tx] : [];
   });
-}
-
-async function scanPage(
-  deps: DynamoDbTransactionListingOptions,
-  limit: number,
-  after: string | undefined,
-): Promise<ListPage> {
-  const out = await deps.doc.send(
-    new ScanCommand({
-      TableName: deps.tableName,
-      ConsistentRead: true,
-      // One more than a page: when it comes back, the page is full and more follow.
-      Limit: limit + 1,
-      ...(after !== undefined ? { ExclusiveStartKey: { id: after } } : {}),
-    }),
-  );
-  const all = (out.Items ?? []).map(fromItem);
-  const items = all.slice(0, limit);
-  const last = items.at(-1);
-  // A Scan also stops early at 1 MB of items: then its own LastEvaluatedKey says more may follow.
-  const more = all.length > limit || out.LastEvaluatedKey !== undefined;
-  return { items, ...(more && last ? { nextCursor: encodeCursor({ by: "id", after: last.id }) } : {}) };
 }

@@ -16,7 +16,7 @@ import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { DUE_INDEX, WAITING_INDEX } from "../../infra/topology.ts";
 import { DuplicateTransactionError, StaleRecordError } from "../ports/errors.ts";
 import type { TransactionStore, WaitingTx } from "../ports/transaction-store.ts";
-import { fromItem, toItem } from "./dynamodb-transaction-item.ts";
+import { fromItem, participantItems, toItem } from "./dynamodb-transaction-item.ts";
 
 export interface DynamoDbTransactionStoreOptions {
   readonly doc: DynamoDBDocumentClient;
@@ -24,6 +24,11 @@ export interface DynamoDbTransactionStoreOptions {
   readonly shards: number;
   /** How long a finished record is kept before DynamoDB's TTL removes it. */
   readonly retentionSeconds: number;
+  /**
+   * The table of the participant index's items (the listing by participant);
+   * without it, none are written.
+   */
+  readonly participantsTableName?: string;
 }
 
 const same = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
@@ -74,6 +79,17 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
 
     async create(tx) {
       const token = randomUUID();
+      // Before the record, so that no listed record lacks them; alone, they point at
+      // nothing the listing will show (it reads every record it lists). A repeated
+      // create writes the same items again: unconditional, idempotent.
+      if (options.participantsTableName !== undefined) {
+        const table = options.participantsTableName;
+        await Promise.all(
+          participantItems(tx, shards, retentionSeconds).map((Item) =>
+            doc.send(new PutCommand({ TableName: table, Item })),
+          ),
+        );
+      }
       try {
         await doc.send(
           new PutCommand({

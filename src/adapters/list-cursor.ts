@@ -1,5 +1,5 @@
 /**
- * The transaction listing's page cursor and the merge of its shards.
+ * The transaction listing's page cursor and the merge of its index partitions.
  *
  * A cursor is opaque to clients (base64url of JSON) and checked on the way back
  * in: only ids and timestamps are taken from it, and the index keys around them
@@ -7,25 +7,30 @@
  * listing it names. Pure: no I/O.
  */
 import * as z from "zod";
-import { STATUSES, type Status } from "../core/view.ts";
 import { InvalidCursorError } from "../ports/errors.ts";
 
-/** An entry of the status index: which transaction, created when. */
+/** An entry of a listing index: which transaction, created when. */
 export interface IndexKey {
   readonly at: number;
   readonly id: string;
 }
 
-/** Where one shard's newest-first walk stands: not started (null), after an entry, or done. */
+/** Where one partition's newest-first walk stands: not started (null), after an entry, or done. */
 export type ShardPosition = null | IndexKey | "end";
 
-export type ListPosition =
-  | { readonly by: "id"; readonly after: string }
-  | { readonly by: "status"; readonly status: Status; readonly shards: readonly ShardPosition[] };
+/**
+ * Where a listing stands: its filters (canonical text: a cursor serves only the
+ * listing that made it) and each of its index partitions' positions.
+ */
+export interface ListPosition {
+  readonly listing: string;
+  readonly parts: readonly ShardPosition[];
+}
 
-// Room for a few hundred shards; anything longer was not made here.
+// Room for a few hundred partitions; anything longer was not made here.
 const MAX_CURSOR_CHARS = 32_768;
-const CURSOR_VERSION = 1;
+// Version 1 cursors (a Scan's, or the status index's alone) mean nothing to this listing.
+const CURSOR_VERSION = 2;
 
 const id = z.string().min(1).max(128);
 const position = z.union([
@@ -33,27 +38,31 @@ const position = z.union([
   z.literal("end"),
   z.strictObject({ at: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER), id }),
 ]);
-const cursorSchema = z.discriminatedUnion("by", [
-  z.strictObject({ v: z.literal(CURSOR_VERSION), by: z.literal("id"), after: id }),
-  z.strictObject({
-    v: z.literal(CURSOR_VERSION),
-    by: z.literal("status"),
-    status: z.enum(STATUSES),
-    shards: z.array(position).min(1),
-  }),
-]);
+const cursorSchema = z.strictObject({
+  v: z.literal(CURSOR_VERSION),
+  listing: z.string().max(1024),
+  parts: z.array(position).min(1),
+});
+
+/** A listing's filters as one canonical text: the same filters give the same text. */
+export const listingOf = (filters: Readonly<Record<string, string | number | undefined>>): string =>
+  JSON.stringify(
+    Object.keys(filters)
+      .sort()
+      .flatMap((k) => (filters[k] === undefined ? [] : [[k, filters[k]]])),
+  );
 
 export function encodeCursor(position: ListPosition): string {
   return Buffer.from(JSON.stringify({ v: CURSOR_VERSION, ...position })).toString("base64url");
 }
 
 /**
- * Reads a cursor made by `encodeCursor` for the same listing: the same status
- * (or none) and the same number of shards. Anything else is an InvalidCursorError.
+ * Reads a cursor made by `encodeCursor` for the same listing (the same filters)
+ * over as many partitions. Anything else is an InvalidCursorError.
  */
 export function decodeCursor(
   cursor: string,
-  expected: { readonly status: Status | undefined; readonly shards: number },
+  expected: { readonly listing: string; readonly parts: number },
 ): ListPosition {
   if (cursor.length === 0 || cursor.length > MAX_CURSOR_CHARS || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
     throw new InvalidCursorError("not a cursor from this API");
@@ -67,19 +76,11 @@ export function decodeCursor(
   const parsed = cursorSchema.safeParse(json);
   if (!parsed.success) throw new InvalidCursorError("not a cursor from this API", { cause: parsed.error });
   const { v: _v, ...position } = parsed.data;
-  if (position.by === "id") {
-    if (expected.status !== undefined) throw new InvalidCursorError("it belongs to the unfiltered listing");
-    return position;
-  }
-  if (position.status !== expected.status) {
-    throw new InvalidCursorError(
-      expected.status === undefined
-        ? `it belongs to the listing of status ${position.status}`
-        : `it belongs to the listing of status ${position.status}, not ${expected.status}`,
-    );
+  if (position.listing !== expected.listing) {
+    throw new InvalidCursorError("it belongs to a listing with other filters; start over with these");
   }
   // The shard count changed since the cursor was made: its positions mean nothing now.
-  if (position.shards.length !== expected.shards) throw new InvalidCursorError("it has expired; start over");
+  if (position.parts.length !== expected.parts) throw new InvalidCursorError("it has expired; start over");
   return position;
 }
 

@@ -7,6 +7,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { COORDINATOR_QUEUE, physicalName, queueFor, type Topology } from "../../infra/topology.ts";
 import type { MessageBus, SendOptions } from "../ports/message-bus.ts";
+import { currentTraceparent, TRACEPARENT_ATTRIBUTE } from "../trace-context.ts";
 
 export interface SqsBusOptions {
   readonly sqs: SQSClient;
@@ -38,6 +39,8 @@ export class BatchEntryError extends Error {
 interface Pending {
   readonly body: string;
   readonly delaySeconds?: number;
+  /** The trace of the work that sent it, as the message attribute `traceparent`. */
+  readonly traceparent?: string;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -88,9 +91,12 @@ export function createSqsBus(options: SqsBusOptions): MessageBus {
           void flush(queue, gathered);
         });
       }
+      // Read now, in the sender's context: the flush runs later, outside it.
+      const traceparent = currentTraceparent();
       list.push({
         body: JSON.stringify(body),
         ...(options.delaySeconds ? { delaySeconds: options.delaySeconds } : {}),
+        ...(traceparent !== undefined ? { traceparent } : {}),
         resolve,
         reject,
       });
@@ -115,6 +121,7 @@ export function createSqsBus(options: SqsBusOptions): MessageBus {
           QueueUrl: url,
           MessageBody: entry.body,
           ...(entry.delaySeconds ? { DelaySeconds: entry.delaySeconds } : {}),
+          ...attributes(entry),
         }),
       );
       entry.resolve();
@@ -140,6 +147,7 @@ export function createSqsBus(options: SqsBusOptions): MessageBus {
               Id: String(i),
               MessageBody: e.body,
               ...(e.delaySeconds ? { DelaySeconds: e.delaySeconds } : {}),
+              ...attributes(e),
             })),
           }),
         );
@@ -180,6 +188,15 @@ export function createSqsBus(options: SqsBusOptions): MessageBus {
     toParticipant: (participant, message, options) => send(queueFor(topology, participant), message, options),
   };
 }
+
+const attributes = (entry: Pending) =>
+  entry.traceparent === undefined
+    ? {}
+    : {
+        MessageAttributes: {
+          [TRACEPARENT_ATTRIBUTE]: { DataType: "String", StringValue: entry.traceparent },
+        },
+      };
 
 /** Splits entries into batches within SQS's limits, in order; an entry too large for any batch goes alone. */
 function chunks(entries: readonly Pending[]): Pending[][] {

@@ -77,8 +77,6 @@ const transferOperation = z
 
 export const transferRequest = z.array(transferOperation).min(1).max(MAX_BRANCHES);
 
-export const waitParam = z.coerce.number().int().min(0).max(MAX_WAIT_MS);
-
 /** zod issues as `{path, message}` pairs for the error's details. */
 export const issuesOf = (error: z.ZodError) =>
   error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));

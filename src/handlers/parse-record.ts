@@ -1,6 +1,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSRecord } from "aws-lambda";
 import type { z } from "zod";
+import { parseTraceparent, TRACEPARENT_ATTRIBUTE } from "../trace-context.ts";
 
 /**
  * The record's message, or undefined when its body can never parse: such a
@@ -36,3 +37,7 @@ export function parseRecord<T extends z.ZodType>(
 
 export const describeError = (err: unknown): string =>
   err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+
+/** The trace a record's sender was in (its `traceparent` attribute), if it is a sane one. */
+export const traceOf = (record: SQSRecord): string | undefined =>
+  parseTraceparent(record.messageAttributes?.[TRACEPARENT_ATTRIBUTE]?.stringValue);

@@ -2,7 +2,8 @@ import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-p
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { z } from "zod";
-import { describeError, parseRecord } from "./parse-record.ts";
+import { withTrace } from "../trace-context.ts";
+import { describeError, parseRecord, traceOf } from "./parse-record.ts";
 
 export type SqsHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
@@ -25,16 +26,21 @@ export function sqsBatchHandler<T extends z.ZodType>(
       async (record: SQSRecord) => {
         const message = parseRecord(schema, record, log);
         if (message === undefined) return;
-        try {
-          await handle(message);
-        } catch (err) {
-          log.warn("message failed; it returns after its visibility timeout", {
-            messageId: record.messageId,
-            receiveCount: record.attributes.ApproximateReceiveCount,
-            error: describeError(err),
-          });
-          throw err;
-        }
+        // The handler's lines, and this one's when it fails, under the trace the message came with.
+        await withTrace(traceOf(record), async () => {
+          try {
+            await handle(message);
+          } catch (err) {
+            const txId = (message as { txId?: unknown }).txId;
+            log.warn("message failed; it returns after its visibility timeout", {
+              ...(typeof txId === "string" ? { txId } : {}),
+              messageId: record.messageId,
+              receiveCount: record.attributes.ApproximateReceiveCount,
+              error: describeError(err),
+            });
+            throw err;
+          }
+        });
       },
       processor,
       { throwOnFullBatchFailure: false },

@@ -1,7 +1,8 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
 import type { z } from "zod";
-import { describeError, parseRecord } from "./parse-record.ts";
+import { withTrace } from "../trace-context.ts";
+import { describeError, parseRecord, traceOf } from "./parse-record.ts";
 import type { SqsHandler } from "./sqs-batch.ts";
 
 /**
@@ -32,7 +33,9 @@ export function sqsGroupedBatchHandler<T extends z.ZodType>(
     await Promise.all(
       [...groups.values()].map(async ({ messages, records }) => {
         try {
-          await handleGroup(messages);
+          // A group is about one transaction: its first message's trace stands for it.
+          const [first] = records;
+          await withTrace(first && traceOf(first), () => handleGroup(messages));
         } catch (err) {
           log.warn("messages failed; they return after their visibility timeout", {
             messageIds: records.map((r) => r.messageId),

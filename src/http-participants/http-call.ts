@@ -5,6 +5,7 @@
  */
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { currentTraceparent } from "../trace-context.ts";
 import { guardedLookup } from "./guarded-lookup.ts";
 import { SIGNATURE_HEADER, signature } from "./signature.ts";
 
@@ -38,6 +39,7 @@ export const httpCall: Caller = (call) =>
     const payload = Buffer.from(text);
     const https = call.url.protocol === "https:";
     let settled = false;
+    const traceparent = currentTraceparent();
     const finish = (outcome: CallOutcome) => {
       if (settled) return;
       settled = true;
@@ -54,6 +56,8 @@ export const httpCall: Caller = (call) =>
           "content-type": "application/json",
           "content-length": String(payload.length),
           "user-agent": "concord",
+          // The transaction's trace, for the service's own logs and spans (W3C Trace Context).
+          ...(traceparent !== undefined ? { traceparent } : {}),
           ...call.headers,
           ...(call.secret
             ? { [SIGNATURE_HEADER]: signature(call.secret, "POST", call.url.pathname, text, Date.now()) }

@@ -1,4 +1,4 @@
-import type { TxRecord } from "../core/transaction.ts";
+import type { Protocol, TxRecord } from "../core/transaction.ts";
 import type { Status } from "../core/view.ts";
 
 /**
@@ -8,14 +8,23 @@ import type { Status } from "../core/view.ts";
  */
 export interface TransactionListing {
   /**
-   * One page of transactions: with a status, newest first; without, in storage
-   * order. Throws InvalidCursorError for a cursor this listing did not make.
+   * One page of transactions, newest first, each matching every filter given.
+   * A page may hold fewer than `limit` while more follow (`nextCursor`): filters
+   * no index serves are checked on the records. Throws InvalidCursorError for a
+   * cursor this listing (these filters) did not make.
    */
   list(query: ListQuery): Promise<ListPage>;
 }
 
 export interface ListQuery {
   readonly status?: Status;
+  readonly protocol?: Protocol;
+  /** Transactions with a branch at this participant. */
+  readonly participant?: string;
+  /** Created at or after (ms since the epoch). */
+  readonly since?: number;
+  /** Created before (ms since the epoch). */
+  readonly until?: number;
   readonly limit: number;
   /** `nextCursor` of the previous page. */
   readonly cursor?: string;

@@ -30,6 +30,8 @@ export const unknownTransaction: Answer = {
 export interface Call {
   readonly endpoint: Endpoint;
   readonly key: string | undefined;
+  /** The W3C traceparent header concord sent. */
+  readonly traceparent: string | undefined;
   // biome-ignore lint/suspicious/noExplicitAny: the body is whatever concord sent
   readonly body: any;
 }
@@ -57,7 +59,7 @@ export async function startHttpService(): Promise<HttpService> {
     const endpoint = c.req.param("endpoint") as Endpoint;
     const body = await c.req.json();
     const key = c.req.header("idempotency-key");
-    calls.push({ endpoint, key, body });
+    calls.push({ endpoint, key, traceparent: c.req.header("traceparent"), body });
     const n = (counts.get(endpoint) ?? 0) + 1;
     counts.set(endpoint, n);
     const how = rules.get(endpoint)?.(n, body) ?? { status: 200, body: { ok: true } };

@@ -3,6 +3,7 @@
  * tables and queues (a unique prefix) so test files can run side by side.
  */
 import { randomUUID } from "node:crypto";
+import type { Logger } from "@aws-lambda-powertools/logger";
 import { inject } from "vitest";
 import { type ConcordClient, createClient, type TransferOperation } from "../../packages/client/src/index.ts";
 import type { CallCounter } from "../../src/adapters/call-counter.ts";
@@ -31,6 +32,8 @@ export interface StackOptions {
   readonly port?: number;
   /** The participants that run (default all): a transaction at another one stays undecided. */
   readonly participants?: readonly string[];
+  /** The root logger of every role (silent by default). */
+  readonly log?: Logger;
 }
 
 export interface Stack {
@@ -87,7 +90,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     sweepIntervalMs: options.sweepIntervalMs ?? 250,
     pollersPerQueue: options.pollersPerQueue ?? 2,
     ...(options.inquiryIntervalMs ? { inquiryIntervalMs: options.inquiryIntervalMs } : {}),
-    log: silentLogger(),
+    log: options.log ?? silentLogger(),
     ...(options.roles ? { roles: options.roles } : {}),
     ...(options.wrapBus ? { roleOptions: { wrapBus: options.wrapBus } } : {}),
     ...(options.faults ? { faults: options.faults } : {}),

@@ -193,6 +193,42 @@ describe("2PC with an HTTP participant", () => {
     expect(ledger.applied.has(keyOf(tx, "ledger/commit"))).toBe(true);
   });
 
+  it("carries the client's trace through the queues to the service: its prepare and commit name the same trace", async () => {
+    await seed("bank-1", "tracy", 100);
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const res = await stack.request(
+      "POST",
+      "/v1/transactions?wait=10000",
+      {
+        protocol: "2pc",
+        branches: [
+          { participant: "bank-1", action: "withdraw", input: { account: "tracy", amount: 10 } },
+          { participant: "ledger", action: "record", input: { entry: "tracy -10" } },
+        ],
+      },
+      { authorization: `Bearer ${CLIENT}`, traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+    );
+    const tx = (await res.json()) as TransactionView;
+    // The API answers with the span it continued the trace in.
+    expect(res.headers.get("traceparent")).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    await settled(tx.id);
+    const calls = ledger.calls.filter((c) => c.body.txId === tx.id);
+    // PREPARE went API → dispatcher's queue; COMMIT went vote → coordinator's queue → dispatcher's.
+    expect(calls.map((c) => c.endpoint)).toEqual(expect.arrayContaining(["prepare", "commit"]));
+    for (const c of calls)
+      expect(c.traceparent, c.endpoint).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+  });
+
+  it("starts a trace when the client sends none (or a malformed one)", async () => {
+    const tx = await begin({
+      protocol: "2pc",
+      branches: [{ participant: "ledger", action: "record", input: { entry: "untraced" } }],
+    });
+    await settled(tx.id);
+    const [prepare] = ledger.calls.filter((c) => c.body.txId === tx.id && c.endpoint === "prepare");
+    expect(prepare?.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+  });
+
   it("aborts everything when the participant votes no (409), with its reason reaching the client", async () => {
     await seed("bank-1", "bea", 500);
     picky.answer("prepare", () => ({ status: 409, body: { reason: "limit_exceeded" } }));

@@ -6,6 +6,7 @@ import {
   encodeCursor,
   type IndexKey,
   type ListPosition,
+  listingOf,
   mergeNewestFirst,
   type ShardPosition,
 } from "../../src/adapters/list-cursor.ts";
@@ -14,39 +15,41 @@ import { InvalidCursorError } from "../../src/ports/errors.ts";
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
 
 describe("cursor", () => {
+  const pending = listingOf({ status: "pending", participant: undefined });
   it.each<ListPosition>([
-    { by: "id", after: "tx-1" },
-    { by: "status", status: "committed", shards: [null, { at: 5, id: "a" }, "end", { at: 0, id: "b" }] },
+    { listing: pending, parts: [null, { at: 5, id: "a" }] },
+    { listing: listingOf({}), parts: [null, { at: 5, id: "a" }] },
   ])("round-trips %j", (position) => {
-    const status = position.by === "status" ? position.status : undefined;
     const cursor = encodeCursor(position);
     expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(decodeCursor(cursor, { status, shards: 4 })).toEqual(position);
+    expect(decodeCursor(cursor, { listing: position.listing, parts: 2 })).toEqual(position);
   });
 
-  const valid = { v: 1, by: "status", status: "pending", shards: [null, null] };
+  it("names the same filters the same whatever their order, and leaves out those not given", () => {
+    expect(listingOf({ status: "pending", protocol: "2pc", since: undefined })).toBe(
+      listingOf({ protocol: "2pc", status: "pending" }),
+    );
+    expect(listingOf({ since: 1 })).not.toBe(listingOf({ until: 1 }));
+  });
+
+  const valid = { v: 2, listing: pending, parts: [null, null] };
   it.each([
     ["empty", ""],
     ["not base64url", "abc+/="],
     ["not JSON", Buffer.from("{nope").toString("base64url")],
     ["JSON of another shape", b64({ id: "x" })],
-    ["an unknown version", b64({ ...valid, v: 2 })],
-    ["an unknown status", b64({ ...valid, status: "done" })],
+    ["an unknown version", b64({ ...valid, v: 3 })],
+    ["a version 1 cursor (a Scan's)", b64({ v: 1, by: "id", after: "x" })],
     ["extra fields", b64({ ...valid, ExclusiveStartKey: { id: "x" } })],
-    ["a position with a string time", b64({ ...valid, shards: [{ at: "1", id: "x" }, null] })],
-    ["a position with a negative time", b64({ ...valid, shards: [{ at: -1, id: "x" }, null] })],
-    ["a position with an empty id", b64({ ...valid, shards: [{ at: 1, id: "" }, null] })],
-    ["a position with a 129-character id", b64({ ...valid, shards: [{ at: 1, id: "x".repeat(129) }, null] })],
-    ["another listing's status", b64({ ...valid, status: "aborted" })],
-    ["another shard count", b64({ ...valid, shards: [null, null, null] })],
-    ["the unfiltered listing's cursor", b64({ v: 1, by: "id", after: "x" })],
+    ["a position with a string time", b64({ ...valid, parts: [{ at: "1", id: "x" }, null] })],
+    ["a position with a negative time", b64({ ...valid, parts: [{ at: -1, id: "x" }, null] })],
+    ["a position with an empty id", b64({ ...valid, parts: [{ at: 1, id: "" }, null] })],
+    ["a position with a 129-character id", b64({ ...valid, parts: [{ at: 1, id: "x".repeat(129) }, null] })],
+    ["another listing's filters", b64({ ...valid, listing: listingOf({ status: "aborted" }) })],
+    ["another partition count", b64({ ...valid, parts: [null, null, null] })],
     ["a very long cursor", "A".repeat(40_000)],
   ])("rejects %s", (_, cursor) => {
-    expect(() => decodeCursor(cursor, { status: "pending", shards: 2 })).toThrow(InvalidCursorError);
-  });
-
-  it("rejects a status listing's cursor in the unfiltered listing", () => {
-    expect(() => decodeCursor(b64(valid), { status: undefined, shards: 2 })).toThrow(InvalidCursorError);
+    expect(() => decodeCursor(cursor, { listing: pending, parts: 2 })).toThrow(InvalidCursorError);
   });
 });
 

@@ -3,7 +3,7 @@
  * base URL, list and read registrations. The base URL passes the URL policy
  * (scheme, credentials, host allowlist, and every address its host resolves to).
  */
-import { type Context, Hono } from "hono";
+import * as z from "zod";
 import { checkHost, type Resolve } from "../../http-participants/guarded-lookup.ts";
 import {
   type HttpParticipant,
@@ -16,9 +16,10 @@ import {
 } from "../../http-participants/registry.ts";
 import { checkBaseUrl, type UrlPolicy } from "../../http-participants/url-policy.ts";
 import { InvalidCursorError } from "../../ports/errors.ts";
-import { type Role, requireAdmin } from "../auth.ts";
-import { parseBody } from "../body.ts";
+import type { Role } from "../auth.ts";
 import { ApiError, badRequest, notFound } from "../errors.ts";
+import { pathParam, type RouteSpec, RouteTable } from "../openapi/route-table.ts";
+import { participantPage, registeredParticipant } from "../response-schemas.ts";
 
 type Env = { Variables: { role: Role } };
 
@@ -44,21 +45,70 @@ const view = (p: HttpParticipant) => ({
 /** One form per URL, so that the same service registered twice is recognised: no trailing slash. */
 const normalised = (url: URL) => `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
 
-function readLimit(c: Context<Env>): number {
-  const raw = c.req.query("limit");
-  if (raw === undefined) return MAX_PARTICIPANT_PAGE;
-  const n = /^\d{1,3}$/.test(raw) ? Number(raw) : 0;
-  if (n < 1 || n > MAX_PARTICIPANT_PAGE)
-    throw badRequest(`limit must be an integer from 1 to ${MAX_PARTICIPANT_PAGE}`);
-  return n;
-}
+const LIMIT_RULE = `limit must be an integer from 1 to ${MAX_PARTICIPANT_PAGE}`;
+
+const registerSpec = {
+  method: "post",
+  path: "/",
+  operationId: "registerParticipant",
+  summary: "Register an HTTP participant by name and base URL (admin)",
+  description:
+    "The base URL must pass the URL policy (scheme, no credentials, host allowlist, every address its host resolves to). Registering the same name, URL and protocols again is 200; another URL or protocols under a taken name is 409.",
+  tag: "participants",
+  access: "admin",
+  body: {
+    schema: registrationBody,
+    example: { name: "loyalty", baseUrl: "https://loyalty.example.com/concord", protocols: ["saga"] },
+  },
+  responses: {
+    201: { description: "Registered", schema: registeredParticipant, headers: { Location: "Its URL" } },
+    200: {
+      description: "Already registered just so",
+      schema: registeredParticipant,
+      headers: { "Idempotent-Replayed": "`true`" },
+    },
+  },
+  errors: [409, 503],
+} as const satisfies RouteSpec;
+
+const listSpec = {
+  method: "get",
+  path: "/",
+  operationId: "listParticipants",
+  summary: "A page of registered HTTP participants (admin)",
+  tag: "participants",
+  access: "admin",
+  query: {
+    limit: {
+      schema: z
+        .string()
+        .regex(/^\d{1,3}$/, LIMIT_RULE)
+        .transform(Number)
+        .pipe(z.number().int().min(1, LIMIT_RULE).max(MAX_PARTICIPANT_PAGE, LIMIT_RULE)),
+      description: `Page size, 1-${MAX_PARTICIPANT_PAGE} (default ${MAX_PARTICIPANT_PAGE})`,
+    },
+    cursor: { schema: z.string(), description: "`nextCursor` of the previous page" },
+  },
+  responses: { 200: { description: "One page", schema: participantPage } },
+  errors: [503],
+} as const satisfies RouteSpec;
+
+const getSpec = {
+  method: "get",
+  path: "/:name",
+  operationId: "getParticipant",
+  summary: "One registered HTTP participant (admin)",
+  tag: "participants",
+  access: "admin",
+  pathParams: { name: { schema: z.string().regex(PARTICIPANT_NAME), description: "Its name" } },
+  responses: { 200: { description: "The registration", schema: registeredParticipant } },
+  errors: [404, 503],
+} as const satisfies RouteSpec;
 
 export function participantRoutes(deps: ParticipantRoutesDeps) {
-  const app = new Hono<Env>();
-  app.use(requireAdmin);
+  const table = new RouteTable<Env>();
 
-  app.post("/", async (c) => {
-    const body = await parseBody(c, registrationBody);
+  table.add(registerSpec, async (c, { body }) => {
     const reserved = reservedName(body.name, deps.builtIn);
     if (reserved)
       throw new ApiError(409, "conflict", `${reserved}; choose another name`, { name: body.name });
@@ -95,9 +145,9 @@ export function participantRoutes(deps: ParticipantRoutesDeps) {
     }
   });
 
-  app.get("/", async (c) => {
-    const limit = readLimit(c);
-    const cursor = c.req.query("cursor");
+  table.add(listSpec, async (c, { query }) => {
+    const limit = query.limit ?? MAX_PARTICIPANT_PAGE;
+    const cursor = query.cursor;
     try {
       const page = await deps.registry.list({ limit, ...(cursor !== undefined ? { cursor } : {}) });
       return c.json({
@@ -110,12 +160,12 @@ export function participantRoutes(deps: ParticipantRoutesDeps) {
     }
   });
 
-  app.get("/:name", async (c) => {
-    const name = c.req.param("name");
+  table.add(getSpec, async (c) => {
+    const name = pathParam(c, "name");
     const found = PARTICIPANT_NAME.test(name) ? await deps.registry.get(name) : undefined;
     if (!found) throw notFound(`participant ${name}`);
     return c.json(view(found));
   });
 
-  return app;
+  return table;
 }

@@ -7,7 +7,8 @@
  * prepared transactions hold on it: `reserved` (debits that may still take it)
  * and `pending` (credits not yet applied), always, 0 when nothing is held.
  */
-import { type Context, Hono } from "hono";
+import type { Context } from "hono";
+import * as z from "zod";
 import { ResourceLockedError, ResourceReservedError } from "../../participant-kit/errors.ts";
 import type { ParticipantStore } from "../../participant-kit/participant-store.ts";
 import {
@@ -18,9 +19,10 @@ import {
 } from "../../participant-kit/resource-model.ts";
 import type { ResourceRoutesShape } from "../../participants/kinds.ts";
 import { StaleRecordError } from "../../ports/errors.ts";
-import { type Role, requireAdmin } from "../auth.ts";
-import { parseBody } from "../body.ts";
+import type { Role } from "../auth.ts";
 import { ApiError, badRequest, notFound } from "../errors.ts";
+import { pathParam, type RouteSpec, RouteTable } from "../openapi/route-table.ts";
+import { resourceView } from "../response-schemas.ts";
 
 type Env = { Variables: { role: Role } };
 
@@ -42,12 +44,35 @@ const exists = (
 function resourceRoutes(mount: ResourceMount) {
   const { store, participants } = mount;
   const { noun, owner, seed } = mount.routes;
-  const app = new Hono<Env>();
+  const table = new RouteTable<Env>();
   const served = new Set(participants);
+  const Noun = noun.charAt(0).toUpperCase() + noun.slice(1);
+  const pathParams = {
+    ...(owner
+      ? {
+          [owner.param]: {
+            schema: participants.length > 0 ? z.enum(participants as [string, ...string[]]) : z.string(),
+            description: `The ${owner.what}`,
+          },
+        }
+      : {}),
+    id: { schema: z.string().regex(RESOURCE_ID), description: `The ${noun}'s id: ${ID_RULE}` },
+  };
+  const getSpec = {
+    method: "get",
+    path: "/:id",
+    operationId: `get${Noun}`,
+    summary: `One ${noun}: its state, version, holds and lock`,
+    tag: "resources",
+    access: "key",
+    pathParams,
+    responses: { 200: { description: `The ${noun}`, schema: resourceView } },
+    errors: [404, 503],
+  } as const satisfies RouteSpec;
 
   /** Whose resources: named by the path when the kind has many participants, else its only one. */
   const participantOf = (c: Context<Env>): string => {
-    const name = owner ? c.req.param(owner.param) : participants[0];
+    const name = owner ? pathParam(c, owner.param) : participants[0];
     if (name === undefined || !served.has(name)) throw notFound(`${owner?.what ?? "participant"} ${name}`);
     return name;
   };
@@ -84,19 +109,30 @@ function resourceRoutes(mount: ResourceMount) {
     return raw;
   };
 
-  app.get("/:id", async (c) => {
+  table.add(getSpec, async (c) => {
     const participant = participantOf(c);
-    const id = idOf(c.req.param("id"));
+    const id = idOf(pathParam(c, "id"));
     const found = await store.getResource(participant, id);
     if (!exists(found)) throw notFound(owner ? `${noun} ${id} on ${participant}` : `${noun} ${id}`);
     return c.json(view(participant, found));
   });
 
   if (seed) {
-    app.put("/:id", requireAdmin, async (c) => {
+    const putSpec = {
+      method: "put",
+      path: "/:id",
+      operationId: `put${Noun}`,
+      summary: `Create or reset a ${noun} (admin, for seeding and tests)`,
+      tag: "resources",
+      access: "admin",
+      pathParams,
+      body: { schema: seed },
+      responses: { 200: { description: `The ${noun} as written`, schema: resourceView } },
+      errors: [404, 409, 503],
+    } as const satisfies RouteSpec;
+    table.add(putSpec, async (c, { body: state }) => {
       const participant = participantOf(c);
-      const id = newIdOf(c.req.param("id"));
-      const state = await parseBody(c, seed);
+      const id = newIdOf(pathParam(c, "id"));
       try {
         const written = await store.putResource(participant, id, state);
         if (!exists(written)) throw new Error(`${noun} ${id} was written without its state`);
@@ -118,12 +154,12 @@ function resourceRoutes(mount: ResourceMount) {
     });
   }
 
-  return app;
+  return table;
 }
 
 /** Every built-in kind's resource routes, each at its own path. */
 export function participantResourceRoutes(mounts: readonly ResourceMount[]) {
-  const app = new Hono<Env>();
-  for (const mount of mounts) app.route(mount.routes.path, resourceRoutes(mount));
-  return app;
+  const table = new RouteTable<Env>();
+  for (const mount of mounts) table.mount(mount.routes.path, resourceRoutes(mount));
+  return table;
 }

@@ -1,4 +1,6 @@
-import { type Context, Hono } from "hono";
+import type { Logger } from "@aws-lambda-powertools/logger";
+import type { Context } from "hono";
+import * as z from "zod";
 import type { CoordinatorDeps } from "../../coordinator/advance.ts";
 import {
   type BeginRequest,
@@ -9,8 +11,8 @@ import type { DecisionSignal } from "../../coordinator/decision-signal.ts";
 import { branchesBytes, MAX_BRANCHES_BYTES } from "../../core/record-size.ts";
 import { stageNumberOf } from "../../core/saga.ts";
 import type { Policy } from "../../core/step.ts";
-import type { BranchSpec } from "../../core/transaction.ts";
-import { STATUSES, type Status, statusOf, toView } from "../../core/view.ts";
+import { type BranchSpec, PROTOCOLS } from "../../core/transaction.ts";
+import { STATUSES, statusOf, toView } from "../../core/view.ts";
 import {
   type HttpProtocol,
   PARTICIPANT_NAME,
@@ -22,17 +24,10 @@ import { InvalidCursorError } from "../../ports/errors.ts";
 import type { TransactionListing } from "../../ports/transaction-listing.ts";
 import type { TransactionStore } from "../../ports/transaction-store.ts";
 import type { Role } from "../auth.ts";
-import { parseBody } from "../body.ts";
 import { ApiError, badRequest, notFound } from "../errors.ts";
-import {
-  issuesOf,
-  MAX_WAIT_MS,
-  TX_ID,
-  transactionRequest,
-  transferRequest,
-  txId,
-  waitParam,
-} from "../schemas.ts";
+import { pathParam, type RouteSpec, RouteTable } from "../openapi/route-table.ts";
+import { transactionPage, transactionView } from "../response-schemas.ts";
+import { issuesOf, MAX_WAIT_MS, TX_ID, transactionRequest, transferRequest, txId } from "../schemas.ts";
 import { inTransferTerms } from "../transfer-errors.ts";
 import { waitForOutcome } from "../wait.ts";
 import { adminRoutes } from "./admin.ts";
@@ -50,7 +45,7 @@ export interface TransactionRoutesDeps extends CoordinatorDeps {
   readonly decisions?: DecisionSignal;
 }
 
-type Env = { Variables: { role: Role } };
+type Env = { Variables: { role: Role; log?: Logger } };
 type Issue = { path: string; message: string };
 
 /** Checks one action (or compensation) against what its participant accepts. */
@@ -201,58 +196,180 @@ function withOnePhase(catalog: Catalog, request: BeginRequest): BeginRequest {
   return able ? { ...request, onePhase: true } : request;
 }
 
-function readWait(raw: string | undefined): number {
-  if (raw === undefined) return 0;
-  // Plain decimal digits only: Number() would also take "0x10", "1e3" and " 5".
-  const parsed = /^\d{1,5}$/.test(raw) ? waitParam.safeParse(raw) : undefined;
-  if (!parsed?.success) throw badRequest(`wait must be an integer number of ms from 0 to ${MAX_WAIT_MS}`);
-  return parsed.data;
-}
-
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
 
-/** One value per parameter: `?status=a&status=b` is ambiguous, so it is refused. */
-function single(c: Context<Env>, name: string): string | undefined {
-  const values = c.req.queries(name) ?? [];
-  if (values.length > 1) throw badRequest(`${name} may be given once`);
-  return values[0];
-}
+const WAIT_RULE = `wait must be an integer number of ms from 0 to ${MAX_WAIT_MS}`;
+const LIMIT_RULE = `limit must be an integer from 1 to ${MAX_PAGE_SIZE}`;
 
-const isStatus = (value: string): value is Status => (STATUSES as readonly string[]).includes(value);
+/** Plain decimal digits only: Number() would also take "0x10", "1e3" and " 5". */
+const decimal = (digits: number, rule: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(new RegExp(`^\\d{1,${digits}}$`), rule)
+    .transform(Number)
+    .pipe(z.number().int().min(min, rule).max(max, rule));
 
-function readListQuery(c: Context<Env>): { status?: Status; limit: number; cursor?: string } {
-  const status = single(c, "status");
-  const limit = single(c, "limit");
-  const cursor = single(c, "cursor");
-  if (status !== undefined && !isStatus(status)) {
-    throw badRequest(`status must be one of ${STATUSES.join(", ")}`);
-  }
-  // Plain decimal digits only, as for wait.
-  const n = limit === undefined ? DEFAULT_PAGE_SIZE : /^\d{1,3}$/.test(limit) ? Number(limit) : 0;
-  if (n < 1 || n > MAX_PAGE_SIZE) throw badRequest(`limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
-  return {
-    ...(status !== undefined ? { status } : {}),
-    limit: n,
-    ...(cursor !== undefined ? { cursor } : {}),
-  };
-}
+/** An ISO 8601 instant with its offset, as milliseconds since the epoch. */
+const instant = (name: string) =>
+  z.iso
+    .datetime({ offset: true, error: `${name} must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z` })
+    .transform((v) => Date.parse(v));
 
-function readIdempotencyKey(raw: string | undefined): string | undefined {
-  if (raw === undefined) return undefined;
-  const parsed = txId.safeParse(raw);
-  if (!parsed.success) throw badRequest("Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 _ . : -");
-  return parsed.data;
-}
+const waitQuery = {
+  wait: {
+    schema: decimal(5, WAIT_RULE, 0, MAX_WAIT_MS),
+    description: `Milliseconds to wait for the outcome (0-${MAX_WAIT_MS}): 201 when known by then, else 202 at once.`,
+    example: "5000",
+  },
+} as const;
+
+const idempotencyHeader = {
+  "Idempotency-Key": {
+    schema: z.string().regex(TX_ID, "Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 _ . : -"),
+    description:
+      "The transaction's id, if the body names none: repeating the request returns the same transaction, never a second one.",
+  },
+} as const;
+const created = {
+  201: {
+    description: "Started, and its outcome known within `wait` (or a repeated id: the existing transaction)",
+    schema: transactionView,
+    headers: {
+      Location: "The transaction's URL",
+      "Idempotent-Replayed": "`true` when the id named an existing transaction",
+    },
+  },
+  202: {
+    description: "Started (or a repeated id), its outcome not known yet: poll its Location",
+    schema: transactionView,
+    headers: {
+      Location: "The transaction's URL",
+      "Idempotent-Replayed": "`true` when the id named an existing transaction",
+    },
+  },
+} as const;
+
+const TX_ID_PARAM = {
+  id: { schema: txId, description: "The transaction's id", example: "order-42" },
+} as const;
+
+const submitSpec = {
+  method: "post",
+  path: "/transactions",
+  operationId: "submitTransaction",
+  summary: "Start a transaction (2PC or saga)",
+  description:
+    "Branches are checked against what their participants accept before anything is written. A repeated id returns the existing transaction; the same id with another body is 409 `idempotency_conflict`.",
+  tag: "transactions",
+  access: "key",
+  query: waitQuery,
+  headers: idempotencyHeader,
+  body: {
+    schema: transactionRequest,
+    example: {
+      protocol: "2pc",
+      branches: [
+        { participant: "bank-1", action: "withdraw", input: { account: "alice", amount: 30 } },
+        { participant: "bank-2", action: "deposit", input: { account: "bob", amount: 30 } },
+      ],
+    },
+  },
+  responses: created,
+  errors: [409, 503],
+} as const satisfies RouteSpec;
+
+const transferSpec = {
+  method: "post",
+  path: "/transfers",
+  operationId: "submitTransfer",
+  summary: "Move money between bank accounts (2PC over the bank participants)",
+  tag: "transactions",
+  access: "key",
+  query: waitQuery,
+  headers: idempotencyHeader,
+  body: {
+    schema: transferRequest,
+    example: [
+      { server_id: "bank-1", account_id: "alice", operation: "withdraw", amount: 30 },
+      { server_id: "bank-2", account_id: "bob", operation: "deposit", amount: 30 },
+    ],
+  },
+  responses: created,
+  errors: [409, 503],
+} as const satisfies RouteSpec;
+
+const listSpec = {
+  method: "get",
+  path: "/transactions",
+  operationId: "listTransactions",
+  summary: "A page of transactions, newest first, served by indexes",
+  tag: "transactions",
+  access: "key",
+  query: {
+    status: {
+      schema: z.enum(STATUSES, { error: `status must be one of ${STATUSES.join(", ")}` }),
+      description: "Only transactions with this client-facing status",
+    },
+    protocol: {
+      schema: z.enum(PROTOCOLS, { error: 'protocol must be "2pc" or "saga"' }),
+      description: "Only transactions of this protocol",
+    },
+    participant: {
+      schema: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "participant must be a participant's name"),
+      description: "Only transactions with a branch at this participant",
+      example: "bank-1",
+    },
+    since: {
+      schema: instant("since"),
+      description: "Only transactions created at or after this instant (ISO 8601, e.g. 2026-01-31T12:00:00Z)",
+    },
+    until: {
+      schema: instant("until"),
+      description: "Only transactions created before this instant (ISO 8601)",
+    },
+    limit: {
+      schema: decimal(3, LIMIT_RULE, 1, MAX_PAGE_SIZE),
+      description: `Page size, 1-${MAX_PAGE_SIZE} (default ${DEFAULT_PAGE_SIZE}); a filtered page may hold fewer while \`nextCursor\` says more follow`,
+    },
+    cursor: {
+      schema: z.string(),
+      description: "`nextCursor` of the previous page, with the same filters",
+    },
+  },
+  responses: { 200: { description: "One page", schema: transactionPage } },
+  errors: [503],
+} as const satisfies RouteSpec;
+
+const getSpec = {
+  method: "get",
+  path: "/transactions/:id",
+  operationId: "getTransaction",
+  summary: "One transaction: its status, branches and events",
+  tag: "transactions",
+  access: "key",
+  pathParams: TX_ID_PARAM,
+  responses: { 200: { description: "The transaction", schema: transactionView } },
+  errors: [404, 503],
+} as const satisfies RouteSpec;
 
 export function transactionRoutes(deps: TransactionRoutesDeps) {
-  const app = new Hono<Env>();
+  const table = new RouteTable<Env>();
 
   async function start(c: Context<Env>, request: BeginRequest, wait: number) {
     const catalog = await catalogFor(deps, request);
     checkBranches(catalog, request);
+    // The request's logger (its id), and the transaction's id once it has one.
+    const requestLog = c.get("log") ?? deps.log;
     try {
-      const { tx, created } = await beginTransaction(deps, withOnePhase(catalog, request));
+      const id = request.id;
+      const log = id !== undefined ? requestLog.createChild({ persistentKeys: { txId: id } }) : requestLog;
+      const { tx, created } = await beginTransaction({ ...deps, log }, withOnePhase(catalog, request));
+      if (id === undefined) requestLog.appendKeys({ txId: tx.id });
+      log.info(created ? "transaction started" : "transaction already started", {
+        txId: tx.id,
+        protocol: tx.protocol,
+      });
       const final = await waitForOutcome(deps.store, tx, wait, deps.decisions);
       if (!created) c.header("Idempotent-Replayed", "true");
       c.header("Location", `/v1/transactions/${encodeURIComponent(final.id)}`);
@@ -264,10 +381,9 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
     }
   }
 
-  app.post("/transactions", async (c) => {
-    const wait = readWait(c.req.query("wait"));
-    const header = readIdempotencyKey(c.req.header("idempotency-key"));
-    const body = await parseBody(c, transactionRequest);
+  table.add(submitSpec, async (c, { body, query, headers }) => {
+    const wait = query.wait ?? 0;
+    const header = headers["Idempotency-Key"];
     if (header !== undefined && body.id !== undefined && header !== body.id) {
       throw badRequest("the Idempotency-Key header and the body's id differ");
     }
@@ -298,10 +414,8 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
     );
   });
 
-  app.post("/transfers", async (c) => {
-    const wait = readWait(c.req.query("wait"));
-    const id = readIdempotencyKey(c.req.header("idempotency-key"));
-    const operations = await parseBody(c, transferRequest);
+  table.add(transferSpec, async (c, { body: operations, query, headers }) => {
+    const id = headers["Idempotency-Key"];
     const branches = operations.map((op) => ({
       participant: op.server_id,
       action: op.operation,
@@ -315,16 +429,28 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
       return await start(
         c,
         { ...(id !== undefined ? { id } : {}), protocol: "2pc", timeoutMs: deps.defaultTimeoutMs, branches },
-        wait,
+        query.wait ?? 0,
       );
     } catch (err) {
       throw inTransferTerms(err);
     }
   });
 
-  app.get("/transactions", async (c) => {
+  table.add(listSpec, async (c, { query }) => {
     try {
-      const page = await deps.listing.list(readListQuery(c));
+      const { status, protocol, participant, since, until, cursor } = query;
+      if (since !== undefined && until !== undefined && since >= until) {
+        throw badRequest("since must be before until");
+      }
+      const page = await deps.listing.list({
+        ...(status !== undefined ? { status } : {}),
+        ...(protocol !== undefined ? { protocol } : {}),
+        ...(participant !== undefined ? { participant } : {}),
+        ...(since !== undefined ? { since } : {}),
+        ...(until !== undefined ? { until } : {}),
+        limit: query.limit ?? DEFAULT_PAGE_SIZE,
+        ...(cursor !== undefined ? { cursor } : {}),
+      });
       return c.json({
         transactions: page.items.map(toView),
         ...(page.nextCursor !== undefined ? { nextCursor: page.nextCursor } : {}),
@@ -335,15 +461,15 @@ export function transactionRoutes(deps: TransactionRoutesDeps) {
     }
   });
 
-  app.route("/transactions", adminRoutes(deps));
+  table.mount("/transactions", adminRoutes(deps));
 
-  app.get("/transactions/:id", async (c) => {
-    const id = c.req.param("id");
+  table.add(getSpec, async (c) => {
+    const id = pathParam(c, "id");
     if (!TX_ID.test(id)) throw notFound(`transaction`);
     const tx = await deps.store.get(id);
     if (!tx) throw notFound(`transaction ${id}`);
     return c.json(toView(tx));
   });
 
-  return app;
+  return table;
 }

@@ -4,10 +4,12 @@
  * participants). Shells and assets hold no data and are served without a key;
  * the JSON routes, like `/v1`, need one when keys are configured.
  */
-import { type Context, Hono, type MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { DISPATCHER_QUEUE, deadLetterQueue, participantQueue } from "../../../infra/topology.ts";
 import type { Catalog } from "../../participants/catalog.ts";
 import { type ApiKeys, apiKeyAuth, authEnabled, type Role } from "../auth.ts";
+import { type RouteSpec, RouteTable } from "../openapi/route-table.ts";
+import { builtInParticipants, session } from "../response-schemas.ts";
 import type { BuiltInParticipantsView, SessionView } from "./contract.ts";
 import { DASHBOARD_SCRIPT } from "./dashboard-script.ts";
 import { type Page, shell } from "./pages.ts";
@@ -42,25 +44,57 @@ const securityHeaders: MiddlewareHandler<Env> = async (c, next) => {
   await next();
 };
 
-export function dashboardRoutes(deps: DashboardDeps) {
-  const app = new Hono<Env>();
-  app.use(securityHeaders);
+/** A page or asset of the dashboard: served, not part of the API's document. */
+const asset = (path: string, operationId: string, contentType: string) =>
+  ({
+    method: "get",
+    path,
+    operationId,
+    summary: "Dashboard page or asset",
+    tag: "dashboard",
+    access: "public",
+    responses: { 200: { description: "HTML, script or stylesheet", contentType } },
+    hidden: true,
+  }) as const satisfies RouteSpec;
 
+const sessionSpec = {
+  method: "get",
+  path: "/session",
+  operationId: "getDashboardSession",
+  summary: "Whether keys are required, and the role of the key sent (admin when auth is off)",
+  tag: "dashboard",
+  access: "key",
+  responses: { 200: { description: "The session", schema: session } },
+} as const satisfies RouteSpec;
+
+const builtInSpec = {
+  method: "get",
+  path: "/participants",
+  operationId: "listBuiltInParticipants",
+  summary: "The built-in participants of this deployment and their actions",
+  tag: "dashboard",
+  access: "key",
+  responses: { 200: { description: "The built-in participants", schema: builtInParticipants } },
+} as const satisfies RouteSpec;
+
+export function dashboardRoutes(deps: DashboardDeps) {
+  const table = new RouteTable<Env>().use(securityHeaders);
+
+  const html = "text/html";
   const page = (name: Page, title: string) => (c: Context<Env>) => c.html(shell(name, title));
-  app.get("/", page("list", "Transactions"));
-  app.get("/transactions/:id", page("transaction", "Transaction"));
-  app.get("/participants", page("participants", "Participants"));
-  app.get("/metrics", page("metrics", "Metrics"));
-  app.get("/assets/dashboard.js", (c) =>
+  table.add(asset("/", "dashboardList", html), page("list", "Transactions"));
+  table.add(asset("/transactions/:id", "dashboardTransaction", html), page("transaction", "Transaction"));
+  table.add(asset("/participants", "dashboardParticipants", html), page("participants", "Participants"));
+  table.add(asset("/metrics", "dashboardMetrics", html), page("metrics", "Metrics"));
+  table.add(asset("/assets/dashboard.js", "dashboardScript", "text/javascript"), (c) =>
     c.body(DASHBOARD_SCRIPT, 200, { "Content-Type": "text/javascript; charset=utf-8" }),
   );
-  app.get("/assets/dashboard.css", (c) =>
+  table.add(asset("/assets/dashboard.css", "dashboardStyles", "text/css"), (c) =>
     c.body(DASHBOARD_CSS, 200, { "Content-Type": "text/css; charset=utf-8" }),
   );
 
-  const data = new Hono<Env>();
-  data.use(apiKeyAuth(deps.keys));
-  data.get("/session", (c) =>
+  const data = new RouteTable<Env>().use(apiKeyAuth(deps.keys));
+  data.add(sessionSpec, (c) =>
     c.json({ auth: authEnabled(deps.keys), role: c.get("role") } satisfies SessionView),
   );
   const builtIn: BuiltInParticipantsView = {
@@ -72,8 +106,8 @@ export function dashboardRoutes(deps: DashboardDeps) {
     })),
     httpDeadLetterQueue: deadLetterQueue(DISPATCHER_QUEUE),
   };
-  data.get("/participants", (c) => c.json(builtIn));
-  app.route("/api", data);
+  data.add(builtInSpec, (c) => c.json(builtIn));
+  table.mount("/api", data);
 
-  return app;
+  return table;
 }

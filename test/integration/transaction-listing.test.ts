@@ -1,0 +1,172 @@
+/**
+ * `GET /v1/transactions` at scale, on DynamoDB Local: every filter (status,
+ * protocol, participant, since/until, and combinations) is served by an index,
+ * never a Scan; pages walk every match exactly once, newest first, and stay
+ * stable while new transactions arrive.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { physicalName, TX_PARTICIPANTS_TABLE } from "../../infra/topology.ts";
+import { CallCounter } from "../../src/adapters/call-counter.ts";
+import { createDynamoDbTransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
+import { begin as beginSaga } from "../../src/core/saga.ts";
+import type { TxRecord } from "../../src/core/transaction.ts";
+import { begin as beginTwoPc } from "../../src/core/two-phase-commit.ts";
+import type { TransactionView } from "../../src/core/view.ts";
+import type { TransactionStore } from "../../src/ports/transaction-store.ts";
+import { policyOf } from "../../src/wiring.ts";
+import { type Stack, startStack } from "../helpers/stack.ts";
+
+const COUNT = 360;
+// Recent: the index items expire a retention after the deadline, and DynamoDB Local's TTL deletes them.
+const BASE = Math.floor((Date.now() - COUNT * 1_000 - 60_000) / 1_000) * 1_000;
+const counter = new CallCounter();
+let stack: Stack;
+let store: TransactionStore;
+const all: TxRecord[] = [];
+
+/** Transaction i: a saga every third, at two or three participants, committed every fourth, one second apart. */
+function record(i: number, at = BASE + i * 1_000): TxRecord {
+  const id = `lst-${String(i).padStart(4, "0")}`;
+  const participants = [`bank-${(i % 3) + 1}`, ...(i % 5 === 0 ? ["loyalty"] : []), "bank-9"];
+  const branches = participants.map((participant) => ({
+    participant,
+    action: "deposit",
+    input: { account: "a", amount: 1 },
+    ...(i % 3 === 0 ? { compensation: { action: "withdraw", input: { account: "a", amount: 1 } } } : {}),
+  }));
+  const common = { id, branches, timeoutMs: 3_600_000, requestHash: "h" };
+  const policy = policyOf(stack.config);
+  const { next } =
+    i % 3 === 0 ? beginSaga({ ...common, atomicStages: [] }, at, policy) : beginTwoPc(common, at, policy);
+  if (i % 4 !== 0) return next;
+  const { dueAt: _due, ...decided } = next;
+  return { ...decided, state: "committed" } as TxRecord;
+}
+
+beforeAll(async () => {
+  stack = await startStack({
+    roles: ["api"],
+    counter,
+    bankServers: ["bank-1", "bank-2", "bank-3", "bank-9"],
+  });
+  const { topology, timing } = stack.config;
+  store = createDynamoDbTransactionStore({
+    doc: stack.runtime.clients.doc,
+    tableName: physicalName(topology, topology.tables.transactions.name),
+    participantsTableName: physicalName(topology, TX_PARTICIPANTS_TABLE),
+    shards: topology.dueShards,
+    retentionSeconds: timing.retentionSeconds,
+  });
+  for (let i = 0; i < COUNT; i += 24) {
+    const batch = Array.from({ length: Math.min(24, COUNT - i) }, (_, k) => record(i + k));
+    await Promise.all(batch.map((tx) => store.create(tx)));
+    all.push(...batch);
+  }
+}, 120_000);
+afterAll(() => stack?.stop());
+
+type Page = { transactions: TransactionView[]; nextCursor?: string };
+
+async function walk(query: string, between?: (page: number) => Promise<void>) {
+  const pages: Page[] = [];
+  let cursor: string | undefined;
+  do {
+    const after = cursor === undefined ? "" : `&cursor=${encodeURIComponent(cursor)}`;
+    const res = await stack.request("GET", `/v1/transactions?${query}${after}`);
+    expect(res.status, await res.clone().text()).toBe(200);
+    const page = (await res.json()) as Page;
+    pages.push(page);
+    cursor = page.nextCursor;
+    await between?.(pages.length);
+    expect(pages.length).toBeLessThan(200);
+  } while (cursor !== undefined);
+  return pages.flatMap((p) => p.transactions);
+}
+
+const committed = (tx: TxRecord) => tx.state === "committed";
+const at = (participant: string) => (tx: TxRecord) => tx.branches.some((b) => b.participant === participant);
+const iso = (ms: number) => new Date(ms).toISOString();
+
+describe("GET /v1/transactions over indexes", () => {
+  it.each<[string, (tx: TxRecord) => boolean]>([
+    ["limit=37", () => true],
+    ["status=committed&limit=25", committed],
+    ["status=pending&limit=50", (tx) => !committed(tx)],
+    ["protocol=saga&limit=30", (tx) => tx.protocol === "saga"],
+    ["participant=bank-2&limit=40", at("bank-2")],
+    ["participant=loyalty&status=committed&limit=7", (tx) => at("loyalty")(tx) && committed(tx)],
+    ["protocol=2pc&status=pending&limit=33", (tx) => tx.protocol === "2pc" && !committed(tx)],
+    [
+      `since=${iso(BASE + 100_000)}&until=${iso(BASE + 200_000)}&limit=9`,
+      (tx) => tx.createdAt >= BASE + 100_000 && tx.createdAt < BASE + 200_000,
+    ],
+    [
+      `participant=bank-1&since=${iso(BASE + 50_000)}&limit=11`,
+      (tx) => at("bank-1")(tx) && tx.createdAt >= BASE + 50_000,
+    ],
+  ])("%s: every match exactly once, newest first, by Query and BatchGetItem only", async (query, match) => {
+    counter.reset();
+    const views = await walk(query);
+    const ids = views.map((v) => v.id);
+    const expected = all
+      .filter(match)
+      .sort((a, b) => b.createdAt - a.createdAt)
+      .map((tx) => tx.id);
+    expect(expected.length).toBeGreaterThan(5);
+    expect(ids).toEqual(expected);
+    const calls = counter.snapshot();
+    expect(Object.keys(calls).filter((k) => k.startsWith("dynamodb:"))).toEqual(
+      expect.arrayContaining(["dynamodb:Query"]),
+    );
+    expect(calls["dynamodb:Scan"]).toBeUndefined();
+    expect(Object.keys(calls).every((k) => k === "dynamodb:Query" || k === "dynamodb:BatchGetItem")).toBe(
+      true,
+    );
+  });
+
+  it("pages stay stable while transactions arrive: none repeats, none is skipped, the new ones are not mixed in", async () => {
+    let n = COUNT;
+    const views = await walk("participant=bank-9&limit=20", async () => {
+      // Newer than everything listed: they belong before the first page, never inside the walk.
+      const fresh = [record(n, Date.now()), record(n + 1, Date.now())];
+      n += 2;
+      await Promise.all(fresh.map((tx) => store.create(tx)));
+    });
+    const ids = views.map((v) => v.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(all.map((tx) => tx.id).reverse());
+  });
+
+  it("a create writes one small index item per participant beside the record", async () => {
+    counter.reset();
+    await store.create(record(9_000));
+    // bank-1, loyalty, bank-9: three items, and the record.
+    expect(counter.snapshot()["dynamodb:PutItem"]).toBe(4);
+  });
+
+  it.each([
+    "protocol=3pc",
+    "participant=a/b",
+    "participant=",
+    "since=yesterday",
+    "since=2026-03-01",
+    "until=1700000000000",
+    `since=${iso(BASE + 2)}&until=${iso(BASE + 1)}`,
+    "since=x&since=y",
+  ])("400 for %s", async (query) => {
+    const res = await stack.request("GET", `/v1/transactions?${query}`);
+    expect(res.status).toBe(400);
+  });
+
+  it("400 for a cursor made by a listing with other filters", async () => {
+    const first = (await (
+      await stack.request("GET", "/v1/transactions?participant=bank-1&limit=2")
+    ).json()) as Page;
+    expect(first.nextCursor).toEqual(expect.any(String));
+    const res = await stack.request(
+      "GET",
+      `/v1/transactions?participant=bank-2&limit=2&cursor=${encodeURIComponent(first.nextCursor ?? "")}`,
+    );
+    expect(res.status).toBe(400);
+  });
+});

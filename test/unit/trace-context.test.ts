@@ -1,0 +1,69 @@
+/** W3C traceparent: what is accepted, how a trace continues, and that every log line names it. */
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createRootLogger } from "../../src/log.ts";
+import {
+  childSpan,
+  currentTraceparent,
+  parseTraceparent,
+  startTrace,
+  withTrace,
+} from "../../src/trace-context.ts";
+
+const TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+describe("traceparent", () => {
+  it.each([
+    ["a valid one", TP, TP],
+    ["all-zero trace id", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", undefined],
+    ["all-zero parent id", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", undefined],
+    ["upper case", TP.toUpperCase(), undefined],
+    ["another version", `01${TP.slice(2)}`, undefined],
+    ["a log-injection attempt", `${TP}\n{"level":"ERROR"}`, undefined],
+    ["nothing", undefined, undefined],
+  ])("%s", (_, value, expected) => {
+    expect(parseTraceparent(value)).toBe(expected);
+  });
+
+  it("continues a trace in a span of its own, and starts sampled ones", () => {
+    const child = childSpan(TP);
+    expect(child).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    expect(child).not.toBe(TP);
+    expect(parseTraceparent(startTrace())).toBeDefined();
+  });
+
+  it("is held per async context: parallel work never sees another's", async () => {
+    const seen = await Promise.all(
+      ["a", "b"].map((n) =>
+        withTrace(`${TP.slice(0, -2)}0${n === "a" ? 1 : 0}`, async () => {
+          await new Promise((r) => setTimeout(r, 5));
+          return currentTraceparent();
+        }),
+      ),
+    );
+    expect(seen).toEqual([`${TP.slice(0, -2)}01`, `${TP.slice(0, -2)}00`]);
+    expect(currentTraceparent()).toBeUndefined();
+  });
+});
+
+describe("the root logger", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("names the current trace on every line, a child's included", () => {
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const child = createRootLogger("INFO").createChild({ persistentKeys: { txId: "tx-1" } });
+    withTrace(TP, () => child.info("inside"));
+    child.info("outside");
+    const [inside, outside] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(inside).toMatchObject({
+      message: "inside",
+      txId: "tx-1",
+      traceparent: TP,
+      traceId: TP.split("-")[1],
+    });
+    expect(outside?.traceparent).toBeUndefined();
+  });
+});
