@@ -40,7 +40,7 @@ type Doc = {
 const documentOf = async () => (await (await get("/openapi.json")).json()) as Doc;
 
 /** Served, but pages and assets rather than API operations. */
-const PAGES = /^get \/(ui(\/(transactions\/\{id\}|participants|assets\/.*))?|docs(\/.*)?)$/;
+const PAGES = /^get \/(ui(\/(transactions\/\{id\}|participants|metrics|assets\/.*))?|docs(\/.*)?)$/;
 
 describe("GET /openapi.json", () => {
   it("is a valid OpenAPI 3.1 document", async () => {

@@ -101,10 +101,14 @@ function closedPort(): Promise<number> {
   });
 }
 
-/** A transfer at bank-3, which runs no participant: it stays undecided. */
+/** A transfer from bank-3, which runs no participant: it stays undecided. */
 async function stuckTransaction(): Promise<TransactionView> {
   const client = createClient({ baseUrl: stack.url as string, apiKey: CLIENT_KEY });
-  return client.transfer([{ server_id: "bank-3", account_id: "carol", operation: "withdraw", amount: 1 }]);
+  // Two parties: a one-party transaction commits in one phase, and an abort then waits for its participant.
+  return client.transfer([
+    { server_id: "bank-3", account_id: "carol", operation: "withdraw", amount: 1 },
+    { server_id: "bank-2", account_id: "bob", operation: "deposit", amount: 1 },
+  ]);
 }
 
 describe("concord tx", () => {

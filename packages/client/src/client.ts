@@ -251,14 +251,14 @@ export class ConcordClient {
   /** Creates or resets a bank account (admin; for tests and demos). */
   putAccount(server: string, account: string, balance: number, options: CallOptions = {}) {
     return this.#send<AccountView>("putAccount", {
-      params: { server, account },
+      params: { server, id: account },
       body: { balance },
       signal: options.signal,
     });
   }
 
   getAccount(server: string, account: string, options: CallOptions = {}): Promise<AccountView> {
-    return this.#send("getAccount", { params: { server, account }, signal: options.signal });
+    return this.#send("getAccount", { params: { server, id: account }, signal: options.signal });
   }
 
   /**

@@ -13,8 +13,8 @@ export const ROUTES = {
   registerParticipant: { method: "POST", path: "/v1/participants" },
   getParticipant: { method: "GET", path: "/v1/participants/{name}" },
   listParticipants: { method: "GET", path: "/v1/participants" },
-  putAccount: { method: "PUT", path: "/v1/bank/{server}/accounts/{account}" },
-  getAccount: { method: "GET", path: "/v1/bank/{server}/accounts/{account}" },
+  putAccount: { method: "PUT", path: "/v1/bank/{server}/accounts/{id}" },
+  getAccount: { method: "GET", path: "/v1/bank/{server}/accounts/{id}" },
   /** Any built-in kind's resource: `{kind}` is its path (`inventory`, `payment/customers`, `orders`, ...). */
   getResource: { method: "GET", path: "/v1/{kind*}/{id}" },
   putResource: { method: "PUT", path: "/v1/{kind*}/{id}" },

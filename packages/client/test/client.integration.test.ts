@@ -106,6 +106,7 @@ describe("the client against a running concord", () => {
     const client = createClient({ baseUrl: url });
     const stuck = await client.transfer([
       { server_id: "bank-3", account_id: "carol", operation: "withdraw", amount: 1 },
+      { server_id: "bank-2", account_id: "bob", operation: "deposit", amount: 1 },
     ]);
     expect(stuck.status).toBe("pending");
     expect((await client.retry(stuck.id)).status).toBe("pending");
