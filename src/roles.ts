@@ -12,7 +12,6 @@ import { deadLetterDepth } from "./adapters/sqs-dead-letter-depth.ts";
 import { type App, createApp } from "./api/app.ts";
 import type { ResourceMount } from "./api/routes/resources.ts";
 import { participantNames } from "./config.ts";
-import { createCoordinator } from "./coordinator/coordinator.ts";
 import { createSweeper, type SweepReport } from "./coordinator/sweeper.ts";
 import { coordinatorMessage, participantMessage } from "./core/messages.ts";
 import { runScheduled } from "./handlers/scheduled-run.ts";
@@ -33,6 +32,7 @@ import {
 } from "./participants/kinds.ts";
 import { sleep } from "./timers.ts";
 import {
+  coordinatorOf,
   kindStore,
   participantRegistry,
   transactionListing,
@@ -142,23 +142,22 @@ export const apiRole: RoleBuilder<"api"> = (wiring) => {
 
 export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
   const log = wiring.log.createChild({ serviceName: "concord-coordinator" });
-  const { bus, clock, policy } = wiring;
-  const c = createCoordinator({
-    store: transactionStore(wiring),
-    bus,
-    clock,
-    log,
-    policy,
-    onWrite: wiring.decisions.reporter(),
-    records: wiring.records,
-    crash: wiring.crash,
-    metrics: wiring.metrics,
-  });
+  const c = coordinatorOf(wiring);
   return { batch: sqsGroupedBatchHandler(coordinatorMessage, (m) => m.txId, c.handleGroup, log) };
+};
+
+/**
+ * A role that answers the coordinator builds the coordinator's handling its
+ * answers are applied by, now: from then on the decisions it takes wake the
+ * `?wait=` of an API in this process without polling.
+ */
+const answering = (wiring: Wiring): void => {
+  if (wiring.directAnswers) coordinatorOf(wiring);
 };
 
 export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
   if (name === "") throw new Error("CONCORD_PARTICIPANT must name the built-in participant to serve");
+  answering(wiring);
   const { kind, table } = builtInParticipant(wiring.config, name);
   const { lockPolicy, lockMode, lockWaitBudgetMs, inDoubtAfterMs } = wiring.config.participants;
   // Every line this participant logs names it.
@@ -183,6 +182,7 @@ export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
 };
 
 export const dispatcherRole: RoleBuilder<"dispatcher"> = (wiring) => {
+  answering(wiring);
   const log = wiring.log.createChild({ serviceName: "concord-dispatcher" });
   const { http } = wiring.config;
   const dispatcher = createDispatcher({

@@ -17,7 +17,9 @@ import { createDynamoDbTransactionListing } from "./adapters/dynamodb-transactio
 import { createDynamoDbTransactionStore } from "./adapters/dynamodb-transaction-store.ts";
 import { createSqsBus } from "./adapters/sqs-bus.ts";
 import type { Config } from "./config.ts";
+import { type Coordinator, createCoordinator } from "./coordinator/coordinator.ts";
 import { DecisionSignal } from "./coordinator/decision-signal.ts";
+import { createDirectInbox } from "./coordinator/direct-inbox.ts";
 import { createRecordCache, type RecordCache } from "./coordinator/record-cache.ts";
 import type { Policy } from "./core/two-phase-commit.ts";
 import { armCrash, type Crash } from "./crash-points.ts";
@@ -25,6 +27,7 @@ import { rememberingRegistry } from "./http-participants/registry.ts";
 import { createRootLogger } from "./log.ts";
 import { type Metrics, noMetrics } from "./metrics/metrics.ts";
 import { type KindName, PARTICIPANT_KINDS } from "./participants/kinds.ts";
+import type { CoordinatorInbox } from "./ports/coordinator-inbox.ts";
 import type { MessageBus } from "./ports/message-bus.ts";
 
 export interface RoleOptions {
@@ -32,8 +35,18 @@ export interface RoleOptions {
   readonly log?: Logger;
   readonly clock?: () => number;
   readonly queueUrls?: ReadonlyMap<string, string>;
-  /** Wraps the SQS bus: fault tests drop, duplicate or reorder messages here. */
+  /**
+   * Wraps the bus every role sends through: fault tests drop, duplicate or reorder
+   * messages here. A participant's answers pass it before they are applied directly.
+   */
   readonly wrapBus?: (bus: MessageBus) => MessageBus;
+  /**
+   * Participants' answers (votes, acks, step results, inquiries) are applied by the
+   * coordinator's handling in the answering invocation, the coordinator queue only
+   * the fallback (direct votes, src/coordinator/direct-inbox.ts); true when absent.
+   * False sends every answer through the coordinator queue, as before.
+   */
+  readonly directAnswers?: boolean;
   /** Crash-point injection; from CONCORD_CRASH_AT when absent. */
   readonly crash?: Crash;
   /** Where the roles count things: a Prometheus registry locally, CloudWatch on Lambda; none when absent. */
@@ -44,7 +57,15 @@ export interface RoleOptions {
 export interface Wiring {
   readonly config: Config;
   readonly clients: AwsClients;
+  /**
+   * Where every role sends. Its `toCoordinator` (only participants and the
+   * dispatcher answer the coordinator) applies the answer directly through the
+   * coordinator's handling of this wiring (`coordinatorOf`), falling back to the
+   * coordinator queue; unless `directAnswers` was false.
+   */
   readonly bus: MessageBus;
+  /** Whether `bus` applies answers directly (RoleOptions.directAnswers). */
+  readonly directAnswers: boolean;
   readonly clock: () => number;
   /** The root logger: each role logs through a child of it. */
   readonly log: Logger;
@@ -73,18 +94,37 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     topology: config.topology,
     ...(options.queueUrls ? { queueUrls: options.queueUrls } : {}),
   });
-  return {
+  const log = options.log ?? createRootLogger(config.log.level);
+  // Built on the first answer: a process that only sends (the API, the sweeper) never builds it.
+  let inbox: CoordinatorInbox | undefined;
+  const direct: MessageBus = {
+    toCoordinator(message) {
+      inbox ??= createDirectInbox({
+        handleGroup: coordinatorOf(wiring).handleGroup,
+        fallback: sqsBus,
+        log: log.createChild({ serviceName: "concord-direct-inbox" }),
+      });
+      return inbox.toCoordinator(message);
+    },
+    toParticipant: (participant, message, sendOptions) =>
+      sqsBus.toParticipant(participant, message, sendOptions),
+  };
+  const directAnswers = options.directAnswers ?? true;
+  const base = directAnswers ? direct : sqsBus;
+  const wiring: Wiring = {
     config,
     clients,
-    bus: options.wrapBus ? options.wrapBus(sqsBus) : sqsBus,
+    bus: options.wrapBus ? options.wrapBus(base) : base,
+    directAnswers,
     clock: options.clock ?? Date.now,
-    log: options.log ?? createRootLogger(config.log.level),
+    log,
     policy: policyOf(config),
     decisions: new DecisionSignal(),
     records: createRecordCache(),
     crash: options.crash ?? armCrash(config.faults.crashAt),
     metrics: options.metrics ?? noMetrics,
   };
+  return wiring;
 }
 
 /** `create(wiring)` once per wiring, on first use. */
@@ -156,4 +196,25 @@ export const kindStore = /* @__PURE__ */ oncePer((wiring: Wiring, kind: KindName
     model: PARTICIPANT_KINDS[kind].model,
     retentionSeconds: wiring.config.timing.retentionSeconds,
   }),
+);
+
+/**
+ * The coordinator's message handling, one per wiring: the coordinator role runs
+ * it on its queue's batches, the wiring's bus on the answers of this process's
+ * participants and dispatcher (direct votes). Its writes wake the API's
+ * `?wait=` of this process (`decisions`).
+ */
+export const coordinatorOf = /* @__PURE__ */ once(
+  (wiring: Wiring): Coordinator =>
+    createCoordinator({
+      store: transactionStore(wiring),
+      bus: wiring.bus,
+      clock: wiring.clock,
+      log: wiring.log.createChild({ serviceName: "concord-coordinator" }),
+      policy: wiring.policy,
+      onWrite: wiring.decisions.reporter(),
+      records: wiring.records,
+      crash: wiring.crash,
+      metrics: wiring.metrics,
+    }),
 );
