@@ -43,8 +43,9 @@ export interface RoleOptions {
   /**
    * Participants' answers (votes, acks, step results, inquiries) are applied by the
    * coordinator's handling in the answering invocation, the coordinator queue only
-   * the fallback (direct votes, src/coordinator/direct-inbox.ts); true when absent.
-   * False sends every answer through the coordinator queue, as before.
+   * the fallback (direct votes, src/coordinator/direct-inbox.ts). False sends
+   * every answer through the coordinator queue, as before. When absent: unless
+   * CONCORD_QUEUED_ANSWERS is set.
    */
   readonly directAnswers?: boolean;
   /** Crash-point injection; from CONCORD_CRASH_AT when absent. */
@@ -61,7 +62,8 @@ export interface Wiring {
    * Where every role sends. Its `toCoordinator` (only participants and the
    * dispatcher answer the coordinator) applies the answer directly through the
    * coordinator's handling of this wiring (`coordinatorOf`), falling back to the
-   * coordinator queue; unless `directAnswers` was false.
+   * coordinator queue; unless answers are queued (CONCORD_QUEUED_ANSWERS,
+   * RoleOptions.directAnswers).
    */
   readonly bus: MessageBus;
   /** Whether `bus` applies answers directly (RoleOptions.directAnswers). */
@@ -109,7 +111,7 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     toParticipant: (participant, message, sendOptions) =>
       sqsBus.toParticipant(participant, message, sendOptions),
   };
-  const directAnswers = options.directAnswers ?? true;
+  const directAnswers = options.directAnswers ?? !config.participants.queuedAnswers;
   const base = directAnswers ? direct : sqsBus;
   const wiring: Wiring = {
     config,

@@ -63,6 +63,19 @@ export type BankMutant = keyof typeof MUTANTS;
  */
 export const HTTP_MUTANTS = ["late-prepare-votes-no", "bare-404-acknowledges"] as const;
 export type HttpMutant = (typeof HTTP_MUTANTS)[number];
-export type Mutant = BankMutant | HttpMutant;
+
+/**
+ * Direct answers broken on purpose (they need a seed with direct answers).
+ * - direct-blind-write: a participant's direct answer writes the record over whatever
+ *   version is stored (read, then write without the version condition), as a
+ *   "cheaper" direct vote might: a concurrent writer's change (another vote, a
+ *   deadline abort) is lost.
+ */
+export const DIRECT_MUTANTS = ["direct-blind-write"] as const;
+export type DirectMutant = (typeof DIRECT_MUTANTS)[number];
+
+export type Mutant = BankMutant | HttpMutant | DirectMutant;
 export const isHttpMutant = (m: Mutant | undefined): m is HttpMutant =>
   HTTP_MUTANTS.includes(m as HttpMutant);
+/** Mutants that leave the bank store as it is. */
+export const isStoreMutant = (m: Mutant | undefined): m is BankMutant => m !== undefined && m in MUTANTS;
