@@ -12,6 +12,7 @@ import { deadLetterDepth } from "./adapters/sqs-dead-letter-depth.ts";
 import { type App, createApp } from "./api/app.ts";
 import type { ResourceMount } from "./api/routes/resources.ts";
 import { participantNames } from "./config.ts";
+import { type Coordinator, createCoordinator } from "./coordinator/coordinator.ts";
 import { createSweeper, type SweepReport } from "./coordinator/sweeper.ts";
 import { coordinatorMessage, participantMessage } from "./core/messages.ts";
 import { runScheduled } from "./handlers/scheduled-run.ts";
@@ -32,8 +33,8 @@ import {
 } from "./participants/kinds.ts";
 import { sleep } from "./timers.ts";
 import {
-  coordinatorOf,
   kindStore,
+  once,
   participantRegistry,
   transactionListing,
   transactionStore,
@@ -140,6 +141,27 @@ export const apiRole: RoleBuilder<"api"> = (wiring) => {
   return { http };
 };
 
+/**
+ * The coordinator's message handling, one per wiring: the coordinator role runs
+ * it on its queue's batches, and the roles that answer (participants, the
+ * dispatcher) on their own answers, installed in the wiring's bus (direct
+ * answers). Its writes wake the API's `?wait=` of this process (`decisions`).
+ */
+const coordinatorOf = /* @__PURE__ */ once(
+  (wiring: Wiring): Coordinator =>
+    createCoordinator({
+      store: transactionStore(wiring),
+      bus: wiring.bus,
+      clock: wiring.clock,
+      log: wiring.log.createChild({ serviceName: "concord-coordinator" }),
+      policy: wiring.policy,
+      onWrite: wiring.decisions.reporter(),
+      records: wiring.records,
+      crash: wiring.crash,
+      metrics: wiring.metrics,
+    }),
+);
+
 export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
   const log = wiring.log.createChild({ serviceName: "concord-coordinator" });
   const c = coordinatorOf(wiring);
@@ -147,13 +169,12 @@ export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
 };
 
 /**
- * A role that answers the coordinator builds the coordinator's handling its
- * answers are applied by, now: from then on the decisions it takes wake the
- * `?wait=` of an API in this process without polling.
+ * A role that answers the coordinator applies its answers with the
+ * coordinator's handling (direct answers; unless they are queued, when the
+ * wiring builds none). Installed when the role is built, so that from then on
+ * the decisions it takes wake the `?wait=` of an API in this process.
  */
-const answering = (wiring: Wiring): void => {
-  if (wiring.directAnswers) coordinatorOf(wiring);
-};
+const answering = (wiring: Wiring): void => wiring.applyAnswersWith(() => coordinatorOf(wiring).handleGroup);
 
 export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
   if (name === "") throw new Error("CONCORD_PARTICIPANT must name the built-in participant to serve");

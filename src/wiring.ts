@@ -17,9 +17,8 @@ import { createDynamoDbTransactionListing } from "./adapters/dynamodb-transactio
 import { createDynamoDbTransactionStore } from "./adapters/dynamodb-transaction-store.ts";
 import { createSqsBus } from "./adapters/sqs-bus.ts";
 import type { Config } from "./config.ts";
-import { type Coordinator, createCoordinator } from "./coordinator/coordinator.ts";
 import { DecisionSignal } from "./coordinator/decision-signal.ts";
-import { createDirectInbox } from "./coordinator/direct-inbox.ts";
+import { createDirectInbox, type DirectInboxDeps } from "./coordinator/direct-inbox.ts";
 import { createRecordCache, type RecordCache } from "./coordinator/record-cache.ts";
 import type { Policy } from "./core/two-phase-commit.ts";
 import { armCrash, type Crash } from "./crash-points.ts";
@@ -60,14 +59,21 @@ export interface Wiring {
   readonly clients: AwsClients;
   /**
    * Where every role sends. Its `toCoordinator` (only participants and the
-   * dispatcher answer the coordinator) applies the answer directly through the
-   * coordinator's handling of this wiring (`coordinatorOf`), falling back to the
-   * coordinator queue; unless answers are queued (CONCORD_QUEUED_ANSWERS,
-   * RoleOptions.directAnswers).
+   * dispatcher answer the coordinator) goes to the coordinator queue until a
+   * role of this process installs the coordinator's handling
+   * (`applyAnswersWith`): from then on it applies each answer directly, the
+   * queue the fallback.
    */
   readonly bus: MessageBus;
-  /** Whether `bus` applies answers directly (RoleOptions.directAnswers). */
-  readonly directAnswers: boolean;
+  /**
+   * Installs the coordinator's handling (`handleGroup`, built by `handling` only
+   * when it is used) as what applies the
+   * answers sent on `bus`: the direct inbox. Called by the roles that answer;
+   * only the first call counts. Does nothing when answers are queued
+   * (CONCORD_QUEUED_ANSWERS, RoleOptions.directAnswers). Kept out of this file
+   * so that a bundle whose role never answers holds no coordinator code.
+   */
+  readonly applyAnswersWith: (handling: () => DirectInboxDeps["handleGroup"]) => void;
   readonly clock: () => number;
   /** The root logger: each role logs through a child of it. */
   readonly log: Logger;
@@ -97,27 +103,26 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     ...(options.queueUrls ? { queueUrls: options.queueUrls } : {}),
   });
   const log = options.log ?? createRootLogger(config.log.level);
-  // Built on the first answer: a process that only sends (the API, the sweeper) never builds it.
-  let inbox: CoordinatorInbox | undefined;
-  const direct: MessageBus = {
-    toCoordinator(message) {
-      inbox ??= createDirectInbox({
-        handleGroup: coordinatorOf(wiring).handleGroup,
-        fallback: sqsBus,
-        log: log.createChild({ serviceName: "concord-direct-inbox" }),
-      });
-      return inbox.toCoordinator(message);
-    },
+  const directAnswers = options.directAnswers ?? !config.participants.queuedAnswers;
+  // The coordinator queue until a role that answers installs the direct inbox.
+  let inbox: CoordinatorInbox = sqsBus;
+  const routed: MessageBus = {
+    toCoordinator: (message) => inbox.toCoordinator(message),
     toParticipant: (participant, message, sendOptions) =>
       sqsBus.toParticipant(participant, message, sendOptions),
   };
-  const directAnswers = options.directAnswers ?? !config.participants.queuedAnswers;
-  const base = directAnswers ? direct : sqsBus;
-  const wiring: Wiring = {
+  return {
     config,
     clients,
-    bus: options.wrapBus ? options.wrapBus(base) : base,
-    directAnswers,
+    bus: options.wrapBus ? options.wrapBus(routed) : routed,
+    applyAnswersWith(handling) {
+      if (!directAnswers || inbox !== sqsBus) return;
+      inbox = createDirectInbox({
+        handleGroup: handling(),
+        fallback: sqsBus,
+        log: log.createChild({ serviceName: "concord-direct-inbox" }),
+      });
+    },
     clock: options.clock ?? Date.now,
     log,
     policy: policyOf(config),
@@ -126,7 +131,6 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     crash: options.crash ?? armCrash(config.faults.crashAt),
     metrics: options.metrics ?? noMetrics,
   };
-  return wiring;
 }
 
 /** `create(wiring)` once per wiring, on first use. */
@@ -198,25 +202,4 @@ export const kindStore = /* @__PURE__ */ oncePer((wiring: Wiring, kind: KindName
     model: PARTICIPANT_KINDS[kind].model,
     retentionSeconds: wiring.config.timing.retentionSeconds,
   }),
-);
-
-/**
- * The coordinator's message handling, one per wiring: the coordinator role runs
- * it on its queue's batches, the wiring's bus on the answers of this process's
- * participants and dispatcher (direct votes). Its writes wake the API's
- * `?wait=` of this process (`decisions`).
- */
-export const coordinatorOf = /* @__PURE__ */ once(
-  (wiring: Wiring): Coordinator =>
-    createCoordinator({
-      store: transactionStore(wiring),
-      bus: wiring.bus,
-      clock: wiring.clock,
-      log: wiring.log.createChild({ serviceName: "concord-coordinator" }),
-      policy: wiring.policy,
-      onWrite: wiring.decisions.reporter(),
-      records: wiring.records,
-      crash: wiring.crash,
-      metrics: wiring.metrics,
-    }),
 );
