@@ -191,9 +191,18 @@ interface ScheduleOptions {
  * barriers it is in doubt about. Apart, because the scheduled one runs through
  * its minute, and a queue's visibility timeout must be 6x its function's timeout.
  */
-function participantFunctions(participant: string, table: string, schedule: ScheduleOptions): FunctionSpec[] {
+function participantFunctions(
+  participant: string,
+  table: string,
+  schedule: ScheduleOptions,
+  participantQueues: readonly string[],
+): FunctionSpec[] {
   const environment = { CONCORD_PARTICIPANT: participant };
   const entry = PARTICIPANT_ENTRY;
+  // Its votes, acks and inquiries are applied in its own invocation (direct votes): it
+  // writes the transaction record and sends the decision to every participant of the
+  // transaction; the coordinator queue is the fallback.
+  const answers = { tables: [table, "transactions"], sendsTo: [COORDINATOR_QUEUE, ...participantQueues] };
   return [
     {
       name: participantQueue(participant),
@@ -202,7 +211,7 @@ function participantFunctions(participant: string, table: string, schedule: Sche
       timeoutSeconds: FUNCTION_TIMEOUT_SECONDS,
       memoryMb: 512,
       environment,
-      access: { tables: [table], sendsTo: [COORDINATOR_QUEUE, participantQueue(participant)] },
+      access: answers,
       trigger: sqsTrigger(participantQueue(participant)),
     },
     {
@@ -213,7 +222,7 @@ function participantFunctions(participant: string, table: string, schedule: Sche
       // Mostly asleep between passes: billed by duration, so the least memory that runs it.
       memoryMb: 256,
       environment,
-      access: { tables: [table], sendsTo: [COORDINATOR_QUEUE] },
+      access: answers,
       schedule: { rateSeconds: schedule.rateSeconds },
     },
   ];
@@ -319,18 +328,24 @@ export function buildTopology(options: TopologyOptions): Topology {
         trigger: sqsTrigger(COORDINATOR_QUEUE),
       },
       // Every built-in participant runs the same entry; CONCORD_PARTICIPANT says which.
-      ...bankServers.flatMap((server) => participantFunctions(server, "bank", schedule)),
-      ...commerce.flatMap((name) => participantFunctions(name, name, schedule)),
+      ...bankServers.flatMap((server) => participantFunctions(server, "bank", schedule, participantQueues)),
+      ...commerce.flatMap((name) => participantFunctions(name, name, schedule, participantQueues)),
       {
         // Calls registered HTTP participants for the messages addressed to them; a failed
-        // call goes back on its own queue, delayed. Reads the registry, writes nothing.
+        // call goes back on its own queue, delayed. Reads the registry; applies the
+        // answers it gets to the transaction record itself (direct votes), sending the
+        // decision to every participant, the coordinator queue as the fallback.
         name: "dispatcher",
         role: "dispatcher",
         entry: "functions/dispatcher.ts",
         timeoutSeconds: DISPATCHER_TIMEOUT_SECONDS,
         memoryMb: 512,
         environment: {},
-        access: { tables: [], reads: [PARTICIPANTS_TABLE], sendsTo: [COORDINATOR_QUEUE, DISPATCHER_QUEUE] },
+        access: {
+          tables: ["transactions"],
+          reads: [PARTICIPANTS_TABLE],
+          sendsTo: [COORDINATOR_QUEUE, ...participantQueues],
+        },
         trigger: sqsTrigger(DISPATCHER_QUEUE),
       },
       {

@@ -100,6 +100,12 @@ export interface ParticipantSettings {
   readonly lockWaitBudgetMs: number;
   /** A prepared barrier older than this asks the coordinator for the decision. */
   readonly inDoubtAfterMs: number;
+  /**
+   * Answers (votes, acks, step results, inquiries) go through the coordinator
+   * queue only; by default they are applied in the answering invocation, the
+   * queue the fallback (src/coordinator/direct-inbox.ts).
+   */
+  readonly queuedAnswers: boolean;
 }
 
 /** Protocol timing, in milliseconds unless named otherwise. */
@@ -216,6 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lockMode: e.CONCORD_LOCK_MODE,
       lockWaitBudgetMs: e.CONCORD_LOCK_WAIT_BUDGET_MS,
       inDoubtAfterMs: e.CONCORD_IN_DOUBT_AFTER_MS,
+      queuedAnswers: e.CONCORD_QUEUED_ANSWERS,
     },
     commerce: {
       participants: commerce,

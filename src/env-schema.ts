@@ -158,6 +158,11 @@ export const envSchema = z
       "30000",
       "a participant prepared this long asks the coordinator for the decision",
     ),
+    CONCORD_QUEUED_ANSWERS: v(
+      bool(),
+      "false",
+      "send every vote, ack and step result through the coordinator queue instead of applying it in the participant's invocation (direct answers)",
+    ),
     CONCORD_PAYMENT_FAILURE_RATE: v(
       rate(),
       "0",

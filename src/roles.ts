@@ -17,7 +17,7 @@ import { type App, createApp } from "./api/app.ts";
 import { createReadiness } from "./api/readiness.ts";
 import type { ResourceMount } from "./api/routes/resources.ts";
 import { participantNames } from "./config.ts";
-import { createCoordinator } from "./coordinator/coordinator.ts";
+import { type Coordinator, createCoordinator } from "./coordinator/coordinator.ts";
 import { createSweeper, type SweepReport } from "./coordinator/sweeper.ts";
 import { coordinatorMessage, participantMessage } from "./core/messages.ts";
 import { runScheduled } from "./handlers/scheduled-run.ts";
@@ -40,6 +40,7 @@ import {
 import { sleep } from "./timers.ts";
 import {
   kindStore,
+  once,
   participantRegistry,
   transactionListing,
   transactionStore,
@@ -157,25 +158,44 @@ export const apiRole: RoleBuilder<"api"> = (wiring) => {
   return { http };
 };
 
+/**
+ * The coordinator's message handling, one per wiring: the coordinator role runs
+ * it on its queue's batches, and the roles that answer (participants, the
+ * dispatcher) on their own answers, installed in the wiring's bus (direct
+ * answers). Its writes wake the API's `?wait=` of this process (`decisions`).
+ */
+const coordinatorOf = /* @__PURE__ */ once(
+  (wiring: Wiring): Coordinator =>
+    createCoordinator({
+      store: transactionStore(wiring),
+      bus: wiring.bus,
+      clock: wiring.clock,
+      log: wiring.log.createChild({ serviceName: "concord-coordinator" }),
+      policy: wiring.policy,
+      onWrite: wiring.decisions.reporter(),
+      records: wiring.records,
+      crash: wiring.crash,
+      metrics: wiring.metrics,
+    }),
+);
+
 export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
   const log = wiring.log.createChild({ serviceName: "concord-coordinator" });
-  const { bus, clock, policy } = wiring;
-  const c = createCoordinator({
-    store: transactionStore(wiring),
-    bus,
-    clock,
-    log,
-    policy,
-    onWrite: wiring.decisions.reporter(),
-    records: wiring.records,
-    crash: wiring.crash,
-    metrics: wiring.metrics,
-  });
+  const c = coordinatorOf(wiring);
   return { batch: sqsGroupedBatchHandler(coordinatorMessage, (m) => m.txId, c.handleGroup, log) };
 };
 
+/**
+ * A role that answers the coordinator applies its answers with the
+ * coordinator's handling (direct answers; unless they are queued, when the
+ * wiring builds none). Installed when the role is built, so that from then on
+ * the decisions it takes wake the `?wait=` of an API in this process.
+ */
+const answering = (wiring: Wiring): void => wiring.applyAnswersWith(() => coordinatorOf(wiring).handleGroup);
+
 export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
   if (name === "") throw new Error("CONCORD_PARTICIPANT must name the built-in participant to serve");
+  answering(wiring);
   const { kind, table } = builtInParticipant(wiring.config, name);
   const { lockPolicy, lockMode, lockWaitBudgetMs, inDoubtAfterMs } = wiring.config.participants;
   // Every line this participant logs names it.
@@ -209,6 +229,7 @@ function signingSecret(wiring: Wiring, log: Logger): { secret?: SigningSecret } 
 }
 
 export const dispatcherRole: RoleBuilder<"dispatcher"> = (wiring) => {
+  answering(wiring);
   const log = wiring.log.createChild({ serviceName: "concord-dispatcher" });
   const { http } = wiring.config;
   const dispatcher = createDispatcher({

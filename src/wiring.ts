@@ -18,6 +18,7 @@ import { createDynamoDbTransactionStore } from "./adapters/dynamodb-transaction-
 import { createSqsBus } from "./adapters/sqs-bus.ts";
 import type { Config } from "./config.ts";
 import { DecisionSignal } from "./coordinator/decision-signal.ts";
+import { createDirectInbox, type DirectInboxDeps } from "./coordinator/direct-inbox.ts";
 import { createRecordCache, type RecordCache } from "./coordinator/record-cache.ts";
 import type { Policy } from "./core/two-phase-commit.ts";
 import { armCrash, type Crash } from "./crash-points.ts";
@@ -25,6 +26,7 @@ import { rememberingRegistry } from "./http-participants/registry.ts";
 import { createRootLogger } from "./log.ts";
 import { type Metrics, noMetrics } from "./metrics/metrics.ts";
 import { type KindName, PARTICIPANT_KINDS } from "./participants/kinds.ts";
+import type { CoordinatorInbox } from "./ports/coordinator-inbox.ts";
 import type { MessageBus } from "./ports/message-bus.ts";
 
 export interface RoleOptions {
@@ -32,8 +34,19 @@ export interface RoleOptions {
   readonly log?: Logger;
   readonly clock?: () => number;
   readonly queueUrls?: ReadonlyMap<string, string>;
-  /** Wraps the SQS bus: fault tests drop, duplicate or reorder messages here. */
+  /**
+   * Wraps the bus every role sends through: fault tests drop, duplicate or reorder
+   * messages here. A participant's answers pass it before they are applied directly.
+   */
   readonly wrapBus?: (bus: MessageBus) => MessageBus;
+  /**
+   * Participants' answers (votes, acks, step results, inquiries) are applied by the
+   * coordinator's handling in the answering invocation, the coordinator queue only
+   * the fallback (direct votes, src/coordinator/direct-inbox.ts). False sends
+   * every answer through the coordinator queue, as before. When absent: unless
+   * CONCORD_QUEUED_ANSWERS is set.
+   */
+  readonly directAnswers?: boolean;
   /** Crash-point injection; from CONCORD_CRASH_AT when absent. */
   readonly crash?: Crash;
   /** Where the roles count things: a Prometheus registry locally, CloudWatch on Lambda; none when absent. */
@@ -44,7 +57,23 @@ export interface RoleOptions {
 export interface Wiring {
   readonly config: Config;
   readonly clients: AwsClients;
+  /**
+   * Where every role sends. Its `toCoordinator` (only participants and the
+   * dispatcher answer the coordinator) goes to the coordinator queue until a
+   * role of this process installs the coordinator's handling
+   * (`applyAnswersWith`): from then on it applies each answer directly, the
+   * queue the fallback.
+   */
   readonly bus: MessageBus;
+  /**
+   * Installs the coordinator's handling (`handleGroup`, built by `handling` only
+   * when it is used) as what applies the
+   * answers sent on `bus`: the direct inbox. Called by the roles that answer;
+   * only the first call counts. Does nothing when answers are queued
+   * (CONCORD_QUEUED_ANSWERS, RoleOptions.directAnswers). Kept out of this file
+   * so that a bundle whose role never answers holds no coordinator code.
+   */
+  readonly applyAnswersWith: (handling: () => DirectInboxDeps["handleGroup"]) => void;
   readonly clock: () => number;
   /** The root logger: each role logs through a child of it. */
   readonly log: Logger;
@@ -73,12 +102,29 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     topology: config.topology,
     ...(options.queueUrls ? { queueUrls: options.queueUrls } : {}),
   });
+  const log = options.log ?? createRootLogger(config.log.level);
+  const directAnswers = options.directAnswers ?? !config.participants.queuedAnswers;
+  // The coordinator queue until a role that answers installs the direct inbox.
+  let inbox: CoordinatorInbox = sqsBus;
+  const routed: MessageBus = {
+    toCoordinator: (message) => inbox.toCoordinator(message),
+    toParticipant: (participant, message, sendOptions) =>
+      sqsBus.toParticipant(participant, message, sendOptions),
+  };
   return {
     config,
     clients,
-    bus: options.wrapBus ? options.wrapBus(sqsBus) : sqsBus,
+    bus: options.wrapBus ? options.wrapBus(routed) : routed,
+    applyAnswersWith(handling) {
+      if (!directAnswers || inbox !== sqsBus) return;
+      inbox = createDirectInbox({
+        handleGroup: handling(),
+        fallback: sqsBus,
+        log: log.createChild({ serviceName: "concord-direct-inbox" }),
+      });
+    },
     clock: options.clock ?? Date.now,
-    log: options.log ?? createRootLogger(config.log.level),
+    log,
     policy: policyOf(config),
     decisions: new DecisionSignal(),
     records: createRecordCache(),

@@ -142,9 +142,15 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
             TableName: tableName,
             Key: { id: next.id },
             UpdateExpression: expression,
-            ConditionExpression: "#version = :expected",
-            ExpressionAttributeNames: { ...names, "#version": "version" },
-            ExpressionAttributeValues: { ...values, ":expected": before.version },
+            // The version alone is not enough: a process may hold a record of an earlier
+            // incarnation of the id (expired, then used again) at the very same version.
+            ConditionExpression: "#version = :expected AND #createdAt = :incarnation",
+            ExpressionAttributeNames: { ...names, "#version": "version", "#createdAt": "createdAt" },
+            ExpressionAttributeValues: {
+              ...values,
+              ":expected": before.version,
+              ":incarnation": before.createdAt,
+            },
             ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           }),
         );

@@ -1,13 +1,15 @@
-import type { CoordinatorMessage, ParticipantMessage } from "../core/messages.ts";
+import type { ParticipantMessage } from "../core/messages.ts";
+import type { CoordinatorInbox } from "./coordinator-inbox.ts";
 
 /**
  * Where messages go. The protocol only names the recipient; the bus knows the
  * queues: a built-in participant's own, or the dispatcher's for an HTTP participant.
  * Called by the coordinator, the sweeper, the participant kit and the dispatcher;
- * served by the SQS adapter (and wrapped by fault tests).
+ * served by the SQS adapter (and wrapped by fault tests). Its `toCoordinator`
+ * is the coordinator queue; a participant role may be given a bus whose
+ * `toCoordinator` is the direct inbox instead (see CoordinatorInbox).
  */
-export interface MessageBus {
-  toCoordinator(message: CoordinatorMessage): Promise<void>;
+export interface MessageBus extends CoordinatorInbox {
   toParticipant(participant: string, message: ParticipantMessage, options?: SendOptions): Promise<void>;
 }
 

@@ -160,6 +160,18 @@ export function transactionStoreContract(name: string, fresh: () => Promise<Tran
       expect(await store.get(tx.id)).toEqual(won);
     });
 
+    it("update from an earlier incarnation of the id (same version) writes nothing and returns the current record", async () => {
+      // A process still holds a record whose id expired and was used again; the new
+      // transaction's record has reached the same version.
+      const store = await fresh();
+      const current = record();
+      const earlier: TwoPcRecord = { ...current, createdAt: T0 - 86_400_000, requestHash: "earlier" };
+      await store.create(current);
+      const outcome = await store.update(earlier, { ...earlier, state: "committing", version: 2 });
+      expect(outcome).toEqual({ saved: false, current });
+      expect(await store.get(current.id)).toEqual(current);
+    });
+
     it("update of a record that does not exist creates nothing and returns no current record", async () => {
       const store = await fresh();
       const tx = record();

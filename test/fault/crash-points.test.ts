@@ -102,8 +102,18 @@ describe("crash points, each role its own process", () => {
     expect(await checkInvariants(cluster, 1_000)).toEqual([]);
   });
 
-  it("the coordinator down after the PREPAREs left, before the votes: the votes wait in the queue", async () => {
+  it("the coordinator down: the participants' direct votes and acks decide and complete the transaction without it", async () => {
     cluster = await startCluster({ omit: ["coordinator"] });
+    await seed(cluster);
+    const { body } = await cluster.call("POST", "/v1/transfers?wait=10000", transfer(100));
+    expect(body.status).toBe("committed");
+    expect(await cluster.settle(body.id)).toMatchObject({ status: "committed", phase: "committed" });
+    expect(await balances(cluster)).toEqual([900, 100]);
+    expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+  });
+
+  it("answers queued, the coordinator down after the PREPAREs left, before the votes: the votes wait in the queue", async () => {
+    cluster = await startCluster({ omit: ["coordinator"], env: { CONCORD_QUEUED_ANSWERS: "true" } });
     await seed(cluster);
     const { status, body } = await cluster.call("POST", "/v1/transfers", transfer(100));
     expect(status).toBe(202);
@@ -119,9 +129,36 @@ describe("crash points, each role its own process", () => {
   });
 
   it.each([["after-votes-before-decision"], ["after-decision-before-send"]])(
-    "the coordinator dies at %s and recovers on restart",
+    "the participant whose direct vote decides dies at %s; the transaction commits once it is back",
     async (point) => {
-      cluster = await startCluster({ roleEnv: { coordinator: { CONCORD_CRASH_AT: point } } });
+      // Whichever of the two votes last decides: arm both, one dies.
+      const armed = { CONCORD_CRASH_AT: point };
+      cluster = await startCluster({ roleEnv: { "bank-1": armed, "bank-2": armed } });
+      await seed(cluster);
+      const { body } = await cluster.call("POST", "/v1/transfers", transfer(250));
+      const c = cluster;
+      const dead = await Promise.race(
+        (["bank-1", "bank-2"] as const).map(async (role) =>
+          (await c.exited(role)) === "SIGKILL" ? role : "",
+        ),
+      );
+      expect(dead).toMatch(/^bank-[12]$/);
+      // Before the decision: the redelivered PREPARE votes again from its barrier and decides.
+      // After it: the decision is durable, the sweeper sends it.
+      await cluster.start(dead as "bank-1" | "bank-2", { CONCORD_CRASH_AT: "" });
+      expect(await cluster.settle(body.id)).toMatchObject({ status: "committed", phase: "committed" });
+      expect(await balances(cluster)).toEqual([750, 250]);
+      expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+    },
+  );
+
+  it.each([["after-votes-before-decision"], ["after-decision-before-send"]])(
+    "answers queued, the coordinator dies at %s and recovers on restart",
+    async (point) => {
+      cluster = await startCluster({
+        env: { CONCORD_QUEUED_ANSWERS: "true" },
+        roleEnv: { coordinator: { CONCORD_CRASH_AT: point } },
+      });
       await seed(cluster);
       const { body } = await cluster.call("POST", "/v1/transfers", transfer(250));
       expect(await cluster.exited("coordinator")).toBe("SIGKILL");

@@ -274,14 +274,20 @@ describe("least privilege", () => {
     }
   });
 
-  it("lets each e-commerce participant reach only its own table and queue, and the API every participant's table", () => {
+  it("lets each e-commerce participant reach only its own table and the transactions table, and the API every participant's table", () => {
     const commerce = ["inventory", "payment", "order", "shipping"];
+    const participantQueues = functions()
+      .filter((f) => f.role === "participant" && f.trigger)
+      .map((f) => queueId(f.name));
     for (const participant of commerce) {
       const fn = functions().find((f) => f.name === `participant-${participant}`) as FunctionSpec;
       expect(fn, participant).toBeDefined();
-      expect(grantedOn(fn, "dynamodb:UpdateItem")).toEqual([tableId(participant)]);
+      // Direct votes: its answers are written on the transaction record, the decision sent from here.
+      expect(grantedOn(fn, "dynamodb:UpdateItem")).toEqual(
+        [tableId(participant), tableId("transactions")].sort(),
+      );
       expect(grantedOn(fn, "sqs:SendMessage")).toEqual(
-        [queueId("coordinator"), queueId(`participant-${participant}`)].sort(),
+        [queueId("coordinator"), queueId("dispatcher"), ...participantQueues].sort(),
       );
     }
     const api = functions().find((f) => f.role === "api") as FunctionSpec;
@@ -289,12 +295,20 @@ describe("least privilege", () => {
       expect(grantedOn(api, "dynamodb:GetItem")).toContain(tableId(table));
   });
 
-  it("lets the dispatcher only read the participant registry and send to the coordinator and its own queue", () => {
+  it("lets the dispatcher read the participant registry, write only the transactions table, and send participant messages", () => {
     const fn = functions().find((f) => f.role === "dispatcher") as FunctionSpec;
-    expect(grantedOn(fn, "dynamodb:GetItem")).toEqual([tableId("participants")]);
+    expect(grantedOn(fn, "dynamodb:GetItem")).toEqual(
+      [tableId("participants"), tableId("transactions")].sort(),
+    );
+    // Direct votes: the answers it gets are written on the transaction record, the decision sent from here.
     for (const write of ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"])
-      expect(grantedOn(fn, write), write).toEqual([]);
-    expect(grantedOn(fn, "sqs:SendMessage")).toEqual([queueId("coordinator"), queueId("dispatcher")].sort());
+      expect(grantedOn(fn, write), write).toEqual([tableId("transactions")]);
+    const participantQueues = functions()
+      .filter((f) => f.role === "participant" && f.trigger)
+      .map((f) => queueId(f.name));
+    expect(grantedOn(fn, "sqs:SendMessage")).toEqual(
+      [queueId("coordinator"), queueId("dispatcher"), ...participantQueues].sort(),
+    );
     expect(grantedOn(fn, "sqs:ReceiveMessage")).toEqual([queueId("dispatcher")]);
     for (const sender of functions().filter((f) => ["api", "coordinator", "sweeper"].includes(f.role)))
       expect(grantedOn(sender, "sqs:SendMessage"), sender.name).toContain(queueId("dispatcher"));

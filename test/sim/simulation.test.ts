@@ -197,6 +197,46 @@ describe("deterministic simulation", () => {
     expect([...incarnations.values()].some((set) => set.size > 1)).toBe(true);
   });
 
+  it("applies answers directly, falls back to the queue when a direct store call fails, crashes between the participant's write and its answer", async () => {
+    const lines: string[] = [];
+    let direct = 0;
+    for (let seed = 1; seed <= 30; seed++) {
+      const result = await runSimulation({ seed, trace: true });
+      lines.push(...result.trace);
+      if (result.faults.directAnswers) direct++;
+    }
+    // Three seeds in four, drawn; the rest send every answer through the coordinator queue.
+    expect(direct).toBeGreaterThan(10);
+    expect(direct).toBeLessThan(30);
+    for (const seen of [
+      "direct vote(yes) tx",
+      "direct vote(no",
+      "direct ack(commit) tx",
+      "direct ack(abort) tx",
+      "direct result(action done) tx",
+      "direct read failed at",
+      "direct write (nothing written) failed at",
+      "direct write (written, answer lost) failed at",
+      "CRASH at after-prepare-before-vote",
+    ]) {
+      expect(
+        lines.some((line) => line.includes(seen)),
+        seen,
+      ).toBe(true);
+    }
+    // A failed direct write sends the answer through the coordinator queue.
+    expect(lines.join("\n")).toMatch(
+      /direct write \(nothing written\) failed at (\S+)\n(.*\n)*?.* sent m\d+ (vote|ack|result)/,
+    );
+  });
+
+  it("with every answer through the coordinator queue, applies none directly", async () => {
+    const result = await runSimulation({ seed: 5, directAnswers: false, trace: true });
+    expect(result.violation).toBeUndefined();
+    expect(result.trace.some((line) => line.includes(" direct "))).toBe(false);
+    expect(result.trace.some((line) => / sent m\d+ vote\(yes\)/.test(line))).toBe(true);
+  });
+
   it("without HTTP participants, runs a seed as it ran before they were simulated", async () => {
     const result = await runSimulation({ seed: 11, httpParticipants: false, trace: true });
     expect(result.violation).toBeUndefined();
@@ -267,6 +307,15 @@ describe("deterministic simulation", () => {
       const { failed } = await firstViolation(500, { mutant: "one-phase-aborts-alone" });
       expect(failed?.violation?.invariant).toBe("agreement");
       expect(failed?.violation?.detail).toMatch(/aborted, barriers bank-\d:committed/);
+    });
+  });
+
+  describe("catches broken direct answers", { timeout: 60_000 }, () => {
+    it("a direct answer written without the version condition (a concurrent change lost)", async () => {
+      const { failed } = await firstViolation(200, { mutant: "direct-blind-write", directAnswers: true });
+      expect(failed?.violation?.invariant).toMatch(
+        /decision-stable|agreement|atomicity|liveness|client-outcome/,
+      );
     });
   });
 

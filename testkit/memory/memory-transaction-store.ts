@@ -50,7 +50,9 @@ export function createMemoryTransactionStore(options: { shards?: number } = {}):
 
     async update(before, next) {
       const current = records.get(before.id);
-      if (!current || current.version !== before.version) return { saved: false, current };
+      // The same id and version may be another incarnation's (an id used again after its record expired).
+      if (!current || current.version !== before.version || current.createdAt !== before.createdAt)
+        return { saved: false, current };
       records.set(next.id, next);
       return { saved: true };
     },

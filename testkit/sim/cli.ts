@@ -7,6 +7,7 @@
  *   npm run sim -- --seeds 1000 --no-http     (bank participants only, as before HTTP participants were simulated)
  *   npm run sim -- --seeds 200 --expiry --mutant expires-at-write
  *   npm run sim -- --seeds 500 --mutant one-phase-aborts-alone
+ *   npm run sim -- --seeds 500 --answers queued    (every answer through the coordinator queue)
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
 import { Command, Option } from "commander";
@@ -14,10 +15,15 @@ import { choiceArg, intArg, shareArg, usageErrorsExit } from "../../src/cli-args
 import { LOCK_POLICIES, type LockPolicy } from "../../src/core/lock-policy.ts";
 import { createProgress } from "../../src/progress.ts";
 import { DEFAULT_SAGA_SHARE, type SimulationOptions, type SimulationResult } from "./model.ts";
-import { COORDINATOR_MUTANTS, HTTP_MUTANTS, MUTANTS, type Mutant } from "./mutants.ts";
+import { COORDINATOR_MUTANTS, DIRECT_MUTANTS, HTTP_MUTANTS, MUTANTS, type Mutant } from "./mutants.ts";
 import { runSimulation } from "./simulation.ts";
 
-const mutants = [...Object.keys(MUTANTS), ...HTTP_MUTANTS, ...COORDINATOR_MUTANTS] as Mutant[];
+const mutants = [
+  ...Object.keys(MUTANTS),
+  ...HTTP_MUTANTS,
+  ...COORDINATOR_MUTANTS,
+  ...DIRECT_MUTANTS,
+] as Mutant[];
 
 const program = usageErrorsExit(
   new Command("npm run sim --")
@@ -41,7 +47,13 @@ const program = usageErrorsExit(
       ),
     )
     .option("--no-http", "bank participants only, as before HTTP participants were simulated")
-    .option("--expiry", "the barrier-expiry clock in every seed (else in one seed in four)", false),
+    .option("--expiry", "the barrier-expiry clock in every seed (else in one seed in four)", false)
+    .addOption(
+      new Option(
+        "--answers <path>",
+        "participants' answers applied directly (the queue the fallback) or all through the coordinator queue; else drawn per seed, direct in three in four",
+      ).argParser(choiceArg(["direct", "queued"] as const)),
+    ),
   2,
 );
 const opts = program.parse().opts<{
@@ -54,6 +66,7 @@ const opts = program.parse().opts<{
   lockPolicy?: LockPolicy;
   http: boolean;
   expiry: boolean;
+  answers?: "direct" | "queued";
 }>();
 const { mutant, sagaShare, lockPolicy } = opts;
 const values = { trace: opts.trace, "no-http": !opts.http, expiry: opts.expiry };
@@ -64,6 +77,7 @@ const runOptions: Omit<SimulationOptions, "seed"> = {
   ...(lockPolicy ? { lockPolicy } : {}),
   ...(values["no-http"] ? { httpParticipants: false } : {}),
   ...(values.expiry ? { expiry: true } : {}),
+  ...(opts.answers ? { directAnswers: opts.answers === "direct" } : {}),
 };
 const replayFlags = [
   sagaShare !== DEFAULT_SAGA_SHARE ? ` --saga-share ${sagaShare}` : "",
@@ -71,6 +85,7 @@ const replayFlags = [
   mutant ? ` --mutant ${mutant}` : "",
   values["no-http"] ? " --no-http" : "",
   values.expiry ? " --expiry" : "",
+  opts.answers ? ` --answers ${opts.answers}` : "",
 ].join("");
 
 function report(result: SimulationResult): void {

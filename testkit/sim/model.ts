@@ -26,6 +26,16 @@ export class SimulatedSendFailure extends Error {
   override name = "SimulatedSendFailure";
 }
 
+/**
+ * A transaction-store call of a participant's direct answer that failed after the
+ * SDK's retries (throttled, unavailable), before or after its write was durable.
+ * The direct inbox must send the answer through the coordinator queue instead: it
+ * is not a fault a handler may let through (not in isSimulatedFault).
+ */
+export class SimulatedStoreFailure extends Error {
+  override name = "SimulatedStoreFailure";
+}
+
 export const isSimulatedFault = (err: unknown) =>
   err instanceof SimulatedCrash || err instanceof SimulatedSendFailure;
 
@@ -54,6 +64,12 @@ export interface SimulationOptions {
    * of barriers and records, ids used again after their record expired.
    */
   readonly expiry?: boolean;
+  /**
+   * Participants' answers applied directly by the coordinator's handling in the
+   * answering handler (the coordinator queue as the fallback), or always through
+   * the queue; drawn per seed when absent (direct in three seeds in four).
+   */
+  readonly directAnswers?: boolean;
 }
 
 export const INVARIANTS = [
@@ -108,6 +124,10 @@ export interface FaultModel {
   readonly httpFaultRate: number;
   /** The barrier-expiry clock runs in this seed. */
   readonly expiry: boolean;
+  /** Answers go direct (the queue the fallback), or all through the coordinator queue. */
+  readonly directAnswers: boolean;
+  /** The share of a direct answer's store calls that fail, before or after their write. */
+  readonly directFailRate: number;
 }
 
 export interface Envelope {

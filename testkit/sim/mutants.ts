@@ -70,8 +70,20 @@ export type HttpMutant = (typeof HTTP_MUTANTS)[number];
  */
 export const COORDINATOR_MUTANTS = ["one-phase-aborts-alone"] as const;
 export type CoordinatorMutant = (typeof COORDINATOR_MUTANTS)[number];
-export type Mutant = BankMutant | HttpMutant | CoordinatorMutant;
+
+/**
+ * Direct answers broken on purpose (they need a seed with direct answers).
+ * - direct-blind-write: a participant's direct answer writes the record over whatever
+ *   version is stored (read, then write without the version condition), as a
+ *   "cheaper" direct vote might: a concurrent writer's change (another vote, a
+ *   deadline abort) is lost.
+ */
+export const DIRECT_MUTANTS = ["direct-blind-write"] as const;
+export type DirectMutant = (typeof DIRECT_MUTANTS)[number];
+
+export type Mutant = BankMutant | HttpMutant | CoordinatorMutant | DirectMutant;
 export const isHttpMutant = (m: Mutant | undefined): m is HttpMutant =>
   HTTP_MUTANTS.includes(m as HttpMutant);
+/** Mutants of the bank store. */
 export const isBankMutant = (m: Mutant | undefined): m is BankMutant =>
   m !== undefined && Object.hasOwn(MUTANTS, m);

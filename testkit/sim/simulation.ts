@@ -84,6 +84,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const http = options.httpParticipants ?? true;
   // The expiry clock draws from a stream of its own: a seed without it runs as it always did.
   const expiryRng = createRandom(options.seed * 7_919 + 17);
+  // So does the direct answers' path: the seed's other draws stay what they were.
+  const directRng = createRandom(options.seed * 65_537 + 11);
   const faults: FaultModel = {
     servers: rng.between(2, 3),
     lockPolicy: pickPolicy(rng.pick(LOCK_POLICIES), options.lockPolicy),
@@ -100,6 +102,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     sendFailRate: rng.pick([0, 0.02, 0.05]),
     httpFaultRate: http ? rng.pick([0, 0.1, 0.3]) : 0,
     expiry: options.expiry ?? expiryRng.chance(0.25),
+    directAnswers: options.directAnswers ?? directRng.chance(0.75),
+    directFailRate: directRng.pick([0, 0.05, 0.2]),
   };
   const servers = Array.from({ length: faults.servers }, (_, i) => `bank-${i + 1}`);
   const target = options.transfers ?? rng.between(15, 30);
@@ -107,7 +111,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const httpName = http ? HTTP_PARTICIPANT : undefined;
   const twoPc = twoPcRequest(servers);
 
-  const world = await buildWorld(options, sim, rng, faults, servers, httpName);
+  const world = await buildWorld(options, sim, rng, faults, servers, httpName, directRng);
   const { txStore, pool, service } = world;
   const s = createScheduler(world, sim, rng, expiryRng, faults, servers);
   const { clients } = s;

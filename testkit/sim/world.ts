@@ -5,6 +5,7 @@
  * HTTP dispatcher, and the accounts' opening balances.
  */
 import { createCoordinator } from "../../src/coordinator/coordinator.ts";
+import { createDirectInbox } from "../../src/coordinator/direct-inbox.ts";
 import { createRecordCache } from "../../src/coordinator/record-cache.ts";
 import { createSweeper } from "../../src/coordinator/sweeper.ts";
 import { decisionOf } from "../../src/core/atomic-group.ts";
@@ -42,6 +43,7 @@ import {
   type SimState,
   SimulatedCrash,
   SimulatedSendFailure,
+  SimulatedStoreFailure,
   type SimulationOptions,
   START,
 } from "./model.ts";
@@ -152,6 +154,7 @@ export async function buildWorld(
   faults: FaultModel,
   servers: readonly string[],
   httpName: string | undefined,
+  directRng: Random,
 ): Promise<World> {
   const txStore: MemoryTransactionStore = createMemoryTransactionStore({ shards: 2 });
   const bank: MemoryParticipantStore<AccountState> = createMemoryParticipantStore(bankModel, {
@@ -269,6 +272,54 @@ export async function buildWorld(
   // The coordinator keeps the records it wrote, as a warm process does; the sweeper's writes make them stale.
   const coordinator = createCoordinator({ ...deps, records: createRecordCache() });
   const sweeper = createSweeper({ ...deps, concurrency: 4 });
+
+  /**
+   * The bus a participant (or the dispatcher) answers on. With direct answers,
+   * the real direct inbox over a coordinator's handling of the participant's own
+   * process (its own record cache, as a separate Lambda container holds), on the
+   * transaction store behind simulated I/O (a crash after any write), whose calls
+   * also fail now and then, before or after the write is durable: then the answer
+   * must go through the coordinator queue. A crash ends the handler, no fallback.
+   */
+  const answeringBus = (who: string): MessageBus => {
+    if (!faults.directAnswers) return bus;
+    const fails = (what: string): boolean => {
+      if (!sim.faulty || !directRng.chance(faults.directFailRate)) return false;
+      sim.note(() => `  direct ${what} failed at ${who}`);
+      return true;
+    };
+    const flaky: TransactionStore = {
+      ...transactions,
+      async get(id) {
+        if (fails("read")) throw new SimulatedStoreFailure(`read of ${id} failed`);
+        return transactions.get(id);
+      },
+      async update(before, next) {
+        if (fails("write (nothing written)")) throw new SimulatedStoreFailure(`write of ${next.id} failed`);
+        const stored = mutant === "direct-blind-write" ? await transactions.get(next.id) : before;
+        const over = stored ?? before;
+        const outcome = await transactions.update(over, { ...next, version: over.version + 1 });
+        if (fails("write (written, answer lost)"))
+          throw new SimulatedStoreFailure(`answer for ${next.id} lost`);
+        return outcome;
+      },
+    };
+    const handling = createCoordinator({ ...deps, store: flaky, records: createRecordCache() });
+    const inbox = createDirectInbox({
+      handleGroup: handling.handleGroup,
+      fallback: { toCoordinator: (m) => send("coordinator", m) },
+      log,
+      fatal: (err) => err instanceof SimulatedCrash,
+    });
+    return {
+      toCoordinator: (m) => {
+        sim.note(() => `  direct ${describe(m)} at ${who}`);
+        return inbox.toCoordinator(m);
+      },
+      toParticipant: bus.toParticipant,
+    };
+  };
+
   const participants = new Map<string, Participant>(
     servers.map((server) => [
       server,
@@ -276,7 +327,7 @@ export async function buildWorld(
         name: server,
         model: bankModel,
         store: bankStore,
-        bus,
+        bus: answeringBus(server),
         clock,
         log,
         lockPolicy: faults.lockPolicy,
@@ -325,12 +376,13 @@ export async function buildWorld(
       version: 1,
     };
     service = httpService;
+    const httpBus = answeringBus(httpName);
     const real = createDispatcher({
       registry: {
         get: async (name) =>
           name === httpName ? { ...registered, protocols: [...registered.protocols] } : undefined,
       },
-      bus,
+      bus: httpBus,
       call,
       policy: { allowedHosts: [], allowPrivate: false },
       timeoutMs: HTTP_TIMEOUT_MS,
@@ -342,7 +394,7 @@ export async function buildWorld(
         ? {
             handle: (m) =>
               m.type === "prepare" && sim.now >= m.deadline
-                ? bus.toCoordinator({
+                ? httpBus.toCoordinator({
                     type: "vote",
                     txId: m.txId,
                     participant: m.participant,

@@ -1,0 +1,96 @@
+/**
+ * Direct votes and acks: a participant's answer applied by the coordinator's own
+ * handling in the participant's invocation, instead of a trip through the
+ * coordinator queue. The same `handleGroup` the coordinator queue's batches
+ * run: the same transitions, the same conditional write (through `advance`, on
+ * the process's record cache), the same decision sends, batched per queue by
+ * the bus. What it saves per answer is the queue's send, receive and delete,
+ * and the hop's latency before the decision.
+ *
+ * Nothing may be lost on the way: when the direct attempt fails (a throttled or
+ * failed write, a record that kept changing), the message goes to the
+ * coordinator queue as before, and the coordinator applies it there. A write
+ * that was durable before the failure is applied twice, which every transition
+ * takes as once. Only when that send fails too does the caller's promise reject:
+ * the participant's own message then comes back and answers again.
+ */
+import type { Logger } from "@aws-lambda-powertools/logger";
+import type { CoordinatorMessage } from "../core/messages.ts";
+import type { CoordinatorInbox } from "../ports/coordinator-inbox.ts";
+
+export interface DirectInboxDeps {
+  /** The coordinator's message handling (createCoordinator's `handleGroup`). */
+  readonly handleGroup: (messages: readonly CoordinatorMessage[]) => Promise<void>;
+  /** Where a message goes when it cannot be applied here: the coordinator queue. */
+  readonly fallback: CoordinatorInbox;
+  readonly log: Logger;
+  /**
+   * Errors that end the invocation, not just this attempt (the simulation's
+   * crash): they propagate as they are, with no send to the queue.
+   */
+  readonly fatal?: (err: unknown) => boolean;
+}
+
+interface Waiter {
+  readonly message: CoordinatorMessage;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * Answers for one transaction that meet in this process while one of them is
+ * being applied (two acks, two votes from participants of one process) wait
+ * and are applied together next, in arrival order, as one group and one write,
+ * as a batch from the queue would be: they would otherwise race for the same
+ * version and one write would fail its condition.
+ */
+export function createDirectInbox(deps: DirectInboxDeps): CoordinatorInbox {
+  const { handleGroup, fallback, log, fatal } = deps;
+  /** Transactions with a group being applied, and the answers that wait behind it. */
+  const waiting = new Map<string, Waiter[]>();
+
+  async function viaQueue(waiter: Waiter, err: unknown): Promise<void> {
+    const { message } = waiter;
+    log.warn("direct delivery failed; the message goes through the coordinator queue", {
+      txId: message.txId,
+      participant: message.participant,
+      type: message.type,
+      error: String(err),
+    });
+    try {
+      await fallback.toCoordinator(message);
+      waiter.resolve();
+    } catch (sendErr) {
+      waiter.reject(sendErr);
+    }
+  }
+
+  async function apply(txId: string, group: readonly Waiter[]): Promise<void> {
+    try {
+      await handleGroup(group.map((w) => w.message));
+      for (const w of group) w.resolve();
+    } catch (err) {
+      if (fatal?.(err)) for (const w of group) w.reject(err);
+      else await Promise.all(group.map((w) => viaQueue(w, err)));
+    }
+    const next = waiting.get(txId);
+    if (next && next.length > 0) {
+      waiting.set(txId, []);
+      await apply(txId, next);
+    } else waiting.delete(txId);
+  }
+
+  return {
+    toCoordinator: (message) =>
+      new Promise<void>((resolve, reject) => {
+        const waiter = { message, resolve, reject };
+        const behind = waiting.get(message.txId);
+        if (behind) {
+          behind.push(waiter);
+          return;
+        }
+        waiting.set(message.txId, []);
+        void apply(message.txId, [waiter]);
+      }),
+  };
+}
