@@ -50,7 +50,8 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
   options: DynamoDbParticipantStoreOptions<S>,
 ): ParticipantStore<S> {
   const { doc, tableName, model, retentionSeconds } = options;
-  const expiry = (now: number) => Math.floor(now / 1000) + retentionSeconds;
+  // Rounded up: an item is kept at least the retention (DynamoDB TTL counts in whole seconds).
+  const expiry = (now: number) => Math.ceil(now / 1000) + retentionSeconds;
   const items = resourceItems(tableName, model);
   const { keyOf, toResource, stateClauses, identity, writeResource, availableAt, moveItem } = items;
   const { holdFree, lockItem, releaseItem } = items;

@@ -41,7 +41,7 @@ export function participantItems(tx: TxRecord, shards: number, retentionSeconds:
     key: participantItemKey(tx.id, participant),
     participantShard: participantShardOf(participant, shard),
     createdAt: tx.createdAt,
-    expiresAt: Math.floor(tx.deadline / 1000) + retentionSeconds,
+    expiresAt: Math.ceil(tx.deadline / 1000) + retentionSeconds,
   }));
 }
 
@@ -54,7 +54,7 @@ export function toItem(tx: TxRecord, writeToken: string, shards: number, retenti
   item.protocolShard = protocolShardOf(tx.protocol, shard);
   if (isWaiting(tx)) item.waitShard = String(shard);
   if (isFinal(tx.state))
-    item.expiresAt = Math.floor((tx.completedAt ?? Date.now()) / 1000) + retentionSeconds;
+    item.expiresAt = Math.ceil((tx.completedAt ?? Date.now()) / 1000) + retentionSeconds;
   return item;
 }
 

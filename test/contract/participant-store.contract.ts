@@ -47,7 +47,7 @@ export interface Expiry {
 
 /** Runs the suite; `store` may be shared between tests: each test uses its own participant name. */
 export function participantStoreContract(name: string, store: () => Store, expiry: Expiry): void {
-  const expiresFrom = (now: number) => Math.floor(now / 1000) + expiry.retentionSeconds;
+  const expiresFrom = (now: number) => Math.ceil(now / 1000) + expiry.retentionSeconds;
   /** Far past any retention: whatever may expire has. */
   const muchLater = T0 + 1_000 * expiry.retentionSeconds * 10;
   describe(`ParticipantStore contract: ${name}`, () => {

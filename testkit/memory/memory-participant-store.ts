@@ -67,7 +67,8 @@ export function createMemoryParticipantStore<S extends ResourceState>(
   options: MemoryParticipantStoreOptions = {},
 ): MemoryParticipantStore<S> {
   const retentionSeconds = options.retentionSeconds ?? 15 * 86_400;
-  const expiry = (now: number) => Math.floor(now / 1000) + retentionSeconds;
+  // Rounded up: an item is kept at least the retention (DynamoDB TTL counts in whole seconds).
+  const expiry = (now: number) => Math.ceil(now / 1000) + retentionSeconds;
   /** The item as written, with its expiry unless it is kept until its saga is finished. */
   const expiring = <T extends { readonly expiresAt?: number }>(item: T, kept: boolean, now: number): T => {
     const { expiresAt: _e, ...rest } = item;

@@ -193,7 +193,7 @@ export function createParticipantHandler(options: ParticipantOptions): Participa
   }
 
   const expiryFor = (state: BarrierRecord["state"], now: number) =>
-    SETTLED.has(state) ? { expiresAt: Math.floor(now / 1000) + retentionSeconds } : {};
+    SETTLED.has(state) ? { expiresAt: Math.ceil(now / 1000) + retentionSeconds } : {};
 
   /** The records a request concerns, of its incarnation (or the newest held, for a decision naming none). */
   async function read(key: string | undefined, req: ParticipantRequest) {
