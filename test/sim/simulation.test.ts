@@ -295,6 +295,13 @@ describe("deterministic simulation", () => {
         // coordinator aborted; the old barrier expired and a copy of the PREPARE committed.
         bug: "a one-phase abort decided on a reused id's refusal, which nothing durable backed",
       },
+      {
+        seed: 1506,
+        options: {},
+        // tx22 committed in one phase at t+186.734 s; its barrier's expiry, counted in whole seconds,
+        // was rounded down to t+246 s: deleted before the 60 s retention had passed.
+        bug: "an expiry rounded down kept a barrier less than its retention",
+      },
     ] as const)("seed $seed: $bug", async ({ seed, options }) => {
       const result = await runSimulation({ seed, ...options });
       expect(result.violation).toBeUndefined();
