@@ -53,8 +53,7 @@ export function toItem(tx: TxRecord, writeToken: string, shards: number, retenti
   item.statusShard = statusShardOf(statusOf(tx.state), shard);
   item.protocolShard = protocolShardOf(tx.protocol, shard);
   if (isWaiting(tx)) item.waitShard = String(shard);
-  if (isFinal(tx.state))
-    item.expiresAt = Math.ceil((tx.completedAt ?? Date.now()) / 1000) + retentionSeconds;
+  if (isFinal(tx.state)) item.expiresAt = Math.ceil((tx.completedAt ?? Date.now()) / 1000) + retentionSeconds;
   return item;
 }
 

@@ -58,7 +58,12 @@ beforeAll(async () => {
   ]);
   api = await coldStart<UrlEntry>(bundles.get("api"), env, "api");
   sweeper = await coldStart<ScheduledEntry>(bundles.get("sweeper"), env, "sweeper");
-  bank3 = await coldStart(bundles.get("participant"), { ...env, CONCORD_PARTICIPANT: "bank-3" }, "bank-3");
+  // Its answers go through the coordinator queue, where the test reads the inquiries (and no coordinator handles them).
+  bank3 = await coldStart(
+    bundles.get("participant"),
+    { ...env, CONCORD_PARTICIPANT: "bank-3", CONCORD_QUEUED_ANSWERS: "true" },
+    "bank-3",
+  );
 });
 
 afterAll(() => {
