@@ -14,6 +14,7 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { DUE_INDEX, WAITING_INDEX } from "../../infra/topology.ts";
+import type { TxRecord } from "../core/transaction.ts";
 import { DuplicateTransactionError, StaleRecordError } from "../ports/errors.ts";
 import type { TransactionStore, WaitingTx } from "../ports/transaction-store.ts";
 import { fromItem, participantItems, toItem } from "./dynamodb-transaction-item.ts";
@@ -69,6 +70,26 @@ export function updateExpression(
 export function createDynamoDbTransactionStore(options: DynamoDbTransactionStoreOptions): TransactionStore {
   const { doc, tableName, shards, retentionSeconds } = options;
 
+  /** The record's first write; a repeat of our own (response lost, SDK retried) is done, another's a duplicate. */
+  async function putRecord(tx: TxRecord, token: string): Promise<void> {
+    try {
+      await doc.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: toItem(tx, token, shards, retentionSeconds),
+          ConditionExpression: "attribute_not_exists(id)",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+        }),
+      );
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException && err.Item) {
+        if (err.Item.writeToken?.S === token) return;
+        throw new DuplicateTransactionError(fromItem(unmarshall(err.Item)), { cause: err });
+      }
+      throw err;
+    }
+  }
+
   return {
     shards,
 
@@ -79,34 +100,24 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
 
     async create(tx) {
       const token = randomUUID();
-      // Before the record, so that no listed record lacks them; alone, they point at
-      // nothing the listing will show (it reads every record it lists). A repeated
-      // create writes the same items again: unconditional, idempotent.
-      if (options.participantsTableName !== undefined) {
-        const table = options.participantsTableName;
-        await Promise.all(
-          participantItems(tx, shards, retentionSeconds).map((Item) =>
-            doc.send(new PutCommand({ TableName: table, Item })),
-          ),
-        );
-      }
-      try {
-        await doc.send(
-          new PutCommand({
-            TableName: tableName,
-            Item: toItem(tx, token, shards, retentionSeconds),
-            ConditionExpression: "attribute_not_exists(id)",
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-        );
-      } catch (err) {
-        if (err instanceof ConditionalCheckFailedException && err.Item) {
-          // The SDK retried a write whose response was lost: it is ours, and done.
-          if (err.Item.writeToken?.S === token) return;
-          throw new DuplicateTransactionError(fromItem(unmarshall(err.Item)), { cause: err });
-        }
-        throw err;
-      }
+      // Beside the record, in parallel: an item alone points at nothing the listing
+      // will show (it reads every record it lists). Both are awaited: a failed item
+      // write fails the create, and the client's retry (same id) writes them again,
+      // unconditional and idempotent, whether or not the record is there by then.
+      const table = options.participantsTableName;
+      const [items, record] = await Promise.allSettled([
+        // One PutItem each (small items, in parallel): BatchWriteItem stays ungranted.
+        table === undefined
+          ? undefined
+          : Promise.all(
+              participantItems(tx, shards, retentionSeconds).map((Item) =>
+                doc.send(new PutCommand({ TableName: table, Item })),
+              ),
+            ),
+        putRecord(tx, token),
+      ]);
+      if (record.status === "rejected") throw record.reason;
+      if (items.status === "rejected") throw items.reason;
     },
 
     async save(tx, expectedVersion) {
