@@ -296,6 +296,31 @@ describe("saga step barriers", () => {
     expect(await w.store.getStep(P, "t1", 1)).toMatchObject({ state: "compensated", txStartedAt: later });
   });
 
+  it("a late copy of an earlier transaction's atomic compensation never undoes its stage again over a reused id's barrier", async () => {
+    const w = await world();
+    // The earlier transaction's atomic stage committed branch 1 here, and was compensated.
+    await w.handle(prepare({ sagaStage: true }));
+    await w.handle({ type: "commit", txId: "t1", participant: P, startedAt: T0 });
+    await w.handle(compensate({ atomic: true }));
+    expect(await w.stock()).toBe(10);
+    // The id comes back; its branch 1 meets the old step barrier and is compensated.
+    const later = T0 + 1;
+    await w.handle(action({ startedAt: later }));
+    await w.handle(compensate({ startedAt: later }));
+    // A copy of the earlier compensation, late: the stage's commit is still on its 2PC barrier.
+    await w.handle(compensate({ atomic: true }));
+    expect(w.told()).toEqual([
+      "vote:yes",
+      "ack",
+      "compensation:done",
+      "action:failed:id_reused",
+      "compensation:done",
+      "compensation:done",
+    ]);
+    expect(await w.stock()).toBe(10);
+    expect(await w.store.getStep(P, "t1", 1)).toMatchObject({ state: "compensated", txStartedAt: later });
+  });
+
   it("undoes a reused id's atomic stage though an earlier transaction's step barrier holds its branch", async () => {
     const w = await world();
     // The earlier transaction under this id ran branch 1 as a plain step; its barrier lingers.
