@@ -389,8 +389,11 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
         ...fields,
         ...(keptUntilFinished(step) ? {} : { expiresAt: expiry(now) }),
       };
-      const condition = from === undefined ? "attribute_not_exists(pk)" : "#state = :from";
-      const values = from === undefined ? undefined : { ":from": from };
+      // The barrier as read, incarnation included: a reused id's compensation writes over an earlier one's.
+      const condition =
+        from === undefined ? "attribute_not_exists(pk)" : "#state = :from AND txStartedAt = :fromStartedAt";
+      const values =
+        from === undefined ? undefined : { ":from": from.state, ":fromStartedAt": from.txStartedAt };
       if (planned.length === 0) {
         await putBarrier(step.txId, item, condition, values);
         return;

@@ -5,8 +5,11 @@
  * raises a named error (BarrierConflictError, ResourceLockedError). The
  * DynamoDB adapter and the in-memory store pass the same contract suite.
  */
-import type { Barrier, PlannedResource, StepBarrier, StepState } from "./barriers.ts";
+import type { Barrier, PlannedResource, StepBarrier } from "./barriers.ts";
 import type { Resource, ResourceState } from "./resource-model.ts";
+
+/** The step barrier a write replaces, as read: its state and its incarnation. */
+export type StepFrom = Pick<StepBarrier, "state" | "txStartedAt">;
 
 export interface ParticipantStore<S extends ResourceState> {
   getResource(participant: string, id: string): Promise<Resource<S> | undefined>;
@@ -84,15 +87,17 @@ export interface ParticipantStore<S extends ResourceState> {
 
   /**
    * Writes the step barrier `step` and the planned resources' new states, as one.
-   * Requires the step barrier absent (`from` undefined) or in state `from`, and
-   * every planned resource unlocked at its planned version (absent for version
-   * 0). Planned resources without `next` are checked, not written. A `done`
-   * step barrier is written without expiry (`keptUntilFinished`), any other
-   * state with now + retention.
+   * Requires the step barrier absent (`from` undefined) or the one read: in state
+   * `from.state` and of incarnation `from.txStartedAt` (a compensation may write
+   * over an earlier transaction's barrier under a reused id, and two copies of it
+   * must not both do so); and every planned resource unlocked at its planned
+   * version (absent for version 0). Planned resources without `next` are
+   * checked, not written. A `done` step barrier is written without expiry
+   * (`keptUntilFinished`), any other state with now + retention.
    */
   writeStep(
     step: StepBarrier,
-    from: StepState | undefined,
+    from: StepFrom | undefined,
     planned: readonly PlannedResource<S>[],
     now: number,
   ): Promise<void>;

@@ -3,12 +3,21 @@
  * through the step barrier (participant, txId, branch), and tell the coordinator
  * what became of it (`result`).
  *
- * | step barrier | action                          | compensate                                   |
- * | ------------ | ------------------------------- | -------------------------------------------- |
- * | none         | plan: done (writes) or failed   | compensated, no writes (blocks a late action) |
- * | done         | done again                      | compensation's writes + compensated          |
- * | failed       | failed again (same reason)      | compensated, no writes                       |
- * | compensated  | failed, reason "compensated"    | done again                                   |
+ * | step barrier             | action                        | compensate                                    |
+ * | ------------------------ | ----------------------------- | --------------------------------------------- |
+ * | none                     | plan: done (writes) or failed | compensated, no writes (blocks a late action) |
+ * | done                     | done again                    | compensation's writes + compensated           |
+ * | failed                   | failed again (same reason)    | compensated, no writes                        |
+ * | compensated              | failed, reason "compensated"  | done again                                    |
+ * | an earlier incarnation's | failed, reason "id_reused"    | compensated over it, no writes                |
+ * | a later incarnation's    | failed, reason "id_reused"    | done, nothing written                         |
+ *
+ * Incarnations: an id may be used again once its record has expired, while an
+ * earlier transaction's step barrier lingers (`txStartedAt` tells them apart).
+ * A compensation records its own `compensated` over an earlier one's, as it
+ * would in an empty slot: answering `done` with nothing written would let a
+ * copy of it, once the old barrier expired, write `compensated` after an
+ * earlier stage's compensation began, or a late copy of the action apply.
  *
  * `done`, `failed` and `compensated` are written before the result leaves.
  * `retry` writes nothing: a resource locked by a 2PC transaction, an external
@@ -183,9 +192,10 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
       // A step barrier of another transaction under this id (its record expired and
       // the id was used again) is never this one's.
       const own = step?.txStartedAt === message.startedAt ? step : undefined;
-      if (step && !own && !atomic) {
-        // This one's action met it and was refused (id_reused): nothing of it to undo.
-        log.warn("compensation meets an earlier transaction's barrier; nothing to undo", {
+      if (step && step.txStartedAt > message.startedAt) {
+        // A late copy of an earlier transaction's compensation (that saga is over, its
+        // record gone): the barrier is a later transaction's, never touched from here.
+        log.warn("compensation meets a later transaction's barrier under its id; nothing to undo", {
           txId: message.txId,
           participant: name,
           branch: message.branch,
@@ -208,9 +218,12 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
         if (judged === "undecided") return retry("awaiting_decision");
         ran = judged;
       } else {
+        // An earlier transaction's barrier here refused this one's action (id_reused): it never ran.
         ran = own?.state === "done";
       }
-      // Written over whatever step barrier is here: another transaction's is final, its saga long over.
+      // Written over an earlier transaction's barrier too (final, its saga long over): a later
+      // copy of this compensation, or a late action, of this transaction must meet this one's
+      // tombstone even once the earlier barrier has expired, not an empty slot.
       const next: StepBarrier = {
         participant: name,
         txId: message.txId,
@@ -223,7 +236,7 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
         ...(own?.reason !== undefined ? { reason: own.reason } : {}),
       };
       if (!ran) {
-        await store.writeStep(next, step?.state, [], now);
+        await store.writeStep(next, step, [], now);
         return done(true);
       }
       const plan = planGroup(model, [branch], resources, undefined, lockMode);
@@ -241,7 +254,7 @@ export function createSagaSteps<S extends ResourceState>(deps: KitDeps<S>) {
       }
       const refused = await serviceRefuses("compensation", message, branch);
       if (refused) return refused;
-      await store.writeStep(next, step?.state, plan.planned, now);
+      await store.writeStep(next, step, plan.planned, now);
       return done(true);
     });
   }

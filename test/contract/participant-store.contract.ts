@@ -650,13 +650,39 @@ export function participantStoreContract(name: string, store: () => Store, expir
       it("writeStep moves a step barrier only from the state it names", async () => {
         const { p, s } = await setup();
         const tx = txId();
+        const read = { txStartedAt: T0 - 5 };
         await s.writeStep(step(p, tx, "done"), undefined, [{ id: "a", version: 1, next: { count: 90 } }], T0);
-        await expectConflict(s.writeStep(step(p, tx, "compensated"), "failed", [], T0), true);
+        await expectConflict(
+          s.writeStep(step(p, tx, "compensated"), { ...read, state: "failed" }, [], T0),
+          true,
+        );
         const compensated = step(p, tx, "compensated", { compensatedAt: T0 + 1 });
-        await s.writeStep(compensated, "done", [{ id: "a", version: 2, next: { count: 100 } }], T0 + 1);
+        await s.writeStep(
+          compensated,
+          { ...read, state: "done" },
+          [{ id: "a", version: 2, next: { count: 100 } }],
+          T0 + 1,
+        );
         expect(await s.getStep(p, tx, 2)).toEqual({ ...compensated, expiresAt: expiresFrom(T0 + 1) });
         expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 3, state: { count: 100 } });
-        await expectConflict(s.writeStep(compensated, "done", [], T0 + 2), true);
+        await expectConflict(s.writeStep(compensated, { ...read, state: "done" }, [], T0 + 2), true);
+      });
+
+      it("writeStep replaces an earlier incarnation's step barrier only as read, incarnation included", async () => {
+        // A reused id's compensation writes its own `compensated` over the earlier transaction's;
+        // a second copy that read the same old barrier must find it gone, not write again.
+        const { p, s } = await setup();
+        const tx = txId();
+        const earlier = step(p, tx, "compensated", { txStartedAt: T0 - 50, compensatedAt: T0 - 40 });
+        await s.writeStep(earlier, undefined, [], T0 - 40);
+        const read = { state: "compensated", txStartedAt: T0 - 50 } as const;
+        const mine = step(p, tx, "compensated", { txStartedAt: T0 - 5, compensatedAt: T0 });
+        await expectConflict(s.writeStep(mine, { ...read, txStartedAt: T0 - 49 }, [], T0), true);
+        expect(await s.getStep(p, tx, 2)).toMatchObject({ txStartedAt: T0 - 50 });
+        await s.writeStep(mine, read, [], T0);
+        expect(await s.getStep(p, tx, 2)).toEqual({ ...mine, expiresAt: expiresFrom(T0) });
+        await expectConflict(s.writeStep({ ...mine, compensatedAt: T0 + 1 }, read, [], T0 + 1), true);
+        expect(await s.getStep(p, tx, 2)).toEqual({ ...mine, expiresAt: expiresFrom(T0) });
       });
 
       it("loadForStep reads the step barrier, the 2PC barrier when asked, and the resources", async () => {
@@ -697,7 +723,12 @@ export function participantStoreContract(name: string, store: () => Store, expir
         await expiry.expire(p, muchLater);
         expect(await s.getStep(p, tx, 2)).toMatchObject({ state: "done" });
         const compensated = { ...step(p, tx, "compensated"), compensatedAt: muchLater };
-        await s.writeStep(compensated, "done", [{ id: "a", version: 2, next: { count: 100 } }], muchLater);
+        await s.writeStep(
+          compensated,
+          { state: "done", txStartedAt: T0 - 5 },
+          [{ id: "a", version: 2, next: { count: 100 } }],
+          muchLater,
+        );
         expect(await s.getStep(p, tx, 2)).toEqual({ ...compensated, expiresAt: expiresFrom(muchLater) });
         expect(await s.getResource(p, "a")).toMatchObject({ version: 3, state: { count: 100 } });
       });

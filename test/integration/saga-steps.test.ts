@@ -5,8 +5,11 @@
  * branch's action and compensation, atomic stages, and an unreliable payment
  * provider. The full table of cases runs in memory in test/unit/saga-steps.test.ts.
  */
+import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { DeleteCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
+import { stepKey } from "../../src/adapters/dynamodb-barrier-items.ts";
 import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-participant-store.ts";
 import type { ActionMessage, CompensateMessage, ParticipantMessage } from "../../src/core/messages.ts";
 import { RetryLaterError } from "../../src/participant-kit/errors.ts";
@@ -167,6 +170,56 @@ describe("saga steps on DynamoDB", () => {
     );
     expect(await stock("s5")).toBe(4);
     expect((await steps("inventory", "s5")).sort()).toEqual(["compensated", "done"]);
+  });
+});
+
+describe("a reused id's saga steps on DynamoDB", () => {
+  it("a compensation that meets the earlier transaction's step barrier records its own over it, which outlives it", async () => {
+    await stores.inventory?.putResource("inventory", "s6", { stock: 10 });
+    const inventory = participant("inventory");
+    const reserve = action("s6", "inventory", "reserve", { sku: "s6", quantity: 4 });
+    await inventory.handle(reserve);
+    await inventory.handle({
+      type: "finished",
+      txId: "s6",
+      participant: "inventory",
+      startedAt: started,
+      branches: [0],
+    });
+    // The id is used again while the earlier transaction's done barrier lingers.
+    const later = started + 1;
+    await inventory.handle({ ...reserve, startedAt: later });
+    await inventory.handle(
+      compensate("s6", "inventory", "release", { sku: "s6", quantity: 4 }, { startedAt: later }),
+    );
+    // TTL deletes the earlier transaction's barrier, if it is still there (DynamoDB Local never does).
+    await stack.runtime.clients.doc
+      .send(
+        new DeleteCommand({
+          TableName: physicalName(stack.config.topology, "inventory"),
+          Key: { pk: stepKey("inventory", "s6", 0) },
+          ConditionExpression: "txStartedAt = :earlier",
+          ExpressionAttributeValues: { ":earlier": started },
+        }),
+      )
+      .catch((err: unknown) => {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      });
+    // Late copies of this transaction's action and compensation.
+    await inventory.handle({ ...reserve, startedAt: later });
+    await inventory.handle(
+      compensate("s6", "inventory", "release", { sku: "s6", quantity: 4 }, { startedAt: later }),
+    );
+    expect(inventory.told()).toEqual([
+      "action:done",
+      "action:failed:id_reused",
+      "compensation:done",
+      "action:failed:compensated",
+      "compensation:done",
+    ]);
+    expect(await stock("s6")).toBe(6);
+    const items = (await stack.scan("inventory")).filter((i) => i.kind === "step" && i.txId === "s6");
+    expect(items).toEqual([expect.objectContaining({ state: "compensated", txStartedAt: later })]);
   });
 });
 

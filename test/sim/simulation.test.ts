@@ -302,6 +302,24 @@ describe("deterministic simulation", () => {
         // was rounded down to t+246 s: deleted before the 60 s retention had passed.
         bug: "an expiry rounded down kept a barrier less than its retention",
       },
+      {
+        seed: 3261,
+        options: { expiry: true },
+        // tx4's record expired and the id came back as a saga; its branch 0 at bank-1 met the
+        // earlier tx4's step barrier, so its compensation wrote nothing and answered done. That
+        // barrier expired, and a copy of the compensation wrote compensated after the earlier
+        // stage's compensation had begun.
+        bug: "a reused id's compensation recorded nothing over the earlier transaction's step barrier",
+      },
+      {
+        seed: 7597,
+        options: { expiry: true },
+        // The same hole, found from the action's side: tx6's branch 0 at bank-2 met the earlier
+        // tx6's barrier and its compensation wrote nothing; that barrier expired, and a late copy
+        // of the action came after the compensation and recorded failed (timeout) where the
+        // compensation should have blocked it.
+        bug: "a reused id's late action met an empty slot after its compensation",
+      },
     ] as const)("seed $seed: $bug", async ({ seed, options }) => {
       const result = await runSimulation({ seed, ...options });
       expect(result.violation).toBeUndefined();
@@ -346,6 +364,18 @@ describe("deterministic simulation", () => {
       const { failed } = await firstViolation(200, { mutant: "decision-ignores-incarnation", expiry: true });
       expect(failed?.violation?.invariant).toBe("agreement");
       expect(failed?.violation?.detail).toMatch(/ROLLBACK for .* committed it/);
+    });
+
+    it("a reused id's compensation that records nothing over the earlier transaction's step barrier", async () => {
+      // Rare (the id's action meets the earlier barrier, which then expires while copies are in
+      // flight): the first seed from 1 that meets it with the expiry clock is 7597, so that seed runs alone.
+      const result = await runSimulation({
+        seed: 7597,
+        expiry: true,
+        mutant: "reused-id-compensation-records-nothing",
+      });
+      expect(result.violation?.invariant).toMatch(/agreement|saga-order|saga-barrier|saga-compensated/);
+      expect(result.violation?.detail).toMatch(/tx6/);
     });
 
     it("a ROLLBACK that applies the reservation (commits without a commit decision)", async () => {

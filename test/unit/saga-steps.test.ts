@@ -242,7 +242,83 @@ describe("saga step barriers", () => {
     await w.handle(compensate({ startedAt: T0 + 1 }));
     expect(w.told()).toEqual(["action:done", "action:failed:id_reused", "compensation:done"]);
     expect(await w.stock()).toBe(7);
-    expect((await w.store.getStep(P, "t1", 1))?.state).toBe("done");
+    // The earlier transaction's barrier was final: the new one's tombstone replaces it.
+    expect(await w.store.getStep(P, "t1", 1)).toMatchObject({ state: "compensated", txStartedAt: T0 + 1 });
+  });
+
+  it("a reused id's compensation that met the earlier barrier still blocks its late action and copies once that barrier expires", async () => {
+    const retention = 15 * 86_400_000;
+    const w = await world();
+    // The earlier transaction under this id ran branch 1 and finished: its barrier expires a retention later.
+    await w.handle(action());
+    await w.handle({ type: "finished", txId: "t1", participant: P, startedAt: T0, branches: [1] });
+    // The id comes back just before then; its action meets the old barrier, its compensation follows.
+    const later = T0 + retention - 30_000;
+    const again = { startedAt: later, deadline: later + 60_000 };
+    w.clock.now = later;
+    await w.handle(action(again));
+    await w.handle(compensate({ startedAt: later }));
+    // The old barrier expires (TTL); copies of this transaction's action and compensation come
+    // after, the action still before its deadline.
+    w.clock.now = T0 + retention + 10_000;
+    w.store.expire(w.clock.now);
+    await w.handle(action(again));
+    await w.handle(compensate({ startedAt: later }));
+    expect(w.told()).toEqual([
+      "action:done",
+      "action:failed:id_reused",
+      "compensation:done",
+      "action:failed:compensated",
+      "compensation:done",
+    ]);
+    // Applied once, by the earlier transaction; never by this one.
+    expect(await w.stock()).toBe(7);
+    // The compensation was recorded when it was first answered, not by a later copy.
+    expect(await w.store.getStep(P, "t1", 1)).toMatchObject({
+      state: "compensated",
+      txStartedAt: later,
+      compensatedAt: later,
+    });
+  });
+
+  it("a late copy of an earlier transaction's compensation never touches a reused id's barrier", async () => {
+    const w = await world();
+    const later = T0 + 1;
+    await w.handle(action({ startedAt: later }));
+    await w.handle(compensate({ startedAt: T0 }));
+    expect(w.told()).toEqual(["action:done", "compensation:done"]);
+    expect(await w.stock()).toBe(7);
+    expect(await w.store.getStep(P, "t1", 1)).toMatchObject({ state: "done", txStartedAt: later });
+    // Its own compensation still finds its done barrier and undoes it, once.
+    await w.handle(compensate({ startedAt: later }));
+    await w.handle(compensate({ startedAt: T0 }));
+    expect(await w.stock()).toBe(10);
+    expect(await w.store.getStep(P, "t1", 1)).toMatchObject({ state: "compensated", txStartedAt: later });
+  });
+
+  it("a late copy of an earlier transaction's atomic compensation never undoes its stage again over a reused id's barrier", async () => {
+    const w = await world();
+    // The earlier transaction's atomic stage committed branch 1 here, and was compensated.
+    await w.handle(prepare({ sagaStage: true }));
+    await w.handle({ type: "commit", txId: "t1", participant: P, startedAt: T0 });
+    await w.handle(compensate({ atomic: true }));
+    expect(await w.stock()).toBe(10);
+    // The id comes back; its branch 1 meets the old step barrier and is compensated.
+    const later = T0 + 1;
+    await w.handle(action({ startedAt: later }));
+    await w.handle(compensate({ startedAt: later }));
+    // A copy of the earlier compensation, late: the stage's commit is still on its 2PC barrier.
+    await w.handle(compensate({ atomic: true }));
+    expect(w.told()).toEqual([
+      "vote:yes",
+      "ack",
+      "compensation:done",
+      "action:failed:id_reused",
+      "compensation:done",
+      "compensation:done",
+    ]);
+    expect(await w.stock()).toBe(10);
+    expect(await w.store.getStep(P, "t1", 1)).toMatchObject({ state: "compensated", txStartedAt: later });
   });
 
   it("undoes a reused id's atomic stage though an earlier transaction's step barrier holds its branch", async () => {

@@ -10,7 +10,6 @@ import {
   keptUntilFinished,
   type PlannedResource,
   type StepBarrier,
-  type StepState,
 } from "../../src/participant-kit/barriers.ts";
 import {
   BarrierConflictError,
@@ -18,7 +17,7 @@ import {
   ResourceReservedError,
 } from "../../src/participant-kit/errors.ts";
 import { applyMoves, fits, isHeld, shiftHolds } from "../../src/participant-kit/escrow.ts";
-import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
+import type { ParticipantStore, StepFrom } from "../../src/participant-kit/participant-store.ts";
 import type { Resource, ResourceModel, ResourceState } from "../../src/participant-kit/resource-model.ts";
 
 export interface StoredResource<S extends ResourceState> extends Resource<S> {
@@ -328,10 +327,13 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       return found;
     },
 
-    async writeStep(step: StepBarrier, from: StepState | undefined, planned, now) {
+    async writeStep(step: StepBarrier, from: StepFrom | undefined, planned, now) {
       const k = key(step.participant, step.txId, step.branch);
       const existing = steps.get(k);
-      const stepOk = from === undefined ? existing === undefined : existing?.state === from;
+      const stepOk =
+        from === undefined
+          ? existing === undefined
+          : existing?.state === from.state && existing.txStartedAt === from.txStartedAt;
       const resourcesOk = planned.every((p) => available(step.participant, p));
       if (!stepOk || !resourcesOk) throw new BarrierConflictError(step.txId, !stepOk);
       steps.set(k, expiring(copy(step), keptUntilFinished(step), now));

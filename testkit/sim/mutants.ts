@@ -10,6 +10,9 @@ import type { BankStore } from "../../src/participants/bank/bank-store.ts";
  *   expire a retention after they are written (as they once did), not after the saga ends.
  * - decision-ignores-incarnation: a decision is judged on the barrier as if it were always
  *   its own incarnation's (as before decisions named one).
+ * - reused-id-compensation-records-nothing: a compensation with nothing to undo that meets an
+ *   earlier transaction's step barrier under a reused id records nothing (as it once did), so
+ *   once that barrier expires a copy records it late, or a late copy of the action applies.
  */
 export const MUTANTS = {
   "rollback-applies": (store: BankStore): BankStore => ({ ...store, rollback: store.commit }),
@@ -50,6 +53,14 @@ export const MUTANTS = {
     async writeStep(step, from, planned, now) {
       const nothingToUndo = step.state === "compensated" && from === undefined && planned.length === 0;
       if (!nothingToUndo) await store.writeStep(step, from, planned, now);
+    },
+  }),
+  "reused-id-compensation-records-nothing": (store: BankStore): BankStore => ({
+    ...store,
+    async writeStep(step, from, planned, now) {
+      const overEarlier =
+        step.state === "compensated" && from !== undefined && from.txStartedAt !== step.txStartedAt;
+      if (!overEarlier || planned.length > 0) await store.writeStep(step, from, planned, now);
     },
   }),
 } as const satisfies Record<string, (store: BankStore) => BankStore>;

@@ -223,6 +223,13 @@ const cases: [string, Delivery[], Reply, string[], { held: number; applied: numb
     { held: 0, applied: 5 },
   ],
   [
+    "a reused id's compensation records its own barrier beside the old one's: its late action never runs",
+    [a(), x({ startedAt: OTHER }), a({ startedAt: OTHER }), x({ startedAt: OTHER }), a({ startedAt: OTHER })],
+    no("compensated"),
+    ["action"],
+    { held: 0, applied: 5 },
+  ],
+  [
     "an atomic compensation for an incarnation never prepared here leaves the other's commit",
     [p(), c(), x({ atomic: true, startedAt: OTHER })],
     COMPENSATED,
