@@ -34,6 +34,7 @@ function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy:
           vote: message.vote,
           ...(message.reason !== undefined ? { reason: reasonOf(message.reason) } : {}),
           ...(message.failedBranch !== undefined ? { failedBranch: message.failedBranch } : {}),
+          ...(message.final ? { final: true } : {}),
         },
         now,
         policy,

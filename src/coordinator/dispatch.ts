@@ -27,7 +27,7 @@ export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
         ...base,
         type: effect.decision === "commit" ? "commit" : "rollback",
         startedAt: tx.createdAt,
-        ...(tx.protocol === "2pc" && tx.onePhase ? { onePhase: true } : {}),
+        ...(tx.protocol === "2pc" && tx.onePhase ? { onePhase: true, deadline: tx.deadline } : {}),
       };
     case "prepare":
       return {

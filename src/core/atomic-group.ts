@@ -15,6 +15,8 @@ export interface VoteInput {
   readonly vote: Vote;
   readonly reason?: Reason;
   readonly failedBranch?: number;
+  /** One-phase: an `id_reused` answer that settles the transaction (the vote message's `final`). */
+  readonly final?: boolean;
 }
 
 export interface WaitingInput {

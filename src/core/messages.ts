@@ -51,6 +51,11 @@ export const decisionMessage = z.object({
    * ack: nothing of this transaction is there, but nothing durable says so either.
    */
   onePhase: z.boolean().optional(),
+  /**
+   * That one-phase ROLLBACK's transaction deadline: an `id_reused` answer given
+   * from the deadline on is final (the vote's `final`).
+   */
+  deadline: z.number().optional(),
   /** HTTP participants: times the dispatcher put this copy back after a failed call. */
   retries: z.number().int().nonnegative().optional(),
 });
@@ -121,6 +126,14 @@ export const voteMessage = z.object({
   failedBranch: z.number().int().nonnegative().optional(),
   /** A yes vote sent again by a participant in doubt, asking for the decision. */
   inquiry: z.boolean().optional(),
+  /**
+   * One-phase, `id_reused`: the answer to the resolving ROLLBACK, given at or after
+   * the deadline. Another transaction's barrier still holds the slot, so no copy of
+   * the PREPARE has committed, and from the deadline on every copy refuses: the
+   * refusal is final. The PREPARE's own `id_reused` never is (the barrier may expire
+   * and a copy still in flight commit).
+   */
+  final: z.boolean().optional(),
 });
 
 /** A participant waits for `holder` to release a lock (the detect policy's wait-for edges). */

@@ -161,9 +161,11 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
  * transaction says `refused` or `rolled_back`, so no copy of the PREPARE can
  * commit later, and the refusal aborts. Not `id_reused`: another transaction's
  * barrier under the id answered, and once it expires a copy of the PREPARE
- * still in flight would commit. That refusal is final only from the deadline
- * on, when the participant refuses every copy: until then the coordinator
- * waits (a copy that commits meanwhile is reported and counts), then asks.
+ * still in flight would commit — even a refusal received after the deadline
+ * may have been given before it, while a copy committed since. It settles the
+ * transaction only as the `final` answer to the resolving ROLLBACK (given at or
+ * after the deadline, when every copy refuses); until then the coordinator waits
+ * (a copy that commits meanwhile is reported and counts), then asks.
  */
 function onOnePhaseRefusal(
   tx: TwoPcRecord,
@@ -182,11 +184,13 @@ function onOnePhaseRefusal(
     [{ at: now, ...voteEvent(vote) }],
     policy.maxEvents,
   );
-  if (!isReason(vote.reason, "id_reused") || now >= tx.deadline) {
+  if (!isReason(vote.reason, "id_reused") || vote.final === true) {
     return decide(voted, "abort", refusalReason(tx, vote), now, policy);
   }
   if (participant.vote !== undefined) return unchanged(tx);
-  return { next: { ...voted, dueAt: tx.deadline }, effects: [], changed: true };
+  // Asking already: the ROLLBACK's re-sends keep their schedule; else wait until the deadline.
+  const dueAt = tx.resolving !== undefined ? tx.dueAt : tx.deadline;
+  return { next: { ...voted, ...(dueAt !== undefined ? { dueAt } : {}) }, effects: [], changed: true };
 }
 
 /**

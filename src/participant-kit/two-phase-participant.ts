@@ -238,12 +238,14 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
           if (message.onePhase) {
             // A one-phase coordinator asks how it ended: it did not commit here, but the barrier
             // that says so is not this transaction's (it may expire), so the answer is that refusal.
+            // Final once given from the deadline on: every copy of the PREPARE refuses then.
             await bus.toCoordinator({
               type: "vote",
               txId,
               participant: name,
               vote: "no",
               reason: "id_reused",
+              ...(message.deadline !== undefined && now >= message.deadline ? { final: true } : {}),
             });
             return;
           }

@@ -255,8 +255,8 @@ describe("one-phase commit: a reused id's barrier answers", () => {
     const asked = onSweep(run(started(), vote(reused)), DEADLINE, policy);
     expect(asked.next).toMatchObject({ state: "preparing", resolving: "id_reused" });
     expect(asked.effects).toEqual([{ kind: "decision", participant: "bank-1", decision: "abort" }]);
-    // The old barrier still there: refused again, now past the deadline, so final.
-    expect(run(asked.next, vote(reused, DEADLINE + 5))).toMatchObject({
+    // The old barrier still there when the ROLLBACK came, past the deadline: final.
+    expect(run(asked.next, vote({ ...reused, final: true }, DEADLINE + 5))).toMatchObject({
       state: "aborted",
       reason: "id_reused",
     });
@@ -269,8 +269,19 @@ describe("one-phase commit: a reused id's barrier answers", () => {
     });
   });
 
-  it("past the deadline, the refusal is final at once: the participant refuses every later copy", () => {
-    expect(run(started(), vote(reused, DEADLINE))).toMatchObject({ state: "aborted", reason: "id_reused" });
+  it("past the deadline, a refusal that is not the ROLLBACK's final answer settles nothing: it may have been given before a copy committed", () => {
+    const late = onVote(started(), reused, DEADLINE + 5, policy);
+    expect(late.next.state).toBe("preparing");
+    expect(late.effects).toEqual([]);
+    // The commit of a copy that ran after the old barrier expired, reported in the same batch: it counts.
+    expect(run(started(), vote(reused, DEADLINE + 5), ack(committed, DEADLINE + 5)).state).toBe("committed");
+    // Still asked for at the sweep, and settled by the answer.
+    const asked = onSweep(late.next, DEADLINE + 6, policy);
+    expect(asked.next).toMatchObject({ state: "preparing", resolving: "id_reused" });
+    // A ROLLBACK's non-final answer (given before the deadline) leaves the re-sends on their schedule.
+    const again = onVote(asked.next, reused, DEADLINE + 7, policy);
+    expect(again.next.state).toBe("preparing");
+    expect(again.next.dueAt).toBe(asked.next.dueAt);
   });
 });
 
