@@ -21,12 +21,15 @@ function preparedBranches(tx: TxRecord, participant: string): readonly number[] 
 
 export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
   const base = { txId: tx.id, participant: effect.participant };
+  // A restarted 2PC transaction's 2PC messages name their attempt; the first names none.
+  const attempt = tx.protocol === "2pc" && tx.attempt !== undefined ? { attempt: tx.attempt } : {};
   switch (effect.kind) {
     case "decision":
       return {
         ...base,
         type: effect.decision === "commit" ? "commit" : "rollback",
         startedAt: tx.createdAt,
+        ...attempt,
       };
     case "prepare":
       return {
@@ -34,6 +37,7 @@ export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
         type: "prepare",
         deadline: tx.deadline,
         startedAt: tx.createdAt,
+        ...attempt,
         ...(tx.protocol === "saga" ? { sagaStage: true } : {}),
         branches: preparedBranches(tx, effect.participant).map((index) => {
           const branch = tx.branches[index];

@@ -20,6 +20,7 @@ import {
   type AckInput,
   ackable,
   ackEvent,
+  prepareEffects,
   tally,
   toldAgain,
   type VoteInput,
@@ -208,6 +209,16 @@ export function onWaiting(tx: SagaRecord, waiting: WaitingInput, now: number, po
   setParticipant(d, at.index, { ...at.p, dueAt });
   event(d, waitingEvent(waiting, { stage: at.stage.stage }));
   return finish(d);
+}
+
+/** A lock the open atomic stage's participant waited for was released: its PREPARE goes again now. */
+export function onReleased(tx: SagaRecord, participant: string): Step {
+  if (tx.state !== "running") return unchanged(tx);
+  const at = locate(tx, participant);
+  if (!at || at.index !== tx.current || at.group.decision !== undefined || at.p.vote !== undefined) {
+    return unchanged(tx);
+  }
+  return unchanged(tx, prepareEffects([participant]));
 }
 
 /** What the sweeper does with a saga whose due time has come. */

@@ -65,6 +65,7 @@ export const EVENT_TYPES = [
   "waiting",
   "abort_requested",
   "retry_requested",
+  "restarted",
   // saga
   "stage_started",
   "action_sent",
@@ -130,7 +131,23 @@ export interface TwoPcRecord extends RecordBase {
   readonly protocol: "2pc";
   readonly state: TwoPcState;
   readonly participants: readonly ParticipantState[];
+  /**
+   * Which attempt of the transaction its participants prepare (absent: the
+   * first, 0). A transaction that dies for contention before its deadline is
+   * restarted under the same id and age; every message and barrier names its
+   * attempt, so an earlier attempt's are never taken for the current one's.
+   */
+  readonly attempt?: number;
+  /**
+   * Set while the current attempt is rolled back for a restart: the contention
+   * that ended it. The next attempt's PREPAREs leave once every participant
+   * acknowledged the ROLLBACK, so attempts never overlap at a participant.
+   */
+  readonly restarting?: Reason;
 }
+
+/** The attempt a 2PC record is at: 0 until its first restart. */
+export const attemptOf = (tx: { readonly attempt?: number }): number => tx.attempt ?? 0;
 
 /**
  * Where one saga branch's own steps stand. An atomic stage's branches have no

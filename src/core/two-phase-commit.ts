@@ -25,9 +25,17 @@ import {
   withWait,
 } from "./atomic-group.ts";
 import { backoffMs } from "./backoff.ts";
-import type { Reason } from "./reasons.ts";
+import { isReason, type Reason } from "./reasons.ts";
+import { nextAttempt, resendRollbacks, restart } from "./restart.ts";
 import { type Step as AnyStep, appendEvents, type Policy, unchanged } from "./step.ts";
-import type { BranchSpec, Decision, TwoPcRecord, TwoPcState, TxEvent } from "./transaction.ts";
+import {
+  attemptOf,
+  type BranchSpec,
+  type Decision,
+  type TwoPcRecord,
+  type TwoPcState,
+  type TxEvent,
+} from "./transaction.ts";
 
 // Callers configure the policy beside the 2PC transitions.
 export type { Policy } from "./step.ts";
@@ -82,8 +90,9 @@ function decide(
   now: number,
   policy: Policy,
 ): Step {
+  const { restarting: _restarting, ...undecided } = withoutWaits(tx);
   const next: TwoPcRecord = {
-    ...withoutWaits(tx),
+    ...undecided,
     state: decision === "commit" ? "committing" : "aborting",
     decidedAt: now,
     participants: decided(tx.participants, decision),
@@ -125,9 +134,11 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
   const participant = tx.participants[index];
   if (!participant) return unchanged(tx);
 
+  // A vote of an earlier attempt: that attempt is rolled back, or being rolled back.
+  if ((vote.attempt ?? 0) !== attemptOf(tx)) return unchanged(tx);
   const decision = decisionOf(tx.state);
   if (decision !== undefined) return unchanged(tx, toldAgain(vote, decision));
-  if (participant.vote !== undefined) return unchanged(tx);
+  if (participant.vote !== undefined || tx.restarting !== undefined) return unchanged(tx);
 
   const participants = tx.participants.with(index, withVote(participant, vote));
   const voted = appendEvents(
@@ -137,6 +148,9 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
   );
   switch (tally(participants, vote)) {
     case "abort":
+      // Died for contention with time left: the client sees a restart, not an abort.
+      if (vote.restart === true && now < tx.deadline && isReason(vote.reason, "lock_conflict"))
+        return restart(voted, "lock_conflict", now, policy);
       return decide(voted, "abort", vote.reason ?? "vote_no", now, policy);
     case "commit":
       return decide(voted, "commit", undefined, now, policy);
@@ -147,7 +161,7 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
 
 /** A participant waits for another transaction's lock: an edge of the wait-for graph. */
 export function onWaiting(tx: TwoPcRecord, waiting: WaitingInput, now: number, policy: Policy): Step {
-  if (tx.state !== "preparing") return unchanged(tx);
+  if (tx.state !== "preparing" || tx.restarting !== undefined) return unchanged(tx);
   const participant = tx.participants.find((p) => p.name === waiting.participant);
   if (!participant || participant.vote !== undefined) return unchanged(tx);
   const waits = withWait(tx, waiting);
@@ -163,6 +177,17 @@ export function onWaiting(tx: TwoPcRecord, waiting: WaitingInput, now: number, p
     policy.maxEvents,
   );
   return { next, effects: [], changed: true };
+}
+
+/**
+ * A lock the participant waited for was released: its PREPARE goes again now
+ * (the copy that waited was not kept). Nothing is written: the wake-up is a send.
+ */
+export function onReleased(tx: TwoPcRecord, participant: string): Step {
+  if (tx.state !== "preparing" || tx.restarting !== undefined) return unchanged(tx);
+  const p = tx.participants.find((q) => q.name === participant);
+  if (!p || p.vote !== undefined) return unchanged(tx);
+  return unchanged(tx, prepareEffects([participant]));
 }
 
 /**
@@ -191,13 +216,17 @@ function allWait(tx: TwoPcRecord): boolean {
 }
 
 export function onAck(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy): Step {
-  if (tx.state !== "committing" && tx.state !== "aborting") return unchanged(tx);
-  const index = ackable(tx.participants, decisionOf(tx.state), ack);
+  // An ack of an earlier attempt's ROLLBACK: that attempt was released already.
+  if ((ack.attempt ?? 0) !== attemptOf(tx)) return unchanged(tx);
+  const restarting = tx.state === "preparing" && tx.restarting !== undefined;
+  if (tx.state !== "committing" && tx.state !== "aborting" && !restarting) return unchanged(tx);
+  const index = ackable(tx.participants, restarting ? "abort" : decisionOf(tx.state), ack);
   const participant = index === undefined ? undefined : tx.participants[index];
   if (index === undefined || !participant) return unchanged(tx);
 
   const participants = tx.participants.with(index, { ...participant, acked: true });
   const acked = appendEvents({ ...tx, participants }, [{ at: now, ...ackEvent(ack) }], policy.maxEvents);
+  if (restarting && participants.every((p) => p.acked)) return nextAttempt(acked, now, policy);
   if (participants.every((p) => p.acked))
     return { next: complete(acked, now, policy), effects: [], changed: true };
   return { next: acked, effects: [], changed: true };
@@ -208,7 +237,9 @@ export function onSweep(tx: TwoPcRecord, now: number, policy: Policy): Step {
   if (tx.dueAt === undefined || tx.dueAt > now) return unchanged(tx);
 
   if (tx.state === "preparing") {
-    if (now >= tx.deadline) return decide(tx, "abort", "timeout", now, policy);
+    // A restart still releasing its attempt at the deadline: the contention is the reason.
+    if (now >= tx.deadline) return decide(tx, "abort", tx.restarting ?? "timeout", now, policy);
+    if (tx.restarting !== undefined) return resendRollbacks(tx, now, policy);
     const targets = unvoted(tx);
     const attempts = tx.attempts + 1;
     const next = appendEvents(
@@ -246,6 +277,18 @@ export function requestAbort(tx: TwoPcRecord, reason: Reason, now: number, polic
   return decide(requested, "abort", reason, now, policy);
 }
 
+/**
+ * A deadlock victim: restarted (same id, same age) while its deadline has time
+ * left, else aborted with `deadlock`. Only an undecided attempt, not one already
+ * being rolled back, can be a victim.
+ */
+export function requestRestart(tx: TwoPcRecord, reason: Reason, now: number, policy: Policy): AbortRequest {
+  if (tx.state !== "preparing") return { rejected: "already_decided", state: tx.state };
+  if (tx.restarting !== undefined) return unchanged(tx);
+  if (now >= tx.deadline) return requestAbort(tx, reason, now, policy);
+  return restart(tx, reason, now, policy);
+}
+
 export type RetryRequest = Step | { readonly rejected: "final"; readonly state: TwoPcState };
 
 /**
@@ -264,7 +307,17 @@ export function requestRetry(tx: TwoPcRecord, now: number, policy: Policy): Retr
       const requested: TxEvent = { at: now, type: "retry_requested" };
       // Past the deadline no vote can count any more: do what the next sweep would, abort.
       if (now >= tx.deadline) {
-        return decide(appendEvents(tx, [requested], policy.maxEvents), "abort", "timeout", now, policy);
+        const reason = tx.restarting ?? "timeout";
+        return decide(appendEvents(tx, [requested], policy.maxEvents), "abort", reason, now, policy);
+      }
+      if (tx.restarting !== undefined) {
+        const targets = decisionTargets(tx.participants);
+        const next = appendEvents(
+          { ...tx, attempts: 0, dueAt: Math.min(tx.deadline, now + policy.decisionRetryMs) },
+          [{ ...requested, decision: "abort", participants: targets }],
+          policy.maxEvents,
+        );
+        return { next, effects: decisionEffects(targets, "abort"), changed: true };
       }
       const targets = unvoted(tx);
       const next = appendEvents(

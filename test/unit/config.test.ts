@@ -34,7 +34,7 @@ describe("defaults", () => {
     [
       "participants",
       config.participants,
-      { lockPolicy: "wait-die", lockMode: "escrow", lockWaitBudgetMs: 2000, inDoubtAfterMs: 30_000 },
+      { lockPolicy: "wait-die", lockMode: "escrow", lockWaitBudgetMs: 0, inDoubtAfterMs: 30_000 },
     ],
     ["payment", config.commerce.payment, { failureRate: 0, latencyMs: 0 }],
     ["http", config.http, { allowedHosts: [], allowPrivate: false, timeoutMs: 3000 }],
