@@ -1,7 +1,8 @@
 /**
  * A constructed deadlock under each lock policy: T1 holds A on bank-1 and wants
  * B on bank-2; T2 holds B and wants A. Every policy must end with both final,
- * at least one committed, and no lock left.
+ * at least one committed, and no lock left; under wait-die and detect the
+ * transaction that loses is restarted and commits too.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
@@ -15,13 +16,18 @@ afterEach(async () => {
   stack = undefined;
 });
 
-// Each transaction's second PREPARE (the one that would meet the other's lock) is held back.
-const isSecondStep = (to: string, m: { type: string; branches?: { action: string }[] }) =>
-  m.type === "prepare" && m.branches?.[0]?.action === "deposit" && (to === "bank-1" || to === "bank-2");
+// Each transaction's second PREPARE (the one that would meet the other's lock) is held back;
+// a restarted attempt's go through.
+const isSecondStep = (to: string, m: { type: string; attempt?: number; branches?: { action: string }[] }) =>
+  m.type === "prepare" &&
+  m.attempt === undefined &&
+  m.branches?.[0]?.action === "deposit" &&
+  (to === "bank-1" || to === "bank-2");
 
 async function deadlock(
   policy: string,
   releaseInOrder: (s: Stack, ids: [string, string], next: () => Promise<void>) => Promise<void>,
+  sweepIntervalMs?: number,
 ) {
   let gate: ReturnType<typeof holding> | undefined;
   stack = await startStack({
@@ -31,6 +37,7 @@ async function deadlock(
       gate = holding(bus, (s) => s.to !== "coordinator" && isSecondStep(s.to, s.message as never));
       return gate.bus;
     },
+    ...(sweepIntervalMs !== undefined ? { sweepIntervalMs } : {}),
   });
   const s = stack;
   await s.seed("bank-1", "A", 100);
@@ -59,23 +66,32 @@ async function deadlock(
 }
 
 describe("a constructed deadlock", () => {
-  it("wait-die: the older waits, the younger dies, the older commits", async () => {
+  it("wait-die: the older waits, the younger dies and is restarted with its age, both commit", async () => {
     const { v1, v2 } = await deadlock("wait-die", async (_s, _ids, next) => {
       await next();
       await next();
     });
     expect(v1).toMatchObject({ status: "committed" });
-    expect(v2).toMatchObject({ status: "aborted", reason: "lock_conflict" });
+    expect(v2).toMatchObject({ status: "committed" });
+    expect(v2.events).toContainEqual(expect.objectContaining({ type: "restarted", reason: "lock_conflict" }));
   });
 
-  it("detect: both wait, the sweeper finds the cycle and aborts the youngest", async () => {
-    const { v1, v2 } = await deadlock("detect", async (_s, _ids, next) => {
-      await next();
-      await next();
-    });
+  // The sweep runs once a minute here: the cycle is broken when the wait that closes it is reported.
+  it("detect: both wait, the report that closes the cycle restarts the youngest, both commit", async () => {
+    const started = Date.now();
+    const { v1, v2 } = await deadlock(
+      "detect",
+      async (_s, _ids, next) => {
+        await next();
+        await next();
+      },
+      60_000,
+    );
     expect(v1).toMatchObject({ status: "committed" });
-    expect(v2).toMatchObject({ status: "aborted", reason: "deadlock" });
+    expect(v2).toMatchObject({ status: "committed" });
     expect(v2.events.map((e) => e.type)).toContain("waiting");
+    expect(v2.events).toContainEqual(expect.objectContaining({ type: "restarted", reason: "deadlock" }));
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   it("no-wait: the first to meet a lock dies; the other then finds the lock free and commits", async () => {
