@@ -80,6 +80,10 @@ export interface SimulationResult {
   readonly compensated: number;
   /** Transactions the sweeper aborted to break a deadlock (the detect lock policy). */
   readonly deadlocks: number;
+  /** Restarts of 2PC transactions that died for contention (wait-die) or broke a deadlock. */
+  readonly restarts: number;
+  /** `released` messages: a waiter woken by the release of the lock it waited for. */
+  readonly wakeUps: number;
   readonly steps: number;
   /** The faults drawn for this seed. */
   readonly faults: FaultModel;

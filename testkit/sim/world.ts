@@ -57,6 +57,8 @@ const WRITES: ReadonlySet<PropertyKey> = new Set([
   "commit",
   "rollback",
   "rollbackUnprepared",
+  "addWaiter",
+  "takeWaiters",
   "writeStep",
   "finish",
 ]);
@@ -121,6 +123,8 @@ export interface World {
   readonly ledger: Ledger;
   /** Messages sent and not yet deleted, as SQS holds them. */
   readonly pool: Envelope[];
+  /** `released` messages sent so far: waiters woken by a release. */
+  wakeUps(): number;
   /** What the use cases are given: the transaction store behind simulated I/O, the bus, the clock... */
   readonly deps: Parameters<typeof createCoordinator>[0];
   readonly coordinator: ReturnType<typeof createCoordinator>;
@@ -157,12 +161,15 @@ export async function buildWorld(
     yieldSome,
     () => crash("after-store-write"),
   );
-  // The sweeper aborts a transaction to break a deadlock only while it is on a cycle of waits.
+  // A deadlock is broken (restart or abort) only for a transaction on a cycle of waits.
   // Read the stored record only for a deadlock abort: every other write goes straight through.
+  // A victim is restarted (`restarting: deadlock`) while its deadline allows, else aborted.
+  const brokenFor = (tx: TxRecord | undefined) =>
+    isReason(tx?.reason, "deadlock") || (tx?.protocol === "2pc" && isReason(tx.restarting, "deadlock"));
   const checkDeadlockAbort = async (tx: TxRecord, expectedVersion: number, write: () => Promise<boolean>) => {
-    const deadlock = isReason(tx.reason, "deadlock");
+    const deadlock = brokenFor(tx);
     const before = deadlock ? await txStore.get(tx.id) : undefined;
-    const breaksDeadlock = deadlock && !isReason(before?.reason, "deadlock");
+    const breaksDeadlock = deadlock && !brokenFor(before);
     const onCycle =
       breaksDeadlock &&
       before?.version === expectedVersion &&
@@ -195,6 +202,7 @@ export async function buildWorld(
   );
   const pool: Envelope[] = [];
   let seq = 0;
+  let wakeUps = 0;
   const clock = () => sim.now;
 
   const send = async (to: string, body: CoordinatorMessage | ParticipantMessage, delayMs = 0) => {
@@ -202,6 +210,7 @@ export async function buildWorld(
       sim.note(() => `  send failed: ${describe(body)}`);
       throw new SimulatedSendFailure(`send to ${to} failed`);
     }
+    if (body.type === "released") wakeUps++;
     const envelope: Envelope = { seq: seq++, sentAt: sim.now, to, body, visibleAt: sim.now + delayMs };
     pool.push(envelope);
     sim.note(() => `  sent m${envelope.seq} ${describe(body)}${delayMs ? ` (delayed ${delayMs}ms)` : ""}`);
@@ -357,6 +366,7 @@ export async function buildWorld(
     txStore,
     bank,
     ledger,
+    wakeUps: () => wakeUps,
     pool,
     deps,
     coordinator,
