@@ -15,7 +15,7 @@ function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy:
     case "waiting":
       return onWaiting(tx, message, now, policy);
     case "released":
-      return onReleased(tx, message.participant);
+      return onReleased(tx, message);
     case "result":
       return onResult(
         tx,

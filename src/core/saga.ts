@@ -212,13 +212,15 @@ export function onWaiting(tx: SagaRecord, waiting: WaitingInput, now: number, po
 }
 
 /** A lock the open atomic stage's participant waited for was released: its PREPARE goes again now. */
-export function onReleased(tx: SagaRecord, participant: string): Step {
+export function onReleased(tx: SagaRecord, released: WaitingInput): Step {
   if (tx.state !== "running") return unchanged(tx);
-  const at = locate(tx, participant);
+  const at = locate(tx, released.participant);
   if (!at || at.index !== tx.current || at.group.decision !== undefined || at.p.vote !== undefined) {
     return unchanged(tx);
   }
-  return unchanged(tx, prepareEffects([participant]));
+  const effects = prepareEffects([released.participant]);
+  if (tx.waits?.[released.participant] !== released.holder) return unchanged(tx, effects);
+  return { next: withoutWait(tx, released.participant), effects, changed: true };
 }
 
 /** What the sweeper does with a saga whose due time has come. */

@@ -181,13 +181,17 @@ export function onWaiting(tx: TwoPcRecord, waiting: WaitingInput, now: number, p
 
 /**
  * A lock the participant waited for was released: its PREPARE goes again now
- * (the copy that waited was not kept). Nothing is written: the wake-up is a send.
+ * (the copy that waited was not kept), and the wait-for edge to that holder goes:
+ * deadlock detection must not count a lock that is no longer held.
  */
-export function onReleased(tx: TwoPcRecord, participant: string): Step {
+export function onReleased(tx: TwoPcRecord, released: WaitingInput): Step {
   if (tx.state !== "preparing" || tx.restarting !== undefined) return unchanged(tx);
-  const p = tx.participants.find((q) => q.name === participant);
+  const p = tx.participants.find((q) => q.name === released.participant);
   if (!p || p.vote !== undefined) return unchanged(tx);
-  return unchanged(tx, prepareEffects([participant]));
+  const effects = prepareEffects([released.participant]);
+  // The edge is stale now: the woken PREPARE reports a new one if it must wait again.
+  if (tx.waits?.[released.participant] !== released.holder) return unchanged(tx, effects);
+  return { next: withoutWait(tx, released.participant), effects, changed: true };
 }
 
 /**

@@ -211,6 +211,21 @@ describe("deterministic simulation", () => {
     expect(result.transactions).toBeGreaterThan(0);
   });
 
+  it("models waiters woken on release and transactions restarted for contention, keeping every invariant", {
+    timeout: 60_000,
+  }, async () => {
+    let restarts = 0;
+    let wakeUps = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const result = await runSimulation({ seed, lockPolicy: seed % 2 === 0 ? "wait-die" : "detect" });
+      expect(result.violation, `seed ${seed}`).toBeUndefined();
+      restarts += result.restarts;
+      wakeUps += result.wakeUps;
+    }
+    expect(restarts).toBeGreaterThan(0);
+    expect(wakeUps).toBeGreaterThan(0);
+  });
+
   describe("seeds that found bugs, kept as regressions", () => {
     it.each([
       {
@@ -257,6 +272,14 @@ describe("deterministic simulation", () => {
       const { failed } = await firstViolation(200, { mutant: "decision-ignores-incarnation", expiry: true });
       expect(failed?.violation?.invariant).toBe("agreement");
       expect(failed?.violation?.detail).toMatch(/ROLLBACK for .* committed it/);
+    });
+
+    it("barriers read without their attempt (a restarted transaction's earlier attempt taken for its later one)", async () => {
+      // A decision of one attempt is judged on another's barrier: the ROLLBACK of a restart
+      // cannot settle, or a late one releases the next attempt's locks.
+      const { failed } = await firstViolation(200, { mutant: "decision-ignores-attempt" });
+      expect(failed).toBeDefined();
+      expect(failed?.faults.lockMode).toBe("exclusive");
     });
 
     it("a ROLLBACK that applies the reservation (commits without a commit decision)", async () => {

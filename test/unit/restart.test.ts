@@ -13,6 +13,7 @@ import {
   onReleased,
   onSweep,
   onVote,
+  onWaiting,
   type Policy,
   requestRestart,
   requestRetry,
@@ -171,10 +172,16 @@ describe("a deadlock victim", () => {
 });
 
 describe("a released lock", () => {
-  it("sends the waiting participant its PREPARE again at once, writing nothing", () => {
-    const step = onReleased(onVote(started(), yes("bank-1"), T0, policy).next, "bank-2");
-    expect(step.changed).toBe(false);
+  it("sends the waiting participant its PREPARE again at once and drops the wait-for edge to that holder", () => {
+    const voted = onVote(started(), yes("bank-1"), T0, policy).next;
+    const waiting = onWaiting(voted, { participant: "bank-2", holder: "t0" }, T0 + 1, policy).next;
+    const step = onReleased(waiting, { participant: "bank-2", holder: "t0" });
     expect(step.effects).toEqual([{ kind: "prepare", participant: "bank-2" }]);
-    expect(onReleased(step.next, "bank-1").effects).toEqual([]);
+    expect(step.next.waits).toBeUndefined();
+    // A release of another holder's lock leaves a newer edge and writes nothing.
+    const other = onReleased(waiting, { participant: "bank-2", holder: "t9" });
+    expect(other.changed).toBe(false);
+    expect(other.effects).toEqual([{ kind: "prepare", participant: "bank-2" }]);
+    expect(onReleased(step.next, { participant: "bank-1", holder: "t0" }).effects).toEqual([]);
   });
 });
