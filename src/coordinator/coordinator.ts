@@ -15,7 +15,7 @@ function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy:
     case "waiting":
       return onWaiting(tx, message, now, policy);
     case "released":
-      return onReleased(tx, message);
+      return onReleased(tx, message, now, policy);
     case "result":
       return onResult(
         tx,
@@ -39,6 +39,7 @@ function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy:
           ...(message.failedBranch !== undefined ? { failedBranch: message.failedBranch } : {}),
           ...(message.attempt !== undefined ? { attempt: message.attempt } : {}),
           ...(message.restart === true ? { restart: true } : {}),
+          ...(message.holder !== undefined ? { holder: message.holder } : {}),
         },
         now,
         policy,

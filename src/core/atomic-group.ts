@@ -19,6 +19,8 @@ export interface VoteInput {
   readonly attempt?: number;
   /** A no for contention (wait-die's die): the coordinator may restart rather than abort. */
   readonly restart?: boolean;
+  /** With `restart`: the holder of the lock it died at, whose release wakes the next attempt. */
+  readonly holder?: string;
 }
 
 export interface WaitingInput {

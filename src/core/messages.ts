@@ -120,6 +120,8 @@ export const voteMessage = z.object({
   attempt,
   /** A no for contention under wait-die (it died): the coordinator may restart it. */
   restart: z.boolean().optional(),
+  /** With `restart`: the lock's holder; the participant registered it to be woken by its release. */
+  holder: txId.optional(),
 });
 
 /** A participant waits for `holder` to release a lock (the detect policy's wait-for edges). */

@@ -18,7 +18,13 @@ import { attemptOf, type TwoPcRecord } from "./transaction.ts";
  * participant that did not vote no (it may hold locks or reservations), or at
  * once the next attempt's PREPAREs when none did.
  */
-export function restart(tx: TwoPcRecord, reason: Reason, now: number, policy: Policy): Step<TwoPcRecord> {
+export function restart(
+  tx: TwoPcRecord,
+  reason: Reason,
+  now: number,
+  policy: Policy,
+  after?: string,
+): Step<TwoPcRecord> {
   const participants = decided(tx.participants, "abort").map(({ name, branches, acked }) => ({
     name,
     branches,
@@ -30,17 +36,43 @@ export function restart(tx: TwoPcRecord, reason: Reason, now: number, policy: Po
     [{ at: now, type: "restarted", reason, attempt: attemptOf(tx) + 1, participants: targets }],
     policy.maxEvents,
   );
-  if (targets.length === 0) return nextAttempt(restarted, now, policy);
+  const waiting: TwoPcRecord = {
+    ...restarted,
+    restarting: reason,
+    ...(after !== undefined ? { restartAfter: after } : {}),
+  };
+  if (targets.length === 0) return released(waiting, now, policy);
   return {
-    next: { ...restarted, restarting: reason, dueAt: Math.min(tx.deadline, now + policy.decisionRetryMs) },
+    next: { ...waiting, dueAt: Math.min(tx.deadline, now + policy.decisionRetryMs) },
     effects: decisionEffects(targets, "abort"),
     changed: true,
   };
 }
 
+/**
+ * Every participant released the attempt: the next one starts now, or, when it
+ * died at a lock whose release is awaited, once that comes (or the sweep after
+ * the PREPARE re-send interval, should the wake-up be lost).
+ */
+export function released(tx: TwoPcRecord, now: number, policy: Policy): Step<TwoPcRecord> {
+  if (tx.restartAfter === undefined) return nextAttempt(tx, now, policy);
+  return {
+    next: { ...tx, dueAt: Math.min(tx.deadline, now + policy.prepareRetryMs) },
+    effects: [],
+    changed: true,
+  };
+}
+
+/** The lock the restart waits for is free: start the next attempt once the last one is released. */
+export function lockReleased(tx: TwoPcRecord, now: number, policy: Policy): Step<TwoPcRecord> {
+  const { restartAfter: _a, ...rest } = tx;
+  if (decisionTargets(tx.participants).length === 0) return nextAttempt(rest, now, policy);
+  return { next: rest, effects: [], changed: true };
+}
+
 /** Every participant released the attempt: PREPARE the next one everywhere. */
 export function nextAttempt(tx: TwoPcRecord, now: number, policy: Policy): Step<TwoPcRecord> {
-  const { restarting: _r, ...rest } = tx;
+  const { restarting: _r, restartAfter: _a, ...rest } = tx;
   const attempt = attemptOf(tx) + 1;
   const names = tx.participants.map((p) => p.name);
   const next: TwoPcRecord = {
@@ -60,6 +92,8 @@ export function nextAttempt(tx: TwoPcRecord, now: number, policy: Policy): Step<
 /** The sweep of a restart whose ROLLBACKs are not all acknowledged yet: send them again. */
 export function resendRollbacks(tx: TwoPcRecord, now: number, policy: Policy): Step<TwoPcRecord> {
   const targets = decisionTargets(tx.participants);
+  // All released, the wake-up awaited did not come within the interval: start anyway.
+  if (targets.length === 0) return nextAttempt(tx, now, policy);
   const attempts = tx.attempts + 1;
   const next = appendEvents(
     {

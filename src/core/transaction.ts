@@ -144,6 +144,12 @@ export interface TwoPcRecord extends RecordBase {
    * acknowledged the ROLLBACK, so attempts never overlap at a participant.
    */
   readonly restarting?: Reason;
+  /**
+   * While restarting: the transaction whose lock it died at (wait-die). The next
+   * attempt waits for that lock's release (a `released` message; the sweep after
+   * the PREPARE re-send interval is the safety net), not to die at once again.
+   */
+  readonly restartAfter?: string;
 }
 
 /** The attempt a 2PC record is at: 0 until its first restart. */

@@ -26,8 +26,8 @@ export function onWaiting(tx: TxRecord, waiting: WaitingInput, now: number, poli
 }
 
 /** A lock the transaction waited for at `participant` was released: wake its PREPARE. */
-export function onReleased(tx: TxRecord, released: WaitingInput): Step {
-  return tx.protocol === "2pc" ? twoPc.onReleased(tx, released) : saga.onReleased(tx, released);
+export function onReleased(tx: TxRecord, released: WaitingInput, now: number, policy: Policy): Step {
+  return tx.protocol === "2pc" ? twoPc.onReleased(tx, released, now, policy) : saga.onReleased(tx, released);
 }
 
 /** A saga step's result; a 2PC transaction has no steps, so it ignores one. */

@@ -26,7 +26,7 @@ import {
 } from "./atomic-group.ts";
 import { backoffMs } from "./backoff.ts";
 import { isReason, type Reason } from "./reasons.ts";
-import { nextAttempt, resendRollbacks, restart } from "./restart.ts";
+import { lockReleased, released, resendRollbacks, restart } from "./restart.ts";
 import { type Step as AnyStep, appendEvents, type Policy, unchanged } from "./step.ts";
 import {
   attemptOf,
@@ -90,7 +90,7 @@ function decide(
   now: number,
   policy: Policy,
 ): Step {
-  const { restarting: _restarting, ...undecided } = withoutWaits(tx);
+  const { restarting: _restarting, restartAfter: _after, ...undecided } = withoutWaits(tx);
   const next: TwoPcRecord = {
     ...undecided,
     state: decision === "commit" ? "committing" : "aborting",
@@ -150,7 +150,7 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
     case "abort":
       // Died for contention with time left: the client sees a restart, not an abort.
       if (vote.restart === true && now < tx.deadline && isReason(vote.reason, "lock_conflict"))
-        return restart(voted, "lock_conflict", now, policy);
+        return restart(voted, "lock_conflict", now, policy, vote.holder);
       return decide(voted, "abort", vote.reason ?? "vote_no", now, policy);
     case "commit":
       return decide(voted, "commit", undefined, now, policy);
@@ -184,8 +184,12 @@ export function onWaiting(tx: TwoPcRecord, waiting: WaitingInput, now: number, p
  * (the copy that waited was not kept), and the wait-for edge to that holder goes:
  * deadlock detection must not count a lock that is no longer held.
  */
-export function onReleased(tx: TwoPcRecord, released: WaitingInput): Step {
-  if (tx.state !== "preparing" || tx.restarting !== undefined) return unchanged(tx);
+export function onReleased(tx: TwoPcRecord, released: WaitingInput, now: number, policy: Policy): Step {
+  if (tx.state !== "preparing") return unchanged(tx);
+  if (tx.restarting !== undefined) {
+    // The lock the restart died at is free: the next attempt need not wait for it.
+    return tx.restartAfter === released.holder ? lockReleased(tx, now, policy) : unchanged(tx);
+  }
   const p = tx.participants.find((q) => q.name === released.participant);
   if (!p || p.vote !== undefined) return unchanged(tx);
   const effects = prepareEffects([released.participant]);
@@ -230,7 +234,7 @@ export function onAck(tx: TwoPcRecord, ack: AckInput, now: number, policy: Polic
 
   const participants = tx.participants.with(index, { ...participant, acked: true });
   const acked = appendEvents({ ...tx, participants }, [{ at: now, ...ackEvent(ack) }], policy.maxEvents);
-  if (restarting && participants.every((p) => p.acked)) return nextAttempt(acked, now, policy);
+  if (restarting && participants.every((p) => p.acked)) return released(acked, now, policy);
   if (participants.every((p) => p.acked))
     return { next: complete(acked, now, policy), effects: [], changed: true };
   return { next: acked, effects: [], changed: true };

@@ -57,6 +57,8 @@ export interface Barrier<S extends ResourceState> {
   readonly attempt?: number;
   /** Refused because it died under wait-die: the vote lets the coordinator restart it. */
   readonly restart?: boolean;
+  /** With `restart`: the lock's holder, whose release wakes the restart (registered as a waiter). */
+  readonly holder?: string;
   readonly decidedAt?: number;
   /**
    * Prepared for an atomic stage of a saga: once committed, the stage's

@@ -76,6 +76,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
           ...(barrier.reason !== undefined ? { reason: barrier.reason } : {}),
           ...(barrier.failedBranch !== undefined ? { failedBranch: barrier.failedBranch } : {}),
           ...(barrier.restart === true ? { restart: true } : {}),
+          ...(barrier.holder !== undefined ? { holder: barrier.holder } : {}),
         };
       case "rolled_back":
         return { ...base, vote: "no", reason: "rolled_back" };
@@ -167,8 +168,18 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
             };
           }
         }
-        // Died under wait-die: the coordinator restarts it with its age (no-wait only refuses).
+        // Died under wait-die: the coordinator restarts it with its age (no-wait only refuses),
+        // once the lock it died at is released: registered here, that release wakes it.
         const died = options.lockPolicy === "wait-die" && isReason(plan.reason, "lock_conflict");
+        const wakeOn =
+          died && plan.holder !== undefined && plan.lockedResource !== undefined
+            ? (await store.addWaiter(name, plan.lockedResource, plan.holder, {
+                txId: message.txId,
+                startedAt: message.startedAt,
+              }))
+              ? plan.holder
+              : undefined
+            : undefined;
         const barrier: Barrier<S> = {
           ...base,
           state: "refused",
@@ -176,6 +187,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
           reason: plan.reason,
           failedBranch: plan.failedBranch,
           ...(died ? { restart: true } : {}),
+          ...(wakeOn !== undefined ? { holder: wakeOn } : {}),
         };
         await store.refuse(barrier);
         log.info("voted no", {

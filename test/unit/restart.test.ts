@@ -175,13 +175,32 @@ describe("a released lock", () => {
   it("sends the waiting participant its PREPARE again at once and drops the wait-for edge to that holder", () => {
     const voted = onVote(started(), yes("bank-1"), T0, policy).next;
     const waiting = onWaiting(voted, { participant: "bank-2", holder: "t0" }, T0 + 1, policy).next;
-    const step = onReleased(waiting, { participant: "bank-2", holder: "t0" });
+    const step = onReleased(waiting, { participant: "bank-2", holder: "t0" }, T0 + 2, policy);
     expect(step.effects).toEqual([{ kind: "prepare", participant: "bank-2" }]);
     expect(step.next.waits).toBeUndefined();
     // A release of another holder's lock leaves a newer edge and writes nothing.
-    const other = onReleased(waiting, { participant: "bank-2", holder: "t9" });
+    const other = onReleased(waiting, { participant: "bank-2", holder: "t9" }, T0 + 2, policy);
     expect(other.changed).toBe(false);
     expect(other.effects).toEqual([{ kind: "prepare", participant: "bank-2" }]);
-    expect(onReleased(step.next, { participant: "bank-1", holder: "t0" }).effects).toEqual([]);
+    expect(onReleased(step.next, { participant: "bank-1", holder: "t0" }, T0 + 3, policy).effects).toEqual(
+      [],
+    );
+  });
+});
+
+describe("a restart that died at a lock", () => {
+  it("starts its next attempt when that lock is released, not at once", () => {
+    const voted = onVote(started(), yes("bank-1"), T0, policy).next;
+    const dying = { ...died("bank-2"), holder: "t0" };
+    const restarting = onVote(voted, dying, T0 + 10, policy).next;
+    const acked = onAck(restarting, { participant: "bank-1", decision: "abort" }, T0 + 20, policy);
+    expect(acked.effects).toEqual([]);
+    expect(acked.next).toMatchObject({ restarting: "lock_conflict", restartAfter: "t0" });
+    const woken = onReleased(acked.next, { participant: "bank-2", holder: "t0" }, T0 + 30, policy);
+    expect(woken.next).toMatchObject({ attempt: 1 });
+    expect(woken.effects).toHaveLength(2);
+    // A lost wake-up: the sweep starts it after the re-send interval.
+    const swept = onSweep(acked.next, acked.next.dueAt ?? 0, policy);
+    expect(swept.next).toMatchObject({ attempt: 1 });
   });
 });
