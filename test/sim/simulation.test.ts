@@ -246,6 +246,13 @@ describe("deterministic simulation", () => {
         // the stage's compensation took that barrier for a refused action and undid nothing.
         bug: "an atomic stage's compensation under a reused id met the earlier transaction's step barrier",
       },
+      {
+        seed: 45,
+        options: { lockPolicy: "detect" },
+        // tx6, restarted as a deadlock victim, released its lock at bank-1; tx5's edge to it
+        // stayed until tx5 was woken, and tx6's next attempt waiting for tx5 closed a stale cycle.
+        bug: "a deadlock victim's restart left a stale wait-for edge that closed a cycle",
+      },
     ] as const)("seed $seed: $bug", async ({ seed, options }) => {
       const result = await runSimulation({ seed, ...options });
       expect(result.violation).toBeUndefined();
