@@ -203,8 +203,8 @@ export function onWaiting(tx: SagaRecord, waiting: WaitingInput, now: number, po
   const waits = withWait(tx, waiting);
   if (!waits) return unchanged(tx);
   const d = draftOf(waits, now, policy);
-  // It holds its PREPARE (re-queued, delayed), so its next copy waits for the
-  // waiting interval; but that copy may be lost, so a copy still comes.
+  // It is registered on the lock and woken by its release, so its next copy waits
+  // for the waiting interval; but the wake-up may be lost, so a copy still comes.
   const dueAt = Math.max(at.p.dueAt ?? 0, now + policy.waitingRetryMs);
   setParticipant(d, at.index, { ...at.p, dueAt });
   event(d, waitingEvent(waiting, { stage: at.stage.stage }));

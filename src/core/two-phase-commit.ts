@@ -166,7 +166,7 @@ export function onWaiting(tx: TwoPcRecord, waiting: WaitingInput, now: number, p
   if (!participant || participant.vote !== undefined) return unchanged(tx);
   const waits = withWait(tx, waiting);
   if (!waits) return unchanged(tx);
-  // Once every participant without a vote holds its PREPARE, the next copy waits
+  // Once every participant without a vote waits to be woken, the next copy waits
   // for the waiting interval; a silent one keeps its own, sooner, re-send.
   const dueAt = allWait(waits)
     ? Math.max(tx.dueAt ?? 0, prepareDueAt(waits, tx.attempts, now, policy))
@@ -200,9 +200,9 @@ export function onReleased(tx: TwoPcRecord, released: WaitingInput, now: number,
 
 /**
  * Who gets PREPARE again: every participant without a vote. One that reported
- * waiting for a lock is included: its re-queued copy may have been lost (an SQS
- * outage loses messages), and without a copy it never votes while the others
- * hold their locks until the deadline.
+ * waiting for a lock is included: its wake-up may have been lost (an SQS outage
+ * loses messages), and without a copy it never votes while the others hold
+ * their locks until the deadline.
  */
 const unvoted = (tx: TwoPcRecord): string[] =>
   tx.participants.filter((p) => p.vote === undefined).map((p) => p.name);
