@@ -10,6 +10,8 @@ import type { BankStore } from "../../src/participants/bank/bank-store.ts";
  *   expire a retention after they are written (as they once did), not after the saga ends.
  * - decision-ignores-incarnation: a decision is judged on the barrier as if it were always
  *   its own incarnation's (as before decisions named one).
+ * - decision-ignores-attempt: a barrier is read without its attempt, so a late ROLLBACK of a
+ *   restarted transaction's earlier attempt releases the later attempt's locks and holds.
  */
 export const MUTANTS = {
   "rollback-applies": (store: BankStore): BankStore => ({ ...store, rollback: store.commit }),
@@ -44,6 +46,15 @@ export const MUTANTS = {
       rollback: async (barrier, now) => store.rollback(await stored(barrier), now),
     };
   },
+  "decision-ignores-attempt": (store: BankStore): BankStore => ({
+    ...store,
+    async getBarrier(participant, txId) {
+      const barrier = await store.getBarrier(participant, txId);
+      if (!barrier) return undefined;
+      const { attempt: _a, ...rest } = barrier;
+      return rest;
+    },
+  }),
   "no-rollback-barrier": (store: BankStore): BankStore => ({ ...store, rollbackUnprepared: async () => {} }),
   "no-compensation-barrier": (store: BankStore): BankStore => ({
     ...store,
