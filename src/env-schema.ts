@@ -149,9 +149,9 @@ export const envSchema = z
       "how a PREPARE holds balances and stock: escrow (reservations, no lock) or exclusive (locks, the lock policy decides)",
     ),
     CONCORD_LOCK_WAIT_BUDGET_MS: v(
-      int(2_000, { min: 0 }),
-      "2000",
-      "how long one delivery of a PREPARE waits in process for a lock before re-queueing itself",
+      int(0, { min: 0 }),
+      "0",
+      "how long one delivery of a PREPARE waits in process for a lock before it registers as a waiter (the release wakes it); 0: at once",
     ),
     CONCORD_IN_DOUBT_AFTER_MS: v(
       int(30_000, { min: 1 }),

@@ -124,6 +124,18 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     }
   }
 
+  /** A new 2PC barrier (refused, or rolled_back before its PREPARE), under `newBarrier`'s condition. */
+  async function putNewBarrier(txId: string, attempt: number | undefined, item: Item): Promise<void> {
+    try {
+      await doc.send(new PutCommand({ TableName: tableName, Item: item, ...newBarrier(attempt) }));
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) {
+        throw new BarrierConflictError(txId, true, { cause: err });
+      }
+      throw err;
+    }
+  }
+
   const settleBarrier = (barrier: Barrier<S>, state: "committed" | "rolled_back", now: number) =>
     settleBarrierItem(tableName, barrier, state, now, expiry(now));
 
@@ -174,6 +186,23 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
 
   const release = (barrier: Barrier<S>, p: PlannedResource<S>) =>
     releaseItem(barrier.participant, barrier.txId, p);
+
+  /**
+   * Where a new 2PC barrier may be written: no barrier, or (for a later attempt)
+   * one of an earlier attempt that holds nothing. The first attempt needs none.
+   */
+  const newBarrier = (attempt: number | undefined) =>
+    attempt === undefined || attempt === 0
+      ? { ConditionExpression: "attribute_not_exists(pk)" }
+      : {
+          ConditionExpression:
+            "attribute_not_exists(pk) OR (#state IN (:rb, :ref) AND (attribute_not_exists(attempt) OR attempt < :attempt))",
+          ExpressionAttributeNames: { "#state": "state" },
+          ExpressionAttributeValues: { ":rb": "rolled_back", ":ref": "refused", ":attempt": attempt },
+        };
+
+  /** A waiter's attribute on a resource item: top level, so no map must exist before it. */
+  const waiterAttribute = (txId: string) => `waiter#${txId}`;
 
   return {
     async getResource(participant, id) {
@@ -274,7 +303,7 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
               preparedShard: barrier.participant,
               preparedAt: now,
             },
-            ConditionExpression: "attribute_not_exists(pk)",
+            ...newBarrier(barrier.attempt),
           },
         },
         ...barrier.planned.map((p): TransactItem => {
@@ -297,7 +326,7 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
               ...fields,
               expiresAt: expiry(now),
             },
-            ConditionExpression: "attribute_not_exists(pk)",
+            ...newBarrier(barrier.attempt),
           },
         },
         ...barrier.planned.map((p) => directItem(barrier.participant, p)),
@@ -305,16 +334,12 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     },
 
     async refuse(barrier) {
-      await putBarrier(
-        barrier.txId,
-        {
-          pk: barrierKey(barrier.participant, barrier.txId),
-          kind: "barrier",
-          ...barrier,
-          expiresAt: expiry(barrier.createdAt),
-        },
-        "attribute_not_exists(pk)",
-      );
+      await putNewBarrier(barrier.txId, barrier.attempt, {
+        pk: barrierKey(barrier.participant, barrier.txId),
+        kind: "barrier",
+        ...barrier,
+        expiresAt: expiry(barrier.createdAt),
+      });
     },
 
     async commit(barrier, now) {
@@ -342,7 +367,7 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
       ]);
     },
 
-    async rollbackUnprepared(participant, txId, now, txStartedAt) {
+    async rollbackUnprepared(participant, txId, now, txStartedAt, attempt) {
       const barrier: Barrier<S> = {
         participant,
         txId,
@@ -351,12 +376,74 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
         createdAt: now,
         decidedAt: now,
         ...(txStartedAt !== undefined ? { txStartedAt } : {}),
+        ...(attempt !== undefined ? { attempt } : {}),
       };
-      await putBarrier(
-        txId,
-        { pk: barrierKey(participant, txId), kind: "barrier", ...barrier, expiresAt: expiry(now) },
-        "attribute_not_exists(pk)",
+      await putNewBarrier(txId, attempt, {
+        pk: barrierKey(participant, txId),
+        kind: "barrier",
+        ...barrier,
+        expiresAt: expiry(now),
+      });
+    },
+
+    async addWaiter(participant, id, holder, waiter) {
+      try {
+        await doc.send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: { pk: keyOf(participant, id) },
+            UpdateExpression: "SET #w = :entry",
+            ConditionExpression: "lockedBy = :holder",
+            ExpressionAttributeNames: { "#w": waiterAttribute(waiter.txId) },
+            ExpressionAttributeValues: {
+              ":entry": { holder, startedAt: waiter.startedAt },
+              ":holder": holder,
+            },
+          }),
+        );
+        return true;
+      } catch (err) {
+        if (err instanceof ConditionalCheckFailedException) return false;
+        throw err;
+      }
+    },
+
+    async takeWaiters(participant, ids, holder) {
+      const items = await batchGet(ids.map((id) => keyOf(participant, id)));
+      const found: { pk: string; txId: string; startedAt: number }[] = [];
+      for (const item of items) {
+        for (const [attribute, entry] of Object.entries(item)) {
+          if (!attribute.startsWith("waiter#")) continue;
+          const { holder: h, startedAt } = entry as { holder?: unknown; startedAt?: unknown };
+          if (h !== holder) continue;
+          found.push({
+            pk: String(item.pk),
+            txId: attribute.slice("waiter#".length),
+            startedAt: Number(startedAt),
+          });
+        }
+      }
+      await Promise.all(
+        found.map(async ({ pk, txId }) => {
+          try {
+            await doc.send(
+              new UpdateCommand({
+                TableName: tableName,
+                Key: { pk },
+                UpdateExpression: "REMOVE #w",
+                // Only if it still waits for this holder: a registration for a later one stays.
+                ConditionExpression: "#w.holder = :holder",
+                ExpressionAttributeNames: { "#w": waiterAttribute(txId) },
+                ExpressionAttributeValues: { ":holder": holder },
+              }),
+            );
+          } catch (err) {
+            if (!(err instanceof ConditionalCheckFailedException)) throw err;
+          }
+        }),
       );
+      const oldestFirst = found.sort((a, b) => a.startedAt - b.startedAt || (a.txId < b.txId ? -1 : 1));
+      return [...new Set(oldestFirst.map((w) => w.txId))];
     },
 
     async preparedBefore(participant, before, limit) {

@@ -3,9 +3,10 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { CoordinatorMessage } from "../core/messages.ts";
 import { reasonOf } from "../core/reasons.ts";
 import type { Effect, Policy, Step } from "../core/step.ts";
-import type { TxRecord } from "../core/transaction.ts";
-import { onAck, onResult, onVote, onWaiting } from "../core/transitions.ts";
+import { isWaiting, type TxRecord } from "../core/transaction.ts";
+import { onAck, onReleased, onResult, onVote, onWaiting } from "../core/transitions.ts";
 import { advance, type CoordinatorDeps } from "./advance.ts";
+import { breakCycleThrough } from "./deadlock.ts";
 
 function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy: Policy): Step {
   switch (message.type) {
@@ -13,6 +14,8 @@ function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy:
       return onAck(tx, message, now, policy);
     case "waiting":
       return onWaiting(tx, message, now, policy);
+    case "released":
+      return onReleased(tx, message, now, policy);
     case "result":
       return onResult(
         tx,
@@ -35,6 +38,9 @@ function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy:
           ...(message.reason !== undefined ? { reason: reasonOf(message.reason) } : {}),
           ...(message.failedBranch !== undefined ? { failedBranch: message.failedBranch } : {}),
           ...(message.final ? { final: true } : {}),
+          ...(message.attempt !== undefined ? { attempt: message.attempt } : {}),
+          ...(message.restart === true ? { restart: true } : {}),
+          ...(message.holder !== undefined ? { holder: message.holder } : {}),
         },
         now,
         policy,
@@ -100,6 +106,14 @@ export function createCoordinator(deps: CoordinatorDeps & { readonly policy: Pol
           participant: m.participant,
           state: tx?.state,
         });
+      }
+    }
+    if (tx && isWaiting(tx) && messages.some((m) => m.type === "waiting")) {
+      // The wait just recorded may close a cycle: break it now, not at the next sweep.
+      try {
+        await breakCycleThrough(deps, tx);
+      } catch (err) {
+        txLog().warn("deadlock check failed; the sweeper's check remains", { error: String(err) });
       }
     }
     if (tx) return;

@@ -21,6 +21,8 @@ function preparedBranches(tx: TxRecord, participant: string): readonly number[] 
 
 export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
   const base = { txId: tx.id, participant: effect.participant };
+  // A restarted 2PC transaction's 2PC messages name their attempt; the first names none.
+  const attempt = tx.protocol === "2pc" && tx.attempt !== undefined ? { attempt: tx.attempt } : {};
   switch (effect.kind) {
     case "decision":
       return {
@@ -28,6 +30,7 @@ export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
         type: effect.decision === "commit" ? "commit" : "rollback",
         startedAt: tx.createdAt,
         ...(tx.protocol === "2pc" && tx.onePhase ? { onePhase: true, deadline: tx.deadline } : {}),
+        ...attempt,
       };
     case "prepare":
       return {
@@ -35,6 +38,7 @@ export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
         type: "prepare",
         deadline: tx.deadline,
         startedAt: tx.createdAt,
+        ...attempt,
         ...(tx.protocol === "saga" ? { sagaStage: true } : {}),
         ...(tx.protocol === "2pc" && tx.onePhase ? { onePhase: true } : {}),
         branches: preparedBranches(tx, effect.participant).map((index) => {

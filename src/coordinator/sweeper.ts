@@ -5,19 +5,19 @@
  * of two sweepers that find the same transaction, one writes and sends, the other
  * reloads and finds it no longer due.
  */
-import { isReason } from "../core/reasons.ts";
 import { stalled } from "../core/saga.ts";
 import type { Policy } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
-import { onSweep, requestAbort } from "../core/transitions.ts";
-import { cycleHolds, deadlocks, stillWaitsFor } from "../core/wait-for-graph.ts";
+import { onSweep } from "../core/transitions.ts";
+import { deadlocks } from "../core/wait-for-graph.ts";
 import { advance, type CoordinatorDeps } from "./advance.ts";
+import { breakCycle } from "./deadlock.ts";
 
 export interface SweepReport {
   readonly examined: number;
   readonly advanced: number;
   readonly failed: number;
-  /** Transactions aborted to break a deadlock. */
+  /** Transactions restarted or aborted to break a deadlock. */
   readonly deadlocks: number;
 }
 
@@ -90,16 +90,12 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
   }
 
   /**
-   * Builds the wait-for graph from every waiting transaction (any participant)
-   * and aborts the youngest of each cycle (a saga waits in its open atomic stage,
-   * and its abort compensates). Only the detect policy records waits;
-   * under wait-die the graph has no cycles and this finds nothing.
-   *
-   * A cycle is checked again on the records before its victim is aborted, and
-   * the victim's own wait once more under its conditional write: an edge read
-   * from the index may be stale (the lock it was about went with a decision,
-   * or the victim got it and voted), and aborting on it would abort a
-   * transaction that is in no deadlock.
+   * The safety net of deadlock detection (the coordinator breaks a cycle when
+   * the wait that closes it is reported): builds the wait-for graph from every
+   * waiting transaction (any participant) and breaks each cycle at its youngest
+   * transaction (a saga waits in its open atomic stage, and its abort
+   * compensates). Only the detect policy records waits that can close a cycle;
+   * under wait-die the graph has none and this finds nothing.
    */
   async function breakDeadlocks(): Promise<number> {
     const shards = Array.from({ length: store.shards }, (_, i) => i);
@@ -108,29 +104,9 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
     const found = deadlocks(
       waiting.map((w) => ({ id: w.id, startedAt: w.createdAt, waitsFor: Object.values(w.waits) })),
     );
-    let aborted = 0;
-    for (const { victim: id, cycle } of found) {
-      const records = await Promise.all(cycle.map((member) => store.get(member)));
-      if (!cycleHolds(records)) {
-        log.info("wait-for cycle no longer holds; nothing aborted", { txId: id, cycle });
-        continue;
-      }
-      const next = records[(cycle.indexOf(id) + 1) % cycle.length] as TxRecord;
-      const tx = await advance(deps, id, (tx, now) => {
-        if (!stillWaitsFor(tx, next)) return { next: tx, effects: [], changed: false };
-        const step = requestAbort(tx, "deadlock", now, policy);
-        return "rejected" in step ? { next: tx, effects: [], changed: false } : step;
-      });
-      if (isReason(tx?.reason, "deadlock")) {
-        aborted++;
-        deps.metrics?.count("concord_deadlocks_total", {});
-        log.warn("deadlock broken: aborted the youngest transaction of a cycle", {
-          txId: id,
-          metric: "Deadlock",
-        });
-      }
-    }
-    return aborted;
+    let broken = 0;
+    for (const cycle of found) if (await breakCycle(deps, cycle)) broken++;
+    return broken;
   }
 
   return {

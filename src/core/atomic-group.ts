@@ -17,6 +17,12 @@ export interface VoteInput {
   readonly failedBranch?: number;
   /** One-phase: an `id_reused` answer that settles the transaction (the vote message's `final`). */
   readonly final?: boolean;
+  /** The attempt voted on (2PC restarts); absent: the first. */
+  readonly attempt?: number;
+  /** A no for contention (wait-die's die): the coordinator may restart rather than abort. */
+  readonly restart?: boolean;
+  /** With `restart`: the holder of the lock it died at, whose release wakes the next attempt. */
+  readonly holder?: string;
 }
 
 export interface WaitingInput {
@@ -27,6 +33,8 @@ export interface WaitingInput {
 export interface AckInput {
   readonly participant: string;
   readonly decision: Decision;
+  /** The attempt whose decision is acknowledged (2PC restarts); absent: the first. */
+  readonly attempt?: number;
 }
 
 type GroupEvent = Omit<TxEvent, "at">;

@@ -14,14 +14,21 @@ const participant = z.string().min(1).max(64);
  * without it, may still be in flight (they are read as the barrier's own).
  */
 const startedAt = z.number();
+/**
+ * The attempt of a 2PC transaction restarted for contention (absent: the
+ * first). Barriers record it: a message of an earlier attempt never acts on a
+ * later one's barrier, nor the other way round.
+ */
+const attempt = z.number().int().nonnegative().optional();
 
 export const prepareMessage = z.object({
   type: z.literal("prepare"),
   txId,
   participant,
   deadline: z.number(),
-  /** The transaction's start, for age-based lock policies; its incarnation. */
+  /** The transaction's start, for age-based lock policies; its incarnation. Kept by restarts. */
   startedAt,
+  attempt,
   /** An atomic stage of a saga: its committed barrier is kept until the saga is finished. */
   sagaStage: z.boolean().optional(),
   /**
@@ -56,6 +63,7 @@ export const decisionMessage = z.object({
    * from the deadline on is final (the vote's `final`).
    */
   deadline: z.number().optional(),
+  attempt,
   /** HTTP participants: times the dispatcher put this copy back after a failed call. */
   retries: z.number().int().nonnegative().optional(),
 });
@@ -134,6 +142,11 @@ export const voteMessage = z.object({
    * and a copy still in flight commit).
    */
   final: z.boolean().optional(),
+  attempt,
+  /** A no for contention under wait-die (it died): the coordinator may restart it. */
+  restart: z.boolean().optional(),
+  /** With `restart`: the lock's holder; the participant registered it to be woken by its release. */
+  holder: txId.optional(),
 });
 
 /** A participant waits for `holder` to release a lock (the detect policy's wait-for edges). */
@@ -149,6 +162,19 @@ export const ackMessage = z.object({
   txId,
   participant,
   decision: z.enum(["commit", "abort"]),
+  attempt,
+});
+
+/**
+ * A lock `txId` waited for at `participant` was released (the holder's commit or
+ * rollback): the coordinator sends that participant this transaction's PREPARE
+ * again at once, rather than at the next re-send.
+ */
+export const releasedMessage = z.object({
+  type: z.literal("released"),
+  txId,
+  participant,
+  holder: txId,
 });
 
 /**
@@ -171,6 +197,7 @@ export const coordinatorMessage = z.discriminatedUnion("type", [
   voteMessage,
   ackMessage,
   waitingMessage,
+  releasedMessage,
   resultMessage,
 ]);
 
@@ -180,6 +207,7 @@ export type ParticipantMessage = z.infer<typeof participantMessage>;
 export type VoteMessage = z.infer<typeof voteMessage>;
 export type AckMessage = z.infer<typeof ackMessage>;
 export type WaitingMessage = z.infer<typeof waitingMessage>;
+export type ReleasedMessage = z.infer<typeof releasedMessage>;
 export type CoordinatorMessage = z.infer<typeof coordinatorMessage>;
 export type ActionMessage = z.infer<typeof actionMessage>;
 export type CompensateMessage = z.infer<typeof compensateMessage>;

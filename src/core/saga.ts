@@ -20,6 +20,7 @@ import {
   type AckInput,
   ackable,
   ackEvent,
+  prepareEffects,
   tally,
   toldAgain,
   type VoteInput,
@@ -202,12 +203,24 @@ export function onWaiting(tx: SagaRecord, waiting: WaitingInput, now: number, po
   const waits = withWait(tx, waiting);
   if (!waits) return unchanged(tx);
   const d = draftOf(waits, now, policy);
-  // It holds its PREPARE (re-queued, delayed), so its next copy waits for the
-  // waiting interval; but that copy may be lost, so a copy still comes.
+  // It is registered on the lock and woken by its release, so its next copy waits
+  // for the waiting interval; but the wake-up may be lost, so a copy still comes.
   const dueAt = Math.max(at.p.dueAt ?? 0, now + policy.waitingRetryMs);
   setParticipant(d, at.index, { ...at.p, dueAt });
   event(d, waitingEvent(waiting, { stage: at.stage.stage }));
   return finish(d);
+}
+
+/** A lock the open atomic stage's participant waited for was released: its PREPARE goes again now. */
+export function onReleased(tx: SagaRecord, released: WaitingInput): Step {
+  if (tx.state !== "running") return unchanged(tx);
+  const at = locate(tx, released.participant);
+  if (!at || at.index !== tx.current || at.group.decision !== undefined || at.p.vote !== undefined) {
+    return unchanged(tx);
+  }
+  const effects = prepareEffects([released.participant]);
+  if (tx.waits?.[released.participant] !== released.holder) return unchanged(tx, effects);
+  return { next: withoutWait(tx, released.participant), effects, changed: true };
 }
 
 /** What the sweeper does with a saga whose due time has come. */

@@ -12,8 +12,9 @@ export interface Policy {
   readonly decisionRetryMs: number;
   /**
    * Least delay between PREPAREs to a participant that reported waiting for a
-   * lock: it holds a copy (re-queued, delayed), so more would only wait beside it,
-   * but that copy may be lost, so re-delivery never stops.
+   * lock: it is registered on the lock and woken by its release, so more copies
+   * would only wait beside it, but a wake-up may be lost, so re-delivery never
+   * stops: this bounds how long a lost wake-up delays a waiter.
    */
   readonly waitingRetryMs: number;
   readonly backoffCapMs: number;

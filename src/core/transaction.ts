@@ -68,6 +68,7 @@ export const EVENT_TYPES = [
   // one-phase: at the deadline (or an operator's abort) the participant is asked to roll back, and answers with its outcome
   "outcome_asked",
   "outcome_asked_again",
+  "restarted",
   // saga
   "stage_started",
   "action_sent",
@@ -145,7 +146,29 @@ export interface TwoPcRecord extends RecordBase {
    * outcome; this is the reason recorded if it rolled back.
    */
   readonly resolving?: Reason;
+  /**
+   * Which attempt of the transaction its participants prepare (absent: the
+   * first, 0). A transaction that dies for contention before its deadline is
+   * restarted under the same id and age; every message and barrier names its
+   * attempt, so an earlier attempt's are never taken for the current one's.
+   */
+  readonly attempt?: number;
+  /**
+   * Set while the current attempt is rolled back for a restart: the contention
+   * that ended it. The next attempt's PREPAREs leave once every participant
+   * acknowledged the ROLLBACK, so attempts never overlap at a participant.
+   */
+  readonly restarting?: Reason;
+  /**
+   * While restarting: the transaction whose lock it died at (wait-die). The next
+   * attempt waits for that lock's release (a `released` message; the sweep after
+   * the PREPARE re-send interval is the safety net), not to die at once again.
+   */
+  readonly restartAfter?: string;
 }
+
+/** The attempt a 2PC record is at: 0 until its first restart. */
+export const attemptOf = (tx: { readonly attempt?: number }): number => tx.attempt ?? 0;
 
 /**
  * Where one saga branch's own steps stand. An atomic stage's branches have no

@@ -25,6 +25,11 @@ export function onWaiting(tx: TxRecord, waiting: WaitingInput, now: number, poli
     : saga.onWaiting(tx, waiting, now, policy);
 }
 
+/** A lock the transaction waited for at `participant` was released: wake its PREPARE. */
+export function onReleased(tx: TxRecord, released: WaitingInput, now: number, policy: Policy): Step {
+  return tx.protocol === "2pc" ? twoPc.onReleased(tx, released, now, policy) : saga.onReleased(tx, released);
+}
+
 /** A saga step's result; a 2PC transaction has no steps, so it ignores one. */
 export function onResult(tx: TxRecord, result: saga.ResultInput, now: number, policy: Policy): Step {
   return tx.protocol === "2pc"
@@ -41,6 +46,13 @@ export type AbortRequest = Step | { readonly rejected: "already_decided"; readon
 export function requestAbort(tx: TxRecord, reason: Reason, now: number, policy: Policy): AbortRequest {
   return tx.protocol === "2pc"
     ? twoPc.requestAbort(tx, reason, now, policy)
+    : saga.requestAbort(tx, reason, now, policy);
+}
+
+/** A deadlock victim: a 2PC transaction is restarted while its deadline allows; a saga aborts (compensates). */
+export function requestRestart(tx: TxRecord, reason: Reason, now: number, policy: Policy): AbortRequest {
+  return tx.protocol === "2pc"
+    ? twoPc.requestRestart(tx, reason, now, policy)
     : saga.requestAbort(tx, reason, now, policy);
 }
 

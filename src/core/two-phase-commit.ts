@@ -26,8 +26,16 @@ import {
 } from "./atomic-group.ts";
 import { backoffMs } from "./backoff.ts";
 import { isReason, type Reason } from "./reasons.ts";
+import { lockReleased, released, resendRollbacks, restart } from "./restart.ts";
 import { type Step as AnyStep, appendEvents, type Policy, unchanged } from "./step.ts";
-import type { BranchSpec, Decision, TwoPcRecord, TwoPcState, TxEvent } from "./transaction.ts";
+import {
+  attemptOf,
+  type BranchSpec,
+  type Decision,
+  type TwoPcRecord,
+  type TwoPcState,
+  type TxEvent,
+} from "./transaction.ts";
 
 // Callers configure the policy beside the 2PC transitions.
 export type { Policy } from "./step.ts";
@@ -89,7 +97,7 @@ function decide(
   now: number,
   policy: Policy,
 ): Step {
-  const { resolving: _resolving, ...open } = withoutWaits(tx);
+  const { resolving: _resolving, restarting: _restarting, restartAfter: _after, ...open } = withoutWaits(tx);
   const next: TwoPcRecord = {
     ...open,
     state: decision === "commit" ? "committing" : "aborting",
@@ -133,8 +141,12 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
   const participant = tx.participants[index];
   if (!participant) return unchanged(tx);
 
+  // A vote of an earlier attempt: that attempt is rolled back, or being rolled back.
+  if ((vote.attempt ?? 0) !== attemptOf(tx)) return unchanged(tx);
   const decision = decisionOf(tx.state);
   if (decision !== undefined) return unchanged(tx, toldAgain(vote, decision));
+  // Rolling this attempt back for a restart: a copy of its no changes nothing (nor, one-phase, decides).
+  if (tx.restarting !== undefined) return unchanged(tx);
   if (tx.onePhase && vote.vote === "no") return onOnePhaseRefusal(tx, index, vote, now, policy);
   if (participant.vote !== undefined) return unchanged(tx);
   // Asked to roll back: a prepared participant's yes no longer commits, its ROLLBACK's answer settles it.
@@ -148,6 +160,8 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
   );
   switch (tally(participants, vote)) {
     case "abort":
+      // Died for contention with time left: the client sees a restart, not an abort.
+      if (restartable(tx, vote, now)) return restart(voted, "lock_conflict", now, policy, vote.holder);
       return decide(voted, "abort", refusalReason(tx, vote), now, policy);
     case "commit":
       return decide(voted, "commit", undefined, now, policy);
@@ -184,6 +198,8 @@ function onOnePhaseRefusal(
     [{ at: now, ...voteEvent(vote) }],
     policy.maxEvents,
   );
+  // Died at a lock: its refused barrier holds nothing and no copy of this attempt commits, so it restarts.
+  if (restartable(tx, vote, now)) return restart(voted, "lock_conflict", now, policy, vote.holder);
   if (!isReason(vote.reason, "id_reused") || vote.final === true) {
     return decide(voted, "abort", refusalReason(tx, vote), now, policy);
   }
@@ -192,6 +208,17 @@ function onOnePhaseRefusal(
   const dueAt = tx.resolving !== undefined ? tx.dueAt : tx.deadline;
   return { next: { ...voted, ...(dueAt !== undefined ? { dueAt } : {}) }, effects: [], changed: true };
 }
+
+/**
+ * A no that died for contention (wait-die) with time left restarts the
+ * transaction rather than abort it; not once a one-phase transaction was asked
+ * to roll back (that refusal is the answer it awaits).
+ */
+const restartable = (tx: TwoPcRecord, vote: VoteInput, now: number): boolean =>
+  vote.restart === true &&
+  now < tx.deadline &&
+  tx.resolving === undefined &&
+  isReason(vote.reason, "lock_conflict");
 
 /**
  * Why a no vote aborts. A one-phase participant that refuses with `rolled_back`
@@ -204,12 +231,14 @@ function refusalReason(tx: TwoPcRecord, vote: VoteInput): Reason {
 
 /** A participant waits for another transaction's lock: an edge of the wait-for graph. */
 export function onWaiting(tx: TwoPcRecord, waiting: WaitingInput, now: number, policy: Policy): Step {
-  if (tx.state !== "preparing" || tx.resolving !== undefined) return unchanged(tx);
+  if (tx.state !== "preparing" || tx.resolving !== undefined || tx.restarting !== undefined) {
+    return unchanged(tx);
+  }
   const participant = tx.participants.find((p) => p.name === waiting.participant);
   if (!participant || participant.vote !== undefined) return unchanged(tx);
   const waits = withWait(tx, waiting);
   if (!waits) return unchanged(tx);
-  // Once every participant without a vote holds its PREPARE, the next copy waits
+  // Once every participant without a vote waits to be woken, the next copy waits
   // for the waiting interval; a silent one keeps its own, sooner, re-send.
   const dueAt = allWait(waits)
     ? Math.max(tx.dueAt ?? 0, prepareDueAt(waits, tx.attempts, now, policy))
@@ -223,10 +252,30 @@ export function onWaiting(tx: TwoPcRecord, waiting: WaitingInput, now: number, p
 }
 
 /**
+ * A lock the participant waited for was released: its PREPARE goes again now
+ * (the copy that waited was not kept), and the wait-for edge to that holder goes:
+ * deadlock detection must not count a lock that is no longer held.
+ */
+export function onReleased(tx: TwoPcRecord, released: WaitingInput, now: number, policy: Policy): Step {
+  // One-phase and asked to roll back: no PREPARE goes again, the ROLLBACK's answer settles it.
+  if (tx.state !== "preparing" || tx.resolving !== undefined) return unchanged(tx);
+  if (tx.restarting !== undefined) {
+    // The lock the restart died at is free: the next attempt need not wait for it.
+    return tx.restartAfter === released.holder ? lockReleased(tx, now, policy) : unchanged(tx);
+  }
+  const p = tx.participants.find((q) => q.name === released.participant);
+  if (!p || p.vote !== undefined) return unchanged(tx);
+  const effects = prepareEffects([released.participant]);
+  // The edge is stale now: the woken PREPARE reports a new one if it must wait again.
+  if (tx.waits?.[released.participant] !== released.holder) return unchanged(tx, effects);
+  return { next: withoutWait(tx, released.participant), effects, changed: true };
+}
+
+/**
  * Who gets PREPARE again: every participant without a vote. One that reported
- * waiting for a lock is included: its re-queued copy may have been lost (an SQS
- * outage loses messages), and without a copy it never votes while the others
- * hold their locks until the deadline.
+ * waiting for a lock is included: its wake-up may have been lost (an SQS outage
+ * loses messages), and without a copy it never votes while the others hold
+ * their locks until the deadline.
  */
 const unvoted = (tx: TwoPcRecord): string[] =>
   tx.participants.filter((p) => p.vote === undefined).map((p) => p.name);
@@ -259,7 +308,13 @@ function onOutcome(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy):
   if (ack.decision === "abort" && tx.resolving === undefined) return unchanged(tx);
   const commit = ack.decision === "commit";
   const reason = commit ? undefined : tx.resolving;
-  const { dueAt: _dueAt, resolving: _resolving, ...rest } = withoutWaits(tx);
+  const {
+    dueAt: _dueAt,
+    resolving: _resolving,
+    restarting: _restarting,
+    restartAfter: _after,
+    ...rest
+  } = withoutWaits(tx);
   const next: TwoPcRecord = {
     ...rest,
     state: commit ? "committed" : "aborted",
@@ -296,8 +351,10 @@ function resolve(tx: TwoPcRecord, reason: Reason, now: number, policy: Policy, r
   const targets = tx.participants.map((p) => p.name);
   const again = tx.resolving !== undefined;
   const attempts = again && !restart ? tx.attempts + 1 : 0;
+  // A restart it was in ends here: the answer to this ROLLBACK is the outcome.
+  const { restarting: _restarting, restartAfter: _after, ...open } = withoutWaits(tx);
   const next: TwoPcRecord = {
-    ...withoutWaits(tx),
+    ...open,
     resolving: tx.resolving ?? reason,
     attempts,
     dueAt: now + backoffMs(policy.decisionRetryMs, attempts, policy.backoffCapMs),
@@ -313,14 +370,22 @@ function resolve(tx: TwoPcRecord, reason: Reason, now: number, policy: Policy, r
 }
 
 export function onAck(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy): Step {
-  if (tx.onePhase && tx.state === "preparing") return onOutcome(tx, ack, now, policy);
-  if (tx.state !== "committing" && tx.state !== "aborting") return unchanged(tx);
-  const index = ackable(tx.participants, decisionOf(tx.state), ack);
+  // An ack of an earlier attempt's ROLLBACK: that attempt was released already.
+  if ((ack.attempt ?? 0) !== attemptOf(tx)) return unchanged(tx);
+  const restarting = tx.state === "preparing" && tx.restarting !== undefined;
+  // One-phase: a commit is the outcome, restarting or not; a rollback is one only when asked
+  // to resolve, else (restarting) it releases the attempt like any participant's.
+  if (tx.onePhase && tx.state === "preparing" && !(restarting && ack.decision === "abort")) {
+    return onOutcome(tx, ack, now, policy);
+  }
+  if (tx.state !== "committing" && tx.state !== "aborting" && !restarting) return unchanged(tx);
+  const index = ackable(tx.participants, restarting ? "abort" : decisionOf(tx.state), ack);
   const participant = index === undefined ? undefined : tx.participants[index];
   if (index === undefined || !participant) return unchanged(tx);
 
   const participants = tx.participants.with(index, { ...participant, acked: true });
   const acked = appendEvents({ ...tx, participants }, [{ at: now, ...ackEvent(ack) }], policy.maxEvents);
+  if (restarting && participants.every((p) => p.acked)) return released(acked, now, policy);
   if (participants.every((p) => p.acked))
     return { next: complete(acked, now, policy), effects: [], changed: true };
   return { next: acked, effects: [], changed: true };
@@ -331,10 +396,12 @@ export function onSweep(tx: TwoPcRecord, now: number, policy: Policy): Step {
   if (tx.dueAt === undefined || tx.dueAt > now) return unchanged(tx);
 
   if (tx.state === "preparing") {
+    // A restart still releasing its attempt at the deadline: the contention is the reason.
     if (tx.onePhase && (tx.resolving !== undefined || now >= tx.deadline)) {
-      return resolve(tx, deadlineReason(tx), now, policy);
+      return resolve(tx, tx.restarting ?? deadlineReason(tx), now, policy);
     }
-    if (now >= tx.deadline) return decide(tx, "abort", "timeout", now, policy);
+    if (now >= tx.deadline) return decide(tx, "abort", tx.restarting ?? "timeout", now, policy);
+    if (tx.restarting !== undefined) return resendRollbacks(tx, now, policy);
     const targets = unvoted(tx);
     const attempts = tx.attempts + 1;
     const next = appendEvents(
@@ -375,6 +442,18 @@ export function requestAbort(tx: TwoPcRecord, reason: Reason, now: number, polic
   return decide(requested, "abort", reason, now, policy);
 }
 
+/**
+ * A deadlock victim: restarted (same id, same age) while its deadline has time
+ * left, else aborted with `deadlock`. Only an undecided attempt, not one already
+ * being rolled back, can be a victim.
+ */
+export function requestRestart(tx: TwoPcRecord, reason: Reason, now: number, policy: Policy): AbortRequest {
+  if (tx.state !== "preparing") return { rejected: "already_decided", state: tx.state };
+  if (tx.restarting !== undefined || tx.resolving !== undefined) return unchanged(tx);
+  if (now >= tx.deadline) return requestAbort(tx, reason, now, policy);
+  return restart(tx, reason, now, policy);
+}
+
 export type RetryRequest = Step | { readonly rejected: "final"; readonly state: TwoPcState };
 
 /**
@@ -393,12 +472,22 @@ export function requestRetry(tx: TwoPcRecord, now: number, policy: Policy): Retr
       const requested: TxEvent = { at: now, type: "retry_requested" };
       if (tx.onePhase && (tx.resolving !== undefined || now >= tx.deadline)) {
         // As the next sweep would: ask for the outcome (again), the backoff started over.
-        const asked = resolve(tx, deadlineReason(tx), now, policy, true);
+        const asked = resolve(tx, tx.restarting ?? deadlineReason(tx), now, policy, true);
         return { ...asked, next: appendEvents(asked.next, [requested], policy.maxEvents) };
       }
       // Past the deadline no vote can count any more: do what the next sweep would, abort.
       if (now >= tx.deadline) {
-        return decide(appendEvents(tx, [requested], policy.maxEvents), "abort", "timeout", now, policy);
+        const reason = tx.restarting ?? "timeout";
+        return decide(appendEvents(tx, [requested], policy.maxEvents), "abort", reason, now, policy);
+      }
+      if (tx.restarting !== undefined) {
+        const targets = decisionTargets(tx.participants);
+        const next = appendEvents(
+          { ...tx, attempts: 0, dueAt: Math.min(tx.deadline, now + policy.decisionRetryMs) },
+          [{ ...requested, decision: "abort", participants: targets }],
+          policy.maxEvents,
+        );
+        return { next, effects: decisionEffects(targets, "abort"), changed: true };
       }
       const targets = unvoted(tx);
       const next = appendEvents(

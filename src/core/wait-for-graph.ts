@@ -50,7 +50,12 @@ export const deadlockVictims = (waiters: readonly Waiter[]): string[] =>
  */
 export function holdsUndecidedLocksAt(holder: TxRecord, participant: string): boolean {
   if (holder.protocol === "2pc") {
-    return holder.state === "preparing" && holder.participants.some((p) => p.name === participant);
+    // A restart rolls its attempt back everywhere: it holds nothing until the next attempt prepares.
+    return (
+      holder.state === "preparing" &&
+      holder.restarting === undefined &&
+      holder.participants.some((p) => p.name === participant)
+    );
   }
   const open = holder.stages[holder.current]?.atomic;
   return (

@@ -113,7 +113,12 @@ export function createDispatcher(deps: DispatcherDeps) {
   }
 
   async function prepare(participant: HttpParticipant, message: PrepareMessage): Promise<void> {
-    const base = { type: "vote", txId: message.txId, participant: message.participant } as const;
+    const base = {
+      type: "vote",
+      txId: message.txId,
+      participant: message.participant,
+      ...(message.attempt !== undefined ? { attempt: message.attempt } : {}),
+    } as const;
     if (clock() >= message.deadline) {
       // Asking now would only make the service hold locks the coordinator's deadline abort
       // releases. And no vote at all: an earlier copy may have prepared the service (its
@@ -157,6 +162,7 @@ export function createDispatcher(deps: DispatcherDeps) {
         txId: message.txId,
         participant: message.participant,
         decision,
+        ...(message.attempt !== undefined ? { attempt: message.attempt } : {}),
       });
     }
     if (message.type === "commit" && /^http_4(09|22)/.test(verdict.reason)) {
@@ -217,7 +223,10 @@ export function createDispatcher(deps: DispatcherDeps) {
       });
       const reason = "unknown_participant";
       const base = { txId: message.txId, participant: message.participant };
-      if (message.type === "prepare") return bus.toCoordinator({ type: "vote", ...base, vote: "no", reason });
+      if (message.type === "prepare") {
+        const attempt = message.attempt !== undefined ? { attempt: message.attempt } : {};
+        return bus.toCoordinator({ type: "vote", ...base, ...attempt, vote: "no", reason });
+      }
       if (message.type === "action") {
         return bus.toCoordinator({
           type: "result",

@@ -79,14 +79,22 @@ export function requestBody(message: CallMessage): Record<string, unknown> {
 
 /**
  * The same for every delivery of the same step, different for every step and
- * every incarnation of the id (`/<startedAt>` last): a participant that has seen
+ * every incarnation of the id (`/<startedAt>`) and every attempt of a restarted
+ * 2PC transaction (`/<attempt>` last, from the second): a participant that has seen
  * the key answers as it did the first time, and never for an earlier transaction
  * under the same id. A decision of an older version names no incarnation.
  */
 export function idempotencyKey(message: CallMessage): string {
   const step = message.type === "action" || message.type === "compensate" ? `/${message.branch}` : "";
   const incarnation = message.startedAt !== undefined ? `/${message.startedAt}` : "";
-  return `${message.txId}/${message.participant}/${message.type}${step}${incarnation}`;
+  // A restarted 2PC transaction's later attempt is a new PREPARE (and decision) for the service.
+  const attempt =
+    (message.type === "prepare" || message.type === "commit" || message.type === "rollback") &&
+    message.attempt !== undefined &&
+    message.attempt > 0
+      ? `/${message.attempt}`
+      : "";
+  return `${message.txId}/${message.participant}/${message.type}${step}${incarnation}${attempt}`;
 }
 
 const printable = (text: string) => text.replace(/[^\x20-\x7e]+/g, " ").trim();

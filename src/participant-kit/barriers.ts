@@ -48,6 +48,17 @@ export interface Barrier<S extends ResourceState> {
    * rolled_back barrier written for a ROLLBACK that named no incarnation.
    */
   readonly txStartedAt?: number;
+  /**
+   * The attempt of a restarted 2PC transaction this barrier is for (absent: the
+   * first). A PREPARE of a later attempt replaces a barrier of an earlier one
+   * that holds nothing (rolled_back, refused); one that holds stays until its
+   * ROLLBACK, which the coordinator sends and awaits before the next attempt.
+   */
+  readonly attempt?: number;
+  /** Refused because it died under wait-die: the vote lets the coordinator restart it. */
+  readonly restart?: boolean;
+  /** With `restart`: the lock's holder, whose release wakes the restart (registered as a waiter). */
+  readonly holder?: string;
   readonly decidedAt?: number;
   /**
    * Prepared for an atomic stage of a saga: once committed, the stage's

@@ -39,19 +39,21 @@ export interface ParticipantStore<S extends ResourceState> {
 
   /**
    * Barrier `prepared` + every planned resource locked (a resource at version 0
-   * gets a locked placeholder). Requires no barrier, and every resource unlocked
-   * at its planned version.
+   * gets a locked placeholder). Requires no barrier (or, for a later attempt, one
+   * of an earlier attempt that holds nothing: rolled_back or refused), and every
+   * resource unlocked at its planned version.
    */
   prepare(barrier: Barrier<S>, now: number): Promise<void>;
   /**
    * One-phase commit: barrier `committed` (expiring a retention from now) and
    * every planned resource set as `commit` would set it, in one write. Requires
-   * no barrier, and every planned resource available as a PREPARE would need it
+   * no barrier (or, for a later attempt, one of an earlier attempt that holds
+   * nothing), and every planned resource available as a PREPARE would need it
    * (unlocked at its planned version, absent for version 0; a move's debits
    * covered). Planned resources without `next` are checked, not written.
    */
   commitOnePhase(barrier: Barrier<S>, now: number): Promise<void>;
-  /** Barrier `refused`; requires no barrier. */
+  /** Barrier `refused`; requires no barrier, or one of an earlier attempt that holds nothing. */
   refuse(barrier: Barrier<S>): Promise<void>;
   /**
    * Sets each planned resource to its `next` state (version + 1) and unlocks it;
@@ -63,10 +65,36 @@ export interface ParticipantStore<S extends ResourceState> {
   /** Unlocks without applying (drops placeholders); requires the barrier `prepared` and the locks its. */
   rollback(barrier: Barrier<S>, now: number): Promise<void>;
   /**
-   * Writes a `rolled_back` barrier where none exists, so a late PREPARE refuses;
-   * `txStartedAt` is the incarnation the ROLLBACK named, when it named one.
+   * Writes a `rolled_back` barrier where none exists (or over one of an earlier
+   * attempt that holds nothing), so a late PREPARE refuses; `txStartedAt` is the
+   * incarnation the ROLLBACK named, when it named one, `attempt` its attempt.
    */
-  rollbackUnprepared(participant: string, txId: string, now: number, txStartedAt?: number): Promise<void>;
+  rollbackUnprepared(
+    participant: string,
+    txId: string,
+    now: number,
+    txStartedAt?: number,
+    attempt?: number,
+  ): Promise<void>;
+
+  /**
+   * Registers `waiter` (started `startedAt`) to be woken when `holder` releases
+   * resource `id`. Requires the resource locked by `holder`: false, and nothing
+   * written, when it is not any more (the PREPARE then looks again), so a
+   * release can never slip between the look and the registration.
+   */
+  addWaiter(
+    participant: string,
+    id: string,
+    holder: string,
+    waiter: { readonly txId: string; readonly startedAt: number },
+  ): Promise<boolean>;
+  /**
+   * After `holder` released `ids`: the transactions registered as waiting for it
+   * there, each taken off the list (only if it still waits for `holder`: one
+   * that registered anew for a later holder stays). Oldest first.
+   */
+  takeWaiters(participant: string, ids: readonly string[], holder: string): Promise<string[]>;
   /** Prepared barriers older than `before`: transactions this participant may be in doubt about. */
   preparedBefore(participant: string, before: number, limit: number): Promise<Barrier<S>[]>;
 

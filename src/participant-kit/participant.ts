@@ -74,7 +74,7 @@ export function createParticipant<S extends ResourceState>(deps: ParticipantDeps
   };
   const twoPhase = createTwoPhaseParticipant(kit, {
     lockPolicy: deps.lockPolicy,
-    waitBudgetMs: deps.waitBudgetMs ?? 2_000,
+    waitBudgetMs: deps.waitBudgetMs ?? 0,
     inDoubtAfterMs: deps.inDoubtAfterMs ?? 30_000,
   });
   const saga = createSagaSteps(kit);

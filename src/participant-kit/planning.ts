@@ -33,6 +33,8 @@ export type GroupPlan<S extends ResourceState> =
       /** The transaction holding the lock, and when it started, for lock conflicts. */
       readonly holder?: string;
       readonly holderStartedAt?: number;
+      /** The locked resource, where a waiter registers to be woken. */
+      readonly lockedResource?: string;
     };
 
 type Parsed = { readonly ids: readonly string[]; readonly input: unknown } | undefined;
@@ -121,7 +123,7 @@ export function planGroup<S extends ResourceState>(
       vote: "no",
       reason,
       failedBranch: branch.index,
-      ...(holder?.lockedBy !== undefined ? { holder: holder.lockedBy } : {}),
+      ...(holder?.lockedBy !== undefined ? { holder: holder.lockedBy, lockedResource: holder.id } : {}),
       ...(holder?.lockedByStartedAt !== undefined ? { holderStartedAt: holder.lockedByStartedAt } : {}),
     });
     const parsed = parse(model, branch);

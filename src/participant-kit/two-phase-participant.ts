@@ -18,7 +18,8 @@ export interface TwoPhaseOptions {
   readonly lockPolicy: LockPolicy;
   /**
    * How long one delivery of a PREPARE waits in process for a lock before it
-   * puts itself back on the queue (delayed) and lets the poller move on.
+   * registers as a waiter on the locked resource and lets the poller move on
+   * (0: at once). The release then wakes it; nothing polls.
    */
   readonly waitBudgetMs: number;
   /** A prepared barrier older than this asks the coordinator for the decision. */
@@ -26,6 +27,8 @@ export interface TwoPhaseOptions {
 }
 
 const WAIT_STEP_CAP_MS = 200;
+/** Registrations that may find the lock moved on before a PREPARE falls back to a delayed copy. */
+const MAX_REGISTRATIONS = 5;
 
 /**
  * The decision is for the incarnation the barrier was written for. A decision of
@@ -37,7 +40,11 @@ const sameIncarnation = (barrier: Barrier<ResourceState>, message: DecisionMessa
   message.startedAt === undefined ||
   barrier.txStartedAt === message.startedAt;
 
-type Settled<S extends ResourceState> = { readonly barrier: Barrier<S> } | { readonly waitFor: string };
+type Settled<S extends ResourceState> =
+  | { readonly barrier: Barrier<S> }
+  | { readonly waitFor: string; readonly resource?: string };
+
+const attemptOf = (m: { readonly attempt?: number }) => m.attempt ?? 0;
 
 const sameBranches = (a: readonly number[], b: readonly number[]) => {
   const sorted = [...b].sort((x, y) => x - y);
@@ -52,7 +59,12 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     deps;
 
   function voteFrom(barrier: Barrier<S>): VoteMessage {
-    const base = { type: "vote", txId: barrier.txId, participant: name } as const;
+    const base = {
+      type: "vote",
+      txId: barrier.txId,
+      participant: name,
+      ...(barrier.attempt !== undefined ? { attempt: barrier.attempt } : {}),
+    } as const;
     switch (barrier.state) {
       case "prepared":
       case "committed":
@@ -63,6 +75,8 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
           vote: "no",
           ...(barrier.reason !== undefined ? { reason: barrier.reason } : {}),
           ...(barrier.failedBranch !== undefined ? { failedBranch: barrier.failedBranch } : {}),
+          ...(barrier.restart === true ? { restart: true } : {}),
+          ...(barrier.holder !== undefined ? { holder: barrier.holder } : {}),
         };
       case "rolled_back":
         return { ...base, vote: "no", reason: "rolled_back" };
@@ -71,29 +85,63 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
 
   /** What a PREPARE's barrier tells the coordinator: a vote, or, committed in one phase, that commit. */
   function reportOf(barrier: Barrier<S>): VoteMessage | AckMessage {
-    if (barrier.onePhase && barrier.state === "committed") return committedAck(barrier.txId);
+    if (barrier.onePhase && barrier.state === "committed") return committedAck(barrier);
     return voteFrom(barrier);
   }
 
-  const committedAck = (txId: string): AckMessage => ({
+  /** A one-phase commit's report, naming the attempt that committed (the coordinator ignores others'). */
+  const committedAck = (barrier: Barrier<S>): AckMessage => ({
     type: "ack",
-    txId,
+    txId: barrier.txId,
     participant: name,
     decision: "commit",
+    ...(barrier.attempt !== undefined ? { attempt: barrier.attempt } : {}),
   });
 
-  /** The vote an existing barrier gives this PREPARE: never another transaction's or another stage's. */
-  function answerOf(existing: Barrier<S>, message: PrepareMessage): Barrier<S> {
+  /**
+   * A refusal answered from `existing` for this PREPARE: for its attempt (the
+   * coordinator ignores another attempt's vote), and never a restart.
+   */
+  function refusal(existing: Barrier<S>, reason: string, message: PrepareMessage): Barrier<S> {
+    const { restart: _restart, holder: _holder, attempt: _attempt, ...rest } = existing;
+    return {
+      ...rest,
+      state: "refused",
+      reason,
+      planned: [],
+      ...(message.attempt !== undefined ? { attempt: message.attempt } : {}),
+    };
+  }
+
+  /**
+   * The vote an existing barrier gives this PREPARE: never another transaction's,
+   * another stage's or another attempt's. Undefined: the barrier is an earlier
+   * attempt's and holds nothing, so this PREPARE writes its own over it.
+   */
+  function answerOf(existing: Barrier<S>, message: PrepareMessage): Barrier<S> | undefined {
     // A barrier of an earlier transaction under the same id (its record expired and
     // the id was used again): never vote on another transaction's barrier.
     if (existing.txStartedAt !== undefined && existing.txStartedAt !== message.startedAt) {
-      return { ...existing, state: "refused", reason: "id_reused", planned: [] };
+      return refusal(existing, "id_reused", message);
+    }
+    const attempt = attemptOf(message);
+    if (attemptOf(existing) > attempt) {
+      // A late copy of an earlier attempt's PREPARE: its no is for that attempt, which the coordinator ignores.
+      return refusal(existing, "rolled_back", message);
+    }
+    if (attemptOf(existing) < attempt) {
+      if (existing.state === "rolled_back" || existing.state === "refused") return undefined;
+      // The earlier attempt still holds here: its ROLLBACK comes first (the coordinator
+      // starts an attempt only once every participant released the one before).
+      throw new ProtocolViolationError(
+        `PREPARE of attempt ${attempt} for ${message.txId} but ${name} holds attempt ${attemptOf(existing)}`,
+      );
     }
     // The barrier answers for the branches it was written for; a PREPARE for other
     // branches of the same transaction (a second atomic stage here) must not take its yes.
     const indexes = message.branches.map((b) => b.index);
     if (existing.branches !== undefined && !sameBranches(existing.branches, indexes)) {
-      return { ...existing, state: "refused", reason: "branches_mismatch", planned: [] };
+      return refusal(existing, "branches_mismatch", message);
     }
     return existing;
   }
@@ -103,13 +151,15 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     const touched = touchedBy(model, message.branches);
     for (let attempt = 0; ; attempt++) {
       const { barrier: existing, resources } = await store.loadForPrepare(name, message.txId, touched);
-      if (existing) return { barrier: answerOf(existing, message) };
+      const answer = existing ? answerOf(existing, message) : undefined;
+      if (answer) return { barrier: answer };
       const now = clock();
       const base = {
         participant: name,
         txId: message.txId,
         createdAt: now,
         txStartedAt: message.startedAt,
+        ...(message.attempt !== undefined ? { attempt: message.attempt } : {}),
         branches: message.branches.map((b) => b.index),
         ...(message.sagaStage ? { sagaStage: true } : {}),
       };
@@ -153,14 +203,33 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
               ? { id: plan.holder, startedAt: plan.holderStartedAt }
               : undefined;
           const requester = { id: message.txId, startedAt: message.startedAt };
-          if (onConflict(options.lockPolicy, requester, holder) === "wait") return { waitFor: plan.holder };
+          if (onConflict(options.lockPolicy, requester, holder) === "wait") {
+            return {
+              waitFor: plan.holder,
+              ...(plan.lockedResource !== undefined ? { resource: plan.lockedResource } : {}),
+            };
+          }
         }
+        // Died under wait-die: the coordinator restarts it with its age (no-wait only refuses),
+        // once the lock it died at is released: registered here, that release wakes it.
+        const died = options.lockPolicy === "wait-die" && isReason(plan.reason, "lock_conflict");
+        const wakeOn =
+          died && plan.holder !== undefined && plan.lockedResource !== undefined
+            ? (await store.addWaiter(name, plan.lockedResource, plan.holder, {
+                txId: message.txId,
+                startedAt: message.startedAt,
+              }))
+              ? plan.holder
+              : undefined
+            : undefined;
         const barrier: Barrier<S> = {
           ...base,
           state: "refused",
           planned: [],
           reason: plan.reason,
           failedBranch: plan.failedBranch,
+          ...(died ? { restart: true } : {}),
+          ...(wakeOn !== undefined ? { holder: wakeOn } : {}),
         };
         await store.refuse(barrier);
         log.info("voted no", {
@@ -181,6 +250,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     crash("before-prepare");
     const started = clock();
     let reported: string | undefined;
+    let registrations = 0;
     for (let round = 0; ; round++) {
       const settled = await settleBarrier(message);
       if ("barrier" in settled) {
@@ -203,11 +273,28 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         reported = settled.waitFor;
       }
       if (clock() - started >= options.waitBudgetMs) {
-        // Back on the queue, delayed: the wait goes on without holding this poller
-        // and without counting as a failed receive towards the dead-letter queue.
-        await bus.toParticipant(name, { ...message, waits: (message.waits ?? 0) + 1 }, { delaySeconds: 1 });
-        log.debug("waiting for a lock; PREPARE re-queued", { txId: message.txId, holder: settled.waitFor });
-        return;
+        // Registered on the locked resource, this copy is done: the holder's commit or
+        // rollback wakes it (the coordinator sends PREPARE again). The registration
+        // requires the lock still the holder's, so no release slips in between.
+        const registered =
+          settled.resource !== undefined &&
+          (await store.addWaiter(name, settled.resource, settled.waitFor, {
+            txId: message.txId,
+            startedAt: message.startedAt,
+          }));
+        if (registered) {
+          log.debug("waiting for a lock; registered to be woken", {
+            txId: message.txId,
+            holder: settled.waitFor,
+          });
+          return;
+        }
+        if (++registrations >= MAX_REGISTRATIONS) {
+          // The locks keep changing hands under it: wait as a delayed copy instead.
+          await bus.toParticipant(name, { ...message, waits: (message.waits ?? 0) + 1 }, { delaySeconds: 1 });
+          return;
+        }
+        continue;
       }
       await sleep(jitteredBackoffMs(10, round, WAIT_STEP_CAP_MS, Math.random, 0.5));
     }
@@ -217,11 +304,25 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     const { txId } = message;
     const commit = message.type === "commit";
     if (commit) crash("before-commit");
+    let released: Barrier<S> | undefined;
     for (let attempt = 0; ; attempt++) {
       const barrier = await store.getBarrier(name, txId);
       const now = clock();
       try {
-        if (barrier && !sameIncarnation(barrier, message)) {
+        if (barrier && sameIncarnation(barrier, message) && attemptOf(barrier) > attemptOf(message)) {
+          // A late decision of an earlier attempt: that attempt was released before this
+          // barrier's was prepared; this one is not its to touch.
+          if (commit) {
+            throw new ProtocolViolationError(
+              `COMMIT of attempt ${attemptOf(message)} for ${txId} but ${name} is at attempt ${attemptOf(barrier)}`,
+            );
+          }
+        } else if (barrier && sameIncarnation(barrier, message) && attemptOf(barrier) < attemptOf(message)) {
+          // This attempt never prepared here; an earlier one's barrier is settled (or its
+          // holding is a violation the store's condition refuses): block a late PREPARE.
+          if (commit) throw new ProtocolViolationError(`COMMIT for ${txId} but ${name} never prepared it`);
+          await store.rollbackUnprepared(name, txId, now, message.startedAt, attemptOf(message));
+        } else if (barrier && !sameIncarnation(barrier, message)) {
           // Another transaction's barrier under this id (its record expired and the id
           // was used again): this incarnation never prepared here (its PREPARE met
           // that barrier and voted no). A ROLLBACK has nothing to release, and the
@@ -243,6 +344,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
               type: "vote",
               txId,
               participant: name,
+              ...(message.attempt !== undefined ? { attempt: message.attempt } : {}),
               vote: "no",
               reason: "id_reused",
               ...(message.deadline !== undefined && now >= message.deadline ? { final: true } : {}),
@@ -251,9 +353,10 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
           }
         } else if (!barrier) {
           if (commit) throw new ProtocolViolationError(`COMMIT for ${txId} but ${name} never prepared it`);
-          await store.rollbackUnprepared(name, txId, now, message.startedAt);
+          await store.rollbackUnprepared(name, txId, now, message.startedAt, message.attempt);
         } else if (barrier.state === "prepared") {
           await (commit ? store.commit(barrier, now) : store.rollback(barrier, now));
+          released = barrier;
         } else if (commit && barrier.state !== "committed") {
           throw new ProtocolViolationError(`COMMIT for ${txId} but ${name}'s barrier is ${barrier.state}`);
         } else if (!commit && barrier.state === "committed") {
@@ -261,10 +364,13 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
             // The coordinator asks how a one-phase transaction ended (its deadline passed, or
             // an operator aborted it): it committed here, before the ROLLBACK, and that is the answer.
             crash("after-rollback-before-ack");
-            await bus.toCoordinator(committedAck(txId));
+            await bus.toCoordinator(committedAck(barrier));
             return;
           }
           throw new ProtocolViolationError(`ROLLBACK for ${txId} but ${name} committed it`);
+        } else if (attemptOf(barrier) === attemptOf(message)) {
+          // Applied by an earlier delivery, which may have crashed before waking the waiters.
+          released = barrier;
         }
         break;
       } catch (err) {
@@ -273,7 +379,32 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
       }
     }
     crash(commit ? "after-commit-before-ack" : "after-rollback-before-ack");
-    await bus.toCoordinator({ type: "ack", txId, participant: name, decision: commit ? "commit" : "abort" });
+    if (released) await wakeWaiters(released);
+    await bus.toCoordinator({
+      type: "ack",
+      txId,
+      participant: name,
+      decision: commit ? "commit" : "abort",
+      ...(message.attempt !== undefined ? { attempt: message.attempt } : {}),
+    });
+  }
+
+  /**
+   * The locks `barrier` held are free: every PREPARE registered as waiting for
+   * them is woken, through the coordinator, which holds its message. All of them,
+   * oldest first: one that finds the lock taken again registers anew. A crash
+   * before this leaves them to the coordinator's PREPARE re-send (the waiting
+   * interval), never stranded.
+   */
+  async function wakeWaiters(barrier: Barrier<S>): Promise<void> {
+    const locked = barrier.planned.filter((p) => p.moves === undefined).map((p) => p.id);
+    if (locked.length === 0) return;
+    const waiters = await store.takeWaiters(name, locked, barrier.txId);
+    await Promise.all(
+      waiters.map((waiter) =>
+        bus.toCoordinator({ type: "released", txId: waiter, participant: name, holder: barrier.txId }),
+      ),
+    );
   }
 
   /** Up to when the in-doubt check has asked, in this process. */

@@ -361,6 +361,68 @@ export function participantStoreContract(name: string, store: () => Store, expir
       });
     });
 
+    describe("restarted attempts: a later attempt's barrier replaces only an earlier one that holds nothing", () => {
+      it("a later attempt prepares over an earlier attempt's rolled_back or refused barrier, never over its own", async () => {
+        const { p, s, barrier } = await setup();
+        await s.rollbackUnprepared(p, barrier.txId, T0, barrier.txStartedAt);
+        await s.prepare({ ...barrier, attempt: 1 }, T0 + 1);
+        expect(await s.getBarrier(p, barrier.txId)).toMatchObject({ state: "prepared", attempt: 1 });
+        await s.rollback({ ...barrier, attempt: 1 }, T0 + 2);
+        // The same attempt again: a conflict, whatever the barrier's state.
+        await expectConflict(s.prepare({ ...barrier, attempt: 1 }, T0 + 3), true);
+        await expectConflict(s.rollbackUnprepared(p, barrier.txId, T0 + 3, barrier.txStartedAt, 1), true);
+        await s.refuse({ ...barrier, state: "refused", planned: [], reason: "lock_conflict", attempt: 2 });
+        await s.rollbackUnprepared(p, barrier.txId, T0 + 4, barrier.txStartedAt, 3);
+        expect(await s.getBarrier(p, barrier.txId)).toMatchObject({ state: "rolled_back", attempt: 3 });
+        // An earlier attempt never replaces a later one's.
+        await expectConflict(s.prepare({ ...barrier, attempt: 2 }, T0 + 5), true);
+        expect((await s.getResource(p, "a"))?.lockedBy).toBeUndefined();
+      });
+
+      it("a later attempt never replaces an earlier one that still holds its locks", async () => {
+        const { p, s, barrier } = await setup();
+        await s.prepare(barrier, T0);
+        await expectConflict(s.prepare({ ...barrier, attempt: 1 }, T0 + 1), true);
+        await expectConflict(s.rollbackUnprepared(p, barrier.txId, T0 + 1, barrier.txStartedAt, 1), true);
+        expect(await s.getBarrier(p, barrier.txId)).toMatchObject({ state: "prepared" });
+        expect((await s.getBarrier(p, barrier.txId))?.attempt).toBeUndefined();
+      });
+    });
+
+    describe("waiters: registered on a lock, taken when its holder releases it", () => {
+      it("registers only while the holder still holds the lock", async () => {
+        const { p, s, barrier } = await setup();
+        const waiter = { txId: txId(), startedAt: T0 - 10 };
+        expect(await s.addWaiter(p, "a", barrier.txId, waiter)).toBe(false);
+        await s.prepare(barrier, T0);
+        expect(await s.addWaiter(p, "a", "someone-else", waiter)).toBe(false);
+        expect(await s.addWaiter(p, "a", barrier.txId, waiter)).toBe(true);
+        await s.rollback(barrier, T0 + 1);
+        // Released: a registration now would never be woken, so it is refused.
+        expect(await s.addWaiter(p, "a", barrier.txId, { txId: txId(), startedAt: T0 })).toBe(false);
+        expect(await s.takeWaiters(p, ["a", "b"], barrier.txId)).toEqual([waiter.txId]);
+      });
+
+      it("takes the holder's waiters once, oldest first, and leaves one that waits for a later holder", async () => {
+        const { p, s, barrier } = await setup();
+        await s.prepare(barrier, T0);
+        const young = { txId: txId(), startedAt: T0 - 1 };
+        const old = { txId: txId(), startedAt: T0 - 9 };
+        const later = { txId: txId(), startedAt: T0 - 5 };
+        expect(await s.addWaiter(p, "a", barrier.txId, young)).toBe(true);
+        expect(await s.addWaiter(p, "b", barrier.txId, old)).toBe(true);
+        await s.rollback(barrier, T0 + 1);
+        const next = { ...barrier, txId: txId() };
+        await s.prepare(next, T0 + 2);
+        expect(await s.addWaiter(p, "a", next.txId, later)).toBe(true);
+        expect(await s.takeWaiters(p, ["a", "b"], barrier.txId)).toEqual([old.txId, young.txId]);
+        expect(await s.takeWaiters(p, ["a", "b"], barrier.txId)).toEqual([]);
+        await s.rollback(next, T0 + 3);
+        expect(await s.takeWaiters(p, ["a", "b"], next.txId)).toEqual([later.txId]);
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 1, state: { count: 100 } });
+      });
+    });
+
     describe("reservations (escrow): held at prepare, applied at commit, never past what is available", () => {
       /** A barrier holding `moves` on counters of `p`, without a lock. */
       const holding = (p: string, moves: Record<string, number>): CounterBarrier => ({

@@ -248,6 +248,8 @@ function brief(m: CoordinatorMessage): string {
       return `${m.step}:${m.outcome}${m.reason ? `:${m.reason}` : ""}`;
     case "waiting":
       return "waiting";
+    case "released":
+      return "released";
   }
 }
 

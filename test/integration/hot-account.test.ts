@@ -5,7 +5,8 @@
  * they all prepare at once and commit, and with scarce funds exactly what the
  * account holds is taken, never more. With exclusive locks forced, under
  * no-wait every transfer that meets the lock dies; under wait-die an older one
- * waits its turn.
+ * waits its turn (woken when the lock is released) and a younger one is
+ * restarted with its age, so every transfer commits.
  */
 import { describe, expect, it } from "vitest";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
@@ -52,9 +53,10 @@ async function run({ env, funds = 1_000_000 }: Run): Promise<{
   hot: number;
   waited: number;
   waitedAndCommitted: number;
+  restarted: number;
 }> {
   const stack = await startStack({
-    env: { CONCORD_LOCK_WAIT_BUDGET_MS: "1000", ...env },
+    env,
     wrapBus: reordering,
   });
   try {
@@ -63,6 +65,7 @@ async function run({ env, funds = 1_000_000 }: Run): Promise<{
     let committed = 0;
     let waited = 0;
     let waitedAndCommitted = 0;
+    let restarted = 0;
     const reasons: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const outcomes = await Promise.all(
@@ -79,6 +82,7 @@ async function run({ env, funds = 1_000_000 }: Run): Promise<{
       const waiters = outcomes.filter((o) => o.events.some((e) => e.type === "waiting"));
       waited += waiters.length;
       waitedAndCommitted += waiters.filter((o) => o.status === "committed").length;
+      restarted += outcomes.filter((o) => o.events.some((e) => e.type === "restarted")).length;
       for (const o of outcomes) if (o.reason !== undefined) reasons.push(o.reason);
       for (const t of await stack.scan("transactions")) await stack.settle(String(t.id), 30_000);
     }
@@ -95,6 +99,7 @@ async function run({ env, funds = 1_000_000 }: Run): Promise<{
       hot: (await stack.account("bank-1", "hot")).balance,
       waited,
       waitedAndCommitted,
+      restarted,
     };
   } finally {
     await stack.stop();
@@ -122,7 +127,7 @@ describe("a hot account", () => {
     expect(new Set(reasons)).toEqual(new Set(["insufficient_funds"]));
   }, 120_000);
 
-  it("with exclusive locks forced, no-wait dies at every lock it meets, wait-die lets an older one wait its turn and commit", async () => {
+  it("with exclusive locks forced, no-wait dies at every lock it meets; under wait-die the older wait their turn, the younger are restarted, and all commit", async () => {
     const exclusive = { CONCORD_LOCK_MODE: "exclusive" };
     const noWait = await run({ env: { ...exclusive, CONCORD_LOCK_POLICY: "no-wait" } });
     const waitDie = await run({ env: { ...exclusive, CONCORD_LOCK_POLICY: "wait-die" } });
@@ -134,5 +139,9 @@ describe("a hot account", () => {
     expect(noWait.waited).toBe(0);
     expect(new Set(noWait.reasons)).toEqual(new Set(["lock_conflict"]));
     expect(waitDie.waitedAndCommitted).toBeGreaterThan(0);
+    // Contention is never the client's abort while the deadline has time left.
+    expect(waitDie.reasons).toEqual([]);
+    expect(waitDie.committed).toBe(N);
+    expect(waitDie.restarted).toBeGreaterThan(0);
   }, 180_000);
 });

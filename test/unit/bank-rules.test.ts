@@ -78,9 +78,9 @@ describe("the bank's rules", () => {
       plan: no("unknown_account"),
     },
     {
-      name: "an account locked by another transaction refuses with lock_conflict",
+      name: "an account locked by another transaction refuses with lock_conflict, naming where to wait",
       branches: [{ index: 0, action: "deposit", input: { account: "locked", amount: 1 } }],
-      plan: { ...no("lock_conflict"), holder: "other" },
+      plan: { ...no("lock_conflict"), holder: "other", lockedResource: "locked" },
     },
     {
       name: "a version pin that does not match refuses with version_conflict",

@@ -37,7 +37,7 @@ describe("defaults", () => {
       {
         lockPolicy: "wait-die",
         lockMode: "escrow",
-        lockWaitBudgetMs: 2000,
+        lockWaitBudgetMs: 0,
         inDoubtAfterMs: 30_000,
         queuedAnswers: false,
       },

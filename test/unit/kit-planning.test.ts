@@ -114,7 +114,14 @@ describe("planGroup", () => {
     {
       name: "a lock held by another transaction stops the group before its action is judged",
       branches: [branch(0, "add", { ids: ["a"], by: 1 }), branch(1, "add", { ids: ["locked"], by: -1000 })],
-      plan: { vote: "no", reason: "lock_conflict", failedBranch: 1, holder: "other", holderStartedAt: 77 },
+      plan: {
+        vote: "no",
+        reason: "lock_conflict",
+        failedBranch: 1,
+        holder: "other",
+        holderStartedAt: 77,
+        lockedResource: "locked",
+      },
     },
     {
       name: "the owner's own locks do not conflict",
@@ -283,7 +290,14 @@ describe("planGroup with reservations (a model that declares quantities)", () =>
       name: "a reservation waits for another transaction's lock like any branch",
       list: [account("a", 100, { lockedBy: "other", lockedByStartedAt: 9 })],
       branches: [{ action: "withdraw", input: { account: "a", amount: 1 } }],
-      plan: { vote: "no", reason: "lock_conflict", failedBranch: 0, holder: "other", holderStartedAt: 9 },
+      plan: {
+        vote: "no",
+        reason: "lock_conflict",
+        failedBranch: 0,
+        holder: "other",
+        holderStartedAt: 9,
+        lockedResource: "a",
+      },
     },
   ])("$name", ({ list, branches, plan: expected }) => {
     expect(plan(list, branches)).toEqual(expected);

@@ -7,11 +7,13 @@ import { decides } from "../../src/core/transitions.ts";
 import {
   begin,
   onAck,
+  onReleased,
   onSweep,
   onVote,
   onWaiting,
   type Policy,
   requestAbort,
+  requestRestart,
   requestRetry,
   type Step,
 } from "../../src/core/two-phase-commit.ts";
@@ -323,5 +325,83 @@ describe("two phases, unchanged", () => {
   it("a transaction over two participants still aborts on its own at the deadline", () => {
     const step = onSweep(started(["bank-1", "bank-2"]), DEADLINE, policy);
     expect(step.next.state).toBe("aborting");
+  });
+});
+
+describe("one-phase commit: contention (wake-ups and restarts)", () => {
+  const died: VoteInput = { ...refused("lock_conflict"), restart: true, holder: "holder" };
+  const released =
+    (at = T0 + 100) =>
+    (tx: TwoPcRecord) =>
+      onReleased(tx, { participant: "bank-1", holder: "holder" }, at, policy);
+  const restarted = () => run(started(), vote(died));
+
+  it("a PREPARE that died at a lock restarts with its age (nothing to roll back) once the lock is released", () => {
+    const step = onVote(started(), died, T0 + 10, policy);
+    expect(step.next).toMatchObject({
+      state: "preparing",
+      restarting: "lock_conflict",
+      restartAfter: "holder",
+    });
+    expect(step.effects).toEqual([]);
+    const next = released()(step.next);
+    expect(next.next).toMatchObject({ state: "preparing", attempt: 1, onePhase: true, createdAt: T0 });
+    expect(next.next.restarting).toBeUndefined();
+    expect(next.effects).toEqual([{ kind: "prepare", participant: "bank-1" }]);
+  });
+
+  it("a copy of the died attempt's refusal during the restart decides nothing", () => {
+    const tx = restarted();
+    expect(onVote(tx, died, T0 + 20, policy)).toMatchObject({ changed: false, effects: [] });
+    expect(onVote(tx, refused("lock_conflict"), T0 + 20, policy).changed).toBe(false);
+  });
+
+  it("the next attempt's commit report commits; a report naming no attempt is the died attempt's", () => {
+    const tx = run(restarted(), released());
+    expect(onAck(tx, committed, T0 + 200, policy).changed).toBe(false);
+    const done = run(tx, ack({ ...committed, attempt: 1 }, T0 + 200));
+    expect(done).toMatchObject({ state: "committed", attempt: 1 });
+    expect(done.restarting).toBeUndefined();
+  });
+
+  it("a die after the participant was asked for the outcome is that outcome, not a restart", () => {
+    const asked = requestAbort(started(), "aborted_by_operator", T0 + 10, policy);
+    if ("rejected" in asked) throw new Error("rejected");
+    expect(run(asked.next, vote(died, T0 + 20))).toMatchObject({ state: "aborted" });
+  });
+
+  it("at the deadline during a restart it asks the participant, and the contention is the reason", () => {
+    const asked = onSweep(restarted(), DEADLINE, policy);
+    expect(asked.next).toMatchObject({ state: "preparing", resolving: "lock_conflict" });
+    expect(asked.next.restarting).toBeUndefined();
+    expect(asked.effects).toEqual([{ kind: "decision", participant: "bank-1", decision: "abort" }]);
+    expect(run(asked.next, ack(rolledBack, DEADLINE + 5))).toMatchObject({
+      state: "aborted",
+      reason: "lock_conflict",
+    });
+    // On a later attempt, the participant's answer names that attempt.
+    const later = onSweep(run(restarted(), released()), DEADLINE, policy).next;
+    expect(run(later, ack(rolledBack, DEADLINE + 5)).state).toBe("preparing");
+    expect(run(later, ack({ ...rolledBack, attempt: 1 }, DEADLINE + 5)).state).toBe("aborted");
+  });
+
+  it("a released lock wakes a waiting one-phase PREPARE, but not once the participant was asked", () => {
+    const waiting = run(started(), (tx) =>
+      onWaiting(tx, { participant: "bank-1", holder: "holder" }, T0 + 10, policy),
+    );
+    expect(released()(waiting).effects).toEqual([{ kind: "prepare", participant: "bank-1" }]);
+    const asked = requestAbort(waiting, "aborted_by_operator", T0 + 50, policy);
+    if ("rejected" in asked) throw new Error("rejected");
+    expect(released()(asked.next)).toMatchObject({ changed: false, effects: [] });
+  });
+
+  it("a deadlock victim is asked to roll back its attempt: a commit made first is the outcome", () => {
+    const step = requestRestart(started(), "deadlock", T0 + 10, policy);
+    if ("rejected" in step) throw new Error("rejected");
+    expect(step.effects).toEqual([{ kind: "decision", participant: "bank-1", decision: "abort" }]);
+    expect(run(step.next, ack(committed, T0 + 20)).state).toBe("committed");
+    const next = onAck(step.next, rolledBack, T0 + 20, policy);
+    expect(next.next).toMatchObject({ state: "preparing", attempt: 1 });
+    expect(next.effects).toEqual([{ kind: "prepare", participant: "bank-1" }]);
   });
 });

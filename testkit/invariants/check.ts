@@ -53,12 +53,16 @@ export function checkSnapshot(state: Snapshot, violate: Violate): void {
       );
     }
     if (a.balance < 0) violate("non-negative", `${a.participant}/${a.id} has ${a.balance}`);
+    // Every lock went with a decision, and each release took the waiters registered on it.
+    if (a.waiters !== undefined && a.waiters.length > 0)
+      violate("no-waiter-left", `${a.participant}/${a.id} still has waiters ${a.waiters.join(",")}`);
   }
   for (const b of state.barriers) {
     if (b.state === "prepared")
       violate("no-prepared-left", `${b.participant}'s barrier for ${b.txId} is prepared`);
   }
   checkAgreement(state, all, violate);
+  checkAttempts(state, all, violate);
   checkSteps(all, state.steps, violate);
   checkBalances(state, all, violate);
 }
@@ -137,6 +141,27 @@ function checkAgreement(state: Snapshot, all: readonly TxRecord[], violate: Viol
     }
     if (tx.protocol === "saga") {
       checkSaga(tx, entriesOf.get(incarnation(tx.id, tx.createdAt)) ?? [], agree, violate);
+    }
+  }
+}
+
+/**
+ * A restarted transaction's earlier attempt left nothing behind: no barrier of
+ * an attempt before the record's last holds (prepared) or applied (committed)
+ * anything; only the last attempt's barriers speak for the outcome.
+ */
+function checkAttempts(state: Snapshot, all: readonly TxRecord[], violate: Violate): void {
+  const barriersOf = byIncarnation<BarrierView>(state.barriers);
+  for (const tx of all) {
+    if (tx.protocol !== "2pc" || (tx.attempt ?? 0) === 0) continue;
+    for (const b of barriersOf(tx)) {
+      const attempt = b.attempt ?? 0;
+      if (attempt < (tx.attempt ?? 0) && (b.state === "prepared" || b.state === "committed")) {
+        violate(
+          "restart-left-nothing",
+          `${tx.id} is at attempt ${tx.attempt}, but ${b.participant}'s barrier of attempt ${attempt} is ${b.state}`,
+        );
+      }
     }
   }
 }

@@ -18,6 +18,8 @@ export const INVARIANTS = [
   "reservation-within-available",
   "no-reservation-left",
   "no-prepared-left",
+  "no-waiter-left",
+  "restart-left-nothing",
   "saga-exactly-once",
   "saga-committed",
   "saga-compensated",
@@ -43,6 +45,8 @@ export interface AccountView {
   readonly lockedBy?: string | undefined;
   /** What reservations (escrow) hold on the balance; absent when nothing is held. */
   readonly hold?: { readonly reserved: number; readonly pending: number } | undefined;
+  /** Transactions registered to be woken when the account's lock is released. */
+  readonly waiters?: readonly string[] | undefined;
 }
 
 /** A participant's 2PC barrier (or an atomic stage's). Without `txStartedAt` it is read as any incarnation's. */
@@ -50,6 +54,8 @@ export interface BarrierView {
   readonly participant: string;
   readonly txId: string;
   readonly txStartedAt?: number | undefined;
+  /** The attempt of a restarted 2PC transaction it is for; absent: the first. */
+  readonly attempt?: number | undefined;
   readonly state: string;
 }
 
@@ -124,6 +130,9 @@ export function participantItems(items: readonly Record<string, unknown>[]) {
           balance: Number(i.balance ?? 0),
           lockedBy: i.lockedBy === undefined ? undefined : String(i.lockedBy),
           hold: holdOf(i),
+          waiters: Object.keys(i)
+            .filter((k) => k.startsWith("waiter#"))
+            .map((k) => k.slice("waiter#".length)),
         }),
       ),
     barriers: items
@@ -133,6 +142,7 @@ export function participantItems(items: readonly Record<string, unknown>[]) {
           participant: String(i.participant),
           txId: String(i.txId),
           txStartedAt: n(i.txStartedAt),
+          attempt: n(i.attempt),
           state: String(i.state),
         }),
       ),

@@ -29,6 +29,8 @@ export interface MemoryParticipantStore<S extends ResourceState> extends Partici
   resources(): StoredResource<S>[];
   barriers(): Barrier<S>[];
   steps(): StepBarrier[];
+  /** Every registered waiter: the resource, the waiting transaction and the holder it waits for. */
+  waiters(): { participant: string; id: string; txId: string; holder: string }[];
   /**
    * DynamoDB's TTL: deletes the barriers and step barriers whose `expiresAt` is
    * at or before `now` (it deletes late, never early: pass an earlier time to model its lag).
@@ -78,6 +80,8 @@ export function createMemoryParticipantStore<S extends ResourceState>(
   const steps = new Map<string, StepBarrier>();
   /** The prepared index: barrier key → preparedAt, in the order they were prepared. */
   const prepared = new Map<string, number>();
+  /** Waiters per resource key: waiting transaction → the holder it waits for and its start. */
+  const waiting = new Map<string, Map<string, { holder: string; startedAt: number }>>();
   const resourceKey = (participant: string, id: string) => key(model.kind, participant, id);
 
   const copy = <T extends object>(value: T): T => structuredClone(value);
@@ -147,10 +151,22 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     prepared.delete(k);
   }
 
+  /** As DynamoDB's condition: no barrier, or (a later attempt) an earlier attempt's that holds nothing. */
+  function mayWriteBarrier(barrier: Barrier<S>): boolean {
+    const existing = barriers.get(key(barrier.participant, barrier.txId))?.barrier;
+    if (existing === undefined) return true;
+    const attempt = barrier.attempt ?? 0;
+    return (
+      attempt > 0 &&
+      (existing.state === "rolled_back" || existing.state === "refused") &&
+      (existing.attempt ?? 0) < attempt
+    );
+  }
+
   /** A barrier final when written (refused, rolled_back): it expires a retention after `now`. */
   function insertBarrier(barrier: Barrier<S>, now: number): void {
     const k = key(barrier.participant, barrier.txId);
-    if (barriers.has(k)) throw new BarrierConflictError(barrier.txId, true);
+    if (!mayWriteBarrier(barrier)) throw new BarrierConflictError(barrier.txId, true);
     barriers.set(k, { barrier: expiring(copy(barrier), false, now) });
   }
 
@@ -223,7 +239,7 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     },
 
     async prepare(barrier, now) {
-      const barrierExists = barriers.has(key(barrier.participant, barrier.txId));
+      const barrierExists = !mayWriteBarrier(barrier);
       const resourcesOk = barrier.planned.every((p) => available(barrier.participant, p));
       if (barrierExists || !resourcesOk) throw new BarrierConflictError(barrier.txId, barrierExists);
       barriers.set(key(barrier.participant, barrier.txId), { barrier: copy(barrier) });
@@ -245,7 +261,7 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     },
 
     async commitOnePhase(barrier, now) {
-      const barrierExists = barriers.has(key(barrier.participant, barrier.txId));
+      const barrierExists = !mayWriteBarrier(barrier);
       const resourcesOk = barrier.planned.every((p) => available(barrier.participant, p));
       if (barrierExists || !resourcesOk) throw new BarrierConflictError(barrier.txId, barrierExists);
       insertBarrier(barrier, now);
@@ -282,7 +298,7 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       }
     },
 
-    async rollbackUnprepared(participant, txId, now, txStartedAt) {
+    async rollbackUnprepared(participant, txId, now, txStartedAt, attempt) {
       insertBarrier(
         {
           participant,
@@ -292,9 +308,33 @@ export function createMemoryParticipantStore<S extends ResourceState>(
           createdAt: now,
           decidedAt: now,
           ...(txStartedAt !== undefined ? { txStartedAt } : {}),
+          ...(attempt !== undefined ? { attempt } : {}),
         },
         now,
       );
+    },
+
+    async addWaiter(participant, id, holder, waiter) {
+      const k = resourceKey(participant, id);
+      if (resources.get(k)?.lockedBy !== holder) return false;
+      const list = waiting.get(k) ?? new Map();
+      list.set(waiter.txId, { holder, startedAt: waiter.startedAt });
+      waiting.set(k, list);
+      return true;
+    },
+
+    async takeWaiters(participant, ids, holder) {
+      const found: { txId: string; startedAt: number }[] = [];
+      for (const id of ids) {
+        const list = waiting.get(resourceKey(participant, id));
+        for (const [txId, entry] of list ?? []) {
+          if (entry.holder !== holder) continue;
+          list?.delete(txId);
+          found.push({ txId, startedAt: entry.startedAt });
+        }
+      }
+      found.sort((a, b) => a.startedAt - b.startedAt || (a.txId < b.txId ? -1 : 1));
+      return [...new Set(found.map((w) => w.txId))];
     },
 
     async finish(participant, txId, txStartedAt, branches, now) {
@@ -346,6 +386,11 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     resources: () => [...resources.values()].map(copy),
     barriers: () => [...barriers.values()].map((s) => copy(s.barrier)),
     steps: () => [...steps.values()].map(copy),
+    waiters: () =>
+      [...waiting].flatMap(([k, list]) => {
+        const [, participant = "", id = ""] = k.split("#");
+        return [...list].map(([txId, { holder }]) => ({ participant, id, txId, holder }));
+      }),
 
     expire(now) {
       const due = (item: { readonly expiresAt?: number }) =>

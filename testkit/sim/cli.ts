@@ -115,6 +115,8 @@ const began = performance.now();
 let transactions = 0;
 let sagas = 0;
 let compensated = 0;
+let restarts = 0;
+let wakeUps = 0;
 // On a terminal a line redrawn on stderr; elsewhere a line on stdout every 2 s, as before.
 const progress = createProgress({ plain: process.stdout, plainEveryMs: 2_000 });
 for (let seed = start; seed < start + count; seed++) {
@@ -122,6 +124,8 @@ for (let seed = start; seed < start + count; seed++) {
   transactions += result.transactions;
   sagas += result.sagas;
   compensated += result.compensated;
+  restarts += result.restarts;
+  wakeUps += result.wakeUps;
   if (result.violation) {
     // Replay with the trace on: the same seed gives the same run, so this also shows it reproduces.
     const replay = await runSimulation({ seed, trace: true, ...runOptions });
@@ -142,5 +146,5 @@ for (let seed = start; seed < start + count; seed++) {
 const seconds = (performance.now() - began) / 1_000;
 process.stdout.write(
   `no violations in ${count} seeds (${start}..${start + count - 1}), ${transactions} transactions ` +
-    `(${sagas} sagas, ${compensated} compensated) in ${seconds.toFixed(1)} s\n`,
+    `(${sagas} sagas, ${compensated} compensated; ${restarts} restarts, ${wakeUps} wake-ups) in ${seconds.toFixed(1)} s\n`,
 );

@@ -101,6 +101,10 @@ export interface SimulationResult {
    * of them reached the deadline (or an operator's abort) undecided and asked their participant.
    */
   readonly onePhase: { readonly committed: number; readonly aborted: number; readonly asked: number };
+  /** Restarts of 2PC transactions that died for contention (wait-die) or broke a deadlock. */
+  readonly restarts: number;
+  /** `released` messages: a waiter woken by the release of the lock it waited for. */
+  readonly wakeUps: number;
   readonly steps: number;
   /** The faults drawn for this seed. */
   readonly faults: FaultModel;

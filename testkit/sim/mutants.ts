@@ -13,6 +13,8 @@ import type { BankStore } from "../../src/participants/bank/bank-store.ts";
  * - reused-id-compensation-records-nothing: a compensation with nothing to undo that meets an
  *   earlier transaction's step barrier under a reused id records nothing (as it once did), so
  *   once that barrier expires a copy records it late, or a late copy of the action applies.
+ * - decision-ignores-attempt: a barrier is read without its attempt, so a late ROLLBACK of a
+ *   restarted transaction's earlier attempt releases the later attempt's locks and holds.
  */
 export const MUTANTS = {
   "rollback-applies": (store: BankStore): BankStore => ({ ...store, rollback: store.commit }),
@@ -47,6 +49,15 @@ export const MUTANTS = {
       rollback: async (barrier, now) => store.rollback(await stored(barrier), now),
     };
   },
+  "decision-ignores-attempt": (store: BankStore): BankStore => ({
+    ...store,
+    async getBarrier(participant, txId) {
+      const barrier = await store.getBarrier(participant, txId);
+      if (!barrier) return undefined;
+      const { attempt: _a, ...rest } = barrier;
+      return rest;
+    },
+  }),
   "no-rollback-barrier": (store: BankStore): BankStore => ({ ...store, rollbackUnprepared: async () => {} }),
   "no-compensation-barrier": (store: BankStore): BankStore => ({
     ...store,

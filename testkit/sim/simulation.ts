@@ -125,6 +125,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     compensated: txStore.all().filter((tx) => tx.state === "compensated").length,
     deadlocks: txStore.all().filter((tx) => isReason(tx.reason, "deadlock")).length,
     onePhase: onePhaseCounts(txStore.all()),
+    restarts: txStore.all().reduce((n, tx) => n + (tx.protocol === "2pc" ? (tx.attempt ?? 0) : 0), 0),
+    wakeUps: world.wakeUps(),
     steps: sim.step,
     faults,
     trace,
@@ -226,6 +228,10 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
           balance: r.state?.balance ?? 0,
           lockedBy: r.lockedBy,
           hold: r.holds?.balance,
+          waiters: world.bank
+            .waiters()
+            .filter((w) => w.participant === r.participant && w.id === r.id)
+            .map((w) => w.txId),
         })),
         barriers: [...world.bank.barriers(), ...services.flatMap((x) => x.barriers())],
         steps: [...world.bank.steps(), ...services.flatMap((x) => x.steps())],

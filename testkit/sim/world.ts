@@ -60,6 +60,8 @@ const WRITES: ReadonlySet<PropertyKey> = new Set([
   "commitOnePhase",
   "rollback",
   "rollbackUnprepared",
+  "addWaiter",
+  "takeWaiters",
   "writeStep",
   "finish",
 ]);
@@ -135,6 +137,8 @@ export interface World {
   readonly ledger: Ledger;
   /** Messages sent and not yet deleted, as SQS holds them. */
   readonly pool: Envelope[];
+  /** `released` messages sent so far: waiters woken by a release. */
+  wakeUps(): number;
   /** What the use cases are given: the transaction store behind simulated I/O, the bus, the clock... */
   readonly deps: Parameters<typeof createCoordinator>[0];
   readonly coordinator: ReturnType<typeof createCoordinator>;
@@ -172,12 +176,15 @@ export async function buildWorld(
     yieldSome,
     () => crash("after-store-write"),
   );
-  // The sweeper aborts a transaction to break a deadlock only while it is on a cycle of waits.
+  // A deadlock is broken (restart or abort) only for a transaction on a cycle of waits.
   // Read the stored record only for a deadlock abort: every other write goes straight through.
+  // A victim is restarted (`restarting: deadlock`) while its deadline allows, else aborted.
+  const brokenFor = (tx: TxRecord | undefined) =>
+    isReason(tx?.reason, "deadlock") || (tx?.protocol === "2pc" && isReason(tx.restarting, "deadlock"));
   const checkDeadlockAbort = async (tx: TxRecord, expectedVersion: number, write: () => Promise<boolean>) => {
-    const deadlock = isReason(tx.reason, "deadlock");
+    const deadlock = brokenFor(tx);
     const before = deadlock ? await txStore.get(tx.id) : undefined;
-    const breaksDeadlock = deadlock && !isReason(before?.reason, "deadlock");
+    const breaksDeadlock = deadlock && !brokenFor(before);
     const onCycle =
       breaksDeadlock &&
       before?.version === expectedVersion &&
@@ -211,6 +218,7 @@ export async function buildWorld(
   );
   const pool: Envelope[] = [];
   let seq = 0;
+  let wakeUps = 0;
   const clock = () => sim.now;
 
   const send = async (to: string, body: CoordinatorMessage | ParticipantMessage, delayMs = 0) => {
@@ -273,6 +281,16 @@ export async function buildWorld(
   const coordinator = createCoordinator({ ...deps, records: createRecordCache() });
   const sweeper = createSweeper({ ...deps, concurrency: 4 });
 
+  /** The bus a participant (or the dispatcher) answers on; see `directOrQueued`. */
+  const answeringBus = (who: string): MessageBus => counted(directOrQueued(who));
+  /** Wake-ups counted as the participant sends them, direct or through the queue. */
+  const counted = (inner: MessageBus): MessageBus => ({
+    toCoordinator: async (m) => {
+      await inner.toCoordinator(m);
+      if (m.type === "released") wakeUps++;
+    },
+    toParticipant: inner.toParticipant,
+  });
   /**
    * The bus a participant (or the dispatcher) answers on. With direct answers,
    * the real direct inbox over a coordinator's handling of the participant's own
@@ -281,7 +299,7 @@ export async function buildWorld(
    * also fail now and then, before or after the write is durable: then the answer
    * must go through the coordinator queue. A crash ends the handler, no fallback.
    */
-  const answeringBus = (who: string): MessageBus => {
+  const directOrQueued = (who: string): MessageBus => {
     if (!faults.directAnswers) return bus;
     const fails = (what: string): boolean => {
       if (!sim.faulty || !directRng.chance(faults.directFailRate)) return false;
@@ -332,7 +350,7 @@ export async function buildWorld(
         log,
         lockPolicy: faults.lockPolicy,
         lockMode: faults.lockMode,
-        // A PREPARE that meets a lock re-queues itself at once: no in-process waiting.
+        // A PREPARE that meets a lock registers as a waiter at once: no in-process waiting.
         waitBudgetMs: 0,
         inDoubtAfterMs: IN_DOUBT_AFTER_MS,
         crash,
@@ -422,6 +440,7 @@ export async function buildWorld(
     txStore,
     bank,
     ledger,
+    wakeUps: () => wakeUps,
     pool,
     deps,
     coordinator,
