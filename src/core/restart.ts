@@ -13,6 +13,9 @@ import type { Reason } from "./reasons.ts";
 import { appendEvents, type Policy, type Step } from "./step.ts";
 import { attemptOf, type TwoPcRecord } from "./transaction.ts";
 
+/** The first back-off of a die with no wake-up registered; it doubles with each attempt. */
+const RESTART_BACKOFF_BASE_MS = 50;
+
 /**
  * Ends the current attempt for `reason` and starts the next: ROLLBACK to every
  * participant that did not vote no (it may hold locks or reservations), or at
@@ -55,7 +58,14 @@ export function restart(
  * the PREPARE re-send interval, should the wake-up be lost).
  */
 export function released(tx: TwoPcRecord, now: number, policy: Policy): Step<TwoPcRecord> {
-  if (tx.restartAfter === undefined) return nextAttempt(tx, now, policy);
+  if (tx.restartAfter === undefined) {
+    // A die whose wake-up could not be registered (the lock changed hands, or the
+    // conflict was not a lock a waiter can queue on) backs off before its next
+    // attempt: restarting at once would meet the same holder again and again.
+    if (tx.restarting !== "lock_conflict") return nextAttempt(tx, now, policy);
+    const delay = backoffMs(RESTART_BACKOFF_BASE_MS, attemptOf(tx), policy.prepareRetryMs);
+    return { next: { ...tx, dueAt: Math.min(tx.deadline, now + delay) }, effects: [], changed: true };
+  }
   return {
     next: { ...tx, dueAt: Math.min(tx.deadline, now + policy.prepareRetryMs) },
     effects: [],

@@ -326,6 +326,14 @@ describe("deterministic simulation", () => {
         bug: "a one-phase PREPARE's id_reused refusal received after the deadline taken as final",
       },
       {
+        seed: 2638,
+        options: { expiry: true },
+        // tx17, one-phase and younger than tx16, died at tx16's lock at bank-3 with no wake-up
+        // registered, and restarted at once, again and again, while tx16's COMMIT there was lost:
+        // the restarts never let time pass.
+        bug: "a die with no wake-up registered restarted at once, in a loop",
+      },
+      {
         seed: 3261,
         options: { expiry: true },
         // tx4's record expired and the id came back as a saga; its branch 0 at bank-1 met the

@@ -73,7 +73,11 @@ describe("a wait-die die before the deadline", () => {
     expect(messageFor(step.next, step.effects[0] as never)).toMatchObject({ type: "rollback" });
     expect(messageFor(step.next, step.effects[0] as never)).not.toHaveProperty("attempt");
 
-    const again = onAck(step.next, { participant: "bank-1", decision: "abort" }, T0 + 30, policy);
+    // Released everywhere; no wake-up was registered for the lock, so it backs off first (50 ms).
+    const released = onAck(step.next, { participant: "bank-1", decision: "abort" }, T0 + 30, policy);
+    expect(released.next).toMatchObject({ state: "preparing", restarting: "lock_conflict", dueAt: T0 + 80 });
+    expect(released.effects).toEqual([]);
+    const again = onSweep(released.next, T0 + 80, policy);
     expect(again.next).toMatchObject({ state: "preparing", attempt: 1 });
     expect(again.next.restarting).toBeUndefined();
     expect(again.next.participants.every((p) => p.vote === undefined && !p.acked)).toBe(true);
@@ -86,10 +90,17 @@ describe("a wait-die die before the deadline", () => {
     expect(again.next.events.map((e) => e.type)).toContain("restarted");
   });
 
-  it("prepares the next attempt at once when no participant holds anything", () => {
+  it("with no participant holding anything and no wake-up registered, backs off, then prepares the next attempt", () => {
     const step = onVote(started(["bank-1"]), died("bank-1"), T0 + 10, policy);
-    expect(step.next).toMatchObject({ state: "preparing", attempt: 1 });
-    expect(step.effects).toEqual([{ kind: "prepare", participant: "bank-1" }]);
+    // Not at once: the same holder would refuse it again and again (a hot loop of restarts).
+    expect(step.next).toMatchObject({ state: "preparing", restarting: "lock_conflict", dueAt: T0 + 60 });
+    expect(step.effects).toEqual([]);
+    const next = onSweep(step.next, T0 + 60, policy);
+    expect(next.next).toMatchObject({ state: "preparing", attempt: 1 });
+    expect(next.effects).toEqual([{ kind: "prepare", participant: "bank-1" }]);
+    // Dying again on attempt 1 backs off twice as long.
+    const again = onVote(next.next, died("bank-1", 1), T0 + 70, policy);
+    expect(again.next).toMatchObject({ restarting: "lock_conflict", dueAt: T0 + 170 });
   });
 
   it("commits on the next attempt's votes and ignores the earlier attempt's", () => {
@@ -100,8 +111,9 @@ describe("a wait-die die before the deadline", () => {
     );
     // A late vote of attempt 0 while its rollback is out counts for nothing.
     expect(onVote(restarted, yes("bank-2"), T0 + 25, policy).changed).toBe(false);
-    const next = onAck(restarted, { participant: "bank-1", decision: "abort" }, T0 + 30, policy).next;
-    expect(onVote(next, yes("bank-1", 0), T0 + 35, policy).changed).toBe(false);
+    const released = onAck(restarted, { participant: "bank-1", decision: "abort" }, T0 + 30, policy).next;
+    const next = onSweep(released, T0 + 80, policy).next;
+    expect(onVote(next, yes("bank-1", 0), T0 + 85, policy).changed).toBe(false);
     // An ack of attempt 0's ROLLBACK again: nothing.
     expect(onAck(next, { participant: "bank-1", decision: "abort" }, T0 + 36, policy).changed).toBe(false);
     const committed = run(
