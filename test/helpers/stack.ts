@@ -46,6 +46,8 @@ export interface Stack {
    * retry: a test sees the API's first answer.
    */
   readonly client: ConcordClient;
+  /** The same client sending this API key. */
+  clientWithKey(apiKey: string): ConcordClient;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
   seed(server: string, account: string, balance: number): Promise<void>;
   account(
@@ -112,17 +114,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // The views come from this server: its own view type (event types and reasons as
   // its unions) holds them, where the client keeps those open as strings.
   const asServerView = (view: Promise<unknown>) => view as Promise<TransactionView>;
-  const client = createClient({
-    baseUrl: "http://concord.test",
-    fetch: (input, init) => Promise.resolve(app.request(String(input), init)),
-    retry: false,
-  });
+  const clientWithKey = (apiKey?: string) =>
+    createClient({
+      baseUrl: "http://concord.test",
+      fetch: (input, init) => Promise.resolve(app.request(String(input), init)),
+      retry: false,
+      apiKey,
+    });
+  const client = clientWithKey();
 
   return {
     config,
     runtime,
     ...(runtime.url ? { url: runtime.url } : {}),
     client,
+    clientWithKey,
     request,
     async seed(server, account, balance) {
       await client.putAccount(server, account, balance);

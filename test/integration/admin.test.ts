@@ -3,15 +3,10 @@
  * reset the backoff), and the paged listing of transactions by status.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TransactionView } from "../../src/core/view.ts";
+import type { ConcordClient, ListQuery, TransactionPage } from "../../packages/client/src/index.ts";
 import { dropping } from "../helpers/buses.ts";
 import { bankState } from "../helpers/invariants.ts";
 import { eventually, type Stack, startStack } from "../helpers/stack.ts";
-
-interface Page {
-  transactions: TransactionView[];
-  nextCursor?: string;
-}
 
 /** Messages the tests lose on purpose: PREPAREs by `txId@participant`, decisions by txId. */
 function faultyStack(env: Record<string, string> = {}) {
@@ -30,12 +25,10 @@ function faultyStack(env: Record<string, string> = {}) {
 }
 
 /** bank-1 withdraws from `<id>-a` (seeded with 100), bank-2 deposits to `<id>-b`. */
-async function begin(stack: Stack, id: string, wait = 0, headers: Record<string, string> = {}) {
-  await stack.request("PUT", `/v1/bank/bank-1/accounts/${id}-a`, { balance: 100 }, headers);
-  await stack.request("PUT", `/v1/bank/bank-2/accounts/${id}-b`, { balance: 0 }, headers);
-  const res = await stack.request(
-    "POST",
-    `/v1/transactions?wait=${wait}`,
+async function begin(client: ConcordClient, id: string, wait = 0) {
+  await client.putAccount("bank-1", `${id}-a`, 100);
+  await client.putAccount("bank-2", `${id}-b`, 0);
+  return client.begin(
     {
       id,
       protocol: "2pc",
@@ -45,16 +38,8 @@ async function begin(stack: Stack, id: string, wait = 0, headers: Record<string,
         { participant: "bank-2", action: "deposit", input: { account: `${id}-b`, amount: 40 } },
       ],
     },
-    headers,
+    { wait },
   );
-  expect([201, 202], await res.clone().text()).toContain(res.status);
-  return (await res.json()) as TransactionView;
-}
-
-async function view(stack: Stack, id: string, headers: Record<string, string> = {}) {
-  const res = await stack.request("GET", `/v1/transactions/${id}`, undefined, headers);
-  expect(res.status).toBe(200);
-  return (await res.json()) as TransactionView;
 }
 
 /**
@@ -92,12 +77,10 @@ describe("admin endpoints (auth off)", () => {
   describe("POST /v1/transactions/:id/abort", () => {
     it("aborts an undecided transaction: rolled back everywhere, locks released", async () => {
       faults.dropPrepare.add("ab-1@bank-2");
-      expect((await begin(stack, "ab-1")).status).toBe("pending");
+      expect((await begin(stack.client, "ab-1")).status).toBe("pending");
       await lockedBy(stack, "ab-1");
 
-      const res = await stack.request("POST", "/v1/transactions/ab-1/abort");
-      expect(res.status).toBe(200);
-      const aborted = (await res.json()) as TransactionView;
+      const aborted = await stack.client.abort("ab-1");
       expect(aborted).toMatchObject({ id: "ab-1", status: "aborted", reason: "aborted_by_operator" });
       expect(aborted.events.map((e) => e.type)).toContain("abort_requested");
 
@@ -122,7 +105,7 @@ describe("admin endpoints (auth off)", () => {
     });
 
     it("refuses a committed transaction with 409 and the phase; the commit goes on", async () => {
-      const committed = await begin(stack, "ab-2", 10_000);
+      const committed = await begin(stack.client, "ab-2", 10_000);
       expect(committed.status).toBe("committed");
       const error = await expectError(
         await stack.request("POST", "/v1/transactions/ab-2/abort"),
@@ -146,18 +129,16 @@ describe("admin endpoints (auth off)", () => {
   describe("POST /v1/transactions/:id/retry", () => {
     it("re-delivers a stuck decision now, resets attempts, and the transaction completes", async () => {
       faults.holdDecisions.add("rt-1");
-      expect((await begin(stack, "rt-1", 10_000)).status).toBe("committed");
+      expect((await begin(stack.client, "rt-1", 10_000)).status).toBe("committed");
       // The sweeper keeps re-sending COMMIT, and it keeps getting lost.
       const stuck = await eventually(async () => {
-        const v = await view(stack, "rt-1");
+        const v = await stack.client.get("rt-1");
         return v.attempts >= 1 ? v : undefined;
       }, 10_000);
       expect(stuck.phase).toBe("committing");
 
       faults.holdDecisions.delete("rt-1");
-      const res = await stack.request("POST", "/v1/transactions/rt-1/retry");
-      expect(res.status).toBe(200);
-      const retried = (await res.json()) as TransactionView;
+      const retried = await stack.client.retry("rt-1");
       expect(retried).toMatchObject({ id: "rt-1", phase: "committing", attempts: 0 });
       expect(retried.events.at(-1)).toMatchObject({
         type: "retry_requested",
@@ -184,13 +165,11 @@ describe("admin endpoints (auth off)", () => {
 
     it("re-sends PREPARE to a silent participant, and the transaction commits", async () => {
       faults.dropPrepare.add("rt-2@bank-2");
-      await begin(stack, "rt-2");
+      await begin(stack.client, "rt-2");
       await lockedBy(stack, "rt-2");
       faults.dropPrepare.delete("rt-2@bank-2");
 
-      const res = await stack.request("POST", "/v1/transactions/rt-2/retry");
-      expect(res.status).toBe(200);
-      const retried = (await res.json()) as TransactionView;
+      const retried = await stack.client.retry("rt-2");
       expect(retried).toMatchObject({ phase: "preparing", attempts: 0 });
       expect(retried.events.at(-1)).toMatchObject({ type: "retry_requested", participants: ["bank-2"] });
       expect(await stack.settle("rt-2")).toMatchObject({ phase: "committed" });
@@ -217,23 +196,17 @@ describe("admin endpoints (auth off)", () => {
     const ids = Array.from({ length: 23 }, (_, i) => `ls-${String(i).padStart(2, "0")}`);
 
     beforeAll(async () => {
-      await Promise.all(ids.map((id) => begin(stack, id, 10_000)));
+      await Promise.all(ids.map((id) => begin(stack.client, id, 10_000)));
       faults.dropPrepare.add("ls-pending@bank-2");
-      await begin(stack, "ls-pending");
+      await begin(stack.client, "ls-pending");
     });
 
-    async function walk(query: string) {
-      const pages: Page[] = [];
-      let cursor: string | undefined;
-      do {
-        const after = cursor === undefined ? "" : `&cursor=${encodeURIComponent(cursor)}`;
-        const res = await stack.request("GET", `/v1/transactions?${query}${after}`);
-        expect(res.status, await res.clone().text()).toBe(200);
-        const page = (await res.json()) as Page;
+    async function walk(query: ListQuery) {
+      const pages: TransactionPage[] = [];
+      for await (const page of stack.client.list(query)) {
         pages.push(page);
-        cursor = page.nextCursor;
         expect(pages.length).toBeLessThan(100);
-      } while (cursor !== undefined);
+      }
       return pages;
     }
 
@@ -245,7 +218,7 @@ describe("admin endpoints (auth off)", () => {
     }
 
     it("by status: pages of `limit`, newest first, every transaction of that status exactly once", async () => {
-      const pages = await walk("status=committed&limit=5");
+      const pages = await walk({ status: "committed", limit: 5 });
       const views = pages.flatMap((p) => p.transactions);
       const seen = views.map((v) => v.id);
       expect(new Set(seen).size).toBe(seen.length);
@@ -261,27 +234,25 @@ describe("admin endpoints (auth off)", () => {
     });
 
     it("pending and aborted list only their own", async () => {
-      const pending = (await walk("status=pending&limit=100")).flatMap((p) => p.transactions);
+      const pending = (await walk({ status: "pending", limit: 100 })).flatMap((p) => p.transactions);
       expect(pending.map((v) => v.id)).toContain("ls-pending");
       expect(pending.every((v) => v.status === "pending")).toBe(true);
-      const aborted = (await walk("status=aborted&limit=2")).flatMap((p) => p.transactions);
+      const aborted = (await walk({ status: "aborted", limit: 2 })).flatMap((p) => p.transactions);
       expect(aborted.map((v) => v.id)).toContain("ab-1");
       expect(aborted.every((v) => v.status === "aborted")).toBe(true);
       expect(aborted.map((v) => v.id)).not.toContain("ls-pending");
     });
 
     it("without a status: every transaction exactly once; 20 per page by default", async () => {
-      const pages = await walk("limit=7");
+      const pages = await walk({ limit: 7 });
       const seen = pages.flatMap((p) => p.transactions.map((v) => v.id));
       expect(new Set(seen).size).toBe(seen.length);
       expect(new Set(seen)).toEqual(new Set((await stored()).keys()));
 
-      const first = (await (await stack.request("GET", "/v1/transactions")).json()) as Page;
+      const first = await stack.client.page();
       expect(first.transactions).toHaveLength(20);
       expect(first.nextCursor).toEqual(expect.any(String));
-      const byStatus = (await (
-        await stack.request("GET", "/v1/transactions?status=committed")
-      ).json()) as Page;
+      const byStatus = await stack.client.page({ status: "committed" });
       expect(byStatus.transactions).toHaveLength(20);
     });
 
@@ -314,14 +285,12 @@ describe("admin endpoints (auth off)", () => {
     });
 
     it("400 for a cursor used in another listing than the one that made it", async () => {
-      const page = (await (
-        await stack.request("GET", "/v1/transactions?status=committed&limit=2")
-      ).json()) as Page;
+      const page = await stack.client.page({ status: "committed", limit: 2 });
       const cursor = encodeURIComponent(page.nextCursor ?? "");
       for (const query of [`status=aborted&cursor=${cursor}`, `cursor=${cursor}`]) {
         await expectError(await stack.request("GET", `/v1/transactions?${query}`), 400, "invalid_request");
       }
-      const unfiltered = (await (await stack.request("GET", "/v1/transactions?limit=2")).json()) as Page;
+      const unfiltered = await stack.client.page({ limit: 2 });
       await expectError(
         await stack.request(
           "GET",
@@ -331,8 +300,8 @@ describe("admin endpoints (auth off)", () => {
         "invalid_request",
       );
       // A cursor stays usable with another page size.
-      const res = await stack.request("GET", `/v1/transactions?status=committed&limit=3&cursor=${cursor}`);
-      expect(res.status).toBe(200);
+      const more = await stack.client.page({ status: "committed", limit: 3, cursor: page.nextCursor ?? "" });
+      expect(more.transactions.length).toBeGreaterThan(0);
     });
   });
 });
@@ -340,22 +309,25 @@ describe("admin endpoints (auth off)", () => {
 describe("admin endpoints with API keys", () => {
   const CLIENT = { authorization: "Bearer client-key-1" };
   const ADMIN = { authorization: "Bearer admin-key-1" };
+  let admin: ConcordClient;
+  let client: ConcordClient;
   let stack: Stack;
   let faults: ReturnType<typeof faultyStack>["faults"];
   beforeAll(async () => {
     const s = faultyStack({ CONCORD_API_KEYS: "client-key-1", CONCORD_ADMIN_KEYS: "admin-key-1" });
     faults = s.faults;
     stack = await s.started;
+    admin = stack.clientWithKey("admin-key-1");
+    client = stack.clientWithKey("client-key-1");
   });
   afterAll(() => stack?.stop());
 
   it("a client key gets 403 on abort and retry and changes nothing; it may list", async () => {
     faults.dropPrepare.add("kb-1@bank-2");
-    await begin(stack, "kb-1", 0, ADMIN);
-    await eventually(async () => {
-      const res = await stack.request("GET", "/v1/bank/bank-1/accounts/kb-1-a", undefined, ADMIN);
-      return ((await res.json()) as { reserved: number }).reserved > 0 ? true : undefined;
-    });
+    await begin(admin, "kb-1");
+    await eventually(async () =>
+      (await admin.getAccount("bank-1", "kb-1-a")).reserved > 0 ? true : undefined,
+    );
 
     for (const action of ["abort", "retry"]) {
       await expectError(
@@ -369,18 +341,15 @@ describe("admin endpoints with API keys", () => {
         "forbidden",
       );
     }
-    const after = await view(stack, "kb-1", CLIENT);
+    const after = await client.get("kb-1");
     expect(after.phase).toBe("preparing");
     expect(after.events.map((e) => e.type)).not.toContain("abort_requested");
     expect(after.events.map((e) => e.type)).not.toContain("retry_requested");
 
-    const list = await stack.request("GET", "/v1/transactions?status=pending", undefined, CLIENT);
-    expect(list.status).toBe(200);
-    expect(((await list.json()) as Page).transactions.map((v) => v.id)).toEqual(["kb-1"]);
+    const list = await client.page({ status: "pending" });
+    expect(list.transactions.map((v) => v.id)).toEqual(["kb-1"]);
 
-    const res = await stack.request("POST", "/v1/transactions/kb-1/abort", undefined, ADMIN);
-    expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: "aborted", reason: "aborted_by_operator" });
+    expect(await admin.abort("kb-1")).toMatchObject({ status: "aborted", reason: "aborted_by_operator" });
     await expectError(
       await stack.request("POST", "/v1/transactions/unknown/retry", undefined, ADMIN),
       404,

@@ -4,7 +4,7 @@
  * as in 2PC, so a saga whose stages are atomic runs end to end here.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TransactionView } from "../../src/core/view.ts";
+import type { BeginRequest, TransactionView } from "../../packages/client/src/index.ts";
 import { bankState } from "../helpers/invariants.ts";
 import { eventually, type Stack, startStack } from "../helpers/stack.ts";
 
@@ -17,7 +17,7 @@ afterAll(() => stack?.stop());
 const money = (account: string, amount: number) => ({ account, amount });
 
 /** bank-1 pays `amount` from `from` to bank-2's `to`, as one atomic stage. */
-function atomicTransfer(id: string, from: string, to: string, amount: number) {
+function atomicTransfer(id: string, from: string, to: string, amount: number): BeginRequest {
   return {
     id,
     protocol: "saga",
@@ -41,12 +41,7 @@ function atomicTransfer(id: string, from: string, to: string, amount: number) {
   };
 }
 
-async function post(body: unknown): Promise<TransactionView> {
-  const res = await stack.request("POST", "/v1/transactions?wait=10000", body);
-  const text = await res.text();
-  expect([201, 202], text).toContain(res.status);
-  return JSON.parse(text) as TransactionView;
-}
+const post = (body: BeginRequest) => stack.client.begin(body, { wait: 10_000 });
 
 describe("sagas over HTTP", () => {
   it("an atomic stage commits as one 2PC group and the saga completes", async () => {
@@ -93,16 +88,14 @@ describe("sagas over HTTP", () => {
     const state = await bankState(stack);
     expect(state.locked).toEqual([]);
     expect(state.prepared).toEqual([]);
-    const listed = (await (await stack.request("GET", "/v1/transactions?status=aborted")).json()) as {
-      transactions: TransactionView[];
-    };
+    const listed = await stack.client.page({ status: "aborted" });
     expect(listed.transactions.map((t) => t.id)).toContain("saga-refused");
   });
 
   it("gives a finished saga's kept barriers (a done step, an atomic stage's commit) their expiry from its end", async () => {
     await stack.seed("bank-1", "sg", 100);
     await stack.seed("bank-2", "sh", 0);
-    const body = {
+    const body: BeginRequest = {
       id: "saga-lifetime",
       protocol: "saga",
       atomicStages: [1],

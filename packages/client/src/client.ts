@@ -7,6 +7,7 @@ import {
   FINAL_PHASES,
   type ListQuery,
   type ParticipantPage,
+  type ParticipantQuery,
   type ParticipantRegistration,
   type ParticipantView,
   type TransactionPage,
@@ -231,6 +232,11 @@ export class ConcordClient {
     return this.#send("getParticipant", { params: { name }, signal: options.signal });
   }
 
+  /** One page of registered HTTP participants (admin), from `cursor` when given. */
+  participantPage(query: ParticipantQuery = {}, options: CallOptions = {}): Promise<ParticipantPage> {
+    return this.#send("listParticipants", { query: toSearch({ ...query }), signal: options.signal });
+  }
+
   /** Every page of registered HTTP participants (admin). */
   async *participants(
     query: { readonly limit?: number } = {},
@@ -238,11 +244,10 @@ export class ConcordClient {
   ): AsyncGenerator<ParticipantPage> {
     let cursor: string | undefined;
     do {
-      const search = toSearch({ ...query, ...(cursor !== undefined ? { cursor } : {}) });
-      const page = await this.#send<ParticipantPage>("listParticipants", {
-        query: search,
-        signal: options.signal,
-      });
+      const page = await this.participantPage(
+        { ...query, ...(cursor !== undefined ? { cursor } : {}) },
+        options,
+      );
       yield page;
       cursor = page.nextCursor;
     } while (cursor !== undefined);

@@ -153,6 +153,12 @@ export interface ParticipantView {
   readonly version: number;
 }
 
+/** `GET /v1/participants`: page size 1-100, and the cursor of the page to read. */
+export interface ParticipantQuery {
+  readonly limit?: number;
+  readonly cursor?: string;
+}
+
 export interface ParticipantPage {
   readonly participants: readonly ParticipantView[];
   readonly nextCursor?: string;

@@ -170,4 +170,49 @@ describe("the client against a running concord", () => {
       .map(([name, r]) => `${name}: ${r.method} ${r.path}`);
     expect(missing).toEqual([]);
   });
+
+  it("each route's answer in the document is the component whose schema test/server-types.test.ts compares with the client's type", async () => {
+    const doc = (await (await fetch(`${url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, { content?: unknown }> }>>;
+    };
+    // The answer's schema reference per route, success statuses only.
+    const answers = (name: RouteName) => {
+      const r = ROUTES[name];
+      const responses = doc.paths[r.path]?.[r.method.toLowerCase()]?.responses ?? {};
+      return [
+        ...new Set(
+          Object.entries(responses)
+            .filter(([status]) => status.startsWith("2"))
+            .map(([, res]) => JSON.stringify(res.content)),
+        ),
+      ].map(
+        (content) =>
+          (JSON.parse(content) as { "application/json"?: { schema?: { $ref?: string } } })?.[
+            "application/json"
+          ]?.schema?.$ref,
+      );
+    };
+    const component = (id: string) => [`#/components/schemas/${id}`];
+    expect({
+      begin: answers("begin"),
+      transfer: answers("transfer"),
+      get: answers("get"),
+      list: answers("list"),
+      abort: answers("abort"),
+      retry: answers("retry"),
+      registerParticipant: answers("registerParticipant"),
+      getParticipant: answers("getParticipant"),
+      listParticipants: answers("listParticipants"),
+    }).toEqual({
+      begin: component("TransactionView"),
+      transfer: component("TransactionView"),
+      get: component("TransactionView"),
+      list: component("TransactionPage"),
+      abort: component("TransactionView"),
+      retry: component("TransactionView"),
+      registerParticipant: component("RegisteredParticipant"),
+      getParticipant: component("RegisteredParticipant"),
+      listParticipants: component("ParticipantPage"),
+    });
+  });
 });

@@ -301,6 +301,32 @@ describe("pages", () => {
     ]);
   });
 
+  it("reads one page of participants from the cursor it is given, and every page by following it", async () => {
+    const fake = fakeFetch((call) => {
+      const cursor = new URL(call.url).searchParams.get("cursor");
+      const participant = {
+        name: cursor ?? "first",
+        baseUrl: "http://p",
+        protocols: ["2pc"],
+        createdAt: "",
+        version: 1,
+      };
+      return json(200, { participants: [participant], ...(cursor === null ? { nextCursor: "p2" } : {}) });
+    });
+    const { client } = clientWith(fake.fetch);
+    const one = await client.participantPage({ limit: 10, cursor: "p2" });
+    expect(one.participants.map((p) => p.name)).toEqual(["p2"]);
+    const names: string[] = [];
+    for await (const page of client.participants({ limit: 10 }))
+      names.push(...page.participants.map((p) => p.name));
+    expect(names).toEqual(["first", "p2"]);
+    expect(fake.calls.map((c) => new URL(c.url).search)).toEqual([
+      "?limit=10&cursor=p2",
+      "?limit=10",
+      "?limit=10&cursor=p2",
+    ]);
+  });
+
   it("reads no further page than the caller takes", async () => {
     const fake = fakeFetch(json(200, { transactions: [view()], nextCursor: "more" }));
     const { client } = clientWith(fake.fetch);

@@ -9,14 +9,18 @@
  * builds passes the server's schema, a view the server sends fits the client's
  * type. The client keeps open sets (event types, reasons) as `string`.
  *
- * Once the server serves `GET /openapi.json` (generated from these same
- * schemas), the route-level check is in client.integration.test.ts ("every
- * route the client calls is in the OpenAPI document"); these field-level checks
- * can then move to types generated from that document.
+ * The views are also checked against the answer schemas that `GET
+ * /openapi.json` is generated from (src/api/response-schemas.ts): the same
+ * required and optional keys. client.integration.test.ts checks the other half
+ * on the served document: every route the client calls is there, answering
+ * with the component generated from the schema compared here. Value types are
+ * compared against the views above, where the server's are exact (the answer
+ * schemas widen phases to strings and leave events open).
  */
 import { describe, expectTypeOf, it } from "vitest";
 import type * as z from "zod";
 import type { ErrorCode } from "../../../src/api/errors.ts";
+import type * as documented from "../../../src/api/response-schemas.ts";
 import type { transactionRequest, transferRequest } from "../../../src/api/schemas.ts";
 import type * as server from "../../../src/core/view.ts";
 import type { registrationBody } from "../../../src/http-participants/registry.ts";
@@ -59,6 +63,22 @@ describe("the client's types match the server's", () => {
     expectTypeOf<client.Status>().toEqualTypeOf<server.Status>();
     expectTypeOf<client.BranchState>().toEqualTypeOf<server.BranchState>();
     expectTypeOf<client.Phase>().toEqualTypeOf<server.TransactionView["phase"]>();
+  });
+
+  it("views: the same keys as the schemas the OpenAPI document is generated from", () => {
+    type Doc<K extends keyof typeof documented> = (typeof documented)[K] extends z.ZodType
+      ? z.output<(typeof documented)[K]>
+      : never;
+    expectTypeOf<Keys<client.TransactionView>>().toEqualTypeOf<Keys<Doc<"transactionView">>>();
+    expectTypeOf<Keys<client.BranchView>>().toEqualTypeOf<Keys<Doc<"branchView">>>();
+    expectTypeOf<Keys<client.TransactionPage>>().toEqualTypeOf<Keys<Doc<"transactionPage">>>();
+    expectTypeOf<Keys<client.ParticipantView>>().toEqualTypeOf<Keys<Doc<"registeredParticipant">>>();
+    expectTypeOf<Keys<client.ParticipantPage>>().toEqualTypeOf<Keys<Doc<"participantPage">>>();
+    expectTypeOf<client.Status>().toEqualTypeOf<Doc<"transactionView">["status"]>();
+    expectTypeOf<client.BranchState>().toEqualTypeOf<Doc<"branchView">["state"]>();
+    expectTypeOf<client.ParticipantView["protocols"][number]>().toEqualTypeOf<
+      Doc<"registeredParticipant">["protocols"][number]
+    >();
   });
 
   it("errors: the same codes", () => {

@@ -22,15 +22,6 @@ export interface BuiltInParticipantsView {
   readonly httpDeadLetterQueue: string;
 }
 
-/** A registered HTTP participant as `GET /v1/participants` lists it. */
-export interface RegisteredParticipantView {
-  readonly name: string;
-  readonly baseUrl: string;
-  readonly protocols: readonly string[];
-  readonly createdAt: string;
-  readonly version: number;
-}
-
 /** Where the dashboard keeps the API key: this browser tab's session only. */
 export const KEY_STORAGE = "concord.apiKey";
 /** How often a page re-reads what it shows while the tab is visible. */

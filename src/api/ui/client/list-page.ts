@@ -6,11 +6,16 @@
  * the page sees in a row that does not match and says so instead of passing
  * off an unfiltered list as filtered.
  */
+import {
+  isConcordError,
+  type ListQuery,
+  type TransactionView,
+} from "../../../../packages/client/src/index.ts";
 import { PROTOCOLS } from "../../../core/transaction.ts";
-import { STATUSES, type TransactionView } from "../../../core/view.ts";
+import { STATUSES } from "../../../core/view.ts";
 import { PAGE_SIZE } from "../contract.ts";
 import { el, show, stamp, statusBadge, time, txPath } from "./dom.ts";
-import { api, failed, live, problem } from "./session.ts";
+import { concord, live, refused } from "./session.ts";
 
 export function listPage(): void {
   const params = new URLSearchParams(location.search);
@@ -33,13 +38,15 @@ export function listPage(): void {
     const id = search.value.trim();
     if (!id) return;
     searchMessage.textContent = "";
-    api<TransactionView>("GET", `/v1/transactions/${encodeURIComponent(id)}`).then(
-      (answer) => {
-        if (answer.status === 200) location.assign(txPath(id));
-        else searchMessage.textContent = answer.status === 404 ? `no transaction "${id}"` : problem(answer);
-      },
-      (err) => failed(err),
-    );
+    concord()
+      .get(id)
+      .then(
+        () => location.assign(txPath(id)),
+        (err) => {
+          if (isConcordError(err, "not_found")) searchMessage.textContent = `no transaction "${id}"`;
+          else refused(err, (text) => (searchMessage.textContent = text));
+        },
+      );
   });
 
   const select = el(
@@ -87,9 +94,9 @@ export function listPage(): void {
     }),
   };
   /** The filters as the API takes them: times as ISO 8601. */
-  const filterQuery = (): Record<string, string> => {
-    const q: Record<string, string> = {};
-    if (filters.protocol.value) q.protocol = filters.protocol.value;
+  const filterQuery = (): Filters => {
+    const q: Filters = {};
+    if (filters.protocol.value) q.protocol = filters.protocol.value as Filters["protocol"];
     const participant = filters.participant.value.trim();
     if (participant) q.participant = participant;
     for (const name of ["since", "until"] as const) {
@@ -103,7 +110,7 @@ export function listPage(): void {
       cursors = [undefined];
       const url = new URL(location.href);
       for (const name of Object.keys(filters)) url.searchParams.delete(name);
-      for (const [name, value] of Object.entries(filterQuery())) url.searchParams.set(name, value);
+      for (const [name, value] of Object.entries(filterQuery())) if (value) url.searchParams.set(name, value);
       history.replaceState(null, "", url);
       void refresh();
     });
@@ -155,29 +162,24 @@ export function listPage(): void {
   );
 
   async function refresh(): Promise<boolean> {
-    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
-    if (status) query.set("status", status);
     const wanted = filterQuery();
-    for (const [name, value] of Object.entries(wanted)) query.set(name, value);
     const cursor = cursors[cursors.length - 1];
-    if (cursor !== undefined) query.set("cursor", cursor);
+    const query: ListQuery = {
+      limit: PAGE_SIZE,
+      ...(status ? { status: status as ListQuery["status"] } : {}),
+      ...wanted,
+      ...(cursor !== undefined ? { cursor } : {}),
+    };
     try {
       // One page per refresh: the page on screen, read again with the cursor that made it.
-      const answer = await api<{ transactions: TransactionView[]; nextCursor?: string }>(
-        "GET",
-        `/v1/transactions?${query}`,
-      );
-      if (answer.status !== 200) {
-        note.textContent = problem(answer);
-        return true;
-      }
-      next = answer.body.nextCursor;
-      body.replaceChildren(...answer.body.transactions.map(row));
-      const ignored = ignoredFilters(wanted, answer.body.transactions);
+      const page = await concord().page(query);
+      next = page.nextCursor;
+      body.replaceChildren(...page.transactions.map(row));
+      const ignored = ignoredFilters(wanted, page.transactions);
       note.textContent =
         ignored.length > 0
           ? `This API does not filter by ${ignored.join(", ")}: the list is not filtered by ${ignored.length > 1 ? "them" : "it"}.`
-          : answer.body.transactions.length === 0
+          : page.transactions.length === 0
             ? "No transactions here."
             : status
               ? "Newest first."
@@ -187,8 +189,7 @@ export function listPage(): void {
       updated.replaceChildren(stamp());
       return true;
     } catch (err) {
-      failed(err);
-      return false;
+      return refused(err, (text) => (note.textContent = text));
     }
   }
 
@@ -210,8 +211,11 @@ function row(tx: TransactionView): HTMLElement {
   );
 }
 
+/** The filters other than status, as the list query takes them. */
+type Filters = { -readonly [K in "protocol" | "participant" | "since" | "until"]?: ListQuery[K] };
+
 /** The filters a page of the API's answer shows it did not apply: a row that does not match. */
-function ignoredFilters(wanted: Record<string, string>, page: readonly TransactionView[]): string[] {
+function ignoredFilters(wanted: Filters, page: readonly TransactionView[]): string[] {
   const matches: Record<string, (tx: TransactionView, value: string) => boolean> = {
     protocol: (tx, v) => tx.protocol === v,
     participant: (tx, v) => tx.branches.some((b) => b.participant === v),
@@ -219,7 +223,7 @@ function ignoredFilters(wanted: Record<string, string>, page: readonly Transacti
     until: (tx, v) => Date.parse(tx.createdAt) <= Date.parse(v),
   };
   return Object.entries(wanted)
-    .filter(([name, value]) => page.some((tx) => !matches[name]?.(tx, value)))
+    .filter(([name, value]) => page.some((tx) => !matches[name]?.(tx, value ?? "")))
     .map(([name]) => name);
 }
 

@@ -9,11 +9,11 @@
  * the process started), and is ok again a minute after the failures stop. Their
  * messages that failed for good share the dispatcher's dead-letter queue, shown once.
  */
-import type { BuiltInParticipantsView, RegisteredParticipantView, SessionView } from "../contract.ts";
+import type { BuiltInParticipantsView, SessionView } from "../contract.ts";
 import { el, show, time } from "./dom.ts";
 import { parsePrometheus, type Sample, total } from "./prometheus-text.ts";
 import { recentFailures } from "./recent-failures.ts";
-import { api, failed, live, problem } from "./session.ts";
+import { api, concord, failed, live, problem, refused } from "./session.ts";
 
 export function participantsPage(session: SessionView): void {
   const builtIn = el("tbody", { id: "built-in" });
@@ -88,19 +88,13 @@ export function participantsPage(session: SessionView): void {
   }
   let cursor: string | undefined;
   const load = async () => {
-    const query = new URLSearchParams({ limit: "100" });
-    if (cursor !== undefined) query.set("cursor", cursor);
     try {
-      const answer = await api<{ participants: RegisteredParticipantView[]; nextCursor?: string }>(
-        "GET",
-        `/v1/participants?${query}`,
-      );
-      if (answer.status !== 200) {
-        registeredNote.textContent = problem(answer);
-        return;
-      }
+      const page = await concord().participantPage({
+        limit: 100,
+        ...(cursor !== undefined ? { cursor } : {}),
+      });
       registered.append(
-        ...answer.body.participants.map((p) => {
+        ...page.participants.map((p) => {
           const cell = el("td", { class: "health", "data-participant": p.name }, "–");
           httpHealth.set(p.name, cell);
           return el(
@@ -114,11 +108,11 @@ export function participantsPage(session: SessionView): void {
           );
         }),
       );
-      cursor = answer.body.nextCursor;
+      cursor = page.nextCursor;
       more.hidden = cursor === undefined;
       if (registered.childElementCount === 0) registeredNote.textContent = "None registered.";
     } catch (err) {
-      failed(err);
+      refused(err, (text) => (registeredNote.textContent = text));
     }
   };
   more.addEventListener("click", () => void load());

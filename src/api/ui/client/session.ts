@@ -1,7 +1,9 @@
 /**
- * The API with the session's key: requests, the key prompt and session bar,
- * live refresh, and what a page does when a request fails.
+ * The API with the session's key: the typed client for the v1 API, small
+ * requests for the dashboard's own routes and the metrics, the key prompt and
+ * session bar, live refresh, and what a page does when a request fails.
  */
+import { type ConcordClient, ConcordError, createClient } from "../../../../packages/client/src/index.ts";
 import { KEY_STORAGE, REFRESH_MS, type SessionView } from "../contract.ts";
 import { type Child, el, present, show } from "./dom.ts";
 
@@ -16,15 +18,27 @@ export class KeyNeeded extends Error {
 }
 
 const storedKey = () => sessionStorage.getItem(KEY_STORAGE) ?? undefined;
+const keyNeeded = () => new KeyNeeded(storedKey() ? "the API key is not valid" : "an API key is required");
 
+/** Every read is fresh: a live page must never be shown a cached answer. */
+const noStore: typeof fetch = (input, init) => fetch(input, { ...init, cache: "no-store" });
+
+/**
+ * The v1 API's client with the key this tab holds now (it changes when the
+ * prompt takes a new one). No retries of its own: a live page reads again on
+ * its next tick, and an operator's click shows its failure rather than waiting.
+ */
+export const concord = (): ConcordClient =>
+  createClient({ baseUrl: location.origin, apiKey: storedKey(), retry: false, fetch: noStore });
+
+/** A dashboard route (`/ui/api/...`) or `/metrics`, which are not the v1 API the client serves. */
 export async function api<T>(method: "GET" | "POST", path: string): Promise<Answer<T>> {
   const key = storedKey();
-  const res = await fetch(path, {
+  const res = await noStore(path, {
     method,
     headers: { accept: "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
-    cache: "no-store",
   });
-  if (res.status === 401) throw new KeyNeeded(key ? "the API key is not valid" : "an API key is required");
+  if (res.status === 401) throw keyNeeded();
   const text = await res.text();
   let body: unknown = text;
   try {
@@ -41,6 +55,20 @@ export function problem(answer: Answer<unknown>): string {
   if (error && typeof error.message === "string")
     return `${answer.status} ${String(error.code)}: ${error.message}`;
   return `${answer.status}: ${typeof answer.body === "string" ? answer.body.slice(0, 200) : "unexpected answer"}`;
+}
+
+/**
+ * A client call's failure: the API's refusal (a 4xx or 5xx answer) is said
+ * with `say` and the page goes on (true); a missing key or an API out of
+ * reach goes to `failed` and the page stops (false).
+ */
+export function refused(err: unknown, say: (text: string) => void): boolean {
+  if (err instanceof ConcordError && err.status !== 0 && err.code !== "unauthorized") {
+    say(`${err.status} ${err.code}: ${err.message}`);
+    return true;
+  }
+  failed(err);
+  return false;
 }
 
 // ---- key prompt and session bar -------------------------------------------------------------
@@ -135,6 +163,7 @@ export function onRestart(start: () => void): void {
 
 /** A key is asked for (and the page starts again with it), or the failure is shown. */
 export function failed(err: unknown): void {
-  if (err instanceof KeyNeeded) askForKey(err.message, restart);
+  if (err instanceof ConcordError && err.code === "unauthorized") askForKey(keyNeeded().message, restart);
+  else if (err instanceof KeyNeeded) askForKey(err.message, restart);
   else show(el("p", { class: "message" }, `The API could not be reached: ${String(err)}`));
 }

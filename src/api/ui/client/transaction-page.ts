@@ -1,9 +1,10 @@
 /** One transaction: its record, branches and events, refreshed until it is final. */
-import { isFinal } from "../../../core/transaction.ts";
-import type { TransactionView } from "../../../core/view.ts";
+import { FINAL_PHASES, isConcordError, type TransactionView } from "../../../../packages/client/src/index.ts";
 import type { SessionView } from "../contract.ts";
 import { type Child, el, present, show, stamp, statusBadge, time } from "./dom.ts";
-import { api, failed, live, problem } from "./session.ts";
+import { concord, live, refused } from "./session.ts";
+
+const isFinal = (tx: TransactionView) => FINAL_PHASES.includes(tx.phase);
 
 export function transactionPage(session: SessionView): void {
   const id = decodeURIComponent(location.pathname.slice("/ui/transactions/".length));
@@ -21,19 +22,11 @@ export function transactionPage(session: SessionView): void {
       if (action === "abort" && !window.confirm(`Abort transaction ${id}?`)) return;
       b.disabled = true;
       try {
-        const answer = await api<TransactionView>(
-          "POST",
-          `/v1/transactions/${encodeURIComponent(id)}/${action}`,
-        );
-        if (answer.status === 200) {
-          outcome.textContent = `${action === "abort" ? "Aborted" : "Re-delivered"}: now ${answer.body.status} (${answer.body.phase})`;
-          render(answer.body);
-        } else {
-          outcome.textContent = problem(answer);
-          if (current) render(current);
-        }
+        const tx = await (action === "abort" ? concord().abort(id) : concord().retry(id));
+        outcome.textContent = `${action === "abort" ? "Aborted" : "Re-delivered"}: now ${tx.status} (${tx.phase})`;
+        render(tx);
       } catch (err) {
-        failed(err);
+        if (refused(err, (text) => (outcome.textContent = text)) && current) render(current);
       }
     });
     return b;
@@ -44,7 +37,7 @@ export function transactionPage(session: SessionView): void {
 
   function render(tx: TransactionView): void {
     current = tx;
-    const final = isFinal(tx.phase);
+    const final = isFinal(tx);
     if (buttons) {
       // Abort while undecided only; retry until every participant has the outcome.
       buttons.abort.disabled = tx.status !== "pending";
@@ -115,21 +108,16 @@ export function transactionPage(session: SessionView): void {
 
   live(async () => {
     try {
-      const answer = await api<TransactionView>("GET", `/v1/transactions/${encodeURIComponent(id)}`);
-      if (answer.status === 404) {
+      const tx = await concord().get(id);
+      render(tx);
+      // A final transaction changes no more: stop asking.
+      return !isFinal(tx);
+    } catch (err) {
+      if (isConcordError(err, "not_found")) {
         view.replaceChildren(el("p", { class: "message" }, `No transaction "${id}".`));
         return false;
       }
-      if (answer.status !== 200) {
-        outcome.textContent = problem(answer);
-        return true;
-      }
-      render(answer.body);
-      // A final transaction changes no more: stop asking.
-      return !isFinal(answer.body.phase);
-    } catch (err) {
-      failed(err);
-      return false;
+      return refused(err, (text) => (outcome.textContent = text));
     }
   });
 }
