@@ -308,7 +308,14 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
         },
         ...barrier.planned.map((p): TransactItem => {
           if (p.moves !== undefined) return moveItem(barrier.participant, p, "hold");
-          return lockItem(barrier.participant, p, barrier.txId, now, barrier.txStartedAt ?? now);
+          return lockItem(
+            barrier.participant,
+            p,
+            barrier.txId,
+            now,
+            barrier.txStartedAt ?? now,
+            barrier.attempt,
+          );
         }),
       ]);
     },

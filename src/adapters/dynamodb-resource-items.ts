@@ -30,7 +30,7 @@ export type TransactItem = NonNullable<TransactWriteCommand["input"]["TransactIt
 export const resourceKey = (kind: string, participant: string, id: string): string =>
   `${kind}#${participant}#${id}`;
 
-export const LOCK_ATTRIBUTES = "lockedBy, lockedAt, lockedByStartedAt";
+export const LOCK_ATTRIBUTES = "lockedBy, lockedAt, lockedByStartedAt, lockedByAttempt";
 
 /** A condition and the names and values it uses. */
 export interface Expr {
@@ -78,6 +78,7 @@ export function resourceItems<S extends ResourceState>(tableName: string, model:
       ...(typeof item.lockedBy === "string" ? { lockedBy: item.lockedBy } : {}),
       ...(typeof item.lockedAt === "number" ? { lockedAt: item.lockedAt } : {}),
       ...(typeof item.lockedByStartedAt === "number" ? { lockedByStartedAt: item.lockedByStartedAt } : {}),
+      ...(typeof item.lockedByAttempt === "number" ? { lockedByAttempt: item.lockedByAttempt } : {}),
       ...(Object.keys(holds).length > 0 ? { holds } : {}),
     };
   }
@@ -271,6 +272,7 @@ export function resourceItems<S extends ResourceState>(tableName: string, model:
     txId: string,
     now: number,
     startedAt: number,
+    attempt: number | undefined,
   ): TransactItem {
     const available = availableAt(p.version);
     // A resource the transaction creates is locked through a placeholder at version 0.
@@ -283,6 +285,8 @@ export function resourceItems<S extends ResourceState>(tableName: string, model:
           "lockedBy = :tx",
           "lockedAt = :now",
           "lockedByStartedAt = :started",
+          // Absent for a first attempt, as on the barrier; an unlocked item has none.
+          ...(attempt !== undefined ? ["lockedByAttempt = :attempt"] : []),
           ...(ident ? [...ident.set, "version = :v"] : []),
         ].join(", ")}`,
         ConditionExpression: available.condition,
@@ -295,6 +299,7 @@ export function resourceItems<S extends ResourceState>(tableName: string, model:
           ":tx": txId,
           ":now": now,
           ":started": startedAt,
+          ...(attempt !== undefined ? { ":attempt": attempt } : {}),
         },
       },
     };

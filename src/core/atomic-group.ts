@@ -28,6 +28,12 @@ export interface VoteInput {
 export interface WaitingInput {
   readonly participant: string;
   readonly holder: string;
+  /**
+   * The holder's attempt that held the lock (absent: the first). A report is
+   * about one attempt's lock: once that attempt released it, a late copy of the
+   * report must not count as a wait for the holder's next attempt.
+   */
+  readonly holderAttempt?: number;
 }
 
 export interface AckInput {
@@ -116,15 +122,35 @@ export const ackEvent = (ack: AckInput, where: Where = {}): GroupEvent => ({
   decision: ack.decision,
 });
 
-/** A record that may hold wait-for edges: participant → the transaction whose lock it waits for. */
+/**
+ * A record that may hold wait-for edges: participant → the transaction whose
+ * lock it waits for, and beside it the attempt of that holder the lock was
+ * taken by (absent: the first).
+ */
 interface Waits {
   readonly waits?: Readonly<Record<string, string>>;
+  readonly holderAttempts?: Readonly<Record<string, number>>;
 }
 
-/** The record with a new wait-for edge, or undefined when it holds that edge already. */
+/**
+ * The record with a new wait-for edge, or undefined when it holds that edge
+ * already, or one about a later attempt of the same holder (this report is a
+ * late copy about an attempt that released the lock since).
+ */
 export function withWait<T extends Waits>(tx: T, waiting: WaitingInput): T | undefined {
-  if (tx.waits?.[waiting.participant] === waiting.holder) return undefined;
-  return { ...tx, waits: { ...tx.waits, [waiting.participant]: waiting.holder } };
+  const { participant, holder } = waiting;
+  const attempt = waiting.holderAttempt ?? 0;
+  if (tx.waits?.[participant] === holder && (tx.holderAttempts?.[participant] ?? 0) >= attempt) {
+    return undefined;
+  }
+  const { [participant]: _earlier, ...others } = tx.holderAttempts ?? {};
+  const holderAttempts = attempt > 0 ? { ...others, [participant]: attempt } : others;
+  const { holderAttempts: _all, ...rest } = tx;
+  return {
+    ...rest,
+    waits: { ...tx.waits, [participant]: holder },
+    ...(Object.keys(holderAttempts).length > 0 ? { holderAttempts } : {}),
+  } as T;
 }
 
 export const waitingEvent = (waiting: WaitingInput, where: Where = {}): GroupEvent => ({
@@ -138,13 +164,18 @@ export const waitingEvent = (waiting: WaitingInput, where: Where = {}): GroupEve
 export function withoutWait<T extends Waits>(tx: T, participant: string): T {
   if (tx.waits?.[participant] === undefined) return tx;
   const { [participant]: _gone, ...waits } = tx.waits;
-  const { waits: _all, ...rest } = tx;
-  return (Object.keys(waits).length > 0 ? { ...rest, waits } : rest) as T;
+  const { [participant]: _attempt, ...holderAttempts } = tx.holderAttempts ?? {};
+  const { waits: _all, holderAttempts: _allAttempts, ...rest } = tx;
+  return {
+    ...rest,
+    ...(Object.keys(waits).length > 0 ? { waits } : {}),
+    ...(Object.keys(holderAttempts).length > 0 ? { holderAttempts } : {}),
+  } as T;
 }
 
 /** Once a group is decided, nothing waits for a lock on its behalf. */
 export function withoutWaits<T extends Waits>(tx: T): T {
-  const { waits: _waits, ...rest } = tx;
+  const { waits: _waits, holderAttempts: _attempts, ...rest } = tx;
   return rest as T;
 }
 

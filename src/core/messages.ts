@@ -155,6 +155,11 @@ export const waitingMessage = z.object({
   txId,
   participant,
   holder: txId,
+  /**
+   * The holder's attempt that holds the lock (absent: the first): once that
+   * attempt released it, a late copy of this report is no wait for the next.
+   */
+  holderAttempt: attempt,
 });
 
 export const ackMessage = z.object({

@@ -118,6 +118,12 @@ interface RecordBase {
   readonly events: readonly TxEvent[];
   /** Wait-for edges while undecided: participant → the transaction whose lock it waits for. */
   readonly waits?: Readonly<Record<string, string>>;
+  /**
+   * Beside `waits`: participant → the attempt of the holder whose lock it waits
+   * for, where not the first (2PC restarts). The edge counts only while the
+   * holder is still at that attempt: a later one has not taken that lock.
+   */
+  readonly holderAttempts?: Readonly<Record<string, number>>;
   /** Events left out of `events` to bound the record's size. */
   readonly eventsDropped: number;
   /** Re-sends by the sweeper in the current phase; reset when the phase changes. */

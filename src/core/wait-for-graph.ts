@@ -3,7 +3,7 @@
  * points at the transactions holding what it waits for. Pure.
  */
 import { isOlder, type TxAge } from "./lock-policy.ts";
-import { isWaiting, type TxRecord } from "./transaction.ts";
+import { attemptOf, isWaiting, type TxRecord } from "./transaction.ts";
 
 export interface Waiter extends TxAge {
   /** Transactions this one waits for. */
@@ -66,11 +66,20 @@ export function holdsUndecidedLocksAt(holder: TxRecord, participant: string): bo
   );
 }
 
-/** Whether `waiter` still waits, through some participant, for locks `holder` holds undecided. */
+/**
+ * Whether `waiter` still waits, through some participant, for locks `holder`
+ * holds undecided: the holder at the attempt that took the lock. A restart
+ * released that attempt's locks, and the next attempt preparing there has not
+ * taken them (a report of the earlier one may arrive after its release).
+ */
 export function stillWaitsFor(waiter: TxRecord, holder: TxRecord): boolean {
   if (!isWaiting(waiter)) return false;
+  const current = holder.protocol === "2pc" ? attemptOf(holder) : 0;
   return Object.entries(waiter.waits ?? {}).some(
-    ([participant, id]) => id === holder.id && holdsUndecidedLocksAt(holder, participant),
+    ([participant, id]) =>
+      id === holder.id &&
+      (waiter.holderAttempts?.[participant] ?? 0) === current &&
+      holdsUndecidedLocksAt(holder, participant),
   );
 }
 
@@ -78,7 +87,8 @@ export function stillWaitsFor(waiter: TxRecord, holder: TxRecord): boolean {
  * Whether a cycle found in the wait-for index still holds in the records as
  * they are now: each transaction still waits for the next. The index is read
  * before the abort, and a recorded wait may outlive the lock it was about (the
- * holder's stage decided, or the message reporting it arrived late).
+ * holder's stage decided or its attempt restarted, or the message reporting it
+ * arrived late).
  */
 export function cycleHolds(records: readonly (TxRecord | undefined)[]): boolean {
   return records.every((tx, i) => {

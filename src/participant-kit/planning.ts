@@ -33,6 +33,8 @@ export type GroupPlan<S extends ResourceState> =
       /** The transaction holding the lock, and when it started, for lock conflicts. */
       readonly holder?: string;
       readonly holderStartedAt?: number;
+      /** The holder's attempt that took the lock (absent: the first). */
+      readonly holderAttempt?: number;
       /** The locked resource, where a waiter registers to be woken. */
       readonly lockedResource?: string;
     };
@@ -125,6 +127,7 @@ export function planGroup<S extends ResourceState>(
       failedBranch: branch.index,
       ...(holder?.lockedBy !== undefined ? { holder: holder.lockedBy, lockedResource: holder.id } : {}),
       ...(holder?.lockedByStartedAt !== undefined ? { holderStartedAt: holder.lockedByStartedAt } : {}),
+      ...(holder?.lockedByAttempt !== undefined ? { holderAttempt: holder.lockedByAttempt } : {}),
     });
     const parsed = parse(model, branch);
     const action = actionOf(model, branch.action);

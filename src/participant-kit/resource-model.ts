@@ -32,6 +32,12 @@ export interface Resource<S extends ResourceState> {
   readonly lockedAt?: number;
   /** When the lock holder's transaction started: its age for wait-die. */
   readonly lockedByStartedAt?: number;
+  /**
+   * The lock holder's attempt (2PC restarts; absent: the first). A waiter's
+   * report names it, so a late copy of the report is not taken for a wait on
+   * the holder's next attempt.
+   */
+  readonly lockedByAttempt?: number;
   /** Per quantity field, what prepared transactions hold on it; absent when nothing is held. */
   readonly holds?: Readonly<Record<string, Hold>>;
 }
@@ -126,6 +132,7 @@ export const RESERVED_ATTRIBUTES: ReadonlySet<string> = new Set([
   "lockedBy",
   "lockedAt",
   "lockedByStartedAt",
+  "lockedByAttempt",
   "expiresAt",
   "txId",
   "state",

@@ -42,7 +42,7 @@ const sameIncarnation = (barrier: Barrier<ResourceState>, message: DecisionMessa
 
 type Settled<S extends ResourceState> =
   | { readonly barrier: Barrier<S> }
-  | { readonly waitFor: string; readonly resource?: string };
+  | { readonly waitFor: string; readonly holderAttempt?: number; readonly resource?: string };
 
 const attemptOf = (m: { readonly attempt?: number }) => m.attempt ?? 0;
 
@@ -206,6 +206,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
           if (onConflict(options.lockPolicy, requester, holder) === "wait") {
             return {
               waitFor: plan.holder,
+              ...(plan.holderAttempt !== undefined ? { holderAttempt: plan.holderAttempt } : {}),
               ...(plan.lockedResource !== undefined ? { resource: plan.lockedResource } : {}),
             };
           }
@@ -249,7 +250,8 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
   async function prepare(message: PrepareMessage): Promise<void> {
     crash("before-prepare");
     const started = clock();
-    let reported: string | undefined;
+    /** The holder, and its attempt, last reported waiting for. */
+    let reported: { readonly holder: string; readonly attempt: number } | undefined;
     let registrations = 0;
     for (let round = 0; ; round++) {
       const settled = await settleBarrier(message);
@@ -261,16 +263,18 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
       // Counted once per PREPARE: on its first delivery, when it first meets a lock.
       if (reported === undefined && !message.waits)
         metrics?.count("concord_lock_waits_total", { participant: name });
-      if (settled.waitFor !== reported) {
-        // Tell the coordinator once per holder: the sweeper then spaces its copies of
-        // this PREPARE by the waiting interval, and under detect the edge feeds deadlock detection.
+      const holding = { holder: settled.waitFor, attempt: settled.holderAttempt ?? 0 };
+      if (holding.holder !== reported?.holder || holding.attempt !== reported.attempt) {
+        // Tell the coordinator once per holder attempt: the sweeper then spaces its copies of this
+        // PREPARE by the waiting interval, and under detect the edge feeds deadlock detection.
         await bus.toCoordinator({
           type: "waiting",
           txId: message.txId,
           participant: name,
           holder: settled.waitFor,
+          ...(settled.holderAttempt !== undefined ? { holderAttempt: settled.holderAttempt } : {}),
         });
-        reported = settled.waitFor;
+        reported = holding;
       }
       if (clock() - started >= options.waitBudgetMs) {
         // Registered on the locked resource, this copy is done: the holder's commit or

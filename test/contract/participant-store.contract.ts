@@ -155,6 +155,22 @@ export function participantStoreContract(name: string, store: () => Store, expir
         }
       });
 
+      it("a restarted transaction's lock names its attempt, which a waiter reports; the release clears it", async () => {
+        const { p, s, barrier } = await setup();
+        const second: CounterBarrier = { ...barrier, attempt: 2 };
+        await s.prepare(second, T0 + 1);
+        for (const id of ["a", "b"]) {
+          expect(await s.getResource(p, id)).toMatchObject({ lockedBy: barrier.txId, lockedByAttempt: 2 });
+        }
+        await s.rollback(second, T0 + 2);
+        const released = await s.getResource(p, "a");
+        expect(released?.lockedBy).toBeUndefined();
+        expect(released?.lockedByAttempt).toBeUndefined();
+        // A first attempt's lock names none (absent: the first).
+        await s.prepare({ ...barrier, txId: txId() }, T0 + 3);
+        expect((await s.getResource(p, "b"))?.lockedByAttempt).toBeUndefined();
+      });
+
       it("prepare over an existing barrier is a conflict on the barrier and locks nothing", async () => {
         const { p, s, barrier } = await setup();
         await s.refuse({ ...barrier, state: "refused", planned: [], reason: "insufficient_funds" });

@@ -358,6 +358,14 @@ describe("deterministic simulation", () => {
         // stayed until tx5 was woken, and tx6's next attempt waiting for tx5 closed a stale cycle.
         bug: "a deadlock victim's restart left a stale wait-for edge that closed a cycle",
       },
+      {
+        seed: 379,
+        options: { lockPolicy: "detect" },
+        // tx14's restart released its lock at bank-2 and woke tx16; a duplicate of tx16's
+        // report that it waited for tx14's first attempt arrived after, while tx14's next
+        // attempt was preparing: the edge came back, closed a cycle, and tx16 was restarted.
+        bug: "a late copy of a waiting report about a released attempt's lock closed a cycle",
+      },
     ] as const)("seed $seed: $bug", async ({ seed, options }) => {
       const result = await runSimulation({ seed, ...options });
       expect(result.violation).toBeUndefined();

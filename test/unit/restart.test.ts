@@ -19,6 +19,7 @@ import {
   requestRetry,
   type Step,
 } from "../../src/core/two-phase-commit.ts";
+import { cycleHolds, stillWaitsFor } from "../../src/core/wait-for-graph.ts";
 
 const policy: Policy = {
   prepareRetryMs: 1_000,
@@ -214,5 +215,56 @@ describe("a restart that died at a lock", () => {
     // A lost wake-up: the sweep starts it after the re-send interval.
     const swept = onSweep(acked.next, acked.next.dueAt ?? 0, policy);
     expect(swept.next).toMatchObject({ attempt: 1 });
+  });
+});
+
+describe("a late copy of a waiting report, after the holder's attempt released the lock", () => {
+  // t1 holds bank-1 and waits at bank-2 for t0's attempt 0; t0 is restarted (a
+  // deadlock victim elsewhere), which releases bank-2 and wakes t1. A duplicate of
+  // t1's report about t0's attempt 0 arrives after that. t0's attempt 1 then waits
+  // at bank-1 for t1: a real edge, but t1 no longer waits for t0 at all.
+  const holder = (): TwoPcRecord => {
+    const t0 = { ...started(), id: "t0", createdAt: T0 - 1 };
+    const voted = onVote(t0, yes("bank-2"), T0, policy).next;
+    const restarted = requestRestart(voted, "deadlock", T0 + 1, policy);
+    if ("rejected" in restarted) throw new Error("rejected");
+    return run(
+      restarted.next,
+      (t) => onAck(t, { participant: "bank-1", decision: "abort" }, T0 + 2, policy),
+      (t) => onAck(t, { participant: "bank-2", decision: "abort" }, T0 + 2, policy),
+      (t) => onWaiting(t, { participant: "bank-1", holder: "t1", holderAttempt: 0 }, T0 + 4, policy),
+    );
+  };
+  const waiter = (): TwoPcRecord =>
+    run(
+      started(),
+      (t) => onVote(t, yes("bank-1"), T0, policy),
+      (t) => onWaiting(t, { participant: "bank-2", holder: "t0", holderAttempt: 0 }, T0 + 1, policy),
+      (t) => onReleased(t, { participant: "bank-2", holder: "t0" }, T0 + 2, policy),
+      (t) => onWaiting(t, { participant: "bank-2", holder: "t0", holderAttempt: 0 }, T0 + 3, policy),
+    );
+
+  it("closes no cycle: the edge is about an attempt that holds nothing any more", () => {
+    const t0 = holder();
+    const t1 = waiter();
+    expect(t0).toMatchObject({ state: "preparing", attempt: 1, waits: { "bank-1": "t1" } });
+    expect(stillWaitsFor(t0, t1)).toBe(true);
+    expect(stillWaitsFor(t1, t0)).toBe(false);
+    expect(cycleHolds([t1, t0])).toBe(false);
+  });
+
+  it("still counts a wait reported for the holder's current attempt", () => {
+    const t1 = onWaiting(waiter(), { participant: "bank-2", holder: "t0", holderAttempt: 1 }, T0 + 5, policy);
+    expect(t1.changed).toBe(true);
+    expect(cycleHolds([t1.next, holder()])).toBe(true);
+    // An earlier attempt's report, later still, does not take the current one's place.
+    const late = onWaiting(
+      t1.next,
+      { participant: "bank-2", holder: "t0", holderAttempt: 0 },
+      T0 + 6,
+      policy,
+    );
+    expect(late.changed).toBe(false);
+    expect(cycleHolds([late.next, holder()])).toBe(true);
   });
 });

@@ -50,7 +50,7 @@ interface StoredBarrier<S extends ResourceState> {
 const key = (...parts: (string | number)[]) => parts.join("#");
 
 function unlocked<S extends ResourceState>(r: StoredResource<S>): StoredResource<S> {
-  const { lockedBy: _b, lockedAt: _a, lockedByStartedAt: _s, ...rest } = r;
+  const { lockedBy: _b, lockedAt: _a, lockedByStartedAt: _s, lockedByAttempt: _n, ...rest } = r;
   return rest;
 }
 
@@ -256,6 +256,7 @@ export function createMemoryParticipantStore<S extends ResourceState>(
           lockedBy: barrier.txId,
           lockedAt: now,
           lockedByStartedAt: barrier.txStartedAt ?? now,
+          ...(barrier.attempt !== undefined ? { lockedByAttempt: barrier.attempt } : {}),
         });
       }
     },
