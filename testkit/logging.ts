@@ -17,6 +17,9 @@ export interface LogEntry {
 
 /** Prints nothing and hands every entry to `onLog`, its children's too. */
 export class RecordingLogger extends Logger {
+  /** Keys added by `appendKeys`, which Powertools prints but does not hand out. */
+  #temporary: Record<string, unknown> = {};
+
   constructor(
     private readonly onLog: (entry: LogEntry) => void,
     options: ConstructorOptions = {},
@@ -27,8 +30,21 @@ export class RecordingLogger extends Logger {
   private record(level: LogEntry["level"], input: unknown, extra: unknown[]): void {
     const message = typeof input === "string" ? input : String((input as { message?: unknown }).message);
     // As the root logger does (src/log.ts): the keys of the work running now (trace, transaction) on every line.
-    const keys = { ...this.getPersistentLogAttributes(), ...contextKeys() };
+    const keys = { ...this.getPersistentLogAttributes(), ...this.#temporary, ...contextKeys() };
     this.onLog(extra.length > 0 ? { level, message, fields: extra[0], keys } : { level, message, keys });
+  }
+
+  override appendKeys(attributes: Record<string, unknown>): void {
+    super.appendKeys(attributes);
+    this.#temporary = { ...this.#temporary, ...attributes };
+  }
+  override removeKeys(keys: string[]): void {
+    super.removeKeys(keys);
+    for (const key of keys) delete this.#temporary[key];
+  }
+  override resetKeys(): void {
+    super.resetKeys();
+    this.#temporary = {};
   }
 
   override debug(input: Parameters<Logger["debug"]>[0], ...extra: unknown[]): void {
