@@ -12,6 +12,7 @@ import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { list } from "./env-values.ts";
 import { createCloudWatchEmfMetrics } from "./metrics/cloudwatch-emf.ts";
 import { type RoleBuilder, type RoleEntry, scheduledRun } from "./roles.ts";
+import { type LogKeys, withScope } from "./trace-context.ts";
 import { createWiring, type Wiring } from "./wiring.ts";
 
 let config: Config | undefined;
@@ -42,6 +43,36 @@ export function flushingMetrics<A extends unknown[], R>(
     } finally {
       wiring.metrics.flush?.();
     }
+  };
+}
+
+/** An invocation's Lambda context as log keys, named as Powertools' `addContext` names them. */
+export const lambdaContextKeys = (context: Context, coldStart: boolean): LogKeys => ({
+  cold_start: coldStart,
+  function_name: context.functionName,
+  function_arn: context.invokedFunctionArn,
+  function_memory_size: context.memoryLimitInMB,
+  function_request_id: context.awsRequestId,
+});
+
+/**
+ * Runs each invocation with its Lambda context as log keys of the work
+ * (trace-context.ts), so that every line of it carries the function, the
+ * request id and whether it is a cold start, from whichever logger writes it.
+ * Not `logger.addContext`: that sets the context on one Logger instance, while
+ * the roles log through children built once per warm process (and per
+ * transaction), which it never reaches, and a child made later would count a
+ * cold start of its own. A cold start is the first invocation this process serves.
+ */
+export function withLambdaContext<E, R>(
+  invoke: (event: E, context?: Context) => Promise<R>,
+): (event: E, context?: Context) => Promise<R> {
+  let cold = true;
+  return (event, context) => {
+    if (context === undefined) return invoke(event);
+    const keys = lambdaContextKeys(context, cold);
+    cold = false;
+    return withScope(undefined, keys, () => invoke(event, context));
   };
 }
 
@@ -87,14 +118,16 @@ export function lambdaEntry<R extends Exclude<FunctionRole, "api">>(build: RoleB
   const run = pass && scheduledRun(wiring, pass);
   return flushingMetrics(
     wiring,
-    async (event: SQSEvent | ScheduledEvent, context?: Context): Promise<SQSBatchResponse | undefined> => {
-      if ("Records" in event) {
-        if (!batch) throw new Error("this function is not triggered by a queue");
-        return batch(event);
-      }
-      if (!run) throw new Error("this function does not run on a schedule");
-      await run(context && (() => context.getRemainingTimeInMillis()));
-      return undefined;
-    },
+    withLambdaContext(
+      async (event: SQSEvent | ScheduledEvent, context?: Context): Promise<SQSBatchResponse | undefined> => {
+        if ("Records" in event) {
+          if (!batch) throw new Error("this function is not triggered by a queue");
+          return batch(event);
+        }
+        if (!run) throw new Error("this function does not run on a schedule");
+        await run(context && (() => context.getRemainingTimeInMillis()));
+        return undefined;
+      },
+    ),
   );
 }

@@ -1,18 +1,31 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import type { ConstructorOptions, LogLevel } from "@aws-lambda-powertools/logger/types";
-import { currentTraceparent, traceIdOf } from "./trace-context.ts";
+import { currentLogKeys, currentTraceparent, traceIdOf } from "./trace-context.ts";
 
 type Input = Parameters<Logger["info"]>[0];
 
 /**
- * Powertools' Logger, whose every line also names the trace of the work that
- * logs it (`traceparent`, and `traceId` to search by), whichever role and
- * child logger writes it.
+ * The keys of the work running now (trace-context.ts) that every line carries:
+ * its trace (`traceparent`, and `traceId` to search by) and its log keys (the
+ * transaction it is about, the Lambda invocation).
+ */
+export function contextKeys(): Record<string, unknown> {
+  const traceparent = currentTraceparent();
+  const keys = currentLogKeys();
+  return traceparent === undefined ? keys : { ...keys, traceparent, traceId: traceIdOf(traceparent) };
+}
+
+/**
+ * Powertools' Logger, whose every line also carries the keys of the work that
+ * logs it (`contextKeys`), whichever role and child logger writes it: they are
+ * persistent keys for as long as that work runs, held per async context, so
+ * messages handled in parallel through one logger never mix them. A line's own
+ * fields of the same name win.
  */
 export class TracedLogger extends Logger {
   #traced(extra: unknown[]): unknown[] {
-    const traceparent = currentTraceparent();
-    return traceparent === undefined ? extra : [...extra, { traceparent, traceId: traceIdOf(traceparent) }];
+    const keys = contextKeys();
+    return Object.keys(keys).length === 0 ? extra : [keys, ...extra];
   }
   override debug(input: Input, ...extra: unknown[]): void {
     super.debug(input, ...(this.#traced(extra) as []));

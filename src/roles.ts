@@ -19,7 +19,7 @@ import type { ResourceMount } from "./api/routes/resources.ts";
 import { participantNames } from "./config.ts";
 import { type Coordinator, createCoordinator } from "./coordinator/coordinator.ts";
 import { createSweeper, type SweepReport } from "./coordinator/sweeper.ts";
-import { coordinatorMessage, participantMessage } from "./core/messages.ts";
+import { coordinatorMessage, type ParticipantMessage, participantMessage } from "./core/messages.ts";
 import { runScheduled } from "./handlers/scheduled-run.ts";
 import { type SqsHandler, sqsBatchHandler } from "./handlers/sqs-batch.ts";
 import { sqsGroupedBatchHandler } from "./handlers/sqs-grouped-batch.ts";
@@ -182,7 +182,15 @@ const coordinatorOf = /* @__PURE__ */ once(
 export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
   const log = wiring.log.createChild({ serviceName: "concord-coordinator" });
   const c = coordinatorOf(wiring);
-  return { batch: sqsGroupedBatchHandler(coordinatorMessage, (m) => m.txId, c.handleGroup, log) };
+  return {
+    batch: sqsGroupedBatchHandler(
+      coordinatorMessage,
+      (m) => m.txId,
+      c.handleGroup,
+      log,
+      (txId) => ({ txId }),
+    ),
+  };
 };
 
 /**
@@ -216,7 +224,11 @@ export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
     crash: wiring.crash,
     metrics: wiring.metrics,
   });
-  return { batch: sqsBatchHandler(participantMessage, participant.handle, log), pass: participant.inquire };
+  return {
+    // Every line about a message names its transaction (the participant is this logger's persistent key).
+    batch: sqsBatchHandler(participantMessage, participant.handle, log, (m) => ({ txId: m.txId })),
+    pass: participant.inquire,
+  };
 };
 
 /** The environment's secret (local), or the stack's Secrets Manager secret, cached with a bounded refresh (Lambda). */
@@ -243,7 +255,9 @@ export const dispatcherRole: RoleBuilder<"dispatcher"> = (wiring) => {
     log,
     metrics: wiring.metrics,
   });
-  return { batch: sqsBatchHandler(participantMessage, dispatcher.handle, log) };
+  // Every line about a message names its transaction and the HTTP participant it is for.
+  const keysOf = (m: ParticipantMessage) => ({ txId: m.txId, participant: m.participant });
+  return { batch: sqsBatchHandler(participantMessage, dispatcher.handle, log, keysOf) };
 };
 
 export const sweeperRole: RoleBuilder<"sweeper"> = (wiring) => {

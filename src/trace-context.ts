@@ -5,11 +5,25 @@
  * under the trace it came with, and the dispatcher passes it to HTTP
  * participants. The current one is held per async context, so messages handled
  * in parallel never mix their traces.
+ *
+ * The same context holds the log keys of the work running now (the transaction
+ * it is about, the Lambda invocation): the root logger (log.ts) puts them on
+ * every line, so that code under a message's handling logs through the logger
+ * it was built with and still names the transaction, in every role.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 
-const storage = new AsyncLocalStorage<string>();
+/** Log keys: flat string, number or boolean values, as they appear on a line. */
+export type LogKeys = Readonly<Record<string, string | number | boolean>>;
+
+interface WorkContext {
+  /** Set once, by `withTrace` or `continueTrace`; each scope has its own object, so it never leaks to another. */
+  traceparent: string | undefined;
+  readonly keys: LogKeys;
+}
+
+const storage = new AsyncLocalStorage<WorkContext>();
 
 /** Version 00: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, ids not all zeros. */
 const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -31,11 +45,35 @@ export const childSpan = (traceparent: string): string => {
 export const traceIdOf = (traceparent: string): string => traceparent.split("-")[1] ?? "";
 
 /** The traceparent of the work running now, if it has one. */
-export const currentTraceparent = (): string | undefined => storage.getStore();
+export const currentTraceparent = (): string | undefined => storage.getStore()?.traceparent;
+
+/** The log keys of the work running now (none outside any scope). */
+export const currentLogKeys = (): LogKeys => storage.getStore()?.keys ?? {};
+
+/** Runs `work` in a scope of its own, under `traceparent` (none: the current one) with `keys` added. */
+export const withScope = <T>(traceparent: string | undefined, keys: LogKeys, work: () => T): T => {
+  const outer = storage.getStore();
+  return storage.run(
+    { traceparent: traceparent ?? outer?.traceparent, keys: { ...outer?.keys, ...keys } },
+    work,
+  );
+};
 
 /** Runs `work` under `traceparent` (none: as it is). */
 export const withTrace = <T>(traceparent: string | undefined, work: () => T): T =>
-  traceparent === undefined ? work() : storage.run(traceparent, work);
+  traceparent === undefined ? work() : withScope(traceparent, {}, work);
+
+/**
+ * Work that learns its trace only once it has started (the sweeper, from the
+ * record it loaded) continues it, in a span of its own, from here on: what it
+ * logs and sends next carries it. No-op outside a scope or in one that has a
+ * trace already.
+ */
+export const continueTrace = (traceparent: string | undefined): void => {
+  const context = storage.getStore();
+  if (context && context.traceparent === undefined && traceparent !== undefined)
+    context.traceparent = childSpan(traceparent);
+};
 
 /** The SQS message attribute that carries it. */
 export const TRACEPARENT_ATTRIBUTE = "traceparent";

@@ -4,6 +4,7 @@ import type { Policy, Step } from "../core/step.ts";
 import type { BranchSpec, TxRecord } from "../core/transaction.ts";
 import { begin as beginTwoPc } from "../core/two-phase-commit.ts";
 import { DuplicateTransactionError } from "../ports/errors.ts";
+import { currentTraceparent } from "../trace-context.ts";
 import type { CoordinatorDeps } from "./advance.ts";
 import { dispatch } from "./dispatch.ts";
 
@@ -89,7 +90,10 @@ export async function beginTransaction(
 ): Promise<{ readonly tx: TxRecord; readonly created: boolean }> {
   const id = request.id ?? randomUUID();
   const hash = requestHash(request);
-  const step = firstStep(request, id, hash, deps.clock(), deps.policy);
+  const first = firstStep(request, id, hash, deps.clock(), deps.policy);
+  // The record keeps the trace it was begun in, for the sweeper's work on it.
+  const traceparent = currentTraceparent();
+  const step = traceparent === undefined ? first : { ...first, next: { ...first.next, traceparent } };
   try {
     await deps.store.create(step.next);
   } catch (err) {

@@ -9,6 +9,7 @@ import type { Policy } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { requestRestart } from "../core/transitions.ts";
 import { cycleHolds, type Deadlock, deadlocks, stillWaitsFor, type Waiter } from "../core/wait-for-graph.ts";
+import { continueTrace } from "../trace-context.ts";
 import { advance, type CoordinatorDeps } from "./advance.ts";
 
 /** Records read while following waits from one transaction: a cycle among Lambda-sized loads. */
@@ -33,6 +34,8 @@ export async function breakCycle(
   const next = records[(cycle.indexOf(id) + 1) % cycle.length] as TxRecord;
   let broken = false;
   await advance(deps, id, (tx, now) => {
+    // The sweeper's restart goes out in the victim's trace (no-op in a message's handling: it has one).
+    continueTrace(tx.traceparent);
     broken = false;
     if (!stillWaitsFor(tx, next)) return { next: tx, effects: [], changed: false };
     const step = requestRestart(tx, "deadlock", now, deps.policy);

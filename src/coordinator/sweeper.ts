@@ -10,6 +10,7 @@ import type { Policy } from "../core/step.ts";
 import type { TxRecord } from "../core/transaction.ts";
 import { onSweep } from "../core/transitions.ts";
 import { deadlocks } from "../core/wait-for-graph.ts";
+import { continueTrace, withScope } from "../trace-context.ts";
 import { advance, type CoordinatorDeps } from "./advance.ts";
 import { breakCycle } from "./deadlock.ts";
 
@@ -73,12 +74,21 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
     }
   }
 
+  /**
+   * The sweeper's work on one transaction: every line it logs names the
+   * transaction, and from the record on, what it logs and sends continues the
+   * trace the transaction was begun in.
+   */
+  const aboutTx = <T>(id: string, work: () => Promise<T>): Promise<T> =>
+    withScope(undefined, { txId: id }, work);
+
   async function sweepOne(id: string): Promise<boolean> {
     let moved = false;
     const tx = await advance(
       deps,
       id,
       (tx, now) => {
+        continueTrace(tx.traceparent);
         const step = onSweep(tx, now, policy);
         moved = step.changed;
         return step;
@@ -105,7 +115,7 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
       waiting.map((w) => ({ id: w.id, startedAt: w.createdAt, waitsFor: Object.values(w.waits) })),
     );
     let broken = 0;
-    for (const cycle of found) if (await breakCycle(deps, cycle)) broken++;
+    for (const cycle of found) if (await aboutTx(cycle.victim, () => breakCycle(deps, cycle))) broken++;
     return broken;
   }
 
@@ -117,7 +127,9 @@ export function createSweeper(deps: CoordinatorDeps & SweeperOptions) {
       let advanced = 0;
       let failed = 0;
       for (let i = 0; i < ids.length; i += concurrency) {
-        const results = await Promise.allSettled(ids.slice(i, i + concurrency).map(sweepOne));
+        const results = await Promise.allSettled(
+          ids.slice(i, i + concurrency).map((id) => aboutTx(id, () => sweepOne(id))),
+        );
         for (const [j, r] of results.entries()) {
           if (r.status === "fulfilled") advanced += r.value ? 1 : 0;
           else {

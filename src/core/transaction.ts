@@ -134,6 +134,8 @@ interface RecordBase {
   readonly requestHash: string;
   /** Optimistic concurrency: every write is conditional on the version it read. */
   readonly version: number;
+  /** The W3C trace it was begun in: work the sweeper starts on it (re-sends, the deadline's abort) continues that trace. */
+  readonly traceparent?: string;
 }
 
 export interface TwoPcRecord extends RecordBase {

@@ -11,7 +11,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { bundleName } from "../../infra/cdk/bundles.ts";
 import { COORDINATOR_QUEUE, DISPATCHER_QUEUE, participantQueue } from "../../infra/topology.ts";
 import { verifySignature } from "../../packages/participant/src/signature.ts";
@@ -19,6 +20,7 @@ import { functionEntries } from "../../scripts/bundle.ts";
 import { type AwsClients, createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
 import { loadConfig } from "../../src/config.ts";
 import { provision, type QueueUrls } from "../../src/local/provision.ts";
+import { toRecord } from "../../src/local/sqs-poller.ts";
 import { eventually, testEnv } from "../helpers/stack.ts";
 import {
   type Bundles,
@@ -569,5 +571,82 @@ describe("the dispatcher entry", () => {
     const delivery = await deliver(clients.sqs, queueUrl(DISPATCHER_QUEUE), dispatcher);
     expect(delivery.received).toBe(1);
     expect(delivery.failed).toHaveLength(1);
+  });
+});
+
+describe("log lines on Lambda", () => {
+  /** What the Lambda runtime passes a handler beside its event. */
+  const lambdaContext = (awsRequestId: string): Context => ({
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: `${prefix}-dispatcher`,
+    functionVersion: "$LATEST",
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${prefix}-dispatcher`,
+    memoryLimitInMB: "512",
+    awsRequestId,
+    logGroupName: `/aws/lambda/${prefix}-dispatcher`,
+    logStreamName: "2026/01/01/[$LATEST]0123456789abcdef",
+    getRemainingTimeInMillis: () => 30_000,
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  });
+
+  it("carry the invocation's Lambda context (function, request id, cold start), the transaction and its trace", async () => {
+    const lines: Record<string, unknown>[] = [];
+    // Before the cold start: the logger's console takes the streams' writes when it is made
+    // (info lines to stdout, warnings and errors to stderr).
+    const capture = (stream: NodeJS.WriteStream) =>
+      vi.spyOn(stream, "write").mockImplementation((chunk) => {
+        for (const line of String(chunk).split("\n")) if (line.startsWith("{")) lines.push(JSON.parse(line));
+        return true;
+      });
+    const writes = [capture(process.stdout), capture(process.stderr)];
+    const traceId = "5bf92f3577b34da6a3ce929d0e0e4737";
+    const txId = `logged-${prefix}`;
+    // A decision for a participant nobody registered: the dispatcher logs an error, and the batch a retry.
+    const event = (): SQSEvent => ({
+      Records: [
+        toRecord(
+          {
+            MessageId: crypto.randomUUID(),
+            Body: JSON.stringify({ type: "commit", txId, participant: "ghost" }),
+            MessageAttributes: {
+              traceparent: { DataType: "String", StringValue: `00-${traceId}-00f067aa0ba902b7-01` },
+            },
+          },
+          "arn:aws:sqs:us-east-1:123456789012:dispatcher",
+          "us-east-1",
+        ),
+      ],
+    });
+    try {
+      const logged = await coldStart<
+        (event: SQSEvent, context: Context) => Promise<SQSBatchResponse | undefined>
+      >(bundle("dispatcher"), { ...env, CONCORD_LOG_LEVEL: "INFO" }, "dispatcher-logged");
+      expect((await logged(event(), lambdaContext("request-1")))?.batchItemFailures).toHaveLength(1);
+      expect((await logged(event(), lambdaContext("request-2")))?.batchItemFailures).toHaveLength(1);
+    } finally {
+      for (const write of writes) write.mockRestore();
+    }
+    const about = lines.filter((l) => l.txId === txId);
+    expect(about.map((l) => l.message)).toEqual([
+      "message for a participant that is not registered",
+      "message failed; it returns after its visibility timeout",
+      "message for a participant that is not registered",
+      "message failed; it returns after its visibility timeout",
+    ]);
+    for (const [i, line] of about.entries()) {
+      const first = i < 2;
+      expect(line).toMatchObject({
+        function_name: `${prefix}-dispatcher`,
+        function_arn: `arn:aws:lambda:us-east-1:123456789012:function:${prefix}-dispatcher`,
+        function_memory_size: "512",
+        function_request_id: first ? "request-1" : "request-2",
+        // Only the first invocation of the process is a cold start.
+        cold_start: first,
+        participant: "ghost",
+        traceId,
+      });
+    }
   });
 });

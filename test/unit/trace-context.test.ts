@@ -3,9 +3,12 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { createRootLogger } from "../../src/log.ts";
 import {
   childSpan,
+  continueTrace,
+  currentLogKeys,
   currentTraceparent,
   parseTraceparent,
   startTrace,
+  withScope,
   withTrace,
 } from "../../src/trace-context.ts";
 
@@ -65,5 +68,51 @@ describe("the root logger", () => {
       traceId: TP.split("-")[1],
     });
     expect(outside?.traceparent).toBeUndefined();
+  });
+
+  it("puts the log keys of the work on every line, parallel work keeping its own, a line's own field winning", async () => {
+    const lines: string[] = [];
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    const log = createRootLogger("INFO").createChild({ serviceName: "concord-participant" });
+    await Promise.all(
+      ["tx-a", "tx-b"].map((txId, i) =>
+        withScope(undefined, { txId }, async () => {
+          await new Promise((r) => setTimeout(r, 5 - i * 5));
+          log.info("handled");
+        }),
+      ),
+    );
+    withScope(undefined, { txId: "tx-c" }, () => log.info("about another", { txId: "tx-d" }));
+    log.info("outside");
+    const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(parsed.map((l) => [l.message, l.txId])).toEqual([
+      ["handled", "tx-b"],
+      ["handled", "tx-a"],
+      ["about another", "tx-d"],
+      ["outside", undefined],
+    ]);
+  });
+});
+
+describe("a trace learned once the work has started (the sweeper's, from the record)", () => {
+  it("is continued in a span of its own, within that scope only, and never replaces one it has", async () => {
+    const seen = await withScope(undefined, { txId: "tx-1" }, async () => {
+      continueTrace(TP);
+      const first = currentTraceparent();
+      continueTrace(`00-${"1".repeat(32)}-${"2".repeat(16)}-01`);
+      await new Promise((r) => setTimeout(r, 1));
+      return { first, after: currentTraceparent(), keys: currentLogKeys() };
+    });
+    expect(seen.first).toMatch(new RegExp(`^00-${TP.split("-")[1]}-[0-9a-f]{16}-01$`));
+    expect(seen.first).not.toBe(TP);
+    expect(seen.after).toBe(seen.first);
+    expect(seen.keys).toEqual({ txId: "tx-1" });
+    // Outside any scope there is nothing to continue, and nothing leaks out of one.
+    continueTrace(TP);
+    expect(currentTraceparent()).toBeUndefined();
+    expect(currentLogKeys()).toEqual({});
   });
 });
