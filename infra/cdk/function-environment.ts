@@ -1,4 +1,5 @@
 import type { Config } from "../../src/config.ts";
+import { ENV_VARIABLES } from "../../src/env-schema.ts";
 
 /** Names the Secrets Manager secret (ARN or name) the API function reads its API keys from. */
 export const API_KEYS_SECRET_VARIABLE = "CONCORD_API_KEYS_SECRET";
@@ -18,6 +19,8 @@ const NOT_DEPLOYED = new Set([
   "CONCORD_HTTP_PARTICIPANT_ALLOW_PRIVATE",
   API_KEYS_SECRET_VARIABLE,
 ]);
+/** Only the settings the functions read: a shell's other CONCORD_* variables (a test runner's, a script's) stay out. */
+const KNOWN: ReadonlySet<string> = new Set(ENV_VARIABLES);
 /** API keys and anything like them would land in the template in plain text: they come from the secret. */
 const SECRET_LIKE = /KEY|SECRET|TOKEN|PASSWORD/;
 
@@ -32,14 +35,15 @@ const SECRET_LIKE = /KEY|SECRET|TOKEN|PASSWORD/;
  *   as given, so the functions run with what `npm start` would run with. Unset ones
  *   take the same defaults in the function, read by the same `loadConfig`.
  *
- * Never API keys (they come from a secret, see the stack), nor local-only or test settings.
+ * Never API keys (they come from a secret, see the stack), nor local-only or test settings,
+ * nor a `CONCORD_*` variable that is no setting of the functions (e.g. a test runner's).
  */
 export function functionEnvironment(config: Config, env: NodeJS.ProcessEnv): Record<string, string> {
   const { topology } = config;
   const settings: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith("CONCORD_") || value === undefined || value === "") continue;
-    if (NOT_DEPLOYED.has(key) || SECRET_LIKE.test(key)) continue;
+    if (!KNOWN.has(key) || NOT_DEPLOYED.has(key) || SECRET_LIKE.test(key)) continue;
     settings[key] = value;
   }
   const sweeper = topology.functions.find((f) => f.role === "sweeper");

@@ -26,6 +26,12 @@ describe("the environment the stack gives every function", () => {
     expect(loadConfig(deployed).topology).toEqual(config.topology);
   });
 
+  it("carries only the functions' own settings, not another CONCORD_* variable of the deploying shell", () => {
+    const { deployed } = roundTrip({ CONCORD_LOCK_POLICY: "detect", CONCORD_REQUIRE_BROWSER: "1" });
+    expect(deployed.CONCORD_LOCK_POLICY).toBe("detect");
+    expect(deployed.CONCORD_REQUIRE_BROWSER).toBeUndefined();
+  });
+
   it("names the e-commerce participants the stack runs, none included", () => {
     for (const [given, written] of [
       [undefined, "inventory,payment,order,shipping"],
