@@ -6,20 +6,14 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { reasonOf } from "../../src/core/reasons.ts";
 import type { TwoPcRecord } from "../../src/core/transaction.ts";
-import { begin, onAck, onSweep, onVote, type Policy } from "../../src/core/two-phase-commit.ts";
+import { begin, onAck, onSweep, onVote } from "../../src/core/two-phase-commit.ts";
 import { CLOUDWATCH_NAMESPACE, LABEL_NAMES, METRICS, reasonLabel } from "../../src/metrics/catalog.ts";
 import { createCloudWatchEmfMetrics } from "../../src/metrics/cloudwatch-emf.ts";
 import { type Metrics, recordWrite } from "../../src/metrics/metrics.ts";
 import { createPrometheusMetrics } from "../../src/metrics/prometheus.ts";
+import { TEST_POLICY } from "../helpers/policy.ts";
 
-const policy: Policy = {
-  prepareRetryMs: 1_000,
-  decisionRetryMs: 1_000,
-  waitingRetryMs: 4_000,
-  backoffCapMs: 8_000,
-  stalledAfterAttempts: 3,
-  maxEvents: 40,
-};
+const policy = TEST_POLICY;
 const T0 = 1_000_000;
 
 function started(participants: readonly string[]): TwoPcRecord {

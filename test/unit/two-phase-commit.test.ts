@@ -9,20 +9,13 @@ import {
   onSweep,
   onVote,
   onWaiting,
-  type Policy,
   requestAbort,
   requestRetry,
   type Step,
 } from "../../src/core/two-phase-commit.ts";
+import { TEST_POLICY } from "../helpers/policy.ts";
 
-const policy: Policy = {
-  prepareRetryMs: 1_000,
-  decisionRetryMs: 1_000,
-  waitingRetryMs: 4_000,
-  backoffCapMs: 8_000,
-  stalledAfterAttempts: 3,
-  maxEvents: 40,
-};
+const policy = TEST_POLICY;
 
 const T0 = 1_000_000;
 
