@@ -5,14 +5,9 @@
  * (a ROLLBACK before the one-phase PREPARE, the ROLLBACK that resolves a deadline).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { physicalName } from "../../infra/topology.ts";
-import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-participant-store.ts";
 import type { PrepareMessage } from "../../src/core/messages.ts";
-import { createParticipant } from "../../src/participant-kit/participant.ts";
-import { bankModel } from "../../src/participants/bank/bank-rules.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
-import { silentLogger } from "../../testkit/logging.ts";
-import { recording } from "../helpers/buses.ts";
+import { bankParticipant, bankStoreOf } from "../helpers/bank-participant.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 
 const sameServer = (from: string, to: string, amount: number) => [
@@ -86,29 +81,11 @@ describe("a one-phase participant, message by message", () => {
   let store: BankStore;
   beforeAll(async () => {
     stack = await startStack({ roles: [] });
-    const { topology } = stack.config;
-    store = createDynamoDbParticipantStore({
-      model: bankModel,
-      doc: stack.runtime.clients.doc,
-      tableName: physicalName(topology, topology.tables.bank.name),
-      retentionSeconds: 3600,
-    });
+    store = bankStoreOf(stack);
   });
   afterAll(() => stack?.stop());
 
-  const participant = () => {
-    const bus = recording();
-    const p = createParticipant({
-      name: "bank-1",
-      model: bankModel,
-      store,
-      bus,
-      clock: Date.now,
-      log: silentLogger(),
-      lockPolicy: "no-wait",
-    });
-    return { bus, handle: p.handle };
-  };
+  const participant = () => bankParticipant(store);
   const STARTED = 1_000;
   const prepare = (txId: string, amount: number): PrepareMessage => ({
     type: "prepare",

@@ -1,11 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { physicalName } from "../../infra/topology.ts";
-import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-participant-store.ts";
-import { createParticipant } from "../../src/participant-kit/participant.ts";
-import { bankModel } from "../../src/participants/bank/bank-rules.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
-import { silentLogger } from "../../testkit/logging.ts";
-import { duplicating, recording } from "../helpers/buses.ts";
+import { bankParticipant, bankStoreOf } from "../helpers/bank-participant.ts";
+import { duplicating } from "../helpers/buses.ts";
 import { eventually, type Stack, startStack } from "../helpers/stack.ts";
 
 const transfer = (from: [string, string], to: [string, string], amount: number) => [
@@ -67,29 +63,11 @@ describe("a participant's barrier", () => {
   let store: BankStore;
   beforeAll(async () => {
     stack = await startStack({ roles: [] });
-    const { topology } = stack.config;
-    store = createDynamoDbParticipantStore({
-      model: bankModel,
-      doc: stack.runtime.clients.doc,
-      tableName: physicalName(topology, topology.tables.bank.name),
-      retentionSeconds: 3600,
-    });
+    store = bankStoreOf(stack);
   });
   afterAll(() => stack?.stop());
 
-  const participant = () => {
-    const bus = recording();
-    const p = createParticipant({
-      name: "bank-1",
-      model: bankModel,
-      store,
-      bus,
-      clock: Date.now,
-      log: silentLogger(),
-      lockPolicy: "no-wait",
-    });
-    return { bus, handle: p.handle };
-  };
+  const participant = () => bankParticipant(store);
   const prepare = (txId: string, amount: number) => ({
     type: "prepare" as const,
     txId,
