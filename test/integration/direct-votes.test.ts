@@ -77,6 +77,9 @@ describe("a process with the API and the participants, and no coordinator", () =
     expect((await stack.settle("dv-2")).phase).toBe("aborted");
     const d = await stack.account("bank-2", "dv-d");
     expect([d.balance, d.pending]).toEqual([0, 0]);
+    // The side that voted no is left as it was.
+    const c = await stack.account("bank-1", "dv-c");
+    expect([c.balance, c.reserved]).toEqual([10, 0]);
     expect(await queued(stack, COORDINATOR_QUEUE)).toBe(0);
   });
 });

@@ -180,7 +180,8 @@ describe("one-phase commit: the deadline", () => {
       tx = step.next;
     }
     const gaps = sent.slice(1).map((t, i) => t - (sent[i] ?? 0));
-    expect(gaps.at(-1)).toBe(policy.backoffCapMs);
+    // Doubling from the decision re-send interval up to the cap, never shorter.
+    expect(gaps).toEqual([2_000, 4_000, 8_000, 8_000, 8_000]);
     expect(tx.events.filter((e) => e.type === "outcome_asked_again")).toHaveLength(6);
   });
 

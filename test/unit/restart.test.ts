@@ -128,7 +128,12 @@ describe("a wait-die die before the deadline", () => {
 
   it("aborts with lock_conflict once the deadline has passed, not before", () => {
     const tx = started(["bank-1", "bank-2"], 1_000);
-    const late = onVote(onVote(tx, yes("bank-1"), T0, policy).next, died("bank-2"), T0 + 1_000, policy);
+    const voted = onVote(tx, yes("bank-1"), T0, policy).next;
+    // A millisecond before the deadline it restarts; at the deadline it aborts.
+    const before = onVote(voted, died("bank-2"), T0 + 999, policy);
+    expect(before.next).toMatchObject({ state: "preparing", restarting: "lock_conflict" });
+    expect(before.next.reason).toBeUndefined();
+    const late = onVote(voted, died("bank-2"), T0 + 1_000, policy);
     expect(late.next).toMatchObject({ state: "aborting", reason: "lock_conflict" });
   });
 
