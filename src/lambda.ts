@@ -47,7 +47,7 @@ export function flushingMetrics<A extends unknown[], R>(
 }
 
 /** An invocation's Lambda context as log keys, named as Powertools' `addContext` names them. */
-export const lambdaContextKeys = (context: Context, coldStart: boolean): LogKeys => ({
+const lambdaContextKeys = (context: Context, coldStart: boolean): LogKeys => ({
   cold_start: coldStart,
   function_name: context.functionName,
   function_arn: context.invokedFunctionArn,

@@ -43,9 +43,6 @@ export interface DynamoDbParticipantStoreOptions<S extends ResourceState> {
   readonly retentionSeconds: number;
 }
 
-export { barrierKey, stepKey } from "./dynamodb-barrier-items.ts";
-export { resourceKey } from "./dynamodb-resource-items.ts";
-
 export function createDynamoDbParticipantStore<S extends ResourceState>(
   options: DynamoDbParticipantStoreOptions<S>,
 ): ParticipantStore<S> {
@@ -103,31 +100,17 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     });
   }
 
-  /** One conditional PutItem of a barrier; a failed condition means it is there already. */
-  async function putBarrier(txId: string, item: Item, condition: string, values?: Item): Promise<void> {
-    try {
-      await doc.send(
-        new PutCommand({
-          TableName: tableName,
-          Item: item,
-          ConditionExpression: condition,
-          ...(values
-            ? { ExpressionAttributeNames: { "#state": "state" }, ExpressionAttributeValues: values }
-            : {}),
-        }),
-      );
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) {
-        throw new BarrierConflictError(txId, true, { cause: err });
-      }
-      throw err;
-    }
-  }
+  /** A write's condition, as the SDK's commands take it. */
+  type Condition = {
+    readonly ConditionExpression: string;
+    readonly ExpressionAttributeNames?: Record<string, string>;
+    readonly ExpressionAttributeValues?: Item;
+  };
 
-  /** A new 2PC barrier (refused, or rolled_back before its PREPARE), under `newBarrier`'s condition. */
-  async function putNewBarrier(txId: string, attempt: number | undefined, item: Item): Promise<void> {
+  /** One conditional PutItem of a barrier; a failed condition means it is there already. */
+  async function putBarrier(txId: string, item: Item, condition: Condition): Promise<void> {
     try {
-      await doc.send(new PutCommand({ TableName: tableName, Item: item, ...newBarrier(attempt) }));
+      await doc.send(new PutCommand({ TableName: tableName, Item: item, ...condition }));
     } catch (err) {
       if (err instanceof ConditionalCheckFailedException) {
         throw new BarrierConflictError(txId, true, { cause: err });
@@ -341,12 +324,16 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     },
 
     async refuse(barrier) {
-      await putNewBarrier(barrier.txId, barrier.attempt, {
-        pk: barrierKey(barrier.participant, barrier.txId),
-        kind: "barrier",
-        ...barrier,
-        expiresAt: expiry(barrier.createdAt),
-      });
+      await putBarrier(
+        barrier.txId,
+        {
+          pk: barrierKey(barrier.participant, barrier.txId),
+          kind: "barrier",
+          ...barrier,
+          expiresAt: expiry(barrier.createdAt),
+        },
+        newBarrier(barrier.attempt),
+      );
     },
 
     async commit(barrier, now) {
@@ -385,12 +372,11 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
         ...(txStartedAt !== undefined ? { txStartedAt } : {}),
         ...(attempt !== undefined ? { attempt } : {}),
       };
-      await putNewBarrier(txId, attempt, {
-        pk: barrierKey(participant, txId),
-        kind: "barrier",
-        ...barrier,
-        expiresAt: expiry(now),
-      });
+      await putBarrier(
+        txId,
+        { pk: barrierKey(participant, txId), kind: "barrier", ...barrier, expiresAt: expiry(now) },
+        newBarrier(attempt),
+      );
     },
 
     async addWaiter(participant, id, holder, waiter) {
@@ -489,7 +475,12 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
       const values =
         from === undefined ? undefined : { ":from": from.state, ":fromStartedAt": from.txStartedAt };
       if (planned.length === 0) {
-        await putBarrier(step.txId, item, condition, values);
+        await putBarrier(step.txId, item, {
+          ConditionExpression: condition,
+          ...(values
+            ? { ExpressionAttributeNames: { "#state": "state" }, ExpressionAttributeValues: values }
+            : {}),
+        });
         return;
       }
       await transact(step.txId, [

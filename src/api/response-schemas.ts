@@ -106,7 +106,7 @@ export const resourceView = z.looseObject({
 
 export const health = z.strictObject({ status: z.literal("ok") });
 
-export const CHECKS = ["dynamodb", "sqs"] as const;
+const CHECKS = ["dynamodb", "sqs"] as const;
 export type Check = (typeof CHECKS)[number];
 export const readiness = z.strictObject({
   status: z.enum(["ready", "unavailable"]),

@@ -84,7 +84,9 @@ export async function advance(
         fresh = true;
         continue;
       }
-      if (!isFinal(tx.state)) deps.records?.remember(tx);
+      // Held as read, or let go once final: a stale unfinished copy would cost every later message a read.
+      if (isFinal(tx.state)) deps.records?.forget(id);
+      else deps.records?.remember(tx);
       await dispatch(tx, step.effects, deps.bus, deps.log);
       return tx;
     }

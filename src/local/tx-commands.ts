@@ -17,7 +17,7 @@ import {
 import { choiceArg, durationArg, intArg, usageErrorsExit } from "../cli-args.ts";
 import { EXIT, type ExitCode, printJson, reportError, shortTime, table, UsageError } from "./cli-output.ts";
 
-export const DEFAULT_API_URL = "http://127.0.0.1:3000";
+const DEFAULT_API_URL = "http://127.0.0.1:3000";
 
 export interface TxCommandDeps {
   /** The API of the local stack `npm start` published in this directory, if it runs. */

@@ -8,6 +8,7 @@ import { jitteredBackoffMs } from "../core/backoff.ts";
 import { type LockPolicy, onConflict } from "../core/lock-policy.ts";
 import type { AckMessage, DecisionMessage, PrepareMessage, VoteMessage } from "../core/messages.ts";
 import { isReason } from "../core/reasons.ts";
+import { attemptOf } from "../core/transaction.ts";
 import type { Barrier } from "./barriers.ts";
 import { BarrierConflictError, ProtocolViolationError } from "./errors.ts";
 import type { KitDeps } from "./kit-deps.ts";
@@ -43,8 +44,6 @@ const sameIncarnation = (barrier: Barrier<ResourceState>, message: DecisionMessa
 type Settled<S extends ResourceState> =
   | { readonly barrier: Barrier<S> }
   | { readonly waitFor: string; readonly holderAttempt?: number; readonly resource?: string };
-
-const attemptOf = (m: { readonly attempt?: number }) => m.attempt ?? 0;
 
 const sameBranches = (a: readonly number[], b: readonly number[]) => {
   const sorted = [...b].sort((x, y) => x - y);

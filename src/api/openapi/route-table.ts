@@ -56,7 +56,7 @@ export interface RouteSpec {
   readonly hidden?: boolean;
 }
 
-export const ERROR_STATUSES = [400, 401, 403, 404, 409, 413, 500, 503] as const;
+const ERROR_STATUSES = [400, 401, 403, 404, 409, 413, 500, 503] as const;
 export type ErrorStatus = (typeof ERROR_STATUSES)[number];
 
 type Out<T> = T extends z.ZodType ? z.output<T> : never;
@@ -147,7 +147,7 @@ export class RouteTable<E extends Env = Env> {
 }
 
 /** `/v1` + `/` → `/v1`; `/v1` + `/transactions` → `/v1/transactions`. */
-export function joinPath(prefix: string, path: string): string {
+function joinPath(prefix: string, path: string): string {
   const p = prefix.replace(/\/+$/, "");
   if (path === "/" || path === "") return p === "" ? "/" : p;
   return `${p}${path}`;
