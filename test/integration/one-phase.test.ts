@@ -5,6 +5,7 @@
  * (a ROLLBACK before the one-phase PREPARE, the ROLLBACK that resolves a deadline).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CallCounter } from "../../src/adapters/call-counter.ts";
 import type { PrepareMessage } from "../../src/core/messages.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
 import { bankParticipant, bankStoreOf } from "../helpers/bank-participant.ts";
@@ -16,8 +17,9 @@ const sameServer = (from: string, to: string, amount: number) => [
 
 describe("a transaction at one participant", () => {
   let stack: Stack;
+  const counter = new CallCounter();
   beforeAll(async () => {
-    stack = await startStack();
+    stack = await startStack({ counter });
   });
   afterAll(() => stack?.stop());
 
@@ -27,7 +29,10 @@ describe("a transaction at one participant", () => {
   it("a same-server transfer commits in one write: no PREPARE/decision round, no lock, no hold", async () => {
     await stack.seed("bank-1", "o1", 500);
     await stack.seed("bank-1", "o2", 10);
+    counter.reset();
     const view = await stack.transfer(sameServer("o1", "o2", 120));
+    // One write at the participant: no prepare, then commit.
+    expect(counter.snapshot()["dynamodb:TransactWriteItems"]).toBe(1);
     expect(view).toMatchObject({ status: "committed", phase: "committed" });
     // Decided and completed by the participant's one report.
     expect(view.decidedAt).toBeDefined();
