@@ -1,6 +1,7 @@
 /**
  * The TransactionStore port on one DynamoDB table: I/O and mapping only. A
- * lost conditional write becomes StaleRecordError or DuplicateTransactionError.
+ * lost conditional write becomes DuplicateTransactionError (create) or an
+ * update's outcome carrying the record that won.
  */
 import { randomUUID } from "node:crypto";
 import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
@@ -15,7 +16,7 @@ import {
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { DUE_INDEX, WAITING_INDEX } from "../../infra/topology.ts";
 import type { TxRecord } from "../core/transaction.ts";
-import { DuplicateTransactionError, StaleRecordError } from "../ports/errors.ts";
+import { DuplicateTransactionError } from "../ports/errors.ts";
 import type { TransactionStore, WaitingTx } from "../ports/transaction-store.ts";
 import { fromItem, participantItems, toItem } from "./dynamodb-transaction-item.ts";
 
@@ -118,27 +119,6 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
       ]);
       if (record.status === "rejected") throw record.reason;
       if (items.status === "rejected") throw items.reason;
-    },
-
-    async save(tx, expectedVersion) {
-      const token = randomUUID();
-      try {
-        await doc.send(
-          new PutCommand({
-            TableName: tableName,
-            Item: toItem(tx, token, shards, retentionSeconds),
-            ConditionExpression: "version = :expected",
-            ExpressionAttributeValues: { ":expected": expectedVersion },
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-        );
-      } catch (err) {
-        if (err instanceof ConditionalCheckFailedException) {
-          if (err.Item?.writeToken?.S === token) return;
-          throw new StaleRecordError(tx.id, { cause: err });
-        }
-        throw err;
-      }
     },
 
     async update(before, next) {

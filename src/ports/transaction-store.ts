@@ -10,8 +10,6 @@ export interface TransactionStore {
   get(id: string): Promise<TxRecord | undefined>;
   /** Writes a new record; throws DuplicateTransactionError carrying the existing one. */
   create(tx: TxRecord): Promise<void>;
-  /** Replaces the record if it is still at `expectedVersion`; throws StaleRecordError otherwise. */
-  save(tx: TxRecord, expectedVersion: number): Promise<void>;
   /**
    * Writes `next` over `before` if the record is still at `before.version`,
    * changing only what differs. One call: a lost race returns the record that

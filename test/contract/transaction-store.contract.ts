@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { begin as beginSaga } from "../../src/core/saga.ts";
 import type { SagaRecord, TwoPcRecord } from "../../src/core/transaction.ts";
 import { begin, type Policy } from "../../src/core/two-phase-commit.ts";
-import { DuplicateTransactionError, StaleRecordError } from "../../src/ports/errors.ts";
+import { DuplicateTransactionError } from "../../src/ports/errors.ts";
 import { shardOf, type TransactionStore } from "../../src/ports/transaction-store.ts";
 
 const policy: Policy = {
@@ -102,32 +102,6 @@ export function transactionStoreContract(name: string, fresh: () => Promise<Tran
       expect((await store.get(tx.id))?.requestHash).toBe("hash");
     });
 
-    it("save replaces the record at the expected version", async () => {
-      const store = await fresh();
-      const tx = record();
-      await store.create(tx);
-      const next: TwoPcRecord = { ...tx, state: "aborting", version: 2, reason: "timeout" };
-      await store.save(next, 1);
-      expect(await store.get(tx.id)).toEqual(next);
-    });
-
-    it("save at a stale version throws StaleRecordError and changes nothing", async () => {
-      const store = await fresh();
-      const tx = record();
-      await store.create(tx);
-      await store.save({ ...tx, attempts: 1, version: 2 }, 1);
-      const err = await store.save({ ...tx, state: "committing", version: 2 }, 1).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(StaleRecordError);
-      expect(await store.get(tx.id)).toMatchObject({ state: "preparing", attempts: 1, version: 2 });
-    });
-
-    it("save of a record that does not exist throws StaleRecordError and creates nothing", async () => {
-      const store = await fresh();
-      const tx = record();
-      await expect(store.save({ ...tx, version: 2 }, 1)).rejects.toBeInstanceOf(StaleRecordError);
-      expect(await store.get(tx.id)).toBeUndefined();
-    });
-
     it("update writes the next record over the one it was made from, fields it drops included", async () => {
       const store = await fresh();
       const tx: TwoPcRecord = { ...record(), dueAt: T0, waits: { "bank-1": "other" } };
@@ -205,7 +179,9 @@ export function transactionStoreContract(name: string, fresh: () => Promise<Tran
       const tx = { ...record(), dueAt: T0 };
       await store.create(tx);
       const { dueAt: _d, ...finished } = tx;
-      await store.save({ ...finished, state: "aborted", completedAt: T0, version: 2 }, 1);
+      expect(await store.update(tx, { ...finished, state: "aborted", completedAt: T0, version: 2 })).toEqual({
+        saved: true,
+      });
       const all = await Promise.all(
         Array.from({ length: store.shards }, (_, s) => store.due(s, T0 + 60_000, 100)),
       );
@@ -233,7 +209,7 @@ export function transactionStoreContract(name: string, fresh: () => Promise<Tran
       expect(await store.get(tx.id)).toEqual(tx);
       const { dueAt: _d, ...rest } = tx;
       const finished: SagaRecord = { ...rest, state: "compensated", completedAt: T0, version: 2 };
-      await store.save(finished, 1);
+      expect(await store.update(tx, finished)).toEqual({ saved: true });
       expect(await store.get(tx.id)).toEqual(finished);
       const due = await Promise.all(
         Array.from({ length: store.shards }, (_, s) => store.due(s, T0 + 60_000, 100)),

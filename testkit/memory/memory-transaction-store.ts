@@ -1,12 +1,12 @@
 /**
  * An in-memory TransactionStore with the DynamoDB adapter's conditional
- * semantics (attribute_not_exists on create, version condition on save, the
+ * semantics (attribute_not_exists on create, version condition on update, the
  * sparse due and waiting indexes as scans). For the deterministic simulation
  * and for tests; it passes the same contract suite as the DynamoDB store.
  */
 
 import { isFinal, isWaiting, type TxRecord } from "../../src/core/transaction.ts";
-import { DuplicateTransactionError, StaleRecordError } from "../../src/ports/errors.ts";
+import { DuplicateTransactionError } from "../../src/ports/errors.ts";
 import { shardOf, type TransactionStore, type WaitingTx } from "../../src/ports/transaction-store.ts";
 
 export interface MemoryTransactionStore extends TransactionStore {
@@ -38,13 +38,6 @@ export function createMemoryTransactionStore(options: { shards?: number } = {}):
     async create(tx) {
       const existing = records.get(tx.id);
       if (existing) throw new DuplicateTransactionError(existing);
-      records.set(tx.id, tx);
-    },
-
-    async save(tx, expectedVersion) {
-      const current = records.get(tx.id);
-      // Like `version = :expected` on a missing item: the condition fails.
-      if (!current || current.version !== expectedVersion) throw new StaleRecordError(tx.id);
       records.set(tx.id, tx);
     },
 

@@ -198,11 +198,6 @@ export async function buildWorld(
   };
   const checkedStore: TransactionStore = {
     ...txStore,
-    save: (tx, expectedVersion) =>
-      checkDeadlockAbort(tx, expectedVersion, async () => {
-        await txStore.save(tx, expectedVersion);
-        return true;
-      }),
     async update(before, asked) {
       const next = mutant === "one-phase-aborts-alone" ? abortsAlone(before, asked, sim.now) : asked;
       let outcome: Awaited<ReturnType<TransactionStore["update"]>> = { saved: false, current: undefined };
