@@ -73,8 +73,15 @@ export function released(tx: TwoPcRecord, now: number, policy: Policy): Step<Two
   };
 }
 
+/** The restart the record was in is over: its next attempt starts, or it is decided or resolved instead. */
+export function withoutRestart(tx: TwoPcRecord): TwoPcRecord {
+  const { restarting: _r, restartAfter: _a, ...rest } = tx;
+  return rest;
+}
+
 /** The lock the restart waits for is free: start the next attempt once the last one is released. */
 export function lockReleased(tx: TwoPcRecord, now: number, policy: Policy): Step<TwoPcRecord> {
+  // Still restarting: only the wait for that lock is over.
   const { restartAfter: _a, ...rest } = tx;
   if (decisionTargets(tx.participants).length === 0) return nextAttempt(rest, now, policy);
   return { next: rest, effects: [], changed: true };
@@ -82,7 +89,7 @@ export function lockReleased(tx: TwoPcRecord, now: number, policy: Policy): Step
 
 /** Every participant released the attempt: PREPARE the next one everywhere. */
 export function nextAttempt(tx: TwoPcRecord, now: number, policy: Policy): Step<TwoPcRecord> {
-  const { restarting: _r, restartAfter: _a, ...rest } = tx;
+  const rest = withoutRestart(tx);
   const attempt = attemptOf(tx) + 1;
   const names = tx.participants.map((p) => p.name);
   const next: TwoPcRecord = {

@@ -26,12 +26,13 @@ import {
 } from "./atomic-group.ts";
 import { backoffMs } from "./backoff.ts";
 import { isReason, type Reason } from "./reasons.ts";
-import { lockReleased, released, resendRollbacks, restart } from "./restart.ts";
+import { lockReleased, released, resendRollbacks, restart, withoutRestart } from "./restart.ts";
 import { type Step as AnyStep, appendEvents, type Policy, unchanged } from "./step.ts";
 import {
   attemptOf,
   type BranchSpec,
   type Decision,
+  type ParticipantState,
   type TwoPcRecord,
   type TwoPcState,
   type TxEvent,
@@ -97,9 +98,8 @@ function decide(
   now: number,
   policy: Policy,
 ): Step {
-  const { resolving: _resolving, restarting: _restarting, restartAfter: _after, ...open } = withoutWaits(tx);
   const next: TwoPcRecord = {
-    ...open,
+    ...withoutUndecided(tx),
     state: decision === "commit" ? "committing" : "aborting",
     decidedAt: now,
     participants: decided(tx.participants, decision),
@@ -124,6 +124,15 @@ function decide(
     effects: decisionEffects(targets, decision),
     changed: true,
   };
+}
+
+/**
+ * Decided: nothing waits for a lock on its behalf any more, a restart it was in
+ * is over, and a one-phase outcome asked for is no longer awaited.
+ */
+function withoutUndecided(tx: TwoPcRecord): TwoPcRecord {
+  const { resolving: _resolving, ...rest } = withoutRestart(withoutWaits(tx));
+  return rest;
 }
 
 function complete(tx: TwoPcRecord, now: number, policy: Policy): TwoPcRecord {
@@ -152,13 +161,8 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
   // Asked to roll back: a prepared participant's yes no longer commits, its ROLLBACK's answer settles it.
   if (tx.resolving !== undefined && vote.vote === "yes") return unchanged(tx);
 
-  const participants = tx.participants.with(index, withVote(participant, vote));
-  const voted = appendEvents(
-    { ...withoutWait(tx, participant.name), participants },
-    [{ at: now, ...voteEvent(vote) }],
-    policy.maxEvents,
-  );
-  switch (tally(participants, vote)) {
+  const voted = withVoteRecorded(tx, index, participant, vote, now, policy);
+  switch (tally(voted.participants, vote)) {
     case "abort":
       // Died for contention with time left: the client sees a restart, not an abort.
       if (restartable(tx, vote, now)) return restart(voted, "lock_conflict", now, policy, vote.holder);
@@ -168,6 +172,25 @@ export function onVote(tx: TwoPcRecord, vote: VoteInput, now: number, policy: Po
     case undefined:
       return { next: voted, effects: [], changed: true };
   }
+}
+
+/** The vote on its participant, that participant's wait-for edge gone, the vote in the log. */
+function withVoteRecorded(
+  tx: TwoPcRecord,
+  index: number,
+  participant: ParticipantState,
+  vote: VoteInput,
+  now: number,
+  policy: Policy,
+): TwoPcRecord {
+  return appendEvents(
+    {
+      ...withoutWait(tx, participant.name),
+      participants: tx.participants.with(index, withVote(participant, vote)),
+    },
+    [{ at: now, ...voteEvent(vote) }],
+    policy.maxEvents,
+  );
 }
 
 /**
@@ -190,14 +213,7 @@ function onOnePhaseRefusal(
 ): Step {
   const participant = tx.participants[index];
   if (!participant) return unchanged(tx);
-  const voted = appendEvents(
-    {
-      ...withoutWait(tx, participant.name),
-      participants: tx.participants.with(index, withVote(participant, vote)),
-    },
-    [{ at: now, ...voteEvent(vote) }],
-    policy.maxEvents,
-  );
+  const voted = withVoteRecorded(tx, index, participant, vote, now, policy);
   // Died at a lock: its refused barrier holds nothing and no copy of this attempt commits, so it restarts.
   if (restartable(tx, vote, now)) return restart(voted, "lock_conflict", now, policy, vote.holder);
   if (!isReason(vote.reason, "id_reused") || vote.final === true) {
@@ -308,13 +324,7 @@ function onOutcome(tx: TwoPcRecord, ack: AckInput, now: number, policy: Policy):
   if (ack.decision === "abort" && tx.resolving === undefined) return unchanged(tx);
   const commit = ack.decision === "commit";
   const reason = commit ? undefined : tx.resolving;
-  const {
-    dueAt: _dueAt,
-    resolving: _resolving,
-    restarting: _restarting,
-    restartAfter: _after,
-    ...rest
-  } = withoutWaits(tx);
+  const { dueAt: _dueAt, ...rest } = withoutUndecided(tx);
   const next: TwoPcRecord = {
     ...rest,
     state: commit ? "committed" : "aborted",
@@ -352,9 +362,8 @@ function resolve(tx: TwoPcRecord, reason: Reason, now: number, policy: Policy, r
   const again = tx.resolving !== undefined;
   const attempts = again && !restart ? tx.attempts + 1 : 0;
   // A restart it was in ends here: the answer to this ROLLBACK is the outcome.
-  const { restarting: _restarting, restartAfter: _after, ...open } = withoutWaits(tx);
   const next: TwoPcRecord = {
-    ...open,
+    ...withoutRestart(withoutWaits(tx)),
     resolving: tx.resolving ?? reason,
     attempts,
     dueAt: now + backoffMs(policy.decisionRetryMs, attempts, policy.backoffCapMs),
