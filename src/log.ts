@@ -1,8 +1,11 @@
 import { Logger } from "@aws-lambda-powertools/logger";
-import type { ConstructorOptions, LogLevel } from "@aws-lambda-powertools/logger/types";
+import type {
+  ConstructorOptions,
+  LogItemExtraInput,
+  LogItemMessage,
+  LogLevel,
+} from "@aws-lambda-powertools/logger/types";
 import { currentLogKeys, currentTraceparent, traceIdOf } from "./trace-context.ts";
-
-type Input = Parameters<Logger["info"]>[0];
 
 /**
  * The keys of the work running now (trace-context.ts) that every line carries:
@@ -23,21 +26,15 @@ export function contextKeys(): Record<string, unknown> {
  * fields of the same name win.
  */
 export class TracedLogger extends Logger {
-  #traced(extra: unknown[]): unknown[] {
+  // Every level (critical and trace too) and every path (buffered or printed) passes here.
+  protected override processLogItem(
+    logLevel: number,
+    input: LogItemMessage,
+    extraInput: LogItemExtraInput,
+  ): void {
     const keys = contextKeys();
-    return Object.keys(keys).length === 0 ? extra : [keys, ...extra];
-  }
-  override debug(input: Input, ...extra: unknown[]): void {
-    super.debug(input, ...(this.#traced(extra) as []));
-  }
-  override info(input: Input, ...extra: unknown[]): void {
-    super.info(input, ...(this.#traced(extra) as []));
-  }
-  override warn(input: Input, ...extra: unknown[]): void {
-    super.warn(input, ...(this.#traced(extra) as []));
-  }
-  override error(input: Input, ...extra: unknown[]): void {
-    super.error(input, ...(this.#traced(extra) as []));
+    const traced = Object.keys(keys).length === 0 ? extraInput : ([keys, ...extraInput] as LogItemExtraInput);
+    super.processLogItem(logLevel, input, traced);
   }
   protected override createLogger(options?: ConstructorOptions): Logger {
     return new TracedLogger(options);

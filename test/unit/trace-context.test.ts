@@ -95,6 +95,25 @@ describe("the root logger", () => {
       ["outside", undefined],
     ]);
   });
+
+  it.each(["trace", "debug", "info", "warn", "error", "critical"] as const)(
+    "puts the work's keys on a %s line too",
+    (level) => {
+      const lines: string[] = [];
+      // warn, error and critical go to stderr.
+      for (const stream of [process.stdout, process.stderr]) {
+        vi.spyOn(stream, "write").mockImplementation((chunk) => {
+          lines.push(String(chunk));
+          return true;
+        });
+      }
+      const log = createRootLogger("TRACE");
+      withScope(TP, { txId: "tx-1" }, () => log[level]("logged"));
+      expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual([
+        expect.objectContaining({ message: "logged", txId: "tx-1", traceparent: TP }),
+      ]);
+    },
+  );
 });
 
 describe("a trace learned once the work has started (the sweeper's, from the record)", () => {
