@@ -15,6 +15,12 @@ interface Capacity {
   readonly WriteCapacityUnits?: number;
 }
 
+interface Consumed extends Capacity {
+  readonly TableName?: string;
+  readonly Table?: Capacity;
+  readonly GlobalSecondaryIndexes?: Record<string, Capacity>;
+}
+
 type Next = (args: { input: Record<string, unknown> }) => Promise<{ output?: unknown }>;
 interface Stack {
   add(
@@ -44,11 +50,14 @@ export class Meter {
   private readonly byCall = new Map<string, number>();
 
   /**
-   * Asks DynamoDB for ReturnConsumedCapacity TOTAL on every read and write the
-   * client sends and adds up what comes back. DynamoDB Local reports
-   * TransactWriteItems at standard units (1 per KB per item) but AWS bills
-   * transactional writes double, so those are doubled here; it reports
-   * TransactGetItems already doubled, as AWS bills them. A write whose
+   * Asks DynamoDB for ReturnConsumedCapacity on every read and write the client
+   * sends and adds up what comes back. DynamoDB Local already reports a
+   * TransactWriteItems at the transactional rate (one small Put alone: 2 units)
+   * but adds its items' sizes up before rounding, where AWS bills each item
+   * written 2 units per KB, rounded up item by item; so a transaction's table
+   * units are the larger of what DynamoDB Local reports and that per-item floor
+   * (`transactWriteFloor`), and its index units are taken as reported. It
+   * reports TransactGetItems already doubled, as AWS bills them. A write whose
    * condition fails returns no capacity, but AWS bills it one write unit (an
    * item under 1 KB), so that is added; a cancelled TransactWriteItems is not
    * counted (AWS does not say what it bills for one).
@@ -60,16 +69,31 @@ export class Meter {
         const read = READS.has(operation);
         if (!read && !WRITES.has(operation)) return next(args);
         try {
-          const result = await next({ ...args, input: { ...args.input, ReturnConsumedCapacity: "TOTAL" } });
-          const consumed = (result.output as { ConsumedCapacity?: Capacity | Capacity[] } | undefined)
+          const transactWrite = operation === "TransactWriteItems";
+          const result = await next({
+            ...args,
+            input: { ...args.input, ReturnConsumedCapacity: transactWrite ? "INDEXES" : "TOTAL" },
+          });
+          const consumed = (result.output as { ConsumedCapacity?: Consumed | Consumed[] } | undefined)
             ?.ConsumedCapacity;
-          const factor = operation === "TransactWriteItems" ? 2 : 1;
+          const floors = transactWrite ? transactWriteFloor(args.input) : new Map<string, number>();
           for (const c of [consumed ?? []].flat()) {
-            const total = (c.CapacityUnits ?? 0) * factor;
+            if (transactWrite) {
+              const indexes = Object.values(c.GlobalSecondaryIndexes ?? {}).reduce(
+                (sum, i) => sum + (i.CapacityUnits ?? 0),
+                0,
+              );
+              const table = Math.max(c.Table?.CapacityUnits ?? (c.CapacityUnits ?? 0) - indexes, 0);
+              const units = Math.max(table, floors.get(c.TableName ?? "") ?? 0) + indexes;
+              this.addByCall(operation, units);
+              this.writeUnits += units;
+              continue;
+            }
+            const total = c.CapacityUnits ?? 0;
             this.addByCall(operation, total);
             if (c.ReadCapacityUnits !== undefined || c.WriteCapacityUnits !== undefined) {
-              this.readUnits += (c.ReadCapacityUnits ?? 0) * factor;
-              this.writeUnits += (c.WriteCapacityUnits ?? 0) * factor;
+              this.readUnits += c.ReadCapacityUnits ?? 0;
+              this.writeUnits += c.WriteCapacityUnits ?? 0;
             } else if (read) this.readUnits += total;
             else this.writeUnits += total;
           }
@@ -139,3 +163,66 @@ function messageBytes(m: SqsMessage): number {
     (m.MessageAttributes ? Buffer.byteLength(JSON.stringify(m.MessageAttributes)) : 0)
   );
 }
+
+type TransactItem = Record<string, { TableName?: string; Item?: Record<string, unknown> } | undefined>;
+
+/**
+ * What AWS bills a TransactWriteItems at least, per table: 2 write units per KB
+ * of each item written, rounded up item by item. A Put's size is its item's; an
+ * Update's or a Delete's is not in the request, so it counts as under 1 KB (the
+ * bench's accounts and barriers are a few hundred bytes). A ConditionCheck
+ * writes nothing and is left to what DynamoDB reports.
+ */
+export function transactWriteFloor(input: Record<string, unknown>): Map<string, number> {
+  const floors = new Map<string, number>();
+  for (const entry of (input.TransactItems as TransactItem[] | undefined) ?? []) {
+    for (const kind of ["Put", "Update", "Delete"] as const) {
+      const action = entry[kind];
+      if (action?.TableName === undefined) continue;
+      const bytes = kind === "Put" && action.Item ? itemBytes(action.Item) : 0;
+      const units = 2 * Math.max(1, Math.ceil(bytes / 1024));
+      floors.set(action.TableName, (floors.get(action.TableName) ?? 0) + units);
+    }
+  }
+  return floors;
+}
+
+const ATTRIBUTE_TYPES = new Set(["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"]);
+const isAttributeValue = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" &&
+  v !== null &&
+  !Array.isArray(v) &&
+  Object.keys(v).length === 1 &&
+  ATTRIBUTE_TYPES.has(Object.keys(v)[0] ?? "");
+
+/** An item's size as DynamoDB counts it (names plus values), marshalled or plain. */
+export function itemBytes(item: Record<string, unknown>): number {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(item)) bytes += Buffer.byteLength(name) + valueBytes(value);
+  return bytes;
+}
+
+function valueBytes(value: unknown): number {
+  if (isAttributeValue(value)) {
+    const [type, inner] = Object.entries(value)[0] as [string, unknown];
+    if (type === "M")
+      return 3 + itemBytes(inner as Record<string, unknown>) + Object.keys(inner as object).length;
+    if (type === "L") return 3 + (inner as unknown[]).reduce<number>((sum, v) => sum + valueBytes(v) + 1, 0);
+    if (type === "N") return numberBytes(String(inner));
+    if (type === "BOOL" || type === "NULL") return 1;
+    if (type === "SS" || type === "NS" || type === "BS")
+      return (inner as unknown[]).reduce<number>((sum, v) => sum + Buffer.byteLength(String(v)), 0);
+    return Buffer.byteLength(inner instanceof Uint8Array ? Buffer.from(inner) : String(inner));
+  }
+  if (typeof value === "string") return Buffer.byteLength(value);
+  if (typeof value === "number" || typeof value === "bigint") return numberBytes(String(value));
+  if (typeof value === "boolean" || value === null || value === undefined) return 1;
+  if (value instanceof Uint8Array) return value.byteLength;
+  if (Array.isArray(value)) return 3 + value.reduce<number>((sum, v) => sum + valueBytes(v) + 1, 0);
+  if (value instanceof Set) return [...value].reduce<number>((sum, v) => sum + valueBytes(v), 0);
+  const map = value as Record<string, unknown>;
+  return 3 + itemBytes(map) + Object.keys(map).length;
+}
+
+/** A number: about one byte per two significant digits, plus one. */
+const numberBytes = (digits: string) => Math.ceil(digits.replace(/^-|\.|e.*$/gi, "").length / 2) + 1;
