@@ -108,8 +108,14 @@ export const STATUS_INDEX = "status";
 /** Transactions by protocol (sharded), newest first: the listing by protocol, and without a filter. */
 export const PROTOCOL_INDEX = "protocol";
 /**
- * One small item per (transaction, participant), written beside the record's
- * create: a transaction's participants are a list, and an index keys on one value.
+ * Transactions by their first and by their second participant (sorted names,
+ * sharded), newest first: an index keys on one value, so a record carries two.
+ */
+export const PARTICIPANT_1_INDEX = "participant1";
+export const PARTICIPANT_2_INDEX = "participant2";
+/**
+ * One small item per (transaction, participant) beyond the record's two, written
+ * beside the record's create.
  */
 export const TX_PARTICIPANTS_TABLE = "transaction-participants";
 /** Over TX_PARTICIPANTS_TABLE: a participant's transactions (sharded), newest first. */
@@ -273,6 +279,16 @@ export function buildTopology(options: TopologyOptions): Topology {
             sortKey: { name: "createdAt", type: "N" },
             projection: "KEYS_ONLY",
           },
+          // `<participant>#<shard>` of the first and second participant: sparse, set at
+          // create and never changed, so each is written once per transaction.
+          ...[PARTICIPANT_1_INDEX, PARTICIPANT_2_INDEX].map(
+            (name): IndexSpec => ({
+              name,
+              partitionKey: { name: `${name}Shard`, type: "S" },
+              sortKey: { name: "createdAt", type: "N" },
+              projection: "KEYS_ONLY",
+            }),
+          ),
         ],
       },
       [TX_PARTICIPANTS_TABLE]: {

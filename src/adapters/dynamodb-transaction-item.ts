@@ -13,6 +13,8 @@ export type TxItem = TxRecord & {
   waitShard?: string;
   statusShard?: string;
   protocolShard?: string;
+  participant1Shard?: string;
+  participant2Shard?: string;
   expiresAt?: number;
   /** Unique per write: tells our own write, retried by the SDK after a lost response, from another's. */
   writeToken?: string;
@@ -29,20 +31,25 @@ export const participantShardOf = (participant: string, shard: number): string =
 export const participantItemKey = (txId: string, participant: string): string => `${txId}/${participant}`;
 export const txIdOfParticipantItemKey = (key: string): string => key.slice(0, key.indexOf("/"));
 
+/** The participants a transaction's branches name, sorted: the first two the record indexes itself. */
+const participantsOf = (tx: TxRecord): string[] => [...new Set(tx.branches.map((b) => b.participant))].sort();
+
 /**
- * The participant index's items of a transaction: one per participant its
- * branches name. They expire with the retention after the deadline, whatever
- * becomes of the record; the record is the truth, they only point to it.
+ * The participant index's items of a transaction: one per participant beyond
+ * the two the record indexes itself, so a transaction of one or two participants
+ * has none. They expire with the retention after the deadline,
+ * whatever becomes of the record; the record is the truth, they only point to it.
  */
 export function participantItems(tx: TxRecord, shards: number, retentionSeconds: number) {
   const shard = shardOf(tx.id, shards);
-  const names = [...new Set(tx.branches.map((b) => b.participant))];
-  return names.map((participant) => ({
-    key: participantItemKey(tx.id, participant),
-    participantShard: participantShardOf(participant, shard),
-    createdAt: tx.createdAt,
-    expiresAt: Math.ceil(tx.deadline / 1000) + retentionSeconds,
-  }));
+  return participantsOf(tx)
+    .slice(2)
+    .map((participant) => ({
+      key: participantItemKey(tx.id, participant),
+      participantShard: participantShardOf(participant, shard),
+      createdAt: tx.createdAt,
+      expiresAt: Math.ceil(tx.deadline / 1000) + retentionSeconds,
+    }));
 }
 
 export function toItem(tx: TxRecord, writeToken: string, shards: number, retentionSeconds: number): TxItem {
@@ -52,6 +59,10 @@ export function toItem(tx: TxRecord, writeToken: string, shards: number, retenti
   if (tx.dueAt !== undefined) item.dueShard = String(shard);
   item.statusShard = statusShardOf(statusOf(tx.state), shard);
   item.protocolShard = protocolShardOf(tx.protocol, shard);
+  // The participant1/2 indexes: set at create, never changed (a record's branches are fixed).
+  const [first, second] = participantsOf(tx);
+  if (first !== undefined) item.participant1Shard = participantShardOf(first, shard);
+  if (second !== undefined) item.participant2Shard = participantShardOf(second, shard);
   if (isWaiting(tx)) item.waitShard = String(shard);
   if (isFinal(tx.state)) item.expiresAt = Math.ceil((tx.completedAt ?? Date.now()) / 1000) + retentionSeconds;
   return item;
@@ -63,6 +74,8 @@ export function fromItem(item: Record<string, unknown>): TxRecord {
     waitShard: _w,
     statusShard: _t,
     protocolShard: _p,
+    participant1Shard: _p1,
+    participant2Shard: _p2,
     expiresAt: _e,
     writeToken: _k,
     ...tx

@@ -3,8 +3,10 @@
  * never a Scan, whatever the filters.
  *
  * Each listing reads one index, the most selective its filters allow:
- * - `participant`: the participant index, over the small items written beside
- *   each record's create (one per participant, transaction-participants table);
+ * - `participant`: the record's `participant1` and `participant2` indexes (its
+ *   first two participants, sorted) and the participant index over the small
+ *   items written beside the create for any further ones (transaction-participants
+ *   table), all three read and merged;
  * - else `status`: the status index (its key changes with the status);
  * - else `protocol`, or no filter at all: the protocol index (every record is in
  *   it once, under its protocol: no filter reads both protocols' partitions).
@@ -17,7 +19,13 @@
  * not serve) is left out, so a page may come short while more follow.
  */
 import { type DynamoDBDocumentClient, QueryCommand } from "@aws-sdk/lib-dynamodb";
-import { PARTICIPANT_INDEX, PROTOCOL_INDEX, STATUS_INDEX } from "../../infra/topology.ts";
+import {
+  PARTICIPANT_1_INDEX,
+  PARTICIPANT_2_INDEX,
+  PARTICIPANT_INDEX,
+  PROTOCOL_INDEX,
+  STATUS_INDEX,
+} from "../../infra/topology.ts";
 import { PROTOCOLS, type TxRecord } from "../core/transaction.ts";
 import { statusOf } from "../core/view.ts";
 import type { ListPage, ListQuery, TransactionListing } from "../ports/transaction-listing.ts";
@@ -58,6 +66,8 @@ interface Partition {
   /** The table key of an entry with this id, for ExclusiveStartKey. */
   readonly tableKey: (id: string) => Record<string, string>;
   readonly idOf: (item: Record<string, unknown>) => string;
+  /** The transaction-participants table's: its entries may repeat what the records index. */
+  readonly pointers?: true;
 }
 
 export function createDynamoDbTransactionListing(
@@ -72,14 +82,28 @@ function partitionsOf(deps: DynamoDbTransactionListingOptions, query: ListQuery)
   const byId = (item: Record<string, unknown>) => String(item.id);
   const { participant, status, protocol } = query;
   if (participant !== undefined) {
-    return shards.map((shard) => ({
-      table: deps.participantsTableName,
-      index: PARTICIPANT_INDEX,
-      attribute: "participantShard",
-      value: participantShardOf(participant, shard),
-      tableKey: (id) => ({ key: participantItemKey(id, participant) }),
-      idOf: (item) => txIdOfParticipantItemKey(String(item.key)),
-    }));
+    return shards.flatMap((shard): Partition[] => {
+      const value = participantShardOf(participant, shard);
+      return [
+        ...[PARTICIPANT_1_INDEX, PARTICIPANT_2_INDEX].map((index) => ({
+          table: deps.tableName,
+          index,
+          attribute: `${index}Shard`,
+          value,
+          tableKey: (id: string) => ({ id }),
+          idOf: byId,
+        })),
+        {
+          table: deps.participantsTableName,
+          index: PARTICIPANT_INDEX,
+          attribute: "participantShard",
+          value,
+          tableKey: (id) => ({ key: participantItemKey(id, participant) }),
+          idOf: (item) => txIdOfParticipantItemKey(String(item.key)),
+          pointers: true,
+        },
+      ];
+    });
   }
   if (status !== undefined) {
     return shards.map((shard) => ({
@@ -130,9 +154,23 @@ async function listTransactions(
   const reads = await Promise.all(
     parts.map((part, i) => readPartition(deps, part, from[i] ?? null, limit + 1, query)),
   );
-  const { ids, next } = mergeNewestFirst(reads, limit);
-  const records = await getMany(deps, ids);
-  const items = records.filter(matches(query));
+  const { ids, sources, next } = mergeNewestFirst(reads, limit);
+  const found = await getMany(deps, ids);
+  const keep = matches(query);
+  const items = ids.flatMap((id, k) => {
+    const item = found.get(id);
+    const part = parts[sources[k] ?? 0];
+    // A record that indexes the participant itself is listed by that index alone, even
+    // if an item points at it too (a record written over one from before its indexes).
+    if (
+      !item ||
+      (part?.pointers && (item.participant1Shard === part.value || item.participant2Shard === part.value))
+    ) {
+      return [];
+    }
+    const tx = fromItem(item);
+    return keep(tx) ? [tx] : [];
+  });
   const done = next.every((p) => p === "end");
   return { items, ...(done ? {} : { nextCursor: encodeCursor({ listing, parts: next }) }) };
 }
@@ -186,18 +224,16 @@ async function readPartition(
   return { from, keys, more: out.LastEvaluatedKey !== undefined };
 }
 
-/** The records of `ids`, in that order; ids whose record is gone (TTL) or never written are left out. */
-async function getMany(deps: DynamoDbTransactionListingOptions, ids: readonly string[]): Promise<TxRecord[]> {
-  if (ids.length === 0) return [];
-  const unique = [...new Set(ids)];
+/** The items of the records of `ids`, by id; a record gone (TTL) or never written is absent. */
+async function getMany(
+  deps: DynamoDbTransactionListingOptions,
+  ids: readonly string[],
+): Promise<Map<string, Record<string, unknown>>> {
+  if (ids.length === 0) return new Map();
   const items = await batchGetAll(
     deps.doc,
     deps.tableName,
-    unique.map((id) => ({ id })),
+    [...new Set(ids)].map((id) => ({ id })),
   );
-  const found = new Map(items.map((item) => [String(item.id), fromItem(item)]));
-  return ids.flatMap((id) => {
-    const tx = found.get(id);
-    return tx ? [tx] : [];
-  });
+  return new Map(items.map((item) => [String(item.id), item]));
 }

@@ -101,10 +101,12 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
 
     async create(tx) {
       const token = randomUUID();
-      // Beside the record, in parallel: an item alone points at nothing the listing
-      // will show (it reads every record it lists). Both are awaited: a failed item
-      // write fails the create, and the client's retry (same id) writes them again,
-      // unconditional and idempotent, whether or not the record is there by then.
+      // The record indexes its first two participants itself; items only for the others
+      // (none for a transaction of one or two participants). Beside the record, in
+      // parallel: an item alone points at nothing the listing will show (it reads every
+      // record it lists). Both are awaited: a failed item write fails the create, and
+      // the client's retry (same id) writes them again, unconditional and idempotent,
+      // whether or not the record is there by then.
       const table = options.participantsTableName;
       const [items, record] = await Promise.allSettled([
         // One PutItem each (small items, in parallel): BatchWriteItem stays ungranted.

@@ -93,15 +93,18 @@ export interface ShardRead {
 
 /**
  * Merges the shards' newest-first reads into one page of at most `limit` ids,
- * newest first, and says where each shard stands afterwards. A shard's position
- * moves only past entries that were taken, so pages never repeat or skip an entry.
+ * newest first, each with the read it came from (`sources`), and says where each
+ * shard stands afterwards. A shard's position moves only past entries that were
+ * taken, so pages never repeat or skip an entry.
  */
 export function mergeNewestFirst(
   reads: readonly ShardRead[],
   limit: number,
-): { readonly ids: string[]; readonly next: ShardPosition[] } {
+): { readonly ids: string[]; readonly sources: number[]; readonly next: ShardPosition[] } {
   const heads = reads.map(() => 0);
   const ids: string[] = [];
+  // The read each id was taken from, by index.
+  const sources: number[] = [];
   while (ids.length < limit) {
     let best = -1;
     let bestAt = Number.NEGATIVE_INFINITY;
@@ -122,6 +125,7 @@ export function mergeNewestFirst(
     const key = read?.keys[heads[best] ?? 0];
     if (blocked || !key) break;
     ids.push(key.id);
+    sources.push(best);
     heads[best] = (heads[best] ?? 0) + 1;
   }
   const next = reads.map((read, i): ShardPosition => {
@@ -129,5 +133,5 @@ export function mergeNewestFirst(
     if (read.from === "end" || (taken === read.keys.length && !read.more)) return "end";
     return taken > 0 ? (read.keys[taken - 1] ?? read.from) : read.from;
   });
-  return { ids, next };
+  return { ids, sources, next };
 }

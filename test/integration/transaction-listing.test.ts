@@ -4,15 +4,22 @@
  * never a Scan; pages walk every match exactly once, newest first, and stay
  * stable while new transactions arrive.
  */
+
+import { PutCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName, TX_PARTICIPANTS_TABLE } from "../../infra/topology.ts";
 import type { ListQuery, TransactionPage } from "../../packages/client/src/index.ts";
 import { CallCounter } from "../../src/adapters/call-counter.ts";
+import {
+  participantItemKey,
+  participantShardOf,
+  toItem,
+} from "../../src/adapters/dynamodb-transaction-item.ts";
 import { createDynamoDbTransactionStore } from "../../src/adapters/dynamodb-transaction-store.ts";
 import { begin as beginSaga } from "../../src/core/saga.ts";
 import type { TxRecord } from "../../src/core/transaction.ts";
 import { begin as beginTwoPc } from "../../src/core/two-phase-commit.ts";
-import type { TransactionStore } from "../../src/ports/transaction-store.ts";
+import { shardOf, type TransactionStore } from "../../src/ports/transaction-store.ts";
 import { policyOf } from "../../src/wiring.ts";
 import { type Stack, startStack } from "../helpers/stack.ts";
 
@@ -24,10 +31,23 @@ let stack: Stack;
 let store: TransactionStore;
 const all: TxRecord[] = [];
 
-/** Transaction i: a saga every third, at two or three participants, committed every fourth, one second apart. */
+/**
+ * Transaction i: a saga every third, committed every fourth, one second apart; at
+ * bank-9 alone every seventh, else at two to four participants. Sorted, the record
+ * indexes its first two itself: bank-9 is first (alone), second (after a bank-k),
+ * or third (after a-shop and a bank-k, so an item of its own); loyalty always has an item.
+ */
 function record(i: number, at = BASE + i * 1_000): TxRecord {
   const id = `lst-${String(i).padStart(4, "0")}`;
-  const participants = [`bank-${(i % 3) + 1}`, ...(i % 5 === 0 ? ["loyalty"] : []), "bank-9"];
+  const participants =
+    i % 7 === 1
+      ? ["bank-9"]
+      : [
+          `bank-${(i % 3) + 1}`,
+          ...(i % 5 === 0 ? ["loyalty"] : []),
+          ...(i % 11 === 0 ? ["a-shop"] : []),
+          "bank-9",
+        ];
   const branches = participants.map((participant) => ({
     participant,
     action: "deposit",
@@ -89,6 +109,9 @@ describe("GET /v1/transactions over indexes", () => {
     ["status=pending&limit=50", (tx) => !committed(tx)],
     ["protocol=saga&limit=30", (tx) => tx.protocol === "saga"],
     ["participant=bank-2&limit=40", at("bank-2")],
+    ["participant=bank-9&limit=45", at("bank-9")],
+    ["participant=a-shop&limit=3", at("a-shop")],
+    ["participant=bank-9&status=pending&limit=64", (tx) => at("bank-9")(tx) && !committed(tx)],
     ["participant=loyalty&status=committed&limit=7", (tx) => at("loyalty")(tx) && committed(tx)],
     ["protocol=2pc&status=pending&limit=33", (tx) => tx.protocol === "2pc" && !committed(tx)],
     [
@@ -132,11 +155,42 @@ describe("GET /v1/transactions over indexes", () => {
     expect(ids).toEqual(all.map((tx) => tx.id).reverse());
   });
 
-  it("a create writes one small index item per participant beside the record", async () => {
+  it("a create writes the record and one small index item per participant beyond its first two", async () => {
     counter.reset();
     await store.create(record(9_000));
-    // bank-1, loyalty, bank-9: three items, and the record.
-    expect(counter.snapshot()["dynamodb:PutItem"]).toBe(4);
+    // bank-1, bank-9, loyalty: the record indexes the first two, an item the third.
+    expect(counter.snapshot()["dynamodb:PutItem"]).toBe(2);
+    const items = await stack.scan(TX_PARTICIPANTS_TABLE);
+    expect(items.filter((item) => String(item.key).startsWith("lst-9000/")).map((item) => item.key)).toEqual([
+      "lst-9000/loyalty",
+    ]);
+  });
+
+  it("a 2-party begin writes its record alone: one PutItem, no transaction-participants item", async () => {
+    const id = "lst-two-party";
+    await stack.client.putAccount("bank-1", `${id}-a`, 100);
+    await stack.client.putAccount("bank-2", `${id}-b`, 0);
+    const started = Date.now();
+    counter.reset();
+    await stack.client.begin({
+      id,
+      protocol: "2pc",
+      timeoutMs: 60_000,
+      branches: [
+        { participant: "bank-2", action: "deposit", input: { account: `${id}-b`, amount: 1 } },
+        { participant: "bank-1", action: "withdraw", input: { account: `${id}-a`, amount: 1 } },
+      ],
+    });
+    expect(counter.snapshot()["dynamodb:PutItem"]).toBe(1);
+    const items = await stack.scan(TX_PARTICIPANTS_TABLE);
+    expect(items.filter((item) => String(item.key).startsWith(`${id}/`))).toEqual([]);
+    // Listed under each of its participants, by the record's own indexes.
+    for (const participant of ["bank-1", "bank-2"]) {
+      const views = await walk(
+        `participant=${participant}&since=${iso(started)}&until=${iso(Date.now() + 1)}`,
+      );
+      expect(views.map((v) => v.id)).toEqual([id]);
+    }
   });
 
   it.each([
@@ -161,5 +215,64 @@ describe("GET /v1/transactions over indexes", () => {
       `/v1/transactions?participant=bank-2&limit=2&cursor=${encodeURIComponent(first.nextCursor ?? "")}`,
     );
     expect(res.status).toBe(400);
+  });
+});
+
+describe("records written before the record indexed its own participants", () => {
+  /** A 2PC record at `participants`, created at `at`. */
+  function twoPc(id: string, participants: string[], at: number): TxRecord {
+    const branches = participants.map((participant) => ({ participant, action: "deposit", input: {} }));
+    return beginTwoPc({ id, branches, timeoutMs: 3_600_000, requestHash: "h" }, at, policyOf(stack.config))
+      .next;
+  }
+
+  /** As the code before wrote it: the record without participant1/2Shard, an item for every participant. */
+  async function putOldFormat(tx: TxRecord) {
+    const { topology, timing } = stack.config;
+    const shard = shardOf(tx.id, topology.dueShards);
+    const doc = stack.runtime.clients.doc;
+    const {
+      participant1Shard: _1,
+      participant2Shard: _2,
+      ...item
+    } = toItem(tx, "old", topology.dueShards, timing.retentionSeconds);
+    await doc.send(new PutCommand({ TableName: physicalName(topology, "transactions"), Item: item }));
+    for (const participant of new Set(tx.branches.map((b) => b.participant))) {
+      await doc.send(
+        new PutCommand({
+          TableName: physicalName(topology, TX_PARTICIPANTS_TABLE),
+          Item: {
+            key: participantItemKey(tx.id, participant),
+            participantShard: participantShardOf(participant, shard),
+            createdAt: tx.createdAt,
+            expiresAt: Math.ceil(tx.deadline / 1000) + timing.retentionSeconds,
+          },
+        }),
+      );
+    }
+  }
+
+  it("are listed exactly once, beside new ones, even rewritten whole since", async () => {
+    const t = BASE + 500;
+    const old2 = twoPc("lst-old-2", ["old-a", "old-b"], t);
+    const old3 = twoPc("lst-old-3", ["old-c", "old-b", "old-a"], t + 1_000);
+    const rewritten = twoPc("lst-old-rewritten", ["old-b", "old-a"], t + 2_000);
+    const fresh2 = twoPc("lst-new-2", ["old-a", "old-b"], t + 3_000);
+    const fresh3 = twoPc("lst-new-3", ["old-b", "old-c", "old-a"], t + 4_000);
+    await Promise.all([old2, old3, rewritten].map(putOldFormat));
+    await Promise.all([fresh2, fresh3].map((tx) => store.create(tx)));
+    // A whole-record write (the store's save) gives an old record its own index keys:
+    // its items for old-a and old-b now repeat them.
+    await store.save({ ...rewritten, attempts: 1, version: rewritten.version + 1 }, rewritten.version);
+    const expected = (participant: string) =>
+      [fresh3, fresh2, rewritten, old3, old2]
+        .filter((tx) => tx.branches.some((b) => b.participant === participant))
+        .map((tx) => tx.id);
+    for (const participant of ["old-a", "old-b", "old-c"]) {
+      for (const limit of [1, 2, 50]) {
+        const ids = (await walk(`participant=${participant}&limit=${limit}`)).map((v) => v.id);
+        expect(ids, `${participant}, pages of ${limit}`).toEqual(expected(participant));
+      }
+    }
   });
 });

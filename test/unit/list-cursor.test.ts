@@ -57,7 +57,7 @@ describe("mergeNewestFirst", () => {
   const key = (at: number, id = `t${at}`): IndexKey => ({ at, id });
 
   it("takes the newest entries across shards and moves each shard only past what it took", () => {
-    const { ids, next } = mergeNewestFirst(
+    const { ids, sources, next } = mergeNewestFirst(
       [
         { from: null, keys: [key(9), key(5), key(1)], more: false },
         { from: null, keys: [key(8), key(7), key(2)], more: true },
@@ -67,6 +67,8 @@ describe("mergeNewestFirst", () => {
       3,
     );
     expect(ids).toEqual(["t9", "t8", "t7"]);
+    // Which read each came from: the listing tells an item's entry from a record's own.
+    expect(sources).toEqual([0, 1, 1]);
     expect(next).toEqual([key(9), key(7), "end", "end"]);
   });
 

@@ -207,6 +207,9 @@ const stored = (tx: TwoPcRecord | SagaRecord) => ({
   dueShard: "999",
   waitShard: "999",
   statusShard: "committed#999",
+  protocolShard: "saga#999",
+  participant1Shard: `${name(0)}#999`,
+  participant2Shard: `${name(1)}#999`,
   expiresAt: T0,
   writeToken: "00000000-0000-0000-0000-000000000000",
 });
