@@ -261,9 +261,20 @@ describe("records written before the record indexed its own participants", () =>
     const fresh3 = twoPc("lst-new-3", ["old-b", "old-c", "old-a"], t + 4_000);
     await Promise.all([old2, old3, rewritten].map(putOldFormat));
     await Promise.all([fresh2, fresh3].map((tx) => store.create(tx)));
-    // A whole-record write (the store's save) gives an old record its own index keys:
+    // An old record written whole again in the new format carries its own index keys:
     // its items for old-a and old-b now repeat them.
-    await store.save({ ...rewritten, attempts: 1, version: rewritten.version + 1 }, rewritten.version);
+    const { topology, timing } = stack.config;
+    await stack.runtime.clients.doc.send(
+      new PutCommand({
+        TableName: physicalName(topology, "transactions"),
+        Item: toItem(
+          { ...rewritten, attempts: 1, version: rewritten.version + 1 },
+          "new",
+          topology.dueShards,
+          timing.retentionSeconds,
+        ),
+      }),
+    );
     const expected = (participant: string) =>
       [fresh3, fresh2, rewritten, old3, old2]
         .filter((tx) => tx.branches.some((b) => b.participant === participant))
