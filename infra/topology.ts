@@ -102,7 +102,12 @@ export const COORDINATOR_QUEUE = "coordinator";
 export const DISPATCHER_QUEUE = "dispatcher";
 /** The registry of HTTP participants (`POST /v1/participants`). */
 export const PARTICIPANTS_TABLE = "participants";
-export const DUE_INDEX = "due";
+/**
+ * Undecided or unacknowledged transactions by due time (sharded): the sweeper's
+ * work. Keys only: the sweeper reads ids, and a copy of the whole record would
+ * be rewritten by every write to it (a vote, an ack), not only when it falls due.
+ */
+export const DUE_INDEX = "due-keys";
 /** Transactions by client-facing status (sharded), newest first: the listing endpoint. */
 export const STATUS_INDEX = "status";
 /** Transactions by protocol (sharded), newest first: the listing by protocol, and without a filter. */
@@ -258,6 +263,7 @@ export function buildTopology(options: TopologyOptions): Topology {
             name: DUE_INDEX,
             partitionKey: { name: "dueShard", type: "S" },
             sortKey: { name: "dueAt", type: "N" },
+            projection: "KEYS_ONLY",
           },
           {
             name: WAITING_INDEX,

@@ -44,7 +44,7 @@ describe("provision", () => {
     expect(
       Table?.GlobalSecondaryIndexes?.map((i) => [i.IndexName, i.Projection?.ProjectionType]).sort(),
     ).toEqual(topology.tables.transactions.indexes.map((i) => [i.name, i.projection ?? "ALL"]).sort());
-    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName)).toContain("due");
+    expect(Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName)).toContain("due-keys");
     for (const table of [transactions, physicalName(topology, "bank")]) {
       const ttl = await clients.dynamodb.send(new DescribeTimeToLiveCommand({ TableName: table }));
       expect(ttl.TimeToLiveDescription).toMatchObject({
