@@ -106,6 +106,11 @@ export interface ParticipantSettings {
    * queue the fallback (src/coordinator/direct-inbox.ts).
    */
   readonly queuedAnswers: boolean;
+  /**
+   * With direct answers, what the coordinator's handling sends the answering
+   * participant itself is handled in its invocation (src/self-delivery.ts).
+   */
+  readonly selfDelivery: boolean;
 }
 
 /** Protocol timing, in milliseconds unless named otherwise. */
@@ -223,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lockWaitBudgetMs: e.CONCORD_LOCK_WAIT_BUDGET_MS,
       inDoubtAfterMs: e.CONCORD_IN_DOUBT_AFTER_MS,
       queuedAnswers: e.CONCORD_QUEUED_ANSWERS,
+      selfDelivery: e.CONCORD_SELF_DELIVERY,
     },
     commerce: {
       participants: commerce,

@@ -22,6 +22,8 @@ export const CRASH_POINTS = [
   "after-commit-before-ack",
   "after-rollback-before-ack",
   "after-step-before-result",
+  // a participant (or the dispatcher), handling a message the coordinator's handling sent it in its own invocation
+  "before-self-delivery",
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 

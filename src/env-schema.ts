@@ -163,6 +163,11 @@ export const envSchema = z
       "false",
       "send every vote, ack and step result through the coordinator queue instead of applying it in the participant's invocation (direct answers)",
     ),
+    CONCORD_SELF_DELIVERY: v(
+      bool(true),
+      "true",
+      "with direct answers: a message the coordinator's handling sends, in a participant's (or the dispatcher's) invocation, to that same participant is handled there instead of through its queue (a COMMIT to the last voter, a PREPARE to the participant whose release woke it)",
+    ),
     CONCORD_PAYMENT_FAILURE_RATE: v(
       rate(),
       "0",

@@ -46,11 +46,12 @@ export const rate = () =>
     return n;
   });
 
-/** true/1 or false/0 (any case); unset is false. */
-export const bool = () =>
+/** true/1 or false/0 (any case); unset is `unset`. */
+export const bool = (unset = false) =>
   raw.transform((v, ctx) => {
     const b = v?.trim().toLowerCase();
-    if (b === undefined || b === "" || b === "false" || b === "0") return false;
+    if (b === undefined || b === "") return unset;
+    if (b === "false" || b === "0") return false;
     if (b === "true" || b === "1") return true;
     return refuse(ctx, `must be true or false, got "${v}"`);
   });

@@ -37,7 +37,9 @@ import {
   PARTICIPANT_KINDS,
   participantsOf,
 } from "./participants/kinds.ts";
+import { deliveringToSelf } from "./self-delivery.ts";
 import { sleep } from "./timers.ts";
+import type { LogKeys } from "./trace-context.ts";
 import {
   kindStore,
   once,
@@ -201,6 +203,27 @@ export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
  */
 const answering = (wiring: Wiring): void => wiring.applyAnswersWith(() => coordinatorOf(wiring).handleGroup);
 
+/**
+ * A role's handler for its queue's messages, which then also handles what the
+ * coordinator's handling, run on its direct answers, sent the participant a
+ * message was for (self-delivery), unless that is off.
+ */
+const selfDelivering = (
+  wiring: Wiring,
+  handle: (message: ParticipantMessage) => Promise<void>,
+  log: Logger,
+  keysOf: (message: ParticipantMessage) => LogKeys,
+): ((message: ParticipantMessage) => Promise<void>) =>
+  wiring.selfDelivery
+    ? deliveringToSelf(handle, {
+        // The bus, not the queue alone: a fault test's wrapper sees this send as any other.
+        fallback: (participant, message) => wiring.bus.toParticipant(participant, message),
+        log,
+        keysOf,
+        crash: wiring.crash,
+      })
+    : handle;
+
 export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
   if (name === "") throw new Error("CONCORD_PARTICIPANT must name the built-in participant to serve");
   answering(wiring);
@@ -224,9 +247,15 @@ export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
     crash: wiring.crash,
     metrics: wiring.metrics,
   });
+  // Every line about a message names its transaction (the participant is this logger's persistent key).
+  const keysOf = (m: ParticipantMessage) => ({ txId: m.txId });
   return {
-    // Every line about a message names its transaction (the participant is this logger's persistent key).
-    batch: sqsBatchHandler(participantMessage, participant.handle, log, (m) => ({ txId: m.txId })),
+    batch: sqsBatchHandler(
+      participantMessage,
+      selfDelivering(wiring, participant.handle, log, keysOf),
+      log,
+      keysOf,
+    ),
     pass: participant.inquire,
   };
 };
@@ -257,7 +286,14 @@ export const dispatcherRole: RoleBuilder<"dispatcher"> = (wiring) => {
   });
   // Every line about a message names its transaction and the HTTP participant it is for.
   const keysOf = (m: ParticipantMessage) => ({ txId: m.txId, participant: m.participant });
-  return { batch: sqsBatchHandler(participantMessage, dispatcher.handle, log, keysOf) };
+  return {
+    batch: sqsBatchHandler(
+      participantMessage,
+      selfDelivering(wiring, dispatcher.handle, log, keysOf),
+      log,
+      keysOf,
+    ),
+  };
 };
 
 export const sweeperRole: RoleBuilder<"sweeper"> = (wiring) => {

@@ -28,6 +28,7 @@ import { type Metrics, noMetrics } from "./metrics/metrics.ts";
 import { type KindName, PARTICIPANT_KINDS } from "./participants/kinds.ts";
 import type { CoordinatorInbox } from "./ports/coordinator-inbox.ts";
 import type { MessageBus } from "./ports/message-bus.ts";
+import { holdingForSelf } from "./self-delivery.ts";
 
 export interface RoleOptions {
   /** The root logger; from the configured level when absent. */
@@ -47,6 +48,12 @@ export interface RoleOptions {
    * CONCORD_QUEUED_ANSWERS is set.
    */
   readonly directAnswers?: boolean;
+  /**
+   * With direct answers, a message the coordinator's handling sends the answering
+   * participant itself is handled in its invocation, not through its queue
+   * (src/self-delivery.ts). When absent: CONCORD_SELF_DELIVERY (on by default).
+   */
+  readonly selfDelivery?: boolean;
   /** Crash-point injection; from CONCORD_CRASH_AT when absent. */
   readonly crash?: Crash;
   /** Where the roles count things: a Prometheus registry locally, CloudWatch on Lambda; none when absent. */
@@ -74,6 +81,12 @@ export interface Wiring {
    * so that a bundle whose role never answers holds no coordinator code.
    */
   readonly applyAnswersWith: (handling: () => DirectInboxDeps["handleGroup"]) => void;
+  /**
+   * Whether the roles that answer hand what the coordinator's handling sends
+   * their own participant to their own handler (self-delivery): only with direct
+   * answers, since only then does that handling run in their invocation.
+   */
+  readonly selfDelivery: boolean;
   readonly clock: () => number;
   /** The root logger: each role logs through a child of it. */
   readonly log: Logger;
@@ -104,13 +117,15 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
   });
   const log = options.log ?? createRootLogger(config.log.level);
   const directAnswers = options.directAnswers ?? !config.participants.queuedAnswers;
+  const selfDelivery = directAnswers && (options.selfDelivery ?? config.participants.selfDelivery);
   // The coordinator queue until a role that answers installs the direct inbox.
   let inbox: CoordinatorInbox = sqsBus;
-  const routed: MessageBus = {
+  const sent: MessageBus = {
     toCoordinator: (message) => inbox.toCoordinator(message),
     toParticipant: (participant, message, sendOptions) =>
       sqsBus.toParticipant(participant, message, sendOptions),
   };
+  const routed = selfDelivery ? holdingForSelf(sent) : sent;
   return {
     config,
     clients,
@@ -123,6 +138,7 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
         log: log.createChild({ serviceName: "concord-direct-inbox" }),
       });
     },
+    selfDelivery,
     clock: options.clock ?? Date.now,
     log,
     policy: policyOf(config),

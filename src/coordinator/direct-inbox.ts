@@ -13,10 +13,15 @@
  * that was durable before the failure is applied twice, which every transition
  * takes as once. Only when that send fails too does the caller's promise reject:
  * the participant's own message then comes back and answers again.
+ *
+ * A group is applied as part of the handling its answers came from (when they
+ * all came from one participant's): what it sends that participant is handled
+ * there once its message is done (src/self-delivery.ts).
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { CoordinatorMessage } from "../core/messages.ts";
 import type { CoordinatorInbox } from "../ports/coordinator-inbox.ts";
+import { currentSelf, runAsSelf, type SelfScope, selfOfGroup } from "../self-delivery.ts";
 
 export interface DirectInboxDeps {
   /** The coordinator's message handling (createCoordinator's `handleGroup`). */
@@ -33,6 +38,8 @@ export interface DirectInboxDeps {
 
 interface Waiter {
   readonly message: CoordinatorMessage;
+  /** The handling that answered: what the group sends its participant is held for it. */
+  readonly self: SelfScope | undefined;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -67,7 +74,9 @@ export function createDirectInbox(deps: DirectInboxDeps): CoordinatorInbox {
 
   async function apply(txId: string, group: readonly Waiter[]): Promise<void> {
     try {
-      await handleGroup(group.map((w) => w.message));
+      // Under its answers' own handling, not the context the first of them started this chain in.
+      const self = selfOfGroup(group.map((w) => w.self));
+      await runAsSelf(self, () => handleGroup(group.map((w) => w.message)));
       for (const w of group) w.resolve();
     } catch (err) {
       if (fatal?.(err)) for (const w of group) w.reject(err);
@@ -83,7 +92,7 @@ export function createDirectInbox(deps: DirectInboxDeps): CoordinatorInbox {
   return {
     toCoordinator: (message) =>
       new Promise<void>((resolve, reject) => {
-        const waiter = { message, resolve, reject };
+        const waiter = { message, self: currentSelf(), resolve, reject };
         const behind = waiting.get(message.txId);
         if (behind) {
           behind.push(waiter);

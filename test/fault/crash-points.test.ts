@@ -128,7 +128,7 @@ describe("crash points, each role its own process", () => {
     expect(await checkInvariants(cluster, 1_000)).toEqual([]);
   });
 
-  it.each([["after-votes-before-decision"], ["after-decision-before-send"]])(
+  it.each([["after-votes-before-decision"], ["after-decision-before-send"], ["before-self-delivery"]])(
     "the participant whose direct vote decides dies at %s; the transaction commits once it is back",
     async (point) => {
       // Whichever of the two votes last decides: arm both, one dies.
@@ -144,7 +144,8 @@ describe("crash points, each role its own process", () => {
       );
       expect(dead).toMatch(/^bank-[12]$/);
       // Before the decision: the redelivered PREPARE votes again from its barrier and decides.
-      // After it: the decision is durable, the sweeper sends it.
+      // After it (before-self-delivery: its own COMMIT held, not yet handled, is lost with the
+      // process): the decision is durable, the sweeper sends it.
       await cluster.start(dead as "bank-1" | "bank-2", { CONCORD_CRASH_AT: "" });
       expect(await cluster.settle(body.id)).toMatchObject({ status: "committed", phase: "committed" });
       expect(await balances(cluster)).toEqual([750, 250]);

@@ -40,6 +40,7 @@ describe("defaults", () => {
         lockWaitBudgetMs: 0,
         inDoubtAfterMs: 30_000,
         queuedAnswers: false,
+        selfDelivery: true,
       },
     ],
     ["payment", config.commerce.payment, { failureRate: 0, latencyMs: 0 }],

@@ -26,6 +26,7 @@ export function crashPointsOf(role: RoleKey): readonly CrashPoint[] {
       "before-commit",
       "after-commit-before-ack",
       "after-rollback-before-ack",
+      "before-self-delivery",
     ].includes(p),
   );
 }

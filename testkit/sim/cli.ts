@@ -8,6 +8,7 @@
  *   npm run sim -- --seeds 200 --expiry --mutant expires-at-write
  *   npm run sim -- --seeds 500 --mutant one-phase-aborts-alone
  *   npm run sim -- --seeds 500 --answers queued    (every answer through the coordinator queue)
+ *   npm run sim -- --seeds 500 --self-delivery on  (a participant handles what is sent to itself in its handler)
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
 import { Command, Option } from "commander";
@@ -53,6 +54,12 @@ const program = usageErrorsExit(
         "--answers <path>",
         "participants' answers applied directly (the queue the fallback) or all through the coordinator queue; else drawn per seed, direct in three in four",
       ).argParser(choiceArg(["direct", "queued"] as const)),
+    )
+    .addOption(
+      new Option(
+        "--self-delivery <on|off>",
+        "with direct answers, messages to the answering participant itself handled in its handler, or sent through its queue; else drawn per seed, on in three in four",
+      ).argParser(choiceArg(["on", "off"] as const)),
     ),
   2,
 );
@@ -67,6 +74,7 @@ const opts = program.parse().opts<{
   http: boolean;
   expiry: boolean;
   answers?: "direct" | "queued";
+  selfDelivery?: "on" | "off";
 }>();
 const { mutant, sagaShare, lockPolicy } = opts;
 const values = { trace: opts.trace, "no-http": !opts.http, expiry: opts.expiry };
@@ -78,6 +86,7 @@ const runOptions: Omit<SimulationOptions, "seed"> = {
   ...(values["no-http"] ? { httpParticipants: false } : {}),
   ...(values.expiry ? { expiry: true } : {}),
   ...(opts.answers ? { directAnswers: opts.answers === "direct" } : {}),
+  ...(opts.selfDelivery ? { selfDelivery: opts.selfDelivery === "on" } : {}),
 };
 const replayFlags = [
   sagaShare !== DEFAULT_SAGA_SHARE ? ` --saga-share ${sagaShare}` : "",
@@ -86,6 +95,7 @@ const replayFlags = [
   values["no-http"] ? " --no-http" : "",
   values.expiry ? " --expiry" : "",
   opts.answers ? ` --answers ${opts.answers}` : "",
+  opts.selfDelivery ? ` --self-delivery ${opts.selfDelivery}` : "",
 ].join("");
 
 function report(result: SimulationResult): void {

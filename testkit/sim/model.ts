@@ -70,6 +70,12 @@ export interface SimulationOptions {
    * the queue; drawn per seed when absent (direct in three seeds in four).
    */
   readonly directAnswers?: boolean;
+  /**
+   * With direct answers, what the coordinator's handling sends the answering
+   * participant itself is handled in its handler (self-delivery), or sent through
+   * its queue; drawn per seed when absent (in three seeds with direct answers in four).
+   */
+  readonly selfDelivery?: boolean;
 }
 
 export const INVARIANTS = [
@@ -132,6 +138,10 @@ export interface FaultModel {
   readonly directAnswers: boolean;
   /** The share of a direct answer's store calls that fail, before or after their write. */
   readonly directFailRate: number;
+  /** Messages to the answering participant itself are handled in its handler (direct answers only). */
+  readonly selfDelivery: boolean;
+  /** The share of those whose handling there fails, so that they go through the queue. */
+  readonly selfFailRate: number;
 }
 
 export interface Envelope {

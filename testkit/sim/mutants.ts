@@ -99,8 +99,11 @@ export type CoordinatorMutant = (typeof COORDINATOR_MUTANTS)[number];
  *   version is stored (read, then write without the version condition), as a
  *   "cheaper" direct vote might: a concurrent writer's change (another vote, a
  *   deadline abort) is lost.
+ * - self-delivery-before-durable: a deciding write's message to the answering participant
+ *   itself is held before the write, not after it is durable: when the write fails or loses
+ *   its race (a deadline abort), the participant applies a decision nothing durable backs.
  */
-export const DIRECT_MUTANTS = ["direct-blind-write"] as const;
+export const DIRECT_MUTANTS = ["direct-blind-write", "self-delivery-before-durable"] as const;
 export type DirectMutant = (typeof DIRECT_MUTANTS)[number];
 
 export type Mutant = BankMutant | HttpMutant | CoordinatorMutant | DirectMutant;

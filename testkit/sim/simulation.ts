@@ -86,6 +86,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const expiryRng = createRandom(options.seed * 7_919 + 17);
   // So does the direct answers' path: the seed's other draws stay what they were.
   const directRng = createRandom(options.seed * 65_537 + 11);
+  // And self-delivery's.
+  const selfRng = createRandom(options.seed * 48_271 + 7);
+  const directAnswers = options.directAnswers ?? directRng.chance(0.75);
   const faults: FaultModel = {
     servers: rng.between(2, 3),
     lockPolicy: pickPolicy(rng.pick(LOCK_POLICIES), options.lockPolicy),
@@ -102,8 +105,10 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     sendFailRate: rng.pick([0, 0.02, 0.05]),
     httpFaultRate: http ? rng.pick([0, 0.1, 0.3]) : 0,
     expiry: options.expiry ?? expiryRng.chance(0.25),
-    directAnswers: options.directAnswers ?? directRng.chance(0.75),
+    directAnswers,
     directFailRate: directRng.pick([0, 0.05, 0.2]),
+    selfDelivery: directAnswers && (options.selfDelivery ?? selfRng.chance(0.75)),
+    selfFailRate: selfRng.pick([0, 0.05, 0.2]),
   };
   const servers = Array.from({ length: faults.servers }, (_, i) => `bank-${i + 1}`);
   const target = options.transfers ?? rng.between(15, 30);
@@ -111,7 +116,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   const httpName = http ? HTTP_PARTICIPANT : undefined;
   const twoPc = twoPcRequest(servers);
 
-  const world = await buildWorld(options, sim, rng, faults, servers, httpName, directRng);
+  const world = await buildWorld(options, sim, rng, faults, servers, httpName, directRng, selfRng);
   const { txStore, pool, service } = world;
   const s = createScheduler(world, sim, rng, expiryRng, faults, servers);
   const { clients } = s;

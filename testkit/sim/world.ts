@@ -6,12 +6,14 @@
  */
 import { createCoordinator } from "../../src/coordinator/coordinator.ts";
 import { createDirectInbox } from "../../src/coordinator/direct-inbox.ts";
+import { messageFor } from "../../src/coordinator/dispatch.ts";
 import { createRecordCache } from "../../src/coordinator/record-cache.ts";
 import { createSweeper } from "../../src/coordinator/sweeper.ts";
 import { decisionOf } from "../../src/core/atomic-group.ts";
 import type { CoordinatorMessage, ParticipantMessage } from "../../src/core/messages.ts";
 import { isReason } from "../../src/core/reasons.ts";
 import { isWaiting, type TxRecord } from "../../src/core/transaction.ts";
+import { decides } from "../../src/core/transitions.ts";
 import { createDispatcher, type Dispatcher } from "../../src/http-participants/dispatcher.ts";
 import { UNKNOWN_TRANSACTION } from "../../src/http-participants/http-protocol.ts";
 import { RetryLaterError } from "../../src/participant-kit/errors.ts";
@@ -20,6 +22,7 @@ import { type AccountState, bankModel } from "../../src/participants/bank/bank-r
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
 import type { TransactionStore } from "../../src/ports/transaction-store.ts";
+import { deliveringToSelf, holdForSelf } from "../../src/self-delivery.ts";
 import { RecordingLogger } from "../logging.ts";
 import {
   createMemoryParticipantStore,
@@ -159,6 +162,7 @@ export async function buildWorld(
   servers: readonly string[],
   httpName: string | undefined,
   directRng: Random,
+  selfRng: Random,
 ): Promise<World> {
   const txStore: MemoryTransactionStore = createMemoryTransactionStore({ shards: 2 });
   const bank: MemoryParticipantStore<AccountState> = createMemoryParticipantStore(bankModel, {
@@ -276,6 +280,51 @@ export async function buildWorld(
   const coordinator = createCoordinator({ ...deps, records: createRecordCache() });
   const sweeper = createSweeper({ ...deps, concurrency: 4 });
 
+  /**
+   * What the coordinator's handling sends in a participant's handler: a message to
+   * that participant itself is held for it (self-delivery), the rest sent.
+   */
+  const holdingBus: MessageBus = {
+    toCoordinator: bus.toCoordinator,
+    toParticipant: (p, m, o) => {
+      if (o?.delaySeconds || !holdForSelf(p, m)) return bus.toParticipant(p, m, o);
+      sim.note(() => `  held for self ${describe(m)}`);
+      return Promise.resolve();
+    },
+  };
+  /** The `self-delivery-before-durable` mutant: a decision's messages held before its write. */
+  const handOverEarly = (next: TxRecord) => {
+    if (next.protocol !== "2pc") return;
+    const decision = next.state === "committing" || next.state === "committed" ? "commit" : "abort";
+    for (const p of next.participants) {
+      const m = messageFor(next, { kind: "decision", participant: p.name, decision });
+      if (holdForSelf(p.name, m)) sim.note(() => `  held for self before the write ${describe(m)}`);
+    }
+  };
+  /**
+   * A participant's (or the dispatcher's) handler: with self-delivery, it then
+   * handles what was held for it, the real wrapper over the real handler. Between
+   * holding and handling, the process may die (a crash: the message is lost, as a
+   * lost SQS message is) or the handling fail (it goes through the queue).
+   */
+  const selfDelivering = <H extends { handle: (m: ParticipantMessage) => Promise<void> }>(handler: H): H => {
+    if (!faults.selfDelivery) return handler;
+    const handle = deliveringToSelf(handler.handle, {
+      fallback: bus.toParticipant,
+      log,
+      keysOf: (m) => ({ txId: m.txId }),
+      crash: (point) => {
+        crash(point);
+        if (sim.faulty && selfRng.chance(faults.selfFailRate)) {
+          sim.note(() => "  self-delivery failed: through the queue");
+          throw new SimulatedStoreFailure("self-delivery failed");
+        }
+      },
+      fatal: (err) => err instanceof SimulatedCrash,
+    });
+    return { ...handler, handle };
+  };
+
   /** The bus a participant (or the dispatcher) answers on; see `directOrQueued`. */
   const answeringBus = (who: string): MessageBus => counted(directOrQueued(who));
   /** Wake-ups counted as the participant sends them, direct or through the queue. */
@@ -309,6 +358,7 @@ export async function buildWorld(
       },
       async update(before, next) {
         if (fails("write (nothing written)")) throw new SimulatedStoreFailure(`write of ${next.id} failed`);
+        if (mutant === "self-delivery-before-durable" && decides(before, next)) handOverEarly(next);
         const stored = mutant === "direct-blind-write" ? await transactions.get(next.id) : before;
         const over = stored ?? before;
         const outcome = await transactions.update(over, { ...next, version: over.version + 1 });
@@ -317,7 +367,12 @@ export async function buildWorld(
         return outcome;
       },
     };
-    const handling = createCoordinator({ ...deps, store: flaky, records: createRecordCache() });
+    const handling = createCoordinator({
+      ...deps,
+      store: flaky,
+      records: createRecordCache(),
+      ...(faults.selfDelivery ? { bus: holdingBus } : {}),
+    });
     const inbox = createDirectInbox({
       handleGroup: handling.handleGroup,
       fallback: { toCoordinator: (m) => send("coordinator", m) },
@@ -336,22 +391,24 @@ export async function buildWorld(
   const participants = new Map<string, Participant>(
     servers.map((server) => [
       server,
-      createParticipant({
-        name: server,
-        model: bankModel,
-        store: bankStore,
-        bus: answeringBus(server),
-        clock,
-        log,
-        lockPolicy: faults.lockPolicy,
-        lockMode: faults.lockMode,
-        // A PREPARE that meets a lock registers as a waiter at once: no in-process waiting.
-        waitBudgetMs: 0,
-        inDoubtAfterMs: IN_DOUBT_AFTER_MS,
-        crash,
-        sleep: pause,
-        ...(faults.expiry ? { service: externalService } : {}),
-      }),
+      selfDelivering(
+        createParticipant({
+          name: server,
+          model: bankModel,
+          store: bankStore,
+          bus: answeringBus(server),
+          clock,
+          log,
+          lockPolicy: faults.lockPolicy,
+          lockMode: faults.lockMode,
+          // A PREPARE that meets a lock registers as a waiter at once: no in-process waiting.
+          waitBudgetMs: 0,
+          inDoubtAfterMs: IN_DOUBT_AFTER_MS,
+          crash,
+          sleep: pause,
+          ...(faults.expiry ? { service: externalService } : {}),
+        }),
+      ),
     ]),
   );
 
@@ -402,7 +459,7 @@ export async function buildWorld(
       clock,
       log,
     });
-    dispatcher =
+    dispatcher = selfDelivering(
       mutant === "late-prepare-votes-no"
         ? {
             handle: (m) =>
@@ -416,7 +473,8 @@ export async function buildWorld(
                   })
                 : real.handle(m),
           }
-        : real;
+        : real,
+    );
   }
 
   // --- accounts ---
