@@ -25,9 +25,12 @@
  *   after the direct answer's group was applied, never inside it: the ack of a
  *   COMMIT handled inside the vote's group would wait in the direct inbox behind
  *   that very group.
- * - Bounded: a held message is handled under no scope, so what its handling
- *   sends to P goes through the queue (depth 1, no recursion). A scope that has
- *   closed holds nothing more: a late send (a timer started in it) is sent.
+ * - Bounded: a held message is handled under a scope of its own only once
+ *   (`MAX_DEPTH`): the COMMIT to the last voter may release a lock, and the
+ *   PREPARE of the waiter that wakes is handed over here too (the lock's
+ *   hand-off); what the handling of that PREPARE sends to P goes through the
+ *   queue. A scope that has closed holds nothing more: a late send (a timer
+ *   started in it) is sent.
  * - Nothing lost: when handling a held message fails, it is sent to P's queue,
  *   as it would have been (and when that send fails, the coordinator's re-send
  *   covers it). When the process dies between holding and handling, the message
@@ -50,6 +53,8 @@ import { currentTraceparent, type LogKeys, withScope } from "./trace-context.ts"
 /** The handling of one message for `participant`, and what was sent to that participant meanwhile. */
 export interface SelfScope {
   readonly participant: string;
+  /** 1 for a delivery from the queue, 2 for a held message handled here. */
+  readonly depth: number;
   readonly held: Held[];
   /** Until the handler's message is done; closed, nothing more is held. */
   open: boolean;
@@ -62,6 +67,9 @@ interface Held {
 }
 
 const storage = new AsyncLocalStorage<SelfScope | undefined>();
+
+/** Scopes nest this deep: a queued message, and one held message handled after it. */
+const MAX_DEPTH = 2;
 
 /** The handling the current work belongs to, if it is one that delivers to itself. */
 export const currentSelf = (): SelfScope | undefined => storage.getStore();
@@ -119,8 +127,10 @@ export function deliveringToSelf(
 ): (message: ParticipantMessage) => Promise<void> {
   const { fallback, log, keysOf, crash, fatal } = deps;
 
-  async function deliver({ message, traceparent }: Held): Promise<void> {
-    await runAsSelf(undefined, () =>
+  async function deliver({ message, traceparent }: Held, depth: number): Promise<void> {
+    const self: SelfScope | undefined =
+      depth <= MAX_DEPTH ? { participant: message.participant, depth, held: [], open: true } : undefined;
+    await runAsSelf(self, () =>
       withScope(traceparent, keysOf(message), async () => {
         try {
           crash?.("before-self-delivery");
@@ -145,15 +155,17 @@ export function deliveringToSelf(
         }
       }),
     );
+    // What its handling held stands on durable writes, whether or not it then failed.
+    if (self) await drain(self);
   }
 
   async function drain(self: SelfScope): Promise<void> {
     self.open = false;
-    await Promise.all(self.held.map(deliver));
+    await Promise.all(self.held.map((held) => deliver(held, self.depth + 1)));
   }
 
   return async (message) => {
-    const self: SelfScope = { participant: message.participant, held: [], open: true };
+    const self: SelfScope = { participant: message.participant, depth: 1, held: [], open: true };
     try {
       await runAsSelf(self, () => handle(message));
     } catch (err) {

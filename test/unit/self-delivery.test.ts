@@ -170,7 +170,7 @@ describe("self-delivery", () => {
     expect(handled).toEqual(["prepare", "rollback"]);
   });
 
-  it("sends what a held message's handling sends its participant through the queue (one level only)", async () => {
+  it("hands over once more what a held message's handling sends its participant, and queues the level after", async () => {
     const queued: string[] = [];
     const bus = holdingForSelf({
       toCoordinator: async () => {},
@@ -184,12 +184,15 @@ describe("self-delivery", () => {
           await bus.toParticipant("p2", { type: "rollback", txId: "t", participant: "p2" });
         if (m.type === "rollback")
           await bus.toParticipant("p2", { type: "commit", txId: "t", participant: "p2" });
+        if (m.type === "commit")
+          await bus.toParticipant("p2", { type: "rollback", txId: "t2", participant: "p2" });
       },
       { fallback: async () => {}, log: quiet, keysOf: () => ({}) },
     );
     await handle({ type: "prepare", txId: "t", participant: "p2", deadline: 1, startedAt: 0, branches: [] });
-    expect(handled).toEqual(["prepare", "rollback"]);
-    expect(queued).toEqual(["commit:p2"]);
+    // The COMMIT that releases a lock, then the woken waiter's PREPARE: both here; what follows, queued.
+    expect(handled).toEqual(["prepare", "rollback", "commit"]);
+    expect(queued).toEqual(["rollback:p2"]);
   });
 
   it("holds only undelayed messages to the handling's own participant, and nothing once its message is done", async () => {
@@ -198,7 +201,7 @@ describe("self-delivery", () => {
       toCoordinator: async () => {},
       toParticipant: async (to, m) => void queued.push(`${m.type}:${to}`),
     });
-    const self: SelfScope = { participant: "p2", held: [], open: true };
+    const self: SelfScope = { participant: "p2", depth: 1, held: [], open: true };
     const rollback = (participant: string) => ({ type: "rollback", txId: "t", participant }) as const;
     await runAsSelf(self, async () => {
       await bus.toParticipant("p1", rollback("p1"));
@@ -212,9 +215,9 @@ describe("self-delivery", () => {
   });
 
   it("applies a group of answers from several participants' handlings as no one's", () => {
-    const p1: SelfScope = { participant: "p1", held: [], open: true };
-    const p1again: SelfScope = { participant: "p1", held: [], open: true };
-    const p2: SelfScope = { participant: "p2", held: [], open: true };
+    const p1: SelfScope = { participant: "p1", depth: 1, held: [], open: true };
+    const p1again: SelfScope = { participant: "p1", depth: 1, held: [], open: true };
+    const p2: SelfScope = { participant: "p2", depth: 1, held: [], open: true };
     expect(selfOfGroup([p1, p1again])).toBe(p1);
     expect(selfOfGroup([p1, p2])).toBeUndefined();
     expect(selfOfGroup([p1, undefined])).toBeUndefined();
