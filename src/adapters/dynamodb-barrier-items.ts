@@ -3,6 +3,7 @@
  * mapping back to barriers, and a decision's move of the 2PC barrier. Pure
  * mapping: nothing here sends.
  */
+import { attemptOf } from "../core/transaction.ts";
 import { type Barrier, keptUntilFinished, type StepBarrier } from "../participant-kit/barriers.ts";
 import type { ResourceState } from "../participant-kit/resource-model.ts";
 import type { Item, TransactItem } from "./dynamodb-resource-items.ts";
@@ -25,6 +26,9 @@ export function toStep(item: Item): StepBarrier {
 /**
  * The barrier's move from prepared to `state`, as the first item of a decision's
  * transaction; it expires at `expiresAt`, unless kept until its saga is finished.
+ * It requires the stored barrier prepared for `barrier`'s incarnation and attempt:
+ * the barrier passed may be a copy this process remembers from its PREPARE, and a
+ * prepared barrier of another incarnation or attempt holds other reservations.
  */
 export function settleBarrierItem<S extends ResourceState>(
   tableName: string,
@@ -34,17 +38,26 @@ export function settleBarrierItem<S extends ResourceState>(
   expiresAt: number,
 ): TransactItem {
   const kept = keptUntilFinished({ state, ...(barrier.sagaStage ? { sagaStage: true } : {}) });
+  const started = barrier.txStartedAt;
+  const attempt = attemptOf(barrier);
   return {
     Update: {
       TableName: tableName,
       Key: { pk: barrierKey(barrier.participant, barrier.txId) },
       UpdateExpression: `SET #state = :${state === "committed" ? "committed" : "rolledBack"}, decidedAt = :now${kept ? "" : ", expiresAt = :exp"} REMOVE preparedShard`,
-      ConditionExpression: "#state = :prepared",
+      ConditionExpression: [
+        "#state = :prepared",
+        started === undefined ? "attribute_not_exists(txStartedAt)" : "txStartedAt = :started",
+        // A first attempt's barrier names none (absent: the first).
+        attempt === 0 ? "(attribute_not_exists(attempt) OR attempt = :attempt)" : "attempt = :attempt",
+      ].join(" AND "),
       ExpressionAttributeNames: { "#state": "state" },
       ExpressionAttributeValues: {
         [state === "committed" ? ":committed" : ":rolledBack"]: state,
         ":prepared": "prepared",
         ":now": now,
+        ":attempt": attempt,
+        ...(started === undefined ? {} : { ":started": started }),
         ...(kept ? {} : { ":exp": expiresAt }),
       },
     },

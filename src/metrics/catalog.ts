@@ -89,6 +89,12 @@ export const METRICS = {
     cloudWatch: "LockWaits",
     labels: ["participant"],
   },
+  concord_blind_prepare_fallbacks_total: {
+    kind: "counter",
+    help: "PREPAREs written without a read (declared moves) that the store refused, then read and planned",
+    cloudWatch: "BlindPrepareFallbacks",
+    labels: ["participant"],
+  },
   concord_http_calls_total: {
     kind: "counter",
     help: "Calls the dispatcher made to a registered HTTP participant, by what came back: ok (2xx, or a ROLLBACK's unknown_transaction), refused (409/422) or failed (anything else, no answer, unreachable)",

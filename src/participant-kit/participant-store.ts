@@ -57,12 +57,18 @@ export interface ParticipantStore<S extends ResourceState> {
   refuse(barrier: Barrier<S>): Promise<void>;
   /**
    * Sets each planned resource to its `next` state (version + 1) and unlocks it;
-   * drops placeholders that were only read. Requires the barrier `prepared` and
-   * every lock held by it at the planned version. The committed barrier expires
-   * a retention from now, unless it is an atomic stage's (`keptUntilFinished`).
+   * drops placeholders that were only read. Requires the stored barrier
+   * `prepared` for `barrier`'s incarnation (`txStartedAt`) and attempt, and
+   * every lock held by it at the planned version: `barrier` may be a copy kept
+   * since the PREPARE, never read back, so the condition is what makes it safe.
+   * The committed barrier expires a retention from now, unless it is an atomic
+   * stage's (`keptUntilFinished`).
    */
   commit(barrier: Barrier<S>, now: number): Promise<void>;
-  /** Unlocks without applying (drops placeholders); requires the barrier `prepared` and the locks its. */
+  /**
+   * Unlocks without applying (drops placeholders); requires what `commit` does:
+   * the barrier `prepared` for this incarnation and attempt, and the locks its.
+   */
   rollback(barrier: Barrier<S>, now: number): Promise<void>;
   /**
    * Writes a `rolled_back` barrier where none exists (or over one of an earlier

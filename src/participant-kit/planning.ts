@@ -9,7 +9,9 @@ import { ModelContractError } from "./errors.ts";
 import { isHeld } from "./escrow.ts";
 import type { LockMode } from "./lock-mode.ts";
 import {
+  type Action,
   actionOf,
+  type DeclaredMoves,
   MAX_RESOURCES_PER_WRITE,
   type Resource,
   type ResourceModel,
@@ -89,6 +91,127 @@ function quantityMoves<S extends ResourceState>(
 }
 
 /**
+ * What `action` declares it moves for this input (see ActionSpec.moves), zero
+ * amounts left out; undefined when it declares nothing for it. A declaration
+ * that names a resource the action does not touch, a field that is not a
+ * quantity, or an amount that is not a safe integer breaks the model's contract.
+ */
+function declaredOf<S extends ResourceState>(
+  model: ResourceModel<S>,
+  name: string,
+  action: Action<S>,
+  parsed: NonNullable<Parsed>,
+): DeclaredMoves | undefined {
+  const declared = action.moves?.(parsed.input);
+  if (declared === undefined) return undefined;
+  const out: Record<string, Record<string, number>> = {};
+  for (const [id, fields] of Object.entries(declared)) {
+    if (!parsed.ids.includes(id)) {
+      throw new ModelContractError(`${model.kind}.${name} declared moves on ${id}, not in touches`);
+    }
+    for (const [field, delta] of Object.entries(fields)) {
+      if (!(field in model.quantities) || !Number.isSafeInteger(delta)) {
+        throw new ModelContractError(`${model.kind}.${name} declared a move of ${field} on ${id}: ${delta}`);
+      }
+      if (delta !== 0) out[id] = { ...out[id], [field]: delta };
+    }
+  }
+  return out;
+}
+
+/** Whether `moves` fit `state` as an action sees it (what is available): the model's own rule for them. */
+function fitsView(state: ResourceState | undefined, moves: Readonly<Record<string, number>>): boolean {
+  if (state === undefined) return false;
+  return Object.entries(moves).every(([field, delta]) => {
+    const next = Number(state[field] ?? 0) + delta;
+    return next >= 0 && next <= Number.MAX_SAFE_INTEGER;
+  });
+}
+
+/**
+ * Holds an action to its declared moves, on the states it was judged against
+ * (`before`) and left (`after`): accepted, every touched resource changed by
+ * exactly its declared moves; refused, some declared move did not fit.
+ */
+function checkDeclared<S extends ResourceState>(
+  model: ResourceModel<S>,
+  name: string,
+  declared: DeclaredMoves,
+  ids: readonly string[],
+  before: ReadonlyMap<string, S | undefined>,
+  after: ((id: string) => S | undefined) | undefined,
+): void {
+  const where = `${model.kind}.${name}`;
+  if (after === undefined) {
+    const fit =
+      ids.every((id) => before.get(id) !== undefined) &&
+      Object.entries(declared).every(([id, moves]) => fitsView(before.get(id), moves));
+    if (fit) throw new ModelContractError(`${where} refused though its declared moves fit`);
+    return;
+  }
+  for (const id of new Set(ids)) {
+    const [b, a] = [before.get(id), after(id)];
+    const moves = declared[id] ?? {};
+    if (b === undefined) {
+      if (a !== undefined || Object.keys(moves).length > 0) {
+        throw new ModelContractError(`${where} accepted moves on ${id}, which does not exist`);
+      }
+      continue;
+    }
+    const expected: Record<string, string | number | boolean> = { ...b };
+    for (const [field, delta] of Object.entries(moves)) expected[field] = Number(b[field] ?? 0) + delta;
+    const keys = new Set([...Object.keys(expected), ...Object.keys(a ?? {})]);
+    if (a === undefined || [...keys].some((k) => expected[k] !== a[k])) {
+      throw new ModelContractError(`${where} changed ${id} otherwise than its declared moves`);
+    }
+  }
+}
+
+/**
+ * A PREPARE's plan from its branches alone, without reading (the blind
+ * prepare): every resource held by the sum of the moves the branches declare.
+ * Undefined where the read is needed to plan: not escrow, a branch that does
+ * not parse, must see a stable value or declares no moves for its input, a
+ * touched resource without a move (it would be locked), a field that one
+ * branch debits and another credits (the order they are judged in then
+ * matters: a debit may fit only after a credit), or too many resources.
+ *
+ * Of the same sign, the moves fit together exactly when each fits after the
+ * ones before it, so the store's conditions on the sum (each resource exists,
+ * is unlocked, every debit covered by what is available, no credit past a safe
+ * integer) accept exactly what planGroup would. `version` is 0: nothing was
+ * read, and a held move's version is checked by nothing.
+ */
+export function declaredPlan<S extends ResourceState>(
+  model: ResourceModel<S>,
+  branches: readonly BranchRequest[],
+  mode: LockMode = "escrow",
+): PlannedResource<S>[] | undefined {
+  if (mode !== "escrow" || Object.keys(model.quantities).length === 0) return undefined;
+  const held = new Map<string, Record<string, number>>();
+  for (const branch of branches) {
+    const parsed = parse(model, branch);
+    const action = actionOf(model, branch.action);
+    if (!parsed || !action || action.stable?.(parsed.input) === true) return undefined;
+    const declared = declaredOf(model, branch.action, action, parsed);
+    if (declared === undefined) return undefined;
+    for (const id of new Set(parsed.ids)) {
+      const own = declared[id];
+      if (own === undefined) return undefined;
+      const sum = held.get(id) ?? {};
+      for (const [field, delta] of Object.entries(own)) {
+        const soFar = sum[field] ?? 0;
+        if (soFar * delta < 0 || !Number.isSafeInteger(soFar + delta)) return undefined;
+        sum[field] = soFar + delta;
+      }
+      held.set(id, sum);
+    }
+  }
+  if (held.size === 0 || held.size > MAX_RESOURCES_PER_WRITE) return undefined;
+  return [...held].map(([id, moves]) => ({ id, version: 0, moves }));
+}
+
+/**
  * Applies the branches in order, each against the states the earlier ones left
  * (so a withdraw-then-deposit on one account is judged as a client reads it).
  * An action sees each quantity as what is available: the value less what other
@@ -146,6 +269,8 @@ export function planGroup<S extends ResourceState>(
         });
       }
     }
+    const declared = declaredOf(model, branch.action, action, parsed);
+    const judgedOn = new Map(parsed.ids.map((id) => [id, working.get(id)?.state]));
     const outcome = action.apply(parsed.input, {
       get(id): ResourceSnapshot<S> {
         const snapshot = parsed.ids.includes(id) ? working.get(id) : undefined;
@@ -154,7 +279,11 @@ export function planGroup<S extends ResourceState>(
         return snapshot;
       },
     });
-    if (!outcome.ok) return no(outcome.reason);
+    if (!outcome.ok) {
+      // A refusal the declared moves would not have made: a blind prepare would have held them.
+      if (declared) checkDeclared(model, branch.action, declared, parsed.ids, judgedOn, undefined);
+      return no(outcome.reason);
+    }
     for (const { id, state } of outcome.set) {
       const snapshot = parsed.ids.includes(id) ? working.get(id) : undefined;
       if (!snapshot)
@@ -167,6 +296,9 @@ export function planGroup<S extends ResourceState>(
       }
       snapshot.state = valid.data;
       changed.add(id);
+    }
+    if (declared) {
+      checkDeclared(model, branch.action, declared, parsed.ids, judgedOn, (id) => working.get(id)?.state);
     }
   }
   if (working.size > MAX_RESOURCES_PER_WRITE) {

@@ -78,11 +78,15 @@ export const accept = <S extends ResourceState>(
 ): ActionOutcome<S> => ({ ok: true, set });
 export const refuse = <S extends ResourceState>(reason: string): ActionOutcome<S> => ({ ok: false, reason });
 
+/** Per resource id, per quantity field, the amount an action moves it by (negative: a debit). */
+export type DeclaredMoves = Readonly<Record<string, Readonly<Record<string, number>>>>;
+
 /** One action of a model, its input type erased (the kit only ever calls it with its schema's output). */
 export interface Action<S extends ResourceState> {
   readonly input: z.ZodType;
   touches(input: unknown): readonly string[];
   stable?(input: unknown): boolean;
+  moves?(input: unknown): DeclaredMoves | undefined;
   apply(input: unknown, resources: ResourceView<S>): ActionOutcome<S>;
 }
 
@@ -95,6 +99,26 @@ export interface ActionSpec<S extends ResourceState, I> {
    * resources are then locked exclusively even where a reservation would do.
    */
   stable?(input: I): boolean;
+  /**
+   * What this input moves, known from the input alone: per resource, per
+   * quantity field, the amount (negative: a debit). Declared, a 2PC PREPARE of
+   * it is written without reading first (the blind prepare, docs/participants.md).
+   * The contract, which `apply` must keep for every input this returns moves for:
+   *
+   * - when `apply` accepts, it changes exactly these fields of exactly these
+   *   resources by exactly these amounts, and nothing else;
+   * - it accepts exactly when every resource it names exists and, on the
+   *   quantities as the kit shows them (what is available), no debit goes below
+   *   zero and no credit past Number.MAX_SAFE_INTEGER.
+   *
+   * Undefined for an input of which that is not true (one that checks a
+   * version, say): such an input is read and judged. Every resource `touches`
+   * names must have a move, or the input is read too. Whenever the kit does read,
+   * it checks `apply` against the declaration and throws ModelContractError where
+   * they differ, so a wrong declaration fails its first test instead of preparing
+   * wrong amounts.
+   */
+  moves?(input: I): DeclaredMoves | undefined;
   /** Pure: no I/O, no clock. A resource that does not exist has no `state`. */
   apply(input: I, resources: ResourceView<S>): ActionOutcome<S>;
 }

@@ -12,7 +12,8 @@ import { attemptOf } from "../core/transaction.ts";
 import type { Barrier } from "./barriers.ts";
 import { BarrierConflictError, ProtocolViolationError } from "./errors.ts";
 import type { KitDeps } from "./kit-deps.ts";
-import { planGroup, touchedBy } from "./planning.ts";
+import { declaredPlan, planGroup, touchedBy } from "./planning.ts";
+import { createPreparedBarriers } from "./prepared-barriers.ts";
 import type { ResourceState } from "./resource-model.ts";
 
 export interface TwoPhaseOptions {
@@ -41,6 +42,18 @@ const sameIncarnation = (barrier: Barrier<ResourceState>, message: DecisionMessa
   message.startedAt === undefined ||
   barrier.txStartedAt === message.startedAt;
 
+/**
+ * The barrier is this message's own: written for its incarnation, which the
+ * message names, and for its attempt. Only then may a remembered copy be used.
+ */
+const sameAttempt = (
+  barrier: Barrier<ResourceState>,
+  message: { readonly startedAt?: number | undefined; readonly attempt?: number | undefined },
+) =>
+  message.startedAt !== undefined &&
+  barrier.txStartedAt === message.startedAt &&
+  attemptOf(barrier) === attemptOf(message);
+
 type Settled<S extends ResourceState> =
   | { readonly barrier: Barrier<S> }
   | { readonly waitFor: string; readonly holderAttempt?: number; readonly resource?: string };
@@ -56,6 +69,8 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
 ) {
   const { name, model, store, bus, clock, log, crash, sleep, pause, service, maxRaces, metrics, lockMode } =
     deps;
+  /** The barriers this process prepared, each the input of its decision's conditional write. */
+  const remembered = createPreparedBarriers<S>();
 
   function voteFrom(barrier: Barrier<S>): VoteMessage {
     const base = {
@@ -145,23 +160,67 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     return existing;
   }
 
+  /** What every barrier this PREPARE writes says of it. */
+  const barrierBase = (message: PrepareMessage, now: number) => ({
+    participant: name,
+    txId: message.txId,
+    createdAt: now,
+    txStartedAt: message.startedAt,
+    ...(message.attempt !== undefined ? { attempt: message.attempt } : {}),
+    branches: message.branches.map((b) => b.index),
+    ...(message.sagaStage ? { sagaStage: true } : {}),
+  });
+
+  /**
+   * The blind prepare: where every branch declares its moves (ActionSpec.moves),
+   * the barrier and its holds are written without a read, and the store's
+   * conditions judge what the read would have (no barrier yet; every resource
+   * there, unlocked, its moves fitting). Undefined where it does not apply or
+   * the write was refused: then the PREPARE reads and plans, which answers every
+   * refusal as before (an existing barrier's vote, the model's own reason, a
+   * lock to wait for). Only a first attempt: a later one may meet an earlier
+   * attempt's barrier, which the read judges. Not with an external service,
+   * which would be asked to agree to branches the read may refuse.
+   */
+  async function blindPrepare(message: PrepareMessage): Promise<Barrier<S> | undefined> {
+    if (service !== undefined || attemptOf(message) !== 0) return undefined;
+    const now = clock();
+    if (now >= message.deadline) return undefined;
+    const planned = declaredPlan(model, message.branches, lockMode);
+    if (planned === undefined) return undefined;
+    const base = barrierBase(message, now);
+    try {
+      if (message.onePhase) {
+        const barrier: Barrier<S> = { ...base, state: "committed", planned, onePhase: true, decidedAt: now };
+        await store.commitOnePhase(barrier, now);
+        return barrier;
+      }
+      const barrier: Barrier<S> = { ...base, state: "prepared", planned };
+      await store.prepare(barrier, now);
+      return barrier;
+    } catch (err) {
+      if (!(err instanceof BarrierConflictError)) throw err;
+      metrics?.count("concord_blind_prepare_fallbacks_total", { participant: name });
+      log.debug("blind prepare refused; reading to plan", {
+        txId: message.txId,
+        participant: name,
+        barrierChanged: err.barrierChanged,
+      });
+      return undefined;
+    }
+  }
+
   /** Writes this PREPARE's barrier (prepared or refused), or says whose lock it must wait for. */
   async function settleBarrier(message: PrepareMessage): Promise<Settled<S>> {
+    const blind = await blindPrepare(message);
+    if (blind) return { barrier: blind };
     const touched = touchedBy(model, message.branches);
     for (let attempt = 0; ; attempt++) {
       const { barrier: existing, resources } = await store.loadForPrepare(name, message.txId, touched);
       const answer = existing ? answerOf(existing, message) : undefined;
       if (answer) return { barrier: answer };
       const now = clock();
-      const base = {
-        participant: name,
-        txId: message.txId,
-        createdAt: now,
-        txStartedAt: message.startedAt,
-        ...(message.attempt !== undefined ? { attempt: message.attempt } : {}),
-        branches: message.branches.map((b) => b.index),
-        ...(message.sagaStage ? { sagaStage: true } : {}),
-      };
+      const base = barrierBase(message, now);
       try {
         if (now >= message.deadline) {
           // The coordinator aborts at the deadline anyway; locking now would only delay others.
@@ -255,6 +314,10 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     for (let round = 0; ; round++) {
       const settled = await settleBarrier(message);
       if ("barrier" in settled) {
+        // Written or read, a prepared barrier of this attempt is the input of its decision's write.
+        if (settled.barrier.state === "prepared" && sameAttempt(settled.barrier, message)) {
+          remembered.remember(settled.barrier);
+        }
         crash("after-prepare-before-vote");
         await bus.toCoordinator(reportOf(settled.barrier));
         return;
@@ -308,8 +371,14 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     const commit = message.type === "commit";
     if (commit) crash("before-commit");
     let released: Barrier<S> | undefined;
-    for (let attempt = 0; ; attempt++) {
-      const barrier = await store.getBarrier(name, txId);
+    // The barrier this process prepared for this very decision, if it still remembers it:
+    // tried first, as the input of the conditional write only (the store checks it is
+    // still prepared for this incarnation and attempt). Refused, it is dropped and read.
+    const kept = remembered.get(txId);
+    const own = kept !== undefined && sameAttempt(kept, message);
+    let cached = own ? kept : undefined;
+    for (let races = 0; ; ) {
+      const barrier = cached ?? (await store.getBarrier(name, txId));
       const now = clock();
       try {
         if (barrier && sameIncarnation(barrier, message) && attemptOf(barrier) > attemptOf(message)) {
@@ -377,10 +446,19 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         }
         break;
       } catch (err) {
-        if (!(err instanceof BarrierConflictError) || attempt + 1 >= maxRaces) throw err;
-        await pause(attempt);
+        if (!(err instanceof BarrierConflictError)) throw err;
+        if (cached !== undefined) {
+          // Settled elsewhere (another delivery, another process): read what is there, at once.
+          cached = undefined;
+          remembered.forget(txId);
+          continue;
+        }
+        if (++races >= maxRaces) throw err;
+        await pause(races - 1);
       }
     }
+    // Settled now: its copy has nothing more to do (another attempt's stays).
+    if (own) remembered.forget(txId);
     crash(commit ? "after-commit-before-ack" : "after-rollback-before-ack");
     if (released) await wakeWaiters(released);
     await bus.toCoordinator({

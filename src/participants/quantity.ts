@@ -91,6 +91,10 @@ export function quantityModel<F extends string>(spec: {
   const movement = (sign: 1 | -1) => (i: Record<string, string | number>) => [
     { id: idOf(i), delta: sign * Number(i[amount]) },
   ];
+  // moveQuantities accepts exactly when the resource exists and the move fits: declared, a PREPARE needs no read.
+  const declared = (sign: 1 | -1) => (i: Record<string, string | number>) => ({
+    [idOf(i)]: { [field]: sign * Number(i[amount]) },
+  });
   return defineModel<Counted<F>>({
     kind,
     state,
@@ -100,11 +104,13 @@ export function quantityModel<F extends string>(spec: {
       [spec.debit]: action({
         input,
         touches: (i) => [idOf(i)],
+        moves: declared(-1),
         apply: (i, resources) => moveQuantities(field, reasons, movement(-1)(i), resources),
       }),
       [spec.credit]: action({
         input,
         touches: (i) => [idOf(i)],
+        moves: declared(1),
         apply: (i, resources) => moveQuantities(field, reasons, movement(1)(i), resources),
       }),
     }),

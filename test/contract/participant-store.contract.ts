@@ -314,6 +314,42 @@ export function participantStoreContract(name: string, store: () => Store, expir
         expect((await s.getBarrier(p, barrier.txId))?.state).toBe("committed");
       });
 
+      it("commit or rollback names the incarnation and attempt it decides: another's prepared barrier is a conflict", async () => {
+        // A decision may be written from a copy of the barrier remembered since its PREPARE:
+        // the store, not the copy, says whether that barrier is still the one prepared.
+        const { p, s, barrier } = await setup();
+        await s.prepare(barrier, T0);
+        const otherIncarnation = { ...barrier, txStartedAt: (barrier.txStartedAt ?? 0) + 1 };
+        await expectConflict(s.commit(otherIncarnation, T0), true);
+        await expectConflict(s.rollback(otherIncarnation, T0), true);
+        await expectConflict(s.commit({ ...barrier, attempt: 1 }, T0), true);
+        await expectConflict(s.rollback({ ...barrier, attempt: 1 }, T0), true);
+        expect((await s.getBarrier(p, barrier.txId))?.state).toBe("prepared");
+        expect(await s.getResource(p, "a")).toMatchObject({
+          state: { count: 100 },
+          version: 1,
+          lockedBy: barrier.txId,
+        });
+        await s.commit(barrier, T0 + 1);
+        expect(await s.getResource(p, "a")).toEqual({ id: "a", version: 2, state: { count: 70 } });
+      });
+
+      it("a late decision of an earlier attempt never releases a later attempt's reservations", async () => {
+        const { p, s, barrier } = await setup();
+        const later: CounterBarrier = {
+          ...barrier,
+          attempt: 2,
+          planned: [{ id: "a", version: 1, moves: { count: -30 } }],
+        };
+        await s.prepare(later, T0);
+        const { attempt: _a, ...first } = later;
+        await expectConflict(s.rollback(first, T0 + 1), true);
+        await expectConflict(s.rollback({ ...later, attempt: 1 }, T0 + 1), true);
+        expect((await s.getResource(p, "a"))?.holds).toEqual({ count: { reserved: 30, pending: 0 } });
+        await s.rollback(later, T0 + 2);
+        expect((await s.getResource(p, "a"))?.holds).toBeUndefined();
+      });
+
       it("commit whose locks are not the barrier's is a conflict and applies nothing", async () => {
         const { p, s, barrier } = await setup();
         await s.prepare({ ...barrier, planned: barrier.planned.slice(0, 1) }, T0);

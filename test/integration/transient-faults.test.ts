@@ -304,7 +304,7 @@ describe("transient AWS faults during transfers", () => {
 
   it("ProvisionedThroughputExceeded on the participants' BatchGetItem: they still vote yes", async () => {
     const id = `capacity-${randomUUID()}`;
-    const { from, to, ops } = await accounts(id, 250);
+    const { from, to } = await accounts(id, 250);
     const reads = faults.arm({
       service: "dynamodb",
       operation: "BatchGetItem",
@@ -312,7 +312,27 @@ describe("transient AWS faults during transfers", () => {
       times: 2,
       match: mentions(id),
     });
-    const view = await stack.transfer(ops, 10_000, key(id));
+    // Branches that pin their accounts' versions are read before they are prepared
+    // (a plain withdraw or deposit is written without a read: it declares its moves).
+    const view = await stack.client.begin(
+      {
+        id,
+        protocol: "2pc",
+        branches: [
+          {
+            participant: "bank-1",
+            action: "withdraw",
+            input: { account: from, amount: 250, expectedVersion: 1 },
+          },
+          {
+            participant: "bank-2",
+            action: "deposit",
+            input: { account: to, amount: 250, expectedVersion: 1 },
+          },
+        ],
+      },
+      { wait: 10_000 },
+    );
     expect(view.status).toBe("committed");
     expect(view.branches.map((b) => b.vote)).toEqual(["yes", "yes"]);
     await stack.settle(id);

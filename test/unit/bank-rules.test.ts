@@ -2,9 +2,11 @@
  * The bank's rules, pure: its branches planned by the kit against accounts as
  * read, as a 2PC PREPARE or a saga step would plan them.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { fits } from "../../src/participant-kit/escrow.ts";
 import type { LockMode } from "../../src/participant-kit/lock-mode.ts";
-import { type BranchRequest, planGroup } from "../../src/participant-kit/planning.ts";
+import { type BranchRequest, declaredPlan, planGroup } from "../../src/participant-kit/planning.ts";
 import type { Resource } from "../../src/participant-kit/resource-model.ts";
 import { type AccountState, bankModel } from "../../src/participants/bank/bank-rules.ts";
 
@@ -120,5 +122,97 @@ describe("the bank's rules", () => {
       "me",
     );
     expect(plan).toEqual(moves(["a", 1]));
+  });
+});
+
+describe("the bank's declared moves keep their contract (what the blind prepare relies on)", () => {
+  const MAX = Number.MAX_SAFE_INTEGER;
+  const ids = ["a", "b", "c"] as const;
+  /** Amounts small and huge: every edge of what is available and of a safe integer. */
+  const amount = fc.oneof(fc.integer({ min: 1, max: 200 }), fc.integer({ min: MAX - 200, max: MAX }));
+  const balance = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: MAX - 300, max: MAX }));
+  /** An account as a PREPARE would read it: absent, or with holds that any order of commits keeps in range. */
+  const stored = (id: string) =>
+    fc.option(
+      fc
+        .record({
+          balance,
+          reservedShare: fc.double({ min: 0, max: 1, noNaN: true }),
+          pendingShare: fc.double({ min: 0, max: 1, noNaN: true }),
+          locked: fc.boolean(),
+        })
+        .map(({ balance, reservedShare, pendingShare, locked }): Resource<AccountState> => {
+          const reserved = Math.floor(balance * reservedShare);
+          const pending = Math.floor((MAX - balance) * pendingShare);
+          return {
+            id,
+            version: 5,
+            state: { balance },
+            ...(reserved > 0 || pending > 0 ? { holds: { balance: { reserved, pending } } } : {}),
+            ...(locked ? { lockedBy: "other" } : {}),
+          };
+        }),
+      { nil: undefined, freq: 4 },
+    );
+  const read = fc
+    .tuple(...ids.map(stored))
+    .map((list) => new Map(list.flatMap((r) => (r ? [[r.id, r] as const] : []))));
+  const branch = fc.oneof(
+    fc.record({
+      action: fc.constantFrom("deposit", "withdraw"),
+      input: fc.record({ account: fc.constantFrom(...ids), amount }),
+    }),
+    fc
+      .record({ account: fc.constantFrom(...ids), to_account: fc.constantFrom(...ids), amount })
+      .filter((t) => t.account !== t.to_account)
+      .map((input) => ({ action: "transfer", input })),
+  );
+  const branches = fc
+    .array(branch, { minLength: 1, maxLength: 3 })
+    .map((list): BranchRequest[] => list.map((b, index) => ({ index, ...b })));
+
+  it("planned by reading, a declared group votes yes exactly when its moves fit unlocked accounts, and plans them", () => {
+    fc.assert(
+      fc.property(read, branches, (accounts, group) => {
+        const declared = declaredPlan(bankModel, group);
+        // Mixed debits and credits on one account, or sums past a safe integer, are read instead.
+        fc.pre(declared !== undefined);
+        const plan = planGroup(bankModel, group, accounts, "me");
+        // The store's conditions on the blind write: each account there, unlocked, its moves fitting.
+        const writable = (declared ?? []).every(({ id, moves }) => {
+          const r = accounts.get(id);
+          return r?.state !== undefined && r.lockedBy === undefined && fits(r.state, r.holds, moves ?? {});
+        });
+        expect(plan.vote === "yes").toBe(writable);
+        if (plan.vote === "yes") {
+          const movesOf = (list: readonly { id: string; moves?: unknown }[]) =>
+            list.map(({ id, moves }) => ({ id, moves })).sort((x, y) => (x.id < y.id ? -1 : 1));
+          expect(movesOf(plan.planned)).toEqual(movesOf(declared ?? []));
+        }
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it("a single branch is always declared (unless it pins a version), and the same holds", () => {
+    fc.assert(
+      fc.property(read, branch, fc.boolean(), (accounts, b, pin) => {
+        const group = [
+          { index: 0, action: b.action, input: pin ? { ...b.input, expectedVersion: 5 } : b.input },
+        ];
+        const declared = declaredPlan(bankModel, group);
+        expect(declared === undefined).toBe(pin);
+        if (declared === undefined) return;
+        const plan = planGroup(bankModel, group, accounts, "me");
+        const writable = declared.every(({ id, moves }) => {
+          const r = accounts.get(id);
+          return r?.state !== undefined && r.lockedBy === undefined && fits(r.state, r.holds, moves ?? {});
+        });
+        expect(plan.vote === "yes").toBe(writable);
+        if (plan.vote === "yes")
+          expect(plan.planned.map((p) => p.moves)).toEqual(declared.map((p) => p.moves));
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });

@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import * as z from "zod";
 import { ModelContractError } from "../../src/participant-kit/errors.ts";
-import { planGroup, touchedBy } from "../../src/participant-kit/planning.ts";
+import { declaredPlan, planGroup, touchedBy } from "../../src/participant-kit/planning.ts";
 import {
   type ActionBuilder,
   accept,
@@ -318,5 +318,157 @@ describe("planGroup with reservations (a model that declares quantities)", () =>
         actions: (action) => ({ peek: action({ input: ids, touches: (i) => i.ids, apply: () => accept() }) }),
       }),
     ).toThrow(ModelDefinitionError);
+  });
+});
+
+describe("declaredPlan: a PREPARE planned from its branches alone (the blind prepare)", () => {
+  const b = (index: number, action: string, input: unknown) => ({ index, action, input });
+  const w = (account: string, amount: number) => ({ account, amount });
+
+  it("sums the moves the branches declare, per account, at version 0 (nothing read)", () => {
+    expect(
+      declaredPlan(bankModel, [
+        b(0, "withdraw", w("a", 30)),
+        b(1, "deposit", w("b", 30)),
+        b(2, "withdraw", w("a", 5)),
+        b(3, "transfer", { account: "c", to_account: "b", amount: 2 }),
+      ]),
+    ).toEqual([
+      { id: "a", version: 0, moves: { balance: -35 } },
+      { id: "b", version: 0, moves: { balance: 32 } },
+      { id: "c", version: 0, moves: { balance: -2 } },
+    ]);
+  });
+
+  it.each([
+    { name: "exclusive mode", branches: [b(0, "withdraw", w("a", 1))], mode: "exclusive" as const },
+    {
+      name: "a branch that pins a version (it must see the account stable)",
+      branches: [b(0, "withdraw", { ...w("a", 1), expectedVersion: 3 })],
+    },
+    { name: "input that does not parse", branches: [b(0, "withdraw", w("a", -1))] },
+    { name: "an action the model does not have", branches: [b(0, "toString", w("a", 1))] },
+    {
+      // Judged in order, the debit may fit only after the credit: only the read can tell.
+      name: "one branch debits an account another credits",
+      branches: [b(0, "deposit", w("a", 20)), b(1, "withdraw", w("a", 50))],
+    },
+    {
+      name: "credits that add up past a safe integer",
+      branches: [b(0, "deposit", w("a", Number.MAX_SAFE_INTEGER)), b(1, "deposit", w("a", 1))],
+    },
+  ])("needs the read: $name", ({ branches, mode }) => {
+    expect(declaredPlan(bankModel, branches, mode)).toBeUndefined();
+  });
+
+  it("needs the read for a model without quantities, or an action that declares nothing", () => {
+    expect(declaredPlan(model, [b(0, "add", { ids: ["a"], by: 1 })])).toBeUndefined();
+    expect(declaredPlan(declaring, [b(0, "peek", { id: "a", by: 1 })])).toBeUndefined();
+  });
+
+  it("needs the read where a touched resource has no move: it would be locked", () => {
+    expect(declaredPlan(declaring, [b(0, "partly", { id: "a", by: 1 })])).toBeUndefined();
+    expect(declaredPlan(declaring, [b(0, "nothing", { id: "a", by: 1 })])).toBeUndefined();
+  });
+
+  it("a declaration on a resource not touched, or of a field that is not a quantity, breaks the contract", () => {
+    expect(() => declaredPlan(declaring, [b(0, "elsewhere", { id: "a", by: 1 })])).toThrow(
+      ModelContractError,
+    );
+    expect(() => declaredPlan(declaring, [b(0, "label", { id: "a", by: 1 })])).toThrow(ModelContractError);
+  });
+});
+
+/** Counters whose actions declare their moves, honestly or not. */
+const tally = z.object({ count: z.number().int().nonnegative(), label: z.string() });
+type Tally = z.infer<typeof tally>;
+const one = z.strictObject({ id: z.string(), by: z.number().int() });
+const declaring = defineModel({
+  kind: "tally",
+  state: tally,
+  quantities: { count: { insufficient: "too_few", overflow: "too_many" } },
+  actions: (action) => {
+    const add = (i: { id: string; by: number }, r: { get(id: string): { state?: Tally } }) => {
+      const state = r.get(i.id).state;
+      if (!state) return refuse<Tally>("unknown");
+      if (state.count + i.by < 0) return refuse<Tally>("too_few");
+      return accept({ id: i.id, state: { ...state, count: state.count + i.by } });
+    };
+    return {
+      honest: action({
+        input: one,
+        touches: (i) => [i.id],
+        moves: (i) => ({ [i.id]: { count: i.by } }),
+        apply: add,
+      }),
+      peek: action({ input: one, touches: (i) => [i.id], apply: add }),
+      // Declares double what it moves.
+      doubles: action({
+        input: one,
+        touches: (i) => [i.id],
+        moves: (i) => ({ [i.id]: { count: 2 * i.by } }),
+        apply: add,
+      }),
+      // Also renames the counter, which no move says.
+      renames: action({
+        input: one,
+        touches: (i) => [i.id],
+        moves: (i) => ({ [i.id]: { count: i.by } }),
+        apply: (i, r) => {
+          const out = add(i, r);
+          return out.ok
+            ? accept(...out.set.map((x) => ({ ...x, state: { ...x.state, label: "renamed" } })))
+            : out;
+        },
+      }),
+      // Refuses beyond a limit the declaration does not know.
+      limited: action({
+        input: one,
+        touches: (i) => [i.id],
+        moves: (i) => ({ [i.id]: { count: i.by } }),
+        apply: (i, r) => (Math.abs(i.by) > 10 ? refuse<Tally>("over_limit") : add(i, r)),
+      }),
+      partly: action({
+        input: one,
+        touches: (i) => [i.id, "other"],
+        moves: (i) => ({ [i.id]: { count: i.by } }),
+        apply: add,
+      }),
+      nothing: action({ input: one, touches: (i) => [i.id], moves: () => ({}), apply: add }),
+      elsewhere: action({
+        input: one,
+        touches: (i) => [i.id],
+        moves: () => ({ other: { count: 1 } }),
+        apply: add,
+      }),
+      label: action({
+        input: one,
+        touches: (i) => [i.id],
+        moves: (i) => ({ [i.id]: { label: 1 } }),
+        apply: add,
+      }),
+    };
+  },
+});
+
+describe("planGroup holds an action to its declared moves", () => {
+  const read = new Map([["a", { id: "a", version: 2, state: { count: 50, label: "x" } }]]);
+  const judge = (action: string, by: number) =>
+    planGroup(declaring, [{ index: 0, action, input: { id: "a", by } }], read, "me");
+
+  it("an honest declaration plans what it declares, and refuses what does not fit", () => {
+    expect(judge("honest", -20)).toEqual({
+      vote: "yes",
+      planned: [{ id: "a", version: 2, moves: { count: -20 } }],
+    });
+    expect(judge("honest", -51)).toEqual({ vote: "no", reason: "too_few", failedBranch: 0 });
+  });
+
+  it.each([
+    { action: "doubles", by: 5, what: "moves other amounts than it declares" },
+    { action: "renames", by: 5, what: "changes a field no move declares" },
+    { action: "limited", by: 11, what: "refuses what its declared moves fit" },
+  ])("ModelContractError where an action $what", ({ action, by }) => {
+    expect(() => judge(action, by)).toThrow(ModelContractError);
   });
 });

@@ -5,6 +5,7 @@
  * named errors. It passes the same contract suite as the DynamoDB store, so a
  * team can unit-test its participant with it, and the simulation runs on it.
  */
+import { attemptOf } from "../../src/core/transaction.ts";
 import {
   type Barrier,
   keptUntilFinished,
@@ -129,10 +130,19 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     });
   }
 
-  /** The barrier is `prepared` and holds every planned lock at its version. */
+  /**
+   * The barrier is `prepared` for this incarnation and attempt (as DynamoDB's
+   * condition), and holds every planned lock at its version.
+   */
   function checkDecision(barrier: Barrier<S>): void {
-    const stored = barriers.get(key(barrier.participant, barrier.txId));
-    if (stored?.barrier.state !== "prepared") throw new BarrierConflictError(barrier.txId, true);
+    const stored = barriers.get(key(barrier.participant, barrier.txId))?.barrier;
+    if (
+      stored?.state !== "prepared" ||
+      stored.txStartedAt !== barrier.txStartedAt ||
+      attemptOf(stored) !== attemptOf(barrier)
+    ) {
+      throw new BarrierConflictError(barrier.txId, true);
+    }
     for (const p of barrier.planned) {
       // A move's hold was taken with the barrier and goes only with it: the barrier's state is its proof.
       if (p.moves !== undefined) continue;

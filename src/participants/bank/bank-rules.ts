@@ -62,6 +62,29 @@ const move = (
 /** A branch that pins a version must see the account stable: it locks instead of reserving. */
 const pinned = (i: { readonly expectedVersion?: number | undefined }) => i.expectedVersion !== undefined;
 
+/**
+ * The balances a branch moves, known without reading (the kit's blind prepare):
+ * `move` accepts exactly when each account exists and its moves fit. Not for a
+ * pinned branch, which may also refuse `version_conflict`.
+ */
+const declared = (
+  i: { readonly expectedVersion?: number | undefined },
+  movements: readonly Movement[],
+): Record<string, { balance: number }> | undefined =>
+  pinned(i)
+    ? undefined
+    : Object.fromEntries(movements.map(({ account, delta }) => [account, { balance: delta }]));
+
+/** A transfer within one server: the source debited, then the target credited (never the same account). */
+const transferred = (i: {
+  readonly account: string;
+  readonly to_account: string;
+  readonly amount: number;
+}) => [
+  { account: i.account, delta: -i.amount },
+  { account: i.to_account, delta: i.amount },
+];
+
 export const bankModel = defineModel({
   kind: "account",
   state: accountState,
@@ -72,12 +95,14 @@ export const bankModel = defineModel({
       input: bankActions.deposit,
       touches: (i) => [i.account],
       stable: (i) => pinned(i),
+      moves: (i) => declared(i, [{ account: i.account, delta: i.amount }]),
       apply: (i, accounts) => move([{ account: i.account, delta: i.amount }], i.expectedVersion, accounts),
     }),
     withdraw: action({
       input: bankActions.withdraw,
       touches: (i) => [i.account],
       stable: (i) => pinned(i),
+      moves: (i) => declared(i, [{ account: i.account, delta: -i.amount }]),
       apply: (i, accounts) => move([{ account: i.account, delta: -i.amount }], i.expectedVersion, accounts),
     }),
     transfer: action({
@@ -86,15 +111,8 @@ export const bankModel = defineModel({
       // Within one server a transfer needs no stable value: it reserves on the source
       // and records a pending credit on the target, applied together at commit.
       stable: (i) => pinned(i),
-      apply: (i, accounts) =>
-        move(
-          [
-            { account: i.account, delta: -i.amount },
-            { account: i.to_account, delta: i.amount },
-          ],
-          i.expectedVersion,
-          accounts,
-        ),
+      moves: (i) => declared(i, transferred(i)),
+      apply: (i, accounts) => move(transferred(i), i.expectedVersion, accounts),
     }),
   }),
 });

@@ -1,0 +1,282 @@
+/**
+ * What a 2PC participant asks of its store, call by call, over the in-memory
+ * store (which passes the DynamoDB adapter's contract): a PREPARE whose
+ * branches declare their moves writes without reading (the blind prepare) and
+ * falls back to reading on any refusal; a decision after a PREPARE in the same
+ * process writes from the barrier it remembers, without reading it.
+ */
+import { describe, expect, it } from "vitest";
+import type { CoordinatorMessage, DecisionMessage, PrepareMessage } from "../../src/core/messages.ts";
+import type { CounterName } from "../../src/metrics/catalog.ts";
+import type { Metrics } from "../../src/metrics/metrics.ts";
+import type { LockMode } from "../../src/participant-kit/lock-mode.ts";
+import { createParticipant } from "../../src/participant-kit/participant.ts";
+import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
+import { type AccountState, bankModel } from "../../src/participants/bank/bank-rules.ts";
+import { silentLogger } from "../../testkit/logging.ts";
+import {
+  createMemoryParticipantStore,
+  type MemoryParticipantStore,
+} from "../../testkit/memory/memory-participant-store.ts";
+import { recording } from "../helpers/buses.ts";
+
+const T0 = 1_700_000_000_000;
+const P = "bank-1";
+type Store = MemoryParticipantStore<AccountState>;
+
+/** The store with every call named, in order, as `method` (and `method!` when it threw). */
+function counted(store: Store): { store: Store; calls: string[] } {
+  const calls: string[] = [];
+  const wrapped = { ...store } as Record<string, unknown>;
+  for (const [method, fn] of Object.entries(store)) {
+    if (typeof fn !== "function") continue;
+    wrapped[method] = async (...args: unknown[]) => {
+      try {
+        const out = await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+        calls.push(method);
+        return out;
+      } catch (err) {
+        calls.push(`${method}!`);
+        throw err;
+      }
+    };
+  }
+  return { store: wrapped as unknown as Store, calls };
+}
+
+/** A participant process over `store`: its sends recorded, its pauses counted, its metrics kept. */
+function processOver(
+  store: ParticipantStore<AccountState>,
+  options: { lockMode?: LockMode; service?: () => Promise<void>; clock?: () => number } = {},
+) {
+  const bus = recording();
+  const pauses: number[] = [];
+  const counters: string[] = [];
+  const metrics: Metrics = {
+    count: (name: CounterName) => void counters.push(name),
+    observe() {},
+  };
+  const participant = createParticipant({
+    name: P,
+    model: bankModel,
+    store,
+    bus,
+    clock: options.clock ?? (() => T0),
+    log: silentLogger(),
+    lockPolicy: "no-wait",
+    metrics,
+    sleep: async (ms) => void pauses.push(ms),
+    ...(options.lockMode ? { lockMode: options.lockMode } : {}),
+    ...(options.service ? { service: options.service } : {}),
+  });
+  const told = () => bus.sent.map((s) => s.message as CoordinatorMessage);
+  return { handle: participant.handle, told, pauses, counters };
+}
+
+async function world(balances: Record<string, number> = { a: 100, b: 5 }) {
+  const memory = createMemoryParticipantStore(bankModel);
+  for (const [id, balance] of Object.entries(balances)) await memory.putResource(P, id, { balance });
+  const { store, calls } = counted(memory);
+  const account = async (id: string) => memory.getResource(P, id);
+  return { memory, store, calls, account };
+}
+
+const prepare = (txId: string, branches: PrepareMessage["branches"], extra: Partial<PrepareMessage> = {}) =>
+  ({
+    type: "prepare",
+    txId,
+    participant: P,
+    deadline: T0 + 60_000,
+    startedAt: T0 - 10,
+    branches,
+    ...extra,
+  }) as PrepareMessage;
+const withdraw = (account: string, amount: number, index = 0) => ({
+  index,
+  action: "withdraw",
+  input: { account, amount },
+});
+const deposit = (account: string, amount: number, index = 1) => ({
+  index,
+  action: "deposit",
+  input: { account, amount },
+});
+const decision = (type: "commit" | "rollback", txId: string, extra: Partial<DecisionMessage> = {}) =>
+  ({ type, txId, participant: P, startedAt: T0 - 10, ...extra }) as DecisionMessage;
+
+describe("a PREPARE whose branches declare their moves writes without reading", () => {
+  it("holds a withdraw and a deposit with one write and no read, and votes yes", async () => {
+    const { store, calls, account } = await world();
+    const p = processOver(store);
+    await p.handle(prepare("t1", [withdraw("a", 30), deposit("b", 7)]));
+    expect(calls).toEqual(["prepare"]);
+    expect(p.told()).toEqual([{ type: "vote", txId: "t1", participant: P, vote: "yes" }]);
+    expect((await account("a"))?.holds).toEqual({ balance: { reserved: 30, pending: 0 } });
+    expect((await account("b"))?.holds).toEqual({ balance: { reserved: 0, pending: 7 } });
+  });
+
+  it("commits a same-server transfer in one phase with one write and no read", async () => {
+    const { store, calls, account } = await world();
+    const p = processOver(store);
+    const branch = { index: 0, action: "transfer", input: { account: "a", to_account: "b", amount: 40 } };
+    await p.handle(prepare("t1", [branch], { onePhase: true }));
+    expect(calls).toEqual(["commitOnePhase"]);
+    expect(p.told()).toEqual([{ type: "ack", txId: "t1", participant: P, decision: "commit" }]);
+    expect((await account("a"))?.state).toEqual({ balance: 60 });
+    expect((await account("b"))?.state).toEqual({ balance: 45 });
+  });
+
+  it("answers a repeated PREPARE from the barrier already there: the refused write falls back to the read", async () => {
+    const { store, calls, account } = await world();
+    const p = processOver(store);
+    await p.handle(prepare("t1", [withdraw("a", 30)]));
+    await p.handle(prepare("t1", [withdraw("a", 30)]));
+    expect(calls).toEqual(["prepare", "prepare!", "loadForPrepare"]);
+    expect(p.told()).toEqual([
+      { type: "vote", txId: "t1", participant: P, vote: "yes" },
+      { type: "vote", txId: "t1", participant: P, vote: "yes" },
+    ]);
+    // Held once, and the fallback waited for nothing.
+    expect((await account("a"))?.holds).toEqual({ balance: { reserved: 30, pending: 0 } });
+    expect(p.pauses).toEqual([]);
+    expect(p.counters).toEqual(["concord_blind_prepare_fallbacks_total"]);
+  });
+
+  it("refuses insufficient funds with the model's reason, read after the refused write, at once", async () => {
+    const { store, calls, account } = await world();
+    const p = processOver(store);
+    await p.handle(prepare("t1", [deposit("b", 1, 0), withdraw("a", 101, 1)]));
+    expect(calls).toEqual(["prepare!", "loadForPrepare", "refuse"]);
+    expect(p.told()).toEqual([
+      { type: "vote", txId: "t1", participant: P, vote: "no", reason: "insufficient_funds", failedBranch: 1 },
+    ]);
+    expect(p.pauses).toEqual([]);
+    expect((await account("a"))?.holds).toBeUndefined();
+    expect((await account("b"))?.holds).toBeUndefined();
+  });
+
+  it("refuses an unknown account with the model's reason", async () => {
+    const { store, calls } = await world();
+    const p = processOver(store);
+    await p.handle(prepare("t1", [deposit("ghost", 1, 0)]));
+    expect(calls).toEqual(["prepare!", "loadForPrepare", "refuse"]);
+    expect(p.told()).toMatchObject([{ vote: "no", reason: "unknown_account", failedBranch: 0 }]);
+  });
+
+  it("a PREPARE after its ROLLBACK falls back and votes no, holding nothing", async () => {
+    const { store, calls, account } = await world();
+    const p = processOver(store);
+    await p.handle(decision("rollback", "t1"));
+    await p.handle(prepare("t1", [withdraw("a", 30)]));
+    expect(calls).toEqual(["getBarrier", "rollbackUnprepared", "prepare!", "loadForPrepare"]);
+    expect(p.told().at(-1)).toEqual({
+      type: "vote",
+      txId: "t1",
+      participant: P,
+      vote: "no",
+      reason: "rolled_back",
+    });
+    expect((await account("a"))?.holds).toBeUndefined();
+  });
+
+  it("meets an exclusive lock by falling back to the read, which names the holder", async () => {
+    const { store, calls } = await world();
+    const p = processOver(store);
+    // A branch that pins a version locks its account exclusively.
+    await p.handle(
+      prepare("pinned", [
+        { index: 0, action: "withdraw", input: { account: "a", amount: 1, expectedVersion: 1 } },
+      ]),
+    );
+    calls.length = 0;
+    await p.handle(prepare("t2", [withdraw("a", 1)]));
+    expect(calls).toEqual(["prepare!", "loadForPrepare", "refuse"]);
+    expect(p.told().at(-1)).toMatchObject({ txId: "t2", vote: "no", reason: "lock_conflict" });
+  });
+
+  it("never writes blind what must be read: a pinned branch, exclusive mode, a later attempt, a late PREPARE, an external service", async () => {
+    const pinned = { index: 0, action: "withdraw", input: { account: "a", amount: 1, expectedVersion: 1 } };
+    const cases: { name: string; message: PrepareMessage; options?: Parameters<typeof processOver>[1] }[] = [
+      { name: "pinned", message: prepare("t1", [pinned]) },
+      { name: "exclusive", message: prepare("t1", [withdraw("a", 1)]), options: { lockMode: "exclusive" } },
+      { name: "attempt", message: prepare("t1", [withdraw("a", 1)], { attempt: 1 }) },
+      { name: "late", message: prepare("t1", [withdraw("a", 1)], { deadline: T0 }) },
+      { name: "service", message: prepare("t1", [withdraw("a", 1)]), options: { service: async () => {} } },
+    ];
+    for (const { name, message, options } of cases) {
+      const { store, calls } = await world();
+      await processOver(store, options).handle(message);
+      expect({ name, first: calls[0] }).toEqual({ name, first: "loadForPrepare" });
+    }
+  });
+});
+
+describe("a decision after a PREPARE in the same process writes without reading its barrier", () => {
+  it("commits from the remembered barrier: no read at all for the whole transaction", async () => {
+    const { store, calls, account } = await world();
+    const p = processOver(store);
+    await p.handle(prepare("t1", [withdraw("a", 30), deposit("b", 7)]));
+    await p.handle(decision("commit", "t1"));
+    expect(calls).toEqual(["prepare", "commit"]);
+    expect(p.told().at(-1)).toEqual({ type: "ack", txId: "t1", participant: P, decision: "commit" });
+    expect((await account("a"))?.state).toEqual({ balance: 70 });
+    expect((await account("b"))?.state).toEqual({ balance: 12 });
+  });
+
+  it("rolls back from the remembered barrier, exclusive locks included", async () => {
+    const { store, calls, account } = await world();
+    const p = processOver(store, { lockMode: "exclusive" });
+    await p.handle(prepare("t1", [withdraw("a", 30)]));
+    await p.handle(decision("rollback", "t1"));
+    expect(calls).toEqual(["loadForPrepare", "prepare", "rollback", "takeWaiters"]);
+    expect(await account("a")).toEqual({ id: "a", version: 1, state: { balance: 100 } });
+  });
+
+  it("a process that did not prepare it reads the barrier, then commits", async () => {
+    const { store, calls, account } = await world();
+    await processOver(store).handle(prepare("t1", [withdraw("a", 30)]));
+    const fresh = processOver(store);
+    await fresh.handle(decision("commit", "t1"));
+    expect(calls).toEqual(["prepare", "getBarrier", "commit"]);
+    expect(fresh.told()).toEqual([{ type: "ack", txId: "t1", participant: P, decision: "commit" }]);
+    expect((await account("a"))?.state).toEqual({ balance: 70 });
+  });
+
+  it("a copy settled elsewhere is refused by the store, dropped, and read at once: applied once", async () => {
+    const { store, calls, account } = await world();
+    const first = processOver(store);
+    await first.handle(prepare("t1", [withdraw("a", 30)]));
+    // Another process got the COMMIT first.
+    await processOver(store).handle(decision("commit", "t1"));
+    calls.length = 0;
+    await first.handle(decision("commit", "t1"));
+    expect(calls).toEqual(["commit!", "getBarrier"]);
+    expect(first.pauses).toEqual([]);
+    expect(first.told().at(-1)).toEqual({ type: "ack", txId: "t1", participant: P, decision: "commit" });
+    expect(await account("a")).toEqual({ id: "a", version: 2, state: { balance: 70 } });
+    // Dropped: a further copy reads.
+    calls.length = 0;
+    await first.handle(decision("commit", "t1"));
+    expect(calls).toEqual(["getBarrier"]);
+  });
+
+  it("a decision that names no incarnation, or another attempt, is judged on the barrier as read", async () => {
+    const { store, calls, account } = await world();
+    const p = processOver(store);
+    await p.handle(prepare("t1", [withdraw("a", 30)]));
+    await p.handle(decision("rollback", "t1", { startedAt: undefined }));
+    expect(calls).toEqual(["prepare", "getBarrier", "rollback"]);
+    expect((await account("a"))?.holds).toBeUndefined();
+    // A restarted transaction's second attempt, prepared (and remembered) here.
+    await p.handle(prepare("t2", [withdraw("a", 30)], { attempt: 1 }));
+    calls.length = 0;
+    // A late ROLLBACK of its first attempt: never written from the copy, and it releases nothing.
+    await p.handle(decision("rollback", "t2"));
+    expect(calls).toEqual(["getBarrier"]);
+    expect((await account("a"))?.holds).toEqual({ balance: { reserved: 30, pending: 0 } });
+    calls.length = 0;
+    await p.handle(decision("commit", "t2", { attempt: 1 }));
+    expect(calls).toEqual(["commit"]);
+    expect(await account("a")).toEqual({ id: "a", version: 2, state: { balance: 70 } });
+  });
+});
