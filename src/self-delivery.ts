@@ -144,7 +144,8 @@ export function deliveringToSelf(
             error: String(err),
           });
           try {
-            await fallback(message.participant, message);
+            // Outside any scope: the bus would hold it again in this very one, still open.
+            await runAsSelf(undefined, () => fallback(message.participant, message));
           } catch (sendErr) {
             log.error("send failed; the coordinator's re-send covers it", {
               participant: message.participant,

@@ -16,8 +16,11 @@ export interface PreparedBarriers<S extends ResourceState> {
 
 /**
  * Bounded: the oldest remembered go first. A decision comes within seconds of
- * its PREPARE, and a settled barrier is forgotten, so a few thousand entries
- * cover every transaction in flight in one process; one evicted costs a read.
+ * its PREPARE, and a barrier this process settles is forgotten, so a few
+ * thousand entries cover every transaction in flight in one process; one
+ * evicted costs a read. A barrier settled by another process (on Lambda, a
+ * decision that reached another container of the participant's function) stays
+ * until it is evicted: its copy would only fail its condition and be read.
  */
 export function createPreparedBarriers<S extends ResourceState>(capacity = 4_096): PreparedBarriers<S> {
   const entries = new Map<string, Barrier<S>>();

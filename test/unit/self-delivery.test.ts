@@ -195,6 +195,28 @@ describe("self-delivery", () => {
     expect(queued).toEqual(["rollback:p2"]);
   });
 
+  it("sends a held message whose handling failed to its queue at once, through the bus that holds", async () => {
+    const queued: string[] = [];
+    const bus = holdingForSelf({
+      toCoordinator: async () => {},
+      toParticipant: async (to, m) => void queued.push(`${m.type}:${to}`),
+    });
+    const handled: string[] = [];
+    const handle = deliveringToSelf(
+      async (m) => {
+        handled.push(m.type);
+        if (m.type === "prepare")
+          await bus.toParticipant("p2", { type: "commit", txId: "t", participant: "p2" });
+        if (m.type === "commit") throw new Error("throttled");
+      },
+      // As the roles wire it: the fallback is the bus that holds, not the queue alone.
+      { fallback: (to, m) => bus.toParticipant(to, m), log: quiet, keysOf: () => ({}) },
+    );
+    await handle({ type: "prepare", txId: "t", participant: "p2", deadline: 1, startedAt: 0, branches: [] });
+    expect(handled).toEqual(["prepare", "commit"]);
+    expect(queued).toEqual(["commit:p2"]);
+  });
+
   it("holds only undelayed messages to the handling's own participant, and nothing once its message is done", async () => {
     const queued: string[] = [];
     const bus = holdingForSelf({
