@@ -20,6 +20,7 @@ import { participantNames } from "./config.ts";
 import { type Coordinator, createCoordinator } from "./coordinator/coordinator.ts";
 import { createSweeper, type SweepReport } from "./coordinator/sweeper.ts";
 import { coordinatorMessage, type ParticipantMessage, participantMessage } from "./core/messages.ts";
+import { commitsAt } from "./core/transaction.ts";
 import { runScheduled } from "./handlers/scheduled-run.ts";
 import { type SqsHandler, sqsBatchHandler } from "./handlers/sqs-batch.ts";
 import { sqsGroupedBatchHandler } from "./handlers/sqs-grouped-batch.ts";
@@ -246,6 +247,11 @@ export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
     inDoubtAfterMs,
     crash: wiring.crash,
     metrics: wiring.metrics,
+    // The record as this process last wrote it, else as stored: a decision a stale copy misses only means dying.
+    holderCommits: async (txId, startedAt, attempt) => {
+      const tx = wiring.records.get(txId) ?? (await transactionStore(wiring).get(txId));
+      return tx !== undefined && commitsAt(tx, startedAt, attempt);
+    },
   });
   // Every line about a message names its transaction (the participant is this logger's persistent key).
   const keysOf = (m: ParticipantMessage) => ({ txId: m.txId });

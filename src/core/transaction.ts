@@ -179,6 +179,17 @@ export interface TwoPcRecord extends RecordBase {
 export const attemptOf = (tx: { readonly attempt?: number }): number => tx.attempt ?? 0;
 
 /**
+ * Whether `tx` is the 2PC transaction started at `startedAt` (not an earlier one
+ * under a reused id) and decided to commit at `attempt`. A decision never
+ * changes, so a stale copy can only say no where the truth is yes.
+ */
+export const commitsAt = (tx: TxRecord, startedAt: number, attempt: number): boolean =>
+  tx.protocol === "2pc" &&
+  tx.createdAt === startedAt &&
+  attemptOf(tx) === attempt &&
+  (tx.state === "committing" || tx.state === "committed");
+
+/**
  * Where one saga branch's own steps stand. An atomic stage's branches have no
  * action step of their own (their stage's 2PC group applies them): they stay
  * `pending` until the group's commit is decided, then are `done`.

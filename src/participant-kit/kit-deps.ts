@@ -46,4 +46,13 @@ export interface KitDeps<S extends ResourceState> {
   readonly metrics?: Metrics;
   /** Lost races on one message before it goes back to its queue. */
   readonly maxRaces: number;
+  /** Whether a lock holder's attempt is decided to commit (see ParticipantDeps.holderCommits). */
+  readonly holderCommits?: HolderCommits;
 }
+
+/**
+ * Whether transaction `txId` (the incarnation started at `startedAt`), at
+ * `attempt`, is decided to commit: its locks then only wait to be released,
+ * it takes no other.
+ */
+export type HolderCommits = (txId: string, startedAt: number, attempt: number) => Promise<boolean>;

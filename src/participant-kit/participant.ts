@@ -13,7 +13,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import { sleep as realSleep } from "../timers.ts";
 import { ProtocolViolationError } from "./errors.ts";
-import type { ExternalService } from "./kit-deps.ts";
+import type { ExternalService, HolderCommits } from "./kit-deps.ts";
 import type { LockMode } from "./lock-mode.ts";
 import type { ParticipantStore } from "./participant-store.ts";
 import type { ResourceModel, ResourceState } from "./resource-model.ts";
@@ -49,6 +49,12 @@ export interface ParticipantDeps<S extends ResourceState> {
   readonly service?: ExternalService;
   /** Lock waits are counted here. */
   readonly metrics?: Metrics;
+  /**
+   * Under wait-die, a PREPARE younger than the lock's holder waits instead of
+   * dying when the holder is decided to commit: it takes no more locks, so no
+   * cycle can close through it. Absent: every younger requester dies.
+   */
+  readonly holderCommits?: HolderCommits;
 }
 
 // Each retry follows a lost race with another delivery of the same transaction;
@@ -71,6 +77,7 @@ export function createParticipant<S extends ResourceState>(deps: ParticipantDeps
     lockMode: deps.lockMode ?? "escrow",
     ...(deps.service ? { service: deps.service } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.holderCommits ? { holderCommits: deps.holderCommits } : {}),
   };
   const twoPhase = createTwoPhaseParticipant(kit, {
     lockPolicy: deps.lockPolicy,

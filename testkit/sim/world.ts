@@ -12,7 +12,7 @@ import { createSweeper } from "../../src/coordinator/sweeper.ts";
 import { decisionOf } from "../../src/core/atomic-group.ts";
 import type { CoordinatorMessage, ParticipantMessage } from "../../src/core/messages.ts";
 import { isReason } from "../../src/core/reasons.ts";
-import { isWaiting, type TxRecord } from "../../src/core/transaction.ts";
+import { commitsAt, isWaiting, type TxRecord } from "../../src/core/transaction.ts";
 import { decides } from "../../src/core/transitions.ts";
 import { createDispatcher, type Dispatcher } from "../../src/http-participants/dispatcher.ts";
 import { UNKNOWN_TRANSACTION } from "../../src/http-participants/http-protocol.ts";
@@ -407,6 +407,10 @@ export async function buildWorld(
           crash,
           sleep: pause,
           ...(faults.expiry ? { service: externalService } : {}),
+          holderCommits: async (txId, startedAt, attempt) => {
+            const tx = await txStore.get(txId);
+            return tx !== undefined && commitsAt(tx, startedAt, attempt);
+          },
         }),
       ),
     ]),
