@@ -132,7 +132,7 @@ describe("a hot account", () => {
     const noWait = await run({ env: { ...exclusive, CONCORD_LOCK_POLICY: "no-wait" } });
     const waitDie = await run({ env: { ...exclusive, CONCORD_LOCK_POLICY: "wait-die" } });
     console.log(
-      `hot account, exclusive locks: wait-die committed ${share(waitDie.committed)} (${waitDie.waitedAndCommitted} after waiting), no-wait ${share(noWait.committed)}`,
+      `hot account, exclusive locks: wait-die committed ${share(waitDie.committed)} (${waitDie.waitedAndCommitted} after waiting, ${waitDie.restarted} restarted), no-wait ${share(noWait.committed)}`,
     );
     // How many commit depends on how the PREPAREs overlap, which the machine's load
     // changes (bench --hot measures it); what each policy does at a lock does not.
