@@ -222,6 +222,7 @@ const selfDelivering = (
         log,
         keysOf,
         crash: wiring.crash,
+        oldestFirst: wiring.config.participants.lockPolicy === "detect",
       })
     : handle;
 

@@ -105,6 +105,13 @@ export const holdingForSelf = (bus: MessageBus): MessageBus => ({
       : bus.toParticipant(participant, message, options),
 });
 
+/** Oldest transaction first, as wait-die and detect order ages (startedAt, then id). */
+const byAge = (a: Held, b: Held): number => {
+  const [x, y] = [a.message, b.message];
+  const [sx, sy] = [x.type === "prepare" ? x.startedAt : 0, y.type === "prepare" ? y.startedAt : 0];
+  return sx !== sy ? sx - sy : x.txId < y.txId ? -1 : x.txId > y.txId ? 1 : 0;
+};
+
 export interface SelfDeliveryDeps {
   /** Where a held message goes when handling it here failed: its queue. */
   readonly fallback: MessageBus["toParticipant"];
@@ -118,6 +125,14 @@ export interface SelfDeliveryDeps {
    * nothing handled or sent after them, as a process that died sends nothing.
    */
   readonly fatal?: (err: unknown) => boolean;
+  /**
+   * Hands over held PREPAREs one after another, oldest transaction first (the
+   * rest at once): a release that wakes several waiters then gives the lock to
+   * the oldest, and the others queue behind it. For the detect lock policy,
+   * where waiters otherwise race for the lock with no age order; under wait-die
+   * the youngest would then die at the oldest's lock, so it keeps the race.
+   */
+  readonly oldestFirst?: boolean;
 }
 
 /** `handle`, handling after each message what the coordinator's handling sent its participant meanwhile. */
@@ -162,7 +177,19 @@ export function deliveringToSelf(
 
   async function drain(self: SelfScope): Promise<void> {
     self.open = false;
-    await Promise.all(self.held.map((held) => deliver(held, self.depth + 1)));
+    const depth = self.depth + 1;
+    if (!deps.oldestFirst) {
+      await Promise.all(self.held.map((held) => deliver(held, depth)));
+      return;
+    }
+    const prepares = self.held.filter((h) => h.message.type === "prepare").sort(byAge);
+    const others = self.held.filter((h) => h.message.type !== "prepare");
+    await Promise.all([
+      ...others.map((held) => deliver(held, depth)),
+      (async () => {
+        for (const held of prepares) await deliver(held, depth);
+      })(),
+    ]);
   }
 
   return async (message) => {

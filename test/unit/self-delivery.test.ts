@@ -217,6 +217,47 @@ describe("self-delivery", () => {
     expect(queued).toEqual(["commit:p2"]);
   });
 
+  it("hands over woken PREPAREs oldest first, one after another, when asked (detect), and all at once otherwise", async () => {
+    const run = async (oldestFirst: boolean) => {
+      const bus = holdingForSelf({ toCoordinator: async () => {}, toParticipant: async () => {} });
+      const order: string[] = [];
+      let inFlight = 0;
+      let most = 0;
+      const waiter = (txId: string, startedAt: number) => ({
+        type: "prepare" as const,
+        txId,
+        participant: "p2",
+        deadline: 1,
+        startedAt,
+        branches: [{ index: 0, action: "deposit", input: {} }],
+      });
+      const handle = deliveringToSelf(
+        async (m) => {
+          if (m.type === "commit") {
+            // The release wakes three waiters, youngest first.
+            for (const [id, at] of [
+              ["w30", 30],
+              ["w10", 10],
+              ["w20", 20],
+            ] as const)
+              await bus.toParticipant("p2", waiter(id, at));
+            return;
+          }
+          inFlight++;
+          most = Math.max(most, inFlight);
+          await new Promise((r) => setTimeout(r, 5));
+          order.push(m.txId);
+          inFlight--;
+        },
+        { fallback: async () => {}, log: quiet, keysOf: () => ({}), oldestFirst },
+      );
+      await handle({ type: "commit", txId: "holder", participant: "p2" });
+      return { order, most };
+    };
+    expect(await run(true)).toEqual({ order: ["w10", "w20", "w30"], most: 1 });
+    expect((await run(false)).most).toBe(3);
+  });
+
   it("holds only undelayed messages to the handling's own participant, and nothing once its message is done", async () => {
     const queued: string[] = [];
     const bus = holdingForSelf({

@@ -321,6 +321,8 @@ export async function buildWorld(
         }
       },
       fatal: (err) => err instanceof SimulatedCrash,
+      // As the roles set it: woken PREPAREs by age under detect.
+      oldestFirst: faults.lockPolicy === "detect",
     });
     return { ...handler, handle };
   };
