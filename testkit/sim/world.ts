@@ -391,7 +391,7 @@ export async function buildWorld(
   };
 
   const participants = new Map<string, Participant>(
-    servers.map((server) => [
+    servers.map((server, index) => [
       server,
       selfDelivering(
         createParticipant({
@@ -408,7 +408,9 @@ export async function buildWorld(
           inDoubtAfterMs: IN_DOUBT_AFTER_MS,
           crash,
           sleep: pause,
-          ...(faults.expiry ? { service: externalService } : {}),
+          // Every other server fronts the service (a participant with one prepares by reading
+          // first), so the blind prepare meets reused ids and expired barriers on the others.
+          ...(faults.expiry && index % 2 === 0 ? { service: externalService } : {}),
           holderCommits: async (txId, startedAt, attempt) => {
             const tx = await txStore.get(txId);
             return tx !== undefined && commitsAt(tx, startedAt, attempt);
