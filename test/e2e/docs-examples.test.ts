@@ -13,6 +13,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stopGroups } from "../helpers/processes.ts";
 import { allExamples, type ExampleBlock, type ExampleCommand } from "./doc-examples.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -187,15 +188,7 @@ describe("the examples, run as written", () => {
 
   /** SIGTERM to each group (the CLI stops its emulators on it), SIGKILL to what is left after a grace. */
   async function stopAll(): Promise<void> {
-    const all = running.splice(0).reverse();
-    for (const p of all) signalGroup(p.pid, "SIGTERM");
-    await Promise.all(
-      all.map(async (p) => {
-        for (let i = 0; i < 100 && groupAlive(p.pid); i++) await new Promise((r) => setTimeout(r, 100));
-        signalGroup(p.pid, "SIGKILL");
-        await p.exited;
-      }),
-    );
+    await stopGroups(running.splice(0).reverse());
   }
 
   for (const block of runnable) {
@@ -209,20 +202,3 @@ describe("the examples, run as written", () => {
     }
   }
 });
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // The group is gone already.
-  }
-}
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { stopGroups } from "../helpers/processes.ts";
 import { type ExampleCommand, parseExamples } from "./doc-examples.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -118,15 +119,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  const all = running.splice(0).reverse();
-  for (const p of all) signalGroup(p.pid, "SIGTERM");
-  await Promise.all(
-    all.map(async (p) => {
-      for (let i = 0; i < 100 && groupAlive(p.pid); i++) await new Promise((r) => setTimeout(r, 100));
-      signalGroup(p.pid, "SIGKILL");
-      await p.exited;
-    }),
-  );
+  await stopGroups(running.splice(0).reverse());
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 }, 60_000);
 
@@ -251,22 +244,5 @@ async function runCurl(c: ExampleCommand, env: NodeJS.ProcessEnv): Promise<void>
       if (!read || attempt >= 20) throw err;
       await new Promise((r) => setTimeout(r, 250));
     }
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // The group is gone already.
-  }
-}
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -57,3 +57,41 @@ export function startRole(args: readonly string[], env: NodeJS.ProcessEnv): Role
     },
   };
 }
+
+/** A process started in its own group (`detached`), and when it exited. */
+export interface GroupProcess {
+  readonly pid: number;
+  readonly exited: Promise<void>;
+}
+
+/**
+ * SIGTERM to each group (a CLI stops its emulators on it), then, after up to
+ * 10 s of grace, SIGKILL to what is left; resolves once every leader exited.
+ */
+export async function stopGroups(groups: readonly GroupProcess[]): Promise<void> {
+  for (const p of groups) signalGroup(p.pid, "SIGTERM");
+  await Promise.all(
+    groups.map(async (p) => {
+      for (let i = 0; i < 100 && groupAlive(p.pid); i++) await new Promise((r) => setTimeout(r, 100));
+      signalGroup(p.pid, "SIGKILL");
+      await p.exited;
+    }),
+  );
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is gone already.
+  }
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -7,31 +7,15 @@ import { describe, expect, it } from "vitest";
 import { createCoordinator } from "../../src/coordinator/coordinator.ts";
 import { createRecordCache } from "../../src/coordinator/record-cache.ts";
 import type { ParticipantMessage } from "../../src/core/messages.ts";
-import { begin, type Policy } from "../../src/core/two-phase-commit.ts";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
 import type { TransactionStore } from "../../src/ports/transaction-store.ts";
 import { silentLogger } from "../../testkit/logging.ts";
 import { createMemoryTransactionStore } from "../../testkit/memory/memory-transaction-store.ts";
+import { begunTwoPc, TEST_POLICY } from "../helpers/policy.ts";
 
-const policy: Policy = {
-  prepareRetryMs: 1000,
-  decisionRetryMs: 1000,
-  waitingRetryMs: 4_000,
-  backoffCapMs: 8000,
-  stalledAfterAttempts: 3,
-  maxEvents: 100,
-};
+const policy = TEST_POLICY;
 const quiet = silentLogger();
-const created = begin(
-  {
-    id: "t",
-    requestHash: "h",
-    timeoutMs: 60_000,
-    branches: ["p1", "p2"].map((participant) => ({ participant, action: "x", input: {} })),
-  },
-  0,
-  policy,
-).next;
+const created = begunTwoPc({ id: "t", participants: ["p1", "p2"], action: "x", input: {} });
 
 function setup() {
   const memory = createMemoryTransactionStore();

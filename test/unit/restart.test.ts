@@ -8,7 +8,6 @@ import { messageFor } from "../../src/coordinator/dispatch.ts";
 import type { VoteInput } from "../../src/core/atomic-group.ts";
 import type { TwoPcRecord } from "../../src/core/transaction.ts";
 import {
-  begin,
   onAck,
   onReleased,
   onSweep,
@@ -19,27 +18,13 @@ import {
   type Step,
 } from "../../src/core/two-phase-commit.ts";
 import { cycleHolds, stillWaitsFor } from "../../src/core/wait-for-graph.ts";
-import { TEST_POLICY } from "../helpers/policy.ts";
+import { begunTwoPc, TEST_POLICY } from "../helpers/policy.ts";
 
 const policy = TEST_POLICY;
 const T0 = 1_000_000;
 
-function started(participants = ["bank-1", "bank-2"], timeoutMs = 10_000): TwoPcRecord {
-  return begin(
-    {
-      id: "t1",
-      requestHash: "h",
-      timeoutMs,
-      branches: participants.map((p) => ({
-        participant: p,
-        action: "withdraw",
-        input: { account: "a", amount: 1 },
-      })),
-    },
-    T0,
-    policy,
-  ).next;
-}
+const started = (participants = ["bank-1", "bank-2"], timeoutMs = 10_000): TwoPcRecord =>
+  begunTwoPc({ participants, timeoutMs, action: "withdraw", at: T0 });
 
 const yes = (participant: string, attempt?: number): VoteInput => ({
   participant,

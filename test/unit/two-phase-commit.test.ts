@@ -13,28 +13,14 @@ import {
   requestRetry,
   type Step,
 } from "../../src/core/two-phase-commit.ts";
-import { TEST_POLICY } from "../helpers/policy.ts";
+import { begunTwoPc, TEST_POLICY } from "../helpers/policy.ts";
 
 const policy = TEST_POLICY;
 
 const T0 = 1_000_000;
 
-function started(participants = ["bank-1", "bank-2"], timeoutMs = 60_000): TwoPcRecord {
-  return begin(
-    {
-      id: "t1",
-      requestHash: "h",
-      timeoutMs,
-      branches: participants.map((p) => ({
-        participant: p,
-        action: "deposit",
-        input: { account: "a", amount: 1 },
-      })),
-    },
-    T0,
-    policy,
-  ).next;
-}
+const started = (participants = ["bank-1", "bank-2"], timeoutMs = 60_000): TwoPcRecord =>
+  begunTwoPc({ participants, timeoutMs, action: "deposit", at: T0 });
 
 const yes = (participant: string): VoteInput => ({ participant, vote: "yes" });
 const no = (participant: string, reason = "insufficient_funds"): VoteInput => ({
