@@ -72,7 +72,8 @@ describe("under wait-die, a younger PREPARE that meets a lock", () => {
   });
 
   it("dies for a holder not decided, restarted later, as wait-die says", async () => {
-    const { told, barrier } = await meet(async () => false);
+    const { told, barrier, asked } = await meet(async () => false);
+    expect(asked).toEqual([["holder", OLD, 0]]);
     expect(told).toEqual([
       expect.objectContaining({
         type: "vote",
@@ -86,9 +87,10 @@ describe("under wait-die, a younger PREPARE that meets a lock", () => {
   });
 
   it("dies when the look fails: nothing is assumed", async () => {
-    const { told } = await meet(async () => {
+    const { told, asked } = await meet(async () => {
       throw new Error("throttled");
     });
+    expect(asked).toEqual([["holder", OLD, 0]]);
     expect(told).toEqual([expect.objectContaining({ type: "vote", vote: "no", restart: true })]);
   });
 
