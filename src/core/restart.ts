@@ -58,6 +58,7 @@ export function restart(
  * the PREPARE re-send interval, should the wake-up be lost).
  */
 export function released(tx: TwoPcRecord, now: number, policy: Policy): Step<TwoPcRecord> {
+  if (tx.restartWoken === true) return nextAttempt(tx, now, policy);
   if (tx.restartAfter === undefined) {
     // A die whose wake-up could not be registered (the lock changed hands, or the
     // conflict was not a lock a waiter can queue on) backs off before its next
@@ -75,16 +76,18 @@ export function released(tx: TwoPcRecord, now: number, policy: Policy): Step<Two
 
 /** The restart the record was in is over: its next attempt starts, or it is decided or resolved instead. */
 export function withoutRestart(tx: TwoPcRecord): TwoPcRecord {
-  const { restarting: _r, restartAfter: _a, ...rest } = tx;
+  const { restarting: _r, restartAfter: _a, restartWoken: _w, ...rest } = tx;
   return rest;
 }
 
-/** The lock the restart waits for is free: start the next attempt once the last one is released. */
+/**
+ * The lock the restart waits for is free: the next attempt starts now, or as
+ * soon as the last participant has released this one (not after the back-off of
+ * a die that registered no wake-up: this one came).
+ */
 export function lockReleased(tx: TwoPcRecord, now: number, policy: Policy): Step<TwoPcRecord> {
-  // Still restarting: only the wait for that lock is over.
-  const { restartAfter: _a, ...rest } = tx;
-  if (decisionTargets(tx.participants).length === 0) return nextAttempt(rest, now, policy);
-  return { next: rest, effects: [], changed: true };
+  if (decisionTargets(tx.participants).length === 0) return nextAttempt(tx, now, policy);
+  return { next: { ...tx, restartWoken: true }, effects: [], changed: true };
 }
 
 /** Every participant released the attempt: PREPARE the next one everywhere. */

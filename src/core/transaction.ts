@@ -173,6 +173,12 @@ export interface TwoPcRecord extends RecordBase {
    * the PREPARE re-send interval is the safety net), not to die at once again.
    */
   readonly restartAfter?: string;
+  /**
+   * While restarting: that lock was released before every participant let go of
+   * the attempt, so the next attempt starts as soon as they have (no back-off:
+   * the wake-up it was registered for came).
+   */
+  readonly restartWoken?: true;
 }
 
 /** The attempt a 2PC record is at: 0 until its first restart. */

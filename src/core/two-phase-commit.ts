@@ -277,7 +277,9 @@ export function onReleased(tx: TwoPcRecord, released: WaitingInput, now: number,
   if (tx.state !== "preparing" || tx.resolving !== undefined) return unchanged(tx);
   if (tx.restarting !== undefined) {
     // The lock the restart died at is free: the next attempt need not wait for it.
-    return tx.restartAfter === released.holder ? lockReleased(tx, now, policy) : unchanged(tx);
+    return tx.restartAfter === released.holder && tx.restartWoken !== true
+      ? lockReleased(tx, now, policy)
+      : unchanged(tx);
   }
   const p = tx.participants.find((q) => q.name === released.participant);
   if (!p || p.vote !== undefined) return unchanged(tx);

@@ -199,6 +199,35 @@ describe("a restart that died at a lock", () => {
     const swept = onSweep(acked.next, acked.next.dueAt ?? 0, policy);
     expect(swept.next).toMatchObject({ attempt: 1 });
   });
+
+  it("starts at once when that lock was released before every participant let go of the attempt", () => {
+    const voted = onVote(started(), yes("bank-1"), T0, policy).next;
+    const restarting = onVote(voted, { ...died("bank-2"), holder: "t0" }, T0 + 10, policy).next;
+    // The holder commits while bank-1's ROLLBACK is still on its way.
+    const woken = onReleased(restarting, { participant: "bank-2", holder: "t0" }, T0 + 15, policy);
+    expect(woken.effects).toEqual([]);
+    expect(woken.next).toMatchObject({ restarting: "lock_conflict" });
+    expect(woken.next.attempt).toBeUndefined();
+    // A copy of that wake-up changes nothing.
+    expect(onReleased(woken.next, { participant: "bank-2", holder: "t0" }, T0 + 16, policy).changed).toBe(false);
+    const acked = onAck(woken.next, { participant: "bank-1", decision: "abort" }, T0 + 20, policy);
+    expect(acked.next).toMatchObject({ attempt: 1 });
+    expect(acked.next.restarting).toBeUndefined();
+    expect(acked.next.restartWoken).toBeUndefined();
+    expect(acked.effects).toEqual([
+      { kind: "prepare", participant: "bank-1" },
+      { kind: "prepare", participant: "bank-2" },
+    ]);
+  });
+
+  it("backs off when the die registered no wake-up, so it does not meet the same holder at once", () => {
+    const voted = onVote(started(), yes("bank-1"), T0, policy).next;
+    const restarting = onVote(voted, died("bank-2"), T0 + 10, policy).next;
+    const acked = onAck(restarting, { participant: "bank-1", decision: "abort" }, T0 + 20, policy);
+    expect(acked.effects).toEqual([]);
+    expect(acked.next.dueAt).toBeGreaterThan(T0 + 20);
+    expect(acked.next.dueAt).toBeLessThan(T0 + 20 + policy.prepareRetryMs);
+  });
 });
 
 describe("a late copy of a waiting report, after the holder's attempt released the lock", () => {
