@@ -90,6 +90,7 @@ interface View {
   readonly id?: string;
   readonly status: string;
   readonly reason?: string;
+  readonly events?: readonly { readonly type: string }[];
 }
 
 /** The transaction view, or an error answer as a status of its own (`http_503`). */
@@ -111,6 +112,9 @@ interface Outcome {
   readonly seconds: number;
   /** API requests made: each is one invocation of the API function. */
   readonly apiRequests: number;
+  /** Restarts over all transactions, and the most one transaction had. */
+  readonly restarts: number;
+  readonly mostRestarts: number;
 }
 
 /** Sends `count` transactions from `clients` concurrent clients; `make(n)` builds the n-th. */
@@ -125,6 +129,9 @@ export async function drive(
   const latencies: number[] = [];
   const reasons = new Map<string, number>();
   let committed = 0;
+  /** Restarts (a transaction that died for contention, run again), from the views' events. */
+  let restarts = 0;
+  let mostRestarts = 0;
   let apiRequests = 0;
   let next = 0;
   let done = 0;
@@ -144,6 +151,9 @@ export async function drive(
           view = await viewOf(await fetch(`${url}/v1/transactions/${view.id}`));
         }
         latencies.push(performance.now() - t0);
+        const restarted = (view.events ?? []).filter((e) => e.type === "restarted").length;
+        restarts += restarted;
+        mostRestarts = Math.max(mostRestarts, restarted);
         if (view.status === "committed") committed++;
         else {
           const reason = view.reason ?? view.status;
@@ -161,6 +171,8 @@ export async function drive(
     reasons: Object.fromEntries([...reasons].sort()),
     seconds,
     apiRequests,
+    restarts,
+    mostRestarts,
   } satisfies Outcome;
 }
 

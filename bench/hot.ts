@@ -30,6 +30,10 @@ interface HotResult {
   readonly p95Ms: number;
   readonly p99Ms: number;
   readonly ratioToUncontended: number;
+  /** Restarts per transfer (a transfer that died for contention and ran again), from its events. */
+  readonly restartsPerTx: number;
+  /** The most restarts one transfer had. */
+  readonly mostRestarts: number;
 }
 
 /** A small deterministic generator (mulberry32), so a --seed repeats the same transfers. */
@@ -108,6 +112,8 @@ export async function runHot(bench: Bench, count: number) {
       p95Ms: round(pct(latencies, 0.95), 1),
       p99Ms: round(pct(latencies, 0.99), 1),
       ratioToUncontended: round(uncontendedRate > 0 ? rate / uncontendedRate : 0, 3),
+      restartsPerTx: round(outcome.restarts / count, 3),
+      mostRestarts: outcome.mostRestarts,
     };
     progressDone();
     if (opts.json) {
@@ -120,7 +126,8 @@ export async function runHot(bench: Bench, count: number) {
         `    ${result.committed}/${count} committed (${(100 * result.committedShare).toFixed(1)}%)` +
         `${Object.keys(result.abortReasons).length ? `, not committed: ${JSON.stringify(result.abortReasons)}` : ""}\n` +
         `    ${result.committedPerSecond.toFixed(1)} committed/s (${(100 * result.ratioToUncontended).toFixed(0)}% of uncontended)  ` +
-        `p50 ${result.p50Ms.toFixed(0)} ms  p95 ${result.p95Ms.toFixed(0)} ms  p99 ${result.p99Ms.toFixed(0)} ms`,
+        `p50 ${result.p50Ms.toFixed(0)} ms  p95 ${result.p95Ms.toFixed(0)} ms  p99 ${result.p99Ms.toFixed(0)} ms\n` +
+        `    ${result.restartsPerTx.toFixed(2)} restarts per transfer, at most ${result.mostRestarts}`,
     );
   }
 }

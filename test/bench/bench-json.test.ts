@@ -46,10 +46,12 @@ const HOT_FIELDS = [
   "committedPerSecond",
   "committedShare",
   "lockPolicy",
+  "mostRestarts",
   "p50Ms",
   "p95Ms",
   "p99Ms",
   "ratioToUncontended",
+  "restartsPerTx",
   "run",
   "transfers",
 ];
@@ -145,8 +147,15 @@ describe("npm run bench -- --json", () => {
       expect(row.committedShare).toBeCloseTo((row.committed as number) / 4, 4);
       expect(row.p50Ms as number).toBeLessThanOrEqual(row.p99Ms as number);
       expect(row.ratioToUncontended).toBeTypeOf("number");
+      expect(row.restartsPerTx as number).toBeLessThanOrEqual(row.mostRestarts as number);
     }
-    expect(rows[0]).toMatchObject({ committed: 4, abortReasons: {}, ratioToUncontended: 1 });
+    expect(rows[0]).toMatchObject({
+      committed: 4,
+      abortReasons: {},
+      ratioToUncontended: 1,
+      restartsPerTx: 0,
+      mostRestarts: 0,
+    });
   });
 
   it("--help lists every option", async () => {
