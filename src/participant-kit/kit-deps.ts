@@ -48,6 +48,8 @@ export interface KitDeps<S extends ResourceState> {
   readonly maxRaces: number;
   /** Whether a lock holder's attempt is decided to commit (see ParticipantDeps.holderCommits). */
   readonly holderCommits?: HolderCommits;
+  /** Errors that end the invocation (ParticipantDeps.fatal): never caught on the way. */
+  readonly fatal?: (err: unknown) => boolean;
 }
 
 /**

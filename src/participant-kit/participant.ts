@@ -55,6 +55,11 @@ export interface ParticipantDeps<S extends ResourceState> {
    * cycle can close through it. Absent: every younger requester dies.
    */
   readonly holderCommits?: HolderCommits;
+  /**
+   * Errors that end the invocation rather than one attempt at a message (the
+   * simulation's crash): never caught on the way, as a SIGKILL would not be.
+   */
+  readonly fatal?: (err: unknown) => boolean;
 }
 
 // Each retry follows a lost race with another delivery of the same transaction;
@@ -78,6 +83,7 @@ export function createParticipant<S extends ResourceState>(deps: ParticipantDeps
     ...(deps.service ? { service: deps.service } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(deps.holderCommits ? { holderCommits: deps.holderCommits } : {}),
+    ...(deps.fatal ? { fatal: deps.fatal } : {}),
   };
   const twoPhase = createTwoPhaseParticipant(kit, {
     lockPolicy: deps.lockPolicy,

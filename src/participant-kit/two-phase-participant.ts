@@ -13,6 +13,7 @@ import type { Barrier } from "./barriers.ts";
 import { BarrierConflictError, ProtocolViolationError } from "./errors.ts";
 import type { KitDeps } from "./kit-deps.ts";
 import { declaredPlan, planGroup, touchedBy } from "./planning.ts";
+import { createParkedWaiters } from "./parked-waiters.ts";
 import { createPreparedBarriers } from "./prepared-barriers.ts";
 import type { ResourceState } from "./resource-model.ts";
 
@@ -71,6 +72,8 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     deps;
   /** The barriers this process prepared, each the input of its decision's conditional write. */
   const remembered = createPreparedBarriers<S>();
+  /** The PREPAREs this process registered as waiting: a release here runs the oldest at once. */
+  const parked = createParkedWaiters();
 
   function voteFrom(barrier: Barrier<S>): VoteMessage {
     const base = {
@@ -340,6 +343,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
 
   async function prepare(message: PrepareMessage): Promise<void> {
     crash("before-prepare");
+    parked.drop(message.txId);
     const started = clock();
     /** The holder, and its attempt, last reported waiting for. */
     let reported: { readonly holder: string; readonly attempt: number } | undefined;
@@ -359,7 +363,8 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
       if (reported === undefined && !message.waits)
         metrics?.count("concord_lock_waits_total", { participant: name });
       const holding = { holder: settled.waitFor, attempt: settled.holderAttempt ?? 0 };
-      if (holding.holder !== reported?.holder || holding.attempt !== reported.attempt) {
+      const report = async () => {
+        if (holding.holder === reported?.holder && holding.attempt === reported.attempt) return;
         // Tell the coordinator once per holder attempt: the sweeper then spaces its copies of this
         // PREPARE by the waiting interval, and under detect the edge feeds deadlock detection.
         await bus.toCoordinator({
@@ -370,11 +375,16 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
           ...(settled.holderAttempt !== undefined ? { holderAttempt: settled.holderAttempt } : {}),
         });
         reported = holding;
-      }
+      };
       if (clock() - started >= options.waitBudgetMs) {
         // Registered on the locked resource, this copy is done: the holder's commit or
         // rollback wakes it (the coordinator sends PREPARE again). The registration
-        // requires the lock still the holder's, so no release slips in between.
+        // requires the lock still the holder's, so no release slips in between. It
+        // comes before the report, right after the look: on a lock that changes hands
+        // every few tens of milliseconds, a record write in between would let the
+        // holder go first too often. A release between the two is no harm: the wake
+        // sends PREPARE again whatever edge the record holds, and the report of a
+        // holder that let go closes no cycle (its attempt no longer holds the lock).
         const registered =
           settled.resource !== undefined &&
           (await store.addWaiter(name, settled.resource, settled.waitFor, {
@@ -382,6 +392,8 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
             startedAt: message.startedAt,
           }));
         if (registered) {
+          parked.park(message, settled.waitFor, settled.resource as string);
+          await report();
           log.debug("waiting for a lock; registered to be woken", {
             txId: message.txId,
             holder: settled.waitFor,
@@ -390,11 +402,13 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         }
         if (++registrations >= MAX_REGISTRATIONS) {
           // The locks keep changing hands under it: wait as a delayed copy instead.
+          await report();
           await bus.toParticipant(name, { ...message, waits: (message.waits ?? 0) + 1 }, { delaySeconds: 1 });
           return;
         }
         continue;
       }
+      await report();
       await sleep(jitteredBackoffMs(10, round, WAIT_STEP_CAP_MS, Math.random, 0.5));
     }
   }
@@ -513,12 +527,34 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
   async function wakeWaiters(barrier: Barrier<S>): Promise<void> {
     const locked = barrier.planned.filter((p) => p.moves === undefined).map((p) => p.id);
     if (locked.length === 0) return;
+    await runOldestParked(barrier.txId, locked);
     const waiters = await store.takeWaiters(name, locked, barrier.txId);
     await Promise.all(
       waiters.map((waiter) =>
         bus.toCoordinator({ type: "released", txId: waiter, participant: name, holder: barrier.txId }),
       ),
     );
+  }
+
+  /**
+   * The oldest PREPARE this process parked waiting for `holder` at `locked`
+   * goes first, right after the release and before anyone is told: it takes
+   * the lock before a newer PREPARE can (parked-waiters.ts). A failure leaves
+   * it to the wake-up through the coordinator, which follows in any case.
+   */
+  async function runOldestParked(holder: string, locked: readonly string[]): Promise<void> {
+    const next = parked.takeOldest(holder, locked);
+    if (next === undefined) return;
+    try {
+      await prepare(next);
+    } catch (err) {
+      if (deps.fatal?.(err)) throw err;
+      log.warn("a parked PREPARE failed; the coordinator's wake-up sends it again", {
+        txId: next.txId,
+        participant: name,
+        error: String(err),
+      });
+    }
   }
 
   /** Up to when the in-doubt check has asked, in this process. */

@@ -415,6 +415,7 @@ export async function buildWorld(
             const tx = await txStore.get(txId);
             return tx !== undefined && commitsAt(tx, startedAt, attempt);
           },
+          fatal: (err) => err instanceof SimulatedCrash,
         }),
       ),
     ]),
