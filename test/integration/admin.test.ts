@@ -50,10 +50,13 @@ const lockedBy = (stack: Stack, id: string) =>
   eventually(
     async () => {
       const a = await stack.account("bank-1", `${id}-a`);
-      return a.reserved > 0 || a.lockedBy === id ? true : undefined;
+      if (!(a.reserved > 0 || a.lockedBy === id)) return undefined;
+      // Held is not yet voted: the vote reaches the record a write later.
+      const view = await stack.client.get(id);
+      return view.branches[0]?.vote === "yes" ? true : undefined;
     },
     10_000,
-    `bank-1 to hold ${id}'s withdrawal`,
+    `bank-1 to hold ${id}'s withdrawal and its yes to be recorded`,
   );
 
 async function expectError(res: Response, status: number, code: string) {
