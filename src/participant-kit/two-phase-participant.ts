@@ -12,10 +12,10 @@ import { attemptOf } from "../core/transaction.ts";
 import type { Barrier } from "./barriers.ts";
 import { BarrierConflictError, ProtocolViolationError } from "./errors.ts";
 import type { KitDeps } from "./kit-deps.ts";
-import { declaredPlan, planGroup, touchedBy } from "./planning.ts";
 import { createParkedWaiters } from "./parked-waiters.ts";
+import { declaredPlan, planGroup, touchedBy } from "./planning.ts";
 import { createPreparedBarriers } from "./prepared-barriers.ts";
-import type { ResourceState } from "./resource-model.ts";
+import type { Resource, ResourceState } from "./resource-model.ts";
 
 export interface TwoPhaseOptions {
   readonly lockPolicy: LockPolicy;
@@ -56,7 +56,11 @@ const sameAttempt = (
   attemptOf(barrier) === attemptOf(message);
 
 type Settled<S extends ResourceState> =
-  | { readonly barrier: Barrier<S> }
+  | {
+      readonly barrier: Barrier<S>;
+      /** The holder this attempt died at, whose release it can no longer be woken by (see wakeMissed). */
+      readonly missedWake?: string;
+    }
   | { readonly waitFor: string; readonly holderAttempt?: number; readonly resource?: string };
 
 const sameBranches = (a: readonly number[], b: readonly number[]) => {
@@ -245,6 +249,27 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     }
   }
 
+  /**
+   * This attempt died at `holder`'s lock, registered to be woken by its release,
+   * and the lock is no longer `holder`'s: the release came. When its wake-up
+   * reached the coordinator before the no vote, the coordinator took it for a
+   * waiting PREPARE (it sent this very copy again) and the restart would wait
+   * for a release that already happened, until the PREPARE re-send interval.
+   * Told again, the coordinator starts the restart's next attempt once the
+   * attempt is released; a wake-up it had already taken changes nothing.
+   */
+  function wakeMissed(
+    answer: Barrier<S>,
+    message: PrepareMessage,
+    resources: Iterable<Resource<S>>,
+  ): string | undefined {
+    const { holder } = answer;
+    if (answer.state !== "refused" || answer.restart !== true || holder === undefined) return undefined;
+    if (!sameAttempt(answer, message)) return undefined;
+    for (const resource of resources) if (resource.lockedBy === holder) return undefined;
+    return holder;
+  }
+
   /** Writes this PREPARE's barrier (prepared or refused), or says whose lock it must wait for. */
   async function settleBarrier(message: PrepareMessage): Promise<Settled<S>> {
     const blind = await blindPrepare(message);
@@ -253,7 +278,10 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     for (let attempt = 0; ; attempt++) {
       const { barrier: existing, resources } = await store.loadForPrepare(name, message.txId, touched);
       const answer = existing ? answerOf(existing, message) : undefined;
-      if (answer) return { barrier: answer };
+      if (answer) {
+        const missed = wakeMissed(answer, message, resources.values());
+        return { barrier: answer, ...(missed !== undefined ? { missedWake: missed } : {}) };
+      }
       const now = clock();
       const base = barrierBase(message, now);
       try {
@@ -357,6 +385,14 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         }
         crash("after-prepare-before-vote");
         await bus.toCoordinator(reportOf(settled.barrier));
+        if (settled.missedWake !== undefined) {
+          await bus.toCoordinator({
+            type: "released",
+            txId: message.txId,
+            participant: name,
+            holder: settled.missedWake,
+          });
+        }
         return;
       }
       // Counted once per PREPARE: on its first delivery, when it first meets a lock.

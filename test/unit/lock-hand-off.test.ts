@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import type { CoordinatorMessage, PrepareMessage } from "../../src/core/messages.ts";
-import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
 import { createParticipant } from "../../src/participant-kit/participant.ts";
+import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
 import { type AccountState, bankModel } from "../../src/participants/bank/bank-rules.ts";
 import { silentLogger } from "../../testkit/logging.ts";
 import { createMemoryParticipantStore } from "../../testkit/memory/memory-participant-store.ts";
@@ -26,7 +26,9 @@ const prepare = (txId: string, startedAt: number): PrepareMessage => ({
 });
 
 /** Account a on P, a participant with exclusive locks under wait-die, and what it says and does, in order. */
-async function setup(wrap: (store: ParticipantStore<AccountState>) => ParticipantStore<AccountState> = (s) => s) {
+async function setup(
+  wrap: (store: ParticipantStore<AccountState>) => ParticipantStore<AccountState> = (s) => s,
+) {
   const memory = createMemoryParticipantStore(bankModel);
   await memory.putResource(P, "a", { balance: 100 });
   const order: string[] = [];
@@ -86,7 +88,9 @@ describe("a release in the process that parked waiting PREPAREs", () => {
     expect(order.indexOf("vote first")).toBeGreaterThanOrEqual(0);
     expect(order.indexOf("vote first")).toBeLessThan(order.indexOf("released second"));
     expect(told()).toContainEqual({ type: "released", txId: "second", participant: P, holder: "holder" });
-    expect(told()).toContainEqual(expect.objectContaining({ type: "ack", txId: "holder", decision: "commit" }));
+    expect(told()).toContainEqual(
+      expect.objectContaining({ type: "ack", txId: "holder", decision: "commit" }),
+    );
   });
 
   it("leaves a parked PREPARE that fails to the coordinator's wake-up", async () => {
@@ -105,6 +109,35 @@ describe("a release in the process that parked waiting PREPAREs", () => {
 
     expect((await memory.getResource(P, "a"))?.lockedBy).toBeUndefined();
     expect(told()).toContainEqual({ type: "released", txId: "first", participant: P, holder: "holder" });
-    expect(told()).toContainEqual(expect.objectContaining({ type: "ack", txId: "holder", decision: "commit" }));
+    expect(told()).toContainEqual(
+      expect.objectContaining({ type: "ack", txId: "holder", decision: "commit" }),
+    );
+  });
+});
+
+describe("a PREPARE that died at a lock, delivered again", () => {
+  it("tells the coordinator again of a release that came before its no: the restart need not wait for it", async () => {
+    const { participant, told } = await setup();
+    await participant.handle(prepare("holder", T0 - 100));
+    await participant.handle(prepare("young", T0 - 10));
+    expect(told()).toContainEqual(
+      expect.objectContaining({ type: "vote", txId: "young", vote: "no", restart: true, holder: "holder" }),
+    );
+    // Still held: the registered wake-up will come, nothing more is said.
+    const before = told().length;
+    await participant.handle(prepare("young", T0 - 10));
+    expect(
+      told()
+        .slice(before)
+        .map((m) => m.type),
+    ).toEqual(["vote"]);
+
+    await participant.handle({ type: "commit", txId: "holder", participant: P, startedAt: T0 - 100 });
+    const after = told().length;
+    await participant.handle(prepare("young", T0 - 10));
+    expect(told().slice(after)).toEqual([
+      expect.objectContaining({ type: "vote", txId: "young", vote: "no", restart: true }),
+      { type: "released", txId: "young", participant: P, holder: "holder" },
+    ]);
   });
 });

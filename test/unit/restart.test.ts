@@ -209,7 +209,9 @@ describe("a restart that died at a lock", () => {
     expect(woken.next).toMatchObject({ restarting: "lock_conflict" });
     expect(woken.next.attempt).toBeUndefined();
     // A copy of that wake-up changes nothing.
-    expect(onReleased(woken.next, { participant: "bank-2", holder: "t0" }, T0 + 16, policy).changed).toBe(false);
+    expect(onReleased(woken.next, { participant: "bank-2", holder: "t0" }, T0 + 16, policy).changed).toBe(
+      false,
+    );
     const acked = onAck(woken.next, { participant: "bank-1", decision: "abort" }, T0 + 20, policy);
     expect(acked.next).toMatchObject({ attempt: 1 });
     expect(acked.next.restarting).toBeUndefined();
