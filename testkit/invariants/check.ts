@@ -213,7 +213,40 @@ function checkBalances(state: Snapshot, all: readonly TxRecord[], violate: Viola
   for (const [key, a] of stored) {
     const want = expected.get(key);
     if (want !== a.balance)
-      violate("atomicity", `${key} is ${a.balance}, committed transactions make it ${want}`);
+      violate(
+        "atomicity",
+        `${key} is ${a.balance}, committed transactions make it ${want}${suspects(state, all, a, (want ?? 0) - a.balance)}`,
+      );
   }
   if (total !== initialTotal) violate("conservation", `total ${total}, was ${initialTotal}`);
+}
+
+/**
+ * For an account off by `missing`: the transactions on it that moved exactly
+ * that amount, with their outcome and what their barriers and steps there say,
+ * so a report names where to look.
+ */
+function suspects(state: Snapshot, all: readonly TxRecord[], account: AccountView, missing: number): string {
+  const lines: string[] = [];
+  for (const tx of all) {
+    tx.branches.forEach((branch, index) => {
+      if (branch.participant !== account.participant) return;
+      const parsed = parseBranch({ index, action: branch.action, input: branch.input });
+      if (!parsed.ok) return;
+      for (const m of parsed.movements) {
+        if (m.account !== account.id || Math.abs(m.delta) !== Math.abs(missing)) continue;
+        const barriers = state.barriers
+          .filter((b) => b.txId === tx.id && b.participant === account.participant)
+          .map((b) => `barrier ${b.state}@${b.attempt ?? 0}`);
+        const steps = (state.steps ?? [])
+          .filter((st) => st.txId === tx.id && st.participant === account.participant && st.branch === index)
+          .map((st) => `step ${st.state}`);
+        const attempt = tx.protocol === "2pc" ? `@${tx.attempt ?? 0}` : "";
+        lines.push(
+          `${tx.id} ${tx.protocol} ${tx.state}${attempt} ${branch.action} ${m.delta} [${[...barriers, ...steps].join(", ")}]`,
+        );
+      }
+    });
+  }
+  return lines.length > 0 ? `; moved ${Math.abs(missing)} there: ${lines.slice(0, 20).join("; ")}` : "";
 }

@@ -47,6 +47,12 @@ const program = usageErrorsExit(
         choiceArg(LOCK_POLICIES),
       ),
     )
+    .addOption(
+      new Option(
+        "--lock-mode <mode>",
+        "how every run's accounts hold quantities; else drawn per seed, exclusive in one in four",
+      ).argParser(choiceArg(["escrow", "exclusive"] as const)),
+    )
     .option("--no-http", "bank participants only, as before HTTP participants were simulated")
     .option("--expiry", "the barrier-expiry clock in every seed (else in one seed in four)", false)
     .addOption(
@@ -71,6 +77,7 @@ const opts = program.parse().opts<{
   mutant?: Mutant;
   sagaShare: number;
   lockPolicy?: LockPolicy;
+  lockMode?: "escrow" | "exclusive";
   http: boolean;
   expiry: boolean;
   answers?: "direct" | "queued";
@@ -83,6 +90,7 @@ const runOptions: Omit<SimulationOptions, "seed"> = {
   sagaShare,
   ...(mutant ? { mutant } : {}),
   ...(lockPolicy ? { lockPolicy } : {}),
+  ...(opts.lockMode ? { lockMode: opts.lockMode } : {}),
   ...(values["no-http"] ? { httpParticipants: false } : {}),
   ...(values.expiry ? { expiry: true } : {}),
   ...(opts.answers ? { directAnswers: opts.answers === "direct" } : {}),
@@ -91,6 +99,7 @@ const runOptions: Omit<SimulationOptions, "seed"> = {
 const replayFlags = [
   sagaShare !== DEFAULT_SAGA_SHARE ? ` --saga-share ${sagaShare}` : "",
   lockPolicy ? ` --lock-policy ${lockPolicy}` : "",
+  opts.lockMode ? ` --lock-mode ${opts.lockMode}` : "",
   mutant ? ` --mutant ${mutant}` : "",
   values["no-http"] ? " --no-http" : "",
   values.expiry ? " --expiry" : "",

@@ -50,6 +50,8 @@ export interface SimulationOptions {
   readonly mutant?: Mutant;
   /** Every seed under this lock policy instead of the one it draws (the other draws stay the same). */
   readonly lockPolicy?: LockPolicy;
+  /** One lock mode for the run instead of the one drawn from the seed. */
+  readonly lockMode?: LockMode;
   /** Wraps the bank store: another way to break it on purpose. */
   readonly wrapBankStore?: (store: BankStore) => BankStore;
   /**

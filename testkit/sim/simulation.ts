@@ -93,12 +93,9 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     servers: rng.between(2, 3),
     lockPolicy: pickPolicy(rng.pick(LOCK_POLICIES), options.lockPolicy),
     // From a stream of its own, so every other draw of a seed stays what it was.
-    lockMode: createRandom(options.seed * 104_729 + 3).pick([
-      "escrow",
-      "escrow",
-      "escrow",
-      "exclusive",
-    ] as const),
+    lockMode:
+      options.lockMode ??
+      createRandom(options.seed * 104_729 + 3).pick(["escrow", "escrow", "escrow", "exclusive"] as const),
     dropRate: rng.pick([0, 0.02, 0.08]),
     duplicateRate: rng.pick([0, 0.05, 0.2]),
     crashRate: rng.pick([0, 0.03, 0.1]),
