@@ -242,8 +242,15 @@ function suspects(state: Snapshot, all: readonly TxRecord[], account: AccountVie
           .filter((st) => st.txId === tx.id && st.participant === account.participant && st.branch === index)
           .map((st) => `step ${st.state}`);
         const attempt = tx.protocol === "2pc" ? `@${tx.attempt ?? 0}` : "";
+        const events = tx.events
+          .map((e) => {
+            const f = e as unknown as Record<string, unknown>;
+            const parts = [f.type, f.step, f.outcome, f.branch, f.participant, f.decision, f.reason];
+            return `${Number(f.at) - tx.createdAt}:${parts.filter((x) => x !== undefined).join("/")}`;
+          })
+          .join(" ");
         lines.push(
-          `${tx.id} ${tx.protocol} ${tx.state}${attempt} ${branch.action} ${m.delta} [${[...barriers, ...steps].join(", ")}]`,
+          `${tx.id} ${tx.protocol} ${tx.state}${attempt} ${branch.action} ${m.delta} [${[...barriers, ...steps].join(", ")}] {${events}}`,
         );
       }
     });
