@@ -5,25 +5,18 @@
  * runs the oldest at once, before a newer PREPARE can take the lock.
  */
 import { describe, expect, it } from "vitest";
-import type { CoordinatorMessage, PrepareMessage } from "../../src/core/messages.ts";
+import type { CoordinatorMessage } from "../../src/core/messages.ts";
 import { createParticipant } from "../../src/participant-kit/participant.ts";
 import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
 import { type AccountState, bankModel } from "../../src/participants/bank/bank-rules.ts";
 import { silentLogger } from "../../testkit/logging.ts";
 import { createMemoryParticipantStore } from "../../testkit/memory/memory-participant-store.ts";
 import { recording } from "../helpers/buses.ts";
+import { T0, withdrawal } from "../helpers/prepares.ts";
 
-const T0 = 1_700_000_000_000;
 const P = "bank-1";
 
-const prepare = (txId: string, startedAt: number): PrepareMessage => ({
-  type: "prepare",
-  txId,
-  participant: P,
-  deadline: T0 + 60_000,
-  startedAt,
-  branches: [{ index: 0, action: "withdraw", input: { account: "a", amount: 5 } }],
-});
+const prepare = (txId: string, startedAt: number) => withdrawal(P, txId, startedAt);
 
 /** Account a on P, a participant with exclusive locks under wait-die, and what it says and does, in order. */
 async function setup(

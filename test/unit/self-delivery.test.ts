@@ -84,6 +84,16 @@ async function setup(options: { onCommit?: (participant: string) => Promise<void
   return { memory, queued, events, handlerOf, prepare, bus };
 }
 
+/** A bus that holds for the open scope, over a queue that records what it was sent (`type:participant`). */
+function holdingQueue() {
+  const queued: string[] = [];
+  const bus = holdingForSelf({
+    toCoordinator: async () => {},
+    toParticipant: async (to, m) => void queued.push(`${m.type}:${to}`),
+  });
+  return { bus, queued };
+}
+
 describe("self-delivery", () => {
   it("hands the last voter its own COMMIT after its vote was applied, and sends only the other participant's", async () => {
     const { memory, queued, events, handlerOf, prepare } = await setup();
@@ -155,11 +165,7 @@ describe("self-delivery", () => {
   });
 
   it("hands over once more what a held message's handling sends its participant, and queues the level after", async () => {
-    const queued: string[] = [];
-    const bus = holdingForSelf({
-      toCoordinator: async () => {},
-      toParticipant: async (to, m) => void queued.push(`${m.type}:${to}`),
-    });
+    const { bus, queued } = holdingQueue();
     const handled: string[] = [];
     const handle = deliveringToSelf(
       async (m) => {
@@ -180,11 +186,7 @@ describe("self-delivery", () => {
   });
 
   it("sends a held message whose handling failed to its queue at once, through the bus that holds", async () => {
-    const queued: string[] = [];
-    const bus = holdingForSelf({
-      toCoordinator: async () => {},
-      toParticipant: async (to, m) => void queued.push(`${m.type}:${to}`),
-    });
+    const { bus, queued } = holdingQueue();
     const handled: string[] = [];
     const handle = deliveringToSelf(
       async (m) => {
@@ -243,11 +245,7 @@ describe("self-delivery", () => {
   });
 
   it("holds only undelayed messages to the handling's own participant, and nothing once its message is done", async () => {
-    const queued: string[] = [];
-    const bus = holdingForSelf({
-      toCoordinator: async () => {},
-      toParticipant: async (to, m) => void queued.push(`${m.type}:${to}`),
-    });
+    const { bus, queued } = holdingQueue();
     const self: SelfScope = { participant: "p2", depth: 1, held: [], open: true };
     const rollback = (participant: string) => ({ type: "rollback", txId: "t", participant }) as const;
     await runAsSelf(self, async () => {

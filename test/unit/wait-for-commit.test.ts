@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { LockPolicy } from "../../src/core/lock-policy.ts";
-import type { CoordinatorMessage, PrepareMessage } from "../../src/core/messages.ts";
+import type { CoordinatorMessage } from "../../src/core/messages.ts";
 import { commitsAt, type TxRecord } from "../../src/core/transaction.ts";
 import type { HolderCommits } from "../../src/participant-kit/kit-deps.ts";
 import { createParticipant } from "../../src/participant-kit/participant.ts";
@@ -13,20 +13,13 @@ import { bankModel } from "../../src/participants/bank/bank-rules.ts";
 import { silentLogger } from "../../testkit/logging.ts";
 import { createMemoryParticipantStore } from "../../testkit/memory/memory-participant-store.ts";
 import { recording } from "../helpers/buses.ts";
+import { T0, withdrawal } from "../helpers/prepares.ts";
 
-const T0 = 1_700_000_000_000;
 const P = "bank-1";
 const OLD = T0 - 100;
 const YOUNG = T0 - 10;
 
-const prepare = (txId: string, startedAt: number): PrepareMessage => ({
-  type: "prepare",
-  txId,
-  participant: P,
-  deadline: T0 + 60_000,
-  startedAt,
-  branches: [{ index: 0, action: "withdraw", input: { account: "a", amount: 5 } }],
-});
+const prepare = (txId: string, startedAt: number) => withdrawal(P, txId, startedAt);
 
 /** `holder` (older) holds account a's exclusive lock; then `young` asks for it under `policy`. */
 async function meet(holderCommits: HolderCommits | undefined, policy: LockPolicy = "wait-die") {
