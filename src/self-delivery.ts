@@ -43,8 +43,10 @@
  * - Only undelayed sends are held: a delayed one (a PREPARE waiting its turn)
  *   means to wait.
  */
+
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Logger } from "@aws-lambda-powertools/logger";
+import { isOlder } from "./core/lock-policy.ts";
 import { type ParticipantMessage, participantMessage } from "./core/messages.ts";
 import type { Crash } from "./crash-points.ts";
 import type { MessageBus } from "./ports/message-bus.ts";
@@ -105,11 +107,10 @@ export const holdingForSelf = (bus: MessageBus): MessageBus => ({
       : bus.toParticipant(participant, message, options),
 });
 
-/** Oldest transaction first, as wait-die and detect order ages (startedAt, then id). */
+/** Oldest transaction first, by the lock policies' own order (startedAt, then id); only PREPAREs carry an age. */
 const byAge = (a: Held, b: Held): number => {
-  const [x, y] = [a.message, b.message];
-  const [sx, sy] = [x.type === "prepare" ? x.startedAt : 0, y.type === "prepare" ? y.startedAt : 0];
-  return sx !== sy ? sx - sy : x.txId < y.txId ? -1 : x.txId > y.txId ? 1 : 0;
+  const age = ({ message: m }: Held) => ({ id: m.txId, startedAt: m.type === "prepare" ? m.startedAt : 0 });
+  return isOlder(age(a), age(b)) ? -1 : isOlder(age(b), age(a)) ? 1 : 0;
 };
 
 export interface SelfDeliveryDeps {

@@ -8,9 +8,9 @@ import type { PrepareMessage } from "../core/messages.ts";
  * again), and on a lock that changes hands every few tens of milliseconds a
  * newer PREPARE that arrives meanwhile takes the lock first, again and again:
  * the oldest waiter starves. A copy is only ever run the way a duplicate of the
- * message would be (the barrier judges it); the registration on the resource
- * stays, so the coordinator's wake-up still comes, and a copy lost with the
- * process is missed by nothing.
+ * message would be (the barrier judges it). The registration on the resource
+ * stays the record of the wait: a copy lost with the process, or one whose run
+ * failed, is woken through the coordinator as before.
  */
 export interface ParkedWaiters {
   park(message: PrepareMessage, holder: string, resource: string): void;

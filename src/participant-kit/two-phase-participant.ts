@@ -421,14 +421,15 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         // holder go first too often. A release between the two is no harm: the wake
         // sends PREPARE again whatever edge the record holds, and the report of a
         // holder that let go closes no cycle (its attempt no longer holds the lock).
+        const { resource } = settled;
         const registered =
-          settled.resource !== undefined &&
-          (await store.addWaiter(name, settled.resource, settled.waitFor, {
+          resource !== undefined &&
+          (await store.addWaiter(name, resource, settled.waitFor, {
             txId: message.txId,
             startedAt: message.startedAt,
           }));
         if (registered) {
-          parked.park(message, settled.waitFor, settled.resource as string);
+          parked.park(message, settled.waitFor, resource);
           await report();
           log.debug("waiting for a lock; registered to be woken", {
             txId: message.txId,
@@ -563,26 +564,30 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
   async function wakeWaiters(barrier: Barrier<S>): Promise<void> {
     const locked = barrier.planned.filter((p) => p.moves === undefined).map((p) => p.id);
     if (locked.length === 0) return;
-    await runOldestParked(barrier.txId, locked);
+    const ran = await runOldestParked(barrier.txId, locked);
     const waiters = await store.takeWaiters(name, locked, barrier.txId);
     await Promise.all(
-      waiters.map((waiter) =>
-        bus.toCoordinator({ type: "released", txId: waiter, participant: name, holder: barrier.txId }),
-      ),
+      // The one just run needs no wake-up: its PREPARE was handled here.
+      waiters
+        .filter((waiter) => waiter !== ran)
+        .map((waiter) =>
+          bus.toCoordinator({ type: "released", txId: waiter, participant: name, holder: barrier.txId }),
+        ),
     );
   }
 
   /**
    * The oldest PREPARE this process parked waiting for `holder` at `locked`
    * goes first, right after the release and before anyone is told: it takes
-   * the lock before a newer PREPARE can (parked-waiters.ts). A failure leaves
-   * it to the wake-up through the coordinator, which follows in any case.
+   * the lock before a newer PREPARE can (parked-waiters.ts). Its transaction,
+   * once handled; a failure leaves it to the wake-up through the coordinator.
    */
-  async function runOldestParked(holder: string, locked: readonly string[]): Promise<void> {
+  async function runOldestParked(holder: string, locked: readonly string[]): Promise<string | undefined> {
     const next = parked.takeOldest(holder, locked);
-    if (next === undefined) return;
+    if (next === undefined) return undefined;
     try {
       await prepare(next);
+      return next.txId;
     } catch (err) {
       if (deps.fatal?.(err)) throw err;
       log.warn("a parked PREPARE failed; the coordinator's wake-up sends it again", {
@@ -590,6 +595,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         participant: name,
         error: String(err),
       });
+      return undefined;
     }
   }
 
