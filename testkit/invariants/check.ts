@@ -63,7 +63,7 @@ export function checkSnapshot(state: Snapshot, violate: Violate): void {
   }
   checkAgreement(state, all, violate);
   checkAttempts(state, all, violate);
-  checkSteps(all, state.steps, violate);
+  checkSteps(state, all, violate);
   checkBalances(state, all, violate);
 }
 
@@ -102,16 +102,7 @@ function checkAgreement(state: Snapshot, all: readonly TxRecord[], violate: Viol
   const barrierOf = new Map(
     state.barriers.map((b) => [`${b.participant}/${incarnation(b.txId, b.txStartedAt)}`, b]),
   );
-  // A plain 2PC barrier expires from its decision; an atomic stage's committed one only from its saga's end;
-  // a one-phase one from its write, which may come any time after the transaction began.
-  const mayHaveExpired = (tx: TxRecord) => {
-    const since = tx.protocol === "saga" ? tx.completedAt : tx.onePhase ? tx.createdAt : tx.decidedAt;
-    return (
-      state.expiry !== undefined &&
-      since !== undefined &&
-      since + state.expiry.retentionMs <= state.expiry.now
-    );
-  };
+  const mayHaveExpired = expiredMaybe(state);
   const agree = (tx: TxRecord, names: readonly string[], decision: "commit" | "abort", what: string) => {
     for (const name of names) {
       const barrier =
@@ -146,6 +137,23 @@ function checkAgreement(state: Snapshot, all: readonly TxRecord[], violate: Viol
 }
 
 /**
+ * Whether a transaction's barriers may have been deleted by their TTL: a plain 2PC
+ * barrier expires from its decision, an atomic stage's committed one and a step
+ * barrier only from their saga's end, a one-phase one from its write, which may
+ * come any time after the transaction began.
+ */
+function expiredMaybe(state: Snapshot): (tx: TxRecord) => boolean {
+  return (tx) => {
+    const since = tx.protocol === "saga" ? tx.completedAt : tx.onePhase ? tx.createdAt : tx.decidedAt;
+    return (
+      state.expiry !== undefined &&
+      since !== undefined &&
+      since + state.expiry.retentionMs <= state.expiry.now
+    );
+  };
+}
+
+/**
  * A restarted transaction's earlier attempt left nothing behind: no barrier of
  * an attempt before the record's last holds (prepared) or applied (committed)
  * anything; only the last attempt's barriers speak for the outcome.
@@ -166,18 +174,41 @@ function checkAttempts(state: Snapshot, all: readonly TxRecord[], violate: Viola
   }
 }
 
-/** Step barriers agree with their saga's outcome: done when committed, compensated when not. */
-function checkSteps(all: readonly TxRecord[], steps: readonly StepView[], violate: Violate): void {
-  const stepsOf = byIncarnation<StepView>(steps);
+/**
+ * Step barriers agree with their saga's outcome: done when committed, compensated
+ * when not. And a committed saga's step at a participant whose accounts the
+ * snapshot holds (whose step barriers it holds too) left its `done` barrier,
+ * unless the TTL may have taken it: the action's effect and its barrier are one
+ * write, so a branch reported done without one never applied.
+ */
+function checkSteps(state: Snapshot, all: readonly TxRecord[], violate: Violate): void {
+  const stepsOf = byIncarnation<StepView>(state.steps);
+  const mayHaveExpired = expiredMaybe(state);
+  const held = new Set(state.accounts.map((a) => a.participant));
   for (const tx of all) {
     if (tx.protocol !== "saga" || !isFinal(tx.state)) continue;
     const want = tx.state === "committed" ? "done" : "compensated";
-    for (const step of stepsOf(tx)) {
+    const steps = stepsOf(tx);
+    for (const step of steps) {
       if (step.state !== want) {
         violate(
           "agreement",
           `saga ${tx.id} ${tx.state}, step ${step.participant}#${step.branch} is ${step.state}`,
         );
+      }
+    }
+    if (tx.state !== "committed" || mayHaveExpired(tx)) continue;
+    for (const stage of tx.stages) {
+      if (stage.atomic) continue;
+      for (const b of stage.branches) {
+        const participant = tx.branches[b]?.participant;
+        if (participant === undefined || !held.has(participant)) continue;
+        if (!steps.some((st) => st.participant === participant && st.branch === b)) {
+          violate(
+            "saga-committed",
+            `saga ${tx.id} committed, but ${participant} holds no step barrier for branch ${b}`,
+          );
+        }
       }
     }
   }
