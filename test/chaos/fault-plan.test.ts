@@ -1,8 +1,10 @@
-/** The fault plan's decisions and the chaos run's schedules are a pure function of the seed. */
+/** The fault plan's decisions and the chaos run's schedules are a pure function of the seed; its snapshot is read in an order that agrees. */
 import { describe, expect, it } from "vitest";
+import type { AwsClients } from "../../src/adapters/aws-clients.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import type { CoordinatorMessage } from "../../src/core/messages.ts";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
+import { readState } from "../../testkit/chaos/checker.ts";
 import { killSchedule, type RoleKey } from "../../testkit/chaos/supervisor.ts";
 import { accountsOf, transferSpecs } from "../../testkit/chaos/workload.ts";
 import {
@@ -86,5 +88,30 @@ describe("fault plan", () => {
     );
     // Not JSON at all: the configuration refuses it before anything reads the plan.
     expect(() => loadConfig({ CONCORD_FAULTS: "{" })).toThrow(ConfigError);
+  });
+});
+
+describe("the chaos run's snapshot", () => {
+  it("reads the participants' items only once the records are read, so a step applied between the reads cannot show as a committed saga whose step never ran", async () => {
+    const config = loadConfig({ CONCORD_PREFIX: "order" });
+    const seen: string[] = [];
+    const doc = {
+      async send(command: { input: { TableName?: string } }) {
+        const table = String(command.input.TableName);
+        seen.push(`scan ${table}`);
+        // A scan takes a while: anything the other read does meanwhile shows in the order.
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        seen.push(`read ${table}`);
+        return { Items: [] };
+      },
+    };
+    const clients = { doc } as unknown as AwsClients;
+    await readState(clients, config);
+    expect(seen).toEqual([
+      "scan order-transactions",
+      "read order-transactions",
+      "scan order-bank",
+      "read order-bank",
+    ]);
   });
 });

@@ -20,11 +20,18 @@ export interface StoredState {
 const scan = (clients: AwsClients, config: Config, table: "transactions" | "bank") =>
   scanTable(clients.doc, config.topology, table);
 
+/**
+ * The records first, then the participants' items: a snapshot that is not one
+ * instant, so the order is what makes it agree. Once a record is final, what it
+ * did at the participants is durable (a saga's steps, a 2PC's prepared barriers
+ * and locks, which stay until settled), so a later read of the bank table sees
+ * it or sees what is still unfinished. Read the other way round (or at once), a
+ * saga step applied between the two reads shows as a committed saga whose step
+ * never ran.
+ */
 export async function readState(clients: AwsClients, config: Config): Promise<StoredState> {
-  const [txs, bank] = await Promise.all([
-    scan(clients, config, "transactions"),
-    scan(clients, config, "bank"),
-  ]);
+  const txs = await scan(clients, config, "transactions");
+  const bank = await scan(clients, config, "bank");
   return {
     txs,
     accounts: bank.filter((i) => i.kind === "account"),
