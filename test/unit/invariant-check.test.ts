@@ -1,19 +1,11 @@
 /** The stored-state checker: what it concludes from records, barriers, step barriers and balances. */
 import { describe, expect, it } from "vitest";
 import { begin, onResult } from "../../src/core/saga.ts";
-import type { Policy } from "../../src/core/step.ts";
 import type { BranchSpec, SagaRecord } from "../../src/core/transaction.ts";
 import { checkInvariants } from "../../testkit/invariants/check.ts";
 import type { Snapshot, StepView } from "../../testkit/invariants/snapshot.ts";
+import { TEST_POLICY as policy } from "../helpers/policy.ts";
 
-const policy: Policy = {
-  prepareRetryMs: 1_000,
-  decisionRetryMs: 2_000,
-  waitingRetryMs: 4_000,
-  backoffCapMs: 16_000,
-  stalledAfterAttempts: 3,
-  maxEvents: 500,
-};
 const T0 = 1_000_000;
 
 const move = (participant: string, action: "withdraw" | "deposit", stage: number): BranchSpec => ({
