@@ -46,7 +46,7 @@
 
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Logger } from "@aws-lambda-powertools/logger";
-import { isOlder } from "./core/lock-policy.ts";
+import { oldestFirst } from "./core/lock-policy.ts";
 import { type ParticipantMessage, participantMessage } from "./core/messages.ts";
 import type { Crash } from "./crash-points.ts";
 import type { MessageBus } from "./ports/message-bus.ts";
@@ -110,7 +110,7 @@ export const holdingForSelf = (bus: MessageBus): MessageBus => ({
 /** Oldest transaction first, by the lock policies' own order (startedAt, then id); only PREPAREs carry an age. */
 const byAge = (a: Held, b: Held): number => {
   const age = ({ message: m }: Held) => ({ id: m.txId, startedAt: m.type === "prepare" ? m.startedAt : 0 });
-  return isOlder(age(a), age(b)) ? -1 : isOlder(age(b), age(a)) ? 1 : 0;
+  return oldestFirst(age(a), age(b));
 };
 
 export interface SelfDeliveryDeps {

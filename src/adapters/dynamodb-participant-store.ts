@@ -21,6 +21,7 @@ import {
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { PREPARED_INDEX } from "../../infra/topology.ts";
+import { oldestFirst } from "../core/lock-policy.ts";
 import { type Barrier, keptUntilFinished, type PlannedResource } from "../participant-kit/barriers.ts";
 import {
   BarrierConflictError,
@@ -435,8 +436,8 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
           }
         }),
       );
-      const oldestFirst = found.sort((a, b) => a.startedAt - b.startedAt || (a.txId < b.txId ? -1 : 1));
-      return [...new Set(oldestFirst.map((w) => w.txId))];
+      const byAge = found.map((w) => ({ id: w.txId, startedAt: w.startedAt })).sort(oldestFirst);
+      return [...new Set(byAge.map((w) => w.id))];
     },
 
     async preparedBefore(participant, before, limit) {

@@ -26,6 +26,9 @@ export function isOlder(a: TxAge, b: TxAge): boolean {
   return a.startedAt !== b.startedAt ? a.startedAt < b.startedAt : a.id < b.id;
 }
 
+/** A comparator for `sort`: the oldest first, in isOlder's order. */
+export const oldestFirst = (a: TxAge, b: TxAge): number => (isOlder(a, b) ? -1 : isOlder(b, a) ? 1 : 0);
+
 export function onConflict(policy: LockPolicy, requester: TxAge, holder: TxAge | undefined): "wait" | "die" {
   switch (policy) {
     case "no-wait":

@@ -5,6 +5,7 @@
  * named errors. It passes the same contract suite as the DynamoDB store, so a
  * team can unit-test its participant with it, and the simulation runs on it.
  */
+import { oldestFirst } from "../../src/core/lock-policy.ts";
 import { attemptOf } from "../../src/core/transaction.ts";
 import {
   type Barrier,
@@ -335,17 +336,17 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     },
 
     async takeWaiters(participant, ids, holder) {
-      const found: { txId: string; startedAt: number }[] = [];
+      const found: { id: string; startedAt: number }[] = [];
       for (const id of ids) {
         const list = waiting.get(resourceKey(participant, id));
         for (const [txId, entry] of list ?? []) {
           if (entry.holder !== holder) continue;
           list?.delete(txId);
-          found.push({ txId, startedAt: entry.startedAt });
+          found.push({ id: txId, startedAt: entry.startedAt });
         }
       }
-      found.sort((a, b) => a.startedAt - b.startedAt || (a.txId < b.txId ? -1 : 1));
-      return [...new Set(found.map((w) => w.txId))];
+      found.sort(oldestFirst);
+      return [...new Set(found.map((w) => w.id))];
     },
 
     async finish(participant, txId, txStartedAt, branches, now) {
