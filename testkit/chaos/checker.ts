@@ -26,8 +26,8 @@ const scan = (clients: AwsClients, config: Config, table: "transactions" | "bank
  * did at the participants is durable (a saga's steps, a 2PC's prepared barriers
  * and locks, which stay until settled), so a later read of the bank table sees
  * it or sees what is still unfinished. Read the other way round (or at once), a
- * saga step applied between the two reads shows as a committed saga whose step
- * never ran.
+ * saga step written between the two reads shows as a committed saga whose step
+ * never ran, or a compensated one whose step is still `failed`.
  */
 export async function readState(clients: AwsClients, config: Config): Promise<StoredState> {
   const txs = await scan(clients, config, "transactions");
