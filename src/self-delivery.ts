@@ -43,7 +43,6 @@
  * - Only undelayed sends are held: a delayed one (a PREPARE waiting its turn)
  *   means to wait.
  */
-
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Logger } from "@aws-lambda-powertools/logger";
 import { oldestFirst } from "./core/lock-policy.ts";

@@ -404,7 +404,8 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
 
     async takeWaiters(participant, ids, holder) {
       const items = await batchGet(ids.map((id) => keyOf(participant, id)));
-      const found: { pk: string; txId: string; startedAt: number }[] = [];
+      // Each waiter as a transaction's age (`id`, `startedAt`), so the lock policies' order sorts them.
+      const found: { pk: string; id: string; startedAt: number }[] = [];
       for (const item of items) {
         for (const [attribute, entry] of Object.entries(item)) {
           if (!attribute.startsWith("waiter#")) continue;
@@ -412,13 +413,13 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
           if (h !== holder) continue;
           found.push({
             pk: String(item.pk),
-            txId: attribute.slice("waiter#".length),
+            id: attribute.slice("waiter#".length),
             startedAt: Number(startedAt),
           });
         }
       }
       await Promise.all(
-        found.map(async ({ pk, txId }) => {
+        found.map(async ({ pk, id }) => {
           try {
             await doc.send(
               new UpdateCommand({
@@ -427,7 +428,7 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
                 UpdateExpression: "REMOVE #w",
                 // Only if it still waits for this holder: a registration for a later one stays.
                 ConditionExpression: "#w.holder = :holder",
-                ExpressionAttributeNames: { "#w": waiterAttribute(txId) },
+                ExpressionAttributeNames: { "#w": waiterAttribute(id) },
                 ExpressionAttributeValues: { ":holder": holder },
               }),
             );
@@ -436,8 +437,8 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
           }
         }),
       );
-      const byAge = found.map((w) => ({ id: w.txId, startedAt: w.startedAt })).sort(oldestFirst);
-      return [...new Set(byAge.map((w) => w.id))];
+      found.sort(oldestFirst);
+      return [...new Set(found.map((w) => w.id))];
     },
 
     async preparedBefore(participant, before, limit) {

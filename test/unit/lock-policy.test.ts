@@ -1,9 +1,27 @@
 import { describe, expect, it } from "vitest";
-import { onConflict } from "../../src/core/lock-policy.ts";
+import { isOlder, oldestFirst, onConflict } from "../../src/core/lock-policy.ts";
 import { deadlockVictims } from "../../src/core/wait-for-graph.ts";
 
 const old = { id: "t-old", startedAt: 100 };
 const young = { id: "t-young", startedAt: 200 };
+
+describe("oldestFirst", () => {
+  it("sorts by isOlder's order: earlier start first, then the smaller id, equal ages together", () => {
+    const ages = [
+      { id: "c", startedAt: 2 },
+      { id: "b", startedAt: 1 },
+      { id: "a", startedAt: 2 },
+      { id: "b", startedAt: 1 },
+    ];
+    expect([...ages].sort(oldestFirst)).toEqual([
+      { id: "b", startedAt: 1 },
+      { id: "b", startedAt: 1 },
+      { id: "a", startedAt: 2 },
+      { id: "c", startedAt: 2 },
+    ]);
+    for (const x of ages) for (const y of ages) expect(oldestFirst(x, y) < 0).toBe(isOlder(x, y));
+  });
+});
 
 describe("onConflict", () => {
   it.each([

@@ -269,7 +269,7 @@ function suspects(state: Snapshot, all: readonly TxRecord[], account: AccountVie
         const barriers = state.barriers
           .filter((b) => b.txId === tx.id && b.participant === account.participant)
           .map((b) => `barrier ${b.state}@${b.attempt ?? 0}`);
-        const steps = (state.steps ?? [])
+        const steps = state.steps
           .filter((st) => st.txId === tx.id && st.participant === account.participant && st.branch === index)
           .map((st) => `step ${st.state}`);
         const attempt = tx.protocol === "2pc" ? `@${tx.attempt ?? 0}` : "";

@@ -14,6 +14,7 @@
 import { Command, Option } from "commander";
 import { choiceArg, intArg, shareArg, usageErrorsExit } from "../../src/cli-args.ts";
 import { LOCK_POLICIES, type LockPolicy } from "../../src/core/lock-policy.ts";
+import { LOCK_MODES, type LockMode } from "../../src/participant-kit/lock-mode.ts";
 import { createProgress } from "../../src/progress.ts";
 import { DEFAULT_SAGA_SHARE, type SimulationOptions, type SimulationResult } from "./model.ts";
 import { COORDINATOR_MUTANTS, DIRECT_MUTANTS, HTTP_MUTANTS, MUTANTS, type Mutant } from "./mutants.ts";
@@ -51,7 +52,7 @@ const program = usageErrorsExit(
       new Option(
         "--lock-mode <mode>",
         "how every run's accounts hold quantities; else drawn per seed, exclusive in one in four",
-      ).argParser(choiceArg(["escrow", "exclusive"] as const)),
+      ).argParser(choiceArg(LOCK_MODES)),
     )
     .option("--no-http", "bank participants only, as before HTTP participants were simulated")
     .option("--expiry", "the barrier-expiry clock in every seed (else in one seed in four)", false)
@@ -77,7 +78,7 @@ const opts = program.parse().opts<{
   mutant?: Mutant;
   sagaShare: number;
   lockPolicy?: LockPolicy;
-  lockMode?: "escrow" | "exclusive";
+  lockMode?: LockMode;
   http: boolean;
   expiry: boolean;
   answers?: "direct" | "queued";
