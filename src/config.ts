@@ -111,6 +111,11 @@ export interface ParticipantSettings {
    * participant itself is handled in its invocation (src/self-delivery.ts).
    */
   readonly selfDelivery: boolean;
+  /**
+   * With self-delivery, the last voter's commit is written with the decision
+   * it makes (src/ports/alongside.ts).
+   */
+  readonly commitWithDecision: boolean;
 }
 
 /** Protocol timing, in milliseconds unless named otherwise. */
@@ -229,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       inDoubtAfterMs: e.CONCORD_IN_DOUBT_AFTER_MS,
       queuedAnswers: e.CONCORD_QUEUED_ANSWERS,
       selfDelivery: e.CONCORD_SELF_DELIVERY,
+      commitWithDecision: e.CONCORD_COMMIT_WITH_DECISION,
     },
     commerce: {
       participants: commerce,

@@ -168,6 +168,11 @@ export const envSchema = z
       "true",
       "with direct answers: a message the coordinator's handling sends, in a participant's (or the dispatcher's) invocation, to that same participant is handled there instead of through its queue (a COMMIT to the last voter, a PREPARE to the participant whose release woke it)",
     ),
+    CONCORD_COMMIT_WITH_DECISION: v(
+      bool(true),
+      "true",
+      "with self-delivery: the last voter's commit is written in the same TransactWriteItems as the decision it makes (no COMMIT to itself, no ack write after it; reservations only, not a barrier holding locks); false: it waits for its COMMIT",
+    ),
     CONCORD_PAYMENT_FAILURE_RATE: v(
       rate(),
       "0",

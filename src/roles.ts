@@ -38,7 +38,7 @@ import {
   PARTICIPANT_KINDS,
   participantsOf,
 } from "./participants/kinds.ts";
-import { deliveringToSelf } from "./self-delivery.ts";
+import { deliveringToSelf, offerOwnCommit, ownCommitOffered } from "./self-delivery.ts";
 import { sleep } from "./timers.ts";
 import type { LogKeys } from "./trace-context.ts";
 import {
@@ -179,6 +179,8 @@ const coordinatorOf = /* @__PURE__ */ once(
       records: wiring.records,
       crash: wiring.crash,
       metrics: wiring.metrics,
+      // Applying a participant's own vote: the commit it offers is written with the decision.
+      ownCommit: ownCommitOffered,
     }),
 );
 
@@ -248,6 +250,10 @@ export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
     inDoubtAfterMs,
     crash: wiring.crash,
     metrics: wiring.metrics,
+    // With self-delivery, the last voter's commit is written with the decision it makes.
+    ...(wiring.selfDelivery && wiring.config.participants.commitWithDecision
+      ? { offerCommit: offerOwnCommit }
+      : {}),
     // The record as this process last wrote it, else as stored: a decision a stale copy misses only means dying.
     holderCommits: async (txId, startedAt, attempt) => {
       const tx = wiring.records.get(txId) ?? (await transactionStore(wiring).get(txId));

@@ -48,6 +48,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import { oldestFirst } from "./core/lock-policy.ts";
 import { type ParticipantMessage, participantMessage } from "./core/messages.ts";
 import type { Crash } from "./crash-points.ts";
+import type { OwnCommit } from "./ports/alongside.ts";
 import type { MessageBus } from "./ports/message-bus.ts";
 import { currentTraceparent, type LogKeys, withScope } from "./trace-context.ts";
 
@@ -59,6 +60,8 @@ export interface SelfScope {
   readonly held: Held[];
   /** Until the handler's message is done; closed, nothing more is held. */
   open: boolean;
+  /** Commits offered for the write that applies this handling's vote, by transaction (`offerOwnCommit`). */
+  offers?: Map<string, OwnCommit>;
 }
 
 interface Held {
@@ -96,6 +99,29 @@ export function holdForSelf(participant: string, message: ParticipantMessage): b
   self.held.push({ message, traceparent: currentTraceparent() });
   return true;
 }
+
+/**
+ * Offers the participant's commit of `txId` to the coordinator's handling of
+ * its vote, in this very scope (ports/alongside.ts): the last voter's COMMIT
+ * to itself, held here, would be handled after the vote anyway; written with
+ * the decision, it costs no write of its own and no ack. Returns the
+ * withdrawal, for once the vote is applied. Outside an open scope of that
+ * participant nothing is offered.
+ */
+export function offerOwnCommit(txId: string, commit: OwnCommit): () => void {
+  const self = storage.getStore();
+  if (!self?.open || self.participant !== commit.participant) return () => {};
+  self.offers ??= new Map();
+  const { offers } = self;
+  offers.set(txId, commit);
+  return () => {
+    if (offers.get(txId) === commit) offers.delete(txId);
+  };
+}
+
+/** The commit offered for `txId` in the current scope (the group's, when the coordinator's handling applies it). */
+export const ownCommitOffered = (txId: string): OwnCommit | undefined =>
+  storage.getStore()?.offers?.get(txId);
 
 /** `bus`, except that an undelayed message to the current scope's participant is held for it. */
 export const holdingForSelf = (bus: MessageBus): MessageBus => ({

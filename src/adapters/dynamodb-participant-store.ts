@@ -32,6 +32,7 @@ import type { ParticipantStore } from "../participant-kit/participant-store.ts";
 import type { Resource, ResourceModel, ResourceState } from "../participant-kit/resource-model.ts";
 import { StaleRecordError } from "../ports/errors.ts";
 import { batchGetAll } from "./batch-get.ts";
+import { dynamoDbAlongside } from "./dynamodb-alongside.ts";
 import { barrierKey, settleBarrierItem, stepKey, toBarrier, toStep } from "./dynamodb-barrier-items.ts";
 import { type Item, LOCK_ATTRIBUTES, resourceItems, type TransactItem } from "./dynamodb-resource-items.ts";
 import { retryTransientCancellations } from "./transient-errors.ts";
@@ -184,6 +185,23 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
           ExpressionAttributeNames: { "#state": "state" },
           ExpressionAttributeValues: { ":rb": "rolled_back", ":ref": "refused", ":attempt": attempt },
         };
+
+  /** A commit's items: the barrier settled first, then each planned resource applied or released. */
+  const commitItems = (barrier: Barrier<S>, now: number): TransactItem[] => [
+    settleBarrier(barrier, "committed", now),
+    ...barrier.planned.map((p) =>
+      p.moves !== undefined
+        ? moveItem(barrier.participant, p, "apply")
+        : p.next !== undefined
+          ? writeResource(barrier.participant, p, p.next, {
+              remove: LOCK_ATTRIBUTES,
+              condition: "lockedBy = :tx AND version = :v",
+              names: {},
+              values: { ":tx": barrier.txId, ":v": p.version },
+            })
+          : release(barrier, p),
+    ),
+  ];
 
   /** A waiter's attribute on a resource item: top level, so no map must exist before it. */
   const waiterAttribute = (txId: string) => `waiter#${txId}`;
@@ -338,22 +356,10 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     },
 
     async commit(barrier, now) {
-      await transact(barrier.txId, [
-        settleBarrier(barrier, "committed", now),
-        ...barrier.planned.map((p) =>
-          p.moves !== undefined
-            ? moveItem(barrier.participant, p, "apply")
-            : p.next !== undefined
-              ? writeResource(barrier.participant, p, p.next, {
-                  remove: LOCK_ATTRIBUTES,
-                  condition: "lockedBy = :tx AND version = :v",
-                  names: {},
-                  values: { ":tx": barrier.txId, ":v": p.version },
-                })
-              : release(barrier, p),
-        ),
-      ]);
+      await transact(barrier.txId, commitItems(barrier, now));
     },
+
+    commitAlongside: (barrier, now) => dynamoDbAlongside(commitItems(barrier, now)),
 
     async rollback(barrier, now) {
       await transact(barrier.txId, [

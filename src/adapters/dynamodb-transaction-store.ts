@@ -4,21 +4,25 @@
  * update's outcome carrying the record that won.
  */
 import { randomUUID } from "node:crypto";
-import { ConditionalCheckFailedException } from "@aws-sdk/client-dynamodb";
+import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
 import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
   type QueryCommandOutput,
+  TransactWriteCommand,
   UpdateCommand,
 } from "@aws-sdk/lib-dynamodb";
 import { unmarshall } from "@aws-sdk/util-dynamodb";
 import { DUE_INDEX, WAITING_INDEX } from "../../infra/topology.ts";
 import type { TxRecord } from "../core/transaction.ts";
+import { type Alongside, AlongsideRefusedError } from "../ports/alongside.ts";
 import { DuplicateTransactionError } from "../ports/errors.ts";
-import type { TransactionStore, WaitingTx } from "../ports/transaction-store.ts";
+import type { TransactionStore, UpdateOutcome, WaitingTx } from "../ports/transaction-store.ts";
+import { asDynamoDb } from "./dynamodb-alongside.ts";
 import { fromItem, participantItems, toItem } from "./dynamodb-transaction-item.ts";
+import { retryTransientCancellations } from "./transient-errors.ts";
 
 export interface DynamoDbTransactionStoreOptions {
   readonly doc: DynamoDBDocumentClient;
@@ -91,6 +95,63 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
     }
   }
 
+  /** The conditional update of `before` to `next`, as UpdateItem and TransactWriteItems both take it. */
+  function recordWrite(before: TxRecord, next: TxRecord, token: string) {
+    const { expression, names, values } = updateExpression(
+      toItem(before, "", shards, retentionSeconds),
+      toItem(next, token, shards, retentionSeconds),
+    );
+    return {
+      TableName: tableName,
+      Key: { id: next.id },
+      UpdateExpression: expression,
+      // The version alone is not enough: a process may hold a record of an earlier
+      // incarnation of the id (expired, then used again) at the very same version.
+      ConditionExpression: "#version = :expected AND #createdAt = :incarnation",
+      ExpressionAttributeNames: { ...names, "#version": "version", "#createdAt": "createdAt" },
+      ExpressionAttributeValues: {
+        ...values,
+        ":expected": before.version,
+        ":incarnation": before.createdAt,
+      },
+      ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const,
+    };
+  }
+
+  /**
+   * The record's update and a participant's commit in one TransactWriteItems,
+   * the record first. Its cancellation says which condition failed: the
+   * record's is a lost race (the record that won comes back with it), the
+   * participant's a refusal. Cancelled only by a conflict or throttling, it
+   * applied nothing and is sent again (bounded); the SDK's own retries of one
+   * call carry one idempotency token, so a repeat after a lost response is a no-op.
+   */
+  async function updateWith(
+    id: string,
+    token: string,
+    write: ReturnType<typeof recordWrite>,
+    alongside: Alongside,
+  ): Promise<UpdateOutcome> {
+    const { items } = asDynamoDb(alongside);
+    try {
+      await retryTransientCancellations(() =>
+        doc.send(new TransactWriteCommand({ TransactItems: [{ Update: write }, ...items] })),
+      );
+      return { saved: true };
+    } catch (err) {
+      if (!(err instanceof TransactionCanceledException)) throw err;
+      const [record, ...rest] = err.CancellationReasons ?? [];
+      if (record?.Code === "ConditionalCheckFailed") {
+        const item = record.Item;
+        if (item?.writeToken?.S === token) return { saved: true };
+        return { saved: false, current: item ? fromItem(unmarshall(item)) : undefined };
+      }
+      if (rest.some((r) => r.Code === "ConditionalCheckFailed"))
+        throw new AlongsideRefusedError(id, { cause: err });
+      throw err;
+    }
+  }
+
   return {
     shards,
 
@@ -123,30 +184,12 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
       if (items.status === "rejected") throw items.reason;
     },
 
-    async update(before, next) {
+    async update(before, next, alongside) {
       const token = randomUUID();
-      const { expression, names, values } = updateExpression(
-        toItem(before, "", shards, retentionSeconds),
-        toItem(next, token, shards, retentionSeconds),
-      );
+      const write = recordWrite(before, next, token);
+      if (alongside) return updateWith(next.id, token, write, alongside);
       try {
-        await doc.send(
-          new UpdateCommand({
-            TableName: tableName,
-            Key: { id: next.id },
-            UpdateExpression: expression,
-            // The version alone is not enough: a process may hold a record of an earlier
-            // incarnation of the id (expired, then used again) at the very same version.
-            ConditionExpression: "#version = :expected AND #createdAt = :incarnation",
-            ExpressionAttributeNames: { ...names, "#version": "version", "#createdAt": "createdAt" },
-            ExpressionAttributeValues: {
-              ...values,
-              ":expected": before.version,
-              ":incarnation": before.createdAt,
-            },
-            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-          }),
-        );
+        await doc.send(new UpdateCommand(write));
         return { saved: true };
       } catch (err) {
         if (err instanceof ConditionalCheckFailedException) {

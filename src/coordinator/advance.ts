@@ -5,6 +5,7 @@ import { isFinal, type TxRecord } from "../core/transaction.ts";
 import { decides as isDecision } from "../core/transitions.ts";
 import type { Crash, CrashPoint } from "../crash-points.ts";
 import { type Metrics, recordWrite } from "../metrics/metrics.ts";
+import { AlongsideRefusedError, type OwnCommit } from "../ports/alongside.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import type { TransactionStore } from "../ports/transaction-store.ts";
 import { sleep } from "../timers.ts";
@@ -29,6 +30,18 @@ export interface CoordinatorDeps {
   readonly pause?: (attempt: number) => Promise<void>;
   /** Records this process last wrote or read: a hit saves the read before a write. */
   readonly records?: RecordCache;
+  /**
+   * The commit the participant whose answer is being applied offers for the
+   * write that decides `txId` (ports/alongside.ts, src/self-delivery.ts).
+   */
+  readonly ownCommit?: (txId: string) => OwnCommit | undefined;
+}
+
+/** A participant's commit to fold into the write that decides (ports/alongside.ts). */
+export interface OwnFold {
+  readonly commit: OwnCommit;
+  /** `step` with that commit folded in, when it decides one (core/own-commit.ts); else undefined. */
+  readonly fold: (before: TxRecord, step: Step, now: number) => Step | undefined;
 }
 
 const racePause = (attempt: number): Promise<void> =>
@@ -66,6 +79,7 @@ export async function advance(
   id: string,
   transition: (tx: TxRecord, now: number) => Step,
   points: AdvancePoints = {},
+  own?: OwnFold,
 ): Promise<TxRecord | undefined> {
   const crash = deps.crash ?? (() => {});
   const pause = deps.pause ?? racePause;
@@ -77,7 +91,11 @@ export async function advance(
       deps.records?.forget(id);
       return undefined;
     }
-    const step = transition(tx, deps.clock());
+    const now = deps.clock();
+    const plain = transition(tx, now);
+    // The last voter's commit, written with the decision, unless its part was refused.
+    const folded = plain.changed ? own?.fold(tx, plain, now) : undefined;
+    const step = folded ?? plain;
     if (!step.changed) {
       if (!fresh) {
         tx = await deps.store.get(id);
@@ -93,7 +111,19 @@ export async function advance(
     const next: TxRecord = { ...step.next, version: tx.version + 1 };
     const decides = isDecision(tx, next);
     if (decides && points.beforeDecision) crash(points.beforeDecision);
-    const outcome = await deps.store.update(tx, next);
+    let outcome: Awaited<ReturnType<TransactionStore["update"]>>;
+    try {
+      outcome = await deps.store.update(tx, next, folded && own?.commit.alongside(now));
+    } catch (err) {
+      if (!(folded && err instanceof AlongsideRefusedError)) throw err;
+      // Its barrier is not prepared as offered: nothing was written; decide again without it.
+      deps.log.warn("the participant's commit was refused with the decision; it is sent the COMMIT", {
+        txId: id,
+        participant: own?.commit.participant,
+      });
+      own = undefined;
+      continue;
+    }
     if (!outcome.saved) {
       // A stale hint is no race: decide again at once on the record that won.
       if (fresh) await pause(attempt);
@@ -104,6 +134,7 @@ export async function advance(
     // A final record changes no more: holding it would only cost memory.
     if (isFinal(next.state)) deps.records?.forget(id);
     else deps.records?.remember(next);
+    if (folded) own?.commit.committed();
     deps.onWrite?.(next);
     if (deps.metrics) recordWrite(deps.metrics, tx, next);
     if (decides && points.afterDecision) crash(points.afterDecision);

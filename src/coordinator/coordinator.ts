@@ -1,6 +1,7 @@
 /** The coordinator function's use case: record votes, waits, acks and step results, decide, tell participants. */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { CoordinatorMessage } from "../core/messages.ts";
+import { withOwnCommit } from "../core/own-commit.ts";
 import { reasonOf } from "../core/reasons.ts";
 import type { Effect, Policy, Step } from "../core/step.ts";
 import { isWaiting, type TxRecord } from "../core/transaction.ts";
@@ -96,10 +97,18 @@ export function createCoordinator(deps: CoordinatorDeps & { readonly policy: Pol
       txLogger ??= log.createChild({ persistentKeys: { txId } });
       return txLogger;
     };
-    const tx = await advance(deps, txId, (tx, now) => foldMessages(tx, messages, now, policy), {
-      beforeDecision: "after-votes-before-decision",
-      afterDecision: "after-decision-before-send",
-    });
+    const commit = deps.ownCommit?.(txId);
+    const own = commit && {
+      commit,
+      fold: (before: TxRecord, step: Step, now: number) => withOwnCommit(before, step, commit, now, policy),
+    };
+    const tx = await advance(
+      deps,
+      txId,
+      (tx, now) => foldMessages(tx, messages, now, policy),
+      { beforeDecision: "after-votes-before-decision", afterDecision: "after-decision-before-send" },
+      own,
+    );
     for (const m of messages) {
       if (m.type === "vote" && m.inquiry) {
         txLog().info("participant in doubt asked for the decision", {

@@ -3,6 +3,7 @@
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Crash } from "../crash-points.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import type { OwnCommit } from "../ports/alongside.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import type { LockMode } from "./lock-mode.ts";
 import type { ParticipantStore } from "./participant-store.ts";
@@ -50,7 +51,11 @@ export interface KitDeps<S extends ResourceState> {
   readonly holderCommits?: HolderCommits;
   /** Errors that end the invocation (ParticipantDeps.fatal): never caught on the way. */
   readonly fatal?: (err: unknown) => boolean;
+  readonly offerCommit?: OfferCommit;
 }
+
+/** Offers `commit` for the write that applies the vote on `txId`; returns the withdrawal. */
+export type OfferCommit = (txId: string, commit: OwnCommit) => () => void;
 
 /**
  * Whether transaction `txId` (the incarnation started at `startedAt`), at

@@ -5,6 +5,7 @@
  * raises a named error (BarrierConflictError, ResourceLockedError). The
  * DynamoDB adapter and the in-memory store pass the same contract suite.
  */
+import type { Alongside } from "../ports/alongside.ts";
 import type { Barrier, PlannedResource, StepBarrier } from "./barriers.ts";
 import type { Resource, ResourceState } from "./resource-model.ts";
 
@@ -65,6 +66,13 @@ export interface ParticipantStore<S extends ResourceState> {
    * stage's (`keptUntilFinished`).
    */
   commit(barrier: Barrier<S>, now: number): Promise<void>;
+  /**
+   * What `commit` writes, under the same conditions, as a part of the write of
+   * the decision this participant's vote makes (ports/alongside.ts): written
+   * with the record's update by the transaction store of the same backend.
+   * Optional: a store without it commits on its own, on the COMMIT.
+   */
+  commitAlongside?(barrier: Barrier<S>, now: number): Alongside;
   /**
    * Unlocks without applying (drops placeholders); requires what `commit` does:
    * the barrier `prepared` for this incarnation and attempt, and the locks its.

@@ -13,7 +13,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import { sleep as realSleep } from "../timers.ts";
 import { ProtocolViolationError } from "./errors.ts";
-import type { ExternalService, HolderCommits } from "./kit-deps.ts";
+import type { ExternalService, HolderCommits, OfferCommit } from "./kit-deps.ts";
 import type { LockMode } from "./lock-mode.ts";
 import type { ParticipantStore } from "./participant-store.ts";
 import type { ResourceModel, ResourceState } from "./resource-model.ts";
@@ -60,6 +60,12 @@ export interface ParticipantDeps<S extends ResourceState> {
    * simulation's crash): never caught on the way, as a SIGKILL would not be.
    */
   readonly fatal?: (err: unknown) => boolean;
+  /**
+   * Offers a prepared barrier's commit to the write of the decision its yes
+   * vote makes (ports/alongside.ts; src/self-delivery.ts `offerOwnCommit`).
+   * Absent: the commit waits for its COMMIT.
+   */
+  readonly offerCommit?: OfferCommit;
 }
 
 // Each retry follows a lost race with another delivery of the same transaction;
@@ -84,6 +90,7 @@ export function createParticipant<S extends ResourceState>(deps: ParticipantDeps
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(deps.holderCommits ? { holderCommits: deps.holderCommits } : {}),
     ...(deps.fatal ? { fatal: deps.fatal } : {}),
+    ...(deps.offerCommit ? { offerCommit: deps.offerCommit } : {}),
   };
   const twoPhase = createTwoPhaseParticipant(kit, {
     lockPolicy: deps.lockPolicy,

@@ -369,6 +369,26 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     }
   }
 
+  /**
+   * Offers the commit of `barrier` to the write its yes vote may decide with
+   * (ports/alongside.ts): the last voter's commit then is that write, and no
+   * COMMIT comes for it. Only a barrier that holds no lock (reservations alone:
+   * nothing waits for its release) of a plain 2PC (an atomic saga stage's is
+   * kept until its saga is finished); any other waits for its COMMIT.
+   */
+  function offerCommit(barrier: Barrier<S>): (() => void) | undefined {
+    const { offerCommit: offer } = deps;
+    const { commitAlongside } = store;
+    if (!offer || !commitAlongside || barrier.sagaStage) return undefined;
+    if (!barrier.planned.every((p) => p.moves !== undefined)) return undefined;
+    return offer(barrier.txId, {
+      participant: name,
+      attempt: attemptOf(barrier),
+      alongside: (now) => commitAlongside.call(store, barrier, now),
+      committed: () => remembered.forget(barrier.txId),
+    });
+  }
+
   async function prepare(message: PrepareMessage): Promise<void> {
     crash("before-prepare");
     parked.drop(message.txId);
@@ -380,11 +400,15 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
       const settled = await settleBarrier(message);
       if ("barrier" in settled) {
         // Written or read, a prepared barrier of this attempt is the input of its decision's write.
-        if (settled.barrier.state === "prepared" && sameAttempt(settled.barrier, message)) {
-          remembered.remember(settled.barrier);
-        }
+        const mine = settled.barrier.state === "prepared" && sameAttempt(settled.barrier, message);
+        if (mine) remembered.remember(settled.barrier);
         crash("after-prepare-before-vote");
-        await bus.toCoordinator(reportOf(settled.barrier));
+        const withdraw = mine ? offerCommit(settled.barrier) : undefined;
+        try {
+          await bus.toCoordinator(reportOf(settled.barrier));
+        } finally {
+          withdraw?.();
+        }
         if (settled.missedWake !== undefined) {
           await bus.toCoordinator({
             type: "released",

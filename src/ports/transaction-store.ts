@@ -1,4 +1,5 @@
 import type { TxRecord } from "../core/transaction.ts";
+import type { Alongside } from "./alongside.ts";
 
 /**
  * Durable home of transaction records, as the coordinator, the sweeper and the
@@ -14,8 +15,10 @@ export interface TransactionStore {
    * Writes `next` over `before` if the record is still at `before.version`,
    * changing only what differs. One call: a lost race returns the record that
    * won (undefined when there is none), so the caller needs no read to retry.
+   * With `alongside` (a participant's commit, ports/alongside.ts), both or
+   * neither: its failed condition writes nothing and throws AlongsideRefusedError.
    */
-  update(before: TxRecord, next: TxRecord): Promise<UpdateOutcome>;
+  update(before: TxRecord, next: TxRecord, alongside?: Alongside): Promise<UpdateOutcome>;
   /** Ids of transactions in one shard of the due index whose due time is at or before `now`. */
   due(shard: number, now: number, limit: number): Promise<string[]>;
   /** Undecided transactions in one shard that wait for another's lock, with their edges. */

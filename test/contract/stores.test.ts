@@ -15,6 +15,7 @@ import type { ParticipantStore } from "../../src/participant-kit/participant-sto
 import { createMemoryParticipantStore } from "../../testkit/memory/memory-participant-store.ts";
 import { createMemoryTransactionStore } from "../../testkit/memory/memory-transaction-store.ts";
 import { testEnv } from "../helpers/stack.ts";
+import { alongsideContract } from "./alongside.contract.ts";
 import { type CounterState, counterModel, participantStoreContract } from "./participant-store.contract.ts";
 import { transactionStoreContract } from "./transaction-store.contract.ts";
 
@@ -96,3 +97,26 @@ participantStoreContract("in memory", () => memory, {
     memory.expire(now);
   },
 });
+
+alongsideContract("DynamoDB", async () => {
+  const { config, clients: c } = await provisioned();
+  const { tables } = config.topology;
+  return {
+    transactions: createDynamoDbTransactionStore({
+      doc: c.doc,
+      tableName: physicalName(config.topology, tables.transactions.name),
+      shards: config.topology.dueShards,
+      retentionSeconds: RETENTION_SECONDS,
+    }),
+    participants: createDynamoDbParticipantStore({
+      doc: c.doc,
+      tableName: physicalName(config.topology, tables.bank.name),
+      model: counterModel,
+      retentionSeconds: RETENTION_SECONDS,
+    }),
+  };
+});
+alongsideContract("in memory", async () => ({
+  transactions: createMemoryTransactionStore({ shards: 2 }),
+  participants: createMemoryParticipantStore(counterModel, { retentionSeconds: RETENTION_SECONDS }),
+}));

@@ -128,12 +128,23 @@ describe("crash points, each role its own process", () => {
     expect(await checkInvariants(cluster, 1_000)).toEqual([]);
   });
 
-  it.each([["after-votes-before-decision"], ["after-decision-before-send"], ["before-self-delivery"]])(
-    "the participant whose direct vote decides dies at %s; the transaction commits once it is back",
-    async (point) => {
+  it.each([
+    // With reservations the last voter's commit is written with the decision (no COMMIT to itself):
+    // a death after that write leaves the other participant's COMMIT to the sweeper.
+    ["after-votes-before-decision", "escrow"],
+    ["after-decision-before-send", "escrow"],
+    // A barrier holding locks waits for its COMMIT, which the last voter holds for itself.
+    ["after-decision-before-send", "exclusive"],
+    ["before-self-delivery", "exclusive"],
+  ])(
+    "the participant whose direct vote decides dies at %s (%s); the transaction commits once it is back",
+    async (point, lockMode) => {
       // Whichever of the two votes last decides: arm both, one dies.
       const armed = { CONCORD_CRASH_AT: point };
-      cluster = await startCluster({ roleEnv: { "bank-1": armed, "bank-2": armed } });
+      cluster = await startCluster({
+        env: { CONCORD_LOCK_MODE: lockMode },
+        roleEnv: { "bank-1": armed, "bank-2": armed },
+      });
       await seed(cluster);
       const { body } = await cluster.call("POST", "/v1/transfers", transfer(250));
       const c = cluster;
@@ -170,8 +181,15 @@ describe("crash points, each role its own process", () => {
     },
   );
 
+  /** The last voter's commit apart from the decision: every participant's commit comes on a COMMIT. */
+  const APART = { CONCORD_COMMIT_WITH_DECISION: "false" };
+
   it("a participant down at COMMIT: committed for the client, re-sent with backoff, applied once it is back", async () => {
-    cluster = await startCluster({ roleEnv: { "bank-2": { CONCORD_CRASH_AT: "before-commit" } } });
+    // bank-2 waits for its COMMIT even when its vote decides (else it would commit with the decision).
+    cluster = await startCluster({
+      env: APART,
+      roleEnv: { "bank-2": { CONCORD_CRASH_AT: "before-commit" } },
+    });
     await seed(cluster);
     const { body } = await cluster.call("POST", "/v1/transfers?wait=5000", transfer(300));
     expect(body.status).toBe("committed");
@@ -195,7 +213,8 @@ describe("crash points, each role its own process", () => {
   it.each([["after-prepare-before-vote"], ["after-commit-before-ack"]])(
     "a participant dies at %s: redelivery finishes the job exactly once",
     async (point) => {
-      cluster = await startCluster({ roleEnv: { "bank-1": { CONCORD_CRASH_AT: point } } });
+      // bank-1 waits for its COMMIT even when its vote decides: the point after it is reached.
+      cluster = await startCluster({ env: APART, roleEnv: { "bank-1": { CONCORD_CRASH_AT: point } } });
       await seed(cluster);
       const { body } = await cluster.call("POST", "/v1/transfers", transfer(10));
       expect(await cluster.exited("bank-1")).toBe("SIGKILL");

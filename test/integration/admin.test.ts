@@ -139,6 +139,9 @@ describe("admin endpoints (auth off)", () => {
         return v.attempts >= 1 ? v : undefined;
       }, 10_000);
       expect(stuck.phase).toBe("committing");
+      // The last voter committed with the decision; the other waits for its COMMIT.
+      const owing = stuck.branches.filter((b) => b.state === "committing").map((b) => b.participant);
+      expect(owing).toHaveLength(1);
 
       faults.holdDecisions.delete("rt-1");
       const retried = await stack.client.retry("rt-1");
@@ -146,7 +149,7 @@ describe("admin endpoints (auth off)", () => {
       expect(retried.events.at(-1)).toMatchObject({
         type: "retry_requested",
         decision: "commit",
-        participants: ["bank-1", "bank-2"],
+        participants: owing,
       });
 
       const final = await stack.settle("rt-1");

@@ -759,7 +759,9 @@ describe("after all the bad input", () => {
       { ...deposit, amount: 50 },
     ]);
     expect(view.status).toBe("committed");
-    await eventually(async () => ((await stack.account("bank-2", "vc")).balance === 50 ? true : undefined));
+    // Applied everywhere once complete (the last voter with the decision, the other on its COMMIT).
+    await eventually(async () => ((await stack.client.get(view.id)).completedAt ? true : undefined));
+    expect((await stack.account("bank-2", "vc")).balance).toBe(50);
     expect(await stack.account("bank-1", "va")).toMatchObject({ balance: 850, version: 2 });
     expect(await stack.account("bank-1", "vb")).toMatchObject({ balance: 600, version: 2 });
     const res = await call("GET", `/v1/transactions/${view.id}`);

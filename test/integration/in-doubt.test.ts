@@ -13,7 +13,12 @@ let dropped = 0;
 beforeAll(async () => {
   stack = await startStack({
     // The sweeper would re-send only after 10 minutes: the participant must ask.
-    env: { CONCORD_DECISION_RETRY_MS: "600000", CONCORD_IN_DOUBT_AFTER_MS: "1000" },
+    // bank-2's commit waits for its COMMIT even when its vote decides: that COMMIT is the one lost.
+    env: {
+      CONCORD_DECISION_RETRY_MS: "600000",
+      CONCORD_IN_DOUBT_AFTER_MS: "1000",
+      CONCORD_COMMIT_WITH_DECISION: "false",
+    },
     inquiryIntervalMs: 300,
     wrapBus: (bus: MessageBus) =>
       dropping(bus, (s) => {

@@ -79,6 +79,25 @@ const NO_RESENDS = {
   CONCORD_WAITING_RETRY_MS: "60000",
 };
 
+/** The TransactWriteItems that wrote the record `id` and a participant's barrier for it together. */
+function watchWritesWithDecision(faults: FaultInjector, id: string): string[] {
+  const seen: string[] = [];
+  faults.arm({
+    service: "dynamodb",
+    operation: "TransactWriteItems",
+    fault: "throttling",
+    match: (call) => {
+      // As sent: the record's key is {"id":{"S":id}}, the barrier's pk barrier#<participant>#<id>.
+      const text = JSON.stringify((call.input as { TransactItems?: unknown[] }).TransactItems ?? []);
+      const record = text.includes(`"id":{"S":"${id}"}`);
+      const barrier = new RegExp(`barrier#(bank-\\d)#${id}"`).exec(text)?.[1];
+      if (record && barrier) seen.push(barrier);
+      return false;
+    },
+  });
+  return seen;
+}
+
 describe("self-delivery (the default)", () => {
   const faults = createFaultInjector();
   let stack: Stack;
@@ -89,11 +108,42 @@ describe("self-delivery (the default)", () => {
   });
   afterAll(() => stack?.stop());
 
-  it("commits a 2-party transfer with one COMMIT through a queue: the last voter handles its own in its invocation", async () => {
+  it("commits a 2-party transfer with one COMMIT through a queue: the last voter's commit is written with the decision", async () => {
+    const withDecision = watchWritesWithDecision(faults, "sd-1");
     const commits = await commitsThroughQueues(stack, sent, "sd-1");
     expect(commits).toHaveLength(1);
     // Each participant's PREPARE went through its queue: only the decision to the last voter is saved.
     expect(sent.filter((s) => s.txId === "sd-1" && s.type === "prepare")).toHaveLength(2);
+    // One write made the decision and the last voter's commit: the other participant's COMMIT is the one sent.
+    expect(withDecision).toHaveLength(1);
+    expect(withDecision).not.toContain(commits[0]?.queue);
+    const view = await stack.client.get("sd-1");
+    expect(view.events.filter((e) => e.type === "ack").map((e) => e.participant)).toEqual([
+      withDecision[0],
+      commits[0]?.queue,
+    ]);
+  });
+});
+
+describe("the last voter's commit apart from the decision (CONCORD_COMMIT_WITH_DECISION=false)", () => {
+  const faults = createFaultInjector();
+  let stack: Stack;
+  let sent: Sent[];
+  beforeAll(async () => {
+    stack = await startStack({
+      bankServers: ["bank-1", "bank-2"],
+      faults,
+      env: { ...NO_RESENDS, CONCORD_COMMIT_WITH_DECISION: "false" },
+    });
+    sent = watchParticipantQueues(faults);
+  });
+  afterAll(() => stack?.stop());
+
+  it("still one COMMIT through a queue: the last voter handles its own in its invocation, after the decision", async () => {
+    const withDecision = watchWritesWithDecision(faults, "sd-4");
+    const commits = await commitsThroughQueues(stack, sent, "sd-4");
+    expect(commits).toHaveLength(1);
+    expect(withDecision).toEqual([]);
   });
 });
 
@@ -125,7 +175,12 @@ describe("self-delivery whose handling fails (before-self-delivery:throw)", () =
     stack = await startStack({
       bankServers: ["bank-1", "bank-2"],
       faults,
-      env: { ...NO_RESENDS, CONCORD_CRASH_AT: "before-self-delivery:throw" },
+      // The last voter's COMMIT is held for it only when its commit is not written with the decision.
+      env: {
+        ...NO_RESENDS,
+        CONCORD_CRASH_AT: "before-self-delivery:throw",
+        CONCORD_COMMIT_WITH_DECISION: "false",
+      },
     });
     sent = watchParticipantQueues(faults);
   });

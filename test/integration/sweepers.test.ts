@@ -22,6 +22,8 @@ beforeAll(async () => {
   // No sweeper of its own, and every decision lost: committed transactions stay due.
   stack = await startStack({
     roles: ["api", "coordinator", "participants"],
+    // Both participants wait for a COMMIT: the last voter's commit is not written with the decision.
+    env: { CONCORD_COMMIT_WITH_DECISION: "false" },
     wrapBus: (bus) => dropping(bus, (s) => s.message.type === "commit" || s.message.type === "rollback"),
   });
   const { topology, timing } = stack.config;

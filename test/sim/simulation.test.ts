@@ -317,6 +317,23 @@ describe("deterministic simulation", () => {
     expect(wakeUps).toBeGreaterThan(0);
   });
 
+  it("models the last voter's commit written with the decision, keeping every invariant", {
+    timeout: 60_000,
+  }, async () => {
+    let ownCommits = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const result = await runSimulation({
+        seed,
+        directAnswers: true,
+        selfDelivery: true,
+        lockMode: "escrow",
+      });
+      expect(result.violation, `seed ${seed}`).toBeUndefined();
+      ownCommits += result.ownCommits;
+    }
+    expect(ownCommits).toBeGreaterThan(0);
+  });
+
   describe("seeds that found bugs, kept as regressions", () => {
     it.each([
       {
@@ -432,6 +449,16 @@ describe("deterministic simulation", () => {
         mutant: "self-delivery-before-durable",
         directAnswers: true,
         selfDelivery: true,
+      });
+      expect(failed?.violation?.invariant).toMatch(/agreement|atomicity|decision-stable|client-outcome/);
+    });
+    it("the last voter's commit written apart from the decision it was offered for, before it", async () => {
+      // The process dies between the two writes, or the decision's loses its race: the commit stands alone.
+      const { failed } = await firstViolation(300, {
+        mutant: "commit-alongside-apart",
+        directAnswers: true,
+        selfDelivery: true,
+        lockMode: "escrow",
       });
       expect(failed?.violation?.invariant).toMatch(/agreement|atomicity|decision-stable|client-outcome/);
     });

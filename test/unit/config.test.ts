@@ -41,6 +41,7 @@ describe("defaults", () => {
         inDoubtAfterMs: 30_000,
         queuedAnswers: false,
         selfDelivery: true,
+        commitWithDecision: true,
       },
     ],
     ["payment", config.commerce.payment, { failureRate: 0, latencyMs: 0 }],

@@ -21,6 +21,7 @@ import {
 import { applyMoves, fits, isHeld, shiftHolds } from "../../src/participant-kit/escrow.ts";
 import type { ParticipantStore, StepFrom } from "../../src/participant-kit/participant-store.ts";
 import type { Resource, ResourceModel, ResourceState } from "../../src/participant-kit/resource-model.ts";
+import type { MemoryAlongside } from "./memory-alongside.ts";
 
 export interface StoredResource<S extends ResourceState> extends Resource<S> {
   readonly participant: string;
@@ -151,6 +152,18 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       if (r?.lockedBy !== barrier.txId || r.version !== p.version) {
         throw new BarrierConflictError(barrier.txId, false);
       }
+    }
+  }
+
+  /** A commit's effect, once `checkDecision` passed: the barrier settled, each planned resource applied or released. */
+  function applyCommit(barrier: Barrier<S>, now: number): void {
+    settle(barrier, "committed", now);
+    for (const p of barrier.planned) {
+      const k = resourceKey(barrier.participant, p.id);
+      if (p.moves !== undefined) move(barrier.participant, p, true);
+      else if (p.next !== undefined) write(barrier.participant, p, p.next);
+      else if (p.version === 0) resources.delete(k);
+      else resources.set(k, unlocked(resources.get(k) as StoredResource<S>));
     }
   }
 
@@ -289,15 +302,14 @@ export function createMemoryParticipantStore<S extends ResourceState>(
 
     async commit(barrier, now) {
       checkDecision(barrier);
-      settle(barrier, "committed", now);
-      for (const p of barrier.planned) {
-        const k = resourceKey(barrier.participant, p.id);
-        if (p.moves !== undefined) move(barrier.participant, p, true);
-        else if (p.next !== undefined) write(barrier.participant, p, p.next);
-        else if (p.version === 0) resources.delete(k);
-        else resources.set(k, unlocked(resources.get(k) as StoredResource<S>));
-      }
+      applyCommit(barrier, now);
     },
+
+    commitAlongside: (barrier, now): MemoryAlongside => ({
+      backend: "memory",
+      check: () => checkDecision(barrier),
+      apply: () => applyCommit(barrier, now),
+    }),
 
     async rollback(barrier, now) {
       checkDecision(barrier);

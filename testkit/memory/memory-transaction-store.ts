@@ -6,8 +6,11 @@
  */
 
 import { isFinal, isWaiting, type TxRecord } from "../../src/core/transaction.ts";
+import { BarrierConflictError } from "../../src/participant-kit/errors.ts";
+import { AlongsideRefusedError } from "../../src/ports/alongside.ts";
 import { DuplicateTransactionError } from "../../src/ports/errors.ts";
 import { shardOf, type TransactionStore, type WaitingTx } from "../../src/ports/transaction-store.ts";
+import { asMemory } from "./memory-alongside.ts";
 
 export interface MemoryTransactionStore extends TransactionStore {
   /** Every record, for invariant checks. */
@@ -41,12 +44,21 @@ export function createMemoryTransactionStore(options: { shards?: number } = {}):
       records.set(tx.id, tx);
     },
 
-    async update(before, next) {
+    async update(before, next, alongside) {
       const current = records.get(before.id);
       // The same id and version may be another incarnation's (an id used again after its record expired).
       if (!current || current.version !== before.version || current.createdAt !== before.createdAt)
         return { saved: false, current };
+      // Both or neither, as one TransactWriteItems: the participant's condition before any write.
+      const part = alongside && asMemory(alongside);
+      try {
+        part?.check();
+      } catch (err) {
+        if (err instanceof BarrierConflictError) throw new AlongsideRefusedError(next.id, { cause: err });
+        throw err;
+      }
       records.set(next.id, next);
+      part?.apply();
       return { saved: true };
     },
 

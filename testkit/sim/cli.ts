@@ -137,6 +137,7 @@ let sagas = 0;
 let compensated = 0;
 let restarts = 0;
 let wakeUps = 0;
+let ownCommits = 0;
 // On a terminal a line redrawn on stderr; elsewhere a line on stdout every 2 s, as before.
 const progress = createProgress({ plain: process.stdout, plainEveryMs: 2_000 });
 for (let seed = start; seed < start + count; seed++) {
@@ -146,6 +147,7 @@ for (let seed = start; seed < start + count; seed++) {
   compensated += result.compensated;
   restarts += result.restarts;
   wakeUps += result.wakeUps;
+  ownCommits += result.ownCommits;
   if (result.violation) {
     // Replay with the trace on: the same seed gives the same run, so this also shows it reproduces.
     const replay = await runSimulation({ seed, trace: true, ...runOptions });
@@ -166,5 +168,5 @@ for (let seed = start; seed < start + count; seed++) {
 const seconds = (performance.now() - began) / 1_000;
 process.stdout.write(
   `no violations in ${count} seeds (${start}..${start + count - 1}), ${transactions} transactions ` +
-    `(${sagas} sagas, ${compensated} compensated; ${restarts} restarts, ${wakeUps} wake-ups) in ${seconds.toFixed(1)} s\n`,
+    `(${sagas} sagas, ${compensated} compensated; ${restarts} restarts, ${wakeUps} wake-ups, ${ownCommits} commits with their decision) in ${seconds.toFixed(1)} s\n`,
 );

@@ -5,7 +5,11 @@
  * moved it, how often, and in what order, so the saga invariants can be
  * checked per branch.
  */
+import type { Barrier } from "../../src/participant-kit/barriers.ts";
+import type { ResourceState } from "../../src/participant-kit/resource-model.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
+import type { Alongside } from "../../src/ports/alongside.ts";
+import { asMemory } from "../memory/memory-alongside.ts";
 
 /** Every entry names its transaction's incarnation (`startedAt`): an id may be used again. */
 export type Entry =
@@ -33,6 +37,14 @@ export interface Ledger {
   /** An effect made durable elsewhere (the simulated HTTP participant). */
   record(entry: Entry): void;
 }
+
+const commitEntry = (barrier: Barrier<ResourceState>): Entry => ({
+  kind: "commit",
+  txId: barrier.txId,
+  startedAt: barrier.txStartedAt ?? 0,
+  participant: barrier.participant,
+  branches: barrier.branches ?? [],
+});
 
 export function createLedger(): Ledger {
   const entries: Entry[] = [];
@@ -62,14 +74,23 @@ export function createLedger(): Ledger {
       },
       async commit(barrier, now) {
         await store.commit(barrier, now);
-        entries.push({
-          kind: "commit",
-          txId: barrier.txId,
-          startedAt: barrier.txStartedAt ?? 0,
-          participant: barrier.participant,
-          branches: barrier.branches ?? [],
-        });
+        entries.push(commitEntry(barrier));
       },
+      // Recorded when the record's write applies it, not when it is built.
+      ...(store.commitAlongside
+        ? {
+            commitAlongside: (barrier, now) => {
+              const part = asMemory(store.commitAlongside?.call(store, barrier, now) as Alongside);
+              return {
+                ...part,
+                apply: () => {
+                  part.apply();
+                  entries.push(commitEntry(barrier));
+                },
+              };
+            },
+          }
+        : {}),
     }),
   };
 }

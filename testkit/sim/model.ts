@@ -113,6 +113,8 @@ export interface SimulationResult {
   readonly restarts: number;
   /** `released` messages: a waiter woken by the release of the lock it waited for. */
   readonly wakeUps: number;
+  /** Last voters' commits written with the decision they made (ports/alongside.ts). */
+  readonly ownCommits: number;
   readonly steps: number;
   /** The faults drawn for this seed. */
   readonly faults: FaultModel;

@@ -102,8 +102,15 @@ export type CoordinatorMutant = (typeof COORDINATOR_MUTANTS)[number];
  * - self-delivery-before-durable: a deciding write's message to the answering participant
  *   itself is held before the write, not after it is durable: when the write fails or loses
  *   its race (a deadline abort), the participant applies a decision nothing durable backs.
+ * - commit-alongside-apart: the last voter's commit, offered for the decision's write, is
+ *   written before it and apart from it, as two writes: when the decision's write then fails
+ *   or loses its race (a deadline abort), the commit stands with nothing durable behind it.
  */
-export const DIRECT_MUTANTS = ["direct-blind-write", "self-delivery-before-durable"] as const;
+export const DIRECT_MUTANTS = [
+  "direct-blind-write",
+  "self-delivery-before-durable",
+  "commit-alongside-apart",
+] as const;
 export type DirectMutant = (typeof DIRECT_MUTANTS)[number];
 
 export type Mutant = BankMutant | HttpMutant | CoordinatorMutant | DirectMutant;

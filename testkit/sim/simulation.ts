@@ -129,6 +129,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     onePhase: onePhaseCounts(txStore.all()),
     restarts: txStore.all().reduce((n, tx) => n + (tx.protocol === "2pc" ? (tx.attempt ?? 0) : 0), 0),
     wakeUps: world.wakeUps(),
+    ownCommits: world.ownCommits(),
     steps: sim.step,
     faults,
     trace,

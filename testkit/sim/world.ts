@@ -22,8 +22,9 @@ import { type AccountState, bankModel } from "../../src/participants/bank/bank-r
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
 import type { TransactionStore } from "../../src/ports/transaction-store.ts";
-import { deliveringToSelf, holdForSelf } from "../../src/self-delivery.ts";
+import { deliveringToSelf, holdForSelf, offerOwnCommit, ownCommitOffered } from "../../src/self-delivery.ts";
 import { RecordingLogger } from "../logging.ts";
+import { asMemory } from "../memory/memory-alongside.ts";
 import {
   createMemoryParticipantStore,
   type MemoryParticipantStore,
@@ -79,6 +80,8 @@ function simulatedIo<T extends object>(store: T, yieldSome: () => Promise<void>,
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver);
       if (typeof value !== "function") return value;
+      // A part built for another store's write (a commit alongside) is no call: it is written there.
+      if (key === "commitAlongside") return value;
       const isWrite = WRITES.has(key);
       return async (...args: unknown[]) => {
         await yieldSome();
@@ -142,6 +145,8 @@ export interface World {
   readonly pool: Envelope[];
   /** `released` messages sent so far: waiters woken by a release. */
   wakeUps(): number;
+  /** Decisions written with the last voter's commit beside them. */
+  ownCommits(): number;
   /** What the use cases are given: the transaction store behind simulated I/O, the bus, the clock... */
   readonly deps: Parameters<typeof createCoordinator>[0];
   readonly coordinator: ReturnType<typeof createCoordinator>;
@@ -202,11 +207,11 @@ export async function buildWorld(
   };
   const checkedStore: TransactionStore = {
     ...txStore,
-    async update(before, asked) {
+    async update(before, asked, alongside) {
       const next = mutant === "one-phase-aborts-alone" ? abortsAlone(before, asked, sim.now) : asked;
       let outcome: Awaited<ReturnType<TransactionStore["update"]>> = { saved: false, current: undefined };
       await checkDeadlockAbort(next, before.version, async () => {
-        outcome = await txStore.update(before, next);
+        outcome = await txStore.update(before, next, alongside);
         return outcome.saved;
       });
       return outcome;
@@ -218,6 +223,7 @@ export async function buildWorld(
   const pool: Envelope[] = [];
   let seq = 0;
   let wakeUps = 0;
+  let ownCommits = 0;
   const clock = () => sim.now;
 
   const send = async (to: string, body: CoordinatorMessage | ParticipantMessage, delayMs = 0) => {
@@ -358,12 +364,26 @@ export async function buildWorld(
         if (fails("read")) throw new SimulatedStoreFailure(`read of ${id} failed`);
         return transactions.get(id);
       },
-      async update(before, next) {
+      async update(before, next, alongside) {
         if (fails("write (nothing written)")) throw new SimulatedStoreFailure(`write of ${next.id} failed`);
         if (mutant === "self-delivery-before-durable" && decides(before, next)) handOverEarly(next);
         const stored = mutant === "direct-blind-write" ? await transactions.get(next.id) : before;
         const over = stored ?? before;
-        const outcome = await transactions.update(over, { ...next, version: over.version + 1 });
+        if (alongside) sim.note(() => `  the last voter's commit written with the decision of ${next.id}`);
+        const apart = mutant === "commit-alongside-apart" && alongside !== undefined;
+        if (apart) {
+          const part = asMemory(alongside);
+          part.check();
+          part.apply();
+          // Two writes: the process may die between them, as after any write.
+          crash("after-store-write");
+        }
+        const outcome = await transactions.update(
+          over,
+          { ...next, version: over.version + 1 },
+          apart ? undefined : alongside,
+        );
+        if (alongside && outcome.saved) ownCommits++;
         if (fails("write (written, answer lost)"))
           throw new SimulatedStoreFailure(`answer for ${next.id} lost`);
         return outcome;
@@ -373,6 +393,7 @@ export async function buildWorld(
       ...deps,
       store: flaky,
       records: createRecordCache(),
+      ownCommit: ownCommitOffered,
       ...(faults.selfDelivery ? { bus: holdingBus } : {}),
     });
     const inbox = createDirectInbox({
@@ -411,6 +432,8 @@ export async function buildWorld(
           // Every other server fronts the service (a participant with one prepares by reading
           // first), so the blind prepare meets reused ids and expired barriers on the others.
           ...(faults.expiry && index % 2 === 0 ? { service: externalService } : {}),
+          // With self-delivery, the last voter's commit is written with the decision it makes.
+          ...(faults.selfDelivery ? { offerCommit: offerOwnCommit } : {}),
           holderCommits: async (txId, startedAt, attempt) => {
             const tx = await txStore.get(txId);
             return tx !== undefined && commitsAt(tx, startedAt, attempt);
@@ -503,6 +526,7 @@ export async function buildWorld(
     bank,
     ledger,
     wakeUps: () => wakeUps,
+    ownCommits: () => ownCommits,
     pool,
     deps,
     coordinator,

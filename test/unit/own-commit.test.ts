@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import { foldMessages } from "../../src/coordinator/coordinator.ts";
+import type { CoordinatorMessage } from "../../src/core/messages.ts";
+import { withOwnCommit } from "../../src/core/own-commit.ts";
+import type { TxRecord } from "../../src/core/transaction.ts";
+import { begin, type Policy } from "../../src/core/two-phase-commit.ts";
+
+const policy: Policy = {
+  prepareRetryMs: 1000,
+  decisionRetryMs: 1000,
+  waitingRetryMs: 4_000,
+  backoffCapMs: 8000,
+  stalledAfterAttempts: 3,
+  maxEvents: 100,
+};
+const tx = begin(
+  {
+    id: "t",
+    requestHash: "h",
+    timeoutMs: 60_000,
+    branches: ["p1", "p2"].map((participant) => ({ participant, action: "x", input: {} })),
+  },
+  0,
+  policy,
+).next;
+const vote = (participant: string, v: "yes" | "no" = "yes"): CoordinatorMessage => ({
+  type: "vote",
+  txId: "t",
+  participant,
+  vote: v,
+});
+const apply = (record: TxRecord, messages: CoordinatorMessage[], now = 5) =>
+  foldMessages(record, messages, now, policy);
+
+describe("withOwnCommit: the last voter's commit written with the decision", () => {
+  it("acknowledges the last voter in the deciding step and drops only its COMMIT", () => {
+    const voted = apply(tx, [vote("p1")]).next;
+    const deciding = apply(voted, [vote("p2")]);
+    const folded = withOwnCommit(voted, deciding, { participant: "p2", attempt: 0 }, 5, policy);
+    expect(folded?.next.state).toBe("committing");
+    expect(folded?.effects).toEqual([{ kind: "decision", participant: "p1", decision: "commit" }]);
+    const participants = folded?.next.protocol === "2pc" ? folded.next.participants : [];
+    expect(participants.map((p) => [p.name, p.acked ?? false])).toEqual([
+      ["p1", false],
+      ["p2", true],
+    ]);
+    expect(folded?.next.events.at(-1)).toMatchObject({ type: "ack", participant: "p2", decision: "commit" });
+  });
+
+  it("is the same record as the decision and then that participant's ack, applied one after the other", () => {
+    const voted = apply(tx, [vote("p1")]).next;
+    const deciding = apply(voted, [vote("p2")]);
+    const folded = withOwnCommit(voted, deciding, { participant: "p2", attempt: 0 }, 5, policy);
+    const ack: CoordinatorMessage = { type: "ack", txId: "t", participant: "p2", decision: "commit" };
+    expect(folded?.next).toEqual(apply(deciding.next, [ack]).next);
+  });
+
+  it("completes the transaction when the other participants have acknowledged already", () => {
+    // A deciding step can only complete with the fold when every other participant acked: none
+    // can before a decision, so the fold leaves the others' acks to come.
+    const voted = apply(tx, [vote("p1")]).next;
+    const deciding = apply(voted, [vote("p2")]);
+    const folded = withOwnCommit(voted, deciding, { participant: "p2", attempt: 0 }, 5, policy);
+    expect(folded?.next.completedAt).toBeUndefined();
+  });
+
+  it("leaves every other step as it is: no decision, an abort, another participant, another attempt", () => {
+    const first = apply(tx, [vote("p1")]);
+    expect(withOwnCommit(tx, first, { participant: "p1", attempt: 0 }, 5, policy)).toBeUndefined();
+    const voted = first.next;
+    const aborting = apply(voted, [vote("p2", "no")]);
+    expect(aborting.next.state).toBe("aborting");
+    expect(withOwnCommit(voted, aborting, { participant: "p2", attempt: 0 }, 5, policy)).toBeUndefined();
+    const deciding = apply(voted, [vote("p2")]);
+    expect(withOwnCommit(voted, deciding, { participant: "p3", attempt: 0 }, 5, policy)).toBeUndefined();
+    expect(withOwnCommit(voted, deciding, { participant: "p2", attempt: 1 }, 5, policy)).toBeUndefined();
+    // Already decided: the step re-sends, it does not decide.
+    const again = apply(deciding.next, [vote("p2")]);
+    expect(withOwnCommit(deciding.next, again, { participant: "p2", attempt: 0 }, 5, policy)).toBeUndefined();
+  });
+});
