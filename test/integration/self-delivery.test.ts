@@ -79,6 +79,24 @@ const NO_RESENDS = {
   CONCORD_WAITING_RETRY_MS: "60000",
 };
 
+/**
+ * A stack of two bank servers under `env` (no re-sends besides), with every send
+ * to a participant queue watched: started before the block's tests, stopped after.
+ */
+function watchedStack(env: Record<string, string> = {}) {
+  const watched = { faults: createFaultInjector(), stack: undefined as unknown as Stack, sent: [] as Sent[] };
+  beforeAll(async () => {
+    watched.stack = await startStack({
+      bankServers: ["bank-1", "bank-2"],
+      faults: watched.faults,
+      env: { ...NO_RESENDS, ...env },
+    });
+    watched.sent = watchParticipantQueues(watched.faults);
+  });
+  afterAll(() => watched.stack?.stop());
+  return watched;
+}
+
 /** The TransactWriteItems that wrote the record `id` and a participant's barrier for it together. */
 function watchWritesWithDecision(faults: FaultInjector, id: string): string[] {
   const seen: string[] = [];
@@ -99,25 +117,18 @@ function watchWritesWithDecision(faults: FaultInjector, id: string): string[] {
 }
 
 describe("self-delivery (the default)", () => {
-  const faults = createFaultInjector();
-  let stack: Stack;
-  let sent: Sent[];
-  beforeAll(async () => {
-    stack = await startStack({ bankServers: ["bank-1", "bank-2"], faults, env: NO_RESENDS });
-    sent = watchParticipantQueues(faults);
-  });
-  afterAll(() => stack?.stop());
+  const w = watchedStack();
 
   it("commits a 2-party transfer with one COMMIT through a queue: the last voter's commit is written with the decision", async () => {
-    const withDecision = watchWritesWithDecision(faults, "sd-1");
-    const commits = await commitsThroughQueues(stack, sent, "sd-1");
+    const withDecision = watchWritesWithDecision(w.faults, "sd-1");
+    const commits = await commitsThroughQueues(w.stack, w.sent, "sd-1");
     expect(commits).toHaveLength(1);
     // Each participant's PREPARE went through its queue: only the decision to the last voter is saved.
-    expect(sent.filter((s) => s.txId === "sd-1" && s.type === "prepare")).toHaveLength(2);
+    expect(w.sent.filter((s) => s.txId === "sd-1" && s.type === "prepare")).toHaveLength(2);
     // One write made the decision and the last voter's commit: the other participant's COMMIT is the one sent.
     expect(withDecision).toHaveLength(1);
     expect(withDecision).not.toContain(commits[0]?.queue);
-    const view = await stack.client.get("sd-1");
+    const view = await w.stack.client.get("sd-1");
     expect(view.events.filter((e) => e.type === "ack").map((e) => e.participant)).toEqual([
       withDecision[0],
       commits[0]?.queue,
@@ -126,69 +137,35 @@ describe("self-delivery (the default)", () => {
 });
 
 describe("the last voter's commit apart from the decision (CONCORD_COMMIT_WITH_DECISION=false)", () => {
-  const faults = createFaultInjector();
-  let stack: Stack;
-  let sent: Sent[];
-  beforeAll(async () => {
-    stack = await startStack({
-      bankServers: ["bank-1", "bank-2"],
-      faults,
-      env: { ...NO_RESENDS, CONCORD_COMMIT_WITH_DECISION: "false" },
-    });
-    sent = watchParticipantQueues(faults);
-  });
-  afterAll(() => stack?.stop());
+  const w = watchedStack({ CONCORD_COMMIT_WITH_DECISION: "false" });
 
   it("still one COMMIT through a queue: the last voter handles its own in its invocation, after the decision", async () => {
-    const withDecision = watchWritesWithDecision(faults, "sd-4");
-    const commits = await commitsThroughQueues(stack, sent, "sd-4");
+    const withDecision = watchWritesWithDecision(w.faults, "sd-4");
+    const commits = await commitsThroughQueues(w.stack, w.sent, "sd-4");
     expect(commits).toHaveLength(1);
     expect(withDecision).toEqual([]);
   });
 });
 
 describe("self-delivery off (CONCORD_SELF_DELIVERY=false)", () => {
-  const faults = createFaultInjector();
-  let stack: Stack;
-  let sent: Sent[];
-  beforeAll(async () => {
-    stack = await startStack({
-      bankServers: ["bank-1", "bank-2"],
-      faults,
-      env: { ...NO_RESENDS, CONCORD_SELF_DELIVERY: "false" },
-    });
-    sent = watchParticipantQueues(faults);
-  });
-  afterAll(() => stack?.stop());
+  const w = watchedStack({ CONCORD_SELF_DELIVERY: "false" });
 
   it("sends the COMMIT to both participants through their queues, as before", async () => {
-    const commits = await commitsThroughQueues(stack, sent, "sd-2");
+    const commits = await commitsThroughQueues(w.stack, w.sent, "sd-2");
     expect(commits.map((c) => c.queue).sort()).toEqual(["bank-1", "bank-2"]);
   });
 });
 
 describe("self-delivery whose handling fails (before-self-delivery:throw)", () => {
-  const faults = createFaultInjector();
-  let stack: Stack;
-  let sent: Sent[];
-  beforeAll(async () => {
-    stack = await startStack({
-      bankServers: ["bank-1", "bank-2"],
-      faults,
-      // The last voter's COMMIT is held for it only when its commit is not written with the decision.
-      env: {
-        ...NO_RESENDS,
-        CONCORD_CRASH_AT: "before-self-delivery:throw",
-        CONCORD_COMMIT_WITH_DECISION: "false",
-      },
-    });
-    sent = watchParticipantQueues(faults);
+  const w = watchedStack({
+    CONCORD_CRASH_AT: "before-self-delivery:throw",
+    // The last voter's COMMIT is held for it only when its commit is not written with the decision.
+    CONCORD_COMMIT_WITH_DECISION: "false",
   });
-  afterAll(() => stack?.stop());
 
   it("sends the held COMMIT through the last voter's queue, and the transfer commits with every invariant", async () => {
     // The sweeper re-sends nothing for a minute: only the fallback can bring the last voter its COMMIT.
-    const commits = await commitsThroughQueues(stack, sent, "sd-3");
+    const commits = await commitsThroughQueues(w.stack, w.sent, "sd-3");
     expect(commits.map((c) => c.queue).sort()).toEqual(["bank-1", "bank-2"]);
   });
 });

@@ -3,26 +3,10 @@ import { foldMessages } from "../../src/coordinator/coordinator.ts";
 import type { CoordinatorMessage } from "../../src/core/messages.ts";
 import { withOwnCommit } from "../../src/core/own-commit.ts";
 import type { TxRecord } from "../../src/core/transaction.ts";
-import { begin, type Policy } from "../../src/core/two-phase-commit.ts";
+import { begunTwoPc, TEST_POLICY } from "../helpers/policy.ts";
 
-const policy: Policy = {
-  prepareRetryMs: 1000,
-  decisionRetryMs: 1000,
-  waitingRetryMs: 4_000,
-  backoffCapMs: 8000,
-  stalledAfterAttempts: 3,
-  maxEvents: 100,
-};
-const tx = begin(
-  {
-    id: "t",
-    requestHash: "h",
-    timeoutMs: 60_000,
-    branches: ["p1", "p2"].map((participant) => ({ participant, action: "x", input: {} })),
-  },
-  0,
-  policy,
-).next;
+const policy = TEST_POLICY;
+const tx = begunTwoPc({ id: "t", participants: ["p1", "p2"], action: "x", input: {} });
 const vote = (participant: string, v: "yes" | "no" = "yes"): CoordinatorMessage => ({
   type: "vote",
   txId: "t",
@@ -55,13 +39,13 @@ describe("withOwnCommit: the last voter's commit written with the decision", () 
     expect(folded?.next).toEqual(apply(deciding.next, [ack]).next);
   });
 
-  it("completes the transaction when the other participants have acknowledged already", () => {
-    // A deciding step can only complete with the fold when every other participant acked: none
-    // can before a decision, so the fold leaves the others' acks to come.
+  it("leaves the others' acks to come: the deciding write does not complete the transaction", () => {
+    // No other participant can have acked before the decision, so one is always left.
     const voted = apply(tx, [vote("p1")]).next;
     const deciding = apply(voted, [vote("p2")]);
     const folded = withOwnCommit(voted, deciding, { participant: "p2", attempt: 0 }, 5, policy);
     expect(folded?.next.completedAt).toBeUndefined();
+    expect(folded?.next.dueAt).toBe(deciding.next.dueAt);
   });
 
   it("leaves every other step as it is: no decision, an abort, another participant, another attempt", () => {
