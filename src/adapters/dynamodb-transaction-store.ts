@@ -160,28 +160,34 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
       return out.Item ? fromItem(out.Item) : undefined;
     },
 
-    async create(tx) {
+    async create(tx, meanwhile) {
       const token = randomUUID();
       // The record indexes its first two participants itself; items only for the others
       // (none for a transaction of one or two participants). Beside the record, in
       // parallel: an item alone points at nothing the listing will show (it reads every
-      // record it lists). Both are awaited: a failed item write fails the create, and
-      // the client's retry (same id) writes them again, unconditional and idempotent,
+      // record it lists). All awaited: a failed item write fails the create, and the
+      // client's retry (same id) writes them again, unconditional and idempotent,
       // whether or not the record is there by then.
       const table = options.participantsTableName;
-      const [items, record] = await Promise.allSettled([
-        // One PutItem each (small items, in parallel): BatchWriteItem stays ungranted.
+      const items =
         table === undefined
-          ? undefined
-          : Promise.all(
+          ? Promise.resolve()
+          : // One PutItem each (small items, in parallel): BatchWriteItem stays ungranted.
+            Promise.all(
               participantItems(tx, shards, retentionSeconds).map((Item) =>
                 doc.send(new PutCommand({ TableName: table, Item })),
               ),
-            ),
-        putRecord(tx, token),
-      ]);
-      if (record.status === "rejected") throw record.reason;
-      if (items.status === "rejected") throw items.reason;
+            ).then(() => {});
+      try {
+        await putRecord(tx, token);
+      } catch (err) {
+        // The record's failure is the answer; the items' outcome is settled first.
+        await Promise.allSettled([items]);
+        throw err;
+      }
+      const [sent, indexed] = await Promise.allSettled([meanwhile?.(), items]);
+      if (sent.status === "rejected") throw sent.reason;
+      if (indexed.status === "rejected") throw indexed.reason;
     },
 
     async update(before, next, alongside) {

@@ -81,8 +81,9 @@ function firstStep(request: BeginRequest, id: string, hash: string, now: number,
 /**
  * Writes the record (attribute_not_exists, so a repeated id never makes a second
  * transaction), then sends the first messages: PREPARE to each participant of a
- * 2PC, a saga's first stage. A crash between the two leaves a due record: the
- * sweeper sends them.
+ * 2PC, a saga's first stage, while the listing's items of a third participant
+ * and beyond are still being written. A crash between the record and the sends
+ * leaves a due record: the sweeper sends them.
  */
 export async function beginTransaction(
   deps: CoordinatorDeps & { readonly policy: Policy },
@@ -95,15 +96,17 @@ export async function beginTransaction(
   const traceparent = currentTraceparent();
   const step = traceparent === undefined ? first : { ...first, next: { ...first.next, traceparent } };
   try {
-    await deps.store.create(step.next);
+    // The first messages leave once the record is durable, while the listing's items are written.
+    await deps.store.create(step.next, async () => {
+      deps.records?.remember(step.next);
+      deps.metrics?.count("concord_transactions_begun_total", { protocol: request.protocol });
+      deps.crash?.("after-record-before-prepare");
+      await dispatch(step.next, step.effects, deps.bus, deps.log);
+    });
   } catch (err) {
     if (!(err instanceof DuplicateTransactionError)) throw err;
     if (err.existing.requestHash !== hash) throw new IdempotencyConflictError(id);
     return { tx: err.existing, created: false };
   }
-  deps.records?.remember(step.next);
-  deps.metrics?.count("concord_transactions_begun_total", { protocol: request.protocol });
-  deps.crash?.("after-record-before-prepare");
-  await dispatch(step.next, step.effects, deps.bus, deps.log);
   return { tx: step.next, created: true };
 }

@@ -9,8 +9,14 @@ import type { Alongside } from "./alongside.ts";
  */
 export interface TransactionStore {
   get(id: string): Promise<TxRecord | undefined>;
-  /** Writes a new record; throws DuplicateTransactionError carrying the existing one. */
-  create(tx: TxRecord): Promise<void>;
+  /**
+   * Writes a new record, and the listing's items of its participants beyond the
+   * first two; throws DuplicateTransactionError carrying the existing one.
+   * `meanwhile` runs once the record is durable, while those items may still be
+   * written (the first messages: a PREPARE need not wait for the listing); both
+   * are awaited.
+   */
+  create(tx: TxRecord, meanwhile?: () => Promise<void>): Promise<void>;
   /**
    * Writes `next` over `before` if the record is still at `before.version`,
    * changing only what differs. One call: a lost race returns the record that

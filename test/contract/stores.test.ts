@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { DeleteCommand, type DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { physicalName } from "../../infra/topology.ts";
 import { type AwsClients, createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
 import { createDynamoDbParticipantStore } from "../../src/adapters/dynamodb-participant-store.ts";
@@ -17,7 +17,7 @@ import { createMemoryTransactionStore } from "../../testkit/memory/memory-transa
 import { testEnv } from "../helpers/stack.ts";
 import { alongsideContract } from "./alongside.contract.ts";
 import { type CounterState, counterModel, participantStoreContract } from "./participant-store.contract.ts";
-import { transactionStoreContract } from "./transaction-store.contract.ts";
+import { sagaRecord, transactionStoreContract } from "./transaction-store.contract.ts";
 
 const clients: AwsClients[] = [];
 afterAll(() => {
@@ -120,3 +120,28 @@ alongsideContract("in memory", async () => ({
   transactions: createMemoryTransactionStore({ shards: 2 }),
   participants: createMemoryParticipantStore(counterModel, { retentionSeconds: RETENTION_SECONDS }),
 }));
+
+describe("DynamoDB create: the first messages do not wait for the listing's items", () => {
+  it("runs `meanwhile` once the record is durable, though the items' write fails; the create then fails with it", async () => {
+    const { config, clients: c } = await provisioned();
+    const store = createDynamoDbTransactionStore({
+      doc: c.doc,
+      tableName: physicalName(config.topology, config.topology.tables.transactions.name),
+      // No such table: the third participant's item cannot be written.
+      participantsTableName: `missing-${randomUUID().slice(0, 8)}`,
+      shards: config.topology.dueShards,
+      retentionSeconds: RETENTION_SECONDS,
+    });
+    const tx = sagaRecord();
+    let sent = false;
+    const err = await store
+      .create(tx, async () => {
+        sent = true;
+      })
+      .catch((e: unknown) => e);
+    expect(sent).toBe(true);
+    expect((err as Error).name).toBe("ResourceNotFoundException");
+    // The record stands: its messages went out, and a retry under the same id writes the items again.
+    expect(await store.get(tx.id)).toEqual(tx);
+  });
+});

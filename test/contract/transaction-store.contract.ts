@@ -102,6 +102,45 @@ export function transactionStoreContract(name: string, fresh: () => Promise<Tran
       expect((await store.get(tx.id))?.requestHash).toBe("hash");
     });
 
+    it("create runs `meanwhile` once the record is durable, and resolves only after it", async () => {
+      const store = await fresh();
+      const tx = record();
+      const order: string[] = [];
+      await store.create(tx, async () => {
+        order.push((await store.get(tx.id)) ? "record there" : "no record");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        order.push("meanwhile done");
+      });
+      order.push("created");
+      expect(order).toEqual(["record there", "meanwhile done", "created"]);
+    });
+
+    it("a failed `meanwhile` fails the create; the record stays", async () => {
+      const store = await fresh();
+      const tx = record();
+      const err = await store
+        .create(tx, async () => {
+          throw new Error("send failed");
+        })
+        .catch((e: unknown) => e);
+      expect((err as Error).message).toBe("send failed");
+      expect(await store.get(tx.id)).toEqual(tx);
+    });
+
+    it("a duplicate create runs no `meanwhile`", async () => {
+      const store = await fresh();
+      const tx = record();
+      await store.create(tx);
+      let ran = false;
+      const err = await store
+        .create(tx, async () => {
+          ran = true;
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DuplicateTransactionError);
+      expect(ran).toBe(false);
+    });
+
     it("update writes the next record over the one it was made from, fields it drops included", async () => {
       const store = await fresh();
       const tx: TwoPcRecord = { ...record(), dueAt: T0, waits: { "bank-1": "other" } };

@@ -38,10 +38,11 @@ export function createMemoryTransactionStore(options: { shards?: number } = {}):
       return records.get(id);
     },
 
-    async create(tx) {
+    async create(tx, meanwhile) {
       const existing = records.get(tx.id);
       if (existing) throw new DuplicateTransactionError(existing);
       records.set(tx.id, tx);
+      await meanwhile?.();
     },
 
     async update(before, next, alongside) {
