@@ -178,6 +178,8 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
                 doc.send(new PutCommand({ TableName: table, Item })),
               ),
             ).then(() => {});
+      // Settled below, after the record: a failure meanwhile is not an unhandled rejection.
+      items.catch(() => {});
       try {
         await putRecord(tx, token);
       } catch (err) {

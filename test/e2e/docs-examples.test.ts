@@ -9,10 +9,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../helpers/ports.ts";
 import { stopGroups } from "../helpers/processes.ts";
 import { allExamples, type ExampleBlock, type ExampleCommand } from "./doc-examples.ts";
 
@@ -21,17 +21,6 @@ const READY_TIMEOUT_MS = 60_000;
 const STATUS = "\n__concord_status__";
 /** A read right after a decision: 20 tries, 250 ms apart. */
 const READ_ATTEMPTS = 20;
-
-async function freePort(): Promise<number> {
-  return new Promise((done, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
 
 const blocks = allExamples(ROOT);
 const runnable = blocks.filter((b) => b.mode === "run");

@@ -12,11 +12,11 @@
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { freePort } from "../helpers/ports.ts";
 import { stopGroups } from "../helpers/processes.ts";
 import { type ExampleCommand, parseExamples } from "./doc-examples.ts";
 
@@ -49,17 +49,6 @@ const fileBlock = (name: string) => {
   if (!block) throw new Error(`${README} has no block marked "example: file ${name}"`);
   return block.body;
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((done, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
 
 let tmp: string;
 let project: string;

@@ -9,25 +9,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
 import { DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { TransactionView } from "../../src/core/view.ts";
+import { freePort } from "../helpers/ports.ts";
 import { eventually, type Stack, startStack } from "../helpers/stack.ts";
 
 const SECRET = "loyalty-integration-secret-0123456789abcdef";
 const table = `loyalty-example-${randomUUID().slice(0, 8)}`;
-
-async function freePort(): Promise<number> {
-  return new Promise((done, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
 
 interface Service {
   readonly child: ChildProcess;
