@@ -488,15 +488,15 @@ describe("deterministic simulation", () => {
 
     it("a reused id's compensation that records nothing over the earlier transaction's step barrier", async () => {
       // Rare (the id's action meets the earlier barrier, which then expires while copies are in
-      // flight): the first seed from 1 that meets it with the expiry clock is 15169 (11087 before the
-      // first messages left while the listing's items are written), so that seed runs alone.
+      // flight): the first seed from 1 that meets it with the expiry clock is 5390, so that seed runs
+      // alone (a change to how many I/O steps a path takes moves it to another seed).
       const result = await runSimulation({
-        seed: 15169,
+        seed: 5390,
         expiry: true,
         mutant: "reused-id-compensation-records-nothing",
       });
       expect(result.violation?.invariant).toMatch(/agreement|saga-order|saga-barrier|saga-compensated/);
-      expect(result.violation?.detail).toMatch(/tx6/);
+      expect(result.violation?.detail).toMatch(/tx4/);
     });
 
     it("barriers read without their attempt (a restarted transaction's earlier attempt taken for its later one)", async () => {

@@ -57,7 +57,7 @@ import { ACCOUNT_IDS, ESCROW } from "./workload.ts";
 
 const WRITES: ReadonlySet<PropertyKey> = new Set([
   "create",
-  "save",
+  "update",
   "prepare",
   "refuse",
   "commit",
