@@ -4,7 +4,11 @@
  * update's outcome carrying the record that won.
  */
 import { randomUUID } from "node:crypto";
-import { ConditionalCheckFailedException, TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+} from "@aws-sdk/client-dynamodb";
 import {
   type DynamoDBDocumentClient,
   GetCommand,
@@ -95,6 +99,16 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
     }
   }
 
+  /**
+   * An update whose condition failed on `item` (the record as stored, marshalled):
+   * our own write, retried by the SDK after its response was lost, or a race lost
+   * to the record that won.
+   */
+  const conditionFailed = (item: Record<string, AttributeValue> | undefined, token: string): UpdateOutcome =>
+    item?.writeToken?.S === token
+      ? { saved: true }
+      : { saved: false, current: item ? fromItem(unmarshall(item)) : undefined };
+
   /** The conditional update of `before` to `next`, as UpdateItem and TransactWriteItems both take it. */
   function recordWrite(before: TxRecord, next: TxRecord, token: string) {
     const { expression, names, values } = updateExpression(
@@ -141,11 +155,7 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
     } catch (err) {
       if (!(err instanceof TransactionCanceledException)) throw err;
       const [record, ...rest] = err.CancellationReasons ?? [];
-      if (record?.Code === "ConditionalCheckFailed") {
-        const item = record.Item;
-        if (item?.writeToken?.S === token) return { saved: true };
-        return { saved: false, current: item ? fromItem(unmarshall(item)) : undefined };
-      }
+      if (record?.Code === "ConditionalCheckFailed") return conditionFailed(record.Item, token);
       if (rest.some((r) => r.Code === "ConditionalCheckFailed"))
         throw new AlongsideRefusedError(id, { cause: err });
       throw err;
@@ -200,11 +210,7 @@ export function createDynamoDbTransactionStore(options: DynamoDbTransactionStore
         await doc.send(new UpdateCommand(write));
         return { saved: true };
       } catch (err) {
-        if (err instanceof ConditionalCheckFailedException) {
-          // Our own write, retried by the SDK after its response was lost.
-          if (err.Item?.writeToken?.S === token) return { saved: true };
-          return { saved: false, current: err.Item ? fromItem(unmarshall(err.Item)) : undefined };
-        }
+        if (err instanceof ConditionalCheckFailedException) return conditionFailed(err.Item, token);
         throw err;
       }
     },

@@ -8,7 +8,6 @@
 import type { Barrier } from "../../src/participant-kit/barriers.ts";
 import type { ResourceState } from "../../src/participant-kit/resource-model.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
-import type { Alongside } from "../../src/ports/alongside.ts";
 import { asMemory } from "../memory/memory-alongside.ts";
 
 /** Every entry names its transaction's incarnation (`startedAt`): an id may be used again. */
@@ -53,44 +52,44 @@ export function createLedger(): Ledger {
     record: (entry) => {
       entries.push(entry);
     },
-    wrap: (store) => ({
-      ...store,
-      async writeStep(step, from, planned, now) {
-        await store.writeStep(step, from, planned, now);
-        const at = { txId: step.txId, startedAt: step.txStartedAt, branch: step.branch };
-        const applied = planned.some((p) => p.next !== undefined || p.moves !== undefined);
-        if (step.state === "failed") entries.push({ kind: "failed", ...at });
-        else entries.push({ kind: step.state === "done" ? "action" : "compensation", ...at, applied });
-      },
-      async commitOnePhase(barrier, now) {
-        await store.commitOnePhase(barrier, now);
-        entries.push({
-          kind: "commit",
-          txId: barrier.txId,
-          startedAt: barrier.txStartedAt ?? 0,
-          participant: barrier.participant,
-          branches: barrier.branches ?? [],
-        });
-      },
-      async commit(barrier, now) {
-        await store.commit(barrier, now);
-        entries.push(commitEntry(barrier));
-      },
-      // Recorded when the record's write applies it, not when it is built.
-      ...(store.commitAlongside
-        ? {
-            commitAlongside: (barrier, now) => {
-              const part = asMemory(store.commitAlongside?.call(store, barrier, now) as Alongside);
-              return {
-                ...part,
-                apply: () => {
-                  part.apply();
-                  entries.push(commitEntry(barrier));
-                },
-              };
-            },
-          }
-        : {}),
-    }),
+    wrap: (store) => wrapped(store, entries),
+  };
+}
+
+/** `store`, recording each effect in `entries` once it is durable. */
+function wrapped(store: BankStore, entries: Entry[]): BankStore {
+  const { commitAlongside } = store;
+  return {
+    ...store,
+    async writeStep(step, from, planned, now) {
+      await store.writeStep(step, from, planned, now);
+      const at = { txId: step.txId, startedAt: step.txStartedAt, branch: step.branch };
+      const applied = planned.some((p) => p.next !== undefined || p.moves !== undefined);
+      if (step.state === "failed") entries.push({ kind: "failed", ...at });
+      else entries.push({ kind: step.state === "done" ? "action" : "compensation", ...at, applied });
+    },
+    async commitOnePhase(barrier, now) {
+      await store.commitOnePhase(barrier, now);
+      entries.push(commitEntry(barrier));
+    },
+    async commit(barrier, now) {
+      await store.commit(barrier, now);
+      entries.push(commitEntry(barrier));
+    },
+    // Recorded when the record's write applies it, not when it is built.
+    ...(commitAlongside
+      ? {
+          commitAlongside: (barrier, now) => {
+            const part = asMemory(commitAlongside.call(store, barrier, now));
+            return {
+              ...part,
+              apply: () => {
+                part.apply();
+                entries.push(commitEntry(barrier));
+              },
+            };
+          },
+        }
+      : {}),
   };
 }
