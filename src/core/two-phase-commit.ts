@@ -104,7 +104,7 @@ function decide(
     decidedAt: now,
     participants: decided(tx.participants, decision),
     attempts: 0,
-    dueAt: now + policy.decisionRetryMs,
+    dueAt: firstDecisionDue(tx.dueAt, now, policy),
     ...(reason !== undefined ? { reason } : {}),
   };
   const targets = decisionTargets(next.participants);
@@ -124,6 +124,17 @@ function decide(
     effects: decisionEffects(targets, decision),
     changed: true,
   };
+}
+
+/**
+ * When an unacknowledged decision is first sent again: `decisionRetryMs` after
+ * it, or when the record was due already if that is in the second half of that
+ * interval. A quick decision then leaves the record's place in the due index
+ * as it is, which spares the index a delete and a put at every decision.
+ */
+function firstDecisionDue(dueAt: number | undefined, now: number, policy: Policy): number {
+  const full = now + policy.decisionRetryMs;
+  return dueAt !== undefined && dueAt <= full && dueAt >= now + policy.decisionRetryMs / 2 ? dueAt : full;
 }
 
 /**

@@ -162,6 +162,46 @@ describe("onVote", () => {
   });
 });
 
+describe("the first re-send of a decision", () => {
+  // Begun at T0, the record is due at T0 + 1000 (the PREPARE's re-send).
+  const decidedAt = (at: number): TwoPcRecord =>
+    run(
+      started(),
+      (t) => onVote(t, yes("bank-1"), at, policy),
+      (t) => onVote(t, yes("bank-2"), at, policy),
+    );
+
+  it("keeps the time the record was due when that is in the second half of the interval: its index entry stays", () => {
+    expect(decidedAt(T0 + 10).dueAt).toBe(T0 + 1_000);
+    expect(decidedAt(T0 + 500).dueAt).toBe(T0 + 1_000);
+  });
+
+  it("is the whole interval after a later decision, or an abort after a restart's shorter wait", () => {
+    expect(decidedAt(T0 + 501).dueAt).toBe(T0 + 1_501);
+    const aborted = onVote(started(), no("bank-1"), T0 + 700, policy).next;
+    expect(aborted.dueAt).toBe(T0 + 1_700);
+  });
+
+  it("never comes sooner than half the interval, nor later than all of it, whatever the record was due at", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 3_000 }),
+        fc.integer({ min: 0, max: 60_000 }),
+        (voteAfter, timeoutMs) => {
+          const tx = run(
+            started(["bank-1", "bank-2"], Math.max(timeoutMs, voteAfter + 1)),
+            (t) => onVote(t, yes("bank-1"), T0 + voteAfter, policy),
+            (t) => onVote(t, yes("bank-2"), T0 + voteAfter, policy),
+          );
+          const wait = (tx.dueAt ?? 0) - (T0 + voteAfter);
+          expect(wait).toBeGreaterThanOrEqual(policy.decisionRetryMs / 2);
+          expect(wait).toBeLessThanOrEqual(policy.decisionRetryMs);
+        },
+      ),
+    );
+  });
+});
+
 describe("onAck", () => {
   const committing = () =>
     run(
