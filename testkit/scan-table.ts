@@ -1,6 +1,8 @@
 /** A whole DynamoDB table, strongly consistent, page after page: what the invariant checks read. */
 import { type DynamoDBDocumentClient, ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { physicalName, type Topology } from "../infra/topology.ts";
+import { fromItem } from "../src/adapters/dynamodb-transaction-item.ts";
+import type { TxRecord } from "../src/core/transaction.ts";
 
 export type Item = Record<string, unknown>;
 
@@ -23,4 +25,9 @@ export async function scanTable(
     startKey = out.LastEvaluatedKey;
   } while (startKey);
   return items;
+}
+
+/** Every transaction record, read back from its stored form as the store reads it. */
+export async function scanRecords(doc: DynamoDBDocumentClient, topology: Topology): Promise<TxRecord[]> {
+  return (await scanTable(doc, topology, "transactions")).map(fromItem);
 }

@@ -7,8 +7,21 @@ import type { Protocol, TxRecord } from "../core/transaction.ts";
 import { isFinal, isWaiting } from "../core/transaction.ts";
 import { type Status, statusOf } from "../core/view.ts";
 import { shardOf } from "../ports/transaction-store.ts";
+import { decodeEvents, encodeEvents } from "./stored-events.ts";
 
-export type TxItem = TxRecord & {
+type Stored<T> = T extends TxRecord
+  ? Omit<T, "events" | "eventsDropped" | "attempts"> & {
+      events: string;
+      eventsDropped?: number;
+      attempts?: number;
+    }
+  : never;
+
+/**
+ * The record as stored: its timeline in the compact form (`stored-events.ts`),
+ * and the counters that are nearly always 0 left out while they are.
+ */
+export type TxItem = Stored<TxRecord> & {
   dueShard?: string;
   waitShard?: string;
   statusShard?: string;
@@ -31,8 +44,12 @@ export const participantShardOf = (participant: string, shard: number): string =
 export const participantItemKey = (txId: string, participant: string): string => `${txId}/${participant}`;
 export const txIdOfParticipantItemKey = (key: string): string => key.slice(0, key.indexOf("/"));
 
-/** The participants a transaction's branches name, sorted: the first two the record indexes itself. */
-const participantsOf = (tx: TxRecord): string[] => [...new Set(tx.branches.map((b) => b.participant))].sort();
+/** The participants a transaction's branches name, in the order they first appear. */
+const namesOf = (tx: Pick<TxRecord, "branches">): string[] => [
+  ...new Set(tx.branches.map((b) => b.participant)),
+];
+/** The same, sorted: the first two the record indexes itself. */
+const participantsOf = (tx: TxRecord): string[] => namesOf(tx).sort();
 
 /**
  * The participant index's items of a transaction: one per participant beyond
@@ -54,7 +71,10 @@ export function participantItems(tx: TxRecord, shards: number, retentionSeconds:
 
 export function toItem(tx: TxRecord, writeToken: string, shards: number, retentionSeconds: number): TxItem {
   const shard = shardOf(tx.id, shards);
-  const item: TxItem = { ...tx, writeToken };
+  const { events, eventsDropped, attempts, ...rest } = tx;
+  const item: TxItem = { ...rest, events: encodeEvents(events, tx.createdAt, namesOf(tx)), writeToken };
+  if (eventsDropped !== 0) item.eventsDropped = eventsDropped;
+  if (attempts !== 0) item.attempts = attempts;
   // Only records the sweeper must look at carry the index keys: the index stays sparse.
   if (tx.dueAt !== undefined) item.dueShard = String(shard);
   item.statusShard = statusShardOf(statusOf(tx.state), shard);
@@ -78,7 +98,15 @@ export function fromItem(item: Record<string, unknown>): TxRecord {
     participant2Shard: _p2,
     expiresAt: _e,
     writeToken: _k,
-    ...tx
+    events,
+    eventsDropped,
+    attempts,
+    ...rest
   } = item as unknown as TxItem;
-  return tx;
+  return {
+    ...rest,
+    events: decodeEvents(events, rest.createdAt, namesOf(rest)),
+    eventsDropped: eventsDropped ?? 0,
+    attempts: attempts ?? 0,
+  } as unknown as TxRecord;
 }

@@ -8,8 +8,8 @@ import { GetQueueAttributesCommand, GetQueueUrlCommand, ReceiveMessageCommand } 
 import { physicalName } from "../../infra/topology.ts";
 import { createClient } from "../../packages/client/src/index.ts";
 import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
+import { fromItem } from "../../src/adapters/dynamodb-transaction-item.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
-import type { TxRecord } from "../../src/core/transaction.ts";
 import type { TransactionView } from "../../src/core/view.ts";
 import { checkInvariants as checkStoredInvariants } from "../../testkit/invariants/check.ts";
 import { participantItems } from "../../testkit/invariants/snapshot.ts";
@@ -174,10 +174,10 @@ export async function startCluster(
  */
 export async function checkInvariants(cluster: Cluster, expectedTotal: number): Promise<string[]> {
   // The records first: what a final one did is durable by then (testkit/chaos/checker.ts, readState).
-  const txs = await cluster.scan("transactions");
+  const txs = (await cluster.scan("transactions")).map(fromItem);
   const bank = await cluster.scan("bank");
   return checkStoredInvariants({
-    records: txs as unknown as TxRecord[],
+    records: txs,
     ...participantItems(bank),
     expectedTotal,
   }).map((v) => `${v.invariant}: ${v.detail}`);

@@ -1,6 +1,6 @@
 /** The invariants of design §4 that can be read from the stored state. */
 import { expect } from "vitest";
-import type { TxRecord } from "../../src/core/transaction.ts";
+import { fromItem } from "../../src/adapters/dynamodb-transaction-item.ts";
 import { checkInvariants } from "../../testkit/invariants/check.ts";
 import { participantItems } from "../../testkit/invariants/snapshot.ts";
 import type { Stack } from "./stack.ts";
@@ -36,10 +36,10 @@ export async function bankState(stack: Stack): Promise<BankState> {
  * testkit/invariants/, on the stored records and barriers alone).
  */
 export async function expectAgreement(stack: Stack): Promise<void> {
-  const txs = await stack.scan("transactions");
+  const txs = (await stack.scan("transactions")).map(fromItem);
   const { barriers, steps } = participantItems(await stack.scan("bank"));
   const violations = checkInvariants({
-    records: txs as unknown as TxRecord[],
+    records: txs,
     accounts: [],
     barriers,
     steps,

@@ -4,21 +4,18 @@ import type { TxRecord } from "../../src/core/transaction.ts";
 import { lookAtDeadLetters } from "../../src/local/dead-letters.ts";
 import { checkInvariants as checkStoredInvariants } from "../invariants/check.ts";
 import { participantItems } from "../invariants/snapshot.ts";
-import { type Item, scanTable } from "../scan-table.ts";
+import { type Item, scanRecords, scanTable } from "../scan-table.ts";
 import { type Account, accountKey, type ClientRecord, type TransferSpec } from "./workload.ts";
 
 export type { Item };
 
 export interface StoredState {
-  readonly txs: Item[];
+  readonly txs: TxRecord[];
   readonly accounts: Item[];
   readonly barriers: Item[];
   /** Saga step barriers, one per (server, transaction, branch). */
   readonly steps: Item[];
 }
-
-const scan = (clients: AwsClients, config: Config, table: "transactions" | "bank") =>
-  scanTable(clients.doc, config.topology, table);
 
 /**
  * The records first, then the participants' items: a snapshot that is not one
@@ -30,8 +27,8 @@ const scan = (clients: AwsClients, config: Config, table: "transactions" | "bank
  * never ran, or a compensated one whose step is still `failed`.
  */
 export async function readState(clients: AwsClients, config: Config): Promise<StoredState> {
-  const txs = await scan(clients, config, "transactions");
-  const bank = await scan(clients, config, "bank");
+  const txs = await scanRecords(clients.doc, config.topology);
+  const bank = await scanTable(clients.doc, config.topology, "bank");
   return {
     txs,
     accounts: bank.filter((i) => i.kind === "account"),
@@ -84,7 +81,7 @@ export interface CheckInput {
  */
 export function checkInvariants(input: CheckInput): string[] {
   const { state, specs, records, accounts, initialBalance } = input;
-  const txs = state.txs as unknown as TxRecord[];
+  const txs = state.txs;
   const v = checkStoredInvariants({
     records: txs,
     ...participantItems([...state.accounts, ...state.barriers, ...state.steps]),
