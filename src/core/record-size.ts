@@ -80,6 +80,17 @@ export function storedBytes(value: unknown): number {
   }
 }
 
+/**
+ * What one event of the timeline takes as stored: as an element of a list of
+ * maps, or as its JSON text and a separator, whichever is larger. The
+ * transactions table keeps the timeline as one compact JSON text, never longer
+ * than the events' own JSON (shorter keys and codes), where a reason's control
+ * characters take six bytes each.
+ */
+export function eventBytes(event: object): number {
+  return Math.max(storedBytes(event), utf8Bytes(JSON.stringify(event)) + 1);
+}
+
 /** The size of a whole item: its attributes' names and values (no map overhead at the top). */
 export function itemBytes(item: object): number {
   let n = 0;

@@ -2,7 +2,7 @@
  * What every protocol's transitions share: the policy they run under, the
  * messages they ask for, and the step they return. Pure.
  */
-import { EVENT_LOG_MAX_BYTES, MAX_NAMED_PER_EVENT, storedBytes } from "./record-size.ts";
+import { EVENT_LOG_MAX_BYTES, eventBytes, MAX_NAMED_PER_EVENT } from "./record-size.ts";
 import type { Decision, TxEvent, TxRecord } from "./transaction.ts";
 
 export interface Policy {
@@ -52,7 +52,7 @@ const sizes = new WeakMap<TxEvent, number>();
 function sizeOf(e: TxEvent): number {
   let n = sizes.get(e);
   if (n === undefined) {
-    n = storedBytes(e);
+    n = eventBytes(e);
     sizes.set(e, n);
   }
   return n;

@@ -4,10 +4,13 @@
  * once the API has let its branches in.
  */
 import { describe, expect, it } from "vitest";
+import { toItem } from "../../src/adapters/dynamodb-transaction-item.ts";
+import { encodeEvents } from "../../src/adapters/stored-events.ts";
 import { reasonOf } from "../../src/core/reasons.ts";
 import {
   branchesBytes,
   EVENT_LOG_MAX_BYTES,
+  eventBytes,
   ITEM_LIMIT_BYTES,
   itemBytes,
   MAX_BRANCHES_BYTES,
@@ -42,7 +45,12 @@ const NAMES = Array.from({ length: 100 }, (_, i) => name(i));
 /** The longest reason a vote or a step result may carry: 200 characters of 3 bytes. */
 const REASON = reasonOf("€".repeat(200));
 const TX_ID = "t".repeat(128);
-const logBytes = (events: readonly TxEvent[]) => events.reduce((n, e) => n + storedBytes(e), 0);
+/**
+ * The longest reason as JSON: 200 control characters, six bytes each once
+ * escaped (the table keeps the timeline as JSON text).
+ */
+const ESCAPED_REASON = reasonOf("\u0001".repeat(200));
+const logBytes = (events: readonly TxEvent[]) => events.reduce((n, e) => n + eventBytes(e), 0);
 
 /** 100 branches within 100 bytes of the API's budget, at participants with the longest names. */
 function fullBranches(saga: boolean): BranchSpec[] {
@@ -148,7 +156,7 @@ describe("the timeline", () => {
     const before = tx.events.length;
     for (let i = 0; i < 1_000; i++) tx = appendEvents(tx, [big(i)], policy.maxEvents);
     expect(logBytes(tx.events)).toBeLessThanOrEqual(EVENT_LOG_MAX_BYTES);
-    expect(logBytes(tx.events)).toBeGreaterThan(EVENT_LOG_MAX_BYTES - 2 * storedBytes(big(0)));
+    expect(logBytes(tx.events)).toBeGreaterThan(EVENT_LOG_MAX_BYTES - 2 * eventBytes(big(0)));
     expect(tx.events.length).toBeLessThan(policy.maxEvents);
     // The first ten events, as they came.
     const head = 10;
@@ -160,6 +168,13 @@ describe("the timeline", () => {
     // Then the newest, in order, with nothing missing between them.
     const tail = tx.events.slice(head);
     expect(tail).toEqual(tail.map((_, k) => big(1_000 - tail.length + k)));
+  });
+
+  it("kept within its bytes as the table stores it too: one JSON text, reasons escaped", () => {
+    const tx = fullLog(record());
+    const text = encodeEvents(tx.events, tx.createdAt, NAMES);
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(EVENT_LOG_MAX_BYTES + 1);
+    expect(Buffer.byteLength(text)).toBeGreaterThan(EVENT_LOG_MAX_BYTES * 0.5);
   });
 
   it("small events are still kept up to maxEvents", () => {
@@ -177,6 +192,7 @@ function fullLog<R extends TwoPcRecord | SagaRecord>(tx: R): R {
       next,
       [
         { at: T0 + i, type: "vote", stage: 99, participant: name(i % 100), vote: "no", reason: REASON },
+        { at: T0 + i, type: "late_vote", stage: 99, participant: name(i % 100), reason: ESCAPED_REASON },
         {
           at: T0 + i,
           type: "decision_resent",
@@ -201,9 +217,9 @@ function fullLog<R extends TwoPcRecord | SagaRecord>(tx: R): R {
  */
 const HEADROOM = 0.95;
 
-/** What the store adds to the record: index keys, expiry, its write token. */
+/** The record as the store writes it (the timeline as text), with every index key it may carry. */
 const stored = (tx: TwoPcRecord | SagaRecord) => ({
-  ...tx,
+  ...toItem(tx, "0123456789abcdef", 1_000, 86_400),
   dueShard: "999",
   waitShard: "999",
   statusShard: "committed#999",
@@ -211,7 +227,6 @@ const stored = (tx: TwoPcRecord | SagaRecord) => ({
   participant1Shard: `${name(0)}#999`,
   participant2Shard: `${name(1)}#999`,
   expiresAt: T0,
-  writeToken: "00000000-0000-0000-0000-000000000000",
 });
 
 /**
