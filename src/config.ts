@@ -116,6 +116,8 @@ export interface ParticipantSettings {
    * it makes (src/ports/alongside.ts).
    */
   readonly commitWithDecision: boolean;
+  /** A participant's yes vote written with its prepare (src/core/own-vote.ts). */
+  readonly voteWithPrepare: boolean;
 }
 
 /** Protocol timing, in milliseconds unless named otherwise. */
@@ -235,6 +237,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       queuedAnswers: e.CONCORD_QUEUED_ANSWERS,
       selfDelivery: e.CONCORD_SELF_DELIVERY,
       commitWithDecision: e.CONCORD_COMMIT_WITH_DECISION,
+      voteWithPrepare: e.CONCORD_VOTE_WITH_PREPARE,
     },
     commerce: {
       participants: commerce,

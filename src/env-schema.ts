@@ -173,6 +173,11 @@ export const envSchema = z
       "true",
       "with self-delivery: the last voter's commit is written in the same TransactWriteItems as the decision it makes (no COMMIT to itself, no ack write after it; reservations only, not a barrier holding locks); false: it waits for its COMMIT",
     ),
+    CONCORD_VOTE_WITH_PREPARE: v(
+      bool(true),
+      "true",
+      "with direct answers: a participant's yes vote is written in the same TransactWriteItems as its prepare (no write of its own first, no vote write after); where that vote decides to commit, with its branches applied at once (reservations only). Where branches declare their moves; false: it prepares, then votes",
+    ),
     CONCORD_PAYMENT_FAILURE_RATE: v(
       rate(),
       "0",

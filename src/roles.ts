@@ -204,7 +204,7 @@ export const coordinatorRole: RoleBuilder<"coordinator"> = (wiring) => {
  * wiring builds none). Installed when the role is built, so that from then on
  * the decisions it takes wake the `?wait=` of an API in this process.
  */
-const answering = (wiring: Wiring): void => wiring.applyAnswersWith(() => coordinatorOf(wiring).handleGroup);
+const answering = (wiring: Wiring): void => wiring.applyAnswersWith(() => coordinatorOf(wiring));
 
 /**
  * A role's handler for its queue's messages, which then also handles what the
@@ -254,6 +254,8 @@ export const participantRole: RoleBuilder<"participant"> = (wiring, name) => {
     ...(wiring.selfDelivery && wiring.config.participants.commitWithDecision
       ? { offerCommit: offerOwnCommit }
       : {}),
+    // With direct answers, a yes vote is written with the prepare it stands on.
+    ...(wiring.config.participants.voteWithPrepare ? { voteWithPrepare: wiring.voteWithPrepare } : {}),
     // The record as this process last wrote it, else as stored: a decision a stale copy misses only means dying.
     holderCommits: async (txId, startedAt, attempt) => {
       const tx = wiring.records.get(txId) ?? (await transactionStore(wiring).get(txId));

@@ -26,7 +26,7 @@ import { rememberingRegistry } from "./http-participants/registry.ts";
 import { createRootLogger } from "./log.ts";
 import { type Metrics, noMetrics } from "./metrics/metrics.ts";
 import { type KindName, PARTICIPANT_KINDS } from "./participants/kinds.ts";
-import type { CoordinatorInbox } from "./ports/coordinator-inbox.ts";
+import type { CoordinatorInbox, VoteWithPrepare } from "./ports/coordinator-inbox.ts";
 import type { MessageBus } from "./ports/message-bus.ts";
 import { holdingForSelf } from "./self-delivery.ts";
 
@@ -80,7 +80,15 @@ export interface Wiring {
    * (CONCORD_QUEUED_ANSWERS, RoleOptions.directAnswers). Kept out of this file
    * so that a bundle whose role never answers holds no coordinator code.
    */
-  readonly applyAnswersWith: (handling: () => DirectInboxDeps["handleGroup"]) => void;
+  readonly applyAnswersWith: (
+    handling: () => Pick<DirectInboxDeps, "handleGroup" | "handleVoteWithPrepare">,
+  ) => void;
+  /**
+   * Applies a participant's yes vote with the prepare it stands on, through the
+   * direct inbox (ports/coordinator-inbox.ts); before one is installed, or with
+   * queued answers, it takes none and resolves.
+   */
+  readonly voteWithPrepare: VoteWithPrepare["voteWithPrepare"];
   /**
    * Whether the roles that answer hand what the coordinator's handling sends
    * their own participant to their own handler (self-delivery): only with direct
@@ -120,6 +128,7 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
   const selfDelivery = directAnswers && (options.selfDelivery ?? config.participants.selfDelivery);
   // The coordinator queue until a role that answers installs the direct inbox.
   let inbox: CoordinatorInbox = sqsBus;
+  let direct: VoteWithPrepare | undefined;
   const sent: MessageBus = {
     toCoordinator: (message) => inbox.toCoordinator(message),
     toParticipant: (participant, message, sendOptions) =>
@@ -132,12 +141,16 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     bus: options.wrapBus ? options.wrapBus(routed) : routed,
     applyAnswersWith(handling) {
       if (!directAnswers || inbox !== sqsBus) return;
-      inbox = createDirectInbox({
-        handleGroup: handling(),
+      const { handleGroup, handleVoteWithPrepare } = handling();
+      direct = createDirectInbox({
+        handleGroup,
+        ...(handleVoteWithPrepare ? { handleVoteWithPrepare } : {}),
         fallback: sqsBus,
         log: log.createChild({ serviceName: "concord-direct-inbox" }),
       });
+      inbox = direct as CoordinatorInbox & VoteWithPrepare;
     },
+    voteWithPrepare: (vote, own) => direct?.voteWithPrepare(vote, own) ?? Promise.resolve(),
     selfDelivery,
     clock: options.clock ?? Date.now,
     log,

@@ -203,6 +203,49 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     ),
   ];
 
+  /** A prepare's items: the barrier `prepared` first, then each planned resource held or locked. */
+  const prepareItems = (barrier: Barrier<S>, now: number): TransactItem[] => [
+    {
+      Put: {
+        TableName: tableName,
+        // preparedShard/preparedAt put it in the sparse index of barriers that may be in doubt.
+        Item: {
+          pk: barrierKey(barrier.participant, barrier.txId),
+          kind: "barrier",
+          ...barrier,
+          preparedShard: barrier.participant,
+          preparedAt: now,
+        },
+        ...newBarrier(barrier.attempt),
+      },
+    },
+    ...barrier.planned.map((p): TransactItem => {
+      if (p.moves !== undefined) return moveItem(barrier.participant, p, "hold");
+      return lockItem(barrier.participant, p, barrier.txId, now, barrier.txStartedAt ?? now, barrier.attempt);
+    }),
+  ];
+
+  /** A commit in one phase: the barrier `committed` first, then each planned resource written at once. */
+  const onePhaseItems = (barrier: Barrier<S>, now: number): TransactItem[] => {
+    const { expiresAt: _e, ...fields } = barrier;
+    return [
+      {
+        Put: {
+          TableName: tableName,
+          // Final when written: no preparedShard, so it is never in doubt.
+          Item: {
+            pk: barrierKey(barrier.participant, barrier.txId),
+            kind: "barrier",
+            ...fields,
+            expiresAt: expiry(now),
+          },
+          ...newBarrier(barrier.attempt),
+        },
+      },
+      ...barrier.planned.map((p) => directItem(barrier.participant, p)),
+    ];
+  };
+
   /** A waiter's attribute on a resource item: top level, so no map must exist before it. */
   const waiterAttribute = (txId: string) => `waiter#${txId}`;
 
@@ -293,54 +336,16 @@ export function createDynamoDbParticipantStore<S extends ResourceState>(
     },
 
     async prepare(barrier, now) {
-      await transact(barrier.txId, [
-        {
-          Put: {
-            TableName: tableName,
-            // preparedShard/preparedAt put it in the sparse index of barriers that may be in doubt.
-            Item: {
-              pk: barrierKey(barrier.participant, barrier.txId),
-              kind: "barrier",
-              ...barrier,
-              preparedShard: barrier.participant,
-              preparedAt: now,
-            },
-            ...newBarrier(barrier.attempt),
-          },
-        },
-        ...barrier.planned.map((p): TransactItem => {
-          if (p.moves !== undefined) return moveItem(barrier.participant, p, "hold");
-          return lockItem(
-            barrier.participant,
-            p,
-            barrier.txId,
-            now,
-            barrier.txStartedAt ?? now,
-            barrier.attempt,
-          );
-        }),
-      ]);
+      await transact(barrier.txId, prepareItems(barrier, now));
     },
 
+    prepareAlongside: (barrier, now) => dynamoDbAlongside(prepareItems(barrier, now)),
+
     async commitOnePhase(barrier, now) {
-      const { expiresAt: _e, ...fields } = barrier;
-      await transact(barrier.txId, [
-        {
-          Put: {
-            TableName: tableName,
-            // Final when written: no preparedShard, so it is never in doubt.
-            Item: {
-              pk: barrierKey(barrier.participant, barrier.txId),
-              kind: "barrier",
-              ...fields,
-              expiresAt: expiry(now),
-            },
-            ...newBarrier(barrier.attempt),
-          },
-        },
-        ...barrier.planned.map((p) => directItem(barrier.participant, p)),
-      ]);
+      await transact(barrier.txId, onePhaseItems(barrier, now));
     },
+
+    commitOnePhaseAlongside: (barrier, now) => dynamoDbAlongside(onePhaseItems(barrier, now)),
 
     async refuse(barrier) {
       await putBarrier(

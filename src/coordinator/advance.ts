@@ -5,7 +5,7 @@ import { isFinal, type TxRecord } from "../core/transaction.ts";
 import { decides as isDecision } from "../core/transitions.ts";
 import type { Crash, CrashPoint } from "../crash-points.ts";
 import { type Metrics, recordWrite } from "../metrics/metrics.ts";
-import { AlongsideRefusedError, type OwnCommit } from "../ports/alongside.ts";
+import { type Alongside, AlongsideRefusedError, type OwnCommit } from "../ports/alongside.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import type { TransactionStore } from "../ports/transaction-store.ts";
 import { sleep } from "../timers.ts";
@@ -37,11 +37,29 @@ export interface CoordinatorDeps {
   readonly ownCommit?: (txId: string) => OwnCommit | undefined;
 }
 
-/** A participant's commit to fold into the write that decides (ports/alongside.ts). */
+/**
+ * A participant's own write to fold into the record's (ports/alongside.ts):
+ * its commit into the write that decides, or its prepare into the write of its
+ * vote.
+ */
 export interface OwnFold {
-  readonly commit: OwnCommit;
-  /** `step` with that commit folded in, when it decides one (core/own-commit.ts); else undefined. */
-  readonly fold: (before: TxRecord, step: Step, now: number) => Step | undefined;
+  readonly participant: string;
+  /** `step` with the participant's part folded in, when it takes one (core/own-commit.ts, core/own-vote.ts). */
+  readonly fold: (before: TxRecord, step: Step, now: number) => Folded | undefined;
+  /**
+   * The transition is a vote that stands only on its part (a vote with its
+   * prepare): without the part, or with the part refused, nothing is written
+   * or sent, and the participant prepares and votes on its own.
+   */
+  readonly required?: boolean;
+}
+
+export interface Folded {
+  readonly step: Step;
+  /** The participant's part of the write. */
+  readonly alongside: Alongside;
+  /** Called once the write is durable. */
+  written(): void;
 }
 
 const racePause = (attempt: number): Promise<void> =>
@@ -93,9 +111,11 @@ export async function advance(
     }
     const now = deps.clock();
     const plain = transition(tx, now);
-    // The last voter's commit, written with the decision, unless its part was refused.
+    // The participant's own part, written with the record, unless it was refused.
     const folded = plain.changed ? own?.fold(tx, plain, now) : undefined;
-    const step = folded ?? plain;
+    // Not taken (a held copy is never ahead of the record, so a fresh read would not take it either).
+    if (own?.required && !folded) return tx;
+    const step = folded?.step ?? plain;
     if (!step.changed) {
       if (!fresh) {
         tx = await deps.store.get(id);
@@ -113,13 +133,20 @@ export async function advance(
     if (decides && points.beforeDecision) crash(points.beforeDecision);
     let outcome: Awaited<ReturnType<TransactionStore["update"]>>;
     try {
-      outcome = await deps.store.update(tx, next, folded && own?.commit.alongside(now));
+      outcome = await deps.store.update(tx, next, folded?.alongside);
     } catch (err) {
-      if (!(folded && err instanceof AlongsideRefusedError)) throw err;
-      // Its barrier is not prepared as offered: nothing was written; decide again without it.
+      if (!(folded && own && err instanceof AlongsideRefusedError)) throw err;
+      // Its part's condition failed: nothing was written.
+      if (own.required) {
+        deps.log.debug("the participant's prepare was refused with its vote; it prepares on its own", {
+          txId: id,
+          participant: own.participant,
+        });
+        return tx;
+      }
       deps.log.warn("the participant's commit was refused with the decision; it is sent the COMMIT", {
         txId: id,
-        participant: own?.commit.participant,
+        participant: own.participant,
       });
       own = undefined;
       continue;
@@ -134,7 +161,7 @@ export async function advance(
     // A final record changes no more: holding it would only cost memory.
     if (isFinal(next.state)) deps.records?.forget(id);
     else deps.records?.remember(next);
-    if (folded) own?.commit.committed();
+    folded?.written();
     deps.onWrite?.(next);
     if (deps.metrics) recordWrite(deps.metrics, tx, next);
     if (decides && points.afterDecision) crash(points.afterDecision);

@@ -1,12 +1,14 @@
 /** The coordinator function's use case: record votes, waits, acks and step results, decide, tell participants. */
 import type { Logger } from "@aws-lambda-powertools/logger";
-import type { CoordinatorMessage } from "../core/messages.ts";
+import type { CoordinatorMessage, VoteMessage } from "../core/messages.ts";
 import { withOwnCommit } from "../core/own-commit.ts";
+import { withOwnVote } from "../core/own-vote.ts";
 import { reasonOf } from "../core/reasons.ts";
 import type { Effect, Policy, Step } from "../core/step.ts";
 import { isWaiting, type TxRecord } from "../core/transaction.ts";
 import { onAck, onReleased, onResult, onVote, onWaiting } from "../core/transitions.ts";
-import { advance, type CoordinatorDeps } from "./advance.ts";
+import type { OwnPrepare } from "../ports/alongside.ts";
+import { advance, type CoordinatorDeps, type OwnFold } from "./advance.ts";
 import { breakCycleThrough } from "./deadlock.ts";
 
 function stepFor(tx: TxRecord, message: CoordinatorMessage, now: number, policy: Policy): Step {
@@ -98,9 +100,14 @@ export function createCoordinator(deps: CoordinatorDeps & { readonly policy: Pol
       return txLogger;
     };
     const commit = deps.ownCommit?.(txId);
-    const own = commit && {
-      commit,
-      fold: (before: TxRecord, step: Step, now: number) => withOwnCommit(before, step, commit, now, policy),
+    const own: OwnFold | undefined = commit && {
+      participant: commit.participant,
+      fold: (before, step, now) => {
+        const folded = withOwnCommit(before, step, commit, now, policy);
+        return (
+          folded && { step: folded, alongside: commit.alongside(now), written: () => commit.committed() }
+        );
+      },
     };
     const tx = await advance(
       deps,
@@ -143,8 +150,38 @@ export function createCoordinator(deps: CoordinatorDeps & { readonly policy: Pol
     }
   }
 
+  /**
+   * A yes vote that stands on the prepare it offers (ports/alongside.ts,
+   * `OwnPrepare`): recorded in one write with that prepare (or, where it
+   * decides to commit, with the participant's branches applied at once), or not
+   * at all. Whether it was is what `own.written` hears; when it was not, the
+   * participant prepares and votes on its own.
+   */
+  async function handleVoteWithPrepare(vote: VoteMessage, own: OwnPrepare): Promise<void> {
+    const { commit } = own;
+    const ownVote = { ...own, canCommit: commit !== undefined };
+    await advance(
+      deps,
+      vote.txId,
+      (tx, now) => foldMessages(tx, [vote], now, policy),
+      { beforeDecision: "after-votes-before-decision", afterDecision: "after-decision-before-send" },
+      {
+        participant: own.participant,
+        required: true,
+        fold: (before, step, now) => {
+          const taken = withOwnVote(before, step, ownVote, now, policy);
+          if (!taken) return undefined;
+          const { part } = taken;
+          const alongside = part === "committed" && commit ? commit(now) : own.prepare(now);
+          return { step: taken.step, alongside, written: () => own.written(part, now) };
+        },
+      },
+    );
+  }
+
   return {
     handleGroup,
+    handleVoteWithPrepare,
     handle: (message: CoordinatorMessage) => handleGroup([message]),
   };
 }

@@ -19,13 +19,16 @@
  * there once its message is done (src/self-delivery.ts).
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
-import type { CoordinatorMessage } from "../core/messages.ts";
-import type { CoordinatorInbox } from "../ports/coordinator-inbox.ts";
+import type { CoordinatorMessage, VoteMessage } from "../core/messages.ts";
+import type { OwnPrepare } from "../ports/alongside.ts";
+import type { CoordinatorInbox, VoteWithPrepare } from "../ports/coordinator-inbox.ts";
 import { currentSelf, runAsSelf, type SelfScope, selfOfGroup } from "../self-delivery.ts";
 
 export interface DirectInboxDeps {
   /** The coordinator's message handling (createCoordinator's `handleGroup`). */
   readonly handleGroup: (messages: readonly CoordinatorMessage[]) => Promise<void>;
+  /** A vote with its prepare (createCoordinator's `handleVoteWithPrepare`); without it, none is taken. */
+  readonly handleVoteWithPrepare?: (vote: VoteMessage, own: OwnPrepare) => Promise<void>;
   /** Where a message goes when it cannot be applied here: the coordinator queue. */
   readonly fallback: CoordinatorInbox;
   readonly log: Logger;
@@ -38,6 +41,8 @@ export interface DirectInboxDeps {
 
 interface Waiter {
   readonly message: CoordinatorMessage;
+  /** A vote that stands on this prepare: applied alone, and never through the queue. */
+  readonly own?: OwnPrepare;
   /** The handling that answered: what the group sends its participant is held for it. */
   readonly self: SelfScope | undefined;
   readonly resolve: () => void;
@@ -51,8 +56,8 @@ interface Waiter {
  * as a batch from the queue would be: they would otherwise race for the same
  * version and one write would fail its condition.
  */
-export function createDirectInbox(deps: DirectInboxDeps): CoordinatorInbox {
-  const { handleGroup, fallback, log, fatal } = deps;
+export function createDirectInbox(deps: DirectInboxDeps): CoordinatorInbox & VoteWithPrepare {
+  const { handleGroup, handleVoteWithPrepare, fallback, log, fatal } = deps;
   /** Transactions with a group being applied, and the answers that wait behind it. */
   const waiting = new Map<string, Waiter[]>();
 
@@ -72,7 +77,8 @@ export function createDirectInbox(deps: DirectInboxDeps): CoordinatorInbox {
     }
   }
 
-  async function apply(txId: string, group: readonly Waiter[]): Promise<void> {
+  /** Answers applied together, as one group under their handling's scope; else each through the queue. */
+  async function applyGroup(group: readonly Waiter[]): Promise<void> {
     try {
       // Under its answers' own handling, not the context the first of them started this chain in.
       const self = selfOfGroup(group.map((w) => w.self));
@@ -82,6 +88,46 @@ export function createDirectInbox(deps: DirectInboxDeps): CoordinatorInbox {
       if (fatal?.(err)) for (const w of group) w.reject(err);
       else await Promise.all(group.map((w) => viaQueue(w, err)));
     }
+  }
+
+  /**
+   * A vote with its prepare, alone: written with its part or not at all. It never
+   * goes through the queue, where it would be applied without the prepare; when
+   * applying it fails, the participant, which hears of no write, prepares and
+   * votes on its own.
+   */
+  async function applyWithPrepare(waiter: Waiter, own: OwnPrepare): Promise<void> {
+    try {
+      const vote = waiter.message as VoteMessage;
+      await runAsSelf(waiter.self, () => handleVoteWithPrepare?.(vote, own));
+      waiter.resolve();
+    } catch (err) {
+      if (fatal?.(err)) {
+        waiter.reject(err);
+        return;
+      }
+      log.warn("a vote with its prepare could not be applied; the participant prepares on its own", {
+        txId: waiter.message.txId,
+        participant: waiter.message.participant,
+        error: String(err),
+      });
+      waiter.resolve();
+    }
+  }
+
+  /** `group` in arrival order: answers together, each vote with its prepare on its own. */
+  async function apply(txId: string, group: readonly Waiter[]): Promise<void> {
+    let answers: Waiter[] = [];
+    for (const waiter of group) {
+      if (waiter.own === undefined) {
+        answers.push(waiter);
+        continue;
+      }
+      if (answers.length > 0) await applyGroup(answers);
+      answers = [];
+      await applyWithPrepare(waiter, waiter.own);
+    }
+    if (answers.length > 0) await applyGroup(answers);
     const next = waiting.get(txId);
     if (next && next.length > 0) {
       waiting.set(txId, []);
@@ -89,17 +135,26 @@ export function createDirectInbox(deps: DirectInboxDeps): CoordinatorInbox {
     } else waiting.delete(txId);
   }
 
+  /** Applies `waiter` now, or behind the group of its transaction being applied. */
+  function enqueue(waiter: Waiter): void {
+    const { txId } = waiter.message;
+    const behind = waiting.get(txId);
+    if (behind) {
+      behind.push(waiter);
+      return;
+    }
+    waiting.set(txId, []);
+    void apply(txId, [waiter]);
+  }
+
   return {
     toCoordinator: (message) =>
-      new Promise<void>((resolve, reject) => {
-        const waiter = { message, self: currentSelf(), resolve, reject };
-        const behind = waiting.get(message.txId);
-        if (behind) {
-          behind.push(waiter);
-          return;
-        }
-        waiting.set(message.txId, []);
-        void apply(message.txId, [waiter]);
-      }),
+      new Promise<void>((resolve, reject) => enqueue({ message, self: currentSelf(), resolve, reject })),
+    voteWithPrepare: (vote, own) =>
+      handleVoteWithPrepare === undefined
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) =>
+            enqueue({ message: vote, own, self: currentSelf(), resolve, reject }),
+          ),
   };
 }

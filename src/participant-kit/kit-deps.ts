@@ -4,6 +4,7 @@ import type { Logger } from "@aws-lambda-powertools/logger";
 import type { Crash } from "../crash-points.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { OwnCommit } from "../ports/alongside.ts";
+import type { VoteWithPrepare } from "../ports/coordinator-inbox.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import type { LockMode } from "./lock-mode.ts";
 import type { ParticipantStore } from "./participant-store.ts";
@@ -52,6 +53,12 @@ export interface KitDeps<S extends ResourceState> {
   /** Errors that end the invocation (ParticipantDeps.fatal): never caught on the way. */
   readonly fatal?: (err: unknown) => boolean;
   readonly offerCommit?: OfferCommit;
+  /**
+   * Applies a yes vote with the prepare it stands on, in this invocation
+   * (ports/coordinator-inbox.ts, `VoteWithPrepare`); absent where answers do
+   * not reach the coordinator's handling here.
+   */
+  readonly voteWithPrepare?: VoteWithPrepare["voteWithPrepare"];
 }
 
 /** Offers `commit` for the write that applies the vote on `txId`; returns the withdrawal. */

@@ -74,6 +74,14 @@ export interface ParticipantStore<S extends ResourceState> {
    */
   commitAlongside?(barrier: Barrier<S>, now: number): Alongside;
   /**
+   * What `prepare` and `commitOnePhase` write, under the same conditions, as a
+   * part of the write that records this participant's vote (`OwnPrepare` in
+   * ports/alongside.ts). Optional, both or neither: a store without them
+   * prepares on its own and then votes.
+   */
+  prepareAlongside?(barrier: Barrier<S>, now: number): Alongside;
+  commitOnePhaseAlongside?(barrier: Barrier<S>, now: number): Alongside;
+  /**
    * Unlocks without applying (drops placeholders); requires what `commit` does:
    * the barrier `prepared` for this incarnation and attempt, and the locks its.
    */

@@ -13,7 +13,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { MessageBus } from "../ports/message-bus.ts";
 import { sleep as realSleep } from "../timers.ts";
 import { ProtocolViolationError } from "./errors.ts";
-import type { ExternalService, HolderCommits, OfferCommit } from "./kit-deps.ts";
+import type { ExternalService, HolderCommits, KitDeps, OfferCommit } from "./kit-deps.ts";
 import type { LockMode } from "./lock-mode.ts";
 import type { ParticipantStore } from "./participant-store.ts";
 import type { ResourceModel, ResourceState } from "./resource-model.ts";
@@ -66,6 +66,11 @@ export interface ParticipantDeps<S extends ResourceState> {
    * Absent: the commit waits for its COMMIT.
    */
   readonly offerCommit?: OfferCommit;
+  /**
+   * Applies a yes vote with the prepare it stands on, in this invocation
+   * (KitDeps.voteWithPrepare). Absent: it prepares, then votes.
+   */
+  readonly voteWithPrepare?: KitDeps<ResourceState>["voteWithPrepare"];
 }
 
 // Each retry follows a lost race with another delivery of the same transaction;
@@ -91,6 +96,7 @@ export function createParticipant<S extends ResourceState>(deps: ParticipantDeps
     ...(deps.holderCommits ? { holderCommits: deps.holderCommits } : {}),
     ...(deps.fatal ? { fatal: deps.fatal } : {}),
     ...(deps.offerCommit ? { offerCommit: deps.offerCommit } : {}),
+    ...(deps.voteWithPrepare ? { voteWithPrepare: deps.voteWithPrepare } : {}),
   };
   const twoPhase = createTwoPhaseParticipant(kit, {
     lockPolicy: deps.lockPolicy,

@@ -15,7 +15,7 @@ import type { KitDeps } from "./kit-deps.ts";
 import { createParkedWaiters } from "./parked-waiters.ts";
 import { declaredPlan, planGroup, touchedBy } from "./planning.ts";
 import { createPreparedBarriers } from "./prepared-barriers.ts";
-import type { Resource, ResourceState } from "./resource-model.ts";
+import { MAX_RESOURCES_PER_WRITE, type Resource, type ResourceState } from "./resource-model.ts";
 
 export interface TwoPhaseOptions {
   readonly lockPolicy: LockPolicy;
@@ -30,6 +30,8 @@ export interface TwoPhaseOptions {
 }
 
 const WAIT_STEP_CAP_MS = 200;
+/** A participant's part of the record's write: the record, the barrier and its resources fit one transaction. */
+const MAX_RESOURCES_ALONGSIDE = MAX_RESOURCES_PER_WRITE - 1;
 /** Registrations that may find the lock moved on before a PREPARE falls back to a delayed copy. */
 const MAX_REGISTRATIONS = 5;
 
@@ -60,6 +62,8 @@ type Settled<S extends ResourceState> =
       readonly barrier: Barrier<S>;
       /** The holder this attempt died at, whose release it can no longer be woken by (see wakeMissed). */
       readonly missedWake?: string;
+      /** Its vote was written with it (`voteWithPrepare`): there is nothing more to tell the coordinator. */
+      readonly voted?: true;
     }
   | { readonly waitFor: string; readonly holderAttempt?: number; readonly resource?: string };
 
@@ -189,7 +193,9 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
    * attempt's barrier, which the read judges. Not with an external service,
    * which would be asked to agree to branches the read may refuse.
    */
-  async function blindPrepare(message: PrepareMessage): Promise<Barrier<S> | undefined> {
+  async function blindPrepare(
+    message: PrepareMessage,
+  ): Promise<{ readonly barrier: Barrier<S>; readonly voted?: true } | undefined> {
     if (service !== undefined || attemptOf(message) !== 0) return undefined;
     const now = clock();
     if (now >= message.deadline) return undefined;
@@ -200,11 +206,13 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
       if (message.onePhase) {
         const barrier: Barrier<S> = { ...base, state: "committed", planned, onePhase: true, decidedAt: now };
         await store.commitOnePhase(barrier, now);
-        return barrier;
+        return { barrier };
       }
       const barrier: Barrier<S> = { ...base, state: "prepared", planned };
+      const voted = await voteWithPrepare(barrier);
+      if (voted) return { barrier: voted, voted: true };
       await store.prepare(barrier, now);
-      return barrier;
+      return { barrier };
     } catch (err) {
       if (!(err instanceof BarrierConflictError)) throw err;
       metrics?.count("concord_blind_prepare_fallbacks_total", { participant: name });
@@ -215,6 +223,44 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
       });
       return undefined;
     }
+  }
+
+  /**
+   * The blind prepare's barrier written with its yes vote, in one write with the
+   * record (`OwnPrepare` in ports/alongside.ts): no write of its own first and no
+   * vote after. Where that vote decides to commit, the branches are applied at
+   * once instead, as the last voter's commit is written with its decision (so
+   * only where that is on, `offerCommit`, and for a barrier that would hold no
+   * lock: nothing waits for its release). The barrier as written, or undefined
+   * when the coordinator's handling did not take the vote (it is decided, or was
+   * voted on; the prepare's conditions failed; the write failed): then nothing
+   * of it was written, and the PREPARE prepares and votes on its own. Not for an
+   * atomic saga stage, whose barrier is kept until its saga is finished, nor
+   * where the write would not fit one transaction with the record.
+   */
+  async function voteWithPrepare(barrier: Barrier<S>): Promise<Barrier<S> | undefined> {
+    const apply = deps.voteWithPrepare;
+    const { prepareAlongside, commitOnePhaseAlongside } = store;
+    if (!apply || !prepareAlongside || !commitOnePhaseAlongside || barrier.sagaStage) return undefined;
+    if (barrier.planned.length > MAX_RESOURCES_ALONGSIDE || barrier.txStartedAt === undefined)
+      return undefined;
+    // Committed at once only where the last voter's commit goes with its decision (offerCommit).
+    const movesOnly = deps.offerCommit !== undefined && barrier.planned.every((p) => p.moves !== undefined);
+    const committedAt = (now: number): Barrier<S> => ({ ...barrier, state: "committed", decidedAt: now });
+    let written: Barrier<S> | undefined;
+    await apply(voteFrom(barrier), {
+      participant: name,
+      attempt: attemptOf(barrier),
+      startedAt: barrier.txStartedAt,
+      prepare: (now) => prepareAlongside.call(store, barrier, now),
+      ...(movesOnly
+        ? { commit: (now: number) => commitOnePhaseAlongside.call(store, committedAt(now), now) }
+        : {}),
+      written: (part, now) => {
+        written = part === "committed" ? committedAt(now) : barrier;
+      },
+    });
+    return written;
   }
 
   /**
@@ -273,7 +319,7 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
   /** Writes this PREPARE's barrier (prepared or refused), or says whose lock it must wait for. */
   async function settleBarrier(message: PrepareMessage): Promise<Settled<S>> {
     const blind = await blindPrepare(message);
-    if (blind) return { barrier: blind };
+    if (blind) return blind;
     const touched = touchedBy(model, message.branches);
     for (let attempt = 0; ; attempt++) {
       const { barrier: existing, resources } = await store.loadForPrepare(name, message.txId, touched);
@@ -381,9 +427,12 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
     const { commitAlongside } = store;
     if (!offer || !commitAlongside || barrier.sagaStage) return undefined;
     if (!barrier.planned.every((p) => p.moves !== undefined)) return undefined;
+    if (barrier.planned.length > MAX_RESOURCES_ALONGSIDE || barrier.txStartedAt === undefined)
+      return undefined;
     return offer(barrier.txId, {
       participant: name,
       attempt: attemptOf(barrier),
+      startedAt: barrier.txStartedAt,
       alongside: (now) => commitAlongside.call(store, barrier, now),
       committed: () => remembered.forget(barrier.txId),
     });
@@ -403,11 +452,13 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         const mine = settled.barrier.state === "prepared" && sameAttempt(settled.barrier, message);
         if (mine) remembered.remember(settled.barrier);
         crash("after-prepare-before-vote");
-        const withdraw = mine ? offerCommit(settled.barrier) : undefined;
-        try {
-          await bus.toCoordinator(reportOf(settled.barrier));
-        } finally {
-          withdraw?.();
+        if (!settled.voted) {
+          const withdraw = mine ? offerCommit(settled.barrier) : undefined;
+          try {
+            await bus.toCoordinator(reportOf(settled.barrier));
+          } finally {
+            withdraw?.();
+          }
         }
         if (settled.missedWake !== undefined) {
           await bus.toCoordinator({

@@ -1,4 +1,5 @@
-import type { CoordinatorMessage } from "../core/messages.ts";
+import type { CoordinatorMessage, VoteMessage } from "../core/messages.ts";
+import type { OwnPrepare } from "./alongside.ts";
 
 /**
  * Where a participant's answers reach the coordinator: votes, acks, saga step
@@ -12,4 +13,14 @@ import type { CoordinatorMessage } from "../core/messages.ts";
  */
 export interface CoordinatorInbox {
   toCoordinator(message: CoordinatorMessage): Promise<void>;
+}
+
+/**
+ * Where a participant's yes vote can be applied with the prepare it stands on
+ * (`OwnPrepare`): only the direct inbox, in the participant's own invocation.
+ * Resolves whether or not the vote was taken (`own.written` says); never sends
+ * it anywhere else, where it would stand without its prepare.
+ */
+export interface VoteWithPrepare {
+  voteWithPrepare(vote: VoteMessage, own: OwnPrepare): Promise<void>;
 }

@@ -164,6 +164,32 @@ describe("crash points, each role its own process", () => {
     },
   );
 
+  it("both participants die right after the write of their vote with its prepare; redelivery finishes it exactly once", async () => {
+    // The first vote is written with its prepare, the deciding one with its branches applied at once;
+    // each participant dies after its own write, before anything else.
+    const armed = { CONCORD_CRASH_AT: "after-prepare-before-vote" };
+    cluster = await startCluster({ roleEnv: { "bank-1": armed, "bank-2": armed } });
+    await seed(cluster);
+    const { body } = await cluster.call("POST", "/v1/transfers", transfer(40));
+    expect(await cluster.exited("bank-1")).toBe("SIGKILL");
+    expect(await cluster.exited("bank-2")).toBe("SIGKILL");
+    // Decided by the second write: what the client sees stands while both are down.
+    const view = (await cluster.call("GET", `/v1/transactions/${body.id}`)).body;
+    expect(view).toMatchObject({ status: "committed" });
+    await cluster.start("bank-1", { CONCORD_CRASH_AT: "" });
+    await cluster.start("bank-2", { CONCORD_CRASH_AT: "" });
+    expect(await cluster.settle(body.id)).toMatchObject({ status: "committed", phase: "committed" });
+    expect(await balances(cluster)).toEqual([960, 40]);
+    // Each account applied once (its seed, then its commit; a hold leaves the version as it is).
+    for (const [server, account] of [
+      ["bank-1", "a"],
+      ["bank-2", "b"],
+    ] as const) {
+      expect((await cluster.call("GET", `/v1/bank/${server}/accounts/${account}`)).body.version).toBe(2);
+    }
+    expect(await checkInvariants(cluster, 1_000)).toEqual([]);
+  });
+
   it.each([["after-votes-before-decision"], ["after-decision-before-send"]])(
     "answers queued, the coordinator dies at %s and recovers on restart",
     async (point) => {
@@ -181,8 +207,11 @@ describe("crash points, each role its own process", () => {
     },
   );
 
-  /** The last voter's commit apart from the decision: every participant's commit comes on a COMMIT. */
-  const APART = { CONCORD_COMMIT_WITH_DECISION: "false" };
+  /**
+   * Every write apart: the prepare before the vote, and the last voter's commit
+   * apart from the decision, so every participant's commit comes on a COMMIT.
+   */
+  const APART = { CONCORD_COMMIT_WITH_DECISION: "false", CONCORD_VOTE_WITH_PREPARE: "false" };
 
   it("a participant down at COMMIT: committed for the client, re-sent with backoff, applied once it is back", async () => {
     // bank-2 waits for its COMMIT even when its vote decides (else it would commit with the decision).

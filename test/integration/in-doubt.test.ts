@@ -18,6 +18,7 @@ beforeAll(async () => {
       CONCORD_DECISION_RETRY_MS: "600000",
       CONCORD_IN_DOUBT_AFTER_MS: "1000",
       CONCORD_COMMIT_WITH_DECISION: "false",
+      CONCORD_VOTE_WITH_PREPARE: "false",
     },
     inquiryIntervalMs: 300,
     wrapBus: (bus: MessageBus) =>

@@ -97,8 +97,12 @@ function watchedStack(env: Record<string, string> = {}) {
   return watched;
 }
 
-/** The TransactWriteItems that wrote the record `id` and a participant's barrier for it together. */
-function watchWritesWithDecision(faults: FaultInjector, id: string): string[] {
+/**
+ * The TransactWriteItems that wrote the record `id` and a participant's barrier
+ * for it together: `prepared` (a vote with its prepare) or `committed` (the
+ * last voter's commit with its decision, or its branches applied at once).
+ */
+function watchWritesWithRecord(faults: FaultInjector, id: string): string[] {
   const seen: string[] = [];
   faults.arm({
     service: "dynamodb",
@@ -109,30 +113,45 @@ function watchWritesWithDecision(faults: FaultInjector, id: string): string[] {
       const text = JSON.stringify((call.input as { TransactItems?: unknown[] }).TransactItems ?? []);
       const record = text.includes(`"id":{"S":"${id}"}`);
       const barrier = new RegExp(`barrier#(bank-\\d)#${id}"`).exec(text)?.[1];
-      if (record && barrier) seen.push(barrier);
+      const part = /"committed"/.test(text) ? "committed" : "prepared";
+      if (record && barrier) seen.push(`${barrier} ${part}`);
       return false;
     },
   });
   return seen;
 }
 
+const acks = async (stack: Stack, id: string) =>
+  (await stack.client.get(id)).events.filter((e) => e.type === "ack").map((e) => e.participant);
+
 describe("self-delivery (the default)", () => {
   const w = watchedStack();
 
-  it("commits a 2-party transfer with one COMMIT through a queue: the last voter's commit is written with the decision", async () => {
-    const withDecision = watchWritesWithDecision(w.faults, "sd-1");
+  it("commits a 2-party transfer in two writes with the record and one COMMIT through a queue", async () => {
+    const withRecord = watchWritesWithRecord(w.faults, "sd-1");
     const commits = await commitsThroughQueues(w.stack, w.sent, "sd-1");
     expect(commits).toHaveLength(1);
-    // Each participant's PREPARE went through its queue: only the decision to the last voter is saved.
+    // Each participant's PREPARE went through its queue.
     expect(w.sent.filter((s) => s.txId === "sd-1" && s.type === "prepare")).toHaveLength(2);
-    // One write made the decision and the last voter's commit: the other participant's COMMIT is the one sent.
-    expect(withDecision).toHaveLength(1);
-    expect(withDecision).not.toContain(commits[0]?.queue);
-    const view = await w.stack.client.get("sd-1");
-    expect(view.events.filter((e) => e.type === "ack").map((e) => e.participant)).toEqual([
-      withDecision[0],
-      commits[0]?.queue,
-    ]);
+    // The first vote was written with its prepare, the deciding one with its branches applied at once;
+    // the first voter's COMMIT is the one sent.
+    const first = commits[0]?.queue;
+    const last = first === "bank-1" ? "bank-2" : "bank-1";
+    expect(withRecord).toEqual([`${first} prepared`, `${last} committed`]);
+    expect(await acks(w.stack, "sd-1")).toEqual([last, first]);
+  });
+});
+
+describe("each vote's prepare apart from it (CONCORD_VOTE_WITH_PREPARE=false)", () => {
+  const w = watchedStack({ CONCORD_VOTE_WITH_PREPARE: "false" });
+
+  it("the last voter's commit is still written with the decision: one write with the record, one COMMIT through a queue", async () => {
+    const withRecord = watchWritesWithRecord(w.faults, "sd-5");
+    const commits = await commitsThroughQueues(w.stack, w.sent, "sd-5");
+    expect(commits).toHaveLength(1);
+    const last = commits[0]?.queue === "bank-1" ? "bank-2" : "bank-1";
+    expect(withRecord).toEqual([`${last} committed`]);
+    expect(await acks(w.stack, "sd-5")).toEqual([last, commits[0]?.queue]);
   });
 });
 
@@ -140,10 +159,11 @@ describe("the last voter's commit apart from the decision (CONCORD_COMMIT_WITH_D
   const w = watchedStack({ CONCORD_COMMIT_WITH_DECISION: "false" });
 
   it("still one COMMIT through a queue: the last voter handles its own in its invocation, after the decision", async () => {
-    const withDecision = watchWritesWithDecision(w.faults, "sd-4");
+    const withRecord = watchWritesWithRecord(w.faults, "sd-4");
     const commits = await commitsThroughQueues(w.stack, w.sent, "sd-4");
     expect(commits).toHaveLength(1);
-    expect(withDecision).toEqual([]);
+    // Both votes written with their prepares; neither commits with the record.
+    expect([...withRecord].sort()).toEqual(["bank-1 prepared", "bank-2 prepared"]);
   });
 });
 

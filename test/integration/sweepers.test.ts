@@ -23,7 +23,7 @@ beforeAll(async () => {
   stack = await startStack({
     roles: ["api", "coordinator", "participants"],
     // Both participants wait for a COMMIT: the last voter's commit is not written with the decision.
-    env: { CONCORD_COMMIT_WITH_DECISION: "false" },
+    env: { CONCORD_COMMIT_WITH_DECISION: "false", CONCORD_VOTE_WITH_PREPARE: "false" },
     wrapBus: (bus) => dropping(bus, (s) => s.message.type === "commit" || s.message.type === "rollback"),
   });
   const { topology, timing } = stack.config;

@@ -435,9 +435,9 @@ describe("transient AWS faults during transfers", () => {
     await expectInvariants();
   });
 
-  it("the same, end to end: the failed PREPARE comes back and the transfer commits", async () => {
-    const id = `redelivered-${randomUUID()}`;
-    const { from, to, ops } = await accounts(id, 5);
+  it("the write of a vote with its prepare fails past its retries: the participant prepares on its own, in the same delivery", async () => {
+    const id = `own-prepare-${randomUUID()}`;
+    const { from, to, ops } = await accounts(id, 7);
     const rule = faults.arm({
       service: "dynamodb",
       fault: "transaction-conflict",
@@ -446,8 +446,27 @@ describe("transient AWS faults during transfers", () => {
     });
     const view = await stack.transfer(ops, 10_000, key(id));
     expect(view.status).toBe("committed");
-    const done = await stack.settle(id);
+    await stack.settle(id);
     expect(rule.fired).toBe(5);
+    await expectDeliveredOnce(id);
+    await expectBalances(from, 993, to, 7);
+    await expectInvariants();
+  });
+
+  it("the same, end to end: the failed PREPARE comes back and the transfer commits", async () => {
+    const id = `redelivered-${randomUUID()}`;
+    const { from, to, ops } = await accounts(id, 5);
+    // Five for the write of its vote with its prepare, five for the prepare it then writes on its own.
+    const rule = faults.arm({
+      service: "dynamodb",
+      fault: "transaction-conflict",
+      times: 10,
+      match: transact("bank-1", id, "prepare"),
+    });
+    const view = await stack.transfer(ops, 10_000, key(id));
+    expect(view.status).toBe("committed");
+    const done = await stack.settle(id);
+    expect(rule.fired).toBe(10);
     // The first delivery failed; the sweeper's PREPARE (or the queue's redelivery) got the vote.
     expect(done.events.map((e) => e.type)).toContain("prepare_resent");
     await expectBalances(from, 995, to, 5);

@@ -42,6 +42,7 @@ describe("defaults", () => {
         queuedAnswers: false,
         selfDelivery: true,
         commitWithDecision: true,
+        voteWithPrepare: true,
       },
     ],
     ["payment", config.commerce.payment, { failureRate: 0, latencyMs: 0 }],

@@ -20,7 +20,13 @@ describe("withOwnCommit: the last voter's commit written with the decision", () 
   it("acknowledges the last voter in the deciding step and drops only its COMMIT", () => {
     const voted = apply(tx, [vote("p1")]).next;
     const deciding = apply(voted, [vote("p2")]);
-    const folded = withOwnCommit(voted, deciding, { participant: "p2", attempt: 0 }, 5, policy);
+    const folded = withOwnCommit(
+      voted,
+      deciding,
+      { participant: "p2", attempt: 0, startedAt: tx.createdAt },
+      5,
+      policy,
+    );
     expect(folded?.next.state).toBe("committing");
     expect(folded?.effects).toEqual([{ kind: "decision", participant: "p1", decision: "commit" }]);
     const participants = folded?.next.protocol === "2pc" ? folded.next.participants : [];
@@ -34,7 +40,13 @@ describe("withOwnCommit: the last voter's commit written with the decision", () 
   it("is the same record as the decision and then that participant's ack, applied one after the other", () => {
     const voted = apply(tx, [vote("p1")]).next;
     const deciding = apply(voted, [vote("p2")]);
-    const folded = withOwnCommit(voted, deciding, { participant: "p2", attempt: 0 }, 5, policy);
+    const folded = withOwnCommit(
+      voted,
+      deciding,
+      { participant: "p2", attempt: 0, startedAt: tx.createdAt },
+      5,
+      policy,
+    );
     const ack: CoordinatorMessage = { type: "ack", txId: "t", participant: "p2", decision: "commit" };
     expect(folded?.next).toEqual(apply(deciding.next, [ack]).next);
   });
@@ -43,23 +55,55 @@ describe("withOwnCommit: the last voter's commit written with the decision", () 
     // No other participant can have acked before the decision, so one is always left.
     const voted = apply(tx, [vote("p1")]).next;
     const deciding = apply(voted, [vote("p2")]);
-    const folded = withOwnCommit(voted, deciding, { participant: "p2", attempt: 0 }, 5, policy);
+    const folded = withOwnCommit(
+      voted,
+      deciding,
+      { participant: "p2", attempt: 0, startedAt: tx.createdAt },
+      5,
+      policy,
+    );
     expect(folded?.next.completedAt).toBeUndefined();
     expect(folded?.next.dueAt).toBe(deciding.next.dueAt);
   });
 
-  it("leaves every other step as it is: no decision, an abort, another participant, another attempt", () => {
+  it("leaves every other step as it is: no decision, an abort, another participant, attempt or incarnation", () => {
     const first = apply(tx, [vote("p1")]);
-    expect(withOwnCommit(tx, first, { participant: "p1", attempt: 0 }, 5, policy)).toBeUndefined();
+    expect(
+      withOwnCommit(tx, first, { participant: "p1", attempt: 0, startedAt: tx.createdAt }, 5, policy),
+    ).toBeUndefined();
     const voted = first.next;
     const aborting = apply(voted, [vote("p2", "no")]);
     expect(aborting.next.state).toBe("aborting");
-    expect(withOwnCommit(voted, aborting, { participant: "p2", attempt: 0 }, 5, policy)).toBeUndefined();
+    expect(
+      withOwnCommit(voted, aborting, { participant: "p2", attempt: 0, startedAt: tx.createdAt }, 5, policy),
+    ).toBeUndefined();
     const deciding = apply(voted, [vote("p2")]);
-    expect(withOwnCommit(voted, deciding, { participant: "p3", attempt: 0 }, 5, policy)).toBeUndefined();
-    expect(withOwnCommit(voted, deciding, { participant: "p2", attempt: 1 }, 5, policy)).toBeUndefined();
+    expect(
+      withOwnCommit(voted, deciding, { participant: "p3", attempt: 0, startedAt: tx.createdAt }, 5, policy),
+    ).toBeUndefined();
+    expect(
+      withOwnCommit(voted, deciding, { participant: "p2", attempt: 1, startedAt: tx.createdAt }, 5, policy),
+    ).toBeUndefined();
+    // Prepared for another incarnation of the id (an earlier transaction's, since expired).
+    expect(
+      withOwnCommit(
+        voted,
+        deciding,
+        { participant: "p2", attempt: 0, startedAt: tx.createdAt - 1 },
+        5,
+        policy,
+      ),
+    ).toBeUndefined();
     // Already decided: the step re-sends, it does not decide.
     const again = apply(deciding.next, [vote("p2")]);
-    expect(withOwnCommit(deciding.next, again, { participant: "p2", attempt: 0 }, 5, policy)).toBeUndefined();
+    expect(
+      withOwnCommit(
+        deciding.next,
+        again,
+        { participant: "p2", attempt: 0, startedAt: tx.createdAt },
+        5,
+        policy,
+      ),
+    ).toBeUndefined();
   });
 });

@@ -216,6 +216,41 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     });
   }
 
+  /** What a new barrier's write requires (prepare, commitOnePhase): none there yet, every resource available. */
+  function checkNew(barrier: Barrier<S>): void {
+    const barrierExists = !mayWriteBarrier(barrier);
+    const resourcesOk = barrier.planned.every((p) => available(barrier.participant, p));
+    if (barrierExists || !resourcesOk) throw new BarrierConflictError(barrier.txId, barrierExists);
+  }
+
+  function applyPrepare(barrier: Barrier<S>, now: number): void {
+    barriers.set(key(barrier.participant, barrier.txId), { barrier: copy(barrier) });
+    prepared.set(key(barrier.participant, barrier.txId), now);
+    for (const p of barrier.planned) {
+      if (p.moves !== undefined) {
+        hold(barrier.participant, p.moves, p.id, 1);
+        continue;
+      }
+      const k = resourceKey(barrier.participant, p.id);
+      const existing = resources.get(k);
+      resources.set(k, {
+        ...(existing ?? { participant: barrier.participant, id: p.id, version: 0 }),
+        lockedBy: barrier.txId,
+        lockedAt: now,
+        lockedByStartedAt: barrier.txStartedAt ?? now,
+        ...(barrier.attempt !== undefined ? { lockedByAttempt: barrier.attempt } : {}),
+      });
+    }
+  }
+
+  function applyOnePhase(barrier: Barrier<S>, now: number): void {
+    insertBarrier(barrier, now);
+    for (const p of barrier.planned) {
+      if (p.moves !== undefined) move(barrier.participant, p, false);
+      else if (p.next !== undefined) write(barrier.participant, p, p.next);
+    }
+  }
+
   return {
     async getResource(participant, id) {
       const r = resources.get(resourceKey(participant, id));
@@ -263,38 +298,26 @@ export function createMemoryParticipantStore<S extends ResourceState>(
     },
 
     async prepare(barrier, now) {
-      const barrierExists = !mayWriteBarrier(barrier);
-      const resourcesOk = barrier.planned.every((p) => available(barrier.participant, p));
-      if (barrierExists || !resourcesOk) throw new BarrierConflictError(barrier.txId, barrierExists);
-      barriers.set(key(barrier.participant, barrier.txId), { barrier: copy(barrier) });
-      prepared.set(key(barrier.participant, barrier.txId), now);
-      for (const p of barrier.planned) {
-        if (p.moves !== undefined) {
-          hold(barrier.participant, p.moves, p.id, 1);
-          continue;
-        }
-        const k = resourceKey(barrier.participant, p.id);
-        const existing = resources.get(k);
-        resources.set(k, {
-          ...(existing ?? { participant: barrier.participant, id: p.id, version: 0 }),
-          lockedBy: barrier.txId,
-          lockedAt: now,
-          lockedByStartedAt: barrier.txStartedAt ?? now,
-          ...(barrier.attempt !== undefined ? { lockedByAttempt: barrier.attempt } : {}),
-        });
-      }
+      checkNew(barrier);
+      applyPrepare(barrier, now);
     },
 
+    prepareAlongside: (barrier, now): MemoryAlongside => ({
+      backend: "memory",
+      check: () => checkNew(barrier),
+      apply: () => applyPrepare(barrier, now),
+    }),
+
     async commitOnePhase(barrier, now) {
-      const barrierExists = !mayWriteBarrier(barrier);
-      const resourcesOk = barrier.planned.every((p) => available(barrier.participant, p));
-      if (barrierExists || !resourcesOk) throw new BarrierConflictError(barrier.txId, barrierExists);
-      insertBarrier(barrier, now);
-      for (const p of barrier.planned) {
-        if (p.moves !== undefined) move(barrier.participant, p, false);
-        else if (p.next !== undefined) write(barrier.participant, p, p.next);
-      }
+      checkNew(barrier);
+      applyOnePhase(barrier, now);
     },
+
+    commitOnePhaseAlongside: (barrier, now): MemoryAlongside => ({
+      backend: "memory",
+      check: () => checkNew(barrier),
+      apply: () => applyOnePhase(barrier, now),
+    }),
 
     async refuse(barrier) {
       insertBarrier(barrier, barrier.createdAt);

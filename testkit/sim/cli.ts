@@ -9,6 +9,7 @@
  *   npm run sim -- --seeds 500 --mutant one-phase-aborts-alone
  *   npm run sim -- --seeds 500 --answers queued    (every answer through the coordinator queue)
  *   npm run sim -- --seeds 500 --self-delivery on  (a participant handles what is sent to itself in its handler)
+ *   npm run sim -- --seeds 500 --vote-with-prepare on  (a yes vote written with the prepare it stands on)
  * Exits non-zero on the first violation, after printing its seed, the invariant and the trace.
  */
 import { Command, Option } from "commander";
@@ -67,6 +68,12 @@ const program = usageErrorsExit(
         "--self-delivery <on|off>",
         "with direct answers, messages to the answering participant itself handled in its handler, or sent through its queue; else drawn per seed, on in three in four",
       ).argParser(choiceArg(["on", "off"] as const)),
+    )
+    .addOption(
+      new Option(
+        "--vote-with-prepare <on|off>",
+        "with direct answers, a yes vote written with the prepare it stands on, or after it; else drawn per seed, on in three in four",
+      ).argParser(choiceArg(["on", "off"] as const)),
     ),
   2,
 );
@@ -83,6 +90,7 @@ const opts = program.parse().opts<{
   expiry: boolean;
   answers?: "direct" | "queued";
   selfDelivery?: "on" | "off";
+  voteWithPrepare?: "on" | "off";
 }>();
 const { mutant, sagaShare, lockPolicy } = opts;
 const values = { trace: opts.trace, "no-http": !opts.http, expiry: opts.expiry };
@@ -96,6 +104,7 @@ const runOptions: Omit<SimulationOptions, "seed"> = {
   ...(values.expiry ? { expiry: true } : {}),
   ...(opts.answers ? { directAnswers: opts.answers === "direct" } : {}),
   ...(opts.selfDelivery ? { selfDelivery: opts.selfDelivery === "on" } : {}),
+  ...(opts.voteWithPrepare ? { voteWithPrepare: opts.voteWithPrepare === "on" } : {}),
 };
 const replayFlags = [
   sagaShare !== DEFAULT_SAGA_SHARE ? ` --saga-share ${sagaShare}` : "",
@@ -106,6 +115,7 @@ const replayFlags = [
   values.expiry ? " --expiry" : "",
   opts.answers ? ` --answers ${opts.answers}` : "",
   opts.selfDelivery ? ` --self-delivery ${opts.selfDelivery}` : "",
+  opts.voteWithPrepare ? ` --vote-with-prepare ${opts.voteWithPrepare}` : "",
 ].join("");
 
 function report(result: SimulationResult): void {
@@ -138,6 +148,7 @@ let compensated = 0;
 let restarts = 0;
 let wakeUps = 0;
 let ownCommits = 0;
+let withPrepare = { prepared: 0, committed: 0 };
 // On a terminal a line redrawn on stderr; elsewhere a line on stdout every 2 s, as before.
 const progress = createProgress({ plain: process.stdout, plainEveryMs: 2_000 });
 for (let seed = start; seed < start + count; seed++) {
@@ -148,6 +159,10 @@ for (let seed = start; seed < start + count; seed++) {
   restarts += result.restarts;
   wakeUps += result.wakeUps;
   ownCommits += result.ownCommits;
+  withPrepare = {
+    prepared: withPrepare.prepared + result.votesWithPrepare.prepared,
+    committed: withPrepare.committed + result.votesWithPrepare.committed,
+  };
   if (result.violation) {
     // Replay with the trace on: the same seed gives the same run, so this also shows it reproduces.
     const replay = await runSimulation({ seed, trace: true, ...runOptions });
@@ -168,5 +183,6 @@ for (let seed = start; seed < start + count; seed++) {
 const seconds = (performance.now() - began) / 1_000;
 process.stdout.write(
   `no violations in ${count} seeds (${start}..${start + count - 1}), ${transactions} transactions ` +
-    `(${sagas} sagas, ${compensated} compensated; ${restarts} restarts, ${wakeUps} wake-ups, ${ownCommits} commits with their decision) in ${seconds.toFixed(1)} s\n`,
+    `(${sagas} sagas, ${compensated} compensated; ${restarts} restarts, ${wakeUps} wake-ups, ${ownCommits} commits with their decision, ` +
+    `${withPrepare.prepared + withPrepare.committed} votes with their prepare, ${withPrepare.committed} of them committing at once) in ${seconds.toFixed(1)} s\n`,
 );

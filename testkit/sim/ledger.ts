@@ -8,7 +8,8 @@
 import type { Barrier } from "../../src/participant-kit/barriers.ts";
 import type { ResourceState } from "../../src/participant-kit/resource-model.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
-import { asMemory } from "../memory/memory-alongside.ts";
+import type { Alongside } from "../../src/ports/alongside.ts";
+import { asMemory, type MemoryAlongside } from "../memory/memory-alongside.ts";
 
 /** Every entry names its transaction's incarnation (`startedAt`): an id may be used again. */
 export type Entry =
@@ -29,8 +30,19 @@ export type Entry =
       readonly branches: readonly number[];
     };
 
+/** Participants' writes made in the record's own write (ports/alongside.ts), by kind. */
+export interface AlongsideCounts {
+  /** The last voter's commit, with its decision. */
+  ownCommits: number;
+  /** A vote with its prepare. */
+  prepared: number;
+  /** A vote with its branches applied at once, with the decision it makes. */
+  committed: number;
+}
+
 export interface Ledger {
   readonly entries: readonly Entry[];
+  readonly alongside: Readonly<AlongsideCounts>;
   /** The store, recording each write once it is durable. */
   wrap(store: BankStore): BankStore;
   /** An effect made durable elsewhere (the simulated HTTP participant). */
@@ -47,18 +59,34 @@ const commitEntry = (barrier: Barrier<ResourceState>): Entry => ({
 
 export function createLedger(): Ledger {
   const entries: Entry[] = [];
+  const alongside: AlongsideCounts = { ownCommits: 0, prepared: 0, committed: 0 };
   return {
     entries,
+    alongside,
     record: (entry) => {
       entries.push(entry);
     },
-    wrap: (store) => wrapped(store, entries),
+    wrap: (store) => wrapped(store, entries, alongside),
   };
 }
 
+/** `build`'s part, running `then` once the record's write applies it (not when it is built). */
+const onApply =
+  <B>(build: (barrier: B, now: number) => Alongside, then: (barrier: B) => void) =>
+  (barrier: B, now: number): MemoryAlongside => {
+    const part = asMemory(build(barrier, now));
+    return {
+      ...part,
+      apply: () => {
+        part.apply();
+        then(barrier);
+      },
+    };
+  };
+
 /** `store`, recording each effect in `entries` once it is durable. */
-function wrapped(store: BankStore, entries: Entry[]): BankStore {
-  const { commitAlongside } = store;
+function wrapped(store: BankStore, entries: Entry[], counts: AlongsideCounts): BankStore {
+  const { commitAlongside, prepareAlongside, commitOnePhaseAlongside } = store;
   return {
     ...store,
     async writeStep(step, from, planned, now) {
@@ -76,19 +104,23 @@ function wrapped(store: BankStore, entries: Entry[]): BankStore {
       await store.commit(barrier, now);
       entries.push(commitEntry(barrier));
     },
-    // Recorded when the record's write applies it, not when it is built.
     ...(commitAlongside
       ? {
-          commitAlongside: (barrier, now) => {
-            const part = asMemory(commitAlongside.call(store, barrier, now));
-            return {
-              ...part,
-              apply: () => {
-                part.apply();
-                entries.push(commitEntry(barrier));
-              },
-            };
-          },
+          commitAlongside: onApply(commitAlongside.bind(store), (barrier) => {
+            entries.push(commitEntry(barrier));
+            counts.ownCommits++;
+          }),
+        }
+      : {}),
+    ...(prepareAlongside && commitOnePhaseAlongside
+      ? {
+          prepareAlongside: onApply(prepareAlongside.bind(store), () => {
+            counts.prepared++;
+          }),
+          commitOnePhaseAlongside: onApply(commitOnePhaseAlongside.bind(store), (barrier) => {
+            entries.push(commitEntry(barrier));
+            counts.committed++;
+          }),
         }
       : {}),
   };

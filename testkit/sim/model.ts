@@ -78,6 +78,12 @@ export interface SimulationOptions {
    * its queue; drawn per seed when absent (in three seeds with direct answers in four).
    */
   readonly selfDelivery?: boolean;
+  /**
+   * With direct answers, a participant's yes vote is written with the prepare it
+   * stands on (a blind prepare's); drawn per seed when absent (in three seeds
+   * with direct answers in four).
+   */
+  readonly voteWithPrepare?: boolean;
 }
 
 export const INVARIANTS = [
@@ -115,6 +121,8 @@ export interface SimulationResult {
   readonly wakeUps: number;
   /** Last voters' commits written with the decision they made (ports/alongside.ts). */
   readonly ownCommits: number;
+  /** Votes written with their prepare (`prepared`), or with their branches applied at once (`committed`). */
+  readonly votesWithPrepare: { readonly prepared: number; readonly committed: number };
   readonly steps: number;
   /** The faults drawn for this seed. */
   readonly faults: FaultModel;
@@ -146,6 +154,8 @@ export interface FaultModel {
   readonly selfDelivery: boolean;
   /** The share of those whose handling there fails, so that they go through the queue. */
   readonly selfFailRate: number;
+  /** A yes vote written with its prepare (direct answers only). */
+  readonly voteWithPrepare: boolean;
 }
 
 export interface Envelope {

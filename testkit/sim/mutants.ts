@@ -105,11 +105,16 @@ export type CoordinatorMutant = (typeof COORDINATOR_MUTANTS)[number];
  * - commit-alongside-apart: the last voter's commit, offered for the decision's write, is
  *   written before it and apart from it, as two writes: when the decision's write then fails
  *   or loses its race (a deadline abort), the commit stands with nothing durable behind it.
+ * - vote-before-its-prepare: a participant's part of the record's write (a vote's prepare,
+ *   the last voter's commit) is written after the record's and apart from it: when the
+ *   process dies between the two, or the part's condition then fails (the funds went to
+ *   another transfer meanwhile), a yes vote stands on a prepare that is not there.
  */
 export const DIRECT_MUTANTS = [
   "direct-blind-write",
   "self-delivery-before-durable",
   "commit-alongside-apart",
+  "vote-before-its-prepare",
 ] as const;
 export type DirectMutant = (typeof DIRECT_MUTANTS)[number];
 

@@ -89,6 +89,8 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
   // And self-delivery's.
   const selfRng = createRandom(options.seed * 48_271 + 7);
   const directAnswers = options.directAnswers ?? directRng.chance(0.75);
+  // And the vote with its prepare's.
+  const voteRng = createRandom(options.seed * 69_621 + 5);
   const faults: FaultModel = {
     servers: rng.between(2, 3),
     lockPolicy: pickPolicy(rng.pick(LOCK_POLICIES), options.lockPolicy),
@@ -106,6 +108,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     directFailRate: directRng.pick([0, 0.05, 0.2]),
     selfDelivery: directAnswers && (options.selfDelivery ?? selfRng.chance(0.75)),
     selfFailRate: selfRng.pick([0, 0.05, 0.2]),
+    voteWithPrepare: directAnswers && (options.voteWithPrepare ?? voteRng.chance(0.75)),
   };
   const servers = Array.from({ length: faults.servers }, (_, i) => `bank-${i + 1}`);
   const target = options.transfers ?? rng.between(15, 30);
@@ -130,6 +133,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     restarts: txStore.all().reduce((n, tx) => n + (tx.protocol === "2pc" ? (tx.attempt ?? 0) : 0), 0),
     wakeUps: world.wakeUps(),
     ownCommits: world.ownCommits(),
+    votesWithPrepare: world.votesWithPrepare(),
     steps: sim.step,
     faults,
     trace,

@@ -10,7 +10,7 @@ import { messageFor } from "../../src/coordinator/dispatch.ts";
 import { createRecordCache } from "../../src/coordinator/record-cache.ts";
 import { createSweeper } from "../../src/coordinator/sweeper.ts";
 import { decisionOf } from "../../src/core/atomic-group.ts";
-import type { CoordinatorMessage, ParticipantMessage } from "../../src/core/messages.ts";
+import type { CoordinatorMessage, ParticipantMessage, VoteMessage } from "../../src/core/messages.ts";
 import { isReason } from "../../src/core/reasons.ts";
 import { commitsAt, isWaiting, type TxRecord } from "../../src/core/transaction.ts";
 import { decides } from "../../src/core/transitions.ts";
@@ -20,6 +20,8 @@ import { RetryLaterError } from "../../src/participant-kit/errors.ts";
 import { createParticipant, type Participant } from "../../src/participant-kit/participant.ts";
 import { type AccountState, bankModel } from "../../src/participants/bank/bank-rules.ts";
 import type { BankStore } from "../../src/participants/bank/bank-store.ts";
+import type { OwnPrepare } from "../../src/ports/alongside.ts";
+import type { VoteWithPrepare } from "../../src/ports/coordinator-inbox.ts";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
 import type { TransactionStore } from "../../src/ports/transaction-store.ts";
 import { deliveringToSelf, holdForSelf, offerOwnCommit, ownCommitOffered } from "../../src/self-delivery.ts";
@@ -70,6 +72,13 @@ const WRITES: ReadonlySet<PropertyKey> = new Set([
   "finish",
 ]);
 
+/** A participant store's parts for another store's write: built, not called; written there. */
+const PART_BUILDERS = new Set<string | symbol>([
+  "commitAlongside",
+  "prepareAlongside",
+  "commitOnePhaseAlongside",
+]);
+
 /**
  * The same store, each call first yielding as `yieldSome` decides (as I/O would,
  * so concurrent handlers interleave), and `afterWrite` run once a write is durable:
@@ -81,7 +90,7 @@ function simulatedIo<T extends object>(store: T, yieldSome: () => Promise<void>,
       const value = Reflect.get(target, key, receiver);
       if (typeof value !== "function") return value;
       // A part built for another store's write (a commit alongside) is no call: it is written there.
-      if (key === "commitAlongside") return value;
+      if (PART_BUILDERS.has(key)) return value;
       const isWrite = WRITES.has(key);
       return async (...args: unknown[]) => {
         await yieldSome();
@@ -147,6 +156,7 @@ export interface World {
   wakeUps(): number;
   /** Decisions written with the last voter's commit beside them. */
   ownCommits(): number;
+  votesWithPrepare(): { readonly prepared: number; readonly committed: number };
   /** What the use cases are given: the transaction store behind simulated I/O, the bus, the clock... */
   readonly deps: Parameters<typeof createCoordinator>[0];
   readonly coordinator: ReturnType<typeof createCoordinator>;
@@ -223,7 +233,6 @@ export async function buildWorld(
   const pool: Envelope[] = [];
   let seq = 0;
   let wakeUps = 0;
-  let ownCommits = 0;
   const clock = () => sim.now;
 
   const send = async (to: string, body: CoordinatorMessage | ParticipantMessage, delayMs = 0) => {
@@ -351,6 +360,8 @@ export async function buildWorld(
    * also fail now and then, before or after the write is durable: then the answer
    * must go through the coordinator queue. A crash ends the handler, no fallback.
    */
+  /** Each answering process's direct inbox, where its votes with their prepare are applied. */
+  const inboxes = new Map<string, VoteWithPrepare>();
   const directOrQueued = (who: string): MessageBus => {
     if (!faults.directAnswers) return bus;
     const fails = (what: string): boolean => {
@@ -369,8 +380,9 @@ export async function buildWorld(
         if (mutant === "self-delivery-before-durable" && decides(before, next)) handOverEarly(next);
         const stored = mutant === "direct-blind-write" ? await transactions.get(next.id) : before;
         const over = stored ?? before;
-        if (alongside) sim.note(() => `  the last voter's commit written with the decision of ${next.id}`);
+        if (alongside) sim.note(() => `  a participant's write in the record's write of ${next.id}`);
         const apart = mutant === "commit-alongside-apart" && alongside !== undefined;
+        const voteFirst = mutant === "vote-before-its-prepare" && alongside !== undefined;
         if (apart) {
           const part = asMemory(alongside);
           part.check();
@@ -381,9 +393,20 @@ export async function buildWorld(
         const outcome = await transactions.update(
           over,
           { ...next, version: over.version + 1 },
-          apart ? undefined : alongside,
+          apart || voteFirst ? undefined : alongside,
         );
-        if (alongside && outcome.saved) ownCommits++;
+        if (voteFirst && outcome.saved) {
+          // Two writes, the record's first: the process may die between them, and a part refused
+          // now is not written at all (the broken build goes on without it).
+          crash("after-store-write");
+          const part = asMemory(alongside);
+          try {
+            part.check();
+            part.apply();
+          } catch (err) {
+            sim.note(() => `  the participant's part refused after the record's write: ${String(err)}`);
+          }
+        }
         if (fails("write (written, answer lost)"))
           throw new SimulatedStoreFailure(`answer for ${next.id} lost`);
         return outcome;
@@ -398,10 +421,12 @@ export async function buildWorld(
     });
     const inbox = createDirectInbox({
       handleGroup: handling.handleGroup,
+      handleVoteWithPrepare: handling.handleVoteWithPrepare,
       fallback: { toCoordinator: (m) => send("coordinator", m) },
       log,
       fatal: (err) => err instanceof SimulatedCrash,
     });
+    inboxes.set(who, inbox);
     return {
       toCoordinator: (m) => {
         sim.note(() => `  direct ${describe(m)} at ${who}`);
@@ -434,6 +459,15 @@ export async function buildWorld(
           ...(faults.expiry && index % 2 === 0 ? { service: externalService } : {}),
           // With self-delivery, the last voter's commit is written with the decision it makes.
           ...(faults.selfDelivery ? { offerCommit: offerOwnCommit } : {}),
+          // With direct answers, a yes vote written with the prepare it stands on.
+          ...(faults.voteWithPrepare
+            ? {
+                voteWithPrepare: (vote: VoteMessage, own: OwnPrepare) => {
+                  sim.note(() => `  vote with its prepare ${describe(vote)} at ${server}`);
+                  return inboxes.get(server)?.voteWithPrepare(vote, own) ?? Promise.resolve();
+                },
+              }
+            : {}),
           holderCommits: async (txId, startedAt, attempt) => {
             const tx = await txStore.get(txId);
             return tx !== undefined && commitsAt(tx, startedAt, attempt);
@@ -526,7 +560,8 @@ export async function buildWorld(
     bank,
     ledger,
     wakeUps: () => wakeUps,
-    ownCommits: () => ownCommits,
+    ownCommits: () => ledger.alongside.ownCommits,
+    votesWithPrepare: () => ({ prepared: ledger.alongside.prepared, committed: ledger.alongside.committed }),
     pool,
     deps,
     coordinator,
