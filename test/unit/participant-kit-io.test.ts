@@ -6,14 +6,22 @@
  * process writes from the barrier it remembers, without reading it.
  */
 import { describe, expect, it } from "vitest";
-import type { CoordinatorMessage, DecisionMessage, PrepareMessage } from "../../src/core/messages.ts";
+import type {
+  CoordinatorMessage,
+  DecisionMessage,
+  PrepareMessage,
+  VoteMessage,
+} from "../../src/core/messages.ts";
 import type { CounterName } from "../../src/metrics/catalog.ts";
 import type { Metrics } from "../../src/metrics/metrics.ts";
+import type { KitDeps, OfferCommit } from "../../src/participant-kit/kit-deps.ts";
 import type { LockMode } from "../../src/participant-kit/lock-mode.ts";
 import { createParticipant } from "../../src/participant-kit/participant.ts";
 import type { ParticipantStore } from "../../src/participant-kit/participant-store.ts";
 import { type AccountState, bankModel } from "../../src/participants/bank/bank-rules.ts";
+import type { OwnPrepare } from "../../src/ports/alongside.ts";
 import { silentLogger } from "../../testkit/logging.ts";
+import { asMemory } from "../../testkit/memory/memory-alongside.ts";
 import {
   createMemoryParticipantStore,
   type MemoryParticipantStore,
@@ -30,6 +38,14 @@ function counted(store: Store): { store: Store; calls: string[] } {
   const wrapped = { ...store } as Record<string, unknown>;
   for (const [method, fn] of Object.entries(store)) {
     if (typeof fn !== "function") continue;
+    if (method.endsWith("Alongside")) {
+      // A part for the record's write: built at once, not awaited.
+      wrapped[method] = (...args: unknown[]) => {
+        calls.push(method);
+        return (fn as (...a: unknown[]) => unknown)(...args);
+      };
+      continue;
+    }
     wrapped[method] = async (...args: unknown[]) => {
       try {
         const out = await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
@@ -47,7 +63,13 @@ function counted(store: Store): { store: Store; calls: string[] } {
 /** A participant process over `store`: its sends recorded, its pauses counted, its metrics kept. */
 function processOver(
   store: ParticipantStore<AccountState>,
-  options: { lockMode?: LockMode; service?: () => Promise<void>; clock?: () => number } = {},
+  options: {
+    lockMode?: LockMode;
+    service?: () => Promise<void>;
+    clock?: () => number;
+    voteWithPrepare?: KitDeps<AccountState>["voteWithPrepare"];
+    offerCommit?: OfferCommit;
+  } = {},
 ) {
   const bus = recording();
   const pauses: number[] = [];
@@ -68,6 +90,8 @@ function processOver(
     sleep: async (ms) => void pauses.push(ms),
     ...(options.lockMode ? { lockMode: options.lockMode } : {}),
     ...(options.service ? { service: options.service } : {}),
+    ...(options.voteWithPrepare ? { voteWithPrepare: options.voteWithPrepare } : {}),
+    ...(options.offerCommit ? { offerCommit: options.offerCommit } : {}),
   });
   const told = () => bus.sent.map((s) => s.message as CoordinatorMessage);
   return { handle: participant.handle, told, pauses, counters };
@@ -278,5 +302,105 @@ describe("a decision after a PREPARE in the same process writes without reading 
     await p.handle(decision("commit", "t2", { attempt: 1 }));
     expect(calls).toEqual(["commit"]);
     expect(await account("a")).toEqual({ id: "a", version: 2, state: { balance: 70 } });
+  });
+});
+
+/**
+ * The coordinator's side of a vote with its prepare, as a test decides it: the
+ * part it takes (written as the record's write would write it: checked, then
+ * applied) or none. Every offer is kept.
+ */
+function coordinatorTaking(take: "prepared" | "committed" | "none") {
+  const offers: { vote: VoteMessage; own: OwnPrepare }[] = [];
+  const voteWithPrepare = async (vote: VoteMessage, own: OwnPrepare) => {
+    offers.push({ vote, own });
+    if (take === "none") return;
+    const build = take === "committed" ? own.commit : own.prepare;
+    if (!build) return;
+    const part = asMemory(build(T0));
+    try {
+      part.check();
+    } catch {
+      return; // refused: neither the record's write nor the part
+    }
+    part.apply();
+    own.written(take, T0);
+  };
+  return { offers, voteWithPrepare };
+}
+
+const noOffer: OfferCommit = () => () => {};
+
+describe("a PREPARE whose yes vote is written with its prepare", () => {
+  it("offers its prepare with its vote: taken, nothing is written apart and no vote is sent", async () => {
+    const { store, calls, account } = await world();
+    const c = coordinatorTaking("prepared");
+    const p = processOver(store, { voteWithPrepare: c.voteWithPrepare });
+    await p.handle(prepare("t1", [withdraw("a", 30), deposit("b", 7)]));
+    expect(calls).toEqual(["prepareAlongside"]);
+    expect(p.told()).toEqual([]);
+    expect(c.offers.map((o) => [o.vote, o.own.participant, o.own.attempt, o.own.startedAt])).toEqual([
+      [{ type: "vote", txId: "t1", participant: P, vote: "yes" }, P, 0, T0 - 10],
+    ]);
+    // Not committed at once where the last voter's commit does not go with its decision.
+    expect(c.offers[0]?.own.commit).toBeUndefined();
+    expect((await account("a"))?.holds).toEqual({ balance: { reserved: 30, pending: 0 } });
+    // Its barrier is remembered: the COMMIT writes from it without reading.
+    await p.handle(decision("commit", "t1"));
+    expect(calls).toEqual(["prepareAlongside", "commit"]);
+    expect((await account("a"))?.state).toEqual({ balance: 70 });
+  });
+
+  it("the deciding vote, its last voter's commit going with the decision: its branches applied at once", async () => {
+    const { store, calls, account } = await world();
+    const c = coordinatorTaking("committed");
+    const p = processOver(store, { voteWithPrepare: c.voteWithPrepare, offerCommit: noOffer });
+    await p.handle(prepare("t1", [withdraw("a", 30), deposit("b", 7)]));
+    expect(calls).toEqual(["commitOnePhaseAlongside"]);
+    expect(p.told()).toEqual([]);
+    expect(await account("a")).toMatchObject({ state: { balance: 70 } });
+    expect(await account("b")).toMatchObject({ state: { balance: 12 } });
+    // A copy of the PREPARE meets the committed barrier and votes yes again; a COMMIT changes nothing.
+    await p.handle(prepare("t1", [withdraw("a", 30), deposit("b", 7)]));
+    await p.handle(decision("commit", "t1"));
+    expect((await account("a"))?.state).toEqual({ balance: 70 });
+  });
+
+  it("not taken (decided, voted already, or its write failed): it prepares on its own and votes", async () => {
+    const { store, calls } = await world();
+    const c = coordinatorTaking("none");
+    const p = processOver(store, { voteWithPrepare: c.voteWithPrepare });
+    await p.handle(prepare("t1", [withdraw("a", 30)]));
+    expect(c.offers).toHaveLength(1);
+    expect(calls).toEqual(["prepare"]);
+    expect(p.told()).toEqual([{ type: "vote", txId: "t1", participant: P, vote: "yes" }]);
+  });
+
+  it("a part refused (the funds are short): nothing written, it reads, plans and votes no", async () => {
+    const { store, calls } = await world({ a: 10 });
+    const c = coordinatorTaking("prepared");
+    const p = processOver(store, { voteWithPrepare: c.voteWithPrepare });
+    await p.handle(prepare("t1", [withdraw("a", 30)]));
+    expect(calls).toEqual(["prepareAlongside", "prepare!", "loadForPrepare", "refuse"]);
+    expect(p.told()).toMatchObject([{ type: "vote", vote: "no", reason: "insufficient_funds" }]);
+  });
+
+  it("offered only where the record, the barrier and its resources fit one transaction of 100 items", async () => {
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => `r${i}`);
+    for (const [n, offered] of [
+      [98, 1],
+      [99, 0],
+    ] as const) {
+      const { store } = await world(Object.fromEntries(ids(n).map((id) => [id, 10])));
+      const c = coordinatorTaking("prepared");
+      const p = processOver(store, { voteWithPrepare: c.voteWithPrepare });
+      await p.handle(
+        prepare(
+          `t${n}`,
+          ids(n).map((id, i) => withdraw(id, 1, i)),
+        ),
+      );
+      expect({ n, offers: c.offers.length }).toEqual({ n, offers: offered });
+    }
   });
 });
