@@ -20,22 +20,28 @@ export interface Stores {
 }
 
 export function alongsideContract(name: string, fresh: () => Promise<Stores>): void {
+  /** A created record, a counter `a` at 100 on a fresh participant, and a barrier reserving 30 of it, not written. */
+  async function counterAndBarrier() {
+    const { transactions, participants } = await fresh();
+    const tx = record();
+    await transactions.create(tx);
+    const p = `p-${randomUUID().slice(0, 8)}`;
+    await participants.putResource(p, "a", { count: 100 });
+    const barrier: Barrier<CounterState> = {
+      participant: p,
+      txId: tx.id,
+      state: "prepared",
+      planned: [{ id: "a", version: 1, moves: { count: -30 } }],
+      createdAt: T0,
+      txStartedAt: tx.createdAt,
+    };
+    return { transactions, participants, tx, p, barrier };
+  }
+
   describe(`a record's update with a participant's commit alongside: ${name}`, () => {
     /** A created record, a counter `a` at 100 on a fresh participant, and a barrier reserving 30 of it, prepared. */
     async function setup() {
-      const { transactions, participants } = await fresh();
-      const tx = record();
-      await transactions.create(tx);
-      const p = `p-${randomUUID().slice(0, 8)}`;
-      await participants.putResource(p, "a", { count: 100 });
-      const barrier: Barrier<CounterState> = {
-        participant: p,
-        txId: tx.id,
-        state: "prepared",
-        planned: [{ id: "a", version: 1, moves: { count: -30 } }],
-        createdAt: T0,
-        txStartedAt: tx.createdAt,
-      };
+      const { transactions, participants, tx, p, barrier } = await counterAndBarrier();
       await participants.prepare(barrier, T0);
       const part = participants.commitAlongside;
       if (!part) throw new Error(`${name}: the participant store offers no commit alongside`);
@@ -87,21 +93,9 @@ export function alongsideContract(name: string, fresh: () => Promise<Stores>): v
   });
 
   describe(`a record's update with a participant's prepare alongside (a vote with its prepare): ${name}`, () => {
-    /** A created record, a counter `a` at 100 on a fresh participant, and a barrier reserving 30 of it, not written. */
+    /** The same, the barrier not written. */
     async function setup() {
-      const { transactions, participants } = await fresh();
-      const tx = record();
-      await transactions.create(tx);
-      const p = `p-${randomUUID().slice(0, 8)}`;
-      await participants.putResource(p, "a", { count: 100 });
-      const barrier: Barrier<CounterState> = {
-        participant: p,
-        txId: tx.id,
-        state: "prepared",
-        planned: [{ id: "a", version: 1, moves: { count: -30 } }],
-        createdAt: T0,
-        txStartedAt: tx.createdAt,
-      };
+      const { transactions, participants, tx, p, barrier } = await counterAndBarrier();
       const { prepareAlongside, commitOnePhaseAlongside } = participants;
       if (!prepareAlongside || !commitOnePhaseAlongside)
         throw new Error(`${name}: the participant store offers no prepare alongside`);

@@ -1,21 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { foldMessages } from "../../src/coordinator/coordinator.ts";
-import type { CoordinatorMessage } from "../../src/core/messages.ts";
 import { withOwnCommit } from "../../src/core/own-commit.ts";
 import { withOwnVote } from "../../src/core/own-vote.ts";
 import type { TxRecord } from "../../src/core/transaction.ts";
-import { begunTwoPc, TEST_POLICY } from "../helpers/policy.ts";
+import { TEST_POLICY } from "../helpers/policy.ts";
+import { apply, twoVoters, vote } from "../helpers/votes.ts";
 
 const policy = TEST_POLICY;
-const tx = begunTwoPc({ id: "t", participants: ["p1", "p2"], action: "x", input: {} });
-const vote = (participant: string, v: "yes" | "no" = "yes"): CoordinatorMessage => ({
-  type: "vote",
-  txId: "t",
-  participant,
-  vote: v,
-});
-const apply = (record: TxRecord, messages: CoordinatorMessage[], now = 5) =>
-  foldMessages(record, messages, now, policy);
+const tx = twoVoters;
 const own = (participant: string, canCommit = true) => ({
   participant,
   attempt: 0,
