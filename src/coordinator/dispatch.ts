@@ -41,6 +41,7 @@ export function messageFor(tx: TxRecord, effect: Effect): ParticipantMessage {
         ...attempt,
         ...(tx.protocol === "saga" ? { sagaStage: true } : {}),
         ...(tx.protocol === "2pc" && tx.onePhase ? { onePhase: true } : {}),
+        ...(tx.protocol === "2pc" && !tx.onePhase ? { voters: tx.participants.length } : {}),
         branches: preparedBranches(tx, effect.participant).map((index) => {
           const branch = tx.branches[index];
           return { index, action: branch?.action ?? "", input: branch?.input };

@@ -37,6 +37,12 @@ export const prepareMessage = z.object({
    * with the ack of that commit), or refuses (and votes no). Never sent to HTTP services.
    */
   onePhase: z.boolean().optional(),
+  /**
+   * 2PC: how many participants vote on the transaction. A participant writes its
+   * vote with its prepare only in a small one (absent, as from an older
+   * coordinator: it does not).
+   */
+  voters: z.number().int().positive().optional(),
   /** Times this PREPARE was put back on the queue to wait for a lock. */
   waits: z.number().int().nonnegative().optional(),
   /** HTTP participants: times the dispatcher put this copy back after a failed call. */

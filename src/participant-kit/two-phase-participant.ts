@@ -32,6 +32,13 @@ export interface TwoPhaseOptions {
 const WAIT_STEP_CAP_MS = 200;
 /** A participant's part of the record's write: the record, the barrier and its resources fit one transaction. */
 const MAX_RESOURCES_ALONGSIDE = MAX_RESOURCES_PER_WRITE - 1;
+/**
+ * The most participants a transaction may have for a vote to be written with its
+ * prepare: its votes are then written one by one, where plain votes that meet in
+ * a process fold into one write, and each writes the record at the transactional
+ * rate, twice its size; a large transaction's votes go plain.
+ */
+const MAX_VOTERS_WITH_PREPARE = 4;
 /** Registrations that may find the lock moved on before a PREPARE falls back to a delayed copy. */
 const MAX_REGISTRATIONS = 5;
 
@@ -209,7 +216,8 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
         return { barrier };
       }
       const barrier: Barrier<S> = { ...base, state: "prepared", planned };
-      const voted = await voteWithPrepare(barrier);
+      const small = message.voters !== undefined && message.voters <= MAX_VOTERS_WITH_PREPARE;
+      const voted = small ? await voteWithPrepare(barrier) : undefined;
       if (voted) return { barrier: voted, voted: true };
       await store.prepare(barrier, now);
       return { barrier };
@@ -235,8 +243,9 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
    * when the coordinator's handling did not take the vote (it is decided, or was
    * voted on; the prepare's conditions failed; the write failed): then nothing
    * of it was written, and the PREPARE prepares and votes on its own. Not for an
-   * atomic saga stage, whose barrier is kept until its saga is finished, nor
-   * where the write would not fit one transaction with the record.
+   * atomic saga stage, whose barrier is kept until its saga is finished, nor a
+   * transaction of more than MAX_VOTERS_WITH_PREPARE participants, nor where the
+   * write would not fit one transaction with the record.
    */
   async function voteWithPrepare(barrier: Barrier<S>): Promise<Barrier<S> | undefined> {
     const apply = deps.voteWithPrepare;

@@ -330,13 +330,15 @@ function coordinatorTaking(take: "prepared" | "committed" | "none") {
 }
 
 const noOffer: OfferCommit = () => () => {};
+/** A PREPARE of a 2-party transaction. */
+const SMALL = { voters: 2 };
 
 describe("a PREPARE whose yes vote is written with its prepare", () => {
   it("offers its prepare with its vote: taken, nothing is written apart and no vote is sent", async () => {
     const { store, calls, account } = await world();
     const c = coordinatorTaking("prepared");
     const p = processOver(store, { voteWithPrepare: c.voteWithPrepare });
-    await p.handle(prepare("t1", [withdraw("a", 30), deposit("b", 7)]));
+    await p.handle(prepare("t1", [withdraw("a", 30), deposit("b", 7)], SMALL));
     expect(calls).toEqual(["prepareAlongside"]);
     expect(p.told()).toEqual([]);
     expect(c.offers.map((o) => [o.vote, o.own.participant, o.own.attempt, o.own.startedAt])).toEqual([
@@ -355,13 +357,13 @@ describe("a PREPARE whose yes vote is written with its prepare", () => {
     const { store, calls, account } = await world();
     const c = coordinatorTaking("committed");
     const p = processOver(store, { voteWithPrepare: c.voteWithPrepare, offerCommit: noOffer });
-    await p.handle(prepare("t1", [withdraw("a", 30), deposit("b", 7)]));
+    await p.handle(prepare("t1", [withdraw("a", 30), deposit("b", 7)], SMALL));
     expect(calls).toEqual(["commitOnePhaseAlongside"]);
     expect(p.told()).toEqual([]);
     expect(await account("a")).toMatchObject({ state: { balance: 70 } });
     expect(await account("b")).toMatchObject({ state: { balance: 12 } });
     // A copy of the PREPARE meets the committed barrier and votes yes again; a COMMIT changes nothing.
-    await p.handle(prepare("t1", [withdraw("a", 30), deposit("b", 7)]));
+    await p.handle(prepare("t1", [withdraw("a", 30), deposit("b", 7)], SMALL));
     await p.handle(decision("commit", "t1"));
     expect((await account("a"))?.state).toEqual({ balance: 70 });
   });
@@ -370,7 +372,7 @@ describe("a PREPARE whose yes vote is written with its prepare", () => {
     const { store, calls } = await world();
     const c = coordinatorTaking("none");
     const p = processOver(store, { voteWithPrepare: c.voteWithPrepare });
-    await p.handle(prepare("t1", [withdraw("a", 30)]));
+    await p.handle(prepare("t1", [withdraw("a", 30)], SMALL));
     expect(c.offers).toHaveLength(1);
     expect(calls).toEqual(["prepare"]);
     expect(p.told()).toEqual([{ type: "vote", txId: "t1", participant: P, vote: "yes" }]);
@@ -380,7 +382,7 @@ describe("a PREPARE whose yes vote is written with its prepare", () => {
     const { store, calls } = await world({ a: 10 });
     const c = coordinatorTaking("prepared");
     const p = processOver(store, { voteWithPrepare: c.voteWithPrepare });
-    await p.handle(prepare("t1", [withdraw("a", 30)]));
+    await p.handle(prepare("t1", [withdraw("a", 30)], SMALL));
     expect(calls).toEqual(["prepareAlongside", "prepare!", "loadForPrepare", "refuse"]);
     expect(p.told()).toMatchObject([{ type: "vote", vote: "no", reason: "insufficient_funds" }]);
   });
@@ -398,9 +400,22 @@ describe("a PREPARE whose yes vote is written with its prepare", () => {
         prepare(
           `t${n}`,
           ids(n).map((id, i) => withdraw(id, 1, i)),
+          SMALL,
         ),
       );
       expect({ n, offers: c.offers.length }).toEqual({ n, offers: offered });
+    }
+  });
+
+  it("not offered in a transaction of more than four participants, nor where the PREPARE does not say", async () => {
+    for (const extra of [{ voters: 5 }, {}]) {
+      const { store, calls } = await world();
+      const c = coordinatorTaking("prepared");
+      const p = processOver(store, { voteWithPrepare: c.voteWithPrepare });
+      await p.handle(prepare("t1", [withdraw("a", 30)], extra));
+      expect(c.offers).toEqual([]);
+      expect(calls).toEqual(["prepare"]);
+      expect(p.told()).toEqual([{ type: "vote", txId: "t1", participant: P, vote: "yes" }]);
     }
   });
 });
