@@ -128,7 +128,7 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
   const selfDelivery = directAnswers && (options.selfDelivery ?? config.participants.selfDelivery);
   // The coordinator queue until a role that answers installs the direct inbox.
   let inbox: CoordinatorInbox = sqsBus;
-  let direct: VoteWithPrepare | undefined;
+  let direct: (CoordinatorInbox & VoteWithPrepare) | undefined;
   const sent: MessageBus = {
     toCoordinator: (message) => inbox.toCoordinator(message),
     toParticipant: (participant, message, sendOptions) =>
@@ -148,7 +148,7 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
         fallback: sqsBus,
         log: log.createChild({ serviceName: "concord-direct-inbox" }),
       });
-      inbox = direct as CoordinatorInbox & VoteWithPrepare;
+      inbox = direct;
     },
     voteWithPrepare: (vote, own) => direct?.voteWithPrepare(vote, own) ?? Promise.resolve(),
     selfDelivery,

@@ -17,6 +17,12 @@
  * A group is applied as part of the handling its answers came from (when they
  * all came from one participant's): what it sends that participant is handled
  * there once its message is done (src/self-delivery.ts).
+ *
+ * A yes vote with the prepare it stands on (`voteWithPrepare`, ports/alongside.ts
+ * `OwnPrepare`) waits its turn with the answers of its transaction and is then
+ * applied alone: written with its part, or not at all. It never takes the
+ * queue, where it would be applied without its prepare; when it is not
+ * written, the participant prepares and votes on its own.
  */
 import type { Logger } from "@aws-lambda-powertools/logger";
 import type { CoordinatorMessage, VoteMessage } from "../core/messages.ts";
@@ -39,15 +45,17 @@ export interface DirectInboxDeps {
   readonly fatal?: (err: unknown) => boolean;
 }
 
-interface Waiter {
-  readonly message: CoordinatorMessage;
-  /** A vote that stands on this prepare: applied alone, and never through the queue. */
-  readonly own?: OwnPrepare;
+interface Waiting {
   /** The handling that answered: what the group sends its participant is held for it. */
   readonly self: SelfScope | undefined;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
+
+/** An answer, or a vote that stands on the prepare it offers: applied alone, and never through the queue. */
+type Waiter =
+  | (Waiting & { readonly message: CoordinatorMessage; readonly own?: undefined })
+  | (Waiting & { readonly message: VoteMessage; readonly own: OwnPrepare });
 
 /**
  * Answers for one transaction that meet in this process while one of them is
@@ -96,9 +104,8 @@ export function createDirectInbox(deps: DirectInboxDeps): CoordinatorInbox & Vot
    * applying it fails, the participant, which hears of no write, prepares and
    * votes on its own.
    */
-  async function applyWithPrepare(waiter: Waiter, own: OwnPrepare): Promise<void> {
+  async function applyWithPrepare(waiter: Waiting, vote: VoteMessage, own: OwnPrepare): Promise<void> {
     try {
-      const vote = waiter.message as VoteMessage;
       await runAsSelf(waiter.self, () => handleVoteWithPrepare?.(vote, own));
       waiter.resolve();
     } catch (err) {
@@ -107,8 +114,8 @@ export function createDirectInbox(deps: DirectInboxDeps): CoordinatorInbox & Vot
         return;
       }
       log.warn("a vote with its prepare could not be applied; the participant prepares on its own", {
-        txId: waiter.message.txId,
-        participant: waiter.message.participant,
+        txId: vote.txId,
+        participant: vote.participant,
         error: String(err),
       });
       waiter.resolve();
@@ -125,7 +132,7 @@ export function createDirectInbox(deps: DirectInboxDeps): CoordinatorInbox & Vot
       }
       if (answers.length > 0) await applyGroup(answers);
       answers = [];
-      await applyWithPrepare(waiter, waiter.own);
+      await applyWithPrepare(waiter, waiter.message, waiter.own);
     }
     if (answers.length > 0) await applyGroup(answers);
     const next = waiting.get(txId);
