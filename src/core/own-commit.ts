@@ -4,7 +4,7 @@
  * applied and its COMMIT dropped. Pure.
  */
 import type { Effect, Policy, Step } from "./step.ts";
-import { attemptOf, type TxRecord } from "./transaction.ts";
+import { attemptOf, type TxEvent, type TxRecord } from "./transaction.ts";
 import { onAck } from "./transitions.ts";
 
 /**
@@ -37,8 +37,31 @@ export function withOwnCommit(
   );
   if (!acked.changed) return undefined;
   return {
-    next: acked.next,
+    next: { ...acked.next, events: notSentTo(acked.next.events, own.participant) },
     effects: [...step.effects.filter((e) => !isOwn(e)), ...acked.effects],
     changed: true,
   };
+}
+
+/**
+ * The timeline with the decision's `decision_sent` not naming `participant`:
+ * its commit was written with the decision, no COMMIT was sent to it. Where the
+ * event named only it, the event goes; where it named it among those it counts
+ * but does not name (`participantsOmitted`), the count drops by one.
+ */
+function notSentTo(events: readonly TxEvent[], participant: string): TxEvent[] {
+  const at = events.findLastIndex((e) => e.type === "decision_sent");
+  const sent = events[at];
+  if (sent === undefined) return [...events];
+  const named = sent.participants ?? [];
+  const omitted = sent.participantsOmitted ?? 0;
+  let event: TxEvent | undefined;
+  if (named.includes(participant)) {
+    const participants = named.filter((p) => p !== participant);
+    event = participants.length > 0 || omitted > 0 ? { ...sent, participants } : undefined;
+  } else if (omitted > 0) {
+    const { participantsOmitted: _o, ...rest } = sent;
+    event = omitted > 1 ? { ...rest, participantsOmitted: omitted - 1 } : rest;
+  } else return [...events];
+  return [...events.slice(0, at), ...(event ? [event] : []), ...events.slice(at + 1)];
 }

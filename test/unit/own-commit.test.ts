@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { CoordinatorMessage } from "../../src/core/messages.ts";
 import { withOwnCommit } from "../../src/core/own-commit.ts";
-import { TEST_POLICY } from "../helpers/policy.ts";
+import type { TxRecord } from "../../src/core/transaction.ts";
+import { begunTwoPc, TEST_POLICY } from "../helpers/policy.ts";
 import { apply, twoVoters, vote } from "../helpers/votes.ts";
 
 const policy = TEST_POLICY;
@@ -28,7 +29,7 @@ describe("withOwnCommit: the last voter's commit written with the decision", () 
     expect(folded?.next.events.at(-1)).toMatchObject({ type: "ack", participant: "p2", decision: "commit" });
   });
 
-  it("is the same record as the decision and then that participant's ack, applied one after the other", () => {
+  it("is the decision and then that participant's ack applied one after the other, but for whom the decision was sent", () => {
     const voted = apply(tx, [vote("p1")]).next;
     const deciding = apply(voted, [vote("p2")]);
     const folded = withOwnCommit(
@@ -39,7 +40,38 @@ describe("withOwnCommit: the last voter's commit written with the decision", () 
       policy,
     );
     const ack: CoordinatorMessage = { type: "ack", txId: "t", participant: "p2", decision: "commit" };
-    expect(folded?.next).toEqual(apply(deciding.next, [ack]).next);
+    const apart = apply(deciding.next, [ack]).next;
+    const sentTo = (record: TxRecord | undefined) =>
+      record?.events.filter((e) => e.type === "decision_sent").map((e) => e.participants);
+    expect(sentTo(apart)).toEqual([["p1", "p2"]]);
+    // p2's commit went with the decision: the timeline does not say it was sent one.
+    expect(sentTo(folded?.next)).toEqual([["p1"]]);
+    const others = (record: TxRecord | undefined) =>
+      record && { ...record, events: record.events.filter((e) => e.type !== "decision_sent") };
+    expect(others(folded?.next)).toEqual(others(apart));
+  });
+
+  it("counts one fewer among those a decision to many participants was sent to but does not name", () => {
+    const names = Array.from({ length: 12 }, (_, i) => `q${String(i).padStart(2, "0")}`);
+    const many = begunTwoPc({ id: "t", participants: names, action: "x", input: {} });
+    const votes = (record: TxRecord, who: string[]) =>
+      apply(
+        record,
+        who.map((n) => vote(n)),
+      );
+    const voted = votes(many, names.slice(0, 11)).next;
+    const last = names[11] as string;
+    const deciding = votes(voted, [last]);
+    const sent = (record: TxRecord | undefined) => record?.events.find((e) => e.type === "decision_sent");
+    expect(sent(deciding.next)).toMatchObject({ participantsOmitted: 2 });
+    const folded = withOwnCommit(
+      voted,
+      deciding,
+      { participant: last, attempt: 0, startedAt: many.createdAt },
+      5,
+      policy,
+    );
+    expect(sent(folded?.next)).toMatchObject({ participants: names.slice(0, 10), participantsOmitted: 1 });
   });
 
   it("leaves the others' acks to come: the deciding write does not complete the transaction", () => {
