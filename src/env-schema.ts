@@ -176,7 +176,7 @@ export const envSchema = z
     CONCORD_VOTE_WITH_PREPARE: v(
       bool(true),
       "true",
-      "with direct answers: a participant's yes vote is written in the same TransactWriteItems as its prepare (no write of its own first, no vote write after); where that vote decides to commit, with its branches applied at once (reservations only). Where branches declare their moves; false: it prepares, then votes",
+      "with direct answers: a participant's yes vote is written in the same TransactWriteItems as its prepare (no write of its own first, no vote write after); where that vote decides to commit, with its branches applied at once (reservations only). Where branches declare their moves, in a transaction of at most four participants; false: it prepares, then votes",
     ),
     CONCORD_PAYMENT_FAILURE_RATE: v(
       rate(),
