@@ -101,6 +101,11 @@ export async function advance(
 ): Promise<TxRecord | undefined> {
   const crash = deps.crash ?? (() => {});
   const pause = deps.pause ?? racePause;
+  // Held as read, or let go once final: a stale unfinished copy would cost every later message a read.
+  const keep = (record: TxRecord): void => {
+    if (isFinal(record.state)) deps.records?.forget(id);
+    else deps.records?.remember(record);
+  };
   const held = deps.records?.get(id);
   let tx = held ?? (await deps.store.get(id));
   let fresh = held === undefined;
@@ -114,7 +119,11 @@ export async function advance(
     // The participant's own part, written with the record, unless it was refused.
     const folded = plain.changed ? own?.fold(tx, plain, now) : undefined;
     // Not taken (a held copy is never ahead of the record, so a fresh read would not take it either).
-    if (own?.required && !folded) return tx;
+    // Kept: the participant's own vote, which follows, then needs no read.
+    if (own?.required && !folded) {
+      keep(tx);
+      return tx;
+    }
     const step = folded?.step ?? plain;
     if (!step.changed) {
       if (!fresh) {
@@ -122,9 +131,7 @@ export async function advance(
         fresh = true;
         continue;
       }
-      // Held as read, or let go once final: a stale unfinished copy would cost every later message a read.
-      if (isFinal(tx.state)) deps.records?.forget(id);
-      else deps.records?.remember(tx);
+      keep(tx);
       await dispatch(tx, step.effects, deps.bus, deps.log);
       return tx;
     }
@@ -142,6 +149,7 @@ export async function advance(
           txId: id,
           participant: own.participant,
         });
+        keep(tx);
         return tx;
       }
       deps.log.warn("the participant's commit was refused with the decision; it is sent the COMMIT", {
@@ -158,9 +166,7 @@ export async function advance(
       fresh = true;
       continue;
     }
-    // A final record changes no more: holding it would only cost memory.
-    if (isFinal(next.state)) deps.records?.forget(id);
-    else deps.records?.remember(next);
+    keep(next);
     folded?.written();
     deps.onWrite?.(next);
     if (deps.metrics) recordWrite(deps.metrics, tx, next);

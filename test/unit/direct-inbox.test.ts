@@ -10,9 +10,12 @@ import { createRecordCache } from "../../src/coordinator/record-cache.ts";
 import type { CoordinatorMessage, ParticipantMessage } from "../../src/core/messages.ts";
 import type { TxRecord } from "../../src/core/transaction.ts";
 import { begin, type Policy } from "../../src/core/two-phase-commit.ts";
+import { BarrierConflictError } from "../../src/participant-kit/errors.ts";
+import type { OwnPrepare } from "../../src/ports/alongside.ts";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
 import type { TransactionStore } from "../../src/ports/transaction-store.ts";
 import { silentLogger } from "../../testkit/logging.ts";
+import type { MemoryAlongside } from "../../testkit/memory/memory-alongside.ts";
 import { createMemoryTransactionStore } from "../../testkit/memory/memory-transaction-store.ts";
 
 const policy: Policy = {
@@ -46,12 +49,12 @@ async function setup(options: { failWrites?: number; queueFails?: boolean } = {}
   const writes: boolean[] = [];
   const store: TransactionStore = {
     ...memory,
-    async update(before, next) {
+    async update(before, next, alongside) {
       if (failWrites > 0) {
         failWrites--;
         throw new Error("ThrottlingException");
       }
-      const outcome = await memory.update(before, next);
+      const outcome = await memory.update(before, next, alongside);
       writes.push(outcome.saved);
       return outcome;
     },
@@ -67,6 +70,7 @@ async function setup(options: { failWrites?: number; queueFails?: boolean } = {}
   const queued: CoordinatorMessage[] = [];
   const inbox = createDirectInbox({
     handleGroup: coordinator.handleGroup,
+    handleVoteWithPrepare: coordinator.handleVoteWithPrepare,
     fallback: {
       async toCoordinator(m) {
         if (options.queueFails) throw new Error("SQS unavailable");
@@ -144,5 +148,78 @@ describe("the direct inbox", () => {
     expect(tx?.state).toBe("preparing");
     expect(voteOf(tx, "p1")).toBe("yes");
     expect(sent).toEqual([]);
+  });
+});
+
+/**
+ * A participant's offer of its prepare (and its commit at once), as memory
+ * parts whose condition `refuse` decides, each application recorded in `done`.
+ */
+function offer(participant: string, refuse?: () => void) {
+  const done: string[] = [];
+  const written: string[] = [];
+  const part = (what: string): MemoryAlongside => ({
+    backend: "memory",
+    check: () => refuse?.(),
+    apply: () => void done.push(what),
+  });
+  const own: OwnPrepare = {
+    participant,
+    attempt: 0,
+    startedAt: created.createdAt,
+    prepare: () => part("prepared"),
+    commit: () => part("committed"),
+    written: (what) => void written.push(what),
+  };
+  return { own, done, written };
+}
+
+describe("the direct inbox, a vote with its prepare", () => {
+  it("writes the first vote with its prepare, and the deciding one with its commit at once", async () => {
+    const { memory, sent, queued, inbox } = await setup();
+    const first = offer("p1");
+    await inbox.voteWithPrepare(vote("p1"), first.own);
+    expect({ done: first.done, written: first.written }).toEqual({
+      done: ["prepared"],
+      written: ["prepared"],
+    });
+    const last = offer("p2");
+    await inbox.voteWithPrepare(vote("p2"), last.own);
+    expect({ done: last.done, written: last.written }).toEqual({
+      done: ["committed"],
+      written: ["committed"],
+    });
+    expect((await memory.get("t"))?.state).toBe("committing");
+    // Only the first voter is sent its COMMIT; nothing went through the queue.
+    expect(sent.map((m) => [m.type, m.participant])).toEqual([["commit", "p1"]]);
+    expect(queued).toEqual([]);
+  });
+
+  it("never sends it through the queue: a failed write or a refused part writes nothing, and resolves", async () => {
+    const failed = await setup({ failWrites: 1 });
+    const a = offer("p1");
+    await failed.inbox.voteWithPrepare(vote("p1"), a.own);
+    const refused = await setup();
+    const b = offer("p1", () => {
+      throw new BarrierConflictError("t", true);
+    });
+    await refused.inbox.voteWithPrepare(vote("p1"), b.own);
+    for (const [{ memory, queued }, { done, written }] of [
+      [failed, a],
+      [refused, b],
+    ] as const) {
+      expect({ queued, done, written }).toEqual({ queued: [], done: [], written: [] });
+      expect(voteOf(await memory.get("t"), "p1")).toBeUndefined();
+    }
+  });
+
+  it("lets an error that ends the invocation through", async () => {
+    const { memory, queued, inbox } = await setup();
+    const { own, written } = offer("p1", () => {
+      throw new Fatal("crashed");
+    });
+    await expect(inbox.voteWithPrepare(vote("p1"), own)).rejects.toThrow("crashed");
+    expect({ queued, written }).toEqual({ queued: [], written: [] });
+    expect(voteOf(await memory.get("t"), "p1")).toBeUndefined();
   });
 });

@@ -7,9 +7,11 @@ import { describe, expect, it } from "vitest";
 import { createCoordinator } from "../../src/coordinator/coordinator.ts";
 import { createRecordCache } from "../../src/coordinator/record-cache.ts";
 import type { ParticipantMessage } from "../../src/core/messages.ts";
+import type { OwnPrepare } from "../../src/ports/alongside.ts";
 import type { MessageBus } from "../../src/ports/message-bus.ts";
 import type { TransactionStore } from "../../src/ports/transaction-store.ts";
 import { silentLogger } from "../../testkit/logging.ts";
+import type { MemoryAlongside } from "../../testkit/memory/memory-alongside.ts";
 import { createMemoryTransactionStore } from "../../testkit/memory/memory-transaction-store.ts";
 import { begunTwoPc, TEST_POLICY } from "../helpers/policy.ts";
 
@@ -26,9 +28,9 @@ function setup() {
       calls.push("get");
       return memory.get(id);
     },
-    update: (before, next) => {
+    update: (before, next, alongside) => {
       calls.push("update");
-      return memory.update(before, next);
+      return memory.update(before, next, alongside);
     },
   };
   const sent: ParticipantMessage[] = [];
@@ -88,5 +90,23 @@ describe("advance with records held in the process", () => {
     await coordinator.handle(vote("p1"));
     expect(calls).toEqual(["get"]);
     expect(sent).toEqual([expect.objectContaining({ type: "commit", participant: "p1" })]);
+  });
+
+  it("keeps the record it read for a vote with its prepare it did not take: the plain vote after it needs no read", async () => {
+    const { memory, calls, coordinator } = setup();
+    await memory.create(created);
+    // Another incarnation's PREPARE: the vote is not taken, and nothing is written.
+    const written: string[] = [];
+    const own: OwnPrepare = {
+      participant: "p1",
+      attempt: 0,
+      startedAt: created.createdAt - 1,
+      prepare: () => ({ backend: "memory", check() {}, apply() {} }) as MemoryAlongside,
+      written: (part) => void written.push(part),
+    };
+    await coordinator.handleVoteWithPrepare(vote("p1"), own);
+    expect({ calls, written }).toEqual({ calls: ["get"], written: [] });
+    await coordinator.handle(vote("p1"));
+    expect(calls).toEqual(["get", "update"]);
   });
 });
