@@ -1,6 +1,6 @@
 /**
- * A participant's commit as a part of the record's write (ports/alongside.ts),
- * on DynamoDB: the transaction items of that commit, which the transaction
+ * A participant's part of the record's write (ports/alongside.ts: its commit,
+ * or its prepare), on DynamoDB: its transaction items, which the transaction
  * store writes in one TransactWriteItems after the record's own update.
  */
 import type { Alongside } from "../ports/alongside.ts";

@@ -39,9 +39,11 @@ const TYPE_CODES: Readonly<Record<EventType, string>> = {
   compensation_stalled: "cx",
 };
 
-const TYPES_BY_CODE: ReadonlyMap<string, EventType> = new Map(
-  Object.entries(TYPE_CODES).map(([type, code]) => [code, type as EventType]),
-);
+/** `table` read the other way: from each value back to its key. */
+const inverse = <K extends string>(table: Readonly<Record<K, string>>): ReadonlyMap<string, K> =>
+  new Map(Object.entries(table).map(([key, value]) => [value as string, key as K]));
+
+const TYPES_BY_CODE = inverse(TYPE_CODES);
 
 type Field = Exclude<keyof TxEvent, "at" | "type">;
 
@@ -62,9 +64,7 @@ const FIELD_KEYS: Readonly<Record<Field, string>> = {
   outcome: "o",
 };
 
-const FIELDS_BY_KEY: ReadonlyMap<string, Field> = new Map(
-  Object.entries(FIELD_KEYS).map(([field, key]) => [key, field as Field]),
-);
+const FIELDS_BY_KEY = inverse(FIELD_KEYS);
 
 /** Every participant of the record, as an event naming all of them lists them. */
 const EVERYONE = "*";

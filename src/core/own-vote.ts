@@ -53,7 +53,7 @@ export function withOwnVote(
     const committed = withOwnCommit(before, step, own, now, policy);
     if (committed) return { step: committed, part: "committed" };
   }
-  // Decided to abort in the same step (the deadline): the participant prepares on its own, late, and is rolled back.
+  // Decided to abort in the same step (another answer folded with it): the participant prepares on its own, late, and is rolled back.
   if (next.state !== "preparing" && next.state !== "committing") return undefined;
   return { step, part: "prepared" };
 }

@@ -39,6 +39,19 @@ const MAX_RESOURCES_ALONGSIDE = MAX_RESOURCES_PER_WRITE - 1;
  * rate, twice its size; a large transaction's votes go plain.
  */
 const MAX_VOTERS_WITH_PREPARE = 4;
+/**
+ * Where `barrier` may be written as a part of the record's write: the
+ * incarnation it names, else undefined. Not an atomic saga stage's barrier,
+ * kept until its saga is finished; not where the record, the barrier and its
+ * resources would pass one transaction's items.
+ */
+const alongsideOf = (barrier: Barrier<ResourceState>): number | undefined =>
+  barrier.sagaStage || barrier.planned.length > MAX_RESOURCES_ALONGSIDE ? undefined : barrier.txStartedAt;
+
+/** Reservations alone: nothing waits for its release, so it may commit with a decision. */
+const holdsNoLock = (barrier: Barrier<ResourceState>): boolean =>
+  barrier.planned.every((p) => p.moves !== undefined);
+
 /** Registrations that may find the lock moved on before a PREPARE falls back to a delayed copy. */
 const MAX_REGISTRATIONS = 5;
 
@@ -250,19 +263,18 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
   async function voteWithPrepare(barrier: Barrier<S>): Promise<Barrier<S> | undefined> {
     const apply = deps.voteWithPrepare;
     const { prepareAlongside, commitOnePhaseAlongside } = store;
-    if (!apply || !prepareAlongside || !commitOnePhaseAlongside || barrier.sagaStage) return undefined;
-    if (barrier.planned.length > MAX_RESOURCES_ALONGSIDE || barrier.txStartedAt === undefined)
-      return undefined;
+    const startedAt = alongsideOf(barrier);
+    if (!apply || !prepareAlongside || !commitOnePhaseAlongside || startedAt === undefined) return undefined;
     // Committed at once only where the last voter's commit goes with its decision (offerCommit).
-    const movesOnly = deps.offerCommit !== undefined && barrier.planned.every((p) => p.moves !== undefined);
+    const atOnce = deps.offerCommit !== undefined && holdsNoLock(barrier);
     const committedAt = (now: number): Barrier<S> => ({ ...barrier, state: "committed", decidedAt: now });
     let written: Barrier<S> | undefined;
     await apply(voteFrom(barrier), {
       participant: name,
       attempt: attemptOf(barrier),
-      startedAt: barrier.txStartedAt,
+      startedAt,
       prepare: (now) => prepareAlongside.call(store, barrier, now),
-      ...(movesOnly
+      ...(atOnce
         ? { commit: (now: number) => commitOnePhaseAlongside.call(store, committedAt(now), now) }
         : {}),
       written: (part, now) => {
@@ -434,14 +446,12 @@ export function createTwoPhaseParticipant<S extends ResourceState>(
   function offerCommit(barrier: Barrier<S>): (() => void) | undefined {
     const { offerCommit: offer } = deps;
     const { commitAlongside } = store;
-    if (!offer || !commitAlongside || barrier.sagaStage) return undefined;
-    if (!barrier.planned.every((p) => p.moves !== undefined)) return undefined;
-    if (barrier.planned.length > MAX_RESOURCES_ALONGSIDE || barrier.txStartedAt === undefined)
-      return undefined;
+    const startedAt = alongsideOf(barrier);
+    if (!offer || !commitAlongside || startedAt === undefined || !holdsNoLock(barrier)) return undefined;
     return offer(barrier.txId, {
       participant: name,
       attempt: attemptOf(barrier),
-      startedAt: barrier.txStartedAt,
+      startedAt,
       alongside: (now) => commitAlongside.call(store, barrier, now),
       committed: () => remembered.forget(barrier.txId),
     });

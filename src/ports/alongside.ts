@@ -54,7 +54,7 @@ export interface OwnPrepare {
   written(part: "prepared" | "committed", now: number): void;
 }
 
-/** The part's condition failed (the barrier is no longer prepared as offered): nothing was written. */
+/** The part's condition failed (the barrier is not as offered, or a move no longer fits): nothing was written. */
 export class AlongsideRefusedError extends Error {
   override name = "AlongsideRefusedError";
   constructor(

@@ -21,8 +21,9 @@ export interface TransactionStore {
    * Writes `next` over `before` if the record is still at `before.version`,
    * changing only what differs. One call: a lost race returns the record that
    * won (undefined when there is none), so the caller needs no read to retry.
-   * With `alongside` (a participant's commit, ports/alongside.ts), both or
-   * neither: its failed condition writes nothing and throws AlongsideRefusedError.
+   * With `alongside` (a participant's commit or prepare, ports/alongside.ts),
+   * both or neither: its failed condition writes nothing and throws
+   * AlongsideRefusedError.
    */
   update(before: TxRecord, next: TxRecord, alongside?: Alongside): Promise<UpdateOutcome>;
   /** Ids of transactions in one shard of the due index whose due time is at or before `now`. */

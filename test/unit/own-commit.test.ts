@@ -7,18 +7,19 @@ import { apply, twoVoters, vote } from "../helpers/votes.ts";
 
 const policy = TEST_POLICY;
 const tx = twoVoters;
+/** Prepared for `tx` (this incarnation), at its first attempt unless said. */
+const ownOf = (participant: string, attempt = 0) => ({ participant, attempt, startedAt: tx.createdAt });
+
+/** p1 voted; p2's vote decides, and its commit is folded into that step. */
+function p2Decides() {
+  const voted = apply(tx, [vote("p1")]).next;
+  const deciding = apply(voted, [vote("p2")]);
+  return { voted, deciding, folded: withOwnCommit(voted, deciding, ownOf("p2"), 5, policy) };
+}
 
 describe("withOwnCommit: the last voter's commit written with the decision", () => {
   it("acknowledges the last voter in the deciding step and drops only its COMMIT", () => {
-    const voted = apply(tx, [vote("p1")]).next;
-    const deciding = apply(voted, [vote("p2")]);
-    const folded = withOwnCommit(
-      voted,
-      deciding,
-      { participant: "p2", attempt: 0, startedAt: tx.createdAt },
-      5,
-      policy,
-    );
+    const { folded } = p2Decides();
     expect(folded?.next.state).toBe("committing");
     expect(folded?.effects).toEqual([{ kind: "decision", participant: "p1", decision: "commit" }]);
     const participants = folded?.next.protocol === "2pc" ? folded.next.participants : [];
@@ -30,15 +31,7 @@ describe("withOwnCommit: the last voter's commit written with the decision", () 
   });
 
   it("is the decision and then that participant's ack applied one after the other, but for whom the decision was sent", () => {
-    const voted = apply(tx, [vote("p1")]).next;
-    const deciding = apply(voted, [vote("p2")]);
-    const folded = withOwnCommit(
-      voted,
-      deciding,
-      { participant: "p2", attempt: 0, startedAt: tx.createdAt },
-      5,
-      policy,
-    );
+    const { deciding, folded } = p2Decides();
     const ack: CoordinatorMessage = { type: "ack", txId: "t", participant: "p2", decision: "commit" };
     const apart = apply(deciding.next, [ack]).next;
     const sentTo = (record: TxRecord | undefined) =>
@@ -76,57 +69,26 @@ describe("withOwnCommit: the last voter's commit written with the decision", () 
 
   it("leaves the others' acks to come: the deciding write does not complete the transaction", () => {
     // No other participant can have acked before the decision, so one is always left.
-    const voted = apply(tx, [vote("p1")]).next;
-    const deciding = apply(voted, [vote("p2")]);
-    const folded = withOwnCommit(
-      voted,
-      deciding,
-      { participant: "p2", attempt: 0, startedAt: tx.createdAt },
-      5,
-      policy,
-    );
+    const { deciding, folded } = p2Decides();
     expect(folded?.next.completedAt).toBeUndefined();
     expect(folded?.next.dueAt).toBe(deciding.next.dueAt);
   });
 
   it("leaves every other step as it is: no decision, an abort, another participant, attempt or incarnation", () => {
     const first = apply(tx, [vote("p1")]);
-    expect(
-      withOwnCommit(tx, first, { participant: "p1", attempt: 0, startedAt: tx.createdAt }, 5, policy),
-    ).toBeUndefined();
+    expect(withOwnCommit(tx, first, ownOf("p1"), 5, policy)).toBeUndefined();
     const voted = first.next;
     const aborting = apply(voted, [vote("p2", "no")]);
     expect(aborting.next.state).toBe("aborting");
-    expect(
-      withOwnCommit(voted, aborting, { participant: "p2", attempt: 0, startedAt: tx.createdAt }, 5, policy),
-    ).toBeUndefined();
+    expect(withOwnCommit(voted, aborting, ownOf("p2"), 5, policy)).toBeUndefined();
     const deciding = apply(voted, [vote("p2")]);
-    expect(
-      withOwnCommit(voted, deciding, { participant: "p3", attempt: 0, startedAt: tx.createdAt }, 5, policy),
-    ).toBeUndefined();
-    expect(
-      withOwnCommit(voted, deciding, { participant: "p2", attempt: 1, startedAt: tx.createdAt }, 5, policy),
-    ).toBeUndefined();
+    expect(withOwnCommit(voted, deciding, ownOf("p3"), 5, policy)).toBeUndefined();
+    expect(withOwnCommit(voted, deciding, ownOf("p2", 1), 5, policy)).toBeUndefined();
     // Prepared for another incarnation of the id (an earlier transaction's, since expired).
-    expect(
-      withOwnCommit(
-        voted,
-        deciding,
-        { participant: "p2", attempt: 0, startedAt: tx.createdAt - 1 },
-        5,
-        policy,
-      ),
-    ).toBeUndefined();
+    const earlier = { ...ownOf("p2"), startedAt: tx.createdAt - 1 };
+    expect(withOwnCommit(voted, deciding, earlier, 5, policy)).toBeUndefined();
     // Already decided: the step re-sends, it does not decide.
     const again = apply(deciding.next, [vote("p2")]);
-    expect(
-      withOwnCommit(
-        deciding.next,
-        again,
-        { participant: "p2", attempt: 0, startedAt: tx.createdAt },
-        5,
-        policy,
-      ),
-    ).toBeUndefined();
+    expect(withOwnCommit(deciding.next, again, ownOf("p2"), 5, policy)).toBeUndefined();
   });
 });

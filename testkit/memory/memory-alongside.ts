@@ -1,7 +1,7 @@
 /**
- * A participant's commit as a part of the record's write (ports/alongside.ts),
- * in memory: its condition, checked before anything is written, and its
- * effect, applied with the record's.
+ * A participant's part of the record's write (ports/alongside.ts: its commit,
+ * or its prepare), in memory: its condition, checked before anything is
+ * written, and its effect, applied with the record's.
  */
 import type { Alongside } from "../../src/ports/alongside.ts";
 
@@ -11,6 +11,12 @@ export interface MemoryAlongside extends Alongside {
   check(): void;
   apply(): void;
 }
+
+export const memoryAlongside = (check: () => void, apply: () => void): MemoryAlongside => ({
+  backend: "memory",
+  check,
+  apply,
+});
 
 /** `alongside` as this backend's, or an error: a part from another backend is a wiring mistake. */
 export function asMemory(alongside: Alongside): MemoryAlongside {

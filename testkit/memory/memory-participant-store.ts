@@ -21,7 +21,7 @@ import {
 import { applyMoves, fits, isHeld, shiftHolds } from "../../src/participant-kit/escrow.ts";
 import type { ParticipantStore, StepFrom } from "../../src/participant-kit/participant-store.ts";
 import type { Resource, ResourceModel, ResourceState } from "../../src/participant-kit/resource-model.ts";
-import type { MemoryAlongside } from "./memory-alongside.ts";
+import { memoryAlongside } from "./memory-alongside.ts";
 
 export interface StoredResource<S extends ResourceState> extends Resource<S> {
   readonly participant: string;
@@ -302,22 +302,22 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       applyPrepare(barrier, now);
     },
 
-    prepareAlongside: (barrier, now): MemoryAlongside => ({
-      backend: "memory",
-      check: () => checkNew(barrier),
-      apply: () => applyPrepare(barrier, now),
-    }),
+    prepareAlongside: (barrier, now) =>
+      memoryAlongside(
+        () => checkNew(barrier),
+        () => applyPrepare(barrier, now),
+      ),
 
     async commitOnePhase(barrier, now) {
       checkNew(barrier);
       applyOnePhase(barrier, now);
     },
 
-    commitOnePhaseAlongside: (barrier, now): MemoryAlongside => ({
-      backend: "memory",
-      check: () => checkNew(barrier),
-      apply: () => applyOnePhase(barrier, now),
-    }),
+    commitOnePhaseAlongside: (barrier, now) =>
+      memoryAlongside(
+        () => checkNew(barrier),
+        () => applyOnePhase(barrier, now),
+      ),
 
     async refuse(barrier) {
       insertBarrier(barrier, barrier.createdAt);
@@ -328,11 +328,11 @@ export function createMemoryParticipantStore<S extends ResourceState>(
       applyCommit(barrier, now);
     },
 
-    commitAlongside: (barrier, now): MemoryAlongside => ({
-      backend: "memory",
-      check: () => checkDecision(barrier),
-      apply: () => applyCommit(barrier, now),
-    }),
+    commitAlongside: (barrier, now) =>
+      memoryAlongside(
+        () => checkDecision(barrier),
+        () => applyCommit(barrier, now),
+      ),
 
     async rollback(barrier, now) {
       checkDecision(barrier);
