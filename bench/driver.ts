@@ -117,13 +117,17 @@ interface Outcome {
   readonly mostRestarts: number;
 }
 
-/** Sends `count` transactions from `clients` concurrent clients; `make(n)` builds the n-th. */
+/**
+ * Sends `count` transactions from `clients` concurrent clients; `make(n)` builds the n-th.
+ * With `stopAt` (a `performance.now()` time), no client starts one after it.
+ */
 export async function drive(
   bench: Bench,
   label: string,
   count: number,
   clients: number,
   make: (n: number) => Request,
+  stopAt = Number.POSITIVE_INFINITY,
 ) {
   const { url } = bench;
   const latencies: number[] = [];
@@ -138,7 +142,7 @@ export async function drive(
   const started = performance.now();
   await Promise.all(
     Array.from({ length: clients }, async () => {
-      for (let n = next++; n < count; n = next++) {
+      for (let n = next++; n < count && performance.now() < stopAt; n = next++) {
         const { path, body } = make(n);
         const t0 = performance.now();
         apiRequests += 1;
@@ -159,7 +163,12 @@ export async function drive(
           const reason = view.reason ?? view.status;
           reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
         }
-        progress(`${label}: ${++done}/${count}`);
+        done += 1;
+        progress(
+          Number.isFinite(stopAt)
+            ? `${label}: ${done}, ${Math.max(0, (stopAt - performance.now()) / 1000).toFixed(0)} s left`
+            : `${label}: ${done}/${count}`,
+        );
       }
     }),
   );

@@ -1,8 +1,9 @@
 /**
  * The default workloads, one measurement per concurrency level: 2-party 2PC
- * transfers, 2-step sagas (`--protocol saga`) or same-server transfers
- * (`--one-phase`), each with its calls, capacity, CPU and cost per committed
- * transaction.
+ * transfers (n-party with `--participants`), 2-step sagas (`--protocol saga`)
+ * or same-server transfers (`--one-phase`), each with its calls, capacity, CPU
+ * and cost per committed transaction. First, unmeasured, a warm-up
+ * (`warmUp`).
  */
 import {
   costPerMillion,
@@ -25,7 +26,6 @@ import {
 } from "./driver.ts";
 
 /** The JSON line of one concurrency level: exactly these fields (test/bench/bench-json.test.ts). */
-/** The JSON line of one concurrency level: exactly these fields (test/bench/bench-json.test.ts). */
 interface LevelResult {
   readonly concurrency: number;
   readonly committed: number;
@@ -43,7 +43,8 @@ interface LevelResult {
 export async function runLevels(bench: Bench, perLevel: number) {
   const { opts, meter } = bench;
   const accounts = Array.from({ length: opts.accounts }, (_, i) => `a${i}`);
-  await seed(bench, opts.onePhase ? ["bank-1"] : ["bank-1", "bank-2"], accounts);
+  const servers = Array.from({ length: opts.participants }, (_, i) => `bank-${i + 1}`);
+  await seed(bench, opts.onePhase ? ["bank-1"] : servers, accounts);
   const half = Math.floor(opts.accounts / 2);
   // Transfers in flight take consecutive accounts, so they never collide on a lock.
   const make = (n: number): Request => {
@@ -55,18 +56,25 @@ export async function runLevels(bench: Bench, perLevel: number) {
       ]);
     }
     if (opts.protocol === "saga") return sagaTransfer(a, a);
-    return transfer([
-      { server_id: "bank-1", account_id: a, operation: "withdraw", amount: 1 },
-      { server_id: "bank-2", account_id: a, operation: "deposit", amount: 1 },
-    ]);
+    return transfer(
+      servers.map((server, i) => ({
+        server_id: server,
+        account_id: a,
+        operation: i % 2 === 0 ? "withdraw" : "deposit",
+        amount: 1,
+      })),
+    );
   };
   const workload = opts.onePhase
     ? "one participant (same-server transfer)"
     : opts.protocol === "saga"
       ? "2-step saga (withdraw on bank-1, then deposit on bank-2)"
-      : "2-party cross-server 2PC transfer";
+      : opts.participants === 2
+        ? "2-party cross-server 2PC transfer"
+        : `${opts.participants}-party 2PC (one branch on each of ${opts.participants} servers)`;
   progressDone();
   say(bench, `${workload}, ${perLevel} per level, Lambda at ${LAMBDA_MEMORY_MB} MB`);
+  if (opts.warmup > 0) say(bench, await warmUp(bench, Math.max(...opts.levels), make));
 
   for (const concurrency of opts.levels) {
     await quiesce(bench);
@@ -139,4 +147,55 @@ export async function runLevels(bench: Bench, perLevel: number) {
         "before the Lambda functions its tasks call",
     );
   }
+}
+
+/** Rounds of the warm-up: long enough to count hundreds of transactions at the usual levels. */
+const WARMUP_ROUND_MS = 5_000;
+/** A round that beats the best before it by less than this share has not warmed further. */
+const WARMUP_GAIN = 0.05;
+/** Rounds in a row without that gain, to call it warm: one alone may be a dip. */
+const WARMUP_STALE_ROUNDS = 2;
+
+/**
+ * The same transactions as the levels, at `concurrency`, in rounds of 5 s, until
+ * two rounds in a row fail to beat the best round before them by 5 %, or
+ * `--warmup` seconds have passed; nothing of it is measured. Why: DynamoDB
+ * Local's JIT compiler takes thousands of calls to reach its speed (committed/s
+ * at 32 rose from 58 to 161 over the first 5,000 transfers of a run), and a
+ * level measured cold reports the compiler, not concord. Returns what it did,
+ * for the report.
+ */
+async function warmUp(bench: Bench, concurrency: number, make: (n: number) => Request): Promise<string> {
+  const limit = performance.now() + bench.opts.warmup * 1000;
+  const rates: number[] = [];
+  let best = 0;
+  let stale = 0;
+  let transactions = 0;
+  const started = performance.now();
+  while (performance.now() < limit && stale < WARMUP_STALE_ROUNDS) {
+    const round = await drive(
+      bench,
+      `warming up at concurrency ${concurrency}, round ${rates.length + 1}` +
+        (rates.length > 0 ? ` (the last: ${rates.at(-1)?.toFixed(1)}/s)` : ""),
+      Number.POSITIVE_INFINITY,
+      concurrency,
+      make,
+      Math.min(limit, performance.now() + WARMUP_ROUND_MS),
+    );
+    transactions += round.latencies.length;
+    const rate = round.latencies.length / round.seconds;
+    rates.push(rate);
+    if (rates.length > 1 && rate <= best * (1 + WARMUP_GAIN)) stale += 1;
+    else stale = 0;
+    best = Math.max(best, rate);
+  }
+  progressDone();
+  const seconds = (performance.now() - started) / 1000;
+  return (
+    `warmed up, not measured: ${transactions} transactions in ${seconds.toFixed(1)} s at concurrency ${concurrency}, ` +
+    `${rates.length} round${rates.length === 1 ? "" : "s"} (${rates.map((r) => r.toFixed(1)).join(", ")}/s)` +
+    (stale >= WARMUP_STALE_ROUNDS
+      ? `, the last ${WARMUP_STALE_ROUNDS} no faster than the best before them by 5 %`
+      : `, stopped at --warmup ${bench.opts.warmup}`)
+  );
 }

@@ -1,5 +1,6 @@
 /** The bench's command line: `npm run bench -- --help`. */
 import { Command, InvalidArgumentError, Option } from "commander";
+import { MAX_BRANCHES } from "../src/api/schemas.ts";
 import { LOCK_POLICIES, type LockPolicy } from "../src/core/lock-policy.ts";
 
 const positiveInt = (value: string): number => {
@@ -7,12 +8,21 @@ const positiveInt = (value: string): number => {
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("a positive integer");
   return n;
 };
+const nonNegativeNumber = (value: string): number => {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0)
+    throw new InvalidArgumentError("a number of seconds, 0 or more");
+  return n;
+};
 const intList = (value: string): number[] => value.split(",").map((v) => positiveInt(v.trim()));
 
 export interface BenchOptions {
   readonly transfers?: number;
   readonly levels: number[];
+  /** Accounts seeded per bank server; parseOptions fills the default. */
   readonly accounts: number;
+  readonly participants: number;
+  readonly warmup: number;
   readonly pollers: number;
   readonly protocol: "2pc" | "saga";
   readonly onePhase: boolean;
@@ -37,7 +47,23 @@ export function parseOptions(): { opts: BenchOptions; fail: (message: string) =>
       positiveInt,
     )
     .option("--levels <list>", "concurrency levels, comma-separated", intList, [1, 8, 32])
-    .option("--accounts <n>", "accounts seeded per bank server", positiveInt, 500)
+    .option(
+      "--accounts <n>",
+      "accounts seeded per bank server, default 500 (with --participants above 2: twice the highest level, at least 8)",
+      positiveInt,
+    )
+    .option(
+      "--participants <n>",
+      "2pc across n bank servers, one branch each (withdraw, deposit, withdraw, ...)",
+      positiveInt,
+      2,
+    )
+    .option(
+      "--warmup <seconds>",
+      "at most this long, unmeasured, the same transactions at the highest level before the first, until two 5 s rounds in a row fail to beat the best before them by 5 %; 0 for none",
+      nonNegativeNumber,
+      120,
+    )
     .option(
       "--pollers <n>",
       "parallel pollers per queue, like Lambda's concurrent invocations",
@@ -65,7 +91,21 @@ export function parseOptions(): { opts: BenchOptions; fail: (message: string) =>
     .option("--json", "one JSON object per line per level (or per --hot run) on stdout, nothing else")
     .showHelpAfterError();
   program.parse();
-  const opts = program.opts<BenchOptions>();
-  if (opts.hot && (opts.protocol !== "2pc" || opts.onePhase)) program.error("--hot runs 2pc transfers only");
+  const given = program.opts<Omit<BenchOptions, "accounts"> & { accounts?: number }>();
+  if (given.hot && (given.protocol !== "2pc" || given.onePhase || given.participants !== 2)) {
+    program.error("--hot runs 2-party 2pc transfers only");
+  }
+  if (given.participants !== 2 && (given.protocol !== "2pc" || given.onePhase)) {
+    program.error(
+      "--participants runs 2pc across that many servers: not with --protocol saga or --one-phase",
+    );
+  }
+  if (given.participants > MAX_BRANCHES) {
+    program.error(`--participants: at most ${MAX_BRANCHES}, the API's limit of branches`);
+  }
+  // In-flight transactions take consecutive accounts; past 2 servers, seeding 500 on each would dominate.
+  const accounts =
+    given.accounts ?? (given.participants > 2 ? Math.max(8, 2 * Math.max(...given.levels)) : 500);
+  const opts: BenchOptions = { ...given, accounts };
   return { opts, fail: (message) => program.error(message) };
 }

@@ -11,6 +11,7 @@
  *   npm run bench -- --transfers 300 --levels 1,8,32 --json
  *   npm run bench -- --protocol saga               # withdraw, then deposit, each with its compensation
  *   npm run bench -- --one-phase                   # every branch on one participant
+ *   npm run bench -- --participants 100 --levels 1 --transfers 20   # the decision of a 100-party 2PC
  *   npm run bench -- --hot --lock-policy detect    # contended accounts beside an uncontended run
  */
 import { loadConfig } from "../src/config.ts";
@@ -50,6 +51,12 @@ const config = loadConfig({
   // The bench measures transfers; idle e-commerce queues would only add empty polls.
   CONCORD_COMMERCE_PARTICIPANTS: "none",
   ...(opts.lockPolicy ? { CONCORD_LOCK_POLICY: opts.lockPolicy } : {}),
+  // Past the default three bank servers, one for each participant.
+  ...(opts.participants > 3
+    ? {
+        CONCORD_BANK_SERVERS: Array.from({ length: opts.participants }, (_, i) => `bank-${i + 1}`).join(","),
+      }
+    : {}),
 });
 progress("provisioning tables and queues…");
 const runtime = await startRuntime({

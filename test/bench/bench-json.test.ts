@@ -9,6 +9,9 @@ import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
+import { createAwsClients, destroyAwsClients } from "../../src/adapters/aws-clients.ts";
+import { loadConfig } from "../../src/config.ts";
+import { scanRecords } from "../../testkit/scan-table.ts";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -58,19 +61,50 @@ const HOT_FIELDS = [
 
 const prefix = () => ["--prefix", `b${randomUUID().slice(0, 8)}`];
 
+/** The transaction records a run under `--prefix name` left in its table. */
+async function recordsOf(name: string) {
+  const config = loadConfig({
+    AWS_ACCESS_KEY_ID: "bench",
+    AWS_SECRET_ACCESS_KEY: "bench",
+    AWS_REGION: "us-east-1",
+    AWS_ENDPOINT_URL_DYNAMODB: inject("dynamodbEndpoint"),
+    AWS_ENDPOINT_URL_SQS: inject("sqsEndpoint"),
+    CONCORD_PREFIX: name,
+  });
+  const clients = createAwsClients(config);
+  try {
+    return await scanRecords(clients.doc, config.topology);
+  } finally {
+    destroyAwsClients(clients);
+  }
+}
+
 const WORKLOADS = [
-  { workload: "2-party 2PC", args: ["--transfers", "6", "--levels", "1,2"], levels: [1, 2], committed: 6 },
+  {
+    workload: "2-party 2PC",
+    args: ["--transfers", "6", "--levels", "1,2", "--warmup", "0"],
+    levels: [1, 2],
+    committed: 6,
+  },
   {
     workload: "saga",
-    args: ["--protocol", "saga", "--transfers", "3", "--levels", "1"],
+    args: ["--protocol", "saga", "--transfers", "3", "--levels", "1", "--warmup", "0"],
     levels: [1],
     committed: 3,
   },
   {
     workload: "one participant",
-    args: ["--one-phase", "--transfers", "3", "--levels", "1"],
+    args: ["--one-phase", "--transfers", "3", "--levels", "1", "--warmup", "0"],
     levels: [1],
     committed: 3,
+  },
+  {
+    // With a warm-up: its transactions are not among the level's.
+    workload: "4-party 2PC",
+    args: ["--participants", "4", "--transfers", "3", "--levels", "1", "--warmup", "1"],
+    levels: [1],
+    committed: 3,
+    participants: ["bank-1", "bank-2", "bank-3", "bank-4"],
   },
 ];
 
@@ -80,8 +114,17 @@ describe("npm run bench -- --json", () => {
     {
       timeout: 180_000,
     },
-    async ({ args, levels, committed }) => {
-      const { stdout } = await bench(["--json", "--accounts", "10", ...prefix(), ...args]);
+    async ({ args, levels, committed, participants }) => {
+      const named = prefix();
+      const { stdout } = await bench(["--json", "--accounts", "10", ...named, ...args]);
+      if (participants) {
+        // Each transaction, the warm-up's too, has one branch on each of the servers.
+        const records = await recordsOf(named[1] as string);
+        expect(records.length).toBeGreaterThan(committed);
+        for (const record of records) {
+          expect(record.branches.map((b) => b.participant)).toEqual(participants);
+        }
+      }
       const lines = stdout.trim().split("\n");
       expect(lines).toHaveLength(levels.length);
       for (const [i, line] of lines.entries()) {
@@ -173,8 +216,47 @@ describe("npm run bench -- --json", () => {
       "--seed",
       "--prefix",
       "--json",
+      "--participants",
+      "--warmup",
     ]) {
       expect(stdout).toContain(option);
     }
+  });
+
+  it("says what it warmed up on, apart from what it measured", { timeout: 180_000 }, async () => {
+    const { stdout } = await bench([
+      "--accounts",
+      "10",
+      ...prefix(),
+      "--transfers",
+      "2",
+      "--levels",
+      "1",
+      "--warmup",
+      "1",
+    ]);
+    const warmed =
+      /warmed up, not measured: (\d+) transactions in [\d.]+ s at concurrency 1, 1 round \([\d.]+\/s\), stopped at --warmup 1/.exec(
+        stdout,
+      );
+    expect(warmed, stdout).not.toBeNull();
+    expect(Number(warmed?.[1])).toBeGreaterThan(0);
+    expect(stdout).toContain("(2 committed, 0 not committed");
+  });
+
+  it.each([
+    [["--participants", "101"], "at most 100"],
+    [["--participants", "3", "--one-phase"], "not with --protocol saga or --one-phase"],
+    [["--participants", "3", "--protocol", "saga"], "not with --protocol saga or --one-phase"],
+    [["--participants", "3", "--hot"], "--hot runs 2-party 2pc transfers only"],
+    [["--warmup", "-1"], "a number of seconds, 0 or more"],
+    [["--warmup", "soon"], "a number of seconds, 0 or more"],
+  ])("refuses %j before starting anything", async (args, message) => {
+    const failed = await bench(args).then(
+      () => undefined,
+      (err: { code?: number; stderr?: string }) => err,
+    );
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toContain(message);
   });
 });

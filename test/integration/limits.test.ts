@@ -127,7 +127,7 @@ describe("100 participants in one transaction", () => {
     const ten = await run(10);
     const hundred = await run(100);
     console.log(
-      `100-participant 2PC: decision after ${hundred.decidedMs.toFixed(0)} ms (warm); ` +
+      `100-participant 2PC: decision after ${hundred.decidedMs.toFixed(0)} ms (after one warm-up run); ` +
         `calls per participant ${(hundred.calls / 100).toFixed(2)} at 100, ${(ten.calls / 10).toFixed(2)} at 10`,
     );
     expect(hundred.calls / 100).toBeLessThanOrEqual((ten.calls / 10) * 1.25);
