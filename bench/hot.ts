@@ -15,6 +15,7 @@ import {
   seed,
   transfer,
 } from "./driver.ts";
+import { warmUp } from "./warmup.ts";
 
 /** A `--hot` run's JSON line. */
 interface HotResult {
@@ -72,13 +73,11 @@ export async function runHot(bench: Bench, count: number) {
     const from = pick(servers.slice(0, 3));
     return move(from, pick(hot), pick(servers.slice(0, 3).filter((s) => s !== from)), pick(hot));
   });
+  // Consecutive transfers are in flight together; 100 accounts per server keep them apart.
+  const uncontended = (n: number) =>
+    move(servers[n % 3] as string, `u${n % 100}`, servers[(n + 1) % 3] as string, `u${n % 100}`);
   const runs: [HotResult["run"], string, (n: number) => Request][] = [
-    [
-      "uncontended",
-      `${count} transfers, each on accounts no other transfer in flight touches`,
-      // Consecutive transfers are in flight together; 100 accounts per server keep them apart.
-      (n) => move(servers[n % 3] as string, `u${n % 100}`, servers[(n + 1) % 3] as string, `u${n % 100}`),
-    ],
+    ["uncontended", `${count} transfers, each on accounts no other transfer in flight touches`, uncontended],
     [
       "hot-accounts",
       `${count} random cross-server transfers among 3 servers x 5 accounts`,
@@ -92,6 +91,8 @@ export async function runHot(bench: Bench, count: number) {
   ];
   progressDone();
   say(bench, `contention, ${opts.clients} clients, lock policy ${policy}`);
+  // On the uncontended transfers: warm for all three runs alike.
+  if (opts.warmup > 0) say(bench, await warmUp(bench, opts.clients, uncontended));
   let uncontendedRate = 0;
   for (const [run, description, make] of runs) {
     await quiesce(bench);

@@ -60,7 +60,7 @@ export function parseOptions(): { opts: BenchOptions; fail: (message: string) =>
     )
     .option(
       "--warmup <seconds>",
-      "at most this long, unmeasured, the same transactions at the highest level before the first, until two 5 s rounds in a row fail to beat the best before them by 5 %; 0 for none",
+      "at most this long, unmeasured, the same transactions at the highest level (with --hot: the uncontended ones) before anything is measured, until two 5 s rounds in a row fail to beat the best before them by 5 %; 0 for none",
       nonNegativeNumber,
       120,
     )

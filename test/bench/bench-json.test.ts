@@ -175,7 +175,17 @@ describe("npm run bench -- --json", () => {
   it("--hot: one line per run, the contended ones measured against the uncontended", {
     timeout: 180_000,
   }, async () => {
-    const { stdout } = await bench(["--json", "--hot", "--transfers", "4", "--clients", "2", ...prefix()]);
+    const { stdout } = await bench([
+      "--json",
+      "--hot",
+      "--transfers",
+      "4",
+      "--clients",
+      "2",
+      "--warmup",
+      "1",
+      ...prefix(),
+    ]);
     const rows = stdout
       .trim()
       .split("\n")
