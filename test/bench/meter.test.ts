@@ -42,6 +42,33 @@ async function writeUnitsOf(send: () => Promise<unknown>): Promise<number> {
 }
 
 describe("the bench's write units", () => {
+  it("off while the bench times: the request goes out as sent, nothing is counted", async () => {
+    const sent: unknown[] = [];
+    const probe = new DynamoDBClient({
+      endpoint: inject("dynamodbEndpoint"),
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    const quiet = new Meter();
+    quiet.meterCapacity(probe);
+    // After the meter's middleware (initialize), before the request is built: what it passed on.
+    probe.middlewareStack.add(
+      (next) => async (args) => {
+        sent.push((args.input as { ReturnConsumedCapacity?: string }).ReturnConsumedCapacity);
+        return next(args);
+      },
+      { step: "serialize", name: "probe" },
+    );
+    quiet.capacityOn = false;
+    await probe.send(new PutItemCommand(small(randomUUID()).Put));
+    expect(quiet.snapshot().writeUnits).toBe(0);
+    quiet.capacityOn = true;
+    await probe.send(new PutItemCommand(small(randomUUID()).Put));
+    expect(quiet.snapshot().writeUnits).toBe(1);
+    expect(sent).toEqual([undefined, "TOTAL"]);
+    probe.destroy();
+  });
+
   it("a standard write of a small item: 1", async () => {
     expect(await writeUnitsOf(() => ddb.send(new PutItemCommand(small(randomUUID()).Put)))).toBe(1);
   });
