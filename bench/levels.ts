@@ -132,7 +132,7 @@ export async function runLevels(bench: Bench, perLevel: number) {
         `${Object.entries(callsPerTx)
           .map(([k, v]) => `${k}=${v.toFixed(1)}`)
           .join(" ")}\n` +
-        `    capacity units per tx (${units.sampled} more transactions, metered apart): ` +
+        `    capacity units per committed tx (${units.committed} of ${units.sent} more, untimed): ` +
         `read ${result.capacityUnitsPerTx.read.toFixed(2)}, write ${result.capacityUnitsPerTx.write.toFixed(2)} = ` +
         `${Object.entries(units.byCall)
           .map(([k, v]) => `${k}=${v.toFixed(1)}`)
@@ -179,6 +179,7 @@ async function meterCapacity(bench: Bench, concurrency: number, count: number, m
     read: per(m.readUnits),
     write: per(m.writeUnits),
     byCall: Object.fromEntries(Object.entries(m.unitsByCall).map(([k, v]) => [k, per(v)])),
-    sampled: outcome.committed,
+    sent: count,
+    committed: outcome.committed,
   };
 }

@@ -49,7 +49,7 @@ export function parseOptions(): { opts: BenchOptions; fail: (message: string) =>
     .option("--levels <list>", "concurrency levels, comma-separated", intList, [1, 8, 32])
     .option(
       "--accounts <n>",
-      "accounts seeded per bank server, default 500 (with --participants above 2: twice the highest level, at least 8)",
+      "accounts seeded per bank server, default 500 (with --participants above 2: four times the highest level, at least 8)",
       positiveInt,
     )
     .option(
@@ -100,12 +100,13 @@ export function parseOptions(): { opts: BenchOptions; fail: (message: string) =>
       "--participants runs 2pc across that many servers: not with --protocol saga or --one-phase",
     );
   }
+  if (given.participants < 2) program.error("--participants: at least 2 (one participant is --one-phase)");
   if (given.participants > MAX_BRANCHES) {
     program.error(`--participants: at most ${MAX_BRANCHES}, the API's limit of branches`);
   }
   // In-flight transactions take consecutive accounts; past 2 servers, seeding 500 on each would dominate.
   const accounts =
-    given.accounts ?? (given.participants > 2 ? Math.max(8, 2 * Math.max(...given.levels)) : 500);
+    given.accounts ?? (given.participants > 2 ? Math.max(8, 4 * Math.max(...given.levels)) : 500);
   const opts: BenchOptions = { ...given, accounts };
   return { opts, fail: (message) => program.error(message) };
 }

@@ -42,7 +42,8 @@ export async function warmUp(
       Math.min(limit, performance.now() + WARMUP_ROUND_MS),
     );
     transactions += round.latencies.length;
-    const rate = round.latencies.length / round.seconds;
+    // A round cut to nothing by the limit counts as none.
+    const rate = round.seconds > 0 ? round.latencies.length / round.seconds : 0;
     rates.push(rate);
     if (rates.length > 1 && rate <= best * (1 + WARMUP_GAIN)) stale += 1;
     else stale = 0;

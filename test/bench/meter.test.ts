@@ -59,14 +59,17 @@ describe("the bench's write units", () => {
       },
       { step: "serialize", name: "probe" },
     );
-    quiet.capacityOn = false;
-    await probe.send(new PutItemCommand(small(randomUUID()).Put));
-    expect(quiet.snapshot().writeUnits).toBe(0);
-    quiet.capacityOn = true;
-    await probe.send(new PutItemCommand(small(randomUUID()).Put));
-    expect(quiet.snapshot().writeUnits).toBe(1);
-    expect(sent).toEqual([undefined, "TOTAL"]);
-    probe.destroy();
+    try {
+      quiet.capacityOn = false;
+      await probe.send(new PutItemCommand(small(randomUUID()).Put));
+      expect(quiet.snapshot().writeUnits).toBe(0);
+      quiet.capacityOn = true;
+      await probe.send(new PutItemCommand(small(randomUUID()).Put));
+      expect(quiet.snapshot().writeUnits).toBe(1);
+      expect(sent).toEqual([undefined, "TOTAL"]);
+    } finally {
+      probe.destroy();
+    }
   });
 
   it("a standard write of a small item: 1", async () => {
