@@ -14,11 +14,13 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import { itemBytes, Meter, transactWriteFloor } from "../../bench/meter.ts";
 
 const table = `meter-${randomUUID()}`;
-const ddb = new DynamoDBClient({
-  endpoint: inject("dynamodbEndpoint"),
-  region: "us-east-1",
-  credentials: { accessKeyId: "local", secretAccessKey: "local" },
-});
+const client = () =>
+  new DynamoDBClient({
+    endpoint: inject("dynamodbEndpoint"),
+    region: "us-east-1",
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  });
+const ddb = client();
 const meter = new Meter();
 meter.meterCapacity(ddb);
 
@@ -44,11 +46,7 @@ async function writeUnitsOf(send: () => Promise<unknown>): Promise<number> {
 describe("the bench's write units", () => {
   it("off while the bench times: the request goes out as sent, nothing is counted", async () => {
     const sent: unknown[] = [];
-    const probe = new DynamoDBClient({
-      endpoint: inject("dynamodbEndpoint"),
-      region: "us-east-1",
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    });
+    const probe = client();
     const quiet = new Meter();
     quiet.meterCapacity(probe);
     // After the meter's middleware (initialize), before the request is built: what it passed on.
