@@ -126,11 +126,10 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
   const log = options.log ?? createRootLogger(config.log.level);
   const directAnswers = options.directAnswers ?? !config.participants.queuedAnswers;
   const selfDelivery = directAnswers && (options.selfDelivery ?? config.participants.selfDelivery);
-  // The coordinator queue until a role that answers installs the direct inbox.
-  let inbox: CoordinatorInbox = sqsBus;
+  // Answers take the coordinator queue until a role that answers installs the direct inbox.
   let direct: (CoordinatorInbox & VoteWithPrepare) | undefined;
   const sent: MessageBus = {
-    toCoordinator: (message) => inbox.toCoordinator(message),
+    toCoordinator: (message) => (direct ?? sqsBus).toCoordinator(message),
     toParticipant: (participant, message, sendOptions) =>
       sqsBus.toParticipant(participant, message, sendOptions),
   };
@@ -140,7 +139,7 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
     clients,
     bus: options.wrapBus ? options.wrapBus(routed) : routed,
     applyAnswersWith(handling) {
-      if (!directAnswers || inbox !== sqsBus) return;
+      if (!directAnswers || direct !== undefined) return;
       const { handleGroup, handleVoteWithPrepare } = handling();
       direct = createDirectInbox({
         handleGroup,
@@ -148,7 +147,6 @@ export function createWiring(config: Config, clients: AwsClients, options: RoleO
         fallback: sqsBus,
         log: log.createChild({ serviceName: "concord-direct-inbox" }),
       });
-      inbox = direct;
     },
     voteWithPrepare: (vote, own) => direct?.voteWithPrepare(vote, own) ?? Promise.resolve(),
     selfDelivery,
