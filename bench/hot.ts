@@ -93,8 +93,6 @@ export async function runHot(bench: Bench, count: number) {
   say(bench, `contention, ${opts.clients} clients, lock policy ${policy}`);
   // On the uncontended transfers: warm for all three runs alike.
   if (opts.warmup > 0) say(bench, await warmUp(bench, opts.clients, uncontended));
-  // These runs report no capacity: none asked for, nothing slowed by it.
-  bench.meter.capacityOn = false;
   let uncontendedRate = 0;
   for (const [run, description, make] of runs) {
     await quiesce(bench);

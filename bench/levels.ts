@@ -47,7 +47,7 @@ export async function runLevels(bench: Bench, perLevel: number) {
   const servers = Array.from({ length: opts.participants }, (_, i) => `bank-${i + 1}`);
   await seed(bench, opts.onePhase ? ["bank-1"] : servers, accounts);
   const half = Math.floor(opts.accounts / 2);
-  // Transfers in flight take consecutive accounts, so they never collide on a lock.
+  // Transfers in flight take consecutive accounts: two meet on one only far apart (docs/performance.md).
   const make = (n: number): Request => {
     const a = `a${n % opts.accounts}`;
     if (opts.onePhase) {
@@ -81,7 +81,6 @@ export async function runLevels(bench: Bench, perLevel: number) {
     // Timed, with calls counted and capacity not asked for.
     await quiesce(bench);
     meter.reset();
-    meter.capacityOn = false;
     const cpu0 = process.cpuUsage();
     const outcome = await drive(bench, `concurrency ${concurrency}`, perLevel, concurrency, make);
     await quiesce(bench);
@@ -89,7 +88,7 @@ export async function runLevels(bench: Bench, perLevel: number) {
     const m = meter.snapshot();
     const per = (n: number) => n / Math.max(1, outcome.committed);
     // Then capacity, on more of the same transactions at the same level, untimed.
-    const units = await meterCapacity(bench, concurrency, Math.min(perLevel, CAPACITY_SAMPLE), make);
+    const units = await capacityPass(bench, concurrency, Math.min(perLevel, CAPACITY_SAMPLE), make);
     const callsPerTx = Object.fromEntries(Object.entries(m.calls).map(([k, v]) => [k, round(per(v), 3)]));
     const cpuMsPerTx = per((cpu.user + cpu.system) / 1000);
     const cost = costPerMillion({
@@ -166,20 +165,30 @@ const CAPACITY_SAMPLE = 100;
  * and the older bench, which did not ask, timed without that cost. The
  * transactions of a level are alike (no contention), so their units are too.
  */
-async function meterCapacity(bench: Bench, concurrency: number, count: number, make: (n: number) => Request) {
+async function capacityPass(bench: Bench, concurrency: number, count: number, make: (n: number) => Request) {
   const { meter } = bench;
   await quiesce(bench);
   meter.reset();
   meter.capacityOn = true;
-  const outcome = await drive(bench, `concurrency ${concurrency}, capacity units`, count, concurrency, make);
-  await quiesce(bench);
-  const m = meter.snapshot();
-  const per = (n: number) => n / Math.max(1, outcome.committed);
-  return {
-    read: per(m.readUnits),
-    write: per(m.writeUnits),
-    byCall: Object.fromEntries(Object.entries(m.unitsByCall).map(([k, v]) => [k, per(v)])),
-    sent: count,
-    committed: outcome.committed,
-  };
+  try {
+    const { committed } = await drive(
+      bench,
+      `concurrency ${concurrency}, capacity units`,
+      count,
+      concurrency,
+      make,
+    );
+    await quiesce(bench);
+    const m = meter.snapshot();
+    const per = (n: number) => n / Math.max(1, committed);
+    return {
+      read: per(m.readUnits),
+      write: per(m.writeUnits),
+      byCall: Object.fromEntries(Object.entries(m.unitsByCall).map(([k, v]) => [k, per(v)])),
+      sent: count,
+      committed,
+    };
+  } finally {
+    meter.capacityOn = false;
+  }
 }

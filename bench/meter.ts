@@ -50,7 +50,7 @@ export class Meter {
   private readonly byCall = new Map<string, number>();
   /**
    * Whether `meterCapacity`'s middleware asks for and adds up capacity; off, calls
-   * pass through untouched. The bench turns it off while it times: DynamoDB Local
+   * pass through untouched. The bench keeps it off but for each level's capacity pass: DynamoDB Local
    * pays for reporting capacity (about 8 % of its throughput).
    */
   capacityOn = true;

@@ -25,7 +25,6 @@ export async function warmUp(
   make: (n: number) => Request,
 ): Promise<string> {
   const limit = performance.now() + bench.opts.warmup * 1000;
-  bench.meter.capacityOn = false;
   const rates: number[] = [];
   let best = 0;
   let stale = 0;
